@@ -1,1 +1,247 @@
+//! Test harness: starts the DynamoDB engines (embedded dynoxide, moto's server) once per test binary,
+//! gives each test its own table and its own SCIM server — the local server's code on a loopback port —
+//! and a small HTTP client. Every end-to-end test runs on both engines through [`engine_tests!`].
 
+use reqwest::Method;
+use serde_json::Value;
+use shared::auth::Auth;
+use shared::config::{HttpConfig, Limits};
+use shared::http::{self, AppState};
+use shared::service::Service;
+use shared::store::dynamo::DynamoStore;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Dynoxide,
+    Moto,
+}
+
+/// The endpoint of the in-memory dynoxide engine shared by this test binary (own thread, own runtime,
+/// so it outlives each test's runtime).
+fn dynoxide_endpoint() -> String {
+    static EP: OnceLock<String> = OnceLock::new();
+    EP.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let ep = scim_local::start_embedded_dynamodb(None).await.expect("start dynoxide");
+                tx.send(ep).expect("send endpoint");
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv_timeout(Duration::from_secs(30)).expect("dynoxide did not start")
+    })
+    .clone()
+}
+
+struct Moto {
+    endpoint: String,
+    // Held open for the life of the process; when the process exits the pipe closes and moto stops.
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+fn python() -> String {
+    if let Ok(p) = std::env::var("SCIM_MOTO_PYTHON") {
+        return p;
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    if std::path::Path::new(venv).exists() {
+        return venv.to_string();
+    }
+    "python3".to_string()
+}
+
+fn moto_endpoint() -> String {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let py = python();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
+        let mut child = Command::new(&py)
+            .arg(script)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto with {py}: {e}. Run ./scripts/test.sh, which installs moto[server] in .venv"));
+        let stdin = child.stdin.take().expect("stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read moto output");
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "moto did not start (is `moto[server]` installed for {py}? Run ./scripts/test.sh, which installs it in .venv)"
+        );
+        Moto { endpoint: format!("http://127.0.0.1:{port}"), _stdin: Mutex::new(stdin), _child: Mutex::new(child) }
+    })
+    .endpoint
+    .clone()
+}
+
+pub fn endpoint(engine: Engine) -> String {
+    match engine {
+        Engine::Dynoxide => dynoxide_endpoint(),
+        Engine::Moto => moto_endpoint(),
+    }
+}
+
+/// A fresh table on `engine`, created with the production table-creation code.
+pub async fn fresh_store(engine: Engine) -> DynamoStore {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let table = format!("scim_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let store = DynamoStore::local(&endpoint(engine), table, Duration::from_secs(10));
+    store.create_table_if_missing().await.expect("create table");
+    store
+}
+
+/// A SCIM server (the local server's router and serving loop) on its own table and loopback port.
+pub struct TestServer {
+    pub engine: Engine,
+    /// `http://127.0.0.1:PORT/scim/v2`
+    pub base: String,
+    pub token: String,
+    pub store: DynamoStore,
+    client: reqwest::Client,
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// DynamoDB calls the request made (the server exposes them to tests).
+    pub fn calls(&self) -> u32 {
+        self.header(http::CALLS_HEADER).and_then(|v| v.parse().ok()).expect("call count header")
+    }
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.text)).to_string()
+    }
+}
+
+impl TestServer {
+    pub async fn start(engine: Engine) -> Self {
+        Self::start_with(engine, Limits::default()).await
+    }
+
+    pub async fn start_with(engine: Engine, limits: Limits) -> Self {
+        shared::logging::init();
+        let store = fresh_store(engine).await;
+        let token = shared::auth::generate_token();
+        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
+        let state = AppState::new(Service::new(Arc::new(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(scim_local::serve(http::router(state), listener));
+        let client = reqwest::Client::builder().no_proxy().build().expect("client");
+        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, client }
+    }
+
+    /// A request with the right token and `application/scim+json` body; `path` is relative to the base
+    /// URL and may carry a raw query string (sent as written, not re-encoded).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.token)
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
+        let r = rb.send().await.expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        Resp { status, headers, body, text }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Resp {
+        let mut rb = self.request(method, path);
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/scim+json").body(b.to_string());
+        }
+        self.send(rb).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// POST a user and return its id (asserting 201).
+    pub async fn create_user(&self, body: &Value) -> String {
+        let r = self.post("/Users", body).await;
+        assert_eq!(r.status, 201, "create user: {}", r.text);
+        r.id()
+    }
+}
+
+/// Run each named `async fn(TestServer)` on both engines: `engine_tests!(a, b)` generates
+/// `dynoxide::a`, `moto::a`, `dynoxide::b`, `moto::b`.
+#[macro_export]
+macro_rules! engine_tests {
+    ($($name:ident),* $(,)?) => {
+        mod dynoxide {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestServer::start($crate::Engine::Dynoxide).await).await
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestServer::start($crate::Engine::Moto).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// Run each named `async fn(DynamoStore)` on a fresh table of both engines.
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod dynoxide {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::fresh_store($crate::Engine::Dynoxide).await).await
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::fresh_store($crate::Engine::Moto).await).await
+                }
+            )*
+        }
+    };
+}

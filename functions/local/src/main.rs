@@ -1,1 +1,115 @@
-fn main() {}
+//! `scim-local`: the whole SCIM API under one base URL, for development, demos and Entra-style test tools.
+//!
+//! With no configuration it starts an embedded DynamoDB engine (dynoxide) on a SQLite file in the data
+//! directory, creates the table, makes a bearer token at first start and keeps it with the data, and
+//! prints the Tenant URL and the token. `SCIM_DYNAMODB_ENDPOINT` points it at another DynamoDB API
+//! (moto, DynamoDB Local) instead. `--create-table` creates the table on the configured endpoint and exits.
+
+use shared::auth::{self, Auth};
+use shared::config::{HttpConfig, Limits, StoreConfig};
+use shared::http::{self, AppState};
+use shared::service::Service;
+use shared::store::dynamo::DynamoStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const HELP: &str = "scim-local: a local SCIM 2.0 server on an embedded DynamoDB engine
+
+USAGE: scim-local [--create-table] [--help]
+
+ENVIRONMENT (all optional)
+  SCIM_LISTEN              address to listen on (default 127.0.0.1:8080)
+  SCIM_BASE_PATH           path prefix of the SCIM API (default /scim/v2)
+  SCIM_DATA_DIR            where the embedded database and the token live (default ./.scim-data)
+  SCIM_BEARER_TOKEN        the bearer token (default: generated at first start, kept in SCIM_DATA_DIR/token)
+  SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
+  SCIM_TABLE               table name (default scim)
+  RUST_LOG                 log filter (default info)
+
+  --create-table           create the table (with its indexes) on SCIM_DYNAMODB_ENDPOINT, or on AWS when
+                           unset, then exit
+";
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("scim-local: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    if let Some(bad) = args.iter().find(|a| *a != "--create-table") {
+        return Err(format!("unknown argument {bad}; see --help"));
+    }
+    shared::logging::init();
+    let store_cfg = StoreConfig::from_env();
+    if args.iter().any(|a| a == "--create-table") {
+        let store = DynamoStore::from_env(&store_cfg).await;
+        store.create_table_if_missing().await.map_err(|e| format!("create table {}: {e:?}", store_cfg.table))?;
+        println!("table {} is ready", store_cfg.table);
+        return Ok(());
+    }
+
+    let data_dir = PathBuf::from(std::env::var("SCIM_DATA_DIR").unwrap_or_else(|_| ".scim-data".into()));
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    let (endpoint, engine) = match &store_cfg.endpoint {
+        Some(ep) => (ep.clone(), format!("DynamoDB API at {ep}")),
+        None => {
+            let file = data_dir.join("dynamodb.sqlite");
+            let ep = scim_local::start_embedded_dynamodb(Some(&file)).await?;
+            (ep, format!("embedded DynamoDB engine (dynoxide) on {}", file.display()))
+        }
+    };
+    let store = DynamoStore::local(&endpoint, store_cfg.table.clone(), store_cfg.call_timeout);
+    store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
+
+    let (token, token_origin) = token(&data_dir)?;
+    let auth = Auth::from_token(&token)?;
+    let http_cfg = HttpConfig::from_env();
+    let base_path = http_cfg.base_path.clone();
+    let state = AppState::new(Service::new(Arc::new(store), Limits::from_env()), auth, http_cfg);
+
+    let listen = std::env::var("SCIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("SCIM server ready");
+    println!("  Tenant URL:   {}", scim_local::tenant_url(addr, &base_path));
+    println!("  Secret Token: {token}   ({token_origin})");
+    println!("  Store:        {engine}, table {}", store_cfg.table);
+    println!("  Try:          curl -H \"Authorization: Bearer {token}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
+    scim_local::serve(http::router(state), listener).await.map_err(|e| format!("server error: {e}"))
+}
+
+/// The configured token, or the one kept in the data directory, or a new one written there (mode 0600).
+fn token(data_dir: &Path) -> Result<(String, String), String> {
+    if let Ok(t) = std::env::var("SCIM_BEARER_TOKEN") {
+        return Ok((t, "from SCIM_BEARER_TOKEN".into()));
+    }
+    let file = data_dir.join("token");
+    if let Ok(t) = std::fs::read_to_string(&file) {
+        return Ok((t.trim().to_string(), format!("kept in {}", file.display())));
+    }
+    let t = auth::generate_token();
+    write_private(&file, &t).map_err(|e| format!("cannot write token file {}: {e}", file.display()))?;
+    Ok((t, format!("generated, kept in {}", file.display())))
+}
+
+fn write_private(file: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(file)?;
+    f.write_all(content.as_bytes())?;
+    f.write_all(b"\n")
+}

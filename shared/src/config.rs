@@ -1,0 +1,136 @@
+//! Configuration from environment variables: nothing is hard-coded, nothing is machine-specific.
+//! Every variable is documented in the README ("Configuration").
+
+use std::time::Duration;
+
+/// Limits enforced before expensive work; each is configurable and documented.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted (`SCIM_MAX_BODY_BYTES`, default 1 MiB) → 413 above it.
+    pub max_body_bytes: usize,
+    /// Longest `filter` accepted (`SCIM_MAX_FILTER_LEN`, default 4096 characters) → 400 above it.
+    pub max_filter_len: usize,
+    /// Most operations in one PATCH (`SCIM_MAX_PATCH_OPS`, default 1000) → 400 above it.
+    pub max_patch_ops: usize,
+    /// Largest page (`SCIM_MAX_PAGE_SIZE`, default 200): a larger `count` is lowered to it (RFC 7644 §3.4.2.4).
+    pub max_page_size: usize,
+    /// Page size when the client gives no `count` (`SCIM_DEFAULT_PAGE_SIZE`, default 100).
+    pub default_page_size: usize,
+    /// Most resources a filter that no index serves may examine (`SCIM_MAX_FILTER_SCAN`, default 10000);
+    /// past it the answer is 400 `tooMany` rather than an unbounded read.
+    pub max_filter_scan: usize,
+    /// Attempts at an optimistic read-modify-write before answering 409/503 (`SCIM_WRITE_ATTEMPTS`, default 8).
+    pub write_attempts: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_filter_len: 4096,
+            max_patch_ops: 1000,
+            max_page_size: 200,
+            default_page_size: 100,
+            max_filter_scan: 10_000,
+            write_attempts: 8,
+        }
+    }
+}
+
+impl Limits {
+    pub fn from_env() -> Self {
+        let d = Limits::default();
+        Limits {
+            max_body_bytes: env_num("SCIM_MAX_BODY_BYTES", d.max_body_bytes),
+            max_filter_len: env_num("SCIM_MAX_FILTER_LEN", d.max_filter_len),
+            max_patch_ops: env_num("SCIM_MAX_PATCH_OPS", d.max_patch_ops),
+            max_page_size: env_num("SCIM_MAX_PAGE_SIZE", d.max_page_size).max(1),
+            default_page_size: env_num("SCIM_DEFAULT_PAGE_SIZE", d.default_page_size).max(1),
+            max_filter_scan: env_num("SCIM_MAX_FILTER_SCAN", d.max_filter_scan).max(1),
+            write_attempts: env_num("SCIM_WRITE_ATTEMPTS", d.write_attempts).max(1),
+        }
+    }
+}
+
+/// Where the DynamoDB store lives.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Table name (`SCIM_TABLE`, default `scim`).
+    pub table: String,
+    /// Endpoint override (`SCIM_DYNAMODB_ENDPOINT`, else the SDK's own `AWS_ENDPOINT_URL_DYNAMODB` /
+    /// `AWS_ENDPOINT_URL`, else AWS). Region and credentials come from the standard AWS chain.
+    pub endpoint: Option<String>,
+    /// Timeout of one DynamoDB call attempt (`SCIM_DYNAMODB_TIMEOUT_MS`, default 3000).
+    pub call_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn from_env() -> Self {
+        StoreConfig {
+            table: std::env::var("SCIM_TABLE").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "scim".into()),
+            endpoint: std::env::var("SCIM_DYNAMODB_ENDPOINT").ok().filter(|s| !s.is_empty()),
+            call_timeout: Duration::from_millis(env_num("SCIM_DYNAMODB_TIMEOUT_MS", 3000u64)),
+        }
+    }
+}
+
+/// HTTP-level settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Path prefix of the SCIM API (`SCIM_BASE_PATH`, default `/scim/v2`).
+    pub base_path: String,
+    /// Absolute base URL used in `Location` and `meta.location` (`SCIM_PUBLIC_URL`, e.g.
+    /// `https://abc.execute-api.eu-west-1.amazonaws.com/scim/v2`). Without it, the URL is derived from
+    /// the request's `Host` and `X-Forwarded-Proto` headers and the base path.
+    pub public_url: Option<String>,
+    /// Add an `X-Scim-DynamoDB-Calls` header to every response (`SCIM_EXPOSE_CALL_COUNT=1`; off by
+    /// default; the tests and the benchmark turn it on).
+    pub expose_call_count: bool,
+}
+
+impl HttpConfig {
+    pub fn from_env() -> Self {
+        HttpConfig {
+            base_path: normalise_base_path(&std::env::var("SCIM_BASE_PATH").unwrap_or_else(|_| "/scim/v2".into())),
+            public_url: std::env::var("SCIM_PUBLIC_URL").ok().filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('/').to_string()),
+            expose_call_count: env_flag("SCIM_EXPOSE_CALL_COUNT"),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { base_path: "/scim/v2".into(), public_url: None, expose_call_count: false }
+    }
+}
+
+/// `scim/v2/` → `/scim/v2`; `/` or empty → `` (API at the root).
+pub fn normalise_base_path(p: &str) -> String {
+    let t = p.trim().trim_matches('/');
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("/{t}")
+    }
+}
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+}
+
+fn env_flag(name: &str) -> bool {
+    matches!(std::env::var(name).as_deref(), Ok("1") | Ok("true") | Ok("yes") | Ok("on"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_path_is_normalised() {
+        assert_eq!(normalise_base_path("scim/v2/"), "/scim/v2");
+        assert_eq!(normalise_base_path("/scim/v2"), "/scim/v2");
+        assert_eq!(normalise_base_path("/"), "");
+        assert_eq!(normalise_base_path(""), "");
+    }
+}

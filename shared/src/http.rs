@@ -1,0 +1,415 @@
+//! One axum router for every deployment: the Lambda functions run it with `lambda_http::run`, the local
+//! server serves it, the tests call it. Cross-cutting concerns (auth, content type, SCIM error bodies,
+//! request logging, DynamoDB call counting, panic catching) are layers written once here.
+
+use crate::auth::Auth;
+use crate::config::HttpConfig;
+use crate::discovery;
+use crate::error::{ScimError, ScimResult};
+use crate::model::{self, StoredResource};
+use crate::query::{self, ListParams};
+use crate::schema::{self, ResourceType, LIST_RESPONSE};
+use crate::service::{etag_matches, Service};
+use crate::store;
+use axum::body::Body;
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::{Extension, Router};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+/// The tenant every request belongs to until multi-tenancy lands; keys already carry it.
+pub const DEFAULT_TENANT: &str = "default";
+pub const CALLS_HEADER: &str = "x-scim-dynamodb-calls";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub auth: Arc<Auth>,
+    pub http: Arc<HttpConfig>,
+    /// The resource types this deployment serves (discovery lists exactly these).
+    pub resource_types: Arc<Vec<&'static ResourceType>>,
+}
+
+impl AppState {
+    pub fn new(service: Service, auth: Auth, http: HttpConfig) -> Self {
+        AppState {
+            service: Arc::new(service),
+            auth: Arc::new(auth),
+            http: Arc::new(http),
+            resource_types: Arc::new(vec![schema::user_resource_type()]),
+        }
+    }
+}
+
+/// Per-request context, set by the middleware.
+#[derive(Clone, Debug)]
+pub struct RequestCtx {
+    pub tenant: String,
+    /// Absolute base URL of the SCIM API for this request (`https://host/scim/v2`).
+    pub base_url: String,
+}
+
+/// Marks responses that already carry a SCIM body, so the middleware leaves them alone.
+#[derive(Clone, Copy)]
+struct ScimBodyMarker;
+
+/// Every resource and discovery endpoint under one base path (the local server and the tests).
+pub fn router(state: AppState) -> Router {
+    let inner = resource_routes(schema::user_resource_type()).merge(discovery_routes());
+    wrap(state, inner)
+}
+
+/// `/Users` and `/Users/{id}` only (the `users` Lambda function).
+pub fn users_router(state: AppState) -> Router {
+    wrap(state, resource_routes(schema::user_resource_type()))
+}
+
+/// The discovery endpoints only (the `discovery` Lambda function).
+pub fn discovery_router(state: AppState) -> Router {
+    wrap(state, discovery_routes())
+}
+
+fn wrap(state: AppState, inner: Router<AppState>) -> Router {
+    let base = state.http.base_path.clone();
+    let routed: Router<AppState> = if base.is_empty() { inner } else { Router::new().nest(&base, inner) };
+    let routed = routed
+        .fallback(|uri: Uri| async move { ScimError::not_found(format!("There is no SCIM endpoint at {}", uri.path())) })
+        .layer(middleware::from_fn_with_state(state.clone(), scim_layer))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked; answered 500");
+            ScimError::internal("The server hit an unexpected error while handling the request").into_response()
+        }))
+        .with_state(state);
+    // Clean the path before routing: `//Users` (a Tenant URL pasted with a trailing slash) and `/Users/`.
+    Router::new().fallback_service(tower::ServiceBuilder::new().map_request(clean_path).service(routed))
+}
+
+fn clean_path(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if !(path.contains("//") || (path.len() > 1 && path.ends_with('/'))) {
+        return req;
+    }
+    let mut cleaned: String = String::with_capacity(path.len());
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        cleaned.push('/');
+        cleaned.push_str(seg);
+    }
+    if cleaned.is_empty() {
+        cleaned.push('/');
+    }
+    if let Some(q) = req.uri().query() {
+        cleaned.push('?');
+        cleaned.push_str(q);
+    }
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = cleaned.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+fn resource_routes(rt: &'static ResourceType) -> Router<AppState> {
+    let collection: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery| list(st, ctx, q, rt))
+        .post(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, body: ScimBody| create(st, ctx, q, body, rt));
+    let item: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, q: RawQuery, h: HeaderMap| {
+        get_one(st, ctx, id, q, h, rt)
+    })
+    .put(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, q: RawQuery, h: HeaderMap, body: ScimBody| {
+        replace(st, ctx, id, q, h, body, rt)
+    })
+    .patch(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, q: RawQuery, h: HeaderMap, body: ScimBody| {
+        patch(st, ctx, id, q, h, body, rt)
+    })
+    .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, h: HeaderMap| delete(st, ctx, id, h, rt));
+    Router::new().route(rt.endpoint, collection).route(&format!("{}/{{id}}", rt.endpoint), item)
+}
+
+fn discovery_routes() -> Router<AppState> {
+    Router::new()
+        .route("/ServiceProviderConfig", get(spc))
+        .route("/Schemas", get(schemas))
+        .route("/Schemas/{urn}", get(schema_one))
+        .route("/ResourceTypes", get(resource_types))
+        .route("/ResourceTypes/{name}", get(resource_type_one))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middleware
+
+async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let has_filter = req.uri().query().is_some_and(|q| q.contains("filter="));
+    let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (mut resp, calls) = store::count_calls(async {
+        if let Err(e) = state.auth.check(auth_header.as_deref()) {
+            return e.into_response();
+        }
+        let ctx = RequestCtx { tenant: DEFAULT_TENANT.to_string(), base_url: base_url(&state.http, req.headers()) };
+        req.extensions_mut().insert(ctx);
+        req.extensions_mut().insert(BodyLimit(state.service.limits.max_body_bytes));
+        next.run(req).await
+    })
+    .await;
+    if resp.extensions().get::<ScimBodyMarker>().is_none() && resp.status().as_u16() >= 400 {
+        resp = framework_error_to_scim(resp, &method, &path).await;
+    }
+    if !matches!(resp.status(), StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    }
+    if state.http.expose_call_count {
+        resp.headers_mut().insert(CALLS_HEADER, HeaderValue::from(calls));
+    }
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%method, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
+    } else {
+        tracing::info!(%method, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
+    }
+    resp
+}
+
+/// Answers produced by the framework itself (405 from a method router, a path it could not decode)
+/// get a SCIM Error body too.
+async fn framework_error_to_scim(resp: Response, method: &Method, path: &str) -> Response {
+    let status = resp.status();
+    let text = match resp.into_body().collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not supported on {path}"),
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_string(),
+        _ => text,
+    };
+    ScimError::new(status.as_u16(), None, detail).into_response()
+}
+
+fn base_url(cfg: &HttpConfig, headers: &HeaderMap) -> String {
+    if let Some(u) = &cfg.public_url {
+        return u.clone();
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}{}", cfg.base_path)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = scim_json(status, &self.to_json());
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == 401 {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"SCIM\""));
+        }
+        resp
+    }
+}
+
+pub fn scim_json(status: StatusCode, body: &Value) -> Response {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp.extensions_mut().insert(ScimBodyMarker);
+    resp
+}
+
+fn resource_response(status: StatusCode, res: &StoredResource, rt: &ResourceType, ctx: &RequestCtx, q: &Option<String>) -> ScimResult<Response> {
+    let projection = query::projection(&query::decode(q.as_deref()))?;
+    let body = projection.apply(rt, model::render(res, rt, &ctx.base_url));
+    let mut resp = scim_json(status, &body);
+    if let Ok(v) = HeaderValue::from_str(&res.etag()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(v) = HeaderValue::from_str(&model::location(&ctx.base_url, rt, &res.id)) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies
+
+#[derive(Clone, Copy)]
+struct BodyLimit(usize);
+
+/// A JSON request body: `application/scim+json` or `application/json` (any parameters), at most the
+/// configured size (413 above it, checked against `Content-Length` before reading), valid JSON.
+pub struct ScimBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for ScimBody {
+    type Rejection = ScimError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ScimError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if ct != SCIM_JSON && ct != "application/json" {
+                return Err(ScimError::unsupported_media_type(format!(
+                    "Content-Type '{ct}' is not accepted; send application/scim+json or application/json"
+                )));
+            }
+        }
+        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(1024 * 1024);
+        let too_large = || ScimError::payload_too_large(format!("The request body is larger than {limit} bytes"));
+        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let bytes = match http_body_util::Limited::new(req.into_body(), limit).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
+            Err(_) => return Err(ScimError::invalid_syntax("The request body could not be read")),
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ScimError::invalid_syntax("The request body is empty; a JSON object is required"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ScimBody)
+            .map_err(|e| ScimError::invalid_syntax(format!("The request body is not valid JSON: {e}")))
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource handlers: parse, call the service, answer.
+
+async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, RawQuery(q): RawQuery, rt: &'static ResourceType) -> ScimResult<Response> {
+    let p = ListParams::parse(&query::decode(q.as_deref()), &st.service.limits)?;
+    let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count).await?;
+    let resources: Vec<Value> = page.items.iter().map(|r| p.projection.apply(rt, model::render(r, rt, &ctx.base_url))).collect();
+    let body = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": page.total,
+        "Resources": resources,
+        "startIndex": p.start_index,
+        "itemsPerPage": resources.len(),
+    });
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    RawQuery(q): RawQuery,
+    ScimBody(body): ScimBody,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.create(&ctx.tenant, rt, body).await?;
+    resource_response(StatusCode::CREATED, &res, rt, &ctx, &q)
+}
+
+async fn get_one(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.get(&ctx.tenant, rt, &id).await?;
+    if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|t| etag_matches(t, &res)) {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        if let Ok(v) = HeaderValue::from_str(&res.etag()) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(resp);
+    }
+    resource_response(StatusCode::OK, &res, rt, &ctx, &q)
+}
+
+async fn replace(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.replace(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)).await?;
+    resource_response(StatusCode::OK, &res, rt, &ctx, &q)
+}
+
+async fn patch(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.patch(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)).await?;
+    resource_response(StatusCode::OK, &res, rt, &ctx, &q)
+}
+
+async fn delete(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    st.service.delete(&ctx.tenant, rt, &id, header_str(&headers, header::IF_MATCH)).await?;
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.extensions_mut().insert(ScimBodyMarker);
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery handlers
+
+async fn spc(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
+    scim_json(StatusCode::OK, &discovery::service_provider_config(&ctx.base_url, &st.service.limits))
+}
+
+async fn schemas(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
+    let docs = discovery::schemas(&st.resource_types).into_iter().map(|s| discovery::schema_doc(s, &ctx.base_url)).collect();
+    scim_json(StatusCode::OK, &discovery::list(docs))
+}
+
+async fn schema_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, Path(urn): Path<String>) -> ScimResult<Response> {
+    let s = discovery::schemas(&st.resource_types)
+        .into_iter()
+        .find(|s| s.id.eq_ignore_ascii_case(&urn))
+        .ok_or_else(|| ScimError::not_found(format!("Schema {urn} is not served here; GET /Schemas lists those that are")))?;
+    Ok(scim_json(StatusCode::OK, &discovery::schema_doc(s, &ctx.base_url)))
+}
+
+async fn resource_types(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
+    let docs = st.resource_types.iter().map(|rt| discovery::resource_type_doc(rt, &ctx.base_url)).collect();
+    scim_json(StatusCode::OK, &discovery::list(docs))
+}
+
+async fn resource_type_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, Path(name): Path<String>) -> ScimResult<Response> {
+    let rt = st
+        .resource_types
+        .iter()
+        .find(|rt| rt.name.eq_ignore_ascii_case(&name))
+        .ok_or_else(|| ScimError::not_found(format!("Resource type {name} is not served here; GET /ResourceTypes lists those that are")))?;
+    Ok(scim_json(StatusCode::OK, &discovery::resource_type_doc(rt, &ctx.base_url)))
+}

@@ -1,0 +1,26 @@
+//! Log set-up: JSON lines on Lambda (CloudWatch), compact text locally. `RUST_LOG` filters as usual.
+
+use tracing_subscriber::EnvFilter;
+
+/// True when running inside AWS Lambda.
+pub fn on_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+}
+
+/// Install the global subscriber once; later calls are no-ops (tests call it freely).
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = on_lambda() || std::env::var("SCIM_LOG_FORMAT").as_deref() == Ok("json");
+    let result = if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false)
+            .with_span_list(false)
+            .without_time() // CloudWatch stamps every line
+            .try_init()
+    } else {
+        tracing_subscriber::fmt().compact().with_env_filter(filter).try_init()
+    };
+    let _ = result;
+}

@@ -1,0 +1,628 @@
+//! The DynamoDB store: single table, conditional writes and transactions, GSIs for `userName` /
+//! `displayName` and `externalId`, sharded counters for `totalResults`. See `docs/store.md` for every
+//! access pattern and its calls.
+
+use super::keys::{self, GSI1, GSI1PK, GSI2, GSI2PK, GUARD_SK, PK, SK};
+use super::{record_call, ListPage, ListQuery, Store, StoreError};
+use crate::config::StoreConfig;
+use crate::filter::{CompValue, CompareOp, Filter};
+use crate::model::{self, StoredResource};
+use crate::schema::ResourceType;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+    ScalarAttributeType, Select, TableStatus, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::types::AttributeValue as AV;
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AV>;
+
+/// Items per page when a filter must be evaluated over the tenant's resources.
+const SCAN_PAGE: i32 = 500;
+/// Items per page when skipping to `startIndex` with `Select=COUNT`.
+const SKIP_PAGE: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    /// Production client: region and credentials from the standard AWS chain, optional endpoint override.
+    pub async fn from_env(cfg: &StoreConfig) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(ep) = &cfg.endpoint {
+            loader = loader.endpoint_url(ep);
+        }
+        let sdk = loader.load().await;
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(cfg.call_timeout).build())
+            .build();
+        DynamoStore::new(Client::from_conf(conf), cfg.table.clone())
+    }
+
+    /// Client for a local DynamoDB API (dynoxide, moto, DynamoDB Local): fixed region and dummy
+    /// credentials unless the environment supplies its own.
+    pub fn local(endpoint: &str, table: impl Into<String>, call_timeout: Duration) -> Self {
+        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+        let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
+        let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
+        let conf = aws_sdk_dynamodb::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(key, secret, None, None, "scim-local"))
+            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(call_timeout).build())
+            .build();
+        DynamoStore::new(Client::from_conf(conf), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One cheap call that opens the connection (TLS handshake) during init and checks the table exists.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        record_call("DescribeTable");
+        self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e))?;
+        Ok(())
+    }
+
+    /// Create the table with its GSIs if it does not exist, and wait until it is active (local and test
+    /// use; in AWS the SAM template owns the table).
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        let s = |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
+        let hash = |n: &str| KeySchemaElement::builder().attribute_name(n).key_type(KeyType::Hash).build();
+        let range = |n: &str| KeySchemaElement::builder().attribute_name(n).key_type(KeyType::Range).build();
+        let gsi = |name: &str, key: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(hash(key).expect("static key schema"))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("static index definition")
+        };
+        let res = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(s(PK).expect("static"))
+            .attribute_definitions(s(SK).expect("static"))
+            .attribute_definitions(s(GSI1PK).expect("static"))
+            .attribute_definitions(s(GSI2PK).expect("static"))
+            .key_schema(hash(PK).expect("static"))
+            .key_schema(range(SK).expect("static"))
+            .global_secondary_indexes(gsi(GSI1, GSI1PK))
+            .global_secondary_indexes(gsi(GSI2, GSI2PK))
+            .send()
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(classify("CreateTable", e)),
+        }
+        for _ in 0..120 {
+            let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e))?;
+            let status = d.table().and_then(|t| t.table_status().cloned());
+            if status == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            // dynoxide answers CREATING but the table is usable at once; a put/get probe tells.
+            if status == Some(TableStatus::Creating) && self.probe().await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(StoreError::Internal(format!("table {} did not become active", self.table)))
+    }
+
+    async fn probe(&self) -> bool {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AV::S("#probe".into()))
+            .key(SK, AV::S("#".into()))
+            .send()
+            .await
+            .is_ok()
+    }
+
+    async fn query_index(&self, index: &str, key_attr: &str, key: String) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        // Unique and externalId keys hold a handful of items; the loop is bounded all the same.
+        for _ in 0..100 {
+            record_call("Query");
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#k = :k")
+                .expression_attribute_names("#k", key_attr)
+                .expression_attribute_values(":k", AV::S(key.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            out.extend(r.items.unwrap_or_default());
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn total(&self, tenant: &str, rt: &ResourceType) -> Result<usize, StoreError> {
+        record_call("Query");
+        let r = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", AV::S(keys::counter_pk(tenant)))
+            .expression_attribute_values(":p", AV::S(keys::counter_prefix(rt)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        let sum: i64 = r.items().iter().filter_map(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok())).sum();
+        Ok(sum.max(0) as usize)
+    }
+
+    /// Page through the tenant's resources of type `rt`: skip `skip` with `Select=COUNT`, then read `count`.
+    async fn list_unfiltered(&self, tenant: &str, rt: &'static ResourceType, skip: usize, count: usize) -> Result<Vec<StoredResource>, StoreError> {
+        let pk = keys::resource_pk(tenant, rt);
+        let mut start: Option<Item> = None;
+        let mut to_skip = skip;
+        while to_skip > 0 {
+            record_call("Query");
+            let r = self
+                .partition_query(&pk, start.take())
+                .select(Select::Count)
+                .limit(to_skip.min(SKIP_PAGE) as i32)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            to_skip = to_skip.saturating_sub(r.count as usize);
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(Vec::new()),
+            }
+        }
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            record_call("Query");
+            let r = self
+                .partition_query(&pk, start.take())
+                .limit((count - out.len()) as i32)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in r.items.unwrap_or_default() {
+                out.push(from_item(&item)?);
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn partition_query(&self, pk: &str, start: Option<Item>) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", AV::S(pk.to_string()))
+            .set_exclusive_start_key(start)
+    }
+
+    /// Evaluate `filter` over the tenant's resources, page by page, examining at most `max_scan`.
+    async fn scan_filtered(&self, tenant: &str, rt: &'static ResourceType, filter: &Filter, max_scan: usize) -> Result<Vec<StoredResource>, StoreError> {
+        let pk = keys::resource_pk(tenant, rt);
+        let mut start: Option<Item> = None;
+        let mut examined = 0usize;
+        let mut matches = Vec::new();
+        loop {
+            record_call("Query");
+            // Read at most one item past the bound: seeing it proves the bound is exceeded.
+            let limit = (max_scan + 1 - examined).min(SCAN_PAGE as usize) as i32;
+            let r = self
+                .partition_query(&pk, start.take())
+                .limit(limit)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in r.items.unwrap_or_default() {
+                examined += 1;
+                let res = from_item(&item)?;
+                if filter.matches(&model::render(&res, rt, ""), rt) {
+                    matches.push(res);
+                }
+            }
+            if examined > max_scan {
+                return Err(StoreError::TooMany(format!(
+                            "This filter cannot use an index and the directory holds more than {max_scan} {}s; \
+                             filter on userName, externalId or id with eq (alone or combined with and), or ask the operator to raise SCIM_MAX_FILTER_SCAN",
+                    rt.name
+                )));
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(matches),
+            }
+        }
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        record_call("TransactWriteItems");
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(se)) => match se.err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let reasons: Vec<String> = c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
+                    if reasons.iter().any(|r| r == "TransactionConflict") {
+                        return Err(TxError::Store(StoreError::Contention));
+                    }
+                    if reasons.iter().any(|r| r == "ThrottlingError" || r == "ProvisionedThroughputExceeded") {
+                        return Err(TxError::Store(StoreError::Throttled("transaction throttled".into())));
+                    }
+                    Err(TxError::Cancelled(reasons))
+                }
+                other => Err(TxError::Store(classify_code("TransactWriteItems", other.code(), &format!("{other:?}")))),
+            },
+            Err(e) => Err(TxError::Store(classify("TransactWriteItems", e))),
+        }
+    }
+}
+
+enum TxError {
+    /// Condition failures, one reason per item in request order (`ConditionalCheckFailed`, `None`, …).
+    Cancelled(Vec<String>),
+    Store(StoreError),
+}
+
+fn failed(reasons: &[String], index: usize) -> bool {
+    reasons.get(index).is_some_and(|r| r == "ConditionalCheckFailed")
+}
+
+fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &str, e: SdkError<E, R>) -> StoreError {
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            tracing::warn!(op, error = ?e, "dynamodb unavailable");
+            StoreError::Unavailable(format!("{op}: {e}"))
+        }
+        _ => classify_code(op, e.code(), &format!("{e:?}")),
+    }
+}
+
+fn classify_code(op: &str, code: Option<&str>, detail: &str) -> StoreError {
+    match code {
+        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded" | "LimitExceededException") => {
+            tracing::warn!(op, code, "dynamodb throttled");
+            StoreError::Throttled(format!("{op}: {}", code.unwrap_or("")))
+        }
+        Some("TransactionConflictException" | "TransactionInProgressException") => StoreError::Contention,
+        Some("InternalServerError" | "ServiceUnavailable") => {
+            tracing::warn!(op, code, "dynamodb unavailable");
+            StoreError::Unavailable(format!("{op}: {}", code.unwrap_or("")))
+        }
+        _ => {
+            tracing::error!(op, code, error = detail, "dynamodb call failed");
+            StoreError::Internal(format!("{op} failed: {}", code.unwrap_or("unknown error")))
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AV {
+    AV::S(v.into())
+}
+
+fn to_item(tenant: &str, rt: &ResourceType, res: &StoredResource) -> Result<Item, StoreError> {
+    let doc = serde_json::to_string(&res.attrs).map_err(|e| StoreError::Internal(format!("encode resource: {e}")))?;
+    let mut item = Item::new();
+    item.insert(PK.into(), s(keys::resource_pk(tenant, rt)));
+    item.insert(SK.into(), s(&res.id));
+    item.insert("id".into(), s(&res.id));
+    item.insert("doc".into(), s(doc));
+    item.insert("created".into(), s(&res.created));
+    item.insert("modified".into(), s(&res.last_modified));
+    item.insert("ver".into(), AV::N(res.version.to_string()));
+    if let Some(u) = model::unique_key(rt, &res.attrs) {
+        item.insert(GSI1PK.into(), s(keys::gsi1pk(tenant, rt, &u)));
+    }
+    if let Some(ext) = res.attrs.get("externalId").and_then(|v| v.as_str()) {
+        item.insert(GSI2PK.into(), s(keys::gsi2pk(tenant, rt, ext)));
+    }
+    Ok(item)
+}
+
+fn from_item(item: &Item) -> Result<StoredResource, StoreError> {
+    let get = |k: &str| -> Result<&String, StoreError> {
+        item.get(k).and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Internal(format!("stored item lacks '{k}'")))
+    };
+    let attrs = match serde_json::from_str(get("doc")?) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return Err(StoreError::Internal("stored document is not a JSON object".into())),
+    };
+    let version = item
+        .get("ver")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| StoreError::Internal("stored item lacks 'ver'".into()))?;
+    Ok(StoredResource { id: get("id")?.clone(), attrs, created: get("created")?.clone(), last_modified: get("modified")?.clone(), version })
+}
+
+/// How a filter can be served: by key, by index, or only by evaluating it over the tenant's resources.
+#[derive(Debug, PartialEq)]
+enum Access {
+    ById(String),
+    ByUnique(String),
+    ByExternalId(String),
+    Evaluate,
+}
+
+/// Find an `eq` on `id`, the unique attribute or `externalId` that every match must satisfy (the filter
+/// itself, or one side of an `and`); the full filter is still evaluated on what the key access returns.
+fn plan(filter: &Filter, rt: &ResourceType) -> Access {
+    match filter {
+        Filter::Compare { path, op: CompareOp::Eq, value: CompValue::Str(v) }
+            if path.sub.is_none() && path.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(&rt.core.id)) =>
+        {
+            let n = path.name.as_str();
+            if n.eq_ignore_ascii_case("id") {
+                Access::ById(v.clone())
+            } else if model::unique_attr(rt).is_some_and(|u| u.eq_ignore_ascii_case(n)) {
+                Access::ByUnique(v.to_lowercase())
+            } else if n.eq_ignore_ascii_case("externalId") {
+                Access::ByExternalId(v.clone())
+            } else {
+                Access::Evaluate
+            }
+        }
+        Filter::And(a, b) => match plan(a, rt) {
+            Access::Evaluate => plan(b, rt),
+            found => found,
+        },
+        _ => Access::Evaluate,
+    }
+}
+
+fn page(mut matches: Vec<StoredResource>, start_index: usize, count: usize) -> ListPage {
+    let total = matches.len();
+    let skip = start_index.saturating_sub(1).min(total);
+    let items = matches.drain(skip..).take(count).collect();
+    ListPage { total, items }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        record_call("GetItem");
+        let r = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::resource_pk(tenant, rt)))
+            .key(SK, s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        r.item.as_ref().map(from_item).transpose()
+    }
+
+    async fn create(&self, tenant: &str, rt: &'static ResourceType, res: &StoredResource) -> Result<(), StoreError> {
+        let mut items = vec![put(&self.table, to_item(tenant, rt, res)?, "attribute_not_exists(#pk)", None)?];
+        let unique = model::unique_key(rt, &res.attrs);
+        if let Some(u) = &unique {
+            items.push(put(&self.table, guard_item(tenant, rt, u, &res.id), "attribute_not_exists(#pk)", None)?);
+        }
+        items.push(counter_update(&self.table, tenant, rt, 1)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(r)) if unique.is_some() && failed(&r, 1) => Err(uniqueness(rt, res)),
+            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("create cancelled: {r:?}"))),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn replace(&self, tenant: &str, rt: &'static ResourceType, old: &StoredResource, new: &StoredResource) -> Result<(), StoreError> {
+        let item = to_item(tenant, rt, new)?;
+        let (old_key, new_key) = (model::unique_key(rt, &old.attrs), model::unique_key(rt, &new.attrs));
+        let ver = Some(old.version);
+        if old_key == new_key {
+            record_call("PutItem");
+            let r = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("#ver = :ver")
+                .expression_attribute_names("#ver", "ver")
+                .expression_attribute_values(":ver", AV::N(old.version.to_string()))
+                .send()
+                .await;
+            return match r {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(StoreError::VersionConflict),
+                Err(e) => Err(classify("PutItem", e)),
+            };
+        }
+        let mut items = vec![put(&self.table, item, "#ver = :ver", ver)?];
+        let mut new_guard_at = None;
+        if let Some(u) = &new_key {
+            new_guard_at = Some(items.len());
+            items.push(put(&self.table, guard_item(tenant, rt, u, &new.id), "attribute_not_exists(#pk)", None)?);
+        }
+        if let Some(u) = &old_key {
+            items.push(delete_guard(&self.table, tenant, rt, u, &old.id)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::VersionConflict),
+            Err(TxError::Cancelled(r)) if new_guard_at.is_some_and(|i| failed(&r, i)) => Err(uniqueness(rt, new)),
+            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("replace cancelled: {r:?}"))),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError> {
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .key(PK, s(keys::resource_pk(tenant, rt)))
+            .key(SK, s(&existing.id))
+            .condition_expression("#ver = :ver")
+            .expression_attribute_names("#ver", "ver")
+            .expression_attribute_values(":ver", AV::N(existing.version.to_string()))
+            .build()
+            .map_err(build_err)?;
+        let mut items = vec![TransactWriteItem::builder().delete(del).build()];
+        if let Some(u) = model::unique_key(rt, &existing.attrs) {
+            items.push(delete_guard(&self.table, tenant, rt, &u, &existing.id)?);
+        }
+        items.push(counter_update(&self.table, tenant, rt, -1)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::VersionConflict),
+            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("delete cancelled: {r:?}"))),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
+        let Some(filter) = q.filter else {
+            let total = self.total(tenant, rt).await?;
+            let skip = q.start_index.saturating_sub(1);
+            let items = if q.count == 0 || skip >= total { Vec::new() } else { self.list_unfiltered(tenant, rt, skip, q.count).await? };
+            return Ok(ListPage { total, items });
+        };
+        let candidates = match plan(filter, rt) {
+            Access::ById(id) => self.get(tenant, rt, &id).await?.into_iter().collect(),
+            Access::ByUnique(u) => {
+                self.query_index(GSI1, GSI1PK, keys::gsi1pk(tenant, rt, &u)).await?.iter().map(from_item).collect::<Result<Vec<_>, _>>()?
+            }
+            Access::ByExternalId(x) => {
+                self.query_index(GSI2, GSI2PK, keys::gsi2pk(tenant, rt, &x)).await?.iter().map(from_item).collect::<Result<Vec<_>, _>>()?
+            }
+            Access::Evaluate => return Ok(page(self.scan_filtered(tenant, rt, filter, q.max_scan).await?, q.start_index, q.count)),
+        };
+        let mut matches: Vec<StoredResource> = candidates.into_iter().filter(|r| filter.matches(&model::render(r, rt, ""), rt)).collect();
+        matches.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(page(matches, q.start_index, q.count))
+    }
+}
+
+fn uniqueness(rt: &ResourceType, res: &StoredResource) -> StoreError {
+    let attr = model::unique_attr(rt).unwrap_or("name");
+    let value = res.attrs.get(attr).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    StoreError::Uniqueness { attr: attr.to_string(), value }
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Internal(format!("request build: {e}"))
+}
+
+fn guard_item(tenant: &str, rt: &ResourceType, unique_lower: &str, id: &str) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), s(keys::guard_pk(tenant, rt, unique_lower)));
+    item.insert(SK.into(), s(GUARD_SK));
+    item.insert("id".into(), s(id));
+    item
+}
+
+fn put(table: &str, item: Item, condition: &str, ver: Option<u64>) -> Result<TransactWriteItem, StoreError> {
+    let mut b = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
+    if condition.contains("#pk") {
+        b = b.expression_attribute_names("#pk", PK);
+    }
+    if let Some(v) = ver {
+        b = b.expression_attribute_names("#ver", "ver").expression_attribute_values(":ver", AV::N(v.to_string()));
+    }
+    Ok(TransactWriteItem::builder().put(b.build().map_err(build_err)?).build())
+}
+
+fn delete_guard(table: &str, tenant: &str, rt: &ResourceType, unique_lower: &str, id: &str) -> Result<TransactWriteItem, StoreError> {
+    // Only the owner's guard is removed; a guard held by another id is left alone (condition id = :id
+    // would cancel the whole write, so it is not used: a foreign guard is never ours to delete).
+    let d = Delete::builder()
+        .table_name(table)
+        .key(PK, s(keys::guard_pk(tenant, rt, unique_lower)))
+        .key(SK, s(GUARD_SK))
+        .condition_expression("attribute_not_exists(#id) OR #id = :id")
+        .expression_attribute_names("#id", "id")
+        .expression_attribute_values(":id", s(id))
+        .build()
+        .map_err(build_err)?;
+    Ok(TransactWriteItem::builder().delete(d).build())
+}
+
+fn counter_update(table: &str, tenant: &str, rt: &ResourceType, delta: i64) -> Result<TransactWriteItem, StoreError> {
+    let shard = rand::random_range(0..keys::COUNTER_SHARDS);
+    let u = Update::builder()
+        .table_name(table)
+        .key(PK, s(keys::counter_pk(tenant)))
+        .key(SK, s(keys::counter_sk(rt, shard)))
+        .update_expression("ADD #n :d")
+        .expression_attribute_names("#n", "n")
+        .expression_attribute_values(":d", AV::N(delta.to_string()))
+        .build()
+        .map_err(build_err)?;
+    Ok(TransactWriteItem::builder().update(u).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::AttrPath;
+    use crate::schema::user_resource_type;
+
+    fn eq(name: &str, v: &str) -> Filter {
+        Filter::Compare { path: AttrPath { urn: None, name: name.into(), sub: None }, op: CompareOp::Eq, value: CompValue::Str(v.into()) }
+    }
+
+    #[test]
+    fn plan_pushes_down_eq_on_keys() {
+        let rt = user_resource_type();
+        assert_eq!(plan(&eq("USERNAME", "Ann"), rt), Access::ByUnique("ann".into()));
+        assert_eq!(plan(&eq("externalId", "X"), rt), Access::ByExternalId("X".into()));
+        assert_eq!(plan(&eq("id", "abc"), rt), Access::ById("abc".into()));
+        assert_eq!(plan(&eq("displayName", "x"), rt), Access::Evaluate);
+        let and = Filter::And(Box::new(eq("title", "t")), Box::new(eq("userName", "u")));
+        assert_eq!(plan(&and, rt), Access::ByUnique("u".into()));
+        let or = Filter::Or(Box::new(eq("userName", "a")), Box::new(eq("userName", "b")));
+        assert_eq!(plan(&or, rt), Access::Evaluate);
+    }
+
+    #[test]
+    fn page_slices_by_start_index_and_count() {
+        let r = |id: &str| StoredResource { id: id.into(), attrs: Default::default(), created: String::new(), last_modified: String::new(), version: 1 };
+        let p = page(vec![r("a"), r("b"), r("c")], 2, 1);
+        assert_eq!(p.total, 3);
+        assert_eq!(p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(page(vec![r("a")], 5, 10).items.len(), 0);
+    }
+}

@@ -1,0 +1,49 @@
+//! The single-table key layout. Every key starts with the tenant, so tenants never share an item.
+//!
+//! | item | pk | sk | other key attributes |
+//! |---|---|---|---|
+//! | resource | `T#<tenant>#<Type>` | `<id>` | `gsi1pk` = `T#<tenant>#<Type>#<lower(unique attr)>`, `gsi2pk` = `T#<tenant>#<Type>#ext#<externalId>` |
+//! | uniqueness guard | `T#<tenant>#<Type>#uniq#<lower(unique attr)>` | `#` | `id` of the owner |
+//! | counter shard | `T#<tenant>#count` | `<Type>#<shard>` | `n` |
+//!
+//! Only key attributes are normalised (lower-cased); the resource itself is stored verbatim in `doc`.
+
+use crate::schema::ResourceType;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GUARD_SK: &str = "#";
+/// Counter shards per resource type and tenant: concurrent creates rarely touch the same item.
+pub const COUNTER_SHARDS: u32 = 8;
+
+pub fn resource_pk(tenant: &str, rt: &ResourceType) -> String {
+    format!("T#{tenant}#{}", rt.name)
+}
+
+pub fn guard_pk(tenant: &str, rt: &ResourceType, unique_lower: &str) -> String {
+    format!("T#{tenant}#{}#uniq#{unique_lower}", rt.name)
+}
+
+pub fn gsi1pk(tenant: &str, rt: &ResourceType, unique_lower: &str) -> String {
+    format!("T#{tenant}#{}#{unique_lower}", rt.name)
+}
+
+pub fn gsi2pk(tenant: &str, rt: &ResourceType, external_id: &str) -> String {
+    format!("T#{tenant}#{}#ext#{external_id}", rt.name)
+}
+
+pub fn counter_pk(tenant: &str) -> String {
+    format!("T#{tenant}#count")
+}
+
+pub fn counter_sk(rt: &ResourceType, shard: u32) -> String {
+    format!("{}#{shard}", rt.name)
+}
+
+pub fn counter_prefix(rt: &ResourceType) -> String {
+    format!("{}#", rt.name)
+}

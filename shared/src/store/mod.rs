@@ -1,0 +1,105 @@
+//! The store: one implementation, DynamoDB ([`dynamo::DynamoStore`]), behind a small trait that is the seam
+//! for tests and fault injection — not for a second database. Locally and in tests the same code talks to
+//! an embedded DynamoDB engine (dynoxide) or to moto; in the cloud to DynamoDB itself.
+
+pub mod dynamo;
+pub mod keys;
+
+use crate::error::ScimError;
+use crate::filter::Filter;
+use crate::model::StoredResource;
+use crate::schema::ResourceType;
+use async_trait::async_trait;
+use std::cell::Cell;
+use std::future::Future;
+
+/// Why a store call failed. Mapped to SCIM errors by [`From<StoreError> for ScimError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The uniqueness guard of `attr` is held by another resource.
+    Uniqueness { attr: String, value: String },
+    /// The resource changed (or vanished) since it was read: the optimistic write lost.
+    VersionConflict,
+    /// Concurrent transactions on the same items (DynamoDB `TransactionConflict`): retry.
+    Contention,
+    /// A filter no index serves would have to examine more than the configured bound.
+    TooMany(String),
+    /// DynamoDB throttled the request.
+    Throttled(String),
+    /// DynamoDB timed out or was unreachable.
+    Unavailable(String),
+    /// Anything else: a bug or a misconfiguration (table missing, permissions).
+    Internal(String),
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Uniqueness { attr, value } => {
+                ScimError::uniqueness(format!("{attr} \"{value}\" is already in use by another resource (compared case-insensitively)"))
+            }
+            StoreError::VersionConflict => ScimError::precondition_failed("The resource was changed by another request; read it again and retry"),
+            StoreError::Contention => ScimError::unavailable(503, 1, "The resource is being changed by other requests; retry shortly"),
+            StoreError::TooMany(d) => ScimError::bad_request(crate::error::ScimType::TooMany, d),
+            StoreError::Throttled(_) => ScimError::unavailable(429, 2, "The directory store is busy (throttled); retry after the indicated delay"),
+            StoreError::Unavailable(_) => ScimError::unavailable(503, 2, "The directory store did not answer in time; retry after the indicated delay"),
+            StoreError::Internal(_) => ScimError::internal("The server could not complete the request because of an internal storage error"),
+        }
+    }
+}
+
+/// What a list request asks of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub filter: Option<&'a Filter>,
+    /// 1-based, as in SCIM.
+    pub start_index: usize,
+    /// Page size; 0 asks only for the total.
+    pub count: usize,
+    /// Most resources a filter that no index serves may examine.
+    pub max_scan: usize,
+}
+
+/// One page of results and the total number of matches.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub total: usize,
+    pub items: Vec<StoredResource>,
+}
+
+/// The store contract. `rt` selects the resource type (User, Group); `tenant` is part of every key.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// One strongly consistent read.
+    async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    /// Insert a new resource and its uniqueness guard, and count it, in one transaction.
+    async fn create(&self, tenant: &str, rt: &'static ResourceType, res: &StoredResource) -> Result<(), StoreError>;
+    /// Replace `old` by `new` if `old.version` is still current (else `VersionConflict`); moves the
+    /// uniqueness guard when the unique attribute changes.
+    async fn replace(&self, tenant: &str, rt: &'static ResourceType, old: &StoredResource, new: &StoredResource) -> Result<(), StoreError>;
+    /// Delete `existing` if its version is still current, with its guard, and uncount it.
+    async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError>;
+    /// Filtered, paged listing; `total` counts all matches.
+    async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError>;
+}
+
+tokio::task_local! {
+    static REQUEST_CALLS: Cell<u32>;
+}
+
+/// Record one DynamoDB call against the current request (no-op outside [`count_calls`]).
+pub fn record_call(op: &'static str) {
+    tracing::debug!(op, "dynamodb call");
+    let _ = REQUEST_CALLS.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Run `fut`, counting the DynamoDB calls it makes.
+pub async fn count_calls<F: Future>(fut: F) -> (F::Output, u32) {
+    REQUEST_CALLS
+        .scope(Cell::new(0), async move {
+            let out = fut.await;
+            let n = REQUEST_CALLS.with(Cell::get);
+            (out, n)
+        })
+        .await
+}
