@@ -13,11 +13,12 @@ use std::time::Instant;
 /// configured: a SCIM endpoint without authentication must never come up.
 pub async fn lambda_state() -> Result<AppState, String> {
     let started = Instant::now();
-    let token = std::env::var("SCIM_BEARER_TOKEN")
-        .map_err(|_| "SCIM_BEARER_TOKEN is not set: refusing to start without a bearer token".to_string())?;
-    let auth = Auth::from_token(&token).map_err(|e| format!("SCIM_BEARER_TOKEN: {e}"))?;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let (token, origin) = token(&sdk).await?;
+    let auth = Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?;
+    drop(token);
     let store_cfg = StoreConfig::from_env();
-    let store = DynamoStore::from_env(&store_cfg).await;
+    let store = DynamoStore::from_sdk_config(&sdk, &store_cfg);
     if let Err(e) = store.warm_up().await {
         // Keep serving: the first request will report the problem as a SCIM error and a log line.
         tracing::error!(table = %store_cfg.table, error = ?e, "DynamoDB warm-up failed");
@@ -25,4 +26,25 @@ pub async fn lambda_state() -> Result<AppState, String> {
     let state = AppState::new(Service::new(Arc::new(store), Limits::from_env()), auth, HttpConfig::from_env());
     tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, table = %store_cfg.table, "initialised");
     Ok(state)
+}
+
+/// The bearer token: from the SSM SecureString parameter named by `SCIM_TOKEN_SSM_PARAMETER` (deployed
+/// functions), else from `SCIM_BEARER_TOKEN` (local runs, `cargo lambda watch`). Neither → refuse to start.
+async fn token(sdk: &aws_config::SdkConfig) -> Result<(String, &'static str), String> {
+    if let Ok(name) = std::env::var("SCIM_TOKEN_SSM_PARAMETER") {
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        let out = ssm
+            .get_parameter()
+            .name(&name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| format!("cannot read the bearer token from SSM parameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))?;
+        let value = out.parameter.and_then(|p| p.value).ok_or_else(|| format!("SSM parameter {name} has no value"))?;
+        return Ok((value, "the SSM token parameter"));
+    }
+    match std::env::var("SCIM_BEARER_TOKEN") {
+        Ok(t) => Ok((t, "SCIM_BEARER_TOKEN")),
+        Err(_) => Err("no bearer token configured (set SCIM_TOKEN_SSM_PARAMETER or SCIM_BEARER_TOKEN): refusing to start".into()),
+    }
 }

@@ -42,15 +42,18 @@ impl DynamoStore {
 
     /// Production client: region and credentials from the standard AWS chain, optional endpoint override.
     pub async fn from_env(cfg: &StoreConfig) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::from_sdk_config(&sdk, cfg)
+    }
+
+    /// From an already loaded AWS configuration (shared with other clients at init).
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, cfg: &StoreConfig) -> Self {
+        let mut b = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(cfg.call_timeout).build());
         if let Some(ep) = &cfg.endpoint {
-            loader = loader.endpoint_url(ep);
+            b = b.endpoint_url(ep);
         }
-        let sdk = loader.load().await;
-        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(cfg.call_timeout).build())
-            .build();
-        DynamoStore::new(Client::from_conf(conf), cfg.table.clone())
+        DynamoStore::new(Client::from_conf(b.build()), cfg.table.clone())
     }
 
     /// Client for a local DynamoDB API (dynoxide, moto, DynamoDB Local): fixed region and dummy
