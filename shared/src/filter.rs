@@ -72,6 +72,836 @@ pub trait AttrInfo {
     fn case_exact(&self, urn: Option<&str>, name: &str, sub: Option<&str>) -> bool;
 }
 
-/// Not yet written: placeholder so the crate builds while the parser is written.
-#[allow(dead_code)]
-fn _unused(_: &Value) {}
+// ---------------------------------------------------------------------------------------------
+// Parsing. Written by hand (a small recursive-descent parser over a tokenizer) rather than with a parser
+// generator: the grammar is small, errors can name the exact position, nesting depth is checked before each
+// recursion so hostile input cannot overflow the stack, and no dependency is added.
+
+/// Deepest nesting of parentheses, `not` and value-path brackets accepted.
+pub const MAX_FILTER_DEPTH: usize = 32;
+/// Most comparisons one filter may hold (bounds the size of `and`/`or` chains).
+pub const MAX_FILTER_TERMS: usize = 256;
+
+/// A filter or path that could not be parsed, with a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError {
+    pub message: String,
+}
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+impl From<FilterError> for crate::error::ScimError {
+    fn from(e: FilterError) -> Self {
+        crate::error::ScimError::invalid_filter(format!("Invalid filter: {}", e.message))
+    }
+}
+
+fn err<T>(message: impl Into<String>) -> Result<T, FilterError> {
+    Err(FilterError { message: message.into() })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    LParen,
+    RParen,
+    LBracket,
+    RBracket,
+    Str(String),
+    Word(String),
+}
+
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::LParen => "'('".into(),
+            Tok::RParen => "')'".into(),
+            Tok::LBracket => "'['".into(),
+            Tok::RBracket => "']'".into(),
+            Tok::Str(s) => format!("the string \"{s}\""),
+            Tok::Word(w) => format!("'{w}'"),
+        }
+    }
+}
+
+/// Split into tokens, each with its character position (1-based, for messages).
+fn tokenize(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let pos = i + 1;
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '(' | ')' | '[' | ']' => {
+                out.push((
+                    match c {
+                        '(' => Tok::LParen,
+                        ')' => Tok::RParen,
+                        '[' => Tok::LBracket,
+                        _ => Tok::RBracket,
+                    },
+                    pos,
+                ));
+                i += 1;
+            }
+            '"' => {
+                // A JSON string: find the closing quote, honouring backslash escapes, then let serde_json decode it.
+                let start = i;
+                i += 1;
+                let mut closed = false;
+                while i < chars.len() {
+                    match chars[i] {
+                        '\\' => i += 2,
+                        '"' => {
+                            closed = true;
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                if !closed || i > chars.len() {
+                    return err(format!("the string starting at position {pos} is not terminated (missing closing '\"')"));
+                }
+                let raw: String = chars[start..i].iter().collect();
+                let s: String = serde_json::from_str(&raw).map_err(|e| FilterError {
+                    message: format!("the string starting at position {pos} has an invalid escape: {e}"),
+                })?;
+                out.push((Tok::Str(s), pos));
+            }
+            _ => {
+                let start = i;
+                while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '(' | ')' | '[' | ']' | '"') {
+                    i += 1;
+                }
+                out.push((Tok::Word(chars[start..i].iter().collect()), pos));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<(Tok, usize)>,
+    at: usize,
+    end: usize,
+    terms: usize,
+}
+
+const OPS: &str = "eq, ne, co, sw, ew, gt, ge, lt, le, pr";
+
+fn compare_op(w: &str) -> Option<CompareOp> {
+    Some(match w.to_ascii_lowercase().as_str() {
+        "eq" => CompareOp::Eq,
+        "ne" => CompareOp::Ne,
+        "co" => CompareOp::Co,
+        "sw" => CompareOp::Sw,
+        "ew" => CompareOp::Ew,
+        "gt" => CompareOp::Gt,
+        "ge" => CompareOp::Ge,
+        "lt" => CompareOp::Lt,
+        "le" => CompareOp::Le,
+        _ => return None,
+    })
+}
+
+fn is_word(t: Option<&Tok>, kw: &str) -> bool {
+    matches!(t, Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw))
+}
+
+impl Parser {
+    fn new(input: &str) -> Result<Self, FilterError> {
+        let toks = tokenize(input)?;
+        let end = input.chars().count() + 1;
+        Ok(Parser { toks, at: 0, end, terms: 0 })
+    }
+
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at).map(|(t, _)| t)
+    }
+
+    fn pos(&self) -> usize {
+        self.toks.get(self.at).map(|(_, p)| *p).unwrap_or(self.end)
+    }
+
+    fn next(&mut self) -> Option<(Tok, usize)> {
+        let t = self.toks.get(self.at).cloned();
+        if t.is_some() {
+            self.at += 1;
+        }
+        t
+    }
+
+    fn found(&self) -> String {
+        match self.peek() {
+            Some(t) => format!("{} at position {}", t.describe(), self.pos()),
+            None => "the end of the filter".into(),
+        }
+    }
+
+    fn expect(&mut self, want: Tok, what: &str) -> Result<(), FilterError> {
+        if self.peek() == Some(&want) {
+            self.at += 1;
+            Ok(())
+        } else {
+            err(format!("expected {what} but found {}", self.found()))
+        }
+    }
+
+    fn finish(&self) -> Result<(), FilterError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => err(format!("unexpected {} (expected 'and', 'or' or the end)", self.found())),
+        }
+    }
+
+    fn or(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
+        let mut left = self.and(depth, in_value)?;
+        while is_word(self.peek(), "or") {
+            self.at += 1;
+            let right = self.and(depth, in_value)?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
+        let mut left = self.unary(depth, in_value)?;
+        while is_word(self.peek(), "and") {
+            self.at += 1;
+            let right = self.unary(depth, in_value)?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn deeper(&self, depth: usize) -> Result<usize, FilterError> {
+        if depth >= MAX_FILTER_DEPTH {
+            return err(format!("the filter is nested more than {MAX_FILTER_DEPTH} levels deep (at position {})", self.pos()));
+        }
+        Ok(depth + 1)
+    }
+
+    fn unary(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
+        if is_word(self.peek(), "not") && self.toks.get(self.at + 1).map(|(t, _)| t) == Some(&Tok::LParen) {
+            let d = self.deeper(depth)?;
+            self.at += 2;
+            let inner = self.or(d, in_value)?;
+            self.expect(Tok::RParen, "')' closing 'not ('")?;
+            return Ok(Filter::Not(Box::new(inner)));
+        }
+        if self.peek() == Some(&Tok::LParen) {
+            let d = self.deeper(depth)?;
+            self.at += 1;
+            let inner = self.or(d, in_value)?;
+            self.expect(Tok::RParen, "')'")?;
+            return Ok(inner);
+        }
+        self.attr_expr(depth, in_value)
+    }
+
+    fn attr_expr(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return err(format!("the filter has more than {MAX_FILTER_TERMS} comparisons"));
+        }
+        let (path, pos) = match self.next() {
+            Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
+            Some((t, pos)) => return err(format!("expected an attribute name but found {} at position {pos}", t.describe())),
+            None => return err("expected an attribute name but found the end of the filter"),
+        };
+        if self.peek() == Some(&Tok::LBracket) {
+            if in_value {
+                return err(format!("a value filter cannot contain another value filter (at position {})", self.pos()));
+            }
+            if path.sub.is_some() {
+                return err(format!("a value filter must follow a multi-valued attribute, not a sub-attribute (at position {pos})"));
+            }
+            let d = self.deeper(depth)?;
+            self.at += 1;
+            let inner = self.or(d, true)?;
+            self.expect(Tok::RBracket, "']' closing the value filter")?;
+            // Entra's form: `emails[type eq "work"].value eq "x"`.
+            if let Some(Tok::Word(w)) = self.peek() {
+                if let Some(sub) = w.strip_prefix('.') {
+                    let sub_pos = self.pos();
+                    check_name(sub, sub_pos)?;
+                    let sub = sub.to_string();
+                    self.at += 1;
+                    let sub_path = AttrPath { urn: None, name: sub, sub: None };
+                    let cond = self.comparison(sub_path, sub_pos)?;
+                    return Ok(Filter::ValuePath { path, filter: Box::new(Filter::And(Box::new(inner), Box::new(cond))) });
+                }
+            }
+            return Ok(Filter::ValuePath { path, filter: Box::new(inner) });
+        }
+        self.comparison(path, pos)
+    }
+
+    fn comparison(&mut self, path: AttrPath, pos: usize) -> Result<Filter, FilterError> {
+        let op_pos = self.pos();
+        let op = match self.next() {
+            Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") => return Ok(Filter::Present(path)),
+            Some((Tok::Word(w), _)) => match compare_op(&w) {
+                Some(op) => op,
+                None => return err(format!("'{w}' at position {op_pos} is not an operator; expected one of {OPS}")),
+            },
+            _ => return err(format!("expected an operator ({OPS}) after '{path}' at position {op_pos}")),
+        };
+        let value = match self.next() {
+            Some((Tok::Str(s), _)) => CompValue::Str(s),
+            Some((Tok::Word(w), _)) => word_value(&w),
+            _ => return err(format!("expected a value after '{path} {}' (position {pos})", op_name(op))),
+        };
+        if matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le)
+            && matches!(value, CompValue::Bool(_) | CompValue::Null)
+        {
+            return err(format!("{} cannot compare booleans or null (position {op_pos})", op_name(op)));
+        }
+        if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) && !matches!(value, CompValue::Str(_)) {
+            return err(format!("{} needs a string value (position {op_pos})", op_name(op)));
+        }
+        Ok(Filter::Compare { path, op, value })
+    }
+}
+
+/// A bare word after an operator: `true`, `false`, `null`, a JSON number, or (Microsoft's docs form,
+/// `externalId eq jyoung`) an unquoted string.
+fn word_value(w: &str) -> CompValue {
+    match w.to_ascii_lowercase().as_str() {
+        "true" => return CompValue::Bool(true),
+        "false" => return CompValue::Bool(false),
+        "null" => return CompValue::Null,
+        _ => {}
+    }
+    if w.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+        if let Ok(n) = serde_json::from_str::<serde_json::Number>(w) {
+            return CompValue::Num(n);
+        }
+    }
+    CompValue::Str(w.to_string())
+}
+
+fn check_name(name: &str, pos: usize) -> Result<(), FilterError> {
+    let ok = !name.is_empty()
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$' || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
+    if ok {
+        Ok(())
+    } else {
+        err(format!("'{name}' at position {pos} is not a valid attribute name"))
+    }
+}
+
+/// `[urn ":"] name ["." sub]`. The URN is everything before the last colon (its version `2.0` holds a dot).
+fn parse_attr_word(word: &str, pos: usize) -> Result<AttrPath, FilterError> {
+    let (urn, rest) = if word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+        match word.rsplit_once(':') {
+            Some((u, r)) if u.len() > 4 => (Some(u.to_string()), r),
+            _ => return err(format!("'{word}' at position {pos} is not a URN-qualified attribute name")),
+        }
+    } else {
+        (None, word)
+    };
+    let mut parts = rest.split('.');
+    let name = parts.next().unwrap_or_default();
+    let sub = parts.next();
+    if parts.next().is_some() {
+        return err(format!("'{word}' at position {pos} has more than one sub-attribute level"));
+    }
+    check_name(name, pos)?;
+    if let Some(s) = sub {
+        check_name(s, pos)?;
+    }
+    Ok(AttrPath { urn, name: name.to_string(), sub: sub.map(str::to_string) })
+}
+
+/// Parse a SCIM filter (RFC 7644 §3.4.2.2) into its AST.
+pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {
+    let mut p = Parser::new(input)?;
+    if p.peek().is_none() {
+        return err("the filter is empty");
+    }
+    let f = p.or(0, false)?;
+    p.finish()?;
+    Ok(f)
+}
+
+/// Parse a PATCH `path` (RFC 7644 §3.5.2): `attrPath` or `valuePath ["." subAttr]`.
+pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
+    let mut p = Parser::new(input.trim())?;
+    let (attr, pos) = match p.next() {
+        Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
+        Some((t, pos)) => return err(format!("the path must start with an attribute name, not {} (position {pos})", t.describe())),
+        None => return err("the path is empty"),
+    };
+    if p.peek() != Some(&Tok::LBracket) {
+        p.finish().map_err(|_| FilterError { message: format!("unexpected {} in path", p.found()) })?;
+        return Ok(PatchPath { attr, filter: None, sub_after_filter: None });
+    }
+    if attr.sub.is_some() {
+        return err(format!("a value filter must follow a multi-valued attribute, not a sub-attribute (position {pos})"));
+    }
+    p.at += 1;
+    let filter = p.or(1, true)?;
+    p.expect(Tok::RBracket, "']' closing the value filter")?;
+    let sub_after_filter = match p.next() {
+        None => None,
+        Some((Tok::Word(w), wpos)) => match w.strip_prefix('.') {
+            Some(sub) => {
+                check_name(sub, wpos)?;
+                Some(sub.to_string())
+            }
+            None => return err(format!("expected '.subAttribute' after ']' but found '{w}' (position {wpos})")),
+        },
+        Some((t, tpos)) => return err(format!("unexpected {} after ']' (position {tpos})", t.describe())),
+    };
+    p.finish()?;
+    Ok(PatchPath { attr, filter: Some(filter), sub_after_filter })
+}
+
+/// Parse a plain attribute path (`attributes=` / `excludedAttributes=` entries).
+pub fn parse_attr_path(input: &str) -> Result<AttrPath, FilterError> {
+    let word = input.trim();
+    if word.is_empty() || word.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"')) {
+        return err(format!("'{input}' is not an attribute path"));
+    }
+    parse_attr_word(word, 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+fn op_name(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq => "eq",
+        CompareOp::Ne => "ne",
+        CompareOp::Co => "co",
+        CompareOp::Sw => "sw",
+        CompareOp::Ew => "ew",
+        CompareOp::Gt => "gt",
+        CompareOp::Ge => "ge",
+        CompareOp::Lt => "lt",
+        CompareOp::Le => "le",
+    }
+}
+
+fn get_ci<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+/// The values a path names in `res`: the attribute, or each element of a multi-valued one; with a
+/// sub-attribute, that sub-attribute of the object or of each element.
+fn values<'a>(res: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
+    let Some(obj) = res.as_object() else { return Vec::new() };
+    // An extension URN names a nested object; a core URN (no such key) names the top level.
+    let container = match &path.urn {
+        Some(u) => match get_ci(obj, u) {
+            Some(Value::Object(m)) => m,
+            _ => obj,
+        },
+        None => obj,
+    };
+    let Some(attr) = get_ci(container, &path.name) else { return Vec::new() };
+    let items: Vec<&Value> = match attr {
+        Value::Array(a) => a.iter().collect(),
+        v => vec![v],
+    };
+    match &path.sub {
+        Some(sub) => items.into_iter().filter_map(|v| v.as_object().and_then(|m| get_ci(m, sub))).collect(),
+        None => items,
+    }
+}
+
+/// The value a comparison sees: a complex value (e.g. an email, a member, the manager) compares its `value`.
+fn scalar(v: &Value) -> Option<&Value> {
+    match v {
+        Value::Object(m) => get_ci(m, "value"),
+        other => Some(other),
+    }
+}
+
+fn present(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+        _ => true,
+    }
+}
+
+fn datetime(s: &str) -> Option<time::OffsetDateTime> {
+    if s.len() < 10 || !s.as_bytes().get(4).is_some_and(|b| *b == b'-') {
+        return None;
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+fn compare(v: &Value, op: CompareOp, lit: &CompValue, case_exact: bool) -> bool {
+    use std::cmp::Ordering;
+    let ordering: Option<Ordering> = match (v, lit) {
+        (Value::String(a), CompValue::Str(b)) => {
+            let (a, b) = if case_exact { (a.clone(), b.clone()) } else { (a.to_lowercase(), b.to_lowercase()) };
+            match op {
+                CompareOp::Co => return a.contains(&b),
+                CompareOp::Sw => return a.starts_with(&b),
+                CompareOp::Ew => return a.ends_with(&b),
+                _ => {}
+            }
+            match (datetime(&a), datetime(&b)) {
+                (Some(x), Some(y)) if !matches!(op, CompareOp::Eq | CompareOp::Ne) => Some(x.cmp(&y)),
+                _ => Some(a.cmp(&b)),
+            }
+        }
+        (Value::Number(a), CompValue::Num(b)) => a.as_f64().zip(b.as_f64()).and_then(|(x, y)| x.partial_cmp(&y)),
+        (Value::Bool(a), CompValue::Bool(b)) => {
+            return match op {
+                CompareOp::Eq => a == b,
+                CompareOp::Ne => a != b,
+                _ => false,
+            }
+        }
+        _ => None,
+    };
+    let Some(o) = ordering else { return false };
+    match op {
+        CompareOp::Eq => o == Ordering::Equal,
+        CompareOp::Ne => o != Ordering::Equal,
+        CompareOp::Gt => o == Ordering::Greater,
+        CompareOp::Ge => o != Ordering::Less,
+        CompareOp::Lt => o == Ordering::Less,
+        CompareOp::Le => o != Ordering::Greater,
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
+    }
+}
+
+impl Filter {
+    /// Does `resource` (a rendered SCIM resource) match this filter?
+    pub fn matches(&self, resource: &Value, info: &dyn AttrInfo) -> bool {
+        self.eval(resource, info, None)
+    }
+
+    /// `parent` is the multi-valued attribute whose element is being tested inside a value filter.
+    fn eval(&self, res: &Value, info: &dyn AttrInfo, parent: Option<&AttrPath>) -> bool {
+        let case_exact = |p: &AttrPath| match parent {
+            Some(par) => info.case_exact(par.urn.as_deref(), &par.name, Some(&p.name)),
+            None => info.case_exact(p.urn.as_deref(), &p.name, p.sub.as_deref()),
+        };
+        match self {
+            Filter::And(a, b) => a.eval(res, info, parent) && b.eval(res, info, parent),
+            Filter::Or(a, b) => a.eval(res, info, parent) || b.eval(res, info, parent),
+            Filter::Not(a) => !a.eval(res, info, parent),
+            Filter::Present(p) => values(res, p).into_iter().any(present),
+            Filter::Compare { path, op, value } => {
+                let vals: Vec<&Value> = values(res, path).into_iter().filter_map(scalar).collect();
+                let ce = case_exact(path);
+                match (op, value) {
+                    (CompareOp::Eq, CompValue::Null) => !vals.into_iter().any(present),
+                    (CompareOp::Ne, CompValue::Null) => vals.into_iter().any(present),
+                    (CompareOp::Ne, _) => !vals.into_iter().any(|v| compare(v, CompareOp::Eq, value, ce)),
+                    _ => vals.into_iter().any(|v| compare(v, *op, value, ce)),
+                }
+            }
+            Filter::ValuePath { path, filter } => {
+                values(res, path).into_iter().any(|element| element.is_object() && filter.eval(element, info, Some(path)))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Display: a canonical form that parses back to an equal AST.
+
+impl std::fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(u) = &self.urn {
+            write!(f, "{u}:")?;
+        }
+        f.write_str(&self.name)?;
+        if let Some(s) = &self.sub {
+            write!(f, ".{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for CompValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompValue::Str(s) => write!(f, "{}", Value::String(s.clone())),
+            CompValue::Num(n) => write!(f, "{n}"),
+            CompValue::Bool(b) => write!(f, "{b}"),
+            CompValue::Null => f.write_str("null"),
+        }
+    }
+}
+
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op_name(*op)),
+            Filter::Present(p) => write!(f, "{p} pr"),
+            Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
+            Filter::And(a, b) => write!(f, "({a} and {b})"),
+            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::Not(a) => write!(f, "not ({a})"),
+        }
+    }
+}
+
+impl std::fmt::Display for PatchPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.attr)?;
+        if let Some(flt) = &self.filter {
+            write!(f, "[{flt}]")?;
+        }
+        if let Some(s) = &self.sub_after_filter {
+            write!(f, ".{s}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// userName and emails.value case-insensitive; externalId, id and `exact` case-exact.
+    struct Info;
+    impl AttrInfo for Info {
+        fn case_exact(&self, _urn: Option<&str>, name: &str, _sub: Option<&str>) -> bool {
+            ["externalId", "id", "exact"].iter().any(|n| n.eq_ignore_ascii_case(name))
+        }
+    }
+
+    fn p(s: &str) -> Filter {
+        parse_filter(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn user() -> Value {
+        json!({"id": "u1", "userName": "Ann@Example.com", "externalId": "Ext-1", "active": false, "title": "",
+            "name": {"givenName": "Ann", "familyName": "O'Brien"}, "weight": 70, "roles": [],
+            "emails": [{"value": "ann@work.com", "type": "work", "primary": true}, {"value": "ann@home.org", "type": "home"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D", "manager": {"value": "m1"}},
+            "meta": {"lastModified": "2024-05-01T10:00:00.000Z", "resourceType": "User"}})
+    }
+
+    fn m(s: &str) -> bool {
+        p(s).matches(&user(), &Info)
+    }
+
+    fn ap(urn: Option<&str>, name: &str, sub: Option<&str>) -> AttrPath {
+        AttrPath { urn: urn.map(Into::into), name: name.into(), sub: sub.map(Into::into) }
+    }
+
+    #[test]
+    fn every_operator() {
+        assert!(m("userName eq \"ann@example.com\""));
+        assert!(m("userName ne \"bob\""));
+        assert!(!m("userName ne \"ANN@example.com\""));
+        assert!(m("userName co \"EXAMPLE\""));
+        assert!(m("userName sw \"ann@\""));
+        assert!(m("userName ew \".COM\""));
+        assert!(m("userName pr"));
+        assert!(!m("title pr"), "empty string is not present");
+        assert!(!m("roles pr"), "empty array is not present");
+        assert!(!m("nickName pr"));
+        assert!(m("weight gt 69") && m("weight ge 70") && m("weight lt 70.5") && m("weight le 70") && !m("weight gt 70"));
+        assert!(m("userName gt \"a\"") && m("userName lt \"b\""));
+    }
+
+    #[test]
+    fn logic_precedence_not_and_parentheses() {
+        // and binds tighter than or.
+        assert_eq!(p("a eq 1 or b eq 2 and c eq 3"), p("a eq 1 or (b eq 2 and c eq 3)"));
+        assert!(m("userName eq \"x\" or active eq false and weight eq 70"));
+        assert!(!m("(userName eq \"x\" or active eq false) and weight eq 1"));
+        assert!(m("not (userName eq \"x\")"));
+        assert!(m("not(userName eq \"x\")"));
+        assert!(!m("NOT (userName pr)"));
+    }
+
+    #[test]
+    fn value_paths_and_entra_form() {
+        assert!(m("emails[type eq \"work\" and value co \"@work\"]"));
+        assert!(!m("emails[type eq \"work\" and value co \"@home\"]"));
+        let f = p("emails[type eq \"work\"].value eq \"ANN@work.com\"");
+        assert_eq!(f, p("emails[type eq \"work\" and value eq \"ANN@work.com\"]"));
+        assert!(f.matches(&user(), &Info));
+        assert!(!m("emails[type eq \"home\"].value eq \"ann@work.com\""));
+        assert!(m("emails[primary eq true]"));
+        assert!(m("emails.type eq \"home\""));
+        assert!(m("emails eq \"ann@home.org\""), "complex multi-valued compares its value");
+    }
+
+    #[test]
+    fn urn_qualified_names() {
+        assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"r&d\""));
+        assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"m1\""));
+        assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \"m1\""));
+        assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"ANN@example.com\""));
+        assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"ann\""));
+        let Filter::Compare { path, .. } = p("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"x\"") else { panic!() };
+        assert_eq!(path, ap(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"), "manager", Some("value")));
+    }
+
+    #[test]
+    fn names_and_operators_are_case_insensitive() {
+        assert!(m("USERNAME EQ \"ann@example.com\" AND Active Eq False"));
+        assert!(m("Name.GivenName Sw \"A\""));
+    }
+
+    #[test]
+    fn case_exact_attributes() {
+        assert!(m("externalId eq \"Ext-1\""));
+        assert!(!m("externalId eq \"ext-1\""));
+        assert!(m("id eq \"u1\""));
+    }
+
+    #[test]
+    fn quoted_values_hold_special_characters() {
+        let f = p(r#"displayName eq "LACreateGroup-(1a2b)""#);
+        assert_eq!(f, Filter::Compare { path: ap(None, "displayName", None), op: CompareOp::Eq, value: CompValue::Str("LACreateGroup-(1a2b)".into()) });
+        let Filter::Compare { value, .. } = p(r#"userName eq "o'brien, (x) [y] \"q\" and or \\ \u00e9""#) else { panic!() };
+        assert_eq!(value, CompValue::Str("o'brien, (x) [y] \"q\" and or \\ é".into()));
+        assert!(m("name.familyName eq \"o'brien\""));
+    }
+
+    #[test]
+    fn unquoted_and_literal_values() {
+        assert_eq!(p("externalId eq jyoung"), Filter::Compare { path: ap(None, "externalId", None), op: CompareOp::Eq, value: CompValue::Str("jyoung".into()) });
+        assert_eq!(p("id eq 54D382A4-2050-4C03-94D1-E769F1D15682 and manager eq 2819c223-7f76-453a-919d-413861904646").to_string(),
+            "(id eq \"54D382A4-2050-4C03-94D1-E769F1D15682\" and manager eq \"2819c223-7f76-453a-919d-413861904646\")");
+        assert!(matches!(p("active eq TRUE"), Filter::Compare { value: CompValue::Bool(true), .. }));
+        assert!(matches!(p("x eq null"), Filter::Compare { value: CompValue::Null, .. }));
+        assert!(matches!(p("x eq -1.5e3"), Filter::Compare { value: CompValue::Num(_), .. }));
+        assert!(m("nickName eq null") && !m("userName eq null") && m("userName ne null"));
+        assert!(m("nickName ne \"x\""), "ne matches an absent attribute");
+    }
+
+    #[test]
+    fn datetimes_compare_chronologically() {
+        assert!(m("meta.lastModified gt \"2024-05-01T09:59:59Z\""));
+        assert!(!m("meta.lastModified gt \"2024-05-01T11:00:00+00:00\""));
+        assert!(m("meta.lastModified ge \"2024-05-01T10:00:00Z\""));
+    }
+
+    #[test]
+    fn depth_limit() {
+        let nested = |n: usize| format!("{}a eq 1{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse_filter(&nested(MAX_FILTER_DEPTH)).is_ok());
+        assert!(parse_filter(&nested(MAX_FILTER_DEPTH + 1)).unwrap_err().message.contains("nested"));
+        assert!(parse_filter(&"(".repeat(100_000)).is_err());
+        assert!(parse_filter(&"not (".repeat(100_000)).is_err());
+        let long_chain = vec!["a eq 1"; MAX_FILTER_TERMS + 1].join(" or ");
+        assert!(parse_filter(&long_chain).unwrap_err().message.contains("comparisons"));
+    }
+
+    #[test]
+    fn rejections_say_what_and_where() {
+        for (bad, needle) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("userName eq", "expected a value"),
+            ("userName xx \"a\"", "not an operator"),
+            ("userName", "expected an operator"),
+            ("userName eq \"a", "not terminated"),
+            ("(userName eq \"a\"", "expected ')'"),
+            ("userName eq \"a\")", "unexpected"),
+            ("emails[type eq \"work\"", "']'"),
+            ("userName eq \"a\" b", "unexpected"),
+            ("active gt true", "cannot compare booleans"),
+            ("\"a\"", "expected an attribute name"),
+            ("emails[type[x eq 1]]", "another value filter"),
+            ("a.b.c eq 1", "more than one"),
+            ("1abc eq 1", "not a valid attribute name"),
+            ("x co 5", "needs a string"),
+        ] {
+            let e = parse_filter(bad).expect_err(bad);
+            assert!(e.message.contains(needle), "{bad:?}: {}", e.message);
+        }
+        assert!(parse_filter("userName xx \"a\"").unwrap_err().message.contains("position 10"));
+    }
+
+    #[test]
+    fn patch_paths() {
+        let pp = parse_path("emails[type eq \"work\"].value").unwrap();
+        assert_eq!(pp.attr, ap(None, "emails", None));
+        assert_eq!(pp.filter, Some(p("type eq \"work\"")));
+        assert_eq!(pp.sub_after_filter.as_deref(), Some("value"));
+        assert_eq!(parse_path("name.familyName").unwrap(), PatchPath { attr: ap(None, "name", Some("familyName")), filter: None, sub_after_filter: None });
+        let m = parse_path("members[value eq \"7f4bc1a3-285e-48ae-8202-5accb43efb0e\"]").unwrap();
+        assert_eq!(m.attr.name, "members");
+        assert!(m.sub_after_filter.is_none());
+        let mgr = parse_path(" urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value ").unwrap();
+        assert_eq!(mgr.attr, ap(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"), "manager", Some("value")));
+        let ext = parse_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User").unwrap();
+        assert_eq!(ext.attr, ap(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"), "User", None));
+        assert_eq!(parse_path("addresses[type eq \"work\"].Formatted").unwrap().sub_after_filter.as_deref(), Some("Formatted"));
+        assert!(parse_path("manager[value eq \"x\"]").is_ok());
+        for bad in ["emails[type eq \"work\"", "[x]", "", "a..b", "emails[type eq \"w\"] x", "emails[type eq \"w\"]value", "name.x[a eq 1]"] {
+            assert!(parse_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_path("emails[type eq \"work\"].value").unwrap().to_string(), "emails[type eq \"work\"].value");
+    }
+
+    #[test]
+    fn attr_paths_for_projection() {
+        assert_eq!(parse_attr_path("emails.value").unwrap(), ap(None, "emails", Some("value")));
+        assert!(parse_attr_path("members").is_ok());
+        assert!(parse_attr_path("a b").is_err());
+        assert!(parse_attr_path("").is_err());
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "userName eq \"a\"",
+            "a eq 1 or b eq 2 and not (c pr)",
+            "emails[type eq \"work\" and value co \"x\"]",
+            "emails[type eq \"work\"].value eq \"x\"",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"m\"",
+            "x eq null and y eq true and z ge -2.5",
+            "displayName eq \"(a) \\\"b\\\", 'c'\"",
+            "meta.lastModified gt \"2011-05-13T04:42:34Z\"",
+            "not (not (a eq \"b\"))",
+            "externalId eq jyoung",
+            "((a eq 1))",
+            "a eq 1 and (b eq 2 or c eq 3)",
+        ] {
+            let f = p(s);
+            assert_eq!(parse_filter(&f.to_string()).unwrap(), f, "{s} → {f}");
+        }
+    }
+
+    #[test]
+    fn arbitrary_token_soup_never_panics() {
+        let toks = ["(", ")", "[", "]", "\"", "\\", "eq", "and", "or", "not", "a.b", "urn:x:y", " ", "pr", "1", ".v", "é", "\"x\"", ":", "."];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..3000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push_str(toks[(seed % toks.len() as u64) as usize]);
+            }
+            let _ = parse_filter(&s);
+            let _ = parse_path(&s);
+            let _ = parse_attr_path(&s);
+            if let Ok(f) = parse_filter(&s) {
+                let _ = f.matches(&user(), &Info);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+    }
+}
