@@ -22,7 +22,8 @@
 //! * `null` inside values means unassigned and is dropped; attributes, elements and extension objects left
 //!   empty are removed. Read-only sub-attributes inside values are dropped (as for POST); a *path* that
 //!   targets a read-only attribute is 400 `mutability`; read-only keys of a pathless value are ignored.
-//! * `schemas` is the server's: operations on it are ignored.
+//! * `schemas` is the server's: operations on it are ignored; so are writes to writeOnly attributes
+//!   (`password`: this server keeps no credentials, and POST/PUT drop it too).
 //!
 //! Type checking is not done here: the caller runs `model::validate` on the result.
 
@@ -191,6 +192,12 @@ impl AttrTarget {
             (None, None) => self.def.is_some_and(|d| d.required),
             (Some(_), None) => false,
         }
+    }
+
+    /// `password`: this server keeps no credentials, so writes to writeOnly attributes are ignored
+    /// (as POST/PUT drop them).
+    fn write_only(&self) -> bool {
+        self.def.is_some_and(|d| d.mutability == Mutability::WriteOnly)
     }
 
     /// The target is a whole attribute (no filter, no sub-attribute).
@@ -397,6 +404,9 @@ fn write_extension(
 }
 
 fn write_attr(res: &mut Map<String, Value>, kind: PatchOpKind, t: &AttrTarget, value: Value, rt: &ResourceType) -> ScimResult<()> {
+    if t.write_only() {
+        return Ok(());
+    }
     if t.read_only {
         return Err(read_only_error(t));
     }
@@ -686,6 +696,9 @@ fn remove_target(res: &mut Map<String, Value>, target: &Target, value: Option<&V
 
 /// Remove an attribute, a sub-attribute, or the elements a filter selects. Absent targets are a no-op.
 fn remove_attr(res: &mut Map<String, Value>, t: &AttrTarget, value: Option<&Value>, rt: &ResourceType) -> ScimResult<()> {
+    if t.write_only() {
+        return Ok(());
+    }
     if t.read_only {
         return Err(read_only_error(t));
     }

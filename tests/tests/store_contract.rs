@@ -38,7 +38,7 @@ async fn create_get_roundtrip_verbatim(s: DynamoStore) {
     assert_eq!(calls, 1, "create is one TransactWriteItems");
     let (got, calls) = count_calls(s.get(T, rt(), "u1")).await;
     assert_eq!(calls, 1, "get is one GetItem");
-    assert_eq!(got.unwrap(), u);
+    assert_eq!(got.unwrap(), Some(u));
     assert_eq!(s.get(T, rt(), "nope").await.unwrap(), None);
 }
 
