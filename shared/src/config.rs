@@ -21,6 +21,11 @@ pub struct Limits {
     pub max_filter_scan: usize,
     /// Attempts at an optimistic read-modify-write before answering 409/503 (`SCIM_WRITE_ATTEMPTS`, default 8).
     pub write_attempts: u32,
+    /// Most members a group may return in one response, and hold when its member list must be read
+    /// whole (clear/replace) (`SCIM_MAX_GROUP_MEMBERS`, default 20000) → 400 `tooMany` above.
+    pub max_group_members: usize,
+    /// Most membership changes in one request (`SCIM_MAX_MEMBER_CHANGES`, default 1000) → 413 above.
+    pub max_member_changes: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +38,8 @@ impl Default for Limits {
             default_page_size: 100,
             max_filter_scan: 10_000,
             write_attempts: 8,
+            max_group_members: 20_000,
+            max_member_changes: 1000,
         }
     }
 }
@@ -48,6 +55,8 @@ impl Limits {
             default_page_size: env_num("SCIM_DEFAULT_PAGE_SIZE", d.default_page_size).max(1),
             max_filter_scan: env_num("SCIM_MAX_FILTER_SCAN", d.max_filter_scan).max(1),
             write_attempts: env_num("SCIM_WRITE_ATTEMPTS", d.write_attempts).max(1),
+            max_group_members: env_num("SCIM_MAX_GROUP_MEMBERS", d.max_group_members).max(1),
+            max_member_changes: env_num("SCIM_MAX_MEMBER_CHANGES", d.max_member_changes).max(1),
         }
     }
 }

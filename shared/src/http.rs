@@ -6,7 +6,7 @@ use crate::auth::Auth;
 use crate::config::HttpConfig;
 use crate::discovery;
 use crate::error::{ScimError, ScimResult};
-use crate::model::{self, StoredResource};
+use crate::model::{self, Projection, StoredResource};
 use crate::query::{self, ListParams};
 use crate::schema::{self, ResourceType, LIST_RESPONSE};
 use crate::service::{etag_matches, Service};
@@ -43,7 +43,7 @@ impl AppState {
             service: Arc::new(service),
             auth: Arc::new(auth),
             http: Arc::new(http),
-            resource_types: Arc::new(vec![schema::user_resource_type()]),
+            resource_types: Arc::new(vec![schema::user_resource_type(), schema::group_resource_type()]),
         }
     }
 }
@@ -62,8 +62,15 @@ struct ScimBodyMarker;
 
 /// Every resource and discovery endpoint under one base path (the local server and the tests).
 pub fn router(state: AppState) -> Router {
-    let inner = resource_routes(schema::user_resource_type()).merge(discovery_routes());
+    let inner = resource_routes(schema::user_resource_type())
+        .merge(resource_routes(schema::group_resource_type()))
+        .merge(discovery_routes());
     wrap(state, inner)
+}
+
+/// `/Groups` and `/Groups/{id}` only (the `groups` Lambda function).
+pub fn groups_router(state: AppState) -> Router {
+    wrap(state, resource_routes(schema::group_resource_type()))
 }
 
 /// `/Users` and `/Users/{id}` only (the `users` Lambda function).
@@ -231,9 +238,37 @@ pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
-fn resource_response(status: StatusCode, res: &StoredResource, rt: &ResourceType, ctx: &RequestCtx, q: &Option<String>) -> ScimResult<Response> {
+/// The full representation, with a group's members read from their items unless the projection leaves
+/// them out (`excludedAttributes=members` costs no member read).
+async fn representation(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, res: &StoredResource, projection: &Projection) -> ScimResult<Value> {
+    let mut body = model::render(res, rt, &ctx.base_url);
+    if rt.name == "Group" && !projection.excludes(rt, "members") {
+        let members = st.service.members(&ctx.tenant, &res.id).await?;
+        if let Value::Object(obj) = &mut body {
+            let meta = obj.remove("meta");
+            let list: Vec<Value> = members
+                .iter()
+                .map(|m| json!({"value": m, "$ref": model::location(&ctx.base_url, schema::user_resource_type(), m), "type": "User"}))
+                .collect();
+            obj.insert("members".into(), Value::Array(list));
+            if let Some(meta) = meta {
+                obj.insert("meta".into(), meta);
+            }
+        }
+    }
+    Ok(projection.apply(rt, body))
+}
+
+async fn resource_response(
+    st: &AppState,
+    status: StatusCode,
+    res: &StoredResource,
+    rt: &'static ResourceType,
+    ctx: &RequestCtx,
+    q: &Option<String>,
+) -> ScimResult<Response> {
     let projection = query::projection(&query::decode(q.as_deref()))?;
-    let body = projection.apply(rt, model::render(res, rt, &ctx.base_url));
+    let body = representation(st, ctx, rt, res, &projection).await?;
     let mut resp = scim_json(status, &body);
     if let Ok(v) = HeaderValue::from_str(&res.etag()) {
         resp.headers_mut().insert(header::ETAG, v);
@@ -297,8 +332,11 @@ fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str>
 
 async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, RawQuery(q): RawQuery, rt: &'static ResourceType) -> ScimResult<Response> {
     let p = ListParams::parse(&query::decode(q.as_deref()), &st.service.limits)?;
-    let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count).await?;
-    let resources: Vec<Value> = page.items.iter().map(|r| p.projection.apply(rt, model::render(r, rt, &ctx.base_url))).collect();
+    let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count).await?;
+    let mut resources: Vec<Value> = Vec::with_capacity(page.items.len());
+    for r in &page.items {
+        resources.push(representation(&st, &ctx, rt, r, &p.projection).await?);
+    }
     let body = json!({
         "schemas": [LIST_RESPONSE],
         "totalResults": page.total,
@@ -316,8 +354,8 @@ async fn create(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.create(&ctx.tenant, rt, body).await?;
-    resource_response(StatusCode::CREATED, &res, rt, &ctx, &q)
+    let res = st.service.create_any(&ctx.tenant, rt, body).await?;
+    resource_response(&st, StatusCode::CREATED, &res, rt, &ctx, &q).await
 }
 
 async fn get_one(
@@ -337,7 +375,7 @@ async fn get_one(
         }
         return Ok(resp);
     }
-    resource_response(StatusCode::OK, &res, rt, &ctx, &q)
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
 }
 
 async fn replace(
@@ -349,8 +387,8 @@ async fn replace(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.replace(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)).await?;
-    resource_response(StatusCode::OK, &res, rt, &ctx, &q)
+    let res = st.service.replace_any(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)).await?;
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
 }
 
 async fn patch(
@@ -362,8 +400,20 @@ async fn patch(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.patch(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)).await?;
-    resource_response(StatusCode::OK, &res, rt, &ctx, &q)
+    let res = st.service.patch_any(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)).await?;
+    // Groups answer 204 (Entra: "Returning a body with a list of all the members isn't advisable") unless
+    // the client asked for attributes.
+    let asked = query::decode(q.as_deref()).iter().any(|(k, _)| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"));
+    if rt.name == "Group" && !asked {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&res.etag()) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        resp.extensions_mut().insert(ScimBodyMarker);
+        return Ok(resp);
+    }
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
 }
 
 async fn delete(

@@ -12,6 +12,7 @@ pub mod error;
 pub mod filter;
 pub mod http;
 pub mod logging;
+pub mod members;
 pub mod model;
 pub mod normalise;
 pub mod patch;

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 /// A resource as the store keeps it: the client's attributes (canonical names, verbatim values)
 /// plus the server-maintained identity and metadata.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredResource {
     pub id: String,
     /// All attributes except `id`, `meta` and `schemas` (which the server derives).
@@ -23,6 +23,11 @@ pub struct StoredResource {
     pub last_modified: String,
     /// Incremented by every write that changes the resource; `meta.version` is `W/"<version>"`.
     pub version: u64,
+    /// Users: ids of the groups the user is a direct member of (kept by the store with each membership
+    /// change; rendered as the read-only `groups` attribute).
+    pub groups: Vec<String>,
+    /// Groups: number of members (kept by the store with each membership change).
+    pub member_count: u64,
 }
 
 impl StoredResource {
@@ -371,6 +376,14 @@ pub fn render(res: &StoredResource, rt: &ResourceType, base_url: &str) -> Value 
         }
         out.insert(k.clone(), v.clone());
     }
+    if !res.groups.is_empty() {
+        let groups: Vec<Value> = res
+            .groups
+            .iter()
+            .map(|g| serde_json::json!({"value": g, "$ref": format!("{base_url}/Groups/{g}"), "type": "direct"}))
+            .collect();
+        out.insert("groups".into(), Value::Array(groups));
+    }
     out.insert(
         "meta".into(),
         serde_json::json!({
@@ -676,7 +689,7 @@ mod tests {
             rt(),
         )
         .unwrap();
-        StoredResource { id: "u1".into(), attrs, created: "c".into(), last_modified: "m".into(), version: 3 }
+        StoredResource { id: "u1".into(), attrs, created: "c".into(), last_modified: "m".into(), version: 3, ..Default::default() }
     }
 
     #[test]

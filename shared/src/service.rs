@@ -6,9 +6,11 @@ use crate::config::Limits;
 use crate::error::{ScimError, ScimResult};
 use crate::filter::Filter;
 use crate::model::{self, StoredResource};
+use crate::filter::{CompValue, CompareOp};
+use crate::members::{self, MemberPlan};
 use crate::patch;
-use crate::schema::ResourceType;
-use crate::store::{ListPage, ListQuery, Store, StoreError};
+use crate::schema::{group_resource_type, user_resource_type, ResourceType};
+use crate::store::{ListPage, ListQuery, MemberStatus, Store, StoreError};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +35,7 @@ impl Service {
     pub async fn create(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
         let attrs = model::prepare_input(body, rt)?;
         let now = model::now_rfc3339();
-        let res = StoredResource { id: model::new_id(), attrs, created: now.clone(), last_modified: now, version: 1 };
+        let res = StoredResource { id: model::new_id(), attrs, created: now.clone(), last_modified: now, version: 1, ..Default::default() };
         let mut attempt = 0;
         loop {
             match self.store.create(tenant, rt, &res).await {
@@ -58,13 +60,7 @@ impl Service {
 
     pub async fn patch(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
         let ops = patch::parse_ops(body, rt)?;
-        if ops.len() > self.limits.max_patch_ops {
-            return Err(ScimError::invalid_value(format!(
-                "The PATCH request has {} operations; the limit is {}",
-                ops.len(),
-                self.limits.max_patch_ops
-            )));
-        }
+        self.check_op_count(ops.len())?;
         self.modify(tenant, rt, id, if_match, |old| {
             let mut attrs = old.attrs.clone();
             patch::apply(&mut attrs, &ops, rt)?;
@@ -102,6 +98,7 @@ impl Service {
                 created: old.created.clone(),
                 last_modified: model::now_rfc3339(),
                 version: old.version + 1,
+                ..old.clone()
             };
             match self.store.replace(tenant, rt, &old, &new).await {
                 Ok(()) => return Ok(new),
@@ -144,6 +141,226 @@ impl Service {
     }
 }
 
+fn is_group(rt: &ResourceType) -> bool {
+    rt.name == "Group"
+}
+
+/// Take `members` (any case) out of a Group POST/PUT body: members are items, not part of the document.
+fn take_members(body: &mut Value) -> ScimResult<MemberPlan> {
+    let Value::Object(obj) = body else { return Ok(MemberPlan::default()) };
+    match obj.keys().find(|k| k.eq_ignore_ascii_case("members")).cloned() {
+        Some(k) => MemberPlan::from_members_value(&obj.remove(&k).unwrap_or(Value::Null)),
+        None => Ok(MemberPlan::default()),
+    }
+}
+
+/// Does the filter mention `members` anywhere?
+fn mentions_members(f: &Filter) -> bool {
+    match f {
+        Filter::Compare { path, .. } | Filter::Present(path) | Filter::ValuePath { path, .. } => path.name.eq_ignore_ascii_case("members"),
+        Filter::And(a, b) | Filter::Or(a, b) => mentions_members(a) || mentions_members(b),
+        Filter::Not(a) => mentions_members(a),
+    }
+}
+
+/// Split `members eq "<id>"` terms (and-ed at the top) from the rest of a group filter. Membership is
+/// answered from member items, so other uses of `members` in a filter are refused (400), never guessed.
+fn split_member_terms(f: &Filter) -> ScimResult<(Option<Filter>, Vec<String>)> {
+    match f {
+        Filter::Compare { path, op: CompareOp::Eq, value: CompValue::Str(id) }
+            if path.name.eq_ignore_ascii_case("members") && path.sub.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("value")) =>
+        {
+            Ok((None, vec![id.clone()]))
+        }
+        Filter::And(a, b) => {
+            let (ra, mut ia) = split_member_terms(a)?;
+            let (rb, ib) = split_member_terms(b)?;
+            ia.extend(ib);
+            let rest = match (ra, rb) {
+                (Some(x), Some(y)) => Some(Filter::And(Box::new(x), Box::new(y))),
+                (x, y) => x.or(y),
+            };
+            Ok((rest, ia))
+        }
+        other if mentions_members(other) => Err(ScimError::invalid_filter(
+            "Group members can be filtered only with members eq \"<id>\", alone or joined with and (e.g. id eq \"<group>\" and members eq \"<user>\")",
+        )),
+        other => Ok((Some(other.clone()), Vec::new())),
+    }
+}
+
+impl Service {
+    /// Create a User, or a Group with its `members`.
+    pub async fn create_any(&self, tenant: &str, rt: &'static ResourceType, mut body: Value) -> ScimResult<StoredResource> {
+        if !is_group(rt) {
+            return self.create(tenant, rt, body).await;
+        }
+        let plan = take_members(&mut body)?;
+        self.check_member_count(&plan)?;
+        let status = self.check_members(tenant, "", &plan).await?;
+        let res = self.create(tenant, rt, body).await?;
+        if plan.adds.is_empty() {
+            return Ok(res);
+        }
+        self.apply_members(tenant, &res.id, &plan, status).await?;
+        self.get(tenant, rt, &res.id).await
+    }
+
+    /// PUT: replace the attributes (and, for a Group, the member set).
+    pub async fn replace_any(&self, tenant: &str, rt: &'static ResourceType, id: &str, mut body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+        if !is_group(rt) {
+            return self.replace(tenant, rt, id, body, if_match).await;
+        }
+        let had_members = body.as_object().is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members")));
+        let mut plan = take_members(&mut body)?;
+        plan.clear = had_members;
+        self.check_member_count(&plan)?;
+        let status = self.check_members(tenant, id, &plan).await?;
+        let res = self.replace(tenant, rt, id, body, if_match).await?;
+        if plan.is_empty() {
+            return Ok(res);
+        }
+        self.apply_members(tenant, id, &plan, status).await?;
+        self.get(tenant, rt, id).await
+    }
+
+    /// PATCH a User, or a Group: attribute operations through the PATCH engine, member operations as set
+    /// operations on member items (validated before anything is written).
+    pub async fn patch_any(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+        if !is_group(rt) {
+            return self.patch(tenant, rt, id, body, if_match).await;
+        }
+        let ops = patch::parse_ops(body, rt)?;
+        self.check_op_count(ops.len())?;
+        let (attr_ops, plan) = members::split(ops)?;
+        self.check_member_count(&plan)?;
+        let current = self.get(tenant, rt, id).await?;
+        if let Some(tag) = if_match {
+            if !etag_matches(tag, &current) {
+                return Err(stale(rt, &current));
+            }
+        }
+        let status = self.check_members(tenant, id, &plan).await?;
+        let mut res = current;
+        if !attr_ops.is_empty() {
+            res = self
+                .modify(tenant, rt, id, if_match, |old| {
+                    let mut attrs = old.attrs.clone();
+                    patch::apply(&mut attrs, &attr_ops, rt)?;
+                    model::validate(&mut attrs, rt)?;
+                    Ok(attrs)
+                })
+                .await?;
+        }
+        if plan.is_empty() {
+            return Ok(res);
+        }
+        self.apply_members(tenant, id, &plan, status).await?;
+        self.get(tenant, rt, id).await
+    }
+
+    fn check_op_count(&self, n: usize) -> ScimResult<()> {
+        if n > self.limits.max_patch_ops {
+            return Err(ScimError::invalid_value(format!("The PATCH request has {n} operations; the limit is {}", self.limits.max_patch_ops)));
+        }
+        Ok(())
+    }
+
+    fn check_member_count(&self, plan: &MemberPlan) -> ScimResult<()> {
+        if plan.changes() > self.limits.max_member_changes {
+            return Err(ScimError::payload_too_large(format!(
+                "The request changes {} memberships; at most {} are accepted in one request — split it into several PATCH requests",
+                plan.changes(),
+                self.limits.max_member_changes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Read which of the plan's ids are users and members; refuse the request if an added id is not a user.
+    async fn check_members(&self, tenant: &str, group_id: &str, plan: &MemberPlan) -> ScimResult<MemberStatus> {
+        let ids: Vec<String> = plan.adds.iter().chain(plan.removes.iter()).cloned().collect();
+        if ids.is_empty() {
+            return Ok(MemberStatus::default());
+        }
+        let status = self.store.member_status(tenant, group_id, &ids).await?;
+        if let Some(missing) = plan.adds.iter().find(|a| !status.users.contains(*a)) {
+            return Err(StoreError::NotAUser(missing.clone()).into());
+        }
+        Ok(status)
+    }
+
+    /// Write the plan: only real changes (new members added, current members removed); a clear reads
+    /// the member list. Retried when memberships changed concurrently.
+    async fn apply_members(&self, tenant: &str, group_id: &str, plan: &MemberPlan, mut status: MemberStatus) -> ScimResult<()> {
+        let mut attempt = 0;
+        loop {
+            let (adds, removes): (Vec<String>, Vec<String>) = if plan.clear {
+                let current = self.store.list_members(tenant, group_id, self.limits.max_group_members).await?;
+                let keep: std::collections::HashSet<&String> = plan.adds.iter().collect();
+                let current_set: std::collections::HashSet<&String> = current.iter().collect();
+                (
+                    plan.adds.iter().filter(|a| !current_set.contains(a)).cloned().collect(),
+                    current.iter().filter(|c| !keep.contains(c)).cloned().collect(),
+                )
+            } else {
+                (
+                    plan.adds.iter().filter(|a| !status.members.contains(*a)).cloned().collect(),
+                    plan.removes.iter().filter(|r| status.members.contains(*r)).cloned().collect(),
+                )
+            };
+            if adds.is_empty() && removes.is_empty() {
+                return Ok(());
+            }
+            match self.store.change_members(tenant, group_id, &adds, &removes, &model::now_rfc3339()).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::VersionConflict | StoreError::Contention) if attempt + 1 < self.limits.write_attempts => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                    status = self.check_members(tenant, group_id, plan).await?;
+                }
+                Err(StoreError::VersionConflict) => return Err(StoreError::Contention.into()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A group's member ids (bounded by `SCIM_MAX_GROUP_MEMBERS`).
+    pub async fn members(&self, tenant: &str, group_id: &str) -> ScimResult<Vec<String>> {
+        Ok(self.store.list_members(tenant, group_id, self.limits.max_group_members).await?)
+    }
+
+    /// List, answering `members eq "<id>"` terms of Group filters from member items.
+    pub async fn list_any(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, start_index: usize, count: usize) -> ScimResult<ListPage> {
+        let Some(f) = filter.filter(|f| is_group(rt) && mentions_members(f)) else {
+            return self.list(tenant, rt, filter, start_index, count).await;
+        };
+        let (rest, required) = split_member_terms(f)?;
+        let candidates: Vec<StoredResource> = match &rest {
+            Some(r) => self.list(tenant, rt, Some(r), 1, self.limits.max_filter_scan).await?.items,
+            None => {
+                // `members eq "u"` alone: the user's own list of groups says which.
+                let user = self.store.get(tenant, user_resource_type(), &required[0]).await?;
+                let mut groups = Vec::new();
+                for gid in user.map(|u| u.groups).unwrap_or_default() {
+                    groups.extend(self.store.get(tenant, group_resource_type(), &gid).await?);
+                }
+                groups
+            }
+        };
+        let mut matches = Vec::new();
+        for g in candidates {
+            let status = self.store.member_status(tenant, &g.id, &required).await?;
+            if required.iter().all(|u| status.members.contains(u)) {
+                matches.push(g);
+            }
+        }
+        let total = matches.len();
+        let items = matches.into_iter().skip(start_index.saturating_sub(1)).take(count).collect();
+        Ok(ListPage { total, items })
+    }
+}
+
 fn not_found(rt: &ResourceType, id: &str) -> ScimError {
     ScimError::not_found(format!("{} {id} not found", rt.name))
 }
@@ -169,7 +386,7 @@ mod tests {
 
     #[test]
     fn etag_forms() {
-        let r = StoredResource { id: "x".into(), attrs: Map::new(), created: String::new(), last_modified: String::new(), version: 3 };
+        let r = StoredResource { id: "x".into(), attrs: Map::new(), created: String::new(), last_modified: String::new(), version: 3, ..Default::default() };
         assert!(etag_matches("W/\"3\"", &r));
         assert!(etag_matches("\"3\"", &r));
         assert!(etag_matches("*", &r));

@@ -19,7 +19,7 @@ fn user(id: &str, user_name: &str, external_id: Option<&str>) -> StoredResource 
     if let Some(x) = external_id {
         body["externalId"] = json!(x);
     }
-    StoredResource { id: id.into(), attrs: prepare_input(body, rt()).unwrap(), created: "c".into(), last_modified: "m".into(), version: 1 }
+    StoredResource { id: id.into(), attrs: prepare_input(body, rt()).unwrap(), created: "c".into(), last_modified: "m".into(), version: 1, ..Default::default() }
 }
 
 fn q(filter: Option<&shared::filter::Filter>, start_index: usize, count: usize) -> ListQuery<'_> {

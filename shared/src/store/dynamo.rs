@@ -3,7 +3,7 @@
 //! access pattern and its calls.
 
 use super::keys::{self, GSI1, GSI1PK, GSI2, GSI2PK, GUARD_SK, PK, SK};
-use super::{record_call, ListPage, ListQuery, Store, StoreError};
+use super::{record_call, ListPage, ListQuery, MemberStatus, Store, StoreError, MEMBERS_PER_TRANSACTION};
 use crate::config::StoreConfig;
 use crate::filter::{CompValue, CompareOp, Filter};
 use crate::model::{self, StoredResource};
@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+    AttributeDefinition, KeysAndAttributes, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
     ScalarAttributeType, Select, TableStatus, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::types::AttributeValue as AV;
@@ -376,7 +376,18 @@ fn from_item(item: &Item) -> Result<StoredResource, StoreError> {
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| StoreError::Internal("stored item lacks 'ver'".into()))?;
-    Ok(StoredResource { id: get("id")?.clone(), attrs, created: get("created")?.clone(), last_modified: get("modified")?.clone(), version })
+    let mut groups: Vec<String> = item.get("grp").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+    groups.sort();
+    let member_count = item.get("mcount").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64;
+    Ok(StoredResource {
+        id: get("id")?.clone(),
+        attrs,
+        created: get("created")?.clone(),
+        last_modified: get("modified")?.clone(),
+        version,
+        groups,
+        member_count,
+    })
 }
 
 /// How a filter can be served: by key, by index, or only by evaluating it over the tenant's resources.
@@ -454,28 +465,28 @@ impl Store for DynamoStore {
     }
 
     async fn replace(&self, tenant: &str, rt: &'static ResourceType, old: &StoredResource, new: &StoredResource) -> Result<(), StoreError> {
-        let item = to_item(tenant, rt, new)?;
         let (old_key, new_key) = (model::unique_key(rt, &old.attrs), model::unique_key(rt, &new.attrs));
-        let ver = Some(old.version);
+        let upd = ResourceUpdate::new(tenant, rt, old, new)?;
         if old_key == new_key {
-            record_call("PutItem");
+            record_call("UpdateItem");
             let r = self
                 .client
-                .put_item()
+                .update_item()
                 .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("#ver = :ver")
-                .expression_attribute_names("#ver", "ver")
-                .expression_attribute_values(":ver", AV::N(old.version.to_string()))
+                .set_key(Some(upd.key))
+                .update_expression(upd.expression)
+                .condition_expression(upd.condition)
+                .set_expression_attribute_names(Some(upd.names))
+                .set_expression_attribute_values(Some(upd.values))
                 .send()
                 .await;
             return match r {
                 Ok(_) => Ok(()),
                 Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(StoreError::VersionConflict),
-                Err(e) => Err(classify("PutItem", e)),
+                Err(e) => Err(classify("UpdateItem", e)),
             };
         }
-        let mut items = vec![put(&self.table, item, "#ver = :ver", ver)?];
+        let mut items = vec![TransactWriteItem::builder().update(upd.into_transact(&self.table)?).build()];
         let mut new_guard_at = None;
         if let Some(u) = &new_key {
             new_guard_at = Some(items.len());
@@ -494,6 +505,23 @@ impl Store for DynamoStore {
     }
 
     async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError> {
+        // Memberships go first, so an interrupted delete leaves a consistent resource a retry finishes.
+        let mut inline: Vec<TransactWriteItem> = Vec::new();
+        if rt.name == "Group" {
+            self.remove_all_members(tenant, &existing.id).await?;
+        } else if existing.groups.len() > MEMBERS_PER_TRANSACTION - 1 {
+            for chunk in existing.groups.chunks(MEMBERS_PER_TRANSACTION) {
+                let mut items = Vec::new();
+                for g in chunk {
+                    items.extend(leave_group(&self.table, tenant, g, &existing.id)?);
+                }
+                self.transact_members(items).await?;
+            }
+        } else {
+            for g in &existing.groups {
+                inline.extend(leave_group(&self.table, tenant, g, &existing.id)?);
+            }
+        }
         let del = Delete::builder()
             .table_name(&self.table)
             .key(PK, s(keys::resource_pk(tenant, rt)))
@@ -508,9 +536,12 @@ impl Store for DynamoStore {
             items.push(delete_guard(&self.table, tenant, rt, &u, &existing.id)?);
         }
         items.push(counter_update(&self.table, tenant, rt, -1)?);
+        items.extend(inline);
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::VersionConflict),
+            // A membership changed while the user was being deleted: read again and retry.
+            Err(TxError::Cancelled(r)) if r.iter().any(|x| x == "ConditionalCheckFailed") => Err(StoreError::VersionConflict),
             Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("delete cancelled: {r:?}"))),
             Err(TxError::Store(e)) => Err(e),
         }
@@ -536,6 +567,290 @@ impl Store for DynamoStore {
         let mut matches: Vec<StoredResource> = candidates.into_iter().filter(|r| filter.matches(&model::render(r, rt, ""), rt)).collect();
         matches.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(page(matches, q.start_index, q.count))
+    }
+
+    async fn member_status(&self, tenant: &str, group_id: &str, ids: &[String]) -> Result<MemberStatus, StoreError> {
+        let mut status = MemberStatus::default();
+        let users_pk = keys::resource_pk(tenant, crate::schema::user_resource_type());
+        let members_pk = keys::members_pk(tenant, group_id);
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(50) {
+            let mut keys_list = Vec::with_capacity(chunk.len() * 2);
+            for id in chunk {
+                keys_list.push(key(&users_pk, id));
+                keys_list.push(key(&members_pk, id));
+            }
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys_list))
+                    .projection_expression("#pk, #sk")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#sk", SK)
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            // Unprocessed keys are retried (bounded), as DynamoDB asks.
+            for attempt in 0..10u32 {
+                let Some(req) = pending.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                }
+                record_call("BatchGetItem");
+                let r = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchGetItem", e))?;
+                for item in r.responses.and_then(|mut m| m.remove(&self.table)).unwrap_or_default() {
+                    let (Some(pk), Some(sk)) = (item.get(PK).and_then(|v| v.as_s().ok()), item.get(SK).and_then(|v| v.as_s().ok())) else {
+                        continue;
+                    };
+                    if *pk == users_pk {
+                        status.users.insert(sk.clone());
+                    } else {
+                        status.members.insert(sk.clone());
+                    }
+                }
+                pending = r.unprocessed_keys.and_then(|mut m| m.remove(&self.table)).filter(|k| !k.keys().is_empty());
+            }
+            if pending.is_some() {
+                return Err(StoreError::Throttled("BatchGetItem left keys unprocessed".into()));
+            }
+        }
+        Ok(status)
+    }
+
+    async fn list_members(&self, tenant: &str, group_id: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let pk = keys::members_pk(tenant, group_id);
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            record_call("Query");
+            let r = self
+                .partition_query(&pk, start.take())
+                .projection_expression("#sk")
+                .expression_attribute_names("#sk", SK)
+                .limit((limit + 1 - out.len()).min(5000) as i32)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            out.extend(r.items().iter().filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned()));
+            if out.len() > limit {
+                return Err(StoreError::TooMany(format!(
+                    "The group has more than {limit} members, more than one response may carry; \
+                     read it with excludedAttributes=members and test membership with filter=id eq \"<group>\" and members eq \"<user>\""
+                )));
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn change_members(&self, tenant: &str, group_id: &str, adds: &[String], removes: &[String], now: &str) -> Result<(), StoreError> {
+        let changes: Vec<(bool, &String)> = adds.iter().map(|a| (true, a)).chain(removes.iter().map(|r| (false, r))).collect();
+        for chunk in changes.chunks(MEMBERS_PER_TRANSACTION) {
+            let mut items = Vec::with_capacity(chunk.len() * 2 + 1);
+            let mut delta = 0i64;
+            for (add, id) in chunk {
+                if *add {
+                    delta += 1;
+                    items.extend(join_group(&self.table, tenant, group_id, id)?);
+                } else {
+                    delta -= 1;
+                    items.extend(leave_group_member_side(&self.table, tenant, group_id, id)?);
+                }
+            }
+            items.push(group_touch(&self.table, tenant, group_id, delta, now)?);
+            match self.transact(items).await {
+                Ok(()) => {}
+                Err(TxError::Cancelled(r)) => {
+                    // Which membership failed tells why: a user that vanished, or a concurrent change.
+                    for (i, (add, id)) in chunk.iter().enumerate() {
+                        if *add && failed(&r, i * 2 + 1) {
+                            return Err(StoreError::NotAUser((*id).clone()));
+                        }
+                    }
+                    return Err(StoreError::VersionConflict);
+                }
+                Err(TxError::Store(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    async fn transact_members(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(_)) => Err(StoreError::VersionConflict),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Remove every member of a group (before the group itself is deleted), page by page.
+    async fn remove_all_members(&self, tenant: &str, group_id: &str) -> Result<(), StoreError> {
+        loop {
+            let batch = self.member_page(tenant, group_id, MEMBERS_PER_TRANSACTION).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut items = Vec::new();
+            for id in &batch {
+                items.extend(leave_group_member_side(&self.table, tenant, group_id, id)?);
+            }
+            self.transact_members(items).await?;
+        }
+    }
+
+    async fn member_page(&self, tenant: &str, group_id: &str, n: usize) -> Result<Vec<String>, StoreError> {
+        record_call("Query");
+        let r = self
+            .partition_query(&keys::members_pk(tenant, group_id), None)
+            .projection_expression("#sk")
+            .expression_attribute_names("#sk", SK)
+            .limit(n as i32)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        Ok(r.items().iter().filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned()).collect())
+    }
+}
+
+fn key(pk: &str, sk: &str) -> Item {
+    let mut k = Item::new();
+    k.insert(PK.into(), s(pk));
+    k.insert(SK.into(), s(sk));
+    k
+}
+
+/// The member item (must be new) and the user's `groups` (the user must exist).
+fn join_group(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
+    let mut item = key(&keys::members_pk(tenant, group_id), user_id);
+    item.insert("value".into(), s(user_id));
+    let member = put(table, item, "attribute_not_exists(#pk)", None)?;
+    let user = user_groups_update(table, tenant, user_id, group_id, "ADD")?;
+    Ok([member, user])
+}
+
+/// Remove the member item (must exist) and the group from the user's `groups` (the user must exist).
+fn leave_group_member_side(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
+    let d = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key(&keys::members_pk(tenant, group_id), user_id)))
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#pk", PK)
+        .build()
+        .map_err(build_err)?;
+    Ok([TransactWriteItem::builder().delete(d).build(), user_groups_update(table, tenant, user_id, group_id, "DELETE")?])
+}
+
+/// Used when a user is deleted: its member item goes, and the group's count and version change.
+fn leave_group(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
+    let d = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key(&keys::members_pk(tenant, group_id), user_id)))
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#pk", PK)
+        .build()
+        .map_err(build_err)?;
+    Ok([TransactWriteItem::builder().delete(d).build(), group_touch(table, tenant, group_id, -1, &model::now_rfc3339())?])
+}
+
+fn user_groups_update(table: &str, tenant: &str, user_id: &str, group_id: &str, action: &str) -> Result<TransactWriteItem, StoreError> {
+    let u = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(&keys::resource_pk(tenant, crate::schema::user_resource_type()), user_id)))
+        .update_expression(format!("{action} #grp :g"))
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#grp", "grp")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":g", AV::Ss(vec![group_id.to_string()]))
+        .build()
+        .map_err(build_err)?;
+    Ok(TransactWriteItem::builder().update(u).build())
+}
+
+/// A membership change is a change of the group: count, version and lastModified move with it.
+fn group_touch(table: &str, tenant: &str, group_id: &str, delta: i64, now: &str) -> Result<TransactWriteItem, StoreError> {
+    let u = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(&keys::resource_pk(tenant, crate::schema::group_resource_type()), group_id)))
+        .update_expression("SET #mod = :now ADD #ver :one, #mc :d")
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#mod", "modified")
+        .expression_attribute_names("#ver", "ver")
+        .expression_attribute_names("#mc", "mcount")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":now", s(now))
+        .expression_attribute_values(":one", AV::N("1".into()))
+        .expression_attribute_values(":d", AV::N(delta.to_string()))
+        .build()
+        .map_err(build_err)?;
+    Ok(TransactWriteItem::builder().update(u).build())
+}
+
+/// The conditional update that replaces a resource's document and index keys, leaving the attributes
+/// the store maintains on its own (`grp`, `mcount`) untouched.
+struct ResourceUpdate {
+    key: Item,
+    expression: String,
+    condition: &'static str,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl ResourceUpdate {
+    fn new(tenant: &str, rt: &ResourceType, old: &StoredResource, new: &StoredResource) -> Result<Self, StoreError> {
+        let item = to_item(tenant, rt, new)?;
+        let mut key = Item::new();
+        let mut names = HashMap::new();
+        let mut values = Item::new();
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        for (i, attr) in ["doc", "modified", "ver", GSI1PK, GSI2PK].into_iter().enumerate() {
+            names.insert(format!("#a{i}"), attr.to_string());
+            match item.get(attr) {
+                Some(v) => {
+                    values.insert(format!(":a{i}"), v.clone());
+                    set.push(format!("#a{i} = :a{i}"));
+                }
+                None => remove.push(format!("#a{i}")),
+            }
+        }
+        for k in [PK, SK] {
+            if let Some(v) = item.get(k) {
+                key.insert(k.to_string(), v.clone());
+            }
+        }
+        names.insert("#ver".into(), "ver".into());
+        values.insert(":ver".into(), AV::N(old.version.to_string()));
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        Ok(ResourceUpdate { key, expression, condition: "#ver = :ver", names, values })
+    }
+
+    fn into_transact(self, table: &str) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(self.key))
+            .update_expression(self.expression)
+            .condition_expression(self.condition)
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .build()
+            .map_err(build_err)
     }
 }
 
@@ -622,7 +937,7 @@ mod tests {
 
     #[test]
     fn page_slices_by_start_index_and_count() {
-        let r = |id: &str| StoredResource { id: id.into(), attrs: Default::default(), created: String::new(), last_modified: String::new(), version: 1 };
+        let r = |id: &str| StoredResource { id: id.into(), attrs: Default::default(), created: String::new(), last_modified: String::new(), version: 1, ..Default::default() };
         let p = page(vec![r("a"), r("b"), r("c")], 2, 1);
         assert_eq!(p.total, 3);
         assert_eq!(p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);

@@ -5,6 +5,10 @@
 //! | resource | `T#<tenant>#<Type>` | `<id>` | `gsi1pk` = `T#<tenant>#<Type>#<lower(unique attr)>`, `gsi2pk` = `T#<tenant>#<Type>#ext#<externalId>` |
 //! | uniqueness guard | `T#<tenant>#<Type>#uniq#<lower(unique attr)>` | `#` | `id` of the owner |
 //! | counter shard | `T#<tenant>#count` | `<Type>#<shard>` | `n` |
+//! | group member | `T#<tenant>#Group#<group id>#members` | `<user id>` | `value` |
+//!
+//! A user item also holds `grp`, the string set of its groups' ids, and a group item `mcount`, its number
+//! of members; both change in the same transactions as the member items.
 //!
 //! Only key attributes are normalised (lower-cased); the resource itself is stored verbatim in `doc`.
 
@@ -34,6 +38,11 @@ pub fn gsi1pk(tenant: &str, rt: &ResourceType, unique_lower: &str) -> String {
 
 pub fn gsi2pk(tenant: &str, rt: &ResourceType, external_id: &str) -> String {
     format!("T#{tenant}#{}#ext#{external_id}", rt.name)
+}
+
+/// Partition of a group's member items (one item per member, sort key = the member's id).
+pub fn members_pk(tenant: &str, group_id: &str) -> String {
+    format!("T#{tenant}#Group#{group_id}#members")
 }
 
 pub fn counter_pk(tenant: &str) -> String {

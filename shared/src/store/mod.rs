@@ -28,6 +28,8 @@ pub enum StoreError {
     Throttled(String),
     /// DynamoDB timed out or was unreachable.
     Unavailable(String),
+    /// A member id that is not a user of the tenant.
+    NotAUser(String),
     /// Anything else: a bug or a misconfiguration (table missing, permissions).
     Internal(String),
 }
@@ -43,6 +45,9 @@ impl From<StoreError> for ScimError {
             StoreError::TooMany(d) => ScimError::bad_request(crate::error::ScimType::TooMany, d),
             StoreError::Throttled(_) => ScimError::unavailable(429, 2, "The directory store is busy (throttled); retry after the indicated delay"),
             StoreError::Unavailable(_) => ScimError::unavailable(503, 2, "The directory store did not answer in time; retry after the indicated delay"),
+            StoreError::NotAUser(id) => ScimError::invalid_value(format!(
+                "Member value \"{id}\" is not the id of a User of this tenant; nothing of the request was applied"
+            )),
             StoreError::Internal(_) => ScimError::internal("The server could not complete the request because of an internal storage error"),
         }
     }
@@ -81,6 +86,25 @@ pub trait Store: Send + Sync {
     async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError>;
     /// Filtered, paged listing; `total` counts all matches.
     async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError>;
+
+    /// Of `ids`, which are users of the tenant and which are members of group `group_id` (batched reads,
+    /// at most 50 ids a call, never the member list).
+    async fn member_status(&self, tenant: &str, group_id: &str, ids: &[String]) -> Result<MemberStatus, StoreError>;
+    /// The ids of the members of `group_id`, in id order; `TooMany` when there are more than `limit`.
+    async fn list_members(&self, tenant: &str, group_id: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Add `adds` (users, not yet members) and remove `removes` (current members), in transactions of at
+    /// most [`MEMBERS_PER_TRANSACTION`] memberships, each also updating the users' `groups` and the group's
+    /// member count, version and lastModified. A membership that changed meanwhile → `VersionConflict`.
+    async fn change_members(&self, tenant: &str, group_id: &str, adds: &[String], removes: &[String], now: &str) -> Result<(), StoreError>;
+}
+
+/// Memberships written per transaction: 2 items each, plus the group item, within DynamoDB's 100.
+pub const MEMBERS_PER_TRANSACTION: usize = 49;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub users: std::collections::HashSet<String>,
+    pub members: std::collections::HashSet<String>,
 }
 
 tokio::task_local! {
