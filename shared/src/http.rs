@@ -407,12 +407,16 @@ async fn patch(
     if rt.name == "Group" && !asked {
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::NO_CONTENT;
-        if let Ok(v) = HeaderValue::from_str(&res.etag()) {
+        if let Some(v) = res.as_ref().and_then(|r| HeaderValue::from_str(&r.etag()).ok()) {
             resp.headers_mut().insert(header::ETAG, v);
         }
         resp.extensions_mut().insert(ScimBodyMarker);
         return Ok(resp);
     }
+    let res = match res {
+        Some(r) => r,
+        None => st.service.get(&ctx.tenant, rt, &id).await?,
+    };
     resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
 }
 

@@ -225,10 +225,12 @@ impl Service {
     }
 
     /// PATCH a User, or a Group: attribute operations through the PATCH engine, member operations as set
-    /// operations on member items (validated before anything is written).
-    pub async fn patch_any(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+    /// operations on member items (validated before anything is written). Returns the resource, or None
+    /// when member changes made the copy in hand stale (a caller that needs it reads it again: a group
+    /// PATCH answered 204 costs no extra read).
+    pub async fn patch_any(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Option<StoredResource>> {
         if !is_group(rt) {
-            return self.patch(tenant, rt, id, body, if_match).await;
+            return self.patch(tenant, rt, id, body, if_match).await.map(Some);
         }
         let ops = patch::parse_ops(body, rt)?;
         self.check_op_count(ops.len())?;
@@ -253,10 +255,10 @@ impl Service {
                 .await?;
         }
         if plan.is_empty() {
-            return Ok(res);
+            return Ok(Some(res));
         }
         self.apply_members(tenant, id, &plan, status).await?;
-        self.get(tenant, rt, id).await
+        Ok(None)
     }
 
     fn check_op_count(&self, n: usize) -> ScimResult<()> {
