@@ -509,7 +509,17 @@ fn values<'a>(res: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
         },
         None => obj,
     };
-    let Some(attr) = get_ci(container, &path.name) else { return Vec::new() };
+    // An unqualified name that is not a core attribute may name an extension attribute (Entra's
+    // `manager eq "<id>"` means the enterprise extension's manager).
+    let found = get_ci(container, &path.name).or_else(|| {
+        if path.urn.is_some() {
+            return None;
+        }
+        obj.iter()
+            .filter(|(k, _)| k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")))
+            .find_map(|(_, v)| v.as_object().and_then(|ext| get_ci(ext, &path.name)))
+    });
+    let Some(attr) = found else { return Vec::new() };
     let items: Vec<&Value> = match attr {
         Value::Array(a) => a.iter().collect(),
         v => vec![v],
@@ -748,6 +758,9 @@ mod tests {
         assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"r&d\""));
         assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"m1\""));
         assert!(m("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \"m1\""));
+        // Entra's legacy reference check names the extension attribute unqualified.
+        assert!(m("id eq \"u1\" and manager eq \"m1\"") && !m("manager eq \"m2\""));
+        assert!(m("department eq \"R&D\""));
         assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"ANN@example.com\""));
         assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"ann\""));
         let Filter::Compare { path, .. } = p("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"x\"") else { panic!() };
