@@ -661,13 +661,18 @@ fn same_value(a: &Value, b: &Value) -> bool {
 }
 
 /// RFC 7644 §3.5.2: setting `primary: true` on a value sets it false on the others.
+/// When several written values claim `primary`, the last one keeps it.
 fn reset_other_primaries(list: &mut [Value], written: &[usize]) {
-    let is_primary = |v: &Value| v.get("primary") == Some(&Value::Bool(true));
-    if !written.iter().any(|&i| list.get(i).is_some_and(is_primary)) {
+    let is_primary = |v: &Value| match v.get("primary") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    };
+    let Some(&winner) = written.iter().rev().find(|&&i| list.get(i).is_some_and(is_primary)) else {
         return;
-    }
+    };
     for (i, el) in list.iter_mut().enumerate() {
-        if !written.contains(&i) && is_primary(el) {
+        if i != winner && is_primary(el) {
             if let Value::Object(m) = el {
                 m.insert("primary".into(), Value::Bool(false));
             }

@@ -569,6 +569,9 @@ fn attribute<'a>(schema: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("schema {} has no attribute {name}", schema["id"]))
 }
 
+/// A check of one served schema document.
+type SchemaCheck = fn(&TestServer, &Value);
+
 fn assert_user_schema(srv: &TestServer, s: &Value) {
     assert_eq!(s["id"], USER);
     assert_eq!(s["name"], "User");
@@ -617,7 +620,7 @@ async fn schemas_list_has_user_and_enterprise_schemas(srv: TestServer) {
 
 async fn schema_by_urn(srv: TestServer) {
     let all = list(&srv, "/Schemas").await;
-    let checks: [(&str, fn(&TestServer, &Value)); 2] = [(USER, assert_user_schema), (ENTERPRISE, assert_enterprise_schema)];
+    let checks: [(&str, SchemaCheck); 2] = [(USER, assert_user_schema), (ENTERPRISE, assert_enterprise_schema)];
     for (urn, check) in checks {
         let r = srv.get(&format!("/Schemas/{urn}")).await;
         assert_eq!(r.status, 200, "{}", r.text);
@@ -704,7 +707,7 @@ async fn external_id_filter_unquoted_and_quoted(srv: TestServer) {
     srv.create_user(&json!({"userName": "other@contoso.com", "externalId": "jyoung2"})).await;
     let l = list(&srv, "/Users?filter=externalId+eq+jyoung").await;
     assert_eq!(l["totalResults"], 1, "{l}");
-    assert_eq!(ids(&l), [id.clone()]);
+    assert_eq!(ids(&l), vec![id.clone()]);
     assert_finds(&srv, "externalId eq \"jyoung\"", &[&id]).await;
     let l = list(&srv, "/Users?filter=externalId eq jyoung").await;
     assert_eq!(ids(&l), [id]);
@@ -1151,7 +1154,7 @@ async fn quirk_23_disabled_users_stay_visible(srv: TestServer) {
         assert_eq!(l["Resources"][0]["active"], json!(false), "{f}: {l}");
     }
     let l = list(&srv, "/Users").await;
-    assert_eq!(ids(&l), [id.clone()]);
+    assert_eq!(ids(&l), vec![id.clone()]);
     assert_eq!(l["Resources"][0]["active"], json!(false));
 }
 

@@ -178,7 +178,7 @@ async fn unknown_query_parameter_aad_opt_scim_062020_ignored(srv: TestServer) {
     let id = r.id();
     let r = srv.get("/Users?aadOptscim062020&filter=userName+eq+%22flag%40contoso.com%22").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(ids(&r.body), [id.clone()]);
+    assert_eq!(ids(&r.body), vec![id.clone()]);
     let r = srv.get(&format!("/Users/{id}?aadOptscim062020")).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = srv.patch(&format!("/Users/{id}?aadOptscim062020"), &patch_body(json!([{"op": "replace", "path": "active", "value": false}]))).await;
@@ -236,7 +236,7 @@ async fn double_slash_and_trailing_slash_paths_work(srv: TestServer) {
         assert_scim_ct(&r);
     }
     let r = srv.get("//Users?filter=userName+eq+%22slash%40contoso.com%22").await;
-    assert_eq!(ids(&r.body), [id.clone()], "the query survives the path clean-up: {}", r.text);
+    assert_eq!(ids(&r.body), vec![id.clone()], "the query survives the path clean-up: {}", r.text);
     let r = srv.get(&format!("/Users/{id}/")).await;
     assert_eq!(r.body["id"], json!(id));
 }
@@ -345,7 +345,7 @@ async fn calls_external_id_and_id_filters_are_1(srv: TestServer) {
     for q in ["filter=externalId+eq+%22ext-1%22".to_string(), format!("filter=id+eq+%22{id}%22")] {
         let r = srv.get(&format!("/Users?{q}")).await;
         assert_eq!(r.status, 200, "{}", r.text);
-        assert_eq!(ids(&r.body), [id.clone()], "{q}");
+        assert_eq!(ids(&r.body), vec![id.clone()], "{q}");
         assert_eq!(r.calls(), 1, "{q}");
     }
 }
