@@ -1,12 +1,44 @@
-//! Bearer-token authentication. The configured token is kept only as a SHA-256 digest and compared in
-//! constant time; tokens are never logged.
+//! Bearer-token authentication. Two kinds of token:
+//! * the single-tenant token (configured: `SCIM_BEARER_TOKEN`, the SSM parameter, or the local server's
+//!   generated one) for the default tenant at the base URL, kept only as a SHA-256 digest and compared in
+//!   constant time;
+//! * tenant tokens issued by `scim-admin`, stored in DynamoDB only as SHA-256 hashes, each bound to its
+//!   tenant, valid only on that tenant's URL (`/<tenant>/scim/v2`).
+//!
+//! Why SHA-256 and not a slow hash: every token is 256 random bits made by the server, so there is no
+//! dictionary to attack and a brute force of the hash is as hopeless as one of the token; a slow hash would
+//! only add latency to every request. The stored hash is useless as a credential. Tokens are never logged.
 
 use crate::error::ScimError;
+use crate::store::{Store, TokenRecord};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
+/// How long a verified tenant token is trusted without asking the store again (revocation delay).
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
+
 pub struct Auth {
-    digest: [u8; 32],
+    single: Option<[u8; 32]>,
+    /// token hash → (tenant, verified at)
+    cache: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// The hex SHA-256 of a token: its identity in the store.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Tenant ids: lower-case letters, digits and `-`, 1–63 characters, starting with a letter or digit;
+/// `scim` is reserved (it is the first segment of the default tenant's URL).
+pub fn valid_tenant(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 63
+        && t != "scim"
+        && t.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl std::fmt::Debug for Auth {
@@ -29,23 +61,78 @@ impl Auth {
         if t.len() < 16 {
             return Err("the bearer token is shorter than 16 characters; use a long random secret".into());
         }
-        Ok(Auth { digest: digest(t) })
+        Ok(Auth { single: Some(digest(t)), cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// No single-tenant token: only tenant tokens from the store are accepted.
+    pub fn tenant_tokens_only() -> Self {
+        Auth { single: None, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Authenticate a request for `tenant` (the default tenant when it came to the base URL).
+    pub async fn authenticate(&self, tenant: &str, header: Option<&str>, store: &dyn Store) -> Result<(), ScimError> {
+        let token = bearer(header)?;
+        if tenant == crate::http::DEFAULT_TENANT && self.check_single(token) {
+            return Ok(());
+        }
+        let hash = token_hash(token);
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((t, at)) = cache.get(&hash) {
+                if at.elapsed() < TOKEN_CACHE_TTL {
+                    return if t == tenant { Ok(()) } else { Err(invalid()) };
+                }
+            }
+        }
+        let record: Option<TokenRecord> = store.token(&hash).await.map_err(ScimError::from)?;
+        match record {
+            Some(r) => {
+                let ok = bool::from(r.tenant.as_bytes().ct_eq(tenant.as_bytes()));
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() > 10_000 {
+                        cache.clear();
+                    }
+                    cache.insert(hash, (r.tenant, Instant::now()));
+                }
+                if ok {
+                    Ok(())
+                } else {
+                    Err(invalid())
+                }
+            }
+            None => Err(invalid()),
+        }
+    }
+
+    fn check_single(&self, token: &str) -> bool {
+        self.single.is_some_and(|d| bool::from(digest(token.trim()).ct_eq(&d)))
     }
 
     /// Check an `Authorization` header value. Accepts `Bearer <token>` (scheme case-insensitive) and
     /// tolerates `Bearer Bearer <token>`, which Entra sends when an admin pastes the token with its prefix.
     pub fn check(&self, header: Option<&str>) -> Result<(), ScimError> {
-        let Some(h) = header else {
-            return Err(ScimError::unauthorized("Authentication required: send 'Authorization: Bearer <token>'"));
-        };
-        let token = strip_bearer(h).ok_or_else(|| ScimError::unauthorized("The Authorization header must use the Bearer scheme"))?;
-        let token = strip_bearer(token).unwrap_or(token);
-        if bool::from(digest(token.trim()).ct_eq(&self.digest)) {
+        if self.check_single(bearer(header)?) {
             Ok(())
         } else {
-            Err(ScimError::unauthorized("The bearer token is not valid for this endpoint"))
+            Err(invalid())
         }
     }
+}
+
+fn invalid() -> ScimError {
+    ScimError::unauthorized("The bearer token is not valid for this endpoint")
+}
+
+/// The token of an `Authorization: Bearer <token>` header (tolerating a doubled `Bearer`).
+fn bearer(header: Option<&str>) -> Result<&str, ScimError> {
+    let Some(h) = header else {
+        return Err(ScimError::unauthorized("Authentication required: send 'Authorization: Bearer <token>'"));
+    };
+    let token = strip_bearer(h).ok_or_else(|| ScimError::unauthorized("The Authorization header must use the Bearer scheme"))?;
+    let token = strip_bearer(token).unwrap_or(token).trim();
+    if token.is_empty() {
+        return Err(invalid());
+    }
+    Ok(token)
 }
 
 fn strip_bearer(h: &str) -> Option<&str> {
@@ -89,5 +176,16 @@ mod tests {
         assert!(Auth::from_token("short").is_err());
         assert!(!format!("{:?}", Auth::from_token(T).unwrap()).contains(T));
         assert_eq!(generate_token().len(), 64);
+    }
+
+    #[test]
+    fn tenant_ids() {
+        for ok in ["acme", "a", "contoso-eu-1", "0day"] {
+            assert!(valid_tenant(ok), "{ok}");
+        }
+        for bad in ["", "Acme", "-x", "a_b", "scim", "a/b", "a#b", &"x".repeat(64)] {
+            assert!(!valid_tenant(bad), "{bad}");
+        }
+        assert_eq!(token_hash("x").len(), 64);
     }
 }

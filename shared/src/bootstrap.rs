@@ -14,9 +14,12 @@ use std::time::Instant;
 pub async fn lambda_state() -> Result<AppState, String> {
     let started = Instant::now();
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let (token, origin) = token(&sdk).await?;
-    let auth = Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?;
-    drop(token);
+    let auth = match token(&sdk).await {
+        Ok((token, origin)) => Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?,
+        // Multi-tenant deployments may run on tenant tokens (issued with scim-admin) alone.
+        Err(_) if multi_tenant() => Auth::tenant_tokens_only(),
+        Err(e) => return Err(e),
+    };
     let store_cfg = StoreConfig::from_env();
     let store = DynamoStore::from_sdk_config(&sdk, &store_cfg);
     if let Err(e) = store.warm_up().await {
@@ -26,6 +29,11 @@ pub async fn lambda_state() -> Result<AppState, String> {
     let state = AppState::new(Service::new(Arc::new(store), Limits::from_env()), auth, HttpConfig::from_env());
     tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, table = %store_cfg.table, "initialised");
     Ok(state)
+}
+
+/// `SCIM_MULTI_TENANT=1`: the function may start without a single-tenant token.
+fn multi_tenant() -> bool {
+    matches!(std::env::var("SCIM_MULTI_TENANT").as_deref(), Ok("1") | Ok("true"))
 }
 
 /// The bearer token: from the SSM SecureString parameter named by `SCIM_TOKEN_SSM_PARAMETER` (deployed

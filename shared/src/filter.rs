@@ -1,5 +1,12 @@
 //! SCIM filters (RFC 7644 §3.4.2.2) and attribute paths (RFC 7644 §3.5.2 PATCH `path`), parsed once into
 //! a typed AST and evaluated (or pushed down to a DynamoDB key condition) from it.
+//!
+//! The parser is written by hand (recursive descent over a character-indexed tokenizer) rather than with a
+//! parser generator: the grammar is small, errors can name the exact character position, nesting depth is
+//! checked before every recursion so hostile input cannot overflow the stack, and no dependency is added.
+//!
+//! Entry points: [`parse_filter`], [`parse_path`], [`parse_attr_path`], [`Filter::matches`]. Every AST type
+//! implements `Display` in a canonical form that parses back to an equal AST.
 
 use serde_json::Value;
 
@@ -73,13 +80,12 @@ pub trait AttrInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parsing. Written by hand (a small recursive-descent parser over a tokenizer) rather than with a parser
-// generator: the grammar is small, errors can name the exact position, nesting depth is checked before each
-// recursion so hostile input cannot overflow the stack, and no dependency is added.
+// Parsing.
 
-/// Deepest nesting of parentheses, `not` and value-path brackets accepted.
+/// Deepest nesting of parentheses, `not ( )` and value-path brackets accepted. `and`/`or` chains are parsed
+/// in a loop, not by recursion; their length is bounded by [`MAX_FILTER_TERMS`] instead.
 pub const MAX_FILTER_DEPTH: usize = 32;
-/// Most comparisons one filter may hold (bounds the size of `and`/`or` chains).
+/// Most comparisons one filter may hold (bounds the length of `and`/`or` chains, hence the AST's depth).
 pub const MAX_FILTER_TERMS: usize = 256;
 
 /// A filter or path that could not be parsed, with a message a person can act on.
@@ -172,7 +178,7 @@ fn tokenize(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                 }
                 let raw: String = chars[start..i].iter().collect();
                 let s: String = serde_json::from_str(&raw).map_err(|e| FilterError {
-                    message: format!("the string starting at position {pos} has an invalid escape: {e}"),
+                    message: format!("the string starting at position {pos} is not a valid JSON string ({e})"),
                 })?;
                 out.push((Tok::Str(s), pos));
             }
@@ -242,7 +248,7 @@ impl Parser {
     fn found(&self) -> String {
         match self.peek() {
             Some(t) => format!("{} at position {}", t.describe(), self.pos()),
-            None => "the end of the filter".into(),
+            None => format!("the end of the input (position {})", self.end),
         }
     }
 
@@ -290,12 +296,20 @@ impl Parser {
     }
 
     fn unary(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
-        if is_word(self.peek(), "not") && self.toks.get(self.at + 1).map(|(t, _)| t) == Some(&Tok::LParen) {
-            let d = self.deeper(depth)?;
-            self.at += 2;
-            let inner = self.or(d, in_value)?;
-            self.expect(Tok::RParen, "')' closing 'not ('")?;
-            return Ok(Filter::Not(Box::new(inner)));
+        if is_word(self.peek(), "not") {
+            match self.toks.get(self.at + 1) {
+                Some((Tok::LParen, _)) => {
+                    let d = self.deeper(depth)?;
+                    self.at += 2;
+                    let inner = self.or(d, in_value)?;
+                    self.expect(Tok::RParen, "')' closing 'not ('")?;
+                    return Ok(Filter::Not(Box::new(inner)));
+                }
+                // `not pr`, `not eq "x"`, `not[...]`: an attribute that happens to be called "not".
+                Some((Tok::LBracket, _)) => {}
+                Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") || compare_op(w).is_some() => {}
+                _ => return err(format!("expected '(' after 'not' at position {} (write: not (<filter>))", self.pos())),
+            }
         }
         if self.peek() == Some(&Tok::LParen) {
             let d = self.deeper(depth)?;
@@ -310,12 +324,12 @@ impl Parser {
     fn attr_expr(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
         self.terms += 1;
         if self.terms > MAX_FILTER_TERMS {
-            return err(format!("the filter has more than {MAX_FILTER_TERMS} comparisons"));
+            return err(format!("the filter has more than {MAX_FILTER_TERMS} comparisons (at position {})", self.pos()));
         }
         let (path, pos) = match self.next() {
             Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
             Some((t, pos)) => return err(format!("expected an attribute name but found {} at position {pos}", t.describe())),
-            None => return err("expected an attribute name but found the end of the filter"),
+            None => return err(format!("expected an attribute name but found the end of the input (position {})", self.end)),
         };
         if self.peek() == Some(&Tok::LBracket) {
             if in_value {
@@ -334,6 +348,11 @@ impl Parser {
                     let sub_pos = self.pos();
                     check_name(sub, sub_pos)?;
                     let sub = sub.to_string();
+                    // `[a or b].value eq "x"` becomes `[(a or b) and value eq "x"]`: count the implied parentheses,
+                    // so that the canonical (displayed) form is within the depth limit too.
+                    if matches!(inner, Filter::Or(..)) {
+                        self.deeper(d)?;
+                    }
                     self.at += 1;
                     let sub_path = AttrPath { urn: None, name: sub, sub: None };
                     let cond = self.comparison(sub_path, sub_pos)?;
@@ -357,6 +376,11 @@ impl Parser {
         };
         let value = match self.next() {
             Some((Tok::Str(s), _)) => CompValue::Str(s),
+            // co/sw/ew only apply to strings: an unquoted `externalId sw 12` means the string "12".
+            Some((Tok::Word(w), _)) if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) => match word_value(&w) {
+                CompValue::Num(_) => CompValue::Str(w),
+                other => other,
+            },
             Some((Tok::Word(w), _)) => word_value(&w),
             _ => return err(format!("expected a value after '{path} {}' (position {pos})", op_name(op))),
         };
@@ -435,8 +459,11 @@ pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {
 }
 
 /// Parse a PATCH `path` (RFC 7644 §3.5.2): `attrPath` or `valuePath ["." subAttr]`.
+///
+/// Leading and trailing whitespace is ignored. For `name.familyName` the sub-attribute is in `attr.sub`; for
+/// a value path `attr.sub` is None, `filter` is set and `sub_after_filter` holds the `.subAttr` after `]`.
 pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
-    let mut p = Parser::new(input.trim())?;
+    let mut p = Parser::new(input)?;
     let (attr, pos) = match p.next() {
         Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
         Some((t, pos)) => return err(format!("the path must start with an attribute name, not {} (position {pos})", t.describe())),

@@ -85,7 +85,12 @@ pub fn discovery_router(state: AppState) -> Router {
 
 fn wrap(state: AppState, inner: Router<AppState>) -> Router {
     let base = state.http.base_path.clone();
-    let routed: Router<AppState> = if base.is_empty() { inner } else { Router::new().nest(&base, inner) };
+    // The default tenant at the base path; every other tenant at `/<tenant><base path>`.
+    let routed: Router<AppState> = if base.is_empty() {
+        inner
+    } else {
+        Router::new().nest(&base, inner.clone()).nest(&format!("/{{tenant}}{base}"), inner)
+    };
     let routed = routed
         .fallback(|uri: Uri| async move { ScimError::not_found(format!("There is no SCIM endpoint at {}", uri.path())) })
         .layer(middleware::from_fn_with_state(state.clone(), scim_layer))
@@ -159,11 +164,12 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
     let path = req.uri().path().to_string();
     let has_filter = req.uri().query().is_some_and(|q| q.contains("filter="));
     let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let tenant = tenant_of(&path, &state.http.base_path).unwrap_or_else(|| DEFAULT_TENANT.to_string());
     let (mut resp, calls) = store::count_calls(async {
-        if let Err(e) = state.auth.check(auth_header.as_deref()) {
+        if let Err(e) = state.auth.authenticate(&tenant, auth_header.as_deref(), &*state.service.store).await {
             return e.into_response();
         }
-        let ctx = RequestCtx { tenant: DEFAULT_TENANT.to_string(), base_url: base_url(&state.http, req.headers()) };
+        let ctx = RequestCtx { tenant: tenant.clone(), base_url: base_url(&state.http, req.headers(), &tenant) };
         req.extensions_mut().insert(ctx);
         req.extensions_mut().insert(BodyLimit(state.service.limits.max_body_bytes));
         next.run(req).await
@@ -204,13 +210,27 @@ async fn framework_error_to_scim(resp: Response, method: &Method, path: &str) ->
     ScimError::new(status.as_u16(), None, detail).into_response()
 }
 
-fn base_url(cfg: &HttpConfig, headers: &HeaderMap) -> String {
+/// The tenant a path addresses: the default tenant under the base path, `t` under `/t<base path>`;
+/// None for a path that is neither (answered 404 by the fallback).
+fn tenant_of(path: &str, base: &str) -> Option<String> {
+    let under = |p: &str| !base.is_empty() && (p == base || p.starts_with(&format!("{base}/")));
+    if under(path) {
+        return Some(DEFAULT_TENANT.to_string());
+    }
+    let rest = path.strip_prefix('/')?;
+    let (first, after) = rest.split_once('/').map(|(a, b)| (a, format!("/{b}"))).unwrap_or((rest, String::new()));
+    (under(&after) && crate::auth::valid_tenant(first)).then(|| first.to_string())
+}
+
+fn base_url(cfg: &HttpConfig, headers: &HeaderMap, tenant: &str) -> String {
+    let tenant_part = if tenant == DEFAULT_TENANT { String::new() } else { format!("/{tenant}") };
     if let Some(u) = &cfg.public_url {
-        return u.clone();
+        let origin = u.strip_suffix(cfg.base_path.as_str()).unwrap_or(u);
+        return format!("{origin}{tenant_part}{}", cfg.base_path);
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
     let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
-    format!("{proto}://{host}{}", cfg.base_path)
+    format!("{proto}://{host}{tenant_part}{}", cfg.base_path)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,4 +486,26 @@ async fn resource_type_one(State(st): State<AppState>, Extension(ctx): Extension
         .find(|rt| rt.name.eq_ignore_ascii_case(&name))
         .ok_or_else(|| ScimError::not_found(format!("Resource type {name} is not served here; GET /ResourceTypes lists those that are")))?;
     Ok(scim_json(StatusCode::OK, &discovery::resource_type_doc(rt, &ctx.base_url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_from_path() {
+        assert_eq!(tenant_of("/scim/v2/Users", "/scim/v2").as_deref(), Some(DEFAULT_TENANT));
+        assert_eq!(tenant_of("/scim/v2", "/scim/v2").as_deref(), Some(DEFAULT_TENANT));
+        assert_eq!(tenant_of("/acme/scim/v2/Users/1", "/scim/v2").as_deref(), Some("acme"));
+        assert_eq!(tenant_of("/Acme/scim/v2/Users", "/scim/v2"), None);
+        assert_eq!(tenant_of("/acme/other/Users", "/scim/v2"), None);
+        assert_eq!(tenant_of("/scim/v2x/Users", "/scim/v2"), None);
+    }
+
+    #[test]
+    fn base_url_carries_the_tenant() {
+        let cfg = HttpConfig { public_url: Some("https://api.example.com/scim/v2".into()), ..HttpConfig::default() };
+        assert_eq!(base_url(&cfg, &HeaderMap::new(), "acme"), "https://api.example.com/acme/scim/v2");
+        assert_eq!(base_url(&cfg, &HeaderMap::new(), DEFAULT_TENANT), "https://api.example.com/scim/v2");
+    }
 }

@@ -66,6 +66,10 @@ async fn run() -> Result<(), String> {
             (ep, format!("embedded DynamoDB engine (dynoxide) on {}", file.display()))
         }
     };
+    if store_cfg.endpoint.is_none() {
+        // Lets `scim-admin` reach the running server's embedded engine.
+        let _ = std::fs::write(data_dir.join("endpoint"), &endpoint);
+    }
     let store = DynamoStore::local(&endpoint, store_cfg.table.clone(), store_cfg.call_timeout);
     store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
 
@@ -82,6 +86,7 @@ async fn run() -> Result<(), String> {
     println!("  Tenant URL:   {}", scim_local::tenant_url(addr, &base_path));
     println!("  Secret Token: {token}   ({token_origin})");
     println!("  Store:        {engine}, table {}", store_cfg.table);
+    println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
     println!("  Try:          curl -H \"Authorization: Bearer {token}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
     scim_local::serve(http::router(state), listener).await.map_err(|e| format!("server error: {e}"))
 }

@@ -45,6 +45,19 @@ pub fn members_pk(tenant: &str, group_id: &str) -> String {
     format!("T#{tenant}#Group#{group_id}#members")
 }
 
+/// The registry of tenants (one item per tenant, sort key = tenant id).
+pub const TENANTS_PK: &str = "TENANTS";
+
+/// A token, found by its hash at authentication.
+pub fn token_pk(hash: &str) -> String {
+    format!("TOKEN#{hash}")
+}
+
+/// A tenant's tokens, listed by public id (sort key).
+pub fn tenant_tokens_pk(tenant: &str) -> String {
+    format!("T#{tenant}#tokens")
+}
+
 pub fn counter_pk(tenant: &str) -> String {
     format!("T#{tenant}#count")
 }

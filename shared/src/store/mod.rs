@@ -74,7 +74,7 @@ pub struct ListPage {
 
 /// The store contract. `rt` selects the resource type (User, Group); `tenant` is part of every key.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: TokenStore + Send + Sync {
     /// One strongly consistent read.
     async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError>;
     /// Insert a new resource and its uniqueness guard, and count it, in one transaction.
@@ -96,6 +96,33 @@ pub trait Store: Send + Sync {
     /// most [`MEMBERS_PER_TRANSACTION`] memberships, each also updating the users' `groups` and the group's
     /// member count, version and lastModified. A membership that changed meanwhile → `VersionConflict`.
     async fn change_members(&self, tenant: &str, group_id: &str, adds: &[String], removes: &[String], now: &str) -> Result<(), StoreError>;
+}
+
+/// A tenant token as stored: never the token itself, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Hex SHA-256 of the token.
+    pub hash: String,
+    pub tenant: String,
+    /// Short public identifier (to list and revoke), not secret.
+    pub id: String,
+    pub label: String,
+    pub created: String,
+}
+
+/// Tenants and their tokens (used by the auth layer and the `scim-admin` tool).
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// The record of the token with this hash (one GetItem).
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Register a tenant; false when it already existed.
+    async fn create_tenant(&self, tenant: &str, now: &str) -> Result<bool, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<String>, StoreError>;
+    /// Store a token of an existing tenant (`NotFound`-like `Internal` error when the tenant is unknown).
+    async fn put_token(&self, rec: &TokenRecord) -> Result<(), StoreError>;
+    async fn list_tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revoke by public id; false when there was no such token.
+    async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Memberships written per transaction: 2 items each, plus the group item, within DynamoDB's 100.

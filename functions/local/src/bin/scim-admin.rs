@@ -1,0 +1,127 @@
+//! `scim-admin`: tenants and their bearer tokens. A new token is printed exactly once; the store keeps
+//! only its hash.
+//!
+//! Store selection: `--aws` uses the AWS credential chain and `SCIM_TABLE`; `SCIM_DYNAMODB_ENDPOINT` any
+//! DynamoDB API; otherwise the local server's embedded database in `SCIM_DATA_DIR` (through the running
+//! server's engine when it is up, else opened directly).
+
+use shared::auth::{generate_token, token_hash, valid_tenant};
+use shared::config::StoreConfig;
+use shared::store::dynamo::DynamoStore;
+use shared::store::{TokenRecord, TokenStore};
+use std::path::PathBuf;
+
+const HELP: &str = "scim-admin: manage tenants and bearer tokens
+
+USAGE:
+  scim-admin [--aws] tenant create <tenant>
+  scim-admin [--aws] tenant list
+  scim-admin [--aws] token issue <tenant> [--label <text>]
+  scim-admin [--aws] token list <tenant>
+  scim-admin [--aws] token revoke <tenant> <token-id>
+
+A tenant's SCIM base URL is <server>/<tenant>/scim/v2; its tokens work only there.
+Tenant ids: lower-case letters, digits and '-', up to 63 characters.
+
+STORE: --aws (AWS chain, SCIM_TABLE), or SCIM_DYNAMODB_ENDPOINT, or else the local server's
+embedded database in SCIM_DATA_DIR (default ./.scim-data).
+";
+
+#[tokio::main]
+async fn main() {
+    match run().await {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("scim-admin: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn store(aws: bool) -> Result<DynamoStore, String> {
+    let cfg = StoreConfig::from_env();
+    if aws {
+        return Ok(DynamoStore::from_env(&cfg).await);
+    }
+    if let Some(ep) = &cfg.endpoint {
+        return Ok(DynamoStore::local(ep, cfg.table.clone(), cfg.call_timeout));
+    }
+    let dir = PathBuf::from(std::env::var("SCIM_DATA_DIR").unwrap_or_else(|_| ".scim-data".into()));
+    if let Ok(ep) = std::fs::read_to_string(dir.join("endpoint")) {
+        let s = DynamoStore::local(ep.trim(), cfg.table.clone(), cfg.call_timeout);
+        if s.warm_up().await.is_ok() {
+            return Ok(s);
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let ep = scim_local::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
+    let s = DynamoStore::local(&ep, cfg.table.clone(), cfg.call_timeout);
+    s.create_table_if_missing().await.map_err(|e| format!("create table: {e:?}"))?;
+    Ok(s)
+}
+
+fn tenant_arg(args: &[String], i: usize) -> Result<&str, String> {
+    let t = args.get(i).ok_or("missing <tenant>; see --help")?;
+    if !valid_tenant(t) {
+        return Err(format!("'{t}' is not a valid tenant id (lower-case letters, digits, '-'; not 'scim')"));
+    }
+    Ok(t)
+}
+
+async fn run() -> Result<(), String> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let aws = args.iter().any(|a| a == "--aws");
+    args.retain(|a| a != "--aws");
+    let now = shared::model::now_rfc3339();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["tenant", "create", ..] => {
+            let t = tenant_arg(&args, 2)?;
+            let created = store(aws).await?.create_tenant(t, &now).await.map_err(|e| format!("{e:?}"))?;
+            println!("{}", if created { format!("tenant {t} created") } else { format!("tenant {t} already exists") });
+        }
+        ["tenant", "list"] => {
+            for t in store(aws).await?.list_tenants().await.map_err(|e| format!("{e:?}"))? {
+                println!("{t}");
+            }
+        }
+        ["token", "issue", ..] => {
+            let t = tenant_arg(&args, 2)?;
+            let label = match words.iter().position(|w| *w == "--label") {
+                Some(i) => words.get(i + 1).ok_or("--label needs a value")?.to_string(),
+                None => String::new(),
+            };
+            let token = generate_token();
+            let hash = token_hash(&token);
+            let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: t.to_string(), label, created: now };
+            store(aws).await?.put_token(&rec).await.map_err(|e| match e {
+                shared::store::StoreError::Internal(m) => m,
+                other => format!("{other:?}"),
+            })?;
+            println!("token id: {}", rec.id);
+            println!("token:    {token}");
+            println!("(shown once: only its hash is stored. Base URL: <server>/{t}/scim/v2)");
+        }
+        ["token", "list", ..] => {
+            let t = tenant_arg(&args, 2)?;
+            for r in store(aws).await?.list_tokens(t).await.map_err(|e| format!("{e:?}"))? {
+                println!("{}\t{}\t{}", r.id, r.created, r.label);
+            }
+        }
+        ["token", "revoke", ..] => {
+            let t = tenant_arg(&args, 2)?;
+            let id = args.get(3).ok_or("missing <token-id>; see `token list`")?;
+            let done = store(aws).await?.revoke_token(t, id).await.map_err(|e| format!("{e:?}"))?;
+            if !done {
+                return Err(format!("tenant {t} has no token {id}"));
+            }
+            println!("token {id} revoked (servers stop accepting it within {} s)", shared::auth::TOKEN_CACHE_TTL.as_secs());
+        }
+        _ => return Err("unknown command; see --help".into()),
+    }
+    Ok(())
+}
