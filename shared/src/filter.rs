@@ -355,16 +355,16 @@ impl Parser {
                     }
                     self.at += 1;
                     let sub_path = AttrPath { urn: None, name: sub, sub: None };
-                    let cond = self.comparison(sub_path, sub_pos)?;
+                    let cond = self.comparison(sub_path)?;
                     return Ok(Filter::ValuePath { path, filter: Box::new(Filter::And(Box::new(inner), Box::new(cond))) });
                 }
             }
             return Ok(Filter::ValuePath { path, filter: Box::new(inner) });
         }
-        self.comparison(path, pos)
+        self.comparison(path)
     }
 
-    fn comparison(&mut self, path: AttrPath, pos: usize) -> Result<Filter, FilterError> {
+    fn comparison(&mut self, path: AttrPath) -> Result<Filter, FilterError> {
         let op_pos = self.pos();
         let op = match self.next() {
             Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") => return Ok(Filter::Present(path)),
@@ -374,6 +374,7 @@ impl Parser {
             },
             _ => return err(format!("expected an operator ({OPS}) after '{path}' at position {op_pos}")),
         };
+        let found = self.found();
         let value = match self.next() {
             Some((Tok::Str(s), _)) => CompValue::Str(s),
             // co/sw/ew only apply to strings: an unquoted `externalId sw 12` means the string "12".
@@ -382,7 +383,7 @@ impl Parser {
                 other => other,
             },
             Some((Tok::Word(w), _)) => word_value(&w),
-            _ => return err(format!("expected a value after '{path} {}' (position {pos})", op_name(op))),
+            _ => return err(format!("expected a value after '{path} {}' but found {found}", op_name(op))),
         };
         if matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le)
             && matches!(value, CompValue::Bool(_) | CompValue::Null)
@@ -520,32 +521,37 @@ fn op_name(op: CompareOp) -> &'static str {
     }
 }
 
+/// Look `key` up in `obj`: exactly first, then ignoring ASCII case (attribute names and URNs are ASCII).
 fn get_ci<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
+
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
+/// Core schema URNs (`urn:ietf:params:scim:schemas:core:2.0:User`, `…:Group`) name the top level of a resource.
+const CORE_URN_PREFIX: &str = "urn:ietf:params:scim:schemas:core:";
 
 /// The values a path names in `res`: the attribute, or each element of a multi-valued one; with a
 /// sub-attribute, that sub-attribute of the object or of each element.
 fn values<'a>(res: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
     let Some(obj) = res.as_object() else { return Vec::new() };
-    // An extension URN names a nested object; a core URN (no such key) names the top level.
-    let container = match &path.urn {
-        Some(u) => match get_ci(obj, u) {
-            Some(Value::Object(m)) => m,
-            _ => obj,
+    let found = match &path.urn {
+        // An extension URN names the object stored under that key; a core URN names the top level.
+        Some(urn) => match get_ci(obj, urn) {
+            Some(Value::Object(ext)) => get_ci(ext, &path.name),
+            _ if starts_with_ci(urn, CORE_URN_PREFIX) => get_ci(obj, &path.name),
+            _ => None,
         },
-        None => obj,
+        // An unqualified name that is not a top-level attribute may name an extension attribute (Entra's
+        // `manager eq "<id>"` means the enterprise extension's manager).
+        None => get_ci(obj, &path.name).or_else(|| {
+            obj.iter()
+                .filter(|(k, _)| starts_with_ci(k, "urn:"))
+                .find_map(|(_, v)| v.as_object().and_then(|ext| get_ci(ext, &path.name)))
+        }),
     };
-    // An unqualified name that is not a core attribute may name an extension attribute (Entra's
-    // `manager eq "<id>"` means the enterprise extension's manager).
-    let found = get_ci(container, &path.name).or_else(|| {
-        if path.urn.is_some() {
-            return None;
-        }
-        obj.iter()
-            .filter(|(k, _)| k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")))
-            .find_map(|(_, v)| v.as_object().and_then(|ext| get_ci(ext, &path.name)))
-    });
     let Some(attr) = found else { return Vec::new() };
     let items: Vec<&Value> = match attr {
         Value::Array(a) => a.iter().collect(),
@@ -557,7 +563,7 @@ fn values<'a>(res: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
     }
 }
 
-/// The value a comparison sees: a complex value (e.g. an email, a member, the manager) compares its `value`.
+/// The value a comparison sees: a complex value (an email, a member, the manager) compares its `value`.
 fn scalar(v: &Value) -> Option<&Value> {
     match v {
         Value::Object(m) => get_ci(m, "value"),
@@ -565,47 +571,48 @@ fn scalar(v: &Value) -> Option<&Value> {
     }
 }
 
+/// RFC 7644 `pr`: not null, not an empty string, array or object.
 fn present(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::String(s) => !s.is_empty(),
         Value::Array(a) => !a.is_empty(),
         Value::Object(m) => !m.is_empty(),
-        _ => true,
+        Value::Bool(_) | Value::Number(_) => true,
     }
 }
 
 fn datetime(s: &str) -> Option<time::OffsetDateTime> {
-    if s.len() < 10 || !s.as_bytes().get(4).is_some_and(|b| *b == b'-') {
+    // Cheap pre-check so ordinary strings skip the parser: RFC 3339 starts with `YYYY-`.
+    if s.len() < 20 || s.as_bytes().get(4) != Some(&b'-') {
         return None;
     }
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
+/// Compare one attribute value with a literal. Mismatched types never match.
 fn compare(v: &Value, op: CompareOp, lit: &CompValue, case_exact: bool) -> bool {
+    use std::borrow::Cow;
     use std::cmp::Ordering;
     let ordering: Option<Ordering> = match (v, lit) {
         (Value::String(a), CompValue::Str(b)) => {
-            let (a, b) = if case_exact { (a.clone(), b.clone()) } else { (a.to_lowercase(), b.to_lowercase()) };
-            match op {
-                CompareOp::Co => return a.contains(&b),
-                CompareOp::Sw => return a.starts_with(&b),
-                CompareOp::Ew => return a.ends_with(&b),
-                _ => {}
-            }
-            match (datetime(&a), datetime(&b)) {
-                (Some(x), Some(y)) if !matches!(op, CompareOp::Eq | CompareOp::Ne) => Some(x.cmp(&y)),
-                _ => Some(a.cmp(&b)),
+            let ordered = matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le);
+            match (ordered, ordered.then(|| datetime(a).zip(datetime(b))).flatten()) {
+                (_, Some((x, y))) => Some(x.cmp(&y)),
+                _ => {
+                    let (a, b): (Cow<str>, Cow<str>) =
+                        if case_exact { (a.into(), b.into()) } else { (a.to_lowercase().into(), b.to_lowercase().into()) };
+                    match op {
+                        CompareOp::Co => return a.contains(&*b),
+                        CompareOp::Sw => return a.starts_with(&*b),
+                        CompareOp::Ew => return a.ends_with(&*b),
+                        _ => Some(a.cmp(&b)),
+                    }
+                }
             }
         }
         (Value::Number(a), CompValue::Num(b)) => a.as_f64().zip(b.as_f64()).and_then(|(x, y)| x.partial_cmp(&y)),
-        (Value::Bool(a), CompValue::Bool(b)) => {
-            return match op {
-                CompareOp::Eq => a == b,
-                CompareOp::Ne => a != b,
-                _ => false,
-            }
-        }
+        (Value::Bool(a), CompValue::Bool(b)) => return matches!(op, CompareOp::Eq | CompareOp::Ne) && ((a == b) == (op == CompareOp::Eq)),
         _ => None,
     };
     let Some(o) = ordering else { return false };
@@ -621,41 +628,53 @@ fn compare(v: &Value, op: CompareOp, lit: &CompValue, case_exact: bool) -> bool 
 }
 
 impl Filter {
-    /// Does `resource` (a rendered SCIM resource) match this filter?
+    /// Does `resource` (a SCIM resource as JSON) match this filter?
+    ///
+    /// Attribute names are matched case-insensitively; string values case-insensitively unless
+    /// `info.case_exact` says otherwise. A comparison on a multi-valued attribute matches if any element
+    /// does; a complex value without a sub-attribute (`emails`, `members`, `manager`) compares its `value`.
+    /// `ne` is the negation of `eq` (so it matches an absent attribute); `eq null` matches an absent one.
     pub fn matches(&self, resource: &Value, info: &dyn AttrInfo) -> bool {
         self.eval(resource, info, None)
     }
 
-    /// `parent` is the multi-valued attribute whose element is being tested inside a value filter.
+    /// `parent` is the multi-valued attribute whose element `res` is, inside a value filter.
     fn eval(&self, res: &Value, info: &dyn AttrInfo, parent: Option<&AttrPath>) -> bool {
-        let case_exact = |p: &AttrPath| match parent {
-            Some(par) => info.case_exact(par.urn.as_deref(), &par.name, Some(&p.name)),
-            None => info.case_exact(p.urn.as_deref(), &p.name, p.sub.as_deref()),
-        };
         match self {
             Filter::And(a, b) => a.eval(res, info, parent) && b.eval(res, info, parent),
             Filter::Or(a, b) => a.eval(res, info, parent) || b.eval(res, info, parent),
             Filter::Not(a) => !a.eval(res, info, parent),
             Filter::Present(p) => values(res, p).into_iter().any(present),
             Filter::Compare { path, op, value } => {
-                let vals: Vec<&Value> = values(res, path).into_iter().filter_map(scalar).collect();
-                let ce = case_exact(path);
+                let case_exact = match parent {
+                    Some(par) => info.case_exact(par.urn.as_deref(), &par.name, Some(&path.name)),
+                    None => info.case_exact(path.urn.as_deref(), &path.name, path.sub.as_deref()),
+                };
+                let mut vals = values(res, path).into_iter().filter_map(scalar);
                 match (op, value) {
-                    (CompareOp::Eq, CompValue::Null) => !vals.into_iter().any(present),
-                    (CompareOp::Ne, CompValue::Null) => vals.into_iter().any(present),
-                    (CompareOp::Ne, _) => !vals.into_iter().any(|v| compare(v, CompareOp::Eq, value, ce)),
-                    _ => vals.into_iter().any(|v| compare(v, *op, value, ce)),
+                    (CompareOp::Eq, CompValue::Null) => !vals.any(present),
+                    (CompareOp::Ne, CompValue::Null) => vals.any(present),
+                    (CompareOp::Ne, _) => !vals.any(|v| compare(v, CompareOp::Eq, value, case_exact)),
+                    _ => vals.any(|v| compare(v, *op, value, case_exact)),
                 }
             }
-            Filter::ValuePath { path, filter } => {
-                values(res, path).into_iter().any(|element| element.is_object() && filter.eval(element, info, Some(path)))
-            }
+            Filter::ValuePath { path, filter } => values(res, path).into_iter().any(|element| match element {
+                Value::Object(_) => filter.eval(element, info, Some(path)),
+                Value::Null => false,
+                // A multi-valued primitive (e.g. `schemas`): the element is its own `value`.
+                primitive => filter.eval(&serde_json::json!({ "value": primitive }), info, Some(path)),
+            }),
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Display: a canonical form that parses back to an equal AST.
+//
+// Parentheses are written exactly where the AST's grouping differs from what precedence (not > and > or)
+// and left-to-right chaining give — that is, where the parsed text must have had them — and the body of
+// `not ( )` and `[ ]` is never wrapped again. So the canonical form is never nested deeper than the text it
+// was parsed from, and always parses back within MAX_FILTER_DEPTH.
 
 impl std::fmt::Display for AttrPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -670,9 +689,16 @@ impl std::fmt::Display for AttrPath {
     }
 }
 
+impl std::fmt::Display for CompareOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(op_name(*self))
+    }
+}
+
 impl std::fmt::Display for CompValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            // serde_json writes a JSON string literal with every needed escape.
             CompValue::Str(s) => write!(f, "{}", Value::String(s.clone())),
             CompValue::Num(n) => write!(f, "{n}"),
             CompValue::Bool(b) => write!(f, "{b}"),
@@ -681,14 +707,31 @@ impl std::fmt::Display for CompValue {
     }
 }
 
+/// Write `x`, in parentheses if `wrap`.
+fn write_operand(f: &mut std::fmt::Formatter<'_>, x: &Filter, wrap: bool) -> std::fmt::Result {
+    if wrap {
+        write!(f, "({x})")
+    } else {
+        write!(f, "{x}")
+    }
+}
+
 impl std::fmt::Display for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op_name(*op)),
+            Filter::Compare { path, op, value } => write!(f, "{path} {op} {value}"),
             Filter::Present(p) => write!(f, "{p} pr"),
             Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
-            Filter::And(a, b) => write!(f, "({a} and {b})"),
-            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::And(a, b) => {
+                write_operand(f, a, matches!(**a, Filter::Or(..)))?;
+                f.write_str(" and ")?;
+                write_operand(f, b, matches!(**b, Filter::And(..) | Filter::Or(..)))
+            }
+            Filter::Or(a, b) => {
+                write_operand(f, a, false)?;
+                f.write_str(" or ")?;
+                write_operand(f, b, matches!(**b, Filter::Or(..)))
+            }
             Filter::Not(a) => write!(f, "not ({a})"),
         }
     }

@@ -133,16 +133,16 @@ fn clean_path(mut req: Request) -> Request {
 fn resource_routes(rt: &'static ResourceType) -> Router<AppState> {
     let collection: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery| list(st, ctx, q, rt))
         .post(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, body: ScimBody| create(st, ctx, q, body, rt));
-    let item: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, q: RawQuery, h: HeaderMap| {
+    let item: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap| {
         get_one(st, ctx, id, q, h, rt)
     })
-    .put(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, q: RawQuery, h: HeaderMap, body: ScimBody| {
+    .put(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap, body: ScimBody| {
         replace(st, ctx, id, q, h, body, rt)
     })
-    .patch(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, q: RawQuery, h: HeaderMap, body: ScimBody| {
+    .patch(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap, body: ScimBody| {
         patch(st, ctx, id, q, h, body, rt)
     })
-    .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: Path<String>, h: HeaderMap| delete(st, ctx, id, h, rt));
+    .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, h: HeaderMap| delete(st, ctx, id, h, rt));
     Router::new().route(rt.endpoint, collection).route(&format!("{}/{{id}}", rt.endpoint), item)
 }
 
@@ -343,6 +343,25 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
     }
 }
 
+/// The last path parameter (`{id}`, `{urn}`, `{name}`): routes may also carry `{tenant}` before it.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ScimError> {
+        let Path(params): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ScimError::invalid_syntax(format!("The request path could not be decoded: {e}")))?;
+        params
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k != "tenant")
+            .map(|(_, v)| PathParam(v))
+            .ok_or_else(|| ScimError::not_found("The request path names no resource"))
+    }
+}
+
 fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -381,7 +400,7 @@ async fn create(
 async fn get_one(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     rt: &'static ResourceType,
@@ -401,7 +420,7 @@ async fn get_one(
 async fn replace(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
@@ -414,7 +433,7 @@ async fn replace(
 async fn patch(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
@@ -443,7 +462,7 @@ async fn patch(
 async fn delete(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     headers: HeaderMap,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
@@ -466,7 +485,7 @@ async fn schemas(State(st): State<AppState>, Extension(ctx): Extension<RequestCt
     scim_json(StatusCode::OK, &discovery::list(docs))
 }
 
-async fn schema_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, Path(urn): Path<String>) -> ScimResult<Response> {
+async fn schema_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, PathParam(urn): PathParam) -> ScimResult<Response> {
     let s = discovery::schemas(&st.resource_types)
         .into_iter()
         .find(|s| s.id.eq_ignore_ascii_case(&urn))
@@ -479,7 +498,7 @@ async fn resource_types(State(st): State<AppState>, Extension(ctx): Extension<Re
     scim_json(StatusCode::OK, &discovery::list(docs))
 }
 
-async fn resource_type_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, Path(name): Path<String>) -> ScimResult<Response> {
+async fn resource_type_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, PathParam(name): PathParam) -> ScimResult<Response> {
     let rt = st
         .resource_types
         .iter()

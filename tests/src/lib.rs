@@ -191,6 +191,31 @@ impl TestServer {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// Register `tenant` and issue it a token (as `scim-admin` does); returns the token.
+    pub async fn add_tenant(&self, tenant: &str) -> String {
+        use shared::store::{TokenRecord, TokenStore};
+        self.store.create_tenant(tenant, "2026-01-01T00:00:00Z").await.expect("create tenant");
+        let token = shared::auth::generate_token();
+        let hash = shared::auth::token_hash(&token);
+        let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "test".into(), created: String::new() };
+        self.store.put_token(&rec).await.expect("put token");
+        token
+    }
+
+    /// `http://127.0.0.1:PORT/<tenant>/scim/v2`
+    pub fn tenant_base(&self, tenant: &str) -> String {
+        self.base.replacen("/scim/v2", &format!("/{tenant}/scim/v2"), 1)
+    }
+
+    /// A request to any base URL with any token.
+    pub async fn call_at(&self, base: &str, token: &str, method: Method, path: &str, body: Option<&Value>) -> Resp {
+        let mut rb = self.client.request(method, format!("{base}{path}")).bearer_auth(token);
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/scim+json").body(b.to_string());
+        }
+        self.send(rb).await
+    }
+
     /// POST a user and return its id (asserting 201).
     pub async fn create_user(&self, body: &Value) -> String {
         let r = self.post("/Users", body).await;
