@@ -26,6 +26,11 @@ pub struct Limits {
     pub max_group_members: usize,
     /// Most membership changes in one request (`SCIM_MAX_MEMBER_CHANGES`, default 1000) → 413 above.
     pub max_member_changes: usize,
+    /// Most attribute values in one resource, counting every leaf value of every attribute, sub-attribute
+    /// and multi-valued element (`SCIM_MAX_ATTRIBUTE_VALUES`, default 1000) → 400 above.
+    pub max_attribute_values: usize,
+    /// Longest string value, in characters (`SCIM_MAX_VALUE_LEN`, default 16384) → 400 above.
+    pub max_value_len: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +45,8 @@ impl Default for Limits {
             write_attempts: 8,
             max_group_members: 20_000,
             max_member_changes: 1000,
+            max_attribute_values: 1000,
+            max_value_len: 16_384,
         }
     }
 }
@@ -57,6 +64,8 @@ impl Limits {
             write_attempts: env_num("SCIM_WRITE_ATTEMPTS", d.write_attempts).max(1),
             max_group_members: env_num("SCIM_MAX_GROUP_MEMBERS", d.max_group_members).max(1),
             max_member_changes: env_num("SCIM_MAX_MEMBER_CHANGES", d.max_member_changes).max(1),
+            max_attribute_values: env_num("SCIM_MAX_ATTRIBUTE_VALUES", d.max_attribute_values).max(1),
+            max_value_len: env_num("SCIM_MAX_VALUE_LEN", d.max_value_len).max(1),
         }
     }
 }

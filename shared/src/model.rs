@@ -201,6 +201,37 @@ fn type_error(label: &str, expected: &str, got: &Value) -> ScimError {
     ScimError::invalid_value(format!("Attribute '{label}' must be {expected}, but the request gave {shown}"))
 }
 
+/// Enforce the size limits on a resource about to be written: at most `max_values` leaf values and no
+/// string longer than `max_len` characters.
+pub fn check_size(attrs: &Map<String, Value>, max_values: usize, max_len: usize) -> ScimResult<()> {
+    fn walk(key: &str, v: &Value, count: &mut usize, max_len: usize) -> ScimResult<()> {
+        match v {
+            Value::Object(m) => m.iter().try_for_each(|(k, x)| walk(k, x, count, max_len)),
+            Value::Array(a) => a.iter().try_for_each(|x| walk(key, x, count, max_len)),
+            Value::String(s) => {
+                *count += 1;
+                let n = s.chars().count();
+                if n > max_len {
+                    return Err(ScimError::invalid_value(format!("The value of '{key}' is {n} characters long; the limit is {max_len}")));
+                }
+                Ok(())
+            }
+            _ => {
+                *count += 1;
+                Ok(())
+            }
+        }
+    }
+    let mut count = 0;
+    for (k, v) in attrs {
+        walk(k, v, &mut count, max_len)?;
+    }
+    if count > max_values {
+        return Err(ScimError::invalid_value(format!("The resource has {count} attribute values; the limit is {max_values}")));
+    }
+    Ok(())
+}
+
 /// Canonical attribute names (`UserName` → `userName`, extension URN keys → the schema's id,
 /// URN-qualified top-level keys moved under their extension). Unknown names are kept as written.
 pub fn canonicalise(obj: Map<String, Value>, rt: &ResourceType) -> Map<String, Value> {

@@ -34,6 +34,7 @@ impl Service {
 
     pub async fn create(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
         let attrs = model::prepare_input(body, rt)?;
+        self.check_size(&attrs)?;
         let now = model::now_rfc3339();
         let res = StoredResource { id: model::new_id(), attrs, created: now.clone(), last_modified: now, version: 1, ..Default::default() };
         let mut attempt = 0;
@@ -55,6 +56,7 @@ impl Service {
 
     pub async fn replace(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
         let attrs = model::prepare_input(body, rt)?;
+        self.check_size(&attrs)?;
         self.modify(tenant, rt, id, if_match, |_| Ok(attrs.clone())).await
     }
 
@@ -65,6 +67,7 @@ impl Service {
             let mut attrs = old.attrs.clone();
             patch::apply(&mut attrs, &ops, rt)?;
             model::validate(&mut attrs, rt)?;
+            self.check_size(&attrs)?;
             Ok(attrs)
         })
         .await
@@ -250,6 +253,7 @@ impl Service {
                     let mut attrs = old.attrs.clone();
                     patch::apply(&mut attrs, &attr_ops, rt)?;
                     model::validate(&mut attrs, rt)?;
+                    self.check_size(&attrs)?;
                     Ok(attrs)
                 })
                 .await?;
@@ -259,6 +263,10 @@ impl Service {
         }
         self.apply_members(tenant, id, &plan, status).await?;
         Ok(None)
+    }
+
+    fn check_size(&self, attrs: &Map<String, Value>) -> ScimResult<()> {
+        model::check_size(attrs, self.limits.max_attribute_values, self.limits.max_value_len)
     }
 
     fn check_op_count(&self, n: usize) -> ScimResult<()> {

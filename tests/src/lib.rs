@@ -140,11 +140,16 @@ impl TestServer {
     }
 
     pub async fn start_with(engine: Engine, limits: Limits) -> Self {
+        Self::start_wrapped(engine, limits, |s| Arc::new(s)).await
+    }
+
+    /// A server whose store is `wrap(fresh store)`: the seam for fault injection.
+    pub async fn start_wrapped(engine: Engine, limits: Limits, wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>) -> Self {
         shared::logging::init();
         let store = fresh_store(engine).await;
         let token = shared::auth::generate_token();
         let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
-        let state = AppState::new(Service::new(Arc::new(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg);
+        let state = AppState::new(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_local::serve(http::router(state), listener));

@@ -1,0 +1,221 @@
+//! Fault injection: a store wrapper that throttles, times out, fails or panics on chosen calls — before
+//! the real call (nothing written) or after it (written, but the answer lost). After any failure the
+//! resource is fully before or fully after the request, the client gets a SCIM error (429/503 with
+//! Retry-After, or 500), and repeating the request is safe.
+
+use async_trait::async_trait;
+use scim_tests::{Engine, TestServer};
+use serde_json::{json, Value};
+use shared::config::Limits;
+use shared::filter::Filter;
+use shared::model::StoredResource;
+use shared::schema::ResourceType;
+use shared::store::dynamo::DynamoStore;
+use shared::store::{ListPage, ListQuery, MemberStatus, Store, StoreError, TokenRecord, TokenStore};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+enum Fault {
+    /// Fail without calling the store.
+    Before(StoreError),
+    /// Call the store (the write happens), then fail as a lost answer would.
+    After(StoreError),
+    Panic,
+}
+
+#[derive(Clone)]
+struct Faulty {
+    inner: DynamoStore,
+    plan: Arc<Mutex<Vec<(&'static str, Fault)>>>,
+}
+
+impl Faulty {
+    fn arm(&self, op: &'static str, f: Fault) {
+        self.plan.lock().unwrap().push((op, f));
+    }
+    fn take(&self, op: &str) -> Option<Fault> {
+        let mut plan = self.plan.lock().unwrap();
+        let i = plan.iter().position(|(o, _)| *o == op)?;
+        Some(plan.remove(i).1)
+    }
+}
+
+macro_rules! faulty {
+    ($self:ident, $op:literal, $call:expr) => {{
+        match $self.take($op) {
+            None => $call.await,
+            Some(Fault::Before(e)) => Err(e),
+            Some(Fault::After(e)) => {
+                let _ = $call.await;
+                Err(e)
+            }
+            Some(Fault::Panic) => panic!("injected panic in {}", $op),
+        }
+    }};
+}
+
+#[async_trait]
+impl TokenStore for Faulty {
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.inner.token(hash).await
+    }
+    async fn create_tenant(&self, tenant: &str, now: &str) -> Result<bool, StoreError> {
+        self.inner.create_tenant(tenant, now).await
+    }
+    async fn list_tenants(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.list_tenants().await
+    }
+    async fn put_token(&self, rec: &TokenRecord) -> Result<(), StoreError> {
+        self.inner.put_token(rec).await
+    }
+    async fn list_tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        self.inner.list_tokens(tenant).await
+    }
+    async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_token(tenant, id).await
+    }
+}
+
+#[async_trait]
+impl Store for Faulty {
+    async fn get(&self, t: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        faulty!(self, "get", self.inner.get(t, rt, id))
+    }
+    async fn create(&self, t: &str, rt: &'static ResourceType, r: &StoredResource) -> Result<(), StoreError> {
+        faulty!(self, "create", self.inner.create(t, rt, r))
+    }
+    async fn replace(&self, t: &str, rt: &'static ResourceType, o: &StoredResource, n: &StoredResource) -> Result<(), StoreError> {
+        faulty!(self, "replace", self.inner.replace(t, rt, o, n))
+    }
+    async fn delete(&self, t: &str, rt: &'static ResourceType, r: &StoredResource) -> Result<(), StoreError> {
+        faulty!(self, "delete", self.inner.delete(t, rt, r))
+    }
+    async fn list(&self, t: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
+        faulty!(self, "list", self.inner.list(t, rt, q))
+    }
+    async fn member_status(&self, t: &str, g: &str, ids: &[String]) -> Result<MemberStatus, StoreError> {
+        faulty!(self, "member_status", self.inner.member_status(t, g, ids))
+    }
+    async fn list_members(&self, t: &str, g: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        faulty!(self, "list_members", self.inner.list_members(t, g, limit))
+    }
+    async fn change_members(&self, t: &str, g: &str, a: &[String], r: &[String], now: &str) -> Result<(), StoreError> {
+        faulty!(self, "change_members", self.inner.change_members(t, g, a, r, now))
+    }
+}
+
+async fn server() -> (TestServer, Faulty) {
+    let cell: Arc<Mutex<Option<Faulty>>> = Arc::default();
+    let c = cell.clone();
+    let srv = TestServer::start_wrapped(Engine::Dynoxide, Limits::default(), move |inner| {
+        let f = Faulty { inner, plan: Arc::default() };
+        *c.lock().unwrap() = Some(f.clone());
+        Arc::new(f)
+    })
+    .await;
+    let f = cell.lock().unwrap().take().unwrap();
+    (srv, f)
+}
+
+fn disable() -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Replace", "path": "active", "value": "False"}, {"op": "Replace", "path": "title", "value": "Gone"}]})
+}
+
+fn throttled() -> StoreError {
+    StoreError::Throttled("injected".into())
+}
+fn timeout() -> StoreError {
+    StoreError::Unavailable("injected timeout".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_patch_changes_nothing_and_says_when_to_retry() {
+    let (srv, f) = server().await;
+    let id = srv.create_user(&json!({"userName": "a@x.com", "active": true})).await;
+    let before = srv.get(&format!("/Users/{id}")).await.body;
+    f.arm("replace", Fault::Before(throttled()));
+    let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("2"));
+    assert_eq!(r.header("content-type"), Some("application/scim+json"));
+    assert_eq!(srv.get(&format!("/Users/{id}")).await.body, before, "fully before");
+    // The retry lands whole.
+    let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
+    assert_eq!((r.status, r.body["active"].clone(), r.body["title"].clone()), (200, json!(false), json!("Gone")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answer_after_patch_leaves_it_fully_applied_and_retry_is_safe() {
+    let (srv, f) = server().await;
+    let id = srv.create_user(&json!({"userName": "a@x.com", "active": true})).await;
+    f.arm("replace", Fault::After(timeout()));
+    let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("2")));
+    let after = srv.get(&format!("/Users/{id}")).await.body;
+    assert_eq!((after["active"].clone(), after["title"].clone(), after["meta"]["version"].clone()), (json!(false), json!("Gone"), json!("W/\"2\"")));
+    let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
+    assert_eq!((r.status, r.body["meta"]["version"].clone()), (200, json!("W/\"2\"")), "the retry changes nothing more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answer_after_create_makes_the_retry_a_409_never_a_duplicate() {
+    let (srv, f) = server().await;
+    let body = json!({"userName": "Entra.User@contoso.com", "externalId": "e-1"});
+    f.arm("create", Fault::After(timeout()));
+    assert_eq!(srv.post("/Users", &body).await.status, 503);
+    let again = srv.post("/Users", &body).await;
+    assert_eq!((again.status, again.body["scimType"].clone()), (409, json!("uniqueness")));
+    let found = srv.get("/Users?filter=userName+eq+%22entra.user%40contoso.com%22").await;
+    assert_eq!(found.body["totalResults"], 1, "the existing id is discoverable by filter");
+    assert_eq!(srv.get("/Users").await.body["totalResults"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_before_a_create_or_delete_write_nothing() {
+    let (srv, f) = server().await;
+    f.arm("create", Fault::Before(throttled()));
+    assert_eq!(srv.post("/Users", &json!({"userName": "a@x.com"})).await.status, 429);
+    assert_eq!(srv.get("/Users").await.body["totalResults"], 0);
+    let id = srv.create_user(&json!({"userName": "a@x.com"})).await;
+    f.arm("delete", Fault::Before(StoreError::Internal("injected".into())));
+    let r = srv.delete(&format!("/Users/{id}")).await;
+    assert_eq!((r.status, r.body["status"].clone()), (500, json!("500")));
+    assert_eq!(srv.get(&format!("/Users/{id}")).await.status, 200, "still fully there");
+    assert_eq!(srv.delete(&format!("/Users/{id}")).await.status, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_change_failure_leaves_membership_as_it_was() {
+    let (srv, f) = server().await;
+    let (a, b) = (srv.create_user(&json!({"userName": "a@x"})).await, srv.create_user(&json!({"userName": "b@x"})).await);
+    let gid = srv.post("/Groups", &json!({"displayName": "G", "members": [{"value": a}]})).await.id();
+    let before = srv.get(&format!("/Groups/{gid}")).await.body;
+    f.arm("change_members", Fault::Before(timeout()));
+    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Add", "path": "members", "value": [{"value": b}]}]});
+    assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add).await.status, 503);
+    assert_eq!(srv.get(&format!("/Groups/{gid}")).await.body, before);
+    assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add).await.status, 204);
+    assert_eq!(srv.get(&format!("/Groups/{gid}")).await.body["members"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_failures_and_panics_are_scim_errors_and_the_server_keeps_serving() {
+    let (srv, f) = server().await;
+    let id = srv.create_user(&json!({"userName": "a@x.com"})).await;
+    f.arm("get", Fault::Before(timeout()));
+    let r = srv.get(&format!("/Users/{id}")).await;
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("2")));
+    f.arm("list", Fault::Before(StoreError::Internal("injected".into())));
+    let r = srv.get("/Users").await;
+    assert_eq!((r.status, r.header("content-type")), (500, Some("application/scim+json")));
+    assert!(!r.text.contains("injected"), "internal details stay in the log: {}", r.text);
+    f.arm("get", Fault::Panic);
+    let r = srv.get(&format!("/Users/{id}")).await;
+    assert_eq!((r.status, r.body["status"].clone(), r.header("content-type")), (500, json!("500"), Some("application/scim+json")));
+    assert_eq!(srv.get(&format!("/Users/{id}")).await.status, 200, "still serving after the panic");
+}
+
+// Keep the unused-import lint quiet for types only named in signatures.
+#[allow(dead_code)]
+fn _types(_: Option<&Filter>) {}
