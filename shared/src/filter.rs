@@ -327,6 +327,13 @@ impl Parser {
             return err(format!("the filter has more than {MAX_FILTER_TERMS} comparisons (at position {})", self.pos()));
         }
         let (path, pos) = match self.next() {
+            // `and`/`or` where an attribute should be (`a pr and or b pr`), unless an attribute really has that name.
+            Some((Tok::Word(w), pos))
+                if (w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or"))
+                    && !matches!(self.peek(), Some(Tok::Word(op)) if op.eq_ignore_ascii_case("pr") || compare_op(op).is_some()) =>
+            {
+                return err(format!("expected an attribute name but found '{w}' at position {pos}"));
+            }
             Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
             Some((t, pos)) => return err(format!("expected an attribute name but found {} at position {pos}", t.describe())),
             None => return err(format!("expected an attribute name but found the end of the input (position {})", self.end)),
@@ -346,7 +353,7 @@ impl Parser {
             if let Some(Tok::Word(w)) = self.peek() {
                 if let Some(sub) = w.strip_prefix('.') {
                     let sub_pos = self.pos();
-                    check_name(sub, sub_pos)?;
+                    check_name(sub, w, sub_pos)?;
                     let sub = sub.to_string();
                     // `[a or b].value eq "x"` becomes `[(a or b) and value eq "x"]`: count the implied parentheses,
                     // so that the canonical (displayed) form is within the depth limit too.
@@ -414,14 +421,20 @@ fn word_value(w: &str) -> CompValue {
     CompValue::Str(w.to_string())
 }
 
-fn check_name(name: &str, pos: usize) -> Result<(), FilterError> {
-    let ok = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$' || c == '_')
+/// RFC 7644 `ATTRNAME` (a letter, then letters, digits, `-`, `_`), also allowing `$` (`$ref`) and a leading `_`.
+/// `word` is the whole token `name` came from, for the message.
+fn check_name(name: &str, word: &str, pos: usize) -> Result<(), FilterError> {
+    if name.is_empty() {
+        return err(format!("'{word}' at position {pos} is missing an attribute name (check the dots)"));
+    }
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$' || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
     if ok {
         Ok(())
     } else {
-        err(format!("'{name}' at position {pos} is not a valid attribute name"))
+        err(format!(
+            "'{name}' at position {pos} is not a valid attribute name (a letter followed by letters, digits, '-', '_' or '$')"
+        ))
     }
 }
 
@@ -437,13 +450,13 @@ fn parse_attr_word(word: &str, pos: usize) -> Result<AttrPath, FilterError> {
     };
     let mut parts = rest.split('.');
     let name = parts.next().unwrap_or_default();
+    check_name(name, word, pos)?;
     let sub = parts.next();
+    if let Some(s) = sub {
+        check_name(s, word, pos)?;
+    }
     if parts.next().is_some() {
         return err(format!("'{word}' at position {pos} has more than one sub-attribute level"));
-    }
-    check_name(name, pos)?;
-    if let Some(s) = sub {
-        check_name(s, pos)?;
     }
     Ok(AttrPath { urn, name: name.to_string(), sub: sub.map(str::to_string) })
 }
@@ -484,7 +497,7 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
         None => None,
         Some((Tok::Word(w), wpos)) => match w.strip_prefix('.') {
             Some(sub) => {
-                check_name(sub, wpos)?;
+                check_name(sub, &w, wpos)?;
                 Some(sub.to_string())
             }
             None => return err(format!("expected '.subAttribute' after ']' but found '{w}' (position {wpos})")),
@@ -1015,11 +1028,11 @@ mod tests {
             ("42", "expected an operator"),
             ("a.b.c eq 1", "more than one sub-attribute"),
             ("1abc eq 1", "not a valid attribute name"),
-            ("a..b pr", "not a valid attribute name"),
-            ("a. pr", "not a valid attribute name"),
+            ("a..b pr", "'a..b' at position 1 is missing an attribute name"),
+            ("a. pr", "missing an attribute name"),
             ("émail pr", "not a valid attribute name"),
             ("emails[type eq \"work\"].value", "expected an operator"),
-            ("emails[type eq \"work\"].  eq 1", "not a valid attribute name"),
+            ("emails[type eq \"work\"].  eq 1", "missing an attribute name"),
         ] {
             let msg = perr(bad);
             assert!(msg.contains(needle), "{bad:?}: {msg}");
@@ -1225,13 +1238,13 @@ mod tests {
             ("[x]", "must start with an attribute name"),
             ("", "empty"),
             ("  ", "empty"),
-            ("a..b", "not a valid attribute name"),
-            (".a", "not a valid attribute name"),
+            ("a..b", "'a..b' at position 1 is missing an attribute name"),
+            (".a", "missing an attribute name"),
             ("a.b.c", "more than one sub-attribute"),
             ("emails[type eq \"w\"] x", "unexpected"),
             ("emails[type eq \"w\"]x", "expected '.subAttribute'"),
             ("emails[type eq \"w\"].value.x", "not a valid attribute name"),
-            ("emails[type eq \"w\"].", "not a valid attribute name"),
+            ("emails[type eq \"w\"].", "missing an attribute name"),
             ("emails[type eq \"w\"][a pr]", "unexpected"),
             ("name.x[a eq 1]", "not a sub-attribute"),
             ("emails[types[a pr]]", "another value filter"),
@@ -1324,7 +1337,7 @@ mod tests {
     fn arbitrary_token_soup_never_panics() {
         let toks = [
             "(", ")", "[", "]", "\"", "\\", "eq", "and", "or", "not", "a.b", "urn:x:y", " ", "pr", "1", ".v", "é", "\"x\"", ":", ".",
-            "gt", "true", "null", "\\u", "😀", "urn:", "emails", "-", "\t", "not (",
+            "gt", "true", "null", "\\u", "😀", "urn:", "emails", "-", "\t", "not (", "a eq 1", "b pr", "x[y pr]",
         ];
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
@@ -1336,7 +1349,13 @@ mod tests {
         let mut parsed = 0;
         for _ in 0..5000 {
             let len = next() % 14;
-            let text: String = (0..len).map(|_| toks[(next() % toks.len() as u64) as usize]).collect();
+            let mut text = String::new();
+            for _ in 0..len {
+                text.push_str(toks[(next() % toks.len() as u64) as usize]);
+                if next() % 2 == 0 {
+                    text.push(' ');
+                }
+            }
             let _ = parse_path(&text);
             let _ = parse_attr_path(&text);
             if let Ok(f) = parse_filter(&text) {
