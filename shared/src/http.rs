@@ -185,11 +185,13 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
         resp.headers_mut().insert(CALLS_HEADER, HeaderValue::from(calls));
     }
     let status = resp.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    let (resource, id) = resource_of(&path);
+    // The audit line: never the token, never the query string or body (they carry personal data).
     if status >= 500 {
-        tracing::error!(%method, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
+        tracing::error!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
     } else {
-        tracing::info!(%method, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
+        tracing::info!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
     }
     resp
 }
@@ -208,6 +210,15 @@ async fn framework_error_to_scim(resp: Response, method: &Method, path: &str) ->
         _ => text,
     };
     ScimError::new(status.as_u16(), None, detail).into_response()
+}
+
+/// The resource type and id a path names: `/…/Users/abc` → ("Users", "abc").
+fn resource_of(path: &str) -> (&str, &str) {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.iter().rposition(|s| matches!(*s, "Users" | "Groups" | "Schemas" | "ResourceTypes" | "ServiceProviderConfig")) {
+        Some(i) => (segs[i], segs.get(i + 1).copied().unwrap_or("")),
+        None => ("", ""),
+    }
 }
 
 /// The tenant a path addresses: the default tenant under the base path, `t` under `/t<base path>`;
@@ -510,6 +521,13 @@ async fn resource_type_one(State(st): State<AppState>, Extension(ctx): Extension
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_and_id_for_the_audit_line() {
+        assert_eq!(resource_of("/acme/scim/v2/Users/abc"), ("Users", "abc"));
+        assert_eq!(resource_of("/scim/v2/Groups"), ("Groups", ""));
+        assert_eq!(resource_of("/nope"), ("", ""));
+    }
 
     #[test]
     fn tenant_from_path() {
