@@ -26,8 +26,9 @@ pub async fn lambda_state() -> Result<AppState, String> {
         // Keep serving: the first request will report the problem as a SCIM error and a log line.
         tracing::error!(table = %store_cfg.table, error = ?e, "DynamoDB warm-up failed");
     }
-    let state = AppState::new(Service::new(Arc::new(store), Limits::from_env()), auth, HttpConfig::from_env());
-    tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, table = %store_cfg.table, "initialised");
+    let profile = crate::profile::Profile::from_env()?;
+    let state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, HttpConfig::from_env(), &profile);
+    tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, table = %store_cfg.table, profile = %profile.name, "initialised");
     Ok(state)
 }
 

@@ -38,6 +38,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// With the default profile (Users with the enterprise extension, and Groups).
     pub fn new(service: Service, auth: Auth, http: HttpConfig) -> Self {
         AppState {
             service: Arc::new(service),
@@ -45,6 +46,15 @@ impl AppState {
             http: Arc::new(http),
             resource_types: Arc::new(vec![schema::user_resource_type(), schema::group_resource_type()]),
         }
+    }
+
+    /// With the resource types and extensions of `profile`.
+    pub fn with_profile(service: Service, auth: Auth, http: HttpConfig, profile: &crate::profile::Profile) -> Self {
+        AppState { resource_types: Arc::new(profile.resource_types.clone()), ..AppState::new(service, auth, http) }
+    }
+
+    fn resource_type(&self, name: &str) -> Option<&'static ResourceType> {
+        self.resource_types.iter().copied().find(|r| r.name == name)
     }
 }
 
@@ -62,20 +72,27 @@ struct ScimBodyMarker;
 
 /// Every resource and discovery endpoint under one base path (the local server and the tests).
 pub fn router(state: AppState) -> Router {
-    let inner = resource_routes(schema::user_resource_type())
-        .merge(resource_routes(schema::group_resource_type()))
-        .merge(discovery_routes());
+    let mut inner = discovery_routes();
+    for rt in state.resource_types.iter() {
+        inner = inner.merge(resource_routes(rt));
+    }
+    wrap(state, inner)
+}
+
+/// The routes of one resource type of the profile (none when the profile does not serve it).
+fn type_router(state: AppState, name: &str) -> Router {
+    let inner = state.resource_type(name).map(resource_routes).unwrap_or_default();
     wrap(state, inner)
 }
 
 /// `/Groups` and `/Groups/{id}` only (the `groups` Lambda function).
 pub fn groups_router(state: AppState) -> Router {
-    wrap(state, resource_routes(schema::group_resource_type()))
+    type_router(state, "Group")
 }
 
 /// `/Users` and `/Users/{id}` only (the `users` Lambda function).
 pub fn users_router(state: AppState) -> Router {
-    wrap(state, resource_routes(schema::user_resource_type()))
+    type_router(state, "User")
 }
 
 /// The discovery endpoints only (the `discovery` Lambda function).

@@ -16,6 +16,7 @@ pub mod members;
 pub mod model;
 pub mod normalise;
 pub mod patch;
+pub mod profile;
 pub mod query;
 pub mod schema;
 pub mod service;

@@ -145,11 +145,21 @@ impl TestServer {
 
     /// A server whose store is `wrap(fresh store)`: the seam for fault injection.
     pub async fn start_wrapped(engine: Engine, limits: Limits, wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>) -> Self {
+        Self::start_full(engine, limits, "default", wrap).await
+    }
+
+    /// A server with the app profile `profile` (built-in name).
+    pub async fn start_profile(engine: Engine, profile: &str) -> Self {
+        Self::start_full(engine, Limits::default(), profile, |s| Arc::new(s)).await
+    }
+
+    pub async fn start_full(engine: Engine, limits: Limits, profile: &str, wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>) -> Self {
         shared::logging::init();
         let store = fresh_store(engine).await;
         let token = shared::auth::generate_token();
         let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
-        let state = AppState::new(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg);
+        let profile = shared::profile::Profile::load(profile).expect("profile");
+        let state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_local::serve(http::router(state), listener));

@@ -24,6 +24,7 @@ ENVIRONMENT (all optional)
   SCIM_BEARER_TOKEN        the bearer token (default: generated at first start, kept in SCIM_DATA_DIR/token)
   SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
   SCIM_TABLE               table name (default scim)
+  SCIM_PROFILE             app profile: default, jostle, joynfsm, junojourney, askspoke, or a JSON file
   RUST_LOG                 log filter (default info)
 
   --create-table           create the table (with its indexes) on SCIM_DYNAMODB_ENDPOINT, or on AWS when
@@ -77,7 +78,8 @@ async fn run() -> Result<(), String> {
     let auth = Auth::from_token(&token)?;
     let http_cfg = HttpConfig::from_env();
     let base_path = http_cfg.base_path.clone();
-    let state = AppState::new(Service::new(Arc::new(store), Limits::from_env()), auth, http_cfg);
+    let profile = shared::profile::Profile::from_env()?;
+    let state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, http_cfg, &profile);
 
     let listen = std::env::var("SCIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -86,6 +88,7 @@ async fn run() -> Result<(), String> {
     println!("  Tenant URL:   {}", scim_local::tenant_url(addr, &base_path));
     println!("  Secret Token: {token}   ({token_origin})");
     println!("  Store:        {engine}, table {}", store_cfg.table);
+    println!("  Profile:      {} ({})", profile.name, profile.description);
     println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
     println!("  Try:          curl -H \"Authorization: Bearer {token}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
     scim_local::serve(http::router(state), listener).await.map_err(|e| format!("server error: {e}"))

@@ -1,0 +1,144 @@
+//! App profiles: which resource types a deployment serves and which schema extensions they carry, as data
+//! (a JSON file), so a vendor adopts the server by choosing a profile, not by forking it. Selected with
+//! `SCIM_PROFILE`: a built-in name (`default`, `jostle`, `joynfsm`, `junojourney`, `askspoke`) or a path
+//! to a JSON file of the same shape (see `shared/profiles/`). Validation, PATCH paths, filters,
+//! projection, `/Schemas` and `/ResourceTypes` all follow the active profile's resource types.
+
+use crate::schema::{enterprise_user_schema, group_schema, user_schema, ResourceType, Schema};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const BUILTIN: [(&str, &str); 5] = [
+    ("default", include_str!("../profiles/default.json")),
+    ("jostle", include_str!("../profiles/jostle.json")),
+    ("joynfsm", include_str!("../profiles/joynfsm.json")),
+    ("junojourney", include_str!("../profiles/junojourney.json")),
+    ("askspoke", include_str!("../profiles/askspoke.json")),
+];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    resource_types: BTreeMap<String, TypeSpec>,
+    #[serde(default)]
+    schemas: Vec<Schema>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypeSpec {
+    #[serde(default)]
+    extensions: Vec<ExtensionRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtensionRef {
+    schema: String,
+    #[serde(default)]
+    required: bool,
+}
+
+/// A loaded profile. Its resource types live for the whole process (they are built once at start-up).
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub resource_types: Vec<&'static ResourceType>,
+}
+
+impl Profile {
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(n, _)| *n)
+    }
+
+    /// The profile named by `SCIM_PROFILE` (default: `default`).
+    pub fn from_env() -> Result<Profile, String> {
+        Profile::load(&std::env::var("SCIM_PROFILE").unwrap_or_else(|_| "default".into()))
+    }
+
+    /// A built-in profile by name, or a JSON file by path.
+    pub fn load(spec: &str) -> Result<Profile, String> {
+        if let Some((_, json)) = BUILTIN.iter().find(|(n, _)| n.eq_ignore_ascii_case(spec)) {
+            return Profile::from_json(json);
+        }
+        let text = std::fs::read_to_string(spec).map_err(|e| {
+            format!("SCIM_PROFILE '{spec}' is neither a built-in profile ({}) nor a readable file: {e}", Profile::builtin_names().collect::<Vec<_>>().join(", "))
+        })?;
+        Profile::from_json(&text).map_err(|e| format!("profile {spec}: {e}"))
+    }
+
+    pub fn from_json(text: &str) -> Result<Profile, String> {
+        let file: ProfileFile = serde_json::from_str(text).map_err(|e| format!("invalid profile: {e}"))?;
+        let own: Vec<&'static Schema> = file.schemas.into_iter().map(|s| &*Box::leak(Box::new(s))).collect();
+        let find = |urn: &str| -> Result<&'static Schema, String> {
+            if urn.eq_ignore_ascii_case(&enterprise_user_schema().id) {
+                return Ok(enterprise_user_schema());
+            }
+            own.iter().copied().find(|s| s.id.eq_ignore_ascii_case(urn)).ok_or_else(|| format!("extension schema {urn} is not defined in the profile"))
+        };
+        let mut resource_types = Vec::new();
+        for (name, spec) in &file.resource_types {
+            let (name, endpoint, description, core) = match name.as_str() {
+                "User" => ("User", "/Users", "User Account", user_schema()),
+                "Group" => ("Group", "/Groups", "Group", group_schema()),
+                other => return Err(format!("unknown resource type '{other}' (User and Group are served)")),
+            };
+            let extensions = spec.extensions.iter().map(|e| find(&e.schema).map(|s| (s, e.required))).collect::<Result<Vec<_>, _>>()?;
+            let rt: &'static ResourceType = Box::leak(Box::new(ResourceType { name, endpoint, description, core, extensions }));
+            resource_types.push(rt);
+        }
+        if !resource_types.iter().any(|r| r.name == "User") {
+            return Err("a profile must serve the User resource type".into());
+        }
+        // User first, then Group: the order /ResourceTypes lists them in.
+        resource_types.sort_by_key(|r| if r.name == "User" { 0 } else { 1 });
+        Ok(Profile { name: file.name, description: file.description, resource_types })
+    }
+
+    pub fn resource_type(&self, name: &str) -> Option<&'static ResourceType> {
+        self.resource_types.iter().copied().find(|r| r.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_loads() {
+        for name in Profile::builtin_names() {
+            let p = Profile::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(p.resource_type("User").is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn jostle_is_users_only_with_its_extension() {
+        let p = Profile::load("jostle").unwrap();
+        assert!(p.resource_type("Group").is_none());
+        let u = p.resource_type("User").unwrap();
+        let r = u.resolve(Some("urn:ietf:params:scim:schemas:extension:jostle:2.0:User"), "ALTERNATEEMAIL1LABEL").unwrap();
+        assert_eq!(r.def.name, "alternateEmail1Label");
+        assert!(u.extension(&enterprise_user_schema().id).is_none());
+    }
+
+    #[test]
+    fn askspoke_has_groups_and_two_extensions() {
+        let p = Profile::load("askspoke").unwrap();
+        assert!(p.resource_type("Group").is_some());
+        assert_eq!(p.resource_type("User").unwrap().extensions.len(), 2);
+    }
+
+    #[test]
+    fn bad_profiles_are_refused_with_a_reason() {
+        assert!(Profile::load("nope").unwrap_err().contains("neither a built-in"));
+        let e = Profile::from_json(r#"{"name":"x","resourceTypes":{"User":{"extensions":[{"schema":"urn:x"}]}}}"#).unwrap_err();
+        assert!(e.contains("urn:x"), "{e}");
+        assert!(Profile::from_json(r#"{"name":"x","resourceTypes":{"Group":{}}}"#).is_err());
+        assert!(Profile::from_json(r#"{"name":"x","resourceTypes":{"Device":{}}}"#).is_err());
+    }
+}
