@@ -48,13 +48,20 @@ pub enum CompValue {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     /// `attrPath op compValue`
-    Compare { path: AttrPath, op: CompareOp, value: CompValue },
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: CompValue,
+    },
     /// `attrPath pr`
     Present(AttrPath),
     /// `attrPath "[" valFilter "]"`: some element of the multi-valued `path` matches `filter`, whose
     /// attribute paths are relative to the element. `emails[type eq "work"].value eq "x"` (the form
     /// Entra's docs use) is represented as `emails[type eq "work" and value eq "x"]`.
-    ValuePath { path: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
@@ -123,16 +130,27 @@ enum Tok {
 }
 
 impl Tok {
+    /// The token as an error message names it.
     fn describe(&self) -> String {
         match self {
             Tok::LParen => "'('".into(),
             Tok::RParen => "')'".into(),
             Tok::LBracket => "'['".into(),
             Tok::RBracket => "']'".into(),
-            Tok::Str(s) => format!("the string \"{s}\""),
-            Tok::Word(w) => format!("'{w}'"),
+            Tok::Str(s) => format!("the string {}", excerpt(&Value::String(s.clone()).to_string())),
+            Tok::Word(w) => format!("'{}'", excerpt(w)),
         }
     }
+}
+
+/// At most 40 characters of `s`, for error messages (cut on a character boundary).
+fn excerpt(s: &str) -> String {
+    const MAX: usize = 40;
+    let mut out: String = s.chars().take(MAX).collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Split into tokens, each with its character position (1-based, for messages).
@@ -173,8 +191,10 @@ fn tokenize(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                         _ => i += 1,
                     }
                 }
-                if !closed || i > chars.len() {
-                    return err(format!("the string starting at position {pos} is not terminated (missing closing '\"')"));
+                if !closed {
+                    return err(format!(
+                        "the string starting at position {pos} is not terminated (missing closing '\"')"
+                    ));
                 }
                 let raw: String = chars[start..i].iter().collect();
                 let s: String = serde_json::from_str(&raw).map_err(|e| FilterError {
@@ -234,7 +254,7 @@ impl Parser {
     }
 
     fn pos(&self) -> usize {
-        self.toks.get(self.at).map(|(_, p)| *p).unwrap_or(self.end)
+        self.toks.get(self.at).map_or(self.end, |(_, p)| *p)
     }
 
     fn next(&mut self) -> Option<(Tok, usize)> {
@@ -252,8 +272,8 @@ impl Parser {
         }
     }
 
-    fn expect(&mut self, want: Tok, what: &str) -> Result<(), FilterError> {
-        if self.peek() == Some(&want) {
+    fn expect(&mut self, want: &Tok, what: &str) -> Result<(), FilterError> {
+        if self.peek() == Some(want) {
             self.at += 1;
             Ok(())
         } else {
@@ -290,7 +310,10 @@ impl Parser {
 
     fn deeper(&self, depth: usize) -> Result<usize, FilterError> {
         if depth >= MAX_FILTER_DEPTH {
-            return err(format!("the filter is nested more than {MAX_FILTER_DEPTH} levels deep (at position {})", self.pos()));
+            return err(format!(
+                "the filter is nested more than {MAX_FILTER_DEPTH} levels deep (at position {})",
+                self.pos()
+            ));
         }
         Ok(depth + 1)
     }
@@ -302,20 +325,22 @@ impl Parser {
                     let d = self.deeper(depth)?;
                     self.at += 2;
                     let inner = self.or(d, in_value)?;
-                    self.expect(Tok::RParen, "')' closing 'not ('")?;
+                    self.expect(&Tok::RParen, "')' closing 'not ('")?;
                     return Ok(Filter::Not(Box::new(inner)));
                 }
                 // `not pr`, `not eq "x"`, `not[...]`: an attribute that happens to be called "not".
                 Some((Tok::LBracket, _)) => {}
                 Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") || compare_op(w).is_some() => {}
-                _ => return err(format!("expected '(' after 'not' at position {} (write: not (<filter>))", self.pos())),
+                _ => {
+                    return err(format!("expected '(' after 'not' at position {} (write: not (<filter>))", self.pos()))
+                }
             }
         }
         if self.peek() == Some(&Tok::LParen) {
             let d = self.deeper(depth)?;
             self.at += 1;
             let inner = self.or(d, in_value)?;
-            self.expect(Tok::RParen, "')'")?;
+            self.expect(&Tok::RParen, "')'")?;
             return Ok(inner);
         }
         self.attr_expr(depth, in_value)
@@ -324,7 +349,10 @@ impl Parser {
     fn attr_expr(&mut self, depth: usize, in_value: bool) -> Result<Filter, FilterError> {
         self.terms += 1;
         if self.terms > MAX_FILTER_TERMS {
-            return err(format!("the filter has more than {MAX_FILTER_TERMS} comparisons (at position {})", self.pos()));
+            return err(format!(
+                "the filter has more than {MAX_FILTER_TERMS} comparisons (at position {})",
+                self.pos()
+            ));
         }
         let (path, pos) = match self.next() {
             // `and`/`or` where an attribute should be (`a pr and or b pr`), unless an attribute really has that name.
@@ -335,20 +363,29 @@ impl Parser {
                 return err(format!("expected an attribute name but found '{w}' at position {pos}"));
             }
             Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
-            Some((t, pos)) => return err(format!("expected an attribute name but found {} at position {pos}", t.describe())),
-            None => return err(format!("expected an attribute name but found the end of the input (position {})", self.end)),
+            Some((t, pos)) => {
+                return err(format!("expected an attribute name but found {} at position {pos}", t.describe()))
+            }
+            None => {
+                return err(format!(
+                    "expected an attribute name but found the end of the input (position {})",
+                    self.end
+                ))
+            }
         };
         if self.peek() == Some(&Tok::LBracket) {
             if in_value {
                 return err(format!("a value filter cannot contain another value filter (at position {})", self.pos()));
             }
             if path.sub.is_some() {
-                return err(format!("a value filter must follow a multi-valued attribute, not a sub-attribute (at position {pos})"));
+                return err(format!(
+                    "a value filter must follow a multi-valued attribute, not a sub-attribute (at position {pos})"
+                ));
             }
             let d = self.deeper(depth)?;
             self.at += 1;
             let inner = self.or(d, true)?;
-            self.expect(Tok::RBracket, "']' closing the value filter")?;
+            self.expect(&Tok::RBracket, "']' closing the value filter")?;
             // Entra's form: `emails[type eq "work"].value eq "x"`.
             if let Some(Tok::Word(w)) = self.peek() {
                 if let Some(sub) = w.strip_prefix('.') {
@@ -363,7 +400,10 @@ impl Parser {
                     self.at += 1;
                     let sub_path = AttrPath { urn: None, name: sub, sub: None };
                     let cond = self.comparison(sub_path)?;
-                    return Ok(Filter::ValuePath { path, filter: Box::new(Filter::And(Box::new(inner), Box::new(cond))) });
+                    return Ok(Filter::ValuePath {
+                        path,
+                        filter: Box::new(Filter::And(Box::new(inner), Box::new(cond))),
+                    });
                 }
             }
             return Ok(Filter::ValuePath { path, filter: Box::new(inner) });
@@ -377,7 +417,12 @@ impl Parser {
             Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") => return Ok(Filter::Present(path)),
             Some((Tok::Word(w), _)) => match compare_op(&w) {
                 Some(op) => op,
-                None => return err(format!("'{w}' at position {op_pos} is not an operator; expected one of {OPS}")),
+                None => {
+                    return err(format!(
+                        "'{}' at position {op_pos} is not an operator; expected one of {OPS}",
+                        excerpt(&w)
+                    ))
+                }
             },
             _ => return err(format!("expected an operator ({OPS}) after '{path}' at position {op_pos}")),
         };
@@ -385,10 +430,12 @@ impl Parser {
         let value = match self.next() {
             Some((Tok::Str(s), _)) => CompValue::Str(s),
             // co/sw/ew only apply to strings: an unquoted `externalId sw 12` means the string "12".
-            Some((Tok::Word(w), _)) if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) => match word_value(&w) {
-                CompValue::Num(_) => CompValue::Str(w),
-                other => other,
-            },
+            Some((Tok::Word(w), _)) if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) => {
+                match word_value(&w) {
+                    CompValue::Num(_) => CompValue::Str(w),
+                    other => other,
+                }
+            }
             Some((Tok::Word(w), _)) => word_value(&w),
             _ => return err(format!("expected a value after '{path} {}' but found {found}", op_name(op))),
         };
@@ -425,7 +472,7 @@ fn word_value(w: &str) -> CompValue {
 /// `word` is the whole token `name` came from, for the message.
 fn check_name(name: &str, word: &str, pos: usize) -> Result<(), FilterError> {
     if name.is_empty() {
-        return err(format!("'{word}' at position {pos} is missing an attribute name (check the dots)"));
+        return err(format!("'{}' at position {pos} is missing an attribute name (check the dots)", excerpt(word)));
     }
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$' || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
@@ -433,7 +480,8 @@ fn check_name(name: &str, word: &str, pos: usize) -> Result<(), FilterError> {
         Ok(())
     } else {
         err(format!(
-            "'{name}' at position {pos} is not a valid attribute name (a letter followed by letters, digits, '-', '_' or '$')"
+            "'{}' at position {pos} is not a valid attribute name (a letter followed by letters, digits, '-', '_' or '$')",
+            excerpt(name)
         ))
     }
 }
@@ -443,7 +491,7 @@ fn parse_attr_word(word: &str, pos: usize) -> Result<AttrPath, FilterError> {
     let (urn, rest) = if word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
         match word.rsplit_once(':') {
             Some((u, r)) if u.len() > 4 => (Some(u.to_string()), r),
-            _ => return err(format!("'{word}' at position {pos} is not a URN-qualified attribute name")),
+            _ => return err(format!("'{}' at position {pos} is not a URN-qualified attribute name", excerpt(word))),
         }
     } else {
         (None, word)
@@ -456,7 +504,7 @@ fn parse_attr_word(word: &str, pos: usize) -> Result<AttrPath, FilterError> {
         check_name(s, word, pos)?;
     }
     if parts.next().is_some() {
-        return err(format!("'{word}' at position {pos} has more than one sub-attribute level"));
+        return err(format!("'{}' at position {pos} has more than one sub-attribute level", excerpt(word)));
     }
     Ok(AttrPath { urn, name: name.to_string(), sub: sub.map(str::to_string) })
 }
@@ -480,7 +528,9 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
     let mut p = Parser::new(input)?;
     let (attr, pos) = match p.next() {
         Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
-        Some((t, pos)) => return err(format!("the path must start with an attribute name, not {} (position {pos})", t.describe())),
+        Some((t, pos)) => {
+            return err(format!("the path must start with an attribute name, not {} (position {pos})", t.describe()))
+        }
         None => return err("the path is empty"),
     };
     if p.peek() != Some(&Tok::LBracket) {
@@ -488,11 +538,13 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
         return Ok(PatchPath { attr, filter: None, sub_after_filter: None });
     }
     if attr.sub.is_some() {
-        return err(format!("a value filter must follow a multi-valued attribute, not a sub-attribute (position {pos})"));
+        return err(format!(
+            "a value filter must follow a multi-valued attribute, not a sub-attribute (position {pos})"
+        ));
     }
     p.at += 1;
     let filter = p.or(1, true)?;
-    p.expect(Tok::RBracket, "']' closing the value filter")?;
+    p.expect(&Tok::RBracket, "']' closing the value filter")?;
     let sub_after_filter = match p.next() {
         None => None,
         Some((Tok::Word(w), wpos)) => match w.strip_prefix('.') {
@@ -500,7 +552,9 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
                 check_name(sub, &w, wpos)?;
                 Some(sub.to_string())
             }
-            None => return err(format!("expected '.subAttribute' after ']' but found '{w}' (position {wpos})")),
+            None => {
+                return err(format!("expected '.subAttribute' after ']' but found '{}' (position {wpos})", excerpt(&w)))
+            }
         },
         Some((t, tpos)) => return err(format!("unexpected {} after ']' (position {tpos})", t.describe())),
     };
@@ -511,8 +565,11 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
 /// Parse a plain attribute path (`attributes=` / `excludedAttributes=` entries).
 pub fn parse_attr_path(input: &str) -> Result<AttrPath, FilterError> {
     let word = input.trim();
-    if word.is_empty() || word.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"')) {
-        return err(format!("'{input}' is not an attribute path"));
+    if word.is_empty() {
+        return err("the attribute path is empty");
+    }
+    if word.contains(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | '"')) {
+        return err("an attribute path cannot contain spaces, brackets, parentheses or quotes");
     }
     parse_attr_word(word, 1)
 }
@@ -609,23 +666,24 @@ fn compare(v: &Value, op: CompareOp, lit: &CompValue, case_exact: bool) -> bool 
     use std::cmp::Ordering;
     let ordering: Option<Ordering> = match (v, lit) {
         (Value::String(a), CompValue::Str(b)) => {
+            // Two dateTimes are ordered chronologically (offsets and fractions honoured).
             let ordered = matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le);
-            match (ordered, ordered.then(|| datetime(a).zip(datetime(b))).flatten()) {
-                (_, Some((x, y))) => Some(x.cmp(&y)),
-                _ => {
-                    let (a, b): (Cow<str>, Cow<str>) =
-                        if case_exact { (a.into(), b.into()) } else { (a.to_lowercase().into(), b.to_lowercase().into()) };
-                    match op {
-                        CompareOp::Co => return a.contains(&*b),
-                        CompareOp::Sw => return a.starts_with(&*b),
-                        CompareOp::Ew => return a.ends_with(&*b),
-                        _ => Some(a.cmp(&b)),
-                    }
+            if let Some((x, y)) = ordered.then(|| datetime(a).zip(datetime(b))).flatten() {
+                Some(x.cmp(&y))
+            } else {
+                let (a, b): (Cow<str>, Cow<str>) =
+                    if case_exact { (a.into(), b.into()) } else { (a.to_lowercase().into(), b.to_lowercase().into()) };
+                match op {
+                    CompareOp::Co => return a.contains(&*b),
+                    CompareOp::Sw => return a.starts_with(&*b),
+                    CompareOp::Ew => return a.ends_with(&*b),
+                    _ => Some(a.cmp(&b)),
                 }
             }
         }
         (Value::Number(a), CompValue::Num(b)) => a.as_f64().zip(b.as_f64()).and_then(|(x, y)| x.partial_cmp(&y)),
-        (Value::Bool(a), CompValue::Bool(b)) => return matches!(op, CompareOp::Eq | CompareOp::Ne) && ((a == b) == (op == CompareOp::Eq)),
+        // Booleans only have equality (the parser already refuses gt/ge/lt/le against true/false).
+        (Value::Bool(a), CompValue::Bool(b)) => matches!(op, CompareOp::Eq | CompareOp::Ne).then(|| a.cmp(b)),
         _ => None,
     };
     let Some(o) = ordering else { return false };
@@ -847,14 +905,18 @@ mod tests {
 
     #[test]
     fn and_binds_tighter_than_or() {
-        let (a, b, c) = (cmp("a", CompareOp::Eq, s("1")), cmp("b", CompareOp::Eq, s("2")), cmp("c", CompareOp::Eq, s("3")));
+        let (a, b, c) =
+            (cmp("a", CompareOp::Eq, s("1")), cmp("b", CompareOp::Eq, s("2")), cmp("c", CompareOp::Eq, s("3")));
         let want = Filter::Or(bx(a.clone()), bx(Filter::And(bx(b.clone()), bx(c.clone()))));
         assert_eq!(p(r#"a eq "1" or b eq "2" and c eq "3""#), want);
         assert_eq!(p(r#"a eq "1" or (b eq "2" and c eq "3")"#), want);
         let want = Filter::Or(bx(Filter::And(bx(a.clone()), bx(b.clone()))), bx(c.clone()));
         assert_eq!(p(r#"a eq "1" and b eq "2" or c eq "3""#), want);
         // Chains associate to the left.
-        assert_eq!(p(r#"a eq "1" and b eq "2" and c eq "3""#), Filter::And(bx(Filter::And(bx(a.clone()), bx(b.clone()))), bx(c.clone())));
+        assert_eq!(
+            p(r#"a eq "1" and b eq "2" and c eq "3""#),
+            Filter::And(bx(Filter::And(bx(a.clone()), bx(b.clone()))), bx(c.clone()))
+        );
         assert_eq!(p(r#"a eq "1" AND b eq "2" Or c eq "3""#), p(r#"(a eq "1" and b eq "2") or c eq "3""#));
     }
 
@@ -885,7 +947,10 @@ mod tests {
     #[test]
     fn value_path() {
         let f = p(r#"emails[type eq "work" and primary eq true]"#);
-        let inner = Filter::And(bx(cmp("type", CompareOp::Eq, s("work"))), bx(cmp("primary", CompareOp::Eq, CompValue::Bool(true))));
+        let inner = Filter::And(
+            bx(cmp("type", CompareOp::Eq, s("work"))),
+            bx(cmp("primary", CompareOp::Eq, CompValue::Bool(true))),
+        );
         assert_eq!(f, Filter::ValuePath { path: ap(None, "emails", None), filter: bx(inner) });
         assert!(m(r#"emails[type eq "work" and value co "@work"]"#));
         assert!(!m(r#"emails[type eq "work" and value co "@home"]"#));
@@ -905,14 +970,19 @@ mod tests {
             p(r#"emails[type eq "work"].value pr"#),
             Filter::ValuePath {
                 path: ap(None, "emails", None),
-                filter: bx(Filter::And(bx(cmp("type", CompareOp::Eq, s("work"))), bx(Filter::Present(ap(None, "value", None))))),
+                filter: bx(Filter::And(
+                    bx(cmp("type", CompareOp::Eq, s("work"))),
+                    bx(Filter::Present(ap(None, "value", None)))
+                )),
             }
         );
         assert!(m(r#"emails[type eq "work"].value pr"#));
         assert!(m(r#"emails[type eq "work"].value co "@WORK" and userName pr"#));
         // An `or` inside the brackets stays grouped: [(a or b) and value eq x].
         let f = p(r#"emails[type eq "x" or type eq "home"].value ew ".org""#);
-        assert!(matches!(&f, Filter::ValuePath { filter, .. } if matches!(&**filter, Filter::And(l, _) if matches!(**l, Filter::Or(..)))));
+        assert!(
+            matches!(&f, Filter::ValuePath { filter, .. } if matches!(&**filter, Filter::And(l, _) if matches!(**l, Filter::Or(..))))
+        );
         assert!(f.matches(&user(), &Info));
     }
 
@@ -929,7 +999,10 @@ mod tests {
         assert_eq!(path, ap(Some(ENTERPRISE), "department", None));
         let Filter::Compare { path, .. } = p(&format!("{ENTERPRISE}:manager.value eq \"x\"")) else { panic!() };
         assert_eq!(path, ap(Some(ENTERPRISE), "manager", Some("value")));
-        let Filter::Compare { path, .. } = p("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"x\"") else { panic!() };
+        let Filter::Compare { path, .. } = p("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"x\"")
+        else {
+            panic!()
+        };
         assert_eq!(path, ap(Some("urn:ietf:params:scim:schemas:core:2.0:User"), "name", Some("givenName")));
         let Filter::Present(path) = p("URN:IETF:params:scim:schemas:core:2.0:Group:displayName pr") else { panic!() };
         assert_eq!(path, ap(Some("URN:IETF:params:scim:schemas:core:2.0:Group"), "displayName", None));
@@ -942,7 +1015,10 @@ mod tests {
         assert!(m(&format!("{ENTERPRISE}:department eq \"r&d\"")));
         assert!(m(&format!("{ENTERPRISE}:manager.value eq \"m1\"")));
         assert!(m(&format!("{ENTERPRISE}:manager eq \"m1\"")));
-        assert!(m(&format!("{}:department eq \"r&d\"", ENTERPRISE.to_uppercase())), "the URN key matches case-insensitively");
+        assert!(
+            m(&format!("{}:department eq \"r&d\"", ENTERPRISE.to_uppercase())),
+            "the URN key matches case-insensitively"
+        );
         assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"ANN@example.com\""));
         assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"ann\""));
         // An extension the resource lacks names nothing, not the top level.
@@ -962,9 +1038,15 @@ mod tests {
 
     #[test]
     fn quoted_values_hold_special_characters() {
-        assert_eq!(p(r#"displayName eq "LACreateGroup-(1a2b)""#), cmp("displayName", CompareOp::Eq, s("LACreateGroup-(1a2b)")));
+        assert_eq!(
+            p(r#"displayName eq "LACreateGroup-(1a2b)""#),
+            cmp("displayName", CompareOp::Eq, s("LACreateGroup-(1a2b)"))
+        );
         assert_eq!(p(r#"userName eq "o'brien, (x) \"q\"""#), cmp("userName", CompareOp::Eq, s("o'brien, (x) \"q\"")));
-        let Filter::Compare { value, .. } = p(r#"userName eq "a [y] and b or c \\ \n \t \/ \u00e9 \ud83d\ude00""#) else { panic!() };
+        let Filter::Compare { value, .. } = p(r#"userName eq "a [y] and b or c \\ \n \t \/ \u00e9 \ud83d\ude00""#)
+        else {
+            panic!()
+        };
         assert_eq!(value, s("a [y] and b or c \\ \n \t / é 😀"));
         assert_eq!(p(r#"x eq """#), cmp("x", CompareOp::Eq, s("")));
         assert!(m("name.familyName eq \"o'brien\""));
@@ -976,7 +1058,8 @@ mod tests {
     fn unquoted_values_microsoft_docs_form() {
         assert_eq!(p("externalId eq jyoung"), cmp("externalId", CompareOp::Eq, s("jyoung")));
         assert_eq!(
-            p("id eq 54D382A4-2050-4C03-94D1-E769F1D15682 and manager eq 2819c223-7f76-453a-919d-413861904646").to_string(),
+            p("id eq 54D382A4-2050-4C03-94D1-E769F1D15682 and manager eq 2819c223-7f76-453a-919d-413861904646")
+                .to_string(),
             r#"id eq "54D382A4-2050-4C03-94D1-E769F1D15682" and manager eq "2819c223-7f76-453a-919d-413861904646""#
         );
         assert_eq!(p("userName eq a@b.c"), cmp("userName", CompareOp::Eq, s("a@b.c")));
@@ -990,7 +1073,10 @@ mod tests {
         assert_eq!(p("active eq FALSE"), cmp("active", CompareOp::Eq, CompValue::Bool(false)));
         assert_eq!(p("x eq Null"), cmp("x", CompareOp::Eq, CompValue::Null));
         assert_eq!(p("x eq 42"), cmp("x", CompareOp::Eq, CompValue::Num(42.into())));
-        assert_eq!(p("x gt -1.5e3"), cmp("x", CompareOp::Gt, CompValue::Num(serde_json::Number::from_f64(-1500.0).unwrap())));
+        assert_eq!(
+            p("x gt -1.5e3"),
+            cmp("x", CompareOp::Gt, CompValue::Num(serde_json::Number::from_f64(-1500.0).unwrap()))
+        );
         assert_eq!(p("x eq \"true\""), cmp("x", CompareOp::Eq, s("true")), "a quoted keyword is a string");
         // Not JSON numbers: strings.
         assert_eq!(p("x eq 01"), cmp("x", CompareOp::Eq, s("01")));
@@ -1038,7 +1124,16 @@ mod tests {
             let msg = perr(bad);
             assert!(msg.contains(needle), "{bad:?}: {msg}");
         }
-        assert_eq!(perr("userName"), "expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after 'userName' at position 9");
+        assert_eq!(
+            perr("userName"),
+            "expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after 'userName' at position 9"
+        );
+        // Long tokens are cut short in messages, on a character boundary.
+        let long = format!("a pr {}", "é".repeat(100));
+        assert_eq!(
+            perr(&long),
+            format!("unexpected '{}…' at position 6 (expected 'and', 'or' or the end)", "é".repeat(40))
+        );
     }
 
     #[test]
@@ -1100,7 +1195,12 @@ mod tests {
         assert!(!m("userName co \"bob\""));
         assert!(m("userName sw \"ann@\"") && !m("userName sw \"example\""));
         assert!(m("userName ew \".COM\"") && !m("userName ew \"ann\""));
-        assert!(m("userName gt \"a\"") && m("userName lt \"b\"") && m("userName ge \"ann@example.com\"") && m("userName le \"ANN@EXAMPLE.COM\""));
+        assert!(
+            m("userName gt \"a\"")
+                && m("userName lt \"b\"")
+                && m("userName ge \"ann@example.com\"")
+                && m("userName le \"ANN@EXAMPLE.COM\"")
+        );
         assert!(!m("userName gt \"b\""));
     }
 
@@ -1121,11 +1221,16 @@ mod tests {
 
     #[test]
     fn numbers_and_booleans() {
-        assert!(m("weight gt 69") && m("weight ge 70") && m("weight lt 70.5") && m("weight le 70") && !m("weight gt 70"));
+        assert!(
+            m("weight gt 69") && m("weight ge 70") && m("weight lt 70.5") && m("weight le 70") && !m("weight gt 70")
+        );
         assert!(m("weight eq 70.0"), "numbers compare as f64");
         assert!(m("score lt 3") && m("score eq 2.5"));
         assert!(m("active eq false") && !m("active eq true") && m("active ne true"));
-        assert!(!m("weight eq \"70\"") && !m("userName eq 1") && !m("active eq \"false\""), "type mismatch never matches");
+        assert!(
+            !m("weight eq \"70\"") && !m("userName eq 1") && !m("active eq \"false\""),
+            "type mismatch never matches"
+        );
         assert!(m("emails[primary eq true]") && !m("emails[primary eq false]"));
     }
 
@@ -1211,7 +1316,11 @@ mod tests {
         assert_eq!(parse_path("  members \t").unwrap(), plain(ap(None, "members", None)));
         assert_eq!(
             parse_path("emails[type eq \"work\"].value").unwrap(),
-            PatchPath { attr: ap(None, "emails", None), filter: Some(p("type eq \"work\"")), sub_after_filter: Some("value".into()) }
+            PatchPath {
+                attr: ap(None, "emails", None),
+                filter: Some(p("type eq \"work\"")),
+                sub_after_filter: Some("value".into())
+            }
         );
         assert_eq!(
             parse_path("members[value eq \"7f4bc1a3-285e-48ae-8202-5accb43efb0e\"]").unwrap(),
@@ -1222,8 +1331,14 @@ mod tests {
             }
         );
         assert_eq!(parse_path(&format!("{ENTERPRISE}:manager")).unwrap(), plain(ap(Some(ENTERPRISE), "manager", None)));
-        assert_eq!(parse_path(&format!(" {ENTERPRISE}:manager.value ")).unwrap(), plain(ap(Some(ENTERPRISE), "manager", Some("value"))));
-        assert_eq!(parse_path(ENTERPRISE).unwrap(), plain(ap(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"), "User", None)));
+        assert_eq!(
+            parse_path(&format!(" {ENTERPRISE}:manager.value ")).unwrap(),
+            plain(ap(Some(ENTERPRISE), "manager", Some("value")))
+        );
+        assert_eq!(
+            parse_path(ENTERPRISE).unwrap(),
+            plain(ap(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"), "User", None))
+        );
         let addr = parse_path("addresses[type eq \"work\"].Formatted").unwrap();
         assert_eq!((addr.attr.sub, addr.sub_after_filter.as_deref()), (None, Some("Formatted")));
         let mgr = parse_path("manager[value eq \"x\"]").unwrap();
@@ -1283,14 +1398,20 @@ mod tests {
             ("not ((a pr or b pr))", "not (a pr or b pr)"),
             ("externalId eq jyoung", "externalId eq \"jyoung\""),
             ("emails[type eq \"work\"].value eq \"x\"", "emails[type eq \"work\" and value eq \"x\"]"),
-            ("emails[type eq \"a\" or type eq \"b\"].value pr", "emails[(type eq \"a\" or type eq \"b\") and value pr]"),
+            (
+                "emails[type eq \"a\" or type eq \"b\"].value pr",
+                "emails[(type eq \"a\" or type eq \"b\") and value pr]",
+            ),
             ("x eq \"q\\\"\\\\\\n\\u0001\"", "x eq \"q\\\"\\\\\\n\\u0001\""),
             ("x eq TRUE and y eq NULL and z GE 1E2", "x eq true and y eq null and z ge 100.0"),
         ] {
             assert_eq!(p(input).to_string(), canonical, "{input}");
         }
         assert_eq!(parse_path("emails[type eq \"work\"].value").unwrap().to_string(), "emails[type eq \"work\"].value");
-        assert_eq!(parse_path(&format!("{ENTERPRISE}:manager.value")).unwrap().to_string(), format!("{ENTERPRISE}:manager.value"));
+        assert_eq!(
+            parse_path(&format!("{ENTERPRISE}:manager.value")).unwrap().to_string(),
+            format!("{ENTERPRISE}:manager.value")
+        );
         assert_eq!(CompareOp::Ge.to_string(), "ge");
     }
 
@@ -1329,7 +1450,11 @@ mod tests {
         // Right at the depth limit, the canonical form is still accepted.
         let deepest = format!("{}a pr or b pr and c pr{}", "(not (".repeat(16), "))".repeat(16));
         assert_round_trip(&p(&deepest));
-        let deepest = format!("{}emails[type pr or value pr].display pr{}", "(".repeat(MAX_FILTER_DEPTH - 2), ")".repeat(MAX_FILTER_DEPTH - 2));
+        let deepest = format!(
+            "{}emails[type pr or value pr].display pr{}",
+            "(".repeat(MAX_FILTER_DEPTH - 2),
+            ")".repeat(MAX_FILTER_DEPTH - 2)
+        );
         assert_round_trip(&p(&deepest));
         assert!(parse_filter(&format!("({deepest})")).is_err(), "the implied group counts towards the limit");
     }
@@ -1337,8 +1462,9 @@ mod tests {
     #[test]
     fn arbitrary_token_soup_never_panics() {
         let toks = [
-            "(", ")", "[", "]", "\"", "\\", "eq", "and", "or", "not", "a.b", "urn:x:y", " ", "pr", "1", ".v", "é", "\"x\"", ":", ".",
-            "gt", "true", "null", "\\u", "😀", "urn:", "emails", "-", "\t", "not (", "a eq 1", "b pr", "x[y pr]",
+            "(", ")", "[", "]", "\"", "\\", "eq", "and", "or", "not", "a.b", "urn:x:y", " ", "pr", "1", ".v", "é",
+            "\"x\"", ":", ".", "gt", "true", "null", "\\u", "😀", "urn:", "emails", "-", "\t", "not (", "a eq 1",
+            "b pr", "x[y pr]",
         ];
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {

@@ -38,9 +38,10 @@ impl StoredResource {
 
 /// Server time as RFC 3339 with milliseconds, UTC (`2018-03-27T19:59:26.000Z`).
 pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+    // Always three fractional digits (RFC 3339 formatting would drop a zero fraction).
+    const FORMAT: &[time::format_description::FormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::now_utc().format(FORMAT).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 /// A new, never-reused resource id (random UUID v4; the store also refuses to overwrite an id).
