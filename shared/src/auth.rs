@@ -22,8 +22,8 @@ pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
 
 pub struct Auth {
     single: Option<[u8; 32]>,
-    /// token hash → (tenant, verified at)
-    cache: Mutex<HashMap<String, (String, Instant)>>,
+    /// token hash → (tenant, bound user, verified at)
+    cache: Mutex<HashMap<String, (String, Option<String>, Instant)>>,
 }
 
 /// The hex SHA-256 of a token: its identity in the store.
@@ -69,17 +69,18 @@ impl Auth {
         Auth { single: None, cache: Mutex::new(HashMap::new()) }
     }
 
-    /// Authenticate a request for `tenant` (the default tenant when it came to the base URL).
-    pub async fn authenticate(&self, tenant: &str, header: Option<&str>, store: &dyn Store) -> Result<(), ScimError> {
+    /// Authenticate a request for `tenant` (the default tenant when it came to the base URL). Returns
+    /// the user the token is bound to (for `/Me`), if any.
+    pub async fn authenticate(&self, tenant: &str, header: Option<&str>, store: &dyn Store) -> Result<Option<String>, ScimError> {
         let token = bearer(header)?;
         if tenant == crate::http::DEFAULT_TENANT && self.check_single(token) {
-            return Ok(());
+            return Ok(None);
         }
         let hash = token_hash(token);
         if let Ok(cache) = self.cache.lock() {
-            if let Some((t, at)) = cache.get(&hash) {
+            if let Some((t, user, at)) = cache.get(&hash) {
                 if at.elapsed() < TOKEN_CACHE_TTL {
-                    return if t == tenant { Ok(()) } else { Err(invalid()) };
+                    return if t == tenant { Ok(user.clone()) } else { Err(invalid()) };
                 }
             }
         }
@@ -87,14 +88,15 @@ impl Auth {
         match record {
             Some(r) => {
                 let ok = bool::from(r.tenant.as_bytes().ct_eq(tenant.as_bytes()));
+                let user = r.user.clone();
                 if let Ok(mut cache) = self.cache.lock() {
                     if cache.len() > 10_000 {
                         cache.clear();
                     }
-                    cache.insert(hash, (r.tenant, Instant::now()));
+                    cache.insert(hash, (r.tenant, r.user, Instant::now()));
                 }
                 if ok {
-                    Ok(())
+                    Ok(user)
                 } else {
                     Err(invalid())
                 }

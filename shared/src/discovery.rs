@@ -19,6 +19,14 @@ pub fn service_provider_config(base_url: &str, limits: &Limits) -> Value {
         "changePassword": {"supported": false},
         "sort": {"supported": false},
         "etag": {"supported": true},
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": limits.default_page_size,
+            "maxPageSize": limits.max_page_size,
+            "cursorTimeout": 0
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

@@ -64,6 +64,8 @@ pub struct RequestCtx {
     pub tenant: String,
     /// Absolute base URL of the SCIM API for this request (`https://host/scim/v2`).
     pub base_url: String,
+    /// The user the presented token is bound to (`/Me`).
+    pub me: Option<String>,
 }
 
 /// Marks responses that already carry a SCIM body, so the middleware leaves them alone.
@@ -76,7 +78,38 @@ pub fn router(state: AppState) -> Router {
     for rt in state.resource_types.iter() {
         inner = inner.merge(resource_routes(rt));
     }
+    if let Some(user) = state.resource_type("User") {
+        inner = inner.merge(me_routes(user));
+    }
     wrap(state, inner)
+}
+
+/// `/Me` (RFC 7644 §3.11): the user the presented token is bound to.
+fn me_routes(rt: &'static ResourceType) -> Router<AppState> {
+    fn me(ctx: &RequestCtx) -> ScimResult<PathParam> {
+        ctx.me.clone().map(PathParam).ok_or_else(|| {
+            ScimError::not_implemented(
+                "/Me needs a token bound to a user; this token is not (issue one with `scim-admin token issue <tenant> --user <id>`)",
+            )
+        })
+    }
+    let routes = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, h: HeaderMap| async move {
+        let id = me(&ctx)?;
+        get_one(st, ctx, id, q, h, rt).await
+    })
+    .put(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, h: HeaderMap, body: ScimBody| async move {
+        let id = me(&ctx)?;
+        replace(st, ctx, id, q, h, body, rt).await
+    })
+    .patch(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, h: HeaderMap, body: ScimBody| async move {
+        let id = me(&ctx)?;
+        patch(st, ctx, id, q, h, body, rt).await
+    })
+    .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, h: HeaderMap| async move {
+        let id = me(&ctx)?;
+        delete(st, ctx, id, h, rt).await
+    });
+    Router::new().route("/Me", routes)
 }
 
 /// The routes of one resource type of the profile (none when the profile does not serve it).
@@ -160,11 +193,16 @@ fn resource_routes(rt: &'static ResourceType) -> Router<AppState> {
         patch(st, ctx, id, q, h, body, rt)
     })
     .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, h: HeaderMap| delete(st, ctx, id, h, rt));
-    Router::new().route(rt.endpoint, collection).route(&format!("{}/{{id}}", rt.endpoint), item)
+    let search = axum::routing::post(move |st: State<AppState>, ctx: Extension<RequestCtx>, body: ScimBody| search(st, ctx, body, rt));
+    Router::new()
+        .route(rt.endpoint, collection)
+        .route(&format!("{}/.search", rt.endpoint), search)
+        .route(&format!("{}/{{id}}", rt.endpoint), item)
 }
 
 fn discovery_routes() -> Router<AppState> {
     Router::new()
+        .route("/.search", axum::routing::post(search_all))
         .route("/ServiceProviderConfig", get(spc))
         .route("/Schemas", get(schemas))
         .route("/Schemas/{urn}", get(schema_one))
@@ -183,10 +221,11 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
     let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let tenant = tenant_of(&path, &state.http.base_path).unwrap_or_else(|| DEFAULT_TENANT.to_string());
     let (mut resp, calls) = store::count_calls(async {
-        if let Err(e) = state.auth.authenticate(&tenant, auth_header.as_deref(), &*state.service.store).await {
-            return e.into_response();
-        }
-        let ctx = RequestCtx { tenant: tenant.clone(), base_url: base_url(&state.http, req.headers(), &tenant) };
+        let me = match state.auth.authenticate(&tenant, auth_header.as_deref(), &*state.service.store).await {
+            Ok(me) => me,
+            Err(e) => return e.into_response(),
+        };
+        let ctx = RequestCtx { tenant: tenant.clone(), base_url: base_url(&state.http, req.headers(), &tenant), me };
         req.extensions_mut().insert(ctx);
         req.extensions_mut().insert(BodyLimit(state.service.limits.max_body_bytes));
         next.run(req).await
@@ -398,19 +437,33 @@ fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str>
 // Resource handlers: parse, call the service, answer.
 
 async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, RawQuery(q): RawQuery, rt: &'static ResourceType) -> ScimResult<Response> {
-    let p = ListParams::parse(&query::decode(q.as_deref()), &st.service.limits)?;
-    let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count).await?;
+    let p = ListParams::parse_for(&query::decode(q.as_deref()), &st.service.limits, rt.name)?;
+    list_response(&st, &ctx, rt, &p).await
+}
+
+/// A ListResponse for `p` (GET with query parameters, or POST `.search`).
+async fn list_response(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, p: &ListParams) -> ScimResult<Response> {
+    let after = p.cursor.as_ref().and_then(|c| c.as_deref());
+    let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count, after).await?;
     let mut resources: Vec<Value> = Vec::with_capacity(page.items.len());
     for r in &page.items {
-        resources.push(representation(&st, &ctx, rt, r, &p.projection).await?);
+        resources.push(representation(st, ctx, rt, r, &p.projection).await?);
     }
-    let body = json!({
+    let n = resources.len();
+    let mut body = json!({
         "schemas": [LIST_RESPONSE],
         "totalResults": page.total,
         "Resources": resources,
-        "startIndex": p.start_index,
-        "itemsPerPage": resources.len(),
+        "itemsPerPage": n,
     });
+    match &p.cursor {
+        None => body["startIndex"] = json!(p.start_index),
+        Some(_) => {
+            if let (true, Some(last)) = (page.more, page.items.last()) {
+                body["nextCursor"] = json!(query::encode_cursor(rt.name, &last.id));
+            }
+        }
+    }
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -499,6 +552,57 @@ async fn delete(
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp.extensions_mut().insert(ScimBodyMarker);
     Ok(resp)
+}
+
+/// A SearchRequest body (RFC 7644 §3.4.3) as the query parameters it stands for.
+fn search_params(body: &Value) -> ScimResult<Vec<(String, String)>> {
+    let Value::Object(obj) = body else {
+        return Err(ScimError::invalid_syntax("A SearchRequest must be a JSON object"));
+    };
+    let mut pairs = Vec::new();
+    for (k, v) in obj {
+        let value = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(items) if k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes") => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ScimError::invalid_value(format!("'{k}' must be a list of attribute names"))))
+                .collect::<ScimResult<Vec<_>>>()?
+                .join(","),
+            _ if k.eq_ignore_ascii_case("schemas") => continue,
+            other => return Err(ScimError::invalid_value(format!("SearchRequest '{k}' has an unsupported value {other}"))),
+        };
+        pairs.push((k.clone(), value));
+    }
+    Ok(pairs)
+}
+
+async fn search(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, ScimBody(body): ScimBody, rt: &'static ResourceType) -> ScimResult<Response> {
+    let p = ListParams::parse_for(&search_params(&body)?, &st.service.limits, rt.name)?;
+    list_response(&st, &ctx, rt, &p).await
+}
+
+/// `POST /.search`: every resource type of the profile, one after the other, paged by `startIndex`.
+async fn search_all(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, ScimBody(body): ScimBody) -> ScimResult<Response> {
+    let pairs = search_params(&body)?;
+    if pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("cursor")) {
+        return Err(ScimError::invalid_value("Cursor paging is offered per resource type (/Users/.search, /Groups/.search), not across them"));
+    }
+    let p = ListParams::parse(&pairs, &st.service.limits)?;
+    let (mut total, mut resources) = (0usize, Vec::new());
+    let mut skip = p.start_index.saturating_sub(1);
+    for rt in st.resource_types.iter().copied() {
+        let want = p.count - resources.len();
+        let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), skip + 1, want, None).await?;
+        total += page.total;
+        skip = skip.saturating_sub(page.total);
+        for r in &page.items {
+            resources.push(representation(&st, &ctx, rt, r, &p.projection).await?);
+        }
+    }
+    let n = resources.len();
+    let body = json!({"schemas": [LIST_RESPONSE], "totalResults": total, "Resources": resources, "startIndex": p.start_index, "itemsPerPage": n});
+    Ok(scim_json(StatusCode::OK, &body))
 }
 
 // ---------------------------------------------------------------------------------------------

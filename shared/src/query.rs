@@ -15,6 +15,36 @@ pub struct ListParams {
     pub start_index: usize,
     pub count: usize,
     pub projection: Projection,
+    /// RFC 9865 cursor paging: `Some(None)` for the first page (`cursor=` empty), `Some(Some(id))` after.
+    pub cursor: Option<Option<String>>,
+}
+
+/// Cursors are opaque to clients: the id to continue after, with a checksum so an altered or invented
+/// cursor is refused (400 `invalidCursor`). A cursor only ever addresses the caller's own tenant and
+/// resource type (both come from the request, not the cursor), and ids are random, so a cursor reveals
+/// nothing. Cursors do not expire: paging by key is stable across concurrent inserts.
+pub fn encode_cursor(resource_type: &str, id: &str) -> String {
+    let payload = format!("{resource_type}:{id}");
+    format!("{}.{}", hex::encode(payload.as_bytes()), cursor_check(&payload))
+}
+
+fn cursor_check(payload: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(format!("scim-cursor-v1\0{payload}").as_bytes())[..8])
+}
+
+pub fn decode_cursor(resource_type: &str, cursor: &str) -> ScimResult<String> {
+    let bad = || ScimError::bad_request(crate::error::ScimType::InvalidCursor, "The cursor is not one this server issued; start again without it");
+    let (data, check) = cursor.split_once('.').ok_or_else(bad)?;
+    let payload = hex::decode(data).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+    if cursor_check(&payload) != check {
+        return Err(bad());
+    }
+    let (rt, id) = payload.split_once(':').ok_or_else(bad)?;
+    if rt != resource_type {
+        return Err(bad());
+    }
+    Ok(id.to_string())
 }
 
 /// Decode a raw query string into (name, value) pairs, once.
@@ -46,6 +76,18 @@ fn attr_list(v: Option<&str>, label: &str) -> ScimResult<Vec<AttrPath>> {
 }
 
 impl ListParams {
+    /// Cursor parameters need the resource type (a cursor is bound to it).
+    pub fn parse_for(pairs: &[(String, String)], limits: &Limits, resource_type: &str) -> ScimResult<Self> {
+        let mut p = Self::parse(pairs, limits)?;
+        if let Some(c) = param(pairs, "cursor") {
+            if param(pairs, "startIndex").is_some() {
+                return Err(ScimError::invalid_value("Use either cursor or startIndex paging, not both (RFC 9865)"));
+            }
+            p.cursor = Some(if c.is_empty() { None } else { Some(decode_cursor(resource_type, c)?) });
+        }
+        Ok(p)
+    }
+
     pub fn parse(pairs: &[(String, String)], limits: &Limits) -> ScimResult<Self> {
         let filter = match param(pairs, "filter") {
             None => None,
@@ -73,7 +115,7 @@ impl ListParams {
             None => limits.default_page_size,
             Some(s) => (parse_int(s, "count")?.max(0) as usize).min(limits.max_page_size),
         };
-        Ok(ListParams { filter, start_index, count, projection: projection(pairs)? })
+        Ok(ListParams { filter, start_index, count, projection: projection(pairs)?, cursor: None })
     }
 }
 
@@ -120,6 +162,21 @@ mod tests {
         assert_eq!(e.scim_type, Some(crate::error::ScimType::InvalidFilter));
         let long = format!("filter=userName+eq+%22{}%22", "a".repeat(5000));
         assert!(parse(&long).unwrap_err().detail.contains("limit is 4096"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_forgeries_are_refused() {
+        let c = encode_cursor("User", "abc-123");
+        assert_eq!(decode_cursor("User", &c).unwrap(), "abc-123");
+        assert_eq!(decode_cursor("Group", &c).unwrap_err().scim_type, Some(crate::error::ScimType::InvalidCursor));
+        let forged = encode_cursor("User", "zzz").replace(&hex::encode("User:zzz"), &hex::encode("User:aaa"));
+        assert!(decode_cursor("User", &forged).is_err());
+        for junk in ["", ".", "zz.yy", "abc", &format!("{c}0")] {
+            assert!(decode_cursor("User", junk).is_err(), "{junk}");
+        }
+        let p = ListParams::parse_for(&decode(Some("cursor=&count=2")), &Limits::default(), "User").unwrap();
+        assert_eq!(p.cursor, Some(None));
+        assert!(ListParams::parse_for(&decode(Some("cursor=&startIndex=2")), &Limits::default(), "User").is_err());
     }
 
     #[test]

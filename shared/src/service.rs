@@ -138,8 +138,8 @@ impl Service {
         }
     }
 
-    pub async fn list(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, start_index: usize, count: usize) -> ScimResult<ListPage> {
-        let q = ListQuery { filter, start_index, count, max_scan: self.limits.max_filter_scan };
+    pub async fn list(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, start_index: usize, count: usize, after: Option<&str>) -> ScimResult<ListPage> {
+        let q = ListQuery { filter, start_index, count, max_scan: self.limits.max_filter_scan, after };
         Ok(self.store.list(tenant, rt, q).await?)
     }
 }
@@ -341,13 +341,21 @@ impl Service {
     }
 
     /// List, answering `members eq "<id>"` terms of Group filters from member items.
-    pub async fn list_any(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, start_index: usize, count: usize) -> ScimResult<ListPage> {
+    pub async fn list_any(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        filter: Option<&Filter>,
+        start_index: usize,
+        count: usize,
+        after: Option<&str>,
+    ) -> ScimResult<ListPage> {
         let Some(f) = filter.filter(|f| is_group(rt) && mentions_members(f)) else {
-            return self.list(tenant, rt, filter, start_index, count).await;
+            return self.list(tenant, rt, filter, start_index, count, after).await;
         };
         let (rest, required) = split_member_terms(f)?;
         let candidates: Vec<StoredResource> = match &rest {
-            Some(r) => self.list(tenant, rt, Some(r), 1, self.limits.max_filter_scan).await?.items,
+            Some(r) => self.list(tenant, rt, Some(r), 1, self.limits.max_filter_scan, None).await?.items,
             None => {
                 // `members eq "u"` alone: the user's own list of groups says which.
                 let user = self.store.get(tenant, user_resource_type(), &required[0]).await?;
@@ -365,9 +373,15 @@ impl Service {
                 matches.push(g);
             }
         }
+        matches.sort_by(|a, b| a.id.cmp(&b.id));
         let total = matches.len();
-        let items = matches.into_iter().skip(start_index.saturating_sub(1)).take(count).collect();
-        Ok(ListPage { total, items })
+        let skip = match after {
+            Some(a) => matches.partition_point(|r| r.id.as_str() <= a),
+            None => start_index.saturating_sub(1),
+        };
+        let more = total > skip + count;
+        let items = matches.into_iter().skip(skip).take(count).collect();
+        Ok(ListPage { total, items, more })
     }
 }
 

@@ -208,11 +208,16 @@ impl TestServer {
 
     /// Register `tenant` and issue it a token (as `scim-admin` does); returns the token.
     pub async fn add_tenant(&self, tenant: &str) -> String {
+        self.add_tenant_token(tenant, None).await
+    }
+
+    /// Register `tenant` (if new) and issue a token, optionally bound to `user` (for `/Me`).
+    pub async fn add_tenant_token(&self, tenant: &str, user: Option<&str>) -> String {
         use shared::store::{TokenRecord, TokenStore};
         self.store.create_tenant(tenant, "2026-01-01T00:00:00Z").await.expect("create tenant");
         let token = shared::auth::generate_token();
         let hash = shared::auth::token_hash(&token);
-        let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "test".into(), created: String::new() };
+        let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "test".into(), created: String::new(), user: user.map(Into::into) };
         self.store.put_token(&rec).await.expect("put token");
         token
     }

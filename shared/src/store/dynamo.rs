@@ -194,9 +194,15 @@ impl DynamoStore {
     }
 
     /// Page through the tenant's resources of type `rt`: skip `skip` with `Select=COUNT`, then read `count`.
-    async fn list_unfiltered(&self, tenant: &str, rt: &'static ResourceType, skip: usize, count: usize) -> Result<Vec<StoredResource>, StoreError> {
+    async fn list_unfiltered(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        skip: usize,
+        count: usize,
+        mut start: Option<Item>,
+    ) -> Result<(Vec<StoredResource>, bool), StoreError> {
         let pk = keys::resource_pk(tenant, rt);
-        let mut start: Option<Item> = None;
         let mut to_skip = skip;
         while to_skip > 0 {
             record_call("Query");
@@ -210,10 +216,11 @@ impl DynamoStore {
             to_skip = to_skip.saturating_sub(r.count as usize);
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(Vec::new()),
+                _ => return Ok((Vec::new(), false)),
             }
         }
         let mut out = Vec::with_capacity(count);
+        let mut more = false;
         while out.len() < count {
             record_call("Query");
             let r = self
@@ -226,11 +233,17 @@ impl DynamoStore {
                 out.push(from_item(&item)?);
             }
             match r.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+                Some(k) if !k.is_empty() => {
+                    more = true;
+                    start = Some(k)
+                }
+                _ => {
+                    more = false;
+                    break;
+                }
             }
         }
-        Ok(out)
+        Ok((out, more))
     }
 
     fn partition_query(&self, pk: &str, start: Option<Item>) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
@@ -425,11 +438,16 @@ fn plan(filter: &Filter, rt: &ResourceType) -> Access {
     }
 }
 
-fn page(mut matches: Vec<StoredResource>, start_index: usize, count: usize) -> ListPage {
+/// One page of `matches` (sorted by id): by `startIndex`, or after the cursor's id.
+fn page(mut matches: Vec<StoredResource>, q: ListQuery<'_>) -> ListPage {
     let total = matches.len();
-    let skip = start_index.saturating_sub(1).min(total);
-    let items = matches.drain(skip..).take(count).collect();
-    ListPage { total, items }
+    let skip = match q.after {
+        Some(after) => matches.partition_point(|r| r.id.as_str() <= after),
+        None => q.start_index.saturating_sub(1).min(total),
+    };
+    let more = total > skip + q.count;
+    let items = matches.drain(skip..).take(q.count).collect();
+    ListPage { total, items, more }
 }
 
 #[async_trait]
@@ -551,8 +569,12 @@ impl Store for DynamoStore {
         let Some(filter) = q.filter else {
             let total = self.total(tenant, rt).await?;
             let skip = q.start_index.saturating_sub(1);
-            let items = if q.count == 0 || skip >= total { Vec::new() } else { self.list_unfiltered(tenant, rt, skip, q.count).await? };
-            return Ok(ListPage { total, items });
+            if q.count == 0 || skip >= total {
+                return Ok(ListPage { total, items: Vec::new(), more: false });
+            }
+            let start = q.after.map(|id| key(&keys::resource_pk(tenant, rt), id));
+            let (items, more) = self.list_unfiltered(tenant, rt, skip, q.count, start).await?;
+            return Ok(ListPage { total, items, more });
         };
         let candidates = match plan(filter, rt) {
             Access::ById(id) => self.get(tenant, rt, &id).await?.into_iter().collect(),
@@ -562,11 +584,11 @@ impl Store for DynamoStore {
             Access::ByExternalId(x) => {
                 self.query_index(GSI2, GSI2PK, keys::gsi2pk(tenant, rt, &x)).await?.iter().map(from_item).collect::<Result<Vec<_>, _>>()?
             }
-            Access::Evaluate => return Ok(page(self.scan_filtered(tenant, rt, filter, q.max_scan).await?, q.start_index, q.count)),
+            Access::Evaluate => return Ok(page(self.scan_filtered(tenant, rt, filter, q.max_scan).await?, q)),
         };
         let mut matches: Vec<StoredResource> = candidates.into_iter().filter(|r| filter.matches(&model::render(r, rt, ""), rt)).collect();
         matches.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(page(matches, q.start_index, q.count))
+        Ok(page(matches, q))
     }
 
     async fn member_status(&self, tenant: &str, group_id: &str, ids: &[String]) -> Result<MemberStatus, StoreError> {
@@ -775,6 +797,9 @@ impl TokenStore for DynamoStore {
             item.insert("label".into(), s(&rec.label));
             item.insert("created".into(), s(&rec.created));
             item.insert("hash".into(), s(&rec.hash));
+            if let Some(u) = &rec.user {
+                item.insert("user".into(), s(u));
+            }
         }
         let tenant_exists = aws_sdk_dynamodb::types::ConditionCheck::builder()
             .table_name(&self.table)
@@ -846,7 +871,14 @@ impl DynamoStore {
 
 fn token_record(item: &Item, hash: &str) -> TokenRecord {
     let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-    TokenRecord { hash: hash.to_string(), tenant: get("tenant"), id: get("id"), label: get("label"), created: get("created") }
+    TokenRecord {
+        hash: hash.to_string(),
+        tenant: get("tenant"),
+        id: get("id"),
+        label: get("label"),
+        created: get("created"),
+        user: item.get("user").and_then(|v| v.as_s().ok()).cloned(),
+    }
 }
 
 fn key(pk: &str, sk: &str) -> Item {
@@ -1061,9 +1093,13 @@ mod tests {
     #[test]
     fn page_slices_by_start_index_and_count() {
         let r = |id: &str| StoredResource { id: id.into(), attrs: Default::default(), created: String::new(), last_modified: String::new(), version: 1, ..Default::default() };
-        let p = page(vec![r("a"), r("b"), r("c")], 2, 1);
+        let q = |start_index, count, after| ListQuery { filter: None, start_index, count, max_scan: 10, after };
+        let p = page(vec![r("a"), r("b"), r("c")], q(2, 1, None));
         assert_eq!(p.total, 3);
         assert_eq!(p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
-        assert_eq!(page(vec![r("a")], 5, 10).items.len(), 0);
+        assert!(p.more);
+        assert_eq!(page(vec![r("a")], q(5, 10, None)).items.len(), 0);
+        let p = page(vec![r("a"), r("b"), r("c")], q(1, 5, Some("a")));
+        assert_eq!((p.items.len(), p.more), (2, false));
     }
 }

@@ -63,6 +63,8 @@ pub struct ListQuery<'a> {
     pub count: usize,
     /// Most resources a filter that no index serves may examine.
     pub max_scan: usize,
+    /// Cursor paging (RFC 9865): only resources whose id sorts after this one (`start_index` is then 1).
+    pub after: Option<&'a str>,
 }
 
 /// One page of results and the total number of matches.
@@ -70,6 +72,8 @@ pub struct ListQuery<'a> {
 pub struct ListPage {
     pub total: usize,
     pub items: Vec<StoredResource>,
+    /// More resources may follow the last item (cursor paging continues after its id).
+    pub more: bool,
 }
 
 /// The store contract. `rt` selects the resource type (User, Group); `tenant` is part of every key.
@@ -108,6 +112,8 @@ pub struct TokenRecord {
     pub id: String,
     pub label: String,
     pub created: String,
+    /// The user this token acts as (`/Me`), if any.
+    pub user: Option<String>,
 }
 
 /// Tenants and their tokens (used by the auth layer and the `scim-admin` tool).

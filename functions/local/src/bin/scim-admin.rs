@@ -16,7 +16,7 @@ const HELP: &str = "scim-admin: manage tenants and bearer tokens
 USAGE:
   scim-admin [--aws] tenant create <tenant>
   scim-admin [--aws] tenant list
-  scim-admin [--aws] token issue <tenant> [--label <text>]
+  scim-admin [--aws] token issue <tenant> [--label <text>] [--user <user id>]   (--user: the token acts as that user at /Me)
   scim-admin [--aws] token list <tenant>
   scim-admin [--aws] token revoke <tenant> <token-id>
 
@@ -95,9 +95,13 @@ async fn run() -> Result<(), String> {
                 Some(i) => words.get(i + 1).ok_or("--label needs a value")?.to_string(),
                 None => String::new(),
             };
+            let user = match words.iter().position(|w| *w == "--user") {
+                Some(i) => Some(words.get(i + 1).ok_or("--user needs a user id")?.to_string()),
+                None => None,
+            };
             let token = generate_token();
             let hash = token_hash(&token);
-            let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: t.to_string(), label, created: now };
+            let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: t.to_string(), label, created: now, user };
             store(aws).await?.put_token(&rec).await.map_err(|e| match e {
                 shared::store::StoreError::Internal(m) => m,
                 other => format!("{other:?}"),

@@ -1,0 +1,136 @@
+//! RFC features beyond what Entra uses, on both engines: ETags, POST .search, RFC 9865 cursors, /Me,
+//! sorting refused rather than ignored.
+
+use futures::future::join_all;
+use reqwest::Method;
+use scim_tests::TestServer;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+fn patch_title(t: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": t}]})
+}
+
+async fn with_header(srv: &TestServer, method: Method, path: &str, header: (&str, &str), body: Option<&Value>) -> scim_tests::Resp {
+    let mut rb = srv.request(method, path).header(header.0, header.1);
+    if let Some(b) = body {
+        rb = rb.header("content-type", "application/scim+json").body(b.to_string());
+    }
+    srv.send(rb).await
+}
+
+async fn etags(srv: TestServer) {
+    let created = srv.post("/Users", &json!({"userName": "e@x.com"})).await;
+    let (id, tag) = (created.id(), created.header("etag").unwrap().to_string());
+    assert_eq!(tag, "W/\"1\"");
+    assert_eq!(created.body["meta"]["version"], tag.as_str());
+    let path = format!("/Users/{id}");
+    // If-None-Match with the current version → 304; with an old one → 200.
+    assert_eq!(with_header(&srv, Method::GET, &path, ("if-none-match", &tag), None).await.status, 304);
+    assert_eq!(with_header(&srv, Method::GET, &path, ("if-none-match", "W/\"0\""), None).await.status, 200);
+    // If-Match with the current version succeeds and moves the version.
+    let r = with_header(&srv, Method::PATCH, &path, ("if-match", &tag), Some(&patch_title("a"))).await;
+    assert_eq!((r.status, r.header("etag")), (200, Some("W/\"2\"")));
+    // A stale If-Match → 412 on PATCH, PUT and DELETE, and nothing changes.
+    for (m, body) in [(Method::PATCH, Some(patch_title("b"))), (Method::PUT, Some(json!({"userName": "e@x.com", "title": "c"}))), (Method::DELETE, None)] {
+        let r = with_header(&srv, m.clone(), &path, ("if-match", &tag), body.as_ref()).await;
+        assert_eq!(r.status, 412, "{m}: {}", r.text);
+        assert!(r.body["detail"].as_str().unwrap().contains("W/\"2\""));
+    }
+    let now = srv.get(&path).await;
+    assert_eq!((now.body["title"].clone(), now.header("etag")), (json!("a"), Some("W/\"2\"")));
+    assert_eq!(with_header(&srv, Method::DELETE, &path, ("if-match", "W/\"2\""), None).await.status, 204);
+    assert_eq!(srv.get("/ServiceProviderConfig").await.body["etag"]["supported"], true);
+}
+
+async fn search_endpoints(srv: TestServer) {
+    for i in 0..3 {
+        srv.create_user(&json!({"userName": format!("s{i}@x.com"), "title": if i == 1 { "Boss" } else { "Staff" }})).await;
+    }
+    srv.post("/Groups", &json!({"displayName": "Staff"})).await;
+    let req = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "title eq \"staff\"", "attributes": ["userName"], "startIndex": 1, "count": 10});
+    let r = srv.post("/Users/.search", &req).await;
+    assert_eq!((r.status, r.body["totalResults"].clone()), (200, json!(2)), "{}", r.text);
+    assert!(r.body["Resources"][0].get("title").is_none(), "attributes honoured");
+    assert_eq!(r.body["Resources"][0]["userName"].as_str().unwrap().len(), 8);
+    let g = srv.post("/Groups/.search", &json!({"filter": "displayName eq \"STAFF\"", "excludedAttributes": ["members"]})).await;
+    assert_eq!(g.body["totalResults"], 1);
+    // Root search: every resource type, paged across them.
+    let all = srv.post("/.search", &json!({"count": 3})).await;
+    assert_eq!((all.body["totalResults"].clone(), all.body["itemsPerPage"].clone()), (json!(4), json!(3)));
+    let rest = srv.post("/.search", &json!({"startIndex": 4, "count": 3})).await;
+    assert_eq!(rest.body["Resources"][0]["displayName"], "Staff");
+    let bad = srv.post("/Users/.search", &json!({"filter": "title xx \"a\""})).await;
+    assert_eq!((bad.status, bad.body["scimType"].clone()), (400, json!("invalidFilter")));
+}
+
+async fn cursor_paging(srv: TestServer) {
+    let mut ids = BTreeSet::new();
+    for i in 0..7 {
+        ids.insert(srv.create_user(&json!({"userName": format!("c{i}@x.com")})).await);
+    }
+    // count=0 returns only the total.
+    let zero = srv.get("/Users?cursor=&count=0").await;
+    assert_eq!((zero.body["totalResults"].clone(), zero.body["Resources"].clone()), (json!(7), json!([])));
+    // Walk with cursors while other users are created: every original user is seen exactly once.
+    let mut seen = Vec::new();
+    let mut next = String::new();
+    for round in 0..10 {
+        let page = srv.get(&format!("/Users?count=3&cursor={next}")).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert!(page.body.get("startIndex").is_none());
+        seen.extend(page.body["Resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        let bodies: Vec<Value> = (0..2).map(|j| json!({"userName": format!("late{round}-{j}@x.com")})).collect();
+        join_all(bodies.iter().map(|b| srv.post("/Users", b))).await;
+        match page.body["nextCursor"].as_str() {
+            Some(c) => next = c.to_string(),
+            None => break,
+        }
+    }
+    let seen_set: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), seen_set.len(), "no resource twice");
+    assert!(ids.is_subset(&seen_set), "every resource present at the start was seen");
+    // Forged or foreign cursors are refused.
+    let forged = srv.get("/Users?cursor=6162.0000000000000000&count=3").await;
+    assert_eq!((forged.status, forged.body["scimType"].clone()), (400, json!("invalidCursor")));
+    let both = srv.get("/Users?cursor=&startIndex=2").await;
+    assert_eq!(both.status, 400);
+    // Filtered cursor paging.
+    let f = srv.get("/Users?filter=userName+sw+%22c%22&count=4&cursor=").await;
+    assert_eq!((f.body["totalResults"].clone(), f.body["itemsPerPage"].clone()), (json!(7), json!(4)));
+    let c = f.body["nextCursor"].as_str().unwrap();
+    let f2 = srv.get(&format!("/Users?filter=userName+sw+%22c%22&count=4&cursor={c}")).await;
+    assert_eq!(f2.body["itemsPerPage"], 3);
+    assert!(f2.body.get("nextCursor").is_none());
+    assert_eq!(srv.get("/ServiceProviderConfig").await.body["pagination"]["cursor"], true);
+}
+
+async fn me_endpoint(srv: TestServer) {
+    let id = srv.create_user(&json!({"userName": "me@x.com"})).await;
+    // The single-tenant token names no user: a clear 501.
+    let r = srv.get("/Me").await;
+    assert_eq!(r.status, 501);
+    assert!(r.body["detail"].as_str().unwrap().contains("bound to a user"));
+    // A tenant token bound to a user acts on that user.
+    let token = srv.add_tenant_token("default", Some(&id)).await;
+    let base = srv.base.clone();
+    let me = srv.call_at(&base, &token, Method::GET, "/Me", None).await;
+    assert_eq!((me.status, me.body["id"].as_str()), (200, Some(id.as_str())));
+    let r = srv.call_at(&base, &token, Method::PATCH, "/Me", Some(&patch_title("Me"))).await;
+    assert_eq!((r.status, r.body["title"].clone()), (200, json!("Me")));
+    let r = srv.call_at(&base, &token, Method::PUT, "/Me", Some(&json!({"userName": "me@x.com", "nickName": "m"}))).await;
+    assert_eq!((r.status, r.body["nickName"].clone(), r.body.get("title").is_none()), (200, json!("m"), true));
+    assert_eq!(srv.call_at(&base, &token, Method::DELETE, "/Me", None).await.status, 204);
+    assert_eq!(srv.get(&format!("/Users/{id}")).await.status, 404);
+    assert_eq!(srv.call_at(&base, &token, Method::GET, "/Me", None).await.status, 404);
+}
+
+async fn sorting_is_refused_not_ignored(srv: TestServer) {
+    let r = srv.get("/Users?sortBy=userName&sortOrder=descending").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["detail"].as_str().unwrap().contains("Sorting is not supported"));
+    assert_eq!(srv.post("/Users/.search", &json!({"sortBy": "userName"})).await.status, 400);
+    assert_eq!(srv.get("/ServiceProviderConfig").await.body["sort"]["supported"], false);
+}
+
+scim_tests::engine_tests!(etags, search_endpoints, cursor_paging, me_endpoint, sorting_is_refused_not_ignored);
