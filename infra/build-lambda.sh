@@ -8,7 +8,7 @@ if [ ! -x .venv-lambda/bin/cargo-lambda ]; then
   .venv-lambda/bin/pip install --quiet --disable-pip-version-check cargo-lambda ziglang
 fi
 export PATH="$PWD/.venv-lambda/bin:$PATH"
-cargo lambda build --release --arm64 --output-format zip -p users -p groups -p discovery
-for f in users groups discovery; do
+cargo lambda build --release --arm64 --output-format zip -p users -p groups -p discovery -p bulk
+for f in users groups discovery bulk; do
   printf '%-10s %s bytes\n' "$f" "$(stat -c %s "target/lambda/$f/bootstrap.zip")"
 done

@@ -31,6 +31,11 @@ pub struct Limits {
     pub max_attribute_values: usize,
     /// Longest string value, in characters (`SCIM_MAX_VALUE_LEN`, default 16384) → 400 above.
     pub max_value_len: usize,
+    /// Most operations in one `/Bulk` request (`SCIM_BULK_MAX_OPERATIONS`, default 50, Jostle's) → 413 above.
+    pub bulk_max_operations: usize,
+    /// Largest `/Bulk` body (`SCIM_BULK_MAX_PAYLOAD`, default 20 MB, Jostle's; API Gateway and Lambda cap
+    /// requests at 10 MB and 6 MB) → 413, from `Content-Length` before the body is read.
+    pub bulk_max_payload: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +52,8 @@ impl Default for Limits {
             max_member_changes: 1000,
             max_attribute_values: 1000,
             max_value_len: 16_384,
+            bulk_max_operations: 50,
+            bulk_max_payload: 20 * 1024 * 1024,
         }
     }
 }
@@ -66,6 +73,8 @@ impl Limits {
             max_member_changes: env_num("SCIM_MAX_MEMBER_CHANGES", d.max_member_changes).max(1),
             max_attribute_values: env_num("SCIM_MAX_ATTRIBUTE_VALUES", d.max_attribute_values).max(1),
             max_value_len: env_num("SCIM_MAX_VALUE_LEN", d.max_value_len).max(1),
+            bulk_max_operations: env_num("SCIM_BULK_MAX_OPERATIONS", d.bulk_max_operations).max(1),
+            bulk_max_payload: env_num("SCIM_BULK_MAX_PAYLOAD", d.bulk_max_payload).max(1),
         }
     }
 }

@@ -14,7 +14,7 @@ pub fn service_provider_config(base_url: &str, limits: &Limits) -> Value {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {"supported": true, "maxOperations": limits.bulk_max_operations, "maxPayloadSize": limits.bulk_max_payload},
         "filter": {"supported": true, "maxResults": limits.max_page_size},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn service_provider_config_is_honest() {
         let d = service_provider_config("", &Limits::default());
-        assert_eq!(d["bulk"]["supported"], false);
+        assert_eq!((d["bulk"]["supported"].clone(), d["bulk"]["maxOperations"].clone()), (json!(true), json!(50)));
         assert_eq!(d["sort"]["supported"], false);
         assert_eq!(d["patch"]["supported"], true);
         assert_eq!(d["filter"]["maxResults"], 200);

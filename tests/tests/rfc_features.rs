@@ -133,4 +133,68 @@ async fn sorting_is_refused_not_ignored(srv: TestServer) {
     assert_eq!(srv.get("/ServiceProviderConfig").await.body["sort"]["supported"], false);
 }
 
-scim_tests::engine_tests!(etags, search_endpoints, cursor_paging, me_endpoint, sorting_is_refused_not_ignored);
+fn bulk_req(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})
+}
+
+async fn bulk(srv: TestServer) {
+    let existing = srv.create_user(&json!({"userName": "old@x.com"})).await;
+    // RFC 7644 §3.7.2 shape: the group comes first and refers to users created later by bulkId.
+    let r = srv
+        .post("/Bulk", &bulk_req(json!([
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "Tour Guides", "members": [{"type": "User", "value": "bulkId:alice"}, {"value": "bulkId:bob"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "alice", "data": {"userName": "alice@x.com"}},
+            {"method": "POST", "path": "/Users", "bulkId": "bob", "data": {"userName": "bob@x.com", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "bulkId:alice"}}}},
+            {"method": "POST", "path": "/Users", "bulkId": "dup", "data": {"userName": "OLD@x.com"}},
+            {"method": "PATCH", "path": "/Users/bulkId:alice", "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}},
+            {"method": "DELETE", "path": format!("/Users/{existing}")},
+            {"method": "DELETE", "path": "/Users/does-not-exist"}
+        ])))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ops = r.body["Operations"].as_array().unwrap();
+    let status: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    // Each answered as it would be alone: created, created, created, taken, patched, deleted, not found.
+    assert_eq!(status, ["201", "201", "201", "409", "200", "204", "404"], "{}", r.text);
+    assert_eq!(ops[3]["response"]["scimType"], "uniqueness");
+    assert!(ops[0]["location"].as_str().unwrap().contains("/Groups/"));
+    let gid = ops[0]["location"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let alice = ops[1]["location"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let group = srv.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(group.body["members"].as_array().unwrap().len(), 2);
+    let bob = srv.get("/Users?filter=userName+eq+%22bob%40x.com%22").await;
+    assert_eq!(bob.body["Resources"][0]["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"], alice.as_str());
+    assert_eq!(srv.get(&format!("/Users/{alice}")).await.body["active"], false);
+}
+
+async fn bulk_cycles_fail_on_errors_and_limits(srv: TestServer) {
+    let r = srv
+        .post("/Bulk", &bulk_req(json!([
+            {"method": "POST", "path": "/Groups", "bulkId": "a", "data": {"displayName": "A", "members": [{"value": "bulkId:b"}]}},
+            {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"displayName": "B", "members": [{"value": "bulkId:a"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "c", "data": {"userName": "c@x.com"}}
+        ])))
+        .await;
+    let status: Vec<&str> = r.body["Operations"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["409", "409", "201"], "{}", r.text);
+    assert_eq!(srv.get("/Groups").await.body["totalResults"], 0, "nothing of the cycle was created");
+    // failOnErrors: 1 — stop after the first error.
+    let mut req = bulk_req(json!([
+        {"method": "DELETE", "path": "/Users/nope"},
+        {"method": "POST", "path": "/Users", "bulkId": "d", "data": {"userName": "d@x.com"}}
+    ]));
+    req["failOnErrors"] = json!(1);
+    let r = srv.post("/Bulk", &req).await;
+    assert_eq!(r.body["Operations"].as_array().unwrap().len(), 1);
+    assert_eq!(srv.get("/Users?filter=userName+eq+%22d%40x.com%22").await.body["totalResults"], 0);
+    // maxOperations (50) and maxPayloadSize are advertised and enforced with 413.
+    let spc = srv.get("/ServiceProviderConfig").await;
+    assert_eq!((spc.body["bulk"]["supported"].clone(), spc.body["bulk"]["maxOperations"].clone()), (json!(true), json!(50)));
+    let ops: Vec<Value> = (0..51).map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")})).collect();
+    assert_eq!(srv.post("/Bulk", &bulk_req(json!(ops))).await.status, 413);
+    let max = spc.body["bulk"]["maxPayloadSize"].as_u64().unwrap();
+    let r = srv.send(srv.request(Method::POST, "/Bulk").header("content-type", "application/scim+json").header("content-length", (max + 1).to_string()).body(vec![b' '; 16])).await;
+    assert_eq!(r.status, 413, "refused from Content-Length, before the body is read");
+}
+
+scim_tests::engine_tests!(etags, search_endpoints, cursor_paging, me_endpoint, sorting_is_refused_not_ignored, bulk, bulk_cycles_fail_on_errors_and_limits);
