@@ -19,7 +19,7 @@ pub struct Limits {
     /// Most resources a filter that no index serves may examine (`SCIM_MAX_FILTER_SCAN`, default 10000);
     /// past it the answer is 400 `tooMany` rather than an unbounded read.
     pub max_filter_scan: usize,
-    /// Attempts at an optimistic read-modify-write before answering 409/503 (`SCIM_WRITE_ATTEMPTS`, default 8).
+    /// Attempts at an optimistic read-modify-write before answering 409/503 (`SCIM_WRITE_ATTEMPTS`, default 16).
     pub write_attempts: u32,
     /// Most members a group may return in one response, and hold when its member list must be read
     /// whole (clear/replace) (`SCIM_MAX_GROUP_MEMBERS`, default 20000) → 400 `tooMany` above.
@@ -47,7 +47,7 @@ impl Default for Limits {
             max_page_size: 200,
             default_page_size: 100,
             max_filter_scan: 10_000,
-            write_attempts: 8,
+            write_attempts: 16,
             max_group_members: 20_000,
             max_member_changes: 1000,
             max_attribute_values: 1000,

@@ -663,7 +663,7 @@ async fn service_provider_config(srv: TestServer) {
     assert_eq!(b["patch"]["supported"], true);
     assert_eq!(b["filter"]["supported"], true);
     assert_eq!(b["filter"]["maxResults"], 200);
-    assert_eq!(b["bulk"]["supported"], false);
+    assert_eq!((b["bulk"]["supported"].clone(), b["bulk"]["maxOperations"].clone(), b["bulk"]["maxPayloadSize"].clone()), (json!(true), json!(50), json!(20_971_520)));
     assert_eq!(b["sort"]["supported"], false);
     assert_eq!(b["changePassword"]["supported"], false);
     assert_eq!(b["etag"]["supported"], true);
