@@ -504,12 +504,7 @@ async fn get_one(
 ) -> ScimResult<Response> {
     let res = st.service.get(&ctx.tenant, rt, &id).await?;
     if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|t| etag_matches(t, &res)) {
-        let mut resp = Response::new(Body::empty());
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        if let Ok(v) = HeaderValue::from_str(&res.etag()) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+        return Ok(empty_response(StatusCode::NOT_MODIFIED, Some(&res)));
     }
     resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
 }
@@ -541,13 +536,7 @@ async fn patch(
     // the client asked for attributes.
     let asked = query::decode(q.as_deref()).iter().any(|(k, _)| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"));
     if rt.name == "Group" && !asked {
-        let mut resp = Response::new(Body::empty());
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        if let Some(v) = res.as_ref().and_then(|r| HeaderValue::from_str(&r.etag()).ok()) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        resp.extensions_mut().insert(ScimBodyMarker);
-        return Ok(resp);
+        return Ok(empty_response(StatusCode::NO_CONTENT, res.as_ref()));
     }
     let res = match res {
         Some(r) => r,
@@ -564,10 +553,18 @@ async fn delete(
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
     st.service.delete(&ctx.tenant, rt, &id, header_str(&headers, header::IF_MATCH)).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT, None))
+}
+
+/// A bodiless answer (204, 304), with the resource's ETag when there is one.
+fn empty_response(status: StatusCode, res: Option<&StoredResource>) -> Response {
     let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::NO_CONTENT;
+    *resp.status_mut() = status;
+    if let Some(v) = res.and_then(|r| HeaderValue::from_str(&r.etag()).ok()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
     resp.extensions_mut().insert(ScimBodyMarker);
-    Ok(resp)
+    resp
 }
 
 /// A SearchRequest body (RFC 7644 §3.4.3) as the query parameters it stands for.

@@ -86,11 +86,7 @@ impl Service {
         let mut attempt = 0;
         loop {
             let old = self.get(tenant, rt, id).await?;
-            if let Some(tag) = if_match {
-                if !etag_matches(tag, &old) {
-                    return Err(stale(rt, &old));
-                }
-            }
+            check_if_match(rt, if_match, &old)?;
             let attrs = f(&old)?;
             if attrs == old.attrs {
                 return Ok(old);
@@ -105,13 +101,7 @@ impl Service {
             };
             match self.store.replace(tenant, rt, &old, &new).await {
                 Ok(()) => return Ok(new),
-                Err(StoreError::VersionConflict) if if_match.is_some() => return Err(stale(rt, &old)),
-                Err(StoreError::VersionConflict | StoreError::Contention) if attempt + 1 < self.limits.write_attempts => {
-                    attempt += 1;
-                    backoff(attempt).await;
-                }
-                Err(StoreError::VersionConflict) => return Err(StoreError::Contention.into()),
-                Err(e) => return Err(e.into()),
+                Err(e) => self.retry_or_fail(e, rt, if_match, &old, &mut attempt).await?,
             }
         }
     }
@@ -120,21 +110,26 @@ impl Service {
         let mut attempt = 0;
         loop {
             let old = self.get(tenant, rt, id).await?;
-            if let Some(tag) = if_match {
-                if !etag_matches(tag, &old) {
-                    return Err(stale(rt, &old));
-                }
-            }
+            check_if_match(rt, if_match, &old)?;
             match self.store.delete(tenant, rt, &old).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::VersionConflict) if if_match.is_some() => return Err(stale(rt, &old)),
-                Err(StoreError::VersionConflict | StoreError::Contention) if attempt + 1 < self.limits.write_attempts => {
-                    attempt += 1;
-                    backoff(attempt).await;
-                }
-                Err(StoreError::VersionConflict) => return Err(StoreError::Contention.into()),
-                Err(e) => return Err(e.into()),
+                Err(e) => self.retry_or_fail(e, rt, if_match, &old, &mut attempt).await?,
             }
+        }
+    }
+
+    /// After a failed conditional write of `old`: wait and return Ok (retry) when another writer won and
+    /// attempts remain; 412 when the client pinned the version; the store's error otherwise.
+    async fn retry_or_fail(&self, e: StoreError, rt: &ResourceType, if_match: Option<&str>, old: &StoredResource, attempt: &mut u32) -> ScimResult<()> {
+        match e {
+            StoreError::VersionConflict if if_match.is_some() => Err(stale(rt, old)),
+            StoreError::VersionConflict | StoreError::Contention if *attempt + 1 < self.limits.write_attempts => {
+                *attempt += 1;
+                backoff(*attempt).await;
+                Ok(())
+            }
+            StoreError::VersionConflict => Err(StoreError::Contention.into()),
+            e => Err(e.into()),
         }
     }
 
@@ -240,11 +235,7 @@ impl Service {
         let (attr_ops, plan) = members::split(ops)?;
         self.check_member_count(&plan)?;
         let current = self.get(tenant, rt, id).await?;
-        if let Some(tag) = if_match {
-            if !etag_matches(tag, &current) {
-                return Err(stale(rt, &current));
-            }
-        }
+        check_if_match(rt, if_match, &current)?;
         let status = self.check_members(tenant, id, &plan).await?;
         let mut res = current;
         if !attr_ops.is_empty() {
@@ -387,6 +378,14 @@ impl Service {
 
 fn not_found(rt: &ResourceType, id: &str) -> ScimError {
     ScimError::not_found(format!("{} {id} not found", rt.name))
+}
+
+/// 412 when `If-Match` names another version than the current one.
+fn check_if_match(rt: &ResourceType, if_match: Option<&str>, current: &StoredResource) -> ScimResult<()> {
+    match if_match {
+        Some(tag) if !etag_matches(tag, current) => Err(stale(rt, current)),
+        _ => Ok(()),
+    }
 }
 
 fn stale(rt: &ResourceType, current: &StoredResource) -> ScimError {

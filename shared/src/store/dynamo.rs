@@ -897,8 +897,8 @@ fn join_group(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Resul
     Ok([member, user])
 }
 
-/// Remove the member item (must exist) and the group from the user's `groups` (the user must exist).
-fn leave_group_member_side(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
+/// Delete a member item, which must exist (a concurrent change cancels the transaction).
+fn delete_member_item(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<TransactWriteItem, StoreError> {
     let d = Delete::builder()
         .table_name(table)
         .set_key(Some(key(&keys::members_pk(tenant, group_id), user_id)))
@@ -906,19 +906,17 @@ fn leave_group_member_side(table: &str, tenant: &str, group_id: &str, user_id: &
         .expression_attribute_names("#pk", PK)
         .build()
         .map_err(build_err)?;
-    Ok([TransactWriteItem::builder().delete(d).build(), user_groups_update(table, tenant, user_id, group_id, "DELETE")?])
+    Ok(TransactWriteItem::builder().delete(d).build())
+}
+
+/// Remove the member item (must exist) and the group from the user's `groups` (the user must exist).
+fn leave_group_member_side(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
+    Ok([delete_member_item(table, tenant, group_id, user_id)?, user_groups_update(table, tenant, user_id, group_id, "DELETE")?])
 }
 
 /// Used when a user is deleted: its member item goes, and the group's count and version change.
 fn leave_group(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
-    let d = Delete::builder()
-        .table_name(table)
-        .set_key(Some(key(&keys::members_pk(tenant, group_id), user_id)))
-        .condition_expression("attribute_exists(#pk)")
-        .expression_attribute_names("#pk", PK)
-        .build()
-        .map_err(build_err)?;
-    Ok([TransactWriteItem::builder().delete(d).build(), group_touch(table, tenant, group_id, -1, &model::now_rfc3339())?])
+    Ok([delete_member_item(table, tenant, group_id, user_id)?, group_touch(table, tenant, group_id, -1, &model::now_rfc3339())?])
 }
 
 fn user_groups_update(table: &str, tenant: &str, user_id: &str, group_id: &str, action: &str) -> Result<TransactWriteItem, StoreError> {
