@@ -133,6 +133,7 @@ fn canonical_op_members(i: usize, op: &mut Value) -> ScimResult<()> {
 /// Quirk: Entra sends `op` as `Add`, `Replace`, `Remove` (dialect §1.4, §2.5 [S1]: "Don't require a
 /// case-sensitive match on … PATCH op"; §5 item 2, MicrosoftDocs/azure-docs#42220). Lower-case it;
 /// anything other than add/replace/remove is 400 `invalidSyntax` naming the op.
+#[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
 pub fn op_case(ops: &mut Vec<Value>, _rt: &ResourceType) -> ScimResult<()> {
     for (i, op) in ops.iter_mut().enumerate() {
         let Value::Object(m) = op else { continue };
@@ -237,8 +238,7 @@ pub fn manager_shapes(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()>
             if let Some(Value::Object(obj)) = op.get_mut("value") {
                 out = pathless_references(obj, rt);
             }
-            out.insert(0, op);
-            return Ok(out);
+            return Ok(keep_unless_emptied(op, out));
         };
         let Some(Target::Attr(t)) = target(&path, rt) else { return Ok(vec![op]) };
         let Some(def) = t.def.filter(|d| is_reference(d) && t.is_whole()) else { return Ok(vec![op]) };
@@ -271,7 +271,11 @@ fn pathless_references(obj: &mut Map<String, Value>, rt: &ResourceType) -> Vec<V
             }
             Target::Extension { key: urn, schema: Some(schema) } => {
                 if let Some(Value::Object(inner)) = obj.get_mut(&key) {
-                    for name in references_in(inner, &schema.attributes) {
+                    let cleared = references_in(inner, &schema.attributes);
+                    if !cleared.is_empty() && inner.is_empty() {
+                        obj.shift_remove(&key);
+                    }
+                    for name in cleared {
                         removes.push(make_op("remove", Some(format!("{urn}:{name}")), None));
                     }
                 }
@@ -381,6 +385,7 @@ fn reference_shape(def: &AttrDef, value: &Value) -> RefShape {
 /// scimmyjs/scimmy#51, #86; Captain-P-Goldfish/scim-for-keycloak#119; bytebase/bytebase PR #19073), and
 /// `"primary": "True"` inside values. Where the schema says the target (or a sub-attribute of an object
 /// value, e.g. `primary`) is boolean, `"true"`/`"false"` in any case become JSON booleans.
+#[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
 pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
     for op in ops.iter_mut() {
         if !is_write(op_kind(op)) {
@@ -481,6 +486,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 /// this only after the source attribute was cleared, and a comparison that fails on case or formatting
 /// would leave stale data that Entra then never clears.) A `value` stays only where it selects elements:
 /// a whole multi-valued (or unknown) attribute without filter.
+#[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
 pub fn remove_with_value_on_single_valued(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
     for op in ops.iter_mut() {
         if op_kind(op) != "remove" || op.get("value").is_none() {
@@ -577,8 +583,7 @@ pub fn empty_string_clears(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResul
             if let Some(Value::Object(obj)) = op.get_mut("value") {
                 out = pathless_clears(obj, rt)?;
             }
-            out.insert(0, op);
-            return Ok(out);
+            return Ok(keep_unless_emptied(op, out));
         };
         if !op.get("value").is_some_and(is_empty) {
             return Ok(vec![op]);
@@ -647,6 +652,17 @@ fn is_empty(v: &Value) -> bool {
 // Helpers
 // ---------------------------------------------------------------------------------------------------
 
+/// A pathless operation followed by the operations split out of it; the pathless one is dropped when
+/// splitting emptied its value (it would change nothing).
+fn keep_unless_emptied(op: Value, split: Vec<Value>) -> Vec<Value> {
+    let emptied = !split.is_empty() && op.get("value").and_then(Value::as_object).is_some_and(Map::is_empty);
+    if emptied {
+        split
+    } else {
+        std::iter::once(op).chain(split).collect()
+    }
+}
+
 /// Replace each operation by the operations `f` makes of it.
 fn rewrite(ops: &mut Vec<Value>, mut f: impl FnMut(Value) -> ScimResult<Vec<Value>>) -> ScimResult<()> {
     let old = std::mem::take(ops);
@@ -692,4 +708,457 @@ fn ci_key(m: &Map<String, Value>, name: &str) -> Option<String> {
         return Some(name.to_string());
     }
     m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ScimType;
+    use crate::schema::{group_resource_type, user_resource_type};
+    use serde_json::json;
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn body(ops: Value) -> Value {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+    }
+
+    /// Run one normaliser on already-enveloped, lower-cased operations.
+    fn one(n: Normaliser, ops: Value) -> Value {
+        let Value::Array(mut ops) = ops else { panic!("ops must be an array") };
+        n(&mut ops, user_resource_type()).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
+        Value::Array(ops)
+    }
+
+    fn one_group(n: Normaliser, ops: Value) -> Value {
+        let Value::Array(mut ops) = ops else { panic!("ops must be an array") };
+        n(&mut ops, group_resource_type()).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
+        Value::Array(ops)
+    }
+
+    /// The whole pipeline, returning the normalised Operations.
+    fn pipeline(rt: &ResourceType, mut b: Value) -> ScimResult<Value> {
+        patch_request(&mut b, rt)?;
+        Ok(b["Operations"].clone())
+    }
+
+    // ---- envelope ----------------------------------------------------------------------------------
+
+    #[test]
+    fn envelope_accepts_case_variants() {
+        let mut b = json!({"Schemas": ["URN:ietf:params:scim:api:messages:2.0:patchop"],
+                           "operations": [{"Op": "Replace", "Path": "title", "Value": "x"}]});
+        patch_request(&mut b, user_resource_type()).unwrap();
+        assert_eq!(b["Operations"], json!([{"op": "replace", "path": "title", "value": "x"}]));
+        assert!(b.get("operations").is_none());
+    }
+
+    #[test]
+    fn envelope_null_or_empty_path_is_absent() {
+        let ops = pipeline(user_resource_type(), body(json!([
+            {"op": "replace", "path": null, "value": {"title": "a"}},
+            {"op": "replace", "path": " ", "value": {"title": "b"}}
+        ])))
+        .unwrap();
+        assert_eq!(ops, json!([{"op": "replace", "value": {"title": "a"}}, {"op": "replace", "value": {"title": "b"}}]));
+    }
+
+    #[test]
+    fn envelope_rejections() {
+        let rt = user_resource_type();
+        let cases = [
+            (json!("x"), "JSON object"),
+            (json!({"Operations": [{"op": "add", "path": "title", "value": "x"}]}), "no \"schemas\""),
+            (json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "Operations": []}), "must contain"),
+            (json!({"schemas": [PATCH_OP]}), "no \"Operations\""),
+            (json!({"schemas": [PATCH_OP], "Operations": []}), "empty"),
+            (json!({"schemas": [PATCH_OP], "Operations": {"op": "add"}}), "must be an array"),
+            (json!({"schemas": [PATCH_OP], "Operations": ["add"]}), "Operations[0] must be an object"),
+        ];
+        for (b, needle) in cases {
+            let e = pipeline(rt, b.clone()).unwrap_err();
+            assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidSyntax)), "{b}");
+            assert!(e.detail.contains(needle), "{b}: {}", e.detail);
+        }
+        let e = pipeline(rt, body(json!([{"op": "add", "path": 3, "value": 1}]))).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
+    }
+
+    #[test]
+    fn schemas_as_a_single_string_is_tolerated() {
+        let b = json!({"schemas": PATCH_OP, "Operations": [{"op": "add", "path": "title", "value": "x"}]});
+        assert!(pipeline(user_resource_type(), b).is_ok());
+    }
+
+    // ---- 1. op_case --------------------------------------------------------------------------------------
+
+    #[test]
+    fn op_case_lower_cases_entra_ops() {
+        let got = one(op_case, json!([
+            {"op": "Add", "path": "nickName", "value": "Babs"},
+            {"op": "Replace", "path": "active", "value": "False"},
+            {"op": "Remove", "path": "title"},
+            {"op": "REMOVE", "path": "title"}
+        ]));
+        let ops: Vec<&str> = got.as_array().unwrap().iter().map(|o| o["op"].as_str().unwrap()).collect();
+        assert_eq!(ops, ["add", "replace", "remove", "remove"]);
+    }
+
+    #[test]
+    fn op_case_rejects_unknown_or_missing_op() {
+        for (ops, needle) in [
+            (json!([{"op": "add", "path": "a", "value": 1}, {"op": "Copy", "path": "a"}]), "Operations[1] has op \"Copy\""),
+            (json!([{"path": "a"}]), "no \"op\""),
+            (json!([{"op": true}]), "not true"),
+        ] {
+            let Value::Array(mut ops) = ops else { unreachable!() };
+            let e = op_case(&mut ops, user_resource_type()).unwrap_err();
+            assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax));
+            assert!(e.detail.contains(needle), "{}", e.detail);
+        }
+    }
+
+    // ---- 2. pathless_dotted_keys -------------------------------------------------------------------------
+
+    #[test]
+    fn pathless_dotted_keys_flag_dialect_payload() {
+        // dialect §1.4 (c), with aadOptscim062020
+        let got = one(pathless_dotted_keys, json!([
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
+            {"op": "replace", "value": {
+                "displayName": "Bjfe",
+                "name.givenName": "Kkom",
+                "name.familyName": "Unua",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "Aklq"
+            }}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
+            {"op": "replace", "value": {"displayName": "Bjfe"}},
+            {"op": "replace", "path": "name.givenName", "value": "Kkom"},
+            {"op": "replace", "path": "name.familyName", "value": "Unua"},
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "Aklq"}
+        ]));
+    }
+
+    #[test]
+    fn pathless_dotted_keys_add_keeps_key_order() {
+        // pond/scimitar#123
+        let got = one(pathless_dotted_keys, json!([
+            {"op": "add", "value": {"displayName": "Foo Bar", "title": "Bar Foo", "name.givenName": "Foo",
+                                    "name.familyName": "Bar", "name.formatted": "Foo Bar", "nickName": "FB"}}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "add", "value": {"displayName": "Foo Bar", "title": "Bar Foo"}},
+            {"op": "add", "path": "name.givenName", "value": "Foo"},
+            {"op": "add", "path": "name.familyName", "value": "Bar"},
+            {"op": "add", "path": "name.formatted", "value": "Foo Bar"},
+            {"op": "add", "value": {"nickName": "FB"}}
+        ]));
+    }
+
+    #[test]
+    fn pathless_dotted_keys_keeps_extension_objects_and_odd_keys() {
+        let ops = json!([{"op": "add", "value": {
+            ENT: {"department": "D"},
+            "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User": {"x": 1},
+            "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:y": "2",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager": {"value": "m"},
+            "weird key.with space": 1,
+            "title": "T"
+        }}]);
+        let got = one(pathless_dotted_keys, ops);
+        assert_eq!(got, json!([
+            {"op": "add", "value": {ENT: {"department": "D"}, "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User": {"x": 1}}},
+            {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:y", "value": "2"},
+            {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "m"}},
+            {"op": "add", "value": {"weird key.with space": 1, "title": "T"}}
+        ]));
+    }
+
+    #[test]
+    fn pathless_dotted_keys_leaves_path_ops_and_removes_alone() {
+        let ops = json!([
+            {"op": "replace", "path": "name", "value": {"name.givenName": "x"}},
+            {"op": "remove", "path": "title"}
+        ]);
+        assert_eq!(one(pathless_dotted_keys, ops.clone()), ops);
+    }
+
+    // ---- 3. manager_shapes ---------------------------------------------------------------------------------
+
+    #[test]
+    fn manager_shapes_all_four() {
+        let p = format!("{ENT}:manager");
+        let got = one(manager_shapes, json!([
+            {"op": "add", "path": "manager", "value": [{"$ref": "http://.../scim/Users/00aa", "value": "00aa"}]},
+            {"op": "add", "path": p, "value": "45619541-95de-4d5e-9872-571b5d2c5577"},
+            {"op": "replace", "path": p, "value": {"value": "AXTKDLNRKMKT"}},
+            {"op": "replace", "path": p, "value": {"Value": "m-1", "DisplayName": "Boss"}},
+            {"op": "replace", "path": p, "value": 42}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "add", "path": "manager", "value": {"$ref": "http://.../scim/Users/00aa", "value": "00aa"}},
+            {"op": "add", "path": p, "value": {"value": "45619541-95de-4d5e-9872-571b5d2c5577"}},
+            {"op": "replace", "path": p, "value": {"value": "AXTKDLNRKMKT"}},
+            {"op": "replace", "path": p, "value": {"value": "m-1", "displayName": "Boss"}},
+            {"op": "replace", "path": p, "value": {"value": 42}}
+        ]));
+    }
+
+    #[test]
+    fn manager_shapes_empty_means_remove() {
+        let p = format!("{ENT}:manager");
+        let got = one(manager_shapes, json!([
+            {"op": "replace", "path": p, "value": ""},
+            {"op": "replace", "path": p, "value": null},
+            {"op": "replace", "path": p, "value": []},
+            {"op": "replace", "path": p, "value": {"value": ""}},
+            {"op": "add", "path": "Manager", "value": [{"value": null}]}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "remove", "path": p}, {"op": "remove", "path": p}, {"op": "remove", "path": p},
+            {"op": "remove", "path": p}, {"op": "remove", "path": "Manager"}
+        ]));
+    }
+
+    #[test]
+    fn manager_shapes_in_pathless_values() {
+        let got = one(manager_shapes, json!([
+            {"op": "replace", "value": {ENT: {"Manager": "m-2", "department": "D"}}},
+            {"op": "replace", "value": {ENT: {"manager": ""}, "title": "T"}},
+            {"op": "replace", "value": {"manager": [{"value": "m-3"}]}}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "replace", "value": {ENT: {"Manager": {"value": "m-2"}, "department": "D"}}},
+            {"op": "replace", "value": {"title": "T"}},
+            {"op": "remove", "path": format!("{ENT}:manager")},
+            {"op": "replace", "value": {"manager": {"value": "m-3"}}}
+        ]));
+    }
+
+    #[test]
+    fn manager_shapes_leaves_sub_paths_filters_and_several_managers() {
+        let ops = json!([
+            {"op": "replace", "path": "manager.value", "value": "m"},
+            {"op": "remove", "path": "manager[value eq \"m\"]"},
+            {"op": "add", "path": "manager", "value": [{"value": "a"}, {"value": "b"}]}
+        ]);
+        assert_eq!(one(manager_shapes, ops.clone()), ops);
+    }
+
+    #[test]
+    fn manager_object_on_post_bodies() {
+        let rt = user_resource_type();
+        for (given, want) in [
+            (json!("m-1"), json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}})),
+            (json!({"Value": "m-1"}), json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}})),
+            (json!([{"value": "m-1", "$ref": "r"}]), json!({ENT: {"manager": {"value": "m-1", "$ref": "r"}, "department": "D"}})),
+            (json!(""), json!({ENT: {"department": "D"}})),
+        ] {
+            let Value::Object(mut m) = json!({ENT: {"manager": given, "department": "D"}}) else { unreachable!() };
+            manager_object(&mut m, rt);
+            assert_eq!(Value::Object(m), want);
+        }
+        let Value::Object(mut m) = json!({"userName": "u", ENT: {"manager": null}}) else { unreachable!() };
+        manager_object(&mut m, rt);
+        assert_eq!(Value::Object(m), json!({"userName": "u"}), "an extension left empty is dropped");
+    }
+
+    // ---- 4. string_booleans -------------------------------------------------------------------------------
+
+    #[test]
+    fn string_booleans_active_and_primary() {
+        // dialect §1.5 default dialect; AzureAD/SCIMReferenceCode#21
+        let got = one(string_booleans, json!([
+            {"op": "replace", "path": "active", "value": "False"},
+            {"op": "replace", "path": "active", "value": "true"},
+            {"op": "replace", "path": "emails[type eq \"work\"].primary", "value": "True"},
+            {"op": "add", "path": "emails", "value": [{"value": "a@b", "Primary": "FALSE"}]},
+            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"primary": "true"}},
+            {"op": "replace", "value": {"active": "False", "title": "True", "emails": [{"primary": "True"}]}},
+            {"op": "replace", "path": "title", "value": "False"},
+            {"op": "replace", "path": "active", "value": "yes"},
+            {"op": "remove", "path": "active", "value": "False"}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "replace", "path": "active", "value": false},
+            {"op": "replace", "path": "active", "value": true},
+            {"op": "replace", "path": "emails[type eq \"work\"].primary", "value": true},
+            {"op": "add", "path": "emails", "value": [{"value": "a@b", "Primary": false}]},
+            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"primary": true}},
+            {"op": "replace", "value": {"active": false, "title": "True", "emails": [{"primary": true}]}},
+            {"op": "replace", "path": "title", "value": "False"},
+            {"op": "replace", "path": "active", "value": "yes"},
+            {"op": "remove", "path": "active", "value": "False"}
+        ]));
+    }
+
+    #[test]
+    fn coerce_string_booleans_on_post_bodies() {
+        // [PM] posts "active": "True"
+        let Value::Object(mut m) = json!({
+            "UserName": "u", "active": "True", "title": "false",
+            "emails": [{"value": "a@b", "primary": "True"}, {"value": "c@d", "primary": "false"}],
+            "roles": [{"value": "r", "primary": "False"}],
+            ENT: {"department": "true"}
+        }) else { unreachable!() };
+        coerce_string_booleans(&mut m, user_resource_type());
+        assert_eq!(Value::Object(m), json!({
+            "UserName": "u", "active": true, "title": "false",
+            "emails": [{"value": "a@b", "primary": true}, {"value": "c@d", "primary": false}],
+            "roles": [{"value": "r", "primary": false}],
+            ENT: {"department": "true"}
+        }));
+    }
+
+    // ---- 5. remove_with_value_on_single_valued -----------------------------------------------------------
+
+    #[test]
+    fn remove_with_value_on_single_valued_drops_the_value() {
+        // AzureAD/SCIMReferenceCode PR #87
+        let got = one(remove_with_value_on_single_valued, json!([
+            {"op": "remove", "path": "emails[type eq \"work\"].value", "value": "updated@example.org"},
+            {"op": "remove", "path": "title", "value": "x"},
+            {"op": "remove", "path": format!("{ENT}:manager"), "value": {"value": "m"}},
+            {"op": "remove", "path": "emails", "value": [{"value": "a@b"}]},
+            {"op": "remove", "path": "unknownList", "value": ["a"]}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "remove", "path": "emails[type eq \"work\"].value"},
+            {"op": "remove", "path": "title"},
+            {"op": "remove", "path": format!("{ENT}:manager")},
+            {"op": "remove", "path": "emails", "value": [{"value": "a@b"}]},
+            {"op": "remove", "path": "unknownList", "value": ["a"]}
+        ]));
+    }
+
+    // ---- 6. member_remove_with_value ----------------------------------------------------------------------
+
+    #[test]
+    fn member_remove_with_value_default_dialect() {
+        // dialect §1.6 [S1] / [S2] without flag
+        let got = one_group(member_remove_with_value, json!([
+            {"op": "remove", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]},
+            {"op": "remove", "path": "Members", "value": [{"value": "u1091"}, {"Value": "u2"}]}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"},
+            {"op": "remove", "path": "Members[value eq \"u1091\"]"},
+            {"op": "remove", "path": "Members[value eq \"u2\"]"}
+        ]));
+    }
+
+    #[test]
+    fn member_remove_with_value_escapes_and_keeps_the_rest() {
+        let got = one_group(member_remove_with_value, json!([
+            {"op": "remove", "path": "members", "value": [{"value": "a\"b\\c"}, {"display": "no id"}]},
+            {"op": "remove", "path": "members", "value": []},
+            {"op": "remove", "path": "members"},
+            {"op": "remove", "path": "members[value eq \"x\"]"}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "remove", "path": "members[value eq \"a\\\"b\\\\c\"]"},
+            {"op": "remove", "path": "members", "value": [{"display": "no id"}]},
+            {"op": "remove", "path": "members"},
+            {"op": "remove", "path": "members[value eq \"x\"]"}
+        ]));
+        let generated = got[0]["path"].as_str().unwrap();
+        let parsed = filter::parse_path(generated).unwrap();
+        assert!(parsed.filter.is_some(), "the generated path parses back");
+    }
+
+    #[test]
+    fn member_remove_with_value_is_generic_over_value_lists() {
+        let got = one(member_remove_with_value, json!([{"op": "remove", "path": "emails", "value": [{"value": "a@b", "type": "work"}]}]));
+        assert_eq!(got, json!([{"op": "remove", "path": "emails[value eq \"a@b\"]"}]));
+    }
+
+    // ---- 7. empty_string_clears -----------------------------------------------------------------------------
+
+    #[test]
+    fn empty_string_clears_with_paths() {
+        // [LA] SCIM_Null_Update_Test
+        let got = one(empty_string_clears, json!([
+            {"op": "replace", "path": "title", "value": ""},
+            {"op": "replace", "path": "nickName", "value": null},
+            {"op": "add", "path": "emails[type eq \"work\"].value", "value": ""},
+            {"op": "replace", "path": format!("{ENT}:department"), "value": ""},
+            {"op": "replace", "path": "displayName", "value": " "}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "remove", "path": "title"},
+            {"op": "remove", "path": "nickName"},
+            {"op": "remove", "path": "emails[type eq \"work\"].value"},
+            {"op": "remove", "path": format!("{ENT}:department")},
+            {"op": "replace", "path": "displayName", "value": " "}
+        ]));
+    }
+
+    #[test]
+    fn empty_string_clears_pathless() {
+        let got = one(empty_string_clears, json!([
+            {"op": "replace", "value": {"title": "", "displayName": "New", "nickName": null, "id": "",
+                                        ENT: {"department": "", "costCenter": "C"}}},
+            {"op": "replace", "value": {ENT: {"division": null}}}
+        ]));
+        assert_eq!(got, json!([
+            {"op": "replace", "value": {"displayName": "New", ENT: {"costCenter": "C"}}},
+            {"op": "remove", "path": "title"},
+            {"op": "remove", "path": "nickName"},
+            {"op": "remove", "path": format!("{ENT}:department")},
+            {"op": "remove", "path": format!("{ENT}:division")}
+        ]));
+    }
+
+    #[test]
+    fn empty_string_on_required_attribute_is_invalid_value() {
+        for (rt, ops) in [
+            (user_resource_type(), json!([{"op": "replace", "path": "userName", "value": ""}])),
+            (user_resource_type(), json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:userName", "value": null}])),
+            (user_resource_type(), json!([{"op": "replace", "value": {"userName": ""}}])),
+            (group_resource_type(), json!([{"op": "replace", "path": "displayName", "value": ""}])),
+        ] {
+            let Value::Array(mut ops) = ops else { unreachable!() };
+            let e = empty_string_clears(&mut ops, rt).unwrap_err();
+            assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)));
+            assert!(e.detail.contains("is required and cannot be empty"), "{}", e.detail);
+        }
+    }
+
+    // ---- the pipeline as a whole ----------------------------------------------------------------------------
+
+    #[test]
+    fn pipeline_on_default_dialect_group_removal() {
+        let ops = pipeline(group_resource_type(), body(json!([
+            {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}
+        ])))
+        .unwrap();
+        assert_eq!(ops, json!([{"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"}]));
+    }
+
+    #[test]
+    fn pipeline_on_flag_dialect_with_booleans_and_manager() {
+        let ops = pipeline(user_resource_type(), body(json!([
+            {"op": "Replace", "value": {"active": "False", "name.givenName": "G",
+                                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager": "m-1",
+                                        "title": ""}}
+        ])))
+        .unwrap();
+        assert_eq!(ops, json!([
+            {"op": "replace", "value": {"active": false}},
+            {"op": "replace", "path": "name.givenName", "value": "G"},
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "m-1"}},
+            {"op": "remove", "path": "title"}
+        ]));
+    }
+
+    #[test]
+    fn pipeline_names_are_listed_in_order() {
+        let names: Vec<&str> = PIPELINE.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, [
+            "op_case", "pathless_dotted_keys", "manager_shapes", "string_booleans",
+            "remove_with_value_on_single_valued", "member_remove_with_value", "empty_string_clears"
+        ]);
+    }
 }

@@ -305,27 +305,9 @@ fn check_shape(t: &AttrTarget) -> ScimResult<()> {
     Ok(())
 }
 
-/// The path as text, for messages (`emails[…].value`).
+/// The path as text, for messages (the parser's canonical form).
 fn label(p: &PatchPath) -> String {
-    let a = &p.attr;
-    let mut s = String::new();
-    if let Some(u) = &a.urn {
-        s.push_str(u);
-        s.push(':');
-    }
-    s.push_str(&a.name);
-    if let Some(sub) = &a.sub {
-        s.push('.');
-        s.push_str(sub);
-    }
-    if p.filter.is_some() {
-        s.push_str("[…]");
-    }
-    if let Some(sub) = &p.sub_after_filter {
-        s.push('.');
-        s.push_str(sub);
-    }
-    s
+    p.to_string()
 }
 
 pub(crate) fn is_urn(s: &str) -> bool {
