@@ -379,7 +379,8 @@ fn prune(v: &mut Value) {
     }
 }
 
-fn is_unassigned(v: &Value) -> bool {
+/// Null, an empty array or an empty object: "unassigned" (RFC 7643 §2.5).
+pub(crate) fn is_unassigned(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Array(a) => a.is_empty(),

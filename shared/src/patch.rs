@@ -817,14 +817,7 @@ fn key_in(m: &Map<String, Value>, name: &str) -> String {
     m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned().unwrap_or_else(|| name.to_string())
 }
 
-fn is_unassigned(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-        _ => false,
-    }
-}
+use crate::model::is_unassigned;
 
 /// Drop `null`s inside a value (RFC 7643 §2.5: null is unassigned).
 fn clean(v: Value) -> Value {
