@@ -340,7 +340,8 @@ pub fn scim_json(status: StatusCode, body: &Value) -> Response {
 async fn representation(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, res: &StoredResource, projection: &Projection) -> ScimResult<Value> {
     let mut body = model::render(res, rt, &ctx.base_url);
     if rt.name == "Group" && !projection.excludes(rt, "members") {
-        let members = st.service.members(&ctx.tenant, &res.id).await?;
+        // The member count is kept with every membership change: an empty group costs no member read.
+        let members = if res.member_count == 0 { Vec::new() } else { st.service.members(&ctx.tenant, &res.id).await? };
         if let Value::Object(obj) = &mut body {
             let meta = obj.remove("meta");
             let list: Vec<Value> = members

@@ -46,6 +46,7 @@ async fn create_group_entra_shape(srv: TestServer) {
     assert_eq!(r.body["members"], json!([]));
     assert_eq!(r.body["meta"]["resourceType"], "Group");
     assert_eq!(r.header("location"), r.body["meta"]["location"].as_str());
+    assert_eq!(r.calls(), 1, "POST /Groups is one TransactWriteItems");
 }
 
 async fn group_display_name_is_unique_case_insensitively(srv: TestServer) {
