@@ -247,6 +247,10 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
     if !matches!(resp.status(), StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     }
+    // Refused before its body was read: tell the client not to reuse this connection for another request.
+    if matches!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) {
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if state.http.expose_call_count {
         resp.headers_mut().insert(CALLS_HEADER, HeaderValue::from(calls));
     }
