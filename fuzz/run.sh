@@ -75,7 +75,9 @@ for t in "${targets[@]}"; do
     corp=$(printf '%s\n' "$last" | grep -aoE 'corp: [0-9]+' | awk '{print $2}' || true)
     if [ -z "$execs" ]; then   # fork mode prints no final stats: take the execution count from the last line
         execs=$(printf '%s\n' "$last" | grep -aoE '^#[0-9]+' | tr -d '#' || true)
-        rate=$(printf '%s\n' "$last" | grep -aoE 'exec/s:? [0-9]+' | grep -oE '[0-9]+' || true)
+        # …and the average rate from it and the elapsed time (its own exec/s is the current rate only).
+        elapsed=$(printf '%s\n' "$last" | grep -aoE ' time: [0-9]+' | grep -oE '[0-9]+' || true)
+        [ -n "$execs" ] && [ -n "$elapsed" ] && [ "$elapsed" -gt 0 ] && rate=$((execs / elapsed)) || true
     fi
     echo "   final: $last"
     result="ok"
