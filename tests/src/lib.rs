@@ -21,23 +21,22 @@ pub enum Engine {
     Moto,
 }
 
-/// The endpoint of the in-memory dynoxide engine shared by this test binary (own thread, own runtime,
-/// so it outlives each test's runtime).
-fn dynoxide_endpoint() -> String {
-    static EP: OnceLock<String> = OnceLock::new();
-    EP.get_or_init(|| {
+/// The in-memory dynoxide engine shared by this test binary (its HTTP listener on its own thread and
+/// runtime, so it outlives each test's runtime).
+fn dynoxide() -> &'static scim_local::EmbeddedDynamo {
+    static ENGINE: OnceLock<scim_local::EmbeddedDynamo> = OnceLock::new();
+    ENGINE.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             rt.block_on(async move {
-                let ep = scim_local::start_embedded_dynamodb(None).await.expect("start dynoxide");
-                tx.send(ep).expect("send endpoint");
+                let engine = scim_local::start_embedded_dynamodb(None).await.expect("start dynoxide");
+                tx.send(engine).expect("send engine");
                 std::future::pending::<()>().await;
             });
         });
         rx.recv_timeout(Duration::from_secs(30)).expect("dynoxide did not start")
     })
-    .clone()
 }
 
 struct Moto {
@@ -88,7 +87,7 @@ fn moto_endpoint() -> String {
 
 pub fn endpoint(engine: Engine) -> String {
     match engine {
-        Engine::Dynoxide => dynoxide_endpoint(),
+        Engine::Dynoxide => dynoxide().endpoint.clone(),
         Engine::Moto => moto_endpoint(),
     }
 }
@@ -97,7 +96,11 @@ pub fn endpoint(engine: Engine) -> String {
 pub async fn fresh_store(engine: Engine) -> DynamoStore {
     static N: AtomicU32 = AtomicU32::new(0);
     let table = format!("scim_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let store = DynamoStore::local(&endpoint(engine), table, Duration::from_secs(10));
+    let store = match engine {
+        // As scim-local reaches its engine: in process, through the same SDK calls.
+        Engine::Dynoxide => dynoxide().store(table, Duration::from_secs(10)),
+        Engine::Moto => DynamoStore::local(&moto_endpoint(), table, Duration::from_secs(10)),
+    };
     store.create_table_if_missing().await.expect("create table");
     store
 }

@@ -188,3 +188,22 @@ scim_tests::store_tests!(
     unindexed_filters_are_evaluated_and_bounded,
     unfiltered_paging_edges,
 );
+
+/// scim-local reaches its embedded engine in process; `scim-admin` and the benchmark reach the same engine
+/// over its HTTP listener. Both transports see the same table and the same conditional failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_engine_in_process_and_over_http_agree() {
+    let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
+    let http = DynamoStore::local(&scim_tests::endpoint(scim_tests::Engine::Dynoxide), inproc.table(), std::time::Duration::from_secs(10));
+    let a = user("u-a", "alice", Some("x-a"));
+    inproc.create(T, rt(), &a).await.unwrap();
+    assert_eq!(http.get(T, rt(), "u-a").await.unwrap().unwrap().attrs, a.attrs, "written in process, read over HTTP");
+    let b = user("u-b", "Bob", None);
+    http.create(T, rt(), &b).await.unwrap();
+    assert_eq!(inproc.get(T, rt(), "u-b").await.unwrap().unwrap().attrs, b.attrs, "written over HTTP, read in process");
+    for s in [&inproc, &http] {
+        let err = s.create(T, rt(), &user("u-c", "ALICE", None)).await.unwrap_err();
+        assert_eq!(err, StoreError::Uniqueness { attr: "userName".into(), value: "ALICE".into() });
+    }
+    assert_eq!(inproc.list(T, rt(), q(None, 1, 10)).await.unwrap().total, 2);
+}

@@ -4,12 +4,32 @@
 //! The embedded engine is a dependency of this crate only — never of a Lambda function.
 
 use std::net::SocketAddr;
+use shared::store::dynamo::DynamoStore;
 use std::path::Path;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Start dynoxide in this process on `127.0.0.1:<free port>`, backed by the SQLite file at `db_file`
-/// (created if missing; data survives restarts) or by memory when `None`. Returns the endpoint URL.
-pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<String, String> {
+pub mod in_process;
+
+/// The embedded DynamoDB engine of this process.
+#[derive(Clone)]
+pub struct EmbeddedDynamo {
+    /// Its DynamoDB API on `http://127.0.0.1:<port>`, for other processes (`scim-admin`, the benchmark).
+    pub endpoint: String,
+    db: dynoxide::Database,
+}
+
+impl EmbeddedDynamo {
+    /// A store on `table` that reaches the engine in process (see [`in_process`]); the SDK calls are the
+    /// same as over HTTP.
+    pub fn store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
+        DynamoStore::local_via(&self.endpoint, table, call_timeout, in_process::http_client(self.db.clone()))
+    }
+}
+
+/// Start dynoxide in this process, backed by the SQLite file at `db_file` (created if missing; data
+/// survives restarts) or by memory when `None`, and serve its DynamoDB API on `127.0.0.1:<free port>`.
+pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<EmbeddedDynamo, String> {
     let db = match db_file {
         Some(p) => {
             let path = p.to_str().ok_or_else(|| format!("database path {} is not valid UTF-8", p.display()))?;
@@ -19,8 +39,8 @@ pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<String, S
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind a loopback port for the embedded DynamoDB: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(dynoxide::server::serve_on(listener, db));
-    Ok(format!("http://{addr}"))
+    tokio::spawn(dynoxide::server::serve_on(listener, db.clone()));
+    Ok(EmbeddedDynamo { endpoint: format!("http://{addr}"), db })
 }
 
 /// Serve `router` on `listener` until the process is stopped (Ctrl-C / SIGTERM end it gracefully).

@@ -59,19 +59,18 @@ async fn run() -> Result<(), String> {
 
     let data_dir = PathBuf::from(std::env::var("SCIM_DATA_DIR").unwrap_or_else(|_| ".scim-data".into()));
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
-    let (endpoint, engine) = match &store_cfg.endpoint {
-        Some(ep) => (ep.clone(), format!("DynamoDB API at {ep}")),
+    let (store, endpoint, engine) = match &store_cfg.endpoint {
+        Some(ep) => (DynamoStore::local(ep, store_cfg.table.clone(), store_cfg.call_timeout), ep.clone(), format!("DynamoDB API at {ep}")),
         None => {
             let file = data_dir.join("dynamodb.sqlite");
-            let ep = scim_local::start_embedded_dynamodb(Some(&file)).await?;
-            (ep, format!("embedded DynamoDB engine (dynoxide) on {}", file.display()))
+            let embedded = scim_local::start_embedded_dynamodb(Some(&file)).await?;
+            // Lets `scim-admin` (and the benchmark's ceiling) reach the running server's embedded engine.
+            let _ = std::fs::write(data_dir.join("endpoint"), &embedded.endpoint);
+            // The server itself reaches it in process (same SDK calls, no loopback socket).
+            let store = embedded.store(store_cfg.table.clone(), store_cfg.call_timeout);
+            (store, embedded.endpoint, format!("embedded DynamoDB engine (dynoxide) on {}", file.display()))
         }
     };
-    if store_cfg.endpoint.is_none() {
-        // Lets `scim-admin` reach the running server's embedded engine.
-        let _ = std::fs::write(data_dir.join("endpoint"), &endpoint);
-    }
-    let store = DynamoStore::local(&endpoint, store_cfg.table.clone(), store_cfg.call_timeout);
     store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
 
     let (token, token_origin) = token(&data_dir)?;

@@ -10,7 +10,7 @@ use crate::model::{self, StoredResource};
 use crate::schema::ResourceType;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -59,17 +59,14 @@ impl DynamoStore {
     /// Client for a local DynamoDB API (dynoxide, moto, DynamoDB Local): fixed region and dummy
     /// credentials unless the environment supplies its own.
     pub fn local(endpoint: &str, table: impl Into<String>, call_timeout: Duration) -> Self {
-        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-        let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
-        let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
-        let conf = aws_sdk_dynamodb::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(key, secret, None, None, "scim-local"))
-            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(call_timeout).build())
-            .build();
-        DynamoStore::new(Client::from_conf(conf), table)
+        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).build()), table)
+    }
+
+    /// [`DynamoStore::local`] whose requests travel through `http` instead of the SDK's default HTTP
+    /// client (the embedded engine's in-process transport). The SDK still builds, signs and parses every
+    /// call as it does against AWS.
+    pub fn local_via(endpoint: &str, table: impl Into<String>, call_timeout: Duration, http: SharedHttpClient) -> Self {
+        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).http_client(http).build()), table)
     }
 
     pub fn client(&self) -> &Client {
@@ -323,6 +320,20 @@ enum TxError {
 
 fn failed(reasons: &[String], index: usize) -> bool {
     reasons.get(index).is_some_and(|r| r == "ConditionalCheckFailed")
+}
+
+/// SDK configuration for a local DynamoDB API: fixed region and dummy credentials unless the environment
+/// supplies its own.
+fn local_config(endpoint: &str, call_timeout: Duration) -> aws_sdk_dynamodb::config::Builder {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
+    aws_sdk_dynamodb::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(key, secret, None, None, "scim-local"))
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(call_timeout).build())
 }
 
 fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &str, e: SdkError<E, R>) -> StoreError {

@@ -54,8 +54,8 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
         }
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let ep = scim_local::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
-    let s = DynamoStore::local(&ep, cfg.table.clone(), cfg.call_timeout);
+    let embedded = scim_local::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
+    let s = embedded.store(cfg.table.clone(), cfg.call_timeout);
     s.create_table_if_missing().await.map_err(|e| format!("create table: {e:?}"))?;
     Ok(s)
 }

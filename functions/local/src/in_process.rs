@@ -1,0 +1,155 @@
+//! The AWS SDK's transport to the embedded engine, in process: the SDK builds, signs and parses every
+//! DynamoDB call exactly as it does against AWS, and this connector hands the request body to dynoxide's
+//! `Database` instead of sending it over a loopback socket.
+//!
+//! Why hand-written: the SDK lets any `HttpClient` carry its requests, and dynoxide exposes its operations
+//! as typed calls whose request and response types are the DynamoDB JSON shapes (serde), but neither crate
+//! ships the glue. Over loopback HTTP, each DynamoDB call cost an extra HTTP client and server exchange
+//! inside the same process (two socket writes, two reads, header parsing on both sides); the profile of
+//! `GET /Users/{id}` put about a third of the server's CPU there. See docs/benchmark.md ("Profile").
+//!
+//! The engine's HTTP listener stays up beside it, for `scim-admin` and the benchmark's ceiling.
+
+use aws_smithy_runtime_api::client::http::{
+    http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use dynoxide::errors::DynoxideError;
+use dynoxide::Database;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// An SDK HTTP client whose every request is answered by `db`, in this process.
+pub fn http_client(db: Database) -> SharedHttpClient {
+    let connector = SharedHttpConnector::new(InProcess { db });
+    http_client_fn(move |_, _| connector.clone())
+}
+
+#[derive(Clone)]
+struct InProcess {
+    db: Database,
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcess(dynoxide)")
+    }
+}
+
+impl HttpConnector for InProcess {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        // The engine works synchronously (dynoxide's own HTTP server also runs it on the request's task).
+        HttpConnectorFuture::ready(self.answer(&request))
+    }
+}
+
+impl InProcess {
+    fn answer(&self, request: &HttpRequest) -> Result<HttpResponse, ConnectorError> {
+        let target = request.headers().get("x-amz-target").unwrap_or("");
+        let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+            return respond(400, error_body("UnknownOperationException", ""));
+        };
+        let Some(bytes) = request.body().bytes() else {
+            // The SDK's DynamoDB requests are always in memory; a streaming body would be a bug here.
+            return Err(ConnectorError::other("the in-process DynamoDB connector needs an in-memory body".into(), None));
+        };
+        let body = match std::str::from_utf8(bytes) {
+            Ok(b) => b,
+            Err(_) => return respond(400, error_body("SerializationException", "")),
+        };
+        match dispatch(&self.db, operation, body) {
+            Ok(json) => respond(200, json),
+            Err(e) => respond(e.status_code(), e.to_json()),
+        }
+    }
+}
+
+fn respond(status: u16, body: String) -> Result<HttpResponse, ConnectorError> {
+    let status = StatusCode::try_from(status).map_err(|e| ConnectorError::other(e.into(), None))?;
+    let mut resp = HttpResponse::new(status, SdkBody::from(body));
+    resp.headers_mut().insert("content-type", CONTENT_TYPE);
+    Ok(resp)
+}
+
+fn error_body(kind: &str, message: &str) -> String {
+    serde_json::json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message}).to_string()
+}
+
+/// One typed call: JSON request → dynoxide → JSON response.
+fn call<Req: DeserializeOwned, Resp: Serialize>(
+    body: &str,
+    op: impl FnOnce(Req) -> dynoxide::Result<Resp>,
+) -> Result<String, DynoxideError> {
+    let req = serde_json::from_str(body).map_err(|e| DynoxideError::ValidationException(e.to_string()))?;
+    let resp = op(req)?;
+    serde_json::to_string(&resp).map_err(|e| DynoxideError::InternalServerError(e.to_string()))
+}
+
+/// The operations the store and the tools use (and the rest of the item and table API, so nothing the SDK
+/// can send is refused by accident).
+fn dispatch(db: &Database, operation: &str, body: &str) -> Result<String, DynoxideError> {
+    match operation {
+        "GetItem" => call(body, |r| db.get_item(r)),
+        "Query" => call(body, |r| db.query(r)),
+        "PutItem" => call(body, |r| db.put_item(r)),
+        "UpdateItem" => call(body, |r| db.update_item(r)),
+        "DeleteItem" => call(body, |r| db.delete_item(r)),
+        "Scan" => call(body, |r| db.scan(r)),
+        "BatchGetItem" => call(body, |r| db.batch_get_item(r)),
+        "BatchWriteItem" => call(body, |r| db.batch_write_item(r)),
+        "TransactWriteItems" => call(body, |r| db.transact_write_items(r)),
+        "TransactGetItems" => call(body, |r| db.transact_get_items(r)),
+        "CreateTable" => call(body, |r| db.create_table(r)),
+        "DescribeTable" => call(body, |r| db.describe_table(r)),
+        "DeleteTable" => call(body, |r| db.delete_table(r)),
+        "ListTables" => call(body, |r| db.list_tables(r)),
+        "UpdateTable" => call(body, |r| db.update_table(r)),
+        other => Err(DynoxideError::ValidationException(format!("operation {other} is not served in process"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: &str, body: &str) -> HttpRequest {
+        let mut r = HttpRequest::new(SdkBody::from(body.to_string()));
+        r.headers_mut().insert("x-amz-target", target.to_string());
+        r
+    }
+
+    fn text(resp: &HttpResponse) -> String {
+        String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn unknown_target_is_a_400_dynamodb_error() {
+        let c = InProcess { db: Database::memory().unwrap() };
+        let resp = c.answer(&request("Nope.GetItem", "{}")).unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        assert!(text(&resp).contains("UnknownOperationException"));
+    }
+
+    #[test]
+    fn engine_errors_keep_their_status_and_type() {
+        let c = InProcess { db: Database::memory().unwrap() };
+        let resp = c
+            .answer(&request("DynamoDB_20120810.GetItem", r#"{"TableName":"missing","Key":{"pk":{"S":"a"}}}"#))
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        assert!(text(&resp).contains("ResourceNotFoundException"), "{}", text(&resp));
+    }
+
+    #[test]
+    fn malformed_json_is_a_400_not_a_panic() {
+        let c = InProcess { db: Database::memory().unwrap() };
+        let resp = c.answer(&request("DynamoDB_20120810.GetItem", "{not json")).unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+    }
+}
