@@ -27,6 +27,8 @@ pub const SCIM_JSON: &str = "application/scim+json";
 /// The tenant every request belongs to until multi-tenancy lands; keys already carry it.
 pub const DEFAULT_TENANT: &str = "default";
 pub const CALLS_HEADER: &str = "x-scim-dynamodb-calls";
+/// With the call count: the capacity units DynamoDB reported consumed, e.g. `read=1, write=6`.
+pub const CAPACITY_HEADER: &str = "x-scim-dynamodb-capacity";
 
 #[derive(Clone)]
 pub struct AppState {
@@ -230,7 +232,7 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
     let has_filter = req.uri().query().is_some_and(|q| q.contains("filter="));
     let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let tenant = tenant_of(&path, &state.http.base_path).unwrap_or_else(|| DEFAULT_TENANT.to_string());
-    let (mut resp, calls) = store::count_calls(async {
+    let (mut resp, usage) = store::measure(async {
         let me = match state.auth.authenticate(&tenant, auth_header.as_deref(), &*state.service.store).await {
             Ok(me) => me,
             Err(e) => return e.into_response(),
@@ -252,16 +254,19 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if state.http.expose_call_count {
-        resp.headers_mut().insert(CALLS_HEADER, HeaderValue::from(calls));
+        resp.headers_mut().insert(CALLS_HEADER, HeaderValue::from(usage.calls));
+        if let Ok(v) = HeaderValue::from_str(&format!("read={}, write={}", usage.read_units, usage.write_units)) {
+            resp.headers_mut().insert(CAPACITY_HEADER, v);
+        }
     }
     let status = resp.status().as_u16();
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     let (resource, id) = resource_of(&path);
     // The audit line: never the token, never the query string or body (they carry personal data).
     if status >= 500 {
-        tracing::error!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
+        tracing::error!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = usage.calls, rcu = usage.read_units, wcu = usage.write_units, has_filter, "request");
     } else {
-        tracing::info!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = calls, has_filter, "request");
+        tracing::info!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = usage.calls, rcu = usage.read_units, wcu = usage.write_units, has_filter, "request");
     }
     resp
 }

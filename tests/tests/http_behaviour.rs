@@ -378,7 +378,41 @@ async fn calls_delete_is_2(srv: TestServer) {
     assert_eq!(r.calls(), 2, "1 GetItem + 1 TransactWriteItems");
 }
 
+/// Capacity units per operation, as the engine reports them (`ReturnConsumedCapacity=TOTAL`). dynoxide
+/// applies DynamoDB's rules (docs/benchmark.md, "Capacity units"), so its figures are asserted exactly;
+/// moto reports no capacity for TransactWriteItems and a flat 0.5 elsewhere, so only their kind is checked.
+async fn capacity_units_are_reported(srv: TestServer) {
+    let exact = srv.engine == scim_tests::Engine::Dynoxide;
+    let r = srv.post("/Users", &user_body("cap@contoso.com")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (read, write) = r.capacity();
+    assert_eq!(read, 0.0, "a create reads nothing");
+    if exact {
+        assert_eq!(write, 7.0, "3 items in a transaction (2 each) + the userName index entry (1)");
+    }
+    let id = r.id();
+    let (read, write) = srv.get(&user_path(&id)).await.capacity();
+    assert!(read > 0.0 && write == 0.0, "GET by id: {read}/{write}");
+    if exact {
+        assert_eq!(read, 1.0, "one strongly consistent read of an item under 4 KB");
+    }
+    let (read, write) = srv.get("/Users?filter=userName+eq+%22cap%40contoso.com%22").await.capacity();
+    assert!(read > 0.0 && write == 0.0, "userName eq: {read}/{write}");
+    if exact {
+        assert_eq!(read, 0.5, "one eventually consistent index query under 4 KB");
+    }
+    let r = srv.patch(&user_path(&id), &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Changed"}]))).await;
+    let (read, write) = r.capacity();
+    assert!(read > 0.0 && write > 0.0, "PATCH reads then writes: {read}/{write}");
+    if exact {
+        assert_eq!((read, write), (1.0, 2.0), "GetItem + UpdateItem of the item and its index entry");
+    }
+    let (read, write) = srv.get("/ServiceProviderConfig").await.capacity();
+    assert_eq!((read, write), (0.0, 0.0), "discovery touches no table");
+}
+
 scim_tests::engine_tests!(
+    capacity_units_are_reported,
     every_response_is_application_scim_json,
     request_content_types_accepted,
     text_plain_body_is_415_and_creates_nothing,

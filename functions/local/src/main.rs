@@ -31,6 +31,12 @@ ENVIRONMENT (all optional)
                            unset, then exit
 ";
 
+// mimalloc instead of glibc malloc: allocation and free were about 12 % of the server's CPU under read load
+// (many short-lived JSON values and SDK request structures per request); see docs/benchmark.md ("Profile").
+// The Lambda functions keep the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {

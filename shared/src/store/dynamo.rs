@@ -3,7 +3,7 @@
 //! access pattern and its calls.
 
 use super::keys::{self, GSI1, GSI1PK, GSI2, GSI2PK, GUARD_SK, PK, SK};
-use super::{record_call, ListPage, ListQuery, MemberStatus, Store, StoreError, TokenRecord, TokenStore, MEMBERS_PER_TRANSACTION};
+use super::{record_call, record_capacity, ListPage, ListQuery, MemberStatus, Store, StoreError, TokenRecord, TokenStore, MEMBERS_PER_TRANSACTION};
 use crate::config::StoreConfig;
 use crate::filter::{CompValue, CompareOp, Filter};
 use crate::model::{self, StoredResource};
@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, KeysAndAttributes, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ScalarAttributeType, Select, TableStatus, TransactWriteItem, Update,
+    ConsumedCapacity, ReturnConsumedCapacity, ScalarAttributeType, Select, TableStatus, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::Client;
@@ -59,14 +59,18 @@ impl DynamoStore {
     /// Client for a local DynamoDB API (dynoxide, moto, DynamoDB Local): fixed region and dummy
     /// credentials unless the environment supplies its own.
     pub fn local(endpoint: &str, table: impl Into<String>, call_timeout: Duration) -> Self {
-        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).build()), table)
+        let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
+        let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
+        let conf = local_config(endpoint, call_timeout).credentials_provider(Credentials::new(key, secret, None, None, "scim-local"));
+        DynamoStore::new(Client::from_conf(conf.build()), table)
     }
 
-    /// [`DynamoStore::local`] whose requests travel through `http` instead of the SDK's default HTTP
-    /// client (the embedded engine's in-process transport). The SDK still builds, signs and parses every
-    /// call as it does against AWS.
+    /// A store whose requests travel through `http` (the embedded engine's in-process transport) instead
+    /// of a socket. The SDK builds and parses every call as it does against AWS; it does not sign them,
+    /// as there are no credentials to prove to a function call in the same process (no credentials
+    /// provider, so the SDK falls back to its no-auth scheme).
     pub fn local_via(endpoint: &str, table: impl Into<String>, call_timeout: Duration, http: SharedHttpClient) -> Self {
-        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).http_client(http).build()), table)
+        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).http_client(http).allow_no_auth().build()), table)
     }
 
     pub fn client(&self) -> &Client {
@@ -159,9 +163,11 @@ impl DynamoStore {
                 .expression_attribute_names("#k", key_attr)
                 .expression_attribute_values(":k", AV::S(key.clone()))
                 .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(TOTAL)
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
+            record_read(r.consumed_capacity());
             out.extend(r.items.unwrap_or_default());
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -183,9 +189,11 @@ impl DynamoStore {
             .expression_attribute_values(":pk", AV::S(keys::counter_pk(tenant)))
             .expression_attribute_values(":p", AV::S(keys::counter_prefix(rt)))
             .consistent_read(true)
+            .return_consumed_capacity(TOTAL)
             .send()
             .await
             .map_err(|e| classify("Query", e))?;
+        record_read(r.consumed_capacity());
         let sum: i64 = r.items().iter().filter_map(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok())).sum();
         Ok(sum.max(0) as usize)
     }
@@ -210,6 +218,7 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
+            record_read(r.consumed_capacity());
             to_skip = to_skip.saturating_sub(r.count as usize);
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -226,6 +235,7 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
+            record_read(r.consumed_capacity());
             for item in r.items.unwrap_or_default() {
                 out.push(from_item(&item)?);
             }
@@ -251,6 +261,7 @@ impl DynamoStore {
             .expression_attribute_names("#pk", PK)
             .expression_attribute_values(":pk", AV::S(pk.to_string()))
             .set_exclusive_start_key(start)
+            .return_consumed_capacity(TOTAL)
     }
 
     /// Evaluate `filter` over the tenant's resources, page by page, examining at most `max_scan`.
@@ -269,6 +280,7 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
+            record_read(r.consumed_capacity());
             for item in r.items.unwrap_or_default() {
                 examined += 1;
                 let res = from_item(&item)?;
@@ -292,8 +304,11 @@ impl DynamoStore {
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         record_call("TransactWriteItems");
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(()),
+        match self.client.transact_write_items().set_transact_items(Some(items)).return_consumed_capacity(TOTAL).send().await {
+            Ok(out) => {
+                record_write(out.consumed_capacity());
+                Ok(())
+            }
             Err(SdkError::ServiceError(se)) => match se.err() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     let reasons: Vec<String> = c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
@@ -322,17 +337,29 @@ fn failed(reasons: &[String], index: usize) -> bool {
     reasons.get(index).is_some_and(|r| r == "ConditionalCheckFailed")
 }
 
-/// SDK configuration for a local DynamoDB API: fixed region and dummy credentials unless the environment
-/// supplies its own.
+/// Every item call asks DynamoDB for the capacity it consumed (table and indexes together): free, and it
+/// lets the audit line and the benchmark report the cost of each SCIM operation.
+const TOTAL: ReturnConsumedCapacity = ReturnConsumedCapacity::Total;
+
+fn units<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity>) -> f64 {
+    cc.into_iter().filter_map(ConsumedCapacity::capacity_units).sum()
+}
+
+fn record_read<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+    record_capacity(units(cc), 0.0);
+}
+
+fn record_write<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+    record_capacity(0.0, units(cc));
+}
+
+/// SDK configuration for a local DynamoDB API: fixed region unless the environment supplies its own.
 fn local_config(endpoint: &str, call_timeout: Duration) -> aws_sdk_dynamodb::config::Builder {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
-    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
     aws_sdk_dynamodb::config::Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(key, secret, None, None, "scim-local"))
         .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(call_timeout).build())
 }
 
@@ -472,9 +499,11 @@ impl Store for DynamoStore {
             .key(PK, s(keys::resource_pk(tenant, rt)))
             .key(SK, s(id))
             .consistent_read(true)
+            .return_consumed_capacity(TOTAL)
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
+        record_read(r.consumed_capacity());
         r.item.as_ref().map(from_item).transpose()
     }
 
@@ -507,10 +536,14 @@ impl Store for DynamoStore {
                 .condition_expression(upd.condition)
                 .set_expression_attribute_names(Some(upd.names))
                 .set_expression_attribute_values(Some(upd.values))
+                .return_consumed_capacity(TOTAL)
                 .send()
                 .await;
             return match r {
-                Ok(_) => Ok(()),
+                Ok(out) => {
+                    record_write(out.consumed_capacity());
+                    Ok(())
+                }
                 Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(StoreError::VersionConflict),
                 Err(e) => Err(classify("UpdateItem", e)),
             };
@@ -636,9 +669,11 @@ impl Store for DynamoStore {
                     .client
                     .batch_get_item()
                     .request_items(&self.table, req)
+                    .return_consumed_capacity(TOTAL)
                     .send()
                     .await
                     .map_err(|e| classify("BatchGetItem", e))?;
+                record_read(r.consumed_capacity());
                 for item in r.responses.and_then(|mut m| m.remove(&self.table)).unwrap_or_default() {
                     let (Some(pk), Some(sk)) = (item.get(PK).and_then(|v| v.as_s().ok()), item.get(SK).and_then(|v| v.as_s().ok())) else {
                         continue;
@@ -673,6 +708,7 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
+            record_read(r.consumed_capacity());
             out.extend(r.items().iter().filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned()));
             if out.len() > limit {
                 return Err(StoreError::TooMany(format!(
@@ -755,6 +791,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| classify("Query", e))?;
+        record_read(r.consumed_capacity());
         Ok(r.items().iter().filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned()).collect())
     }
 }
@@ -769,9 +806,11 @@ impl TokenStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(&keys::token_pk(hash), GUARD_SK)))
             .consistent_read(true)
+            .return_consumed_capacity(TOTAL)
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
+        record_read(r.consumed_capacity());
         Ok(r.item.map(|i| token_record(&i, hash)))
     }
 
@@ -786,10 +825,14 @@ impl TokenStore for DynamoStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
+            .return_consumed_capacity(TOTAL)
             .send()
             .await;
         match r {
-            Ok(_) => Ok(true),
+            Ok(out) => {
+                record_write(out.consumed_capacity());
+                Ok(true)
+            }
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(classify("PutItem", e)),
         }
@@ -867,6 +910,7 @@ impl DynamoStore {
         loop {
             record_call("Query");
             let r = self.partition_query(pk, start.take()).consistent_read(true).send().await.map_err(|e| classify("Query", e))?;
+            record_read(r.consumed_capacity());
             for item in r.items.unwrap_or_default() {
                 if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()).cloned() {
                     out.push((sk, item));

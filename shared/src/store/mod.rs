@@ -141,22 +141,44 @@ pub struct MemberStatus {
 }
 
 tokio::task_local! {
-    static REQUEST_CALLS: Cell<u32>;
+    static REQUEST_USAGE: Cell<Usage>;
 }
 
-/// Record one DynamoDB call against the current request (no-op outside [`count_calls`]).
+/// What one request cost in DynamoDB: calls, and the capacity units DynamoDB reported consumed
+/// (`ReturnConsumedCapacity=TOTAL`, table and indexes together).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub calls: u32,
+    pub read_units: f64,
+    pub write_units: f64,
+}
+
+/// Record one DynamoDB call against the current request (no-op outside [`measure`]).
 pub fn record_call(op: &'static str) {
     tracing::debug!(op, "dynamodb call");
-    let _ = REQUEST_CALLS.try_with(|c| c.set(c.get() + 1));
+    let _ = REQUEST_USAGE.try_with(|c| c.set(Usage { calls: c.get().calls + 1, ..c.get() }));
+}
+
+/// Record the capacity units a successful call consumed (no-op outside [`measure`]).
+pub fn record_capacity(read_units: f64, write_units: f64) {
+    let _ = REQUEST_USAGE.try_with(|c| {
+        let u = c.get();
+        c.set(Usage { read_units: u.read_units + read_units, write_units: u.write_units + write_units, ..u })
+    });
+}
+
+/// Run `fut`, recording the DynamoDB calls it makes and the capacity they consume.
+pub async fn measure<F: Future>(fut: F) -> (F::Output, Usage) {
+    REQUEST_USAGE
+        .scope(Cell::new(Usage::default()), async move {
+            let out = fut.await;
+            (out, REQUEST_USAGE.with(Cell::get))
+        })
+        .await
 }
 
 /// Run `fut`, counting the DynamoDB calls it makes.
 pub async fn count_calls<F: Future>(fut: F) -> (F::Output, u32) {
-    REQUEST_CALLS
-        .scope(Cell::new(0), async move {
-            let out = fut.await;
-            let n = REQUEST_CALLS.with(Cell::get);
-            (out, n)
-        })
-        .await
+    let (out, usage) = measure(fut).await;
+    (out, usage.calls)
 }

@@ -69,6 +69,8 @@ const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const CALLS_HEADER: &str = "x-scim-dynamodb-calls";
+/// `read=<units>, write=<units>`: the capacity DynamoDB reported consumed by the request.
+const CAPACITY_HEADER: &str = "x-scim-dynamodb-capacity";
 const SPARE_USERS: usize = 64;
 
 // ---------------------------------------------------------------------------------------------
@@ -206,6 +208,8 @@ struct OpRec {
     errors: u64,
     statuses: BTreeMap<String, u64>,
     calls: Vec<u32>,
+    /// (read, write) capacity units per answered request.
+    capacity: Vec<(f64, f64)>,
     first_error: Option<Value>,
 }
 
@@ -228,12 +232,15 @@ impl Recorder {
         f(&mut ops[i].1)
     }
 
-    fn record(&self, phase: &str, op: &str, us: u32, status: u16, calls: Option<u32>, err: Option<Value>) {
+    fn record(&self, phase: &str, op: &str, us: u32, status: u16, usage: Usage, err: Option<Value>) {
         self.with(phase, op, |r| {
             r.lat_us.push(us);
             *r.statuses.entry(if status == 0 { "transport".into() } else { status.to_string() }).or_default() += 1;
-            if let Some(c) = calls {
+            if let Some(c) = usage.calls {
                 r.calls.push(c);
+            }
+            if let Some(c) = usage.capacity {
+                r.capacity.push(c);
             }
             if let Some(e) = err {
                 r.errors += 1;
@@ -302,16 +309,16 @@ impl Scim {
             rb = rb.header("Content-Type", "application/scim+json").body(b.clone());
         }
         let t0 = Instant::now();
-        let (status, text, calls) = match rb.send().await {
+        let (status, text, usage) = match rb.send().await {
             Ok(r) => {
                 let st = r.status().as_u16();
-                let calls = r.headers().get(CALLS_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+                let usage = Usage::of(r.headers());
                 match r.text().await {
-                    Ok(t) => (st, t, calls),
-                    Err(e) => (0, format!("reading the body failed: {e}"), calls),
+                    Ok(t) => (st, t, usage),
+                    Err(e) => (0, format!("reading the body failed: {e}"), usage),
                 }
             }
-            Err(e) => (0, format!("request failed: {e}"), None),
+            Err(e) => (0, format!("request failed: {e}"), Usage::default()),
         };
         let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
         let ok = (200..300).contains(&status);
@@ -321,8 +328,27 @@ impl Scim {
             json!({"request": format!("{method} {path}"), "body": body_text.as_deref().map(|b| b.chars().take(800).collect::<String>()),
                    "status": status, "response": resp})
         });
-        rec.record(phase, op, us, status, calls, err);
+        rec.record(phase, op, us, status, usage, err);
         Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+}
+
+/// What the server reported about one request's DynamoDB use (headers it sends when
+/// `SCIM_EXPOSE_CALL_COUNT=1`; absent for other servers).
+#[derive(Default, Clone, Copy)]
+struct Usage {
+    calls: Option<u32>,
+    capacity: Option<(f64, f64)>,
+}
+
+impl Usage {
+    fn of(h: &reqwest::header::HeaderMap) -> Usage {
+        let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+        let capacity = text(CAPACITY_HEADER).and_then(|v| {
+            let unit = |k: &str| v.split(", ").find_map(|p| p.strip_prefix(k)).and_then(|n| n.parse::<f64>().ok());
+            Some((unit("read=")?, unit("write=")?))
+        });
+        Usage { calls: text(CALLS_HEADER).and_then(|v| v.parse().ok()), capacity }
     }
 }
 
@@ -647,9 +673,9 @@ async fn phase_ceiling(ctx: &Arc<Ctx>, users: Arc<Vec<UserInfo>>) {
                     };
                     let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     match found {
-                        Ok(1) => ctx.rec.record(phase, op, us, 200, None, None),
-                        Ok(n) => ctx.rec.record(phase, op, us, 200, None, Some(json!({"request": op, "unexpected": format!("{n} items for user {}", u.id)}))),
-                        Err(e) => ctx.rec.record(phase, op, us, 0, None, Some(json!({"request": op, "error": e.chars().take(400).collect::<String>()}))),
+                        Ok(1) => ctx.rec.record(phase, op, us, 200, Usage::default(), None),
+                        Ok(n) => ctx.rec.record(phase, op, us, 200, Usage::default(), Some(json!({"request": op, "unexpected": format!("{n} items for user {}", u.id)}))),
+                        Err(e) => ctx.rec.record(phase, op, us, 0, Usage::default(), Some(json!({"request": op, "error": e.chars().take(400).collect::<String>()}))),
                     }
                 }
             }
@@ -934,13 +960,21 @@ fn report(ctx: &Ctx) -> Value {
             let sum: u64 = r.calls.iter().map(|&c| c as u64).sum();
             json!({"min": r.calls.iter().min(), "mean": r2(sum as f64 / r.calls.len() as f64), "max": r.calls.iter().max()})
         };
+        let capacity = if r.capacity.is_empty() {
+            Value::Null
+        } else {
+            let n = r.capacity.len() as f64;
+            let (rs, ws): (f64, f64) = r.capacity.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+            let max = |f: fn(&(f64, f64)) -> f64| r.capacity.iter().map(f).fold(0.0, f64::max);
+            json!({"read_mean": r2(rs / n), "read_max": max(|c| c.0), "write_mean": r2(ws / n), "write_max": max(|c| c.1)})
+        };
         ops_json.push(json!({
             "op": name, "phase": r.phase, "count": n, "errors": r.errors,
             "ops_per_sec": if secs > 0.0 { r2(n as f64 / secs) } else { 0.0 },
             "p50_ms": r2(pct(&r.lat_us, 0.50)), "p95_ms": r2(pct(&r.lat_us, 0.95)), "p99_ms": r2(pct(&r.lat_us, 0.99)),
             "max_ms": r2(r.lat_us.last().copied().unwrap_or(0) as f64 / 1000.0),
             "mean_ms": r2(if n > 0 { r.lat_us.iter().map(|&x| x as f64).sum::<f64>() / n as f64 / 1000.0 } else { 0.0 }),
-            "dynamodb_calls": calls, "statuses": r.statuses, "first_error": r.first_error,
+            "dynamodb_calls": calls, "capacity_units": capacity, "statuses": r.statuses, "first_error": r.first_error,
         }));
     }
     let mut phases_json = Vec::new();
@@ -992,15 +1026,19 @@ fn op_of<'a>(rep: &'a Value, name: &str) -> Option<&'a Value> {
 fn print_table(rep: &Value) {
     println!();
     println!("== {} ({} scenario) ==", rep["label"].as_str().unwrap_or(""), rep["scenario"].as_str().unwrap_or(""));
-    println!("{:<34} {:<18} {:>7} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6}", "operation", "phase", "count", "errors", "ops/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "calls");
+    println!(
+        "{:<34} {:<18} {:>7} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
+        "operation", "phase", "count", "errors", "ops/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "calls", "RCU", "WCU"
+    );
     for o in rep["ops"].as_array().into_iter().flatten() {
         let calls = match o["dynamodb_calls"]["mean"].as_f64() {
             Some(m) if o["dynamodb_calls"]["min"] == o["dynamodb_calls"]["max"] => format!("{m}"),
             Some(_) => format!("{}-{}", o["dynamodb_calls"]["min"], o["dynamodb_calls"]["max"]),
             None => "-".into(),
         };
+        let units = |k: &str| o["capacity_units"][k].as_f64().map_or_else(|| "-".to_string(), |u| format!("{u}"));
         println!(
-            "{:<34} {:<18} {:>7} {:>6} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6}",
+            "{:<34} {:<18} {:>7} {:>6} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>6} {:>6}",
             o["op"].as_str().unwrap_or(""),
             o["phase"].as_str().unwrap_or(""),
             o["count"].as_u64().unwrap_or(0),
@@ -1010,7 +1048,9 @@ fn print_table(rep: &Value) {
             f(&o["p95_ms"]),
             f(&o["p99_ms"]),
             f(&o["max_ms"]),
-            calls
+            calls,
+            units("read_mean"),
+            units("write_mean")
         );
     }
     println!("{:<34} {:>9} {:>9} {:>7} {:>10}", "phase", "wall s", "requests", "errors", "req/s");
