@@ -86,9 +86,34 @@ fn call<Req: DeserializeOwned, Resp: Serialize>(
     body: &str,
     op: impl FnOnce(Req) -> dynoxide::Result<Resp>,
 ) -> Result<String, DynoxideError> {
-    let req = serde_json::from_str(body).map_err(|e| DynoxideError::ValidationException(e.to_string()))?;
+    let req = serde_json::from_str(body).map_err(|e| DynoxideError::ValidationException(readable(&e.to_string())))?;
     let resp = op(req)?;
     serde_json::to_string(&resp).map_err(|e| DynoxideError::InternalServerError(e.to_string()))
+}
+
+/// dynoxide's request types tag their refusals for its HTTP layer (`VALIDATION:…`) and serde_json adds a
+/// position; neither belongs in the message.
+fn readable(msg: &str) -> String {
+    let msg = match msg.split_once(':') {
+        Some((tag, rest)) if !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => rest,
+        _ => msg,
+    };
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// The SDK gives every TransactWriteItems a `ClientRequestToken`, so that a retry after a lost answer
+/// cannot apply a transaction twice. dynoxide keeps each token for 10 minutes and scans all of them on
+/// every transaction (`evict_expired`, a `retain` over the whole cache, under its lock), so each write
+/// cost grew with the writes of the last 10 minutes: loading users, creates fell from 2,000/s to 760/s
+/// within 30,000 users (docs/benchmark.md, "Profile"). In process an answer cannot be lost on the way
+/// back — the call returns or the process is gone — so the token protects nothing here and is dropped.
+/// Over HTTP (moto, AWS) the SDK's token stays.
+fn without_request_token(mut r: dynoxide::actions::transact_write_items::TransactWriteItemsRequest) -> dynoxide::actions::transact_write_items::TransactWriteItemsRequest {
+    r.client_request_token = None;
+    r
 }
 
 /// The operations the store and the tools use (and the rest of the item and table API, so nothing the SDK
@@ -103,7 +128,7 @@ fn dispatch(db: &Database, operation: &str, body: &str) -> Result<String, Dynoxi
         "Scan" => call(body, |r| db.scan(r)),
         "BatchGetItem" => call(body, |r| db.batch_get_item(r)),
         "BatchWriteItem" => call(body, |r| db.batch_write_item(r)),
-        "TransactWriteItems" => call(body, |r| db.transact_write_items(r)),
+        "TransactWriteItems" => call(body, |r| db.transact_write_items(without_request_token(r))),
         "TransactGetItems" => call(body, |r| db.transact_get_items(r)),
         "CreateTable" => call(body, |r| db.create_table(r)),
         "DescribeTable" => call(body, |r| db.describe_table(r)),
@@ -144,6 +169,36 @@ mod tests {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 400);
         assert!(text(&resp).contains("ResourceNotFoundException"), "{}", text(&resp));
+    }
+
+    #[test]
+    fn transactions_keep_no_request_token() {
+        let c = InProcess { db: Database::memory().unwrap() };
+        let create = r#"{"TableName":"tab","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],
+            "KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}"#;
+        let resp = c.answer(&request("DynamoDB_20120810.CreateTable", create)).unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{}", text(&resp));
+        let tx = |v: &str| {
+            format!(r#"{{"ClientRequestToken":"same-token","TransactItems":[{{"Put":{{"TableName":"tab","Item":{{"pk":{{"S":"{v}"}}}}}}}}]}}"#)
+        };
+        // With the token kept, the engine would answer the second (different) transaction with
+        // IdempotentParameterMismatchException; without it both are applied.
+        for v in ["a", "b"] {
+            let resp = c.answer(&request("DynamoDB_20120810.TransactWriteItems", &tx(v))).unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{}", text(&resp));
+        }
+        let get = c.answer(&request("DynamoDB_20120810.GetItem", r#"{"TableName":"tab","Key":{"pk":{"S":"b"}}}"#)).unwrap();
+        assert!(text(&get).contains(r#""S":"b""#), "{}", text(&get));
+    }
+
+    #[test]
+    fn refusals_read_as_dynamodb_words() {
+        let c = InProcess { db: Database::memory().unwrap() };
+        let resp = c.answer(&request("DynamoDB_20120810.GetItem", r#"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#)).unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let body = text(&resp);
+        assert!(body.contains("ValidationException") && body.contains("Member must have length greater than or equal to 3"), "{body}");
+        assert!(!body.contains("VALIDATION:") && !body.contains(" at line "), "{body}");
     }
 
     #[test]
