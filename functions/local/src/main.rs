@@ -24,6 +24,7 @@ ENVIRONMENT (all optional)
   SCIM_BEARER_TOKEN        the bearer token (default: generated at first start, kept in SCIM_DATA_DIR/token)
   SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
   SCIM_TABLE               table name (default scim)
+  SCIM_EMBEDDED_TRANSPORT  in-process (default) or http: how the server reaches its embedded engine
   SCIM_PROFILE             app profile: default, jostle, joynfsm, junojourney, askspoke, or a JSON file
   RUST_LOG                 log filter (default info)
 
@@ -72,9 +73,14 @@ async fn run() -> Result<(), String> {
             let embedded = scim_local::start_embedded_dynamodb(Some(&file)).await?;
             // Lets `scim-admin` (and the benchmark's ceiling) reach the running server's embedded engine.
             let _ = std::fs::write(data_dir.join("endpoint"), &embedded.endpoint);
-            // The server itself reaches it in process (same SDK calls, no loopback socket).
-            let store = embedded.store(store_cfg.table.clone(), store_cfg.call_timeout);
-            (store, embedded.endpoint, format!("embedded DynamoDB engine (dynoxide) on {}", file.display()))
+            // The server itself reaches it in process (same SDK calls, no loopback socket), unless asked to
+            // go through the engine's HTTP listener (to compare the two: docs/benchmark.md).
+            let (store, transport) = match std::env::var("SCIM_EMBEDDED_TRANSPORT").as_deref() {
+                Ok("http") => (DynamoStore::local(&embedded.endpoint, store_cfg.table.clone(), store_cfg.call_timeout), "over loopback HTTP"),
+                Ok("in-process") | Err(_) => (embedded.store(store_cfg.table.clone(), store_cfg.call_timeout), "in process"),
+                Ok(other) => return Err(format!("SCIM_EMBEDDED_TRANSPORT must be in-process or http, not {other:?}")),
+            };
+            (store, embedded.endpoint, format!("embedded DynamoDB engine (dynoxide) on {}, reached {transport}", file.display()))
         }
     };
     store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
