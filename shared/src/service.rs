@@ -234,6 +234,14 @@ impl Service {
         self.check_op_count(ops.len())?;
         let (attr_ops, plan) = members::split(ops)?;
         self.check_member_count(&plan)?;
+        if attr_ops.is_empty() && if_match.is_none() && !plan.clear && !plan.is_empty() {
+            // Entra's usual group PATCH: member adds and removes only. The read that says which ids are
+            // users and members also says whether the group exists, so the group itself is not read:
+            // 1 BatchGetItem + 1 TransactWriteItems.
+            let status = self.check_members(tenant, id, &plan).await?;
+            self.apply_members(tenant, id, &plan, status).await?;
+            return Ok(None);
+        }
         let current = self.get(tenant, rt, id).await?;
         check_if_match(rt, if_match, &current)?;
         let status = self.check_members(tenant, id, &plan).await?;
@@ -278,13 +286,18 @@ impl Service {
         Ok(())
     }
 
-    /// Read which of the plan's ids are users and members; refuse the request if an added id is not a user.
+    /// Read whether the group exists (404 if not; an empty id is a group being created) and which of the
+    /// plan's ids are users and members; refuse the request if an added id is not a user.
     async fn check_members(&self, tenant: &str, group_id: &str, plan: &MemberPlan) -> ScimResult<MemberStatus> {
         let ids: Vec<String> = plan.adds.iter().chain(plan.removes.iter()).cloned().collect();
         if ids.is_empty() {
             return Ok(MemberStatus::default());
         }
         let status = self.store.member_status(tenant, group_id, &ids).await?;
+        // An empty id: the group is being created in this request, so it cannot exist yet.
+        if !group_id.is_empty() && !status.group {
+            return Err(not_found(group_resource_type(), group_id));
+        }
         if let Some(missing) = plan.adds.iter().find(|a| !status.users.contains(*a)) {
             return Err(StoreError::NotAUser(missing.clone()).into());
         }

@@ -201,6 +201,15 @@ impl TestServer {
         self.send(rb).await
     }
 
+    /// A request with one extra header (`If-Match`, `Accept`, …).
+    pub async fn call_with_header(&self, method: Method, path: &str, header: (&str, &str), body: Option<&Value>) -> Resp {
+        let mut rb = self.request(method, path).header(header.0, header.1);
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/scim+json").body(b.to_string());
+        }
+        self.send(rb).await
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.call(Method::GET, path, None).await
     }

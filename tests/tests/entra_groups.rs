@@ -2,6 +2,7 @@
 //! HTTP on both DynamoDB engines, plus membership at scale (embedded engine).
 
 use futures::stream::{self, StreamExt};
+use reqwest::Method;
 use scim_tests::{Engine, Resp, TestServer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -206,8 +207,8 @@ async fn put_replaces_members(srv: TestServer) {
 }
 
 async fn member_add_calls_do_not_grow(srv: TestServer) {
-    // Adding one member reads neither the member list nor the group's members: 3 calls
-    // (GetItem group, BatchGetItem user+membership, TransactWriteItems) whatever the group size.
+    // Adding one member reads neither the member list nor the group itself: 2 calls (BatchGetItem of
+    // the group, the user and the membership; TransactWriteItems) whatever the group size.
     let gid = entra_group(&srv, "Small").await.id();
     let ids: Vec<String> = {
         let mut v = Vec::new();
@@ -219,9 +220,31 @@ async fn member_add_calls_do_not_grow(srv: TestServer) {
     let add = |id: &str| patch(json!([{"op":"Add","path":"members","value":[{"value":id}]}]));
     srv.patch(&format!("/Groups/{gid}"), &patch(json!([{"op":"Add","path":"members","value": ids[..10].iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]))).await;
     let r = srv.patch(&format!("/Groups/{gid}"), &add(&ids[10])).await;
-    assert_eq!((r.status, r.calls()), (204, 3));
+    assert_eq!((r.status, r.calls()), (204, 2));
     let r = srv.patch(&format!("/Groups/{gid}"), &patch(json!([{"op":"remove","path":format!("members[value eq \"{}\"]", ids[10])}]))).await;
-    assert_eq!((r.status, r.calls()), (204, 3));
+    assert_eq!((r.status, r.calls()), (204, 2));
+    // With If-Match the group is read first (to compare versions): 3 calls, and a stale version is 412.
+    let etag = srv.get(&format!("/Groups/{gid}?excludedAttributes=members")).await.header("etag").unwrap().to_string();
+    let r = srv.call_with_header(Method::PATCH, &format!("/Groups/{gid}"), ("If-Match", &etag), Some(&add(&ids[10]))).await;
+    assert_eq!((r.status, r.calls()), (204, 3), "{}", r.text);
+    let r = srv.call_with_header(Method::PATCH, &format!("/Groups/{gid}"), ("If-Match", &etag), Some(&add(&ids[9]))).await;
+    assert_eq!(r.status, 412, "{}", r.text);
+}
+
+async fn member_patch_of_a_missing_group_is_404_and_writes_nothing(srv: TestServer) {
+    let u = user(&srv, "lonely@x").await;
+    let missing = "00000000-0000-4000-8000-000000000000";
+    for body in [
+        patch(json!([{"op":"Add","path":"members","value":[{"value": u}]}])),
+        patch(json!([{"op":"Remove","path":"members","value":[{"value": u}]}])),
+        patch(json!([{"op":"Add","path":"members","value":[{"value": "not-a-user"}]}])),
+    ] {
+        let r = srv.patch(&format!("/Groups/{missing}"), &body).await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert_eq!(r.body["status"], "404");
+    }
+    let user = srv.get(&format!("/Users/{u}")).await;
+    assert!(user.body.get("groups").is_none_or(|g| g.as_array().is_some_and(|a| a.is_empty())), "{}", user.text);
 }
 
 scim_tests::engine_tests!(
@@ -236,6 +259,7 @@ scim_tests::engine_tests!(
     deletes_clean_up_memberships,
     put_replaces_members,
     member_add_calls_do_not_grow,
+    member_patch_of_a_missing_group_is_404_and_writes_nothing,
 );
 
 /// A group grows to 10,000 members through Entra-sized PATCHes; the member set is exact after removals,

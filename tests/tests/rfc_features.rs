@@ -11,14 +11,6 @@ fn patch_title(t: &str) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": t}]})
 }
 
-async fn with_header(srv: &TestServer, method: Method, path: &str, header: (&str, &str), body: Option<&Value>) -> scim_tests::Resp {
-    let mut rb = srv.request(method, path).header(header.0, header.1);
-    if let Some(b) = body {
-        rb = rb.header("content-type", "application/scim+json").body(b.to_string());
-    }
-    srv.send(rb).await
-}
-
 async fn etags(srv: TestServer) {
     let created = srv.post("/Users", &json!({"userName": "e@x.com"})).await;
     let (id, tag) = (created.id(), created.header("etag").unwrap().to_string());
@@ -26,20 +18,20 @@ async fn etags(srv: TestServer) {
     assert_eq!(created.body["meta"]["version"], tag.as_str());
     let path = format!("/Users/{id}");
     // If-None-Match with the current version → 304; with an old one → 200.
-    assert_eq!(with_header(&srv, Method::GET, &path, ("if-none-match", &tag), None).await.status, 304);
-    assert_eq!(with_header(&srv, Method::GET, &path, ("if-none-match", "W/\"0\""), None).await.status, 200);
+    assert_eq!(srv.call_with_header(Method::GET, &path, ("if-none-match", &tag), None).await.status, 304);
+    assert_eq!(srv.call_with_header(Method::GET, &path, ("if-none-match", "W/\"0\""), None).await.status, 200);
     // If-Match with the current version succeeds and moves the version.
-    let r = with_header(&srv, Method::PATCH, &path, ("if-match", &tag), Some(&patch_title("a"))).await;
+    let r = srv.call_with_header(Method::PATCH, &path, ("if-match", &tag), Some(&patch_title("a"))).await;
     assert_eq!((r.status, r.header("etag")), (200, Some("W/\"2\"")));
     // A stale If-Match → 412 on PATCH, PUT and DELETE, and nothing changes.
     for (m, body) in [(Method::PATCH, Some(patch_title("b"))), (Method::PUT, Some(json!({"userName": "e@x.com", "title": "c"}))), (Method::DELETE, None)] {
-        let r = with_header(&srv, m.clone(), &path, ("if-match", &tag), body.as_ref()).await;
+        let r = srv.call_with_header(m.clone(), &path, ("if-match", &tag), body.as_ref()).await;
         assert_eq!(r.status, 412, "{m}: {}", r.text);
         assert!(r.body["detail"].as_str().unwrap().contains("W/\"2\""));
     }
     let now = srv.get(&path).await;
     assert_eq!((now.body["title"].clone(), now.header("etag")), (json!("a"), Some("W/\"2\"")));
-    assert_eq!(with_header(&srv, Method::DELETE, &path, ("if-match", "W/\"2\""), None).await.status, 204);
+    assert_eq!(srv.call_with_header(Method::DELETE, &path, ("if-match", "W/\"2\""), None).await.status, 204);
     assert_eq!(srv.get("/ServiceProviderConfig").await.body["etag"]["supported"], true);
 }
 

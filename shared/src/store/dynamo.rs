@@ -639,11 +639,17 @@ impl Store for DynamoStore {
         let mut status = MemberStatus::default();
         let users_pk = keys::resource_pk(tenant, crate::schema::user_resource_type());
         let members_pk = keys::members_pk(tenant, group_id);
+        let group_pk = keys::resource_pk(tenant, crate::schema::group_resource_type());
         let mut unique: Vec<&String> = ids.iter().collect();
         unique.sort();
         unique.dedup();
-        for chunk in unique.chunks(50) {
-            let mut keys_list = Vec::with_capacity(chunk.len() * 2);
+        // 49 ids = 98 keys, plus the group's own key in the first batch: within BatchGetItem's 100.
+        let chunks: Vec<&[&String]> = if unique.is_empty() { vec![&[]] } else { unique.chunks(49).collect() };
+        for (n, chunk) in chunks.into_iter().enumerate() {
+            let mut keys_list = Vec::with_capacity(chunk.len() * 2 + 1);
+            if n == 0 && !group_id.is_empty() {
+                keys_list.push(key(&group_pk, group_id));
+            }
             for id in chunk {
                 keys_list.push(key(&users_pk, id));
                 keys_list.push(key(&members_pk, id));
@@ -680,8 +686,10 @@ impl Store for DynamoStore {
                     };
                     if *pk == users_pk {
                         status.users.insert(sk.clone());
-                    } else {
+                    } else if *pk == members_pk {
                         status.members.insert(sk.clone());
+                    } else if *pk == group_pk && sk == group_id {
+                        status.group = true;
                     }
                 }
                 pending = r.unprocessed_keys.and_then(|mut m| m.remove(&self.table)).filter(|k| !k.keys().is_empty());

@@ -91,8 +91,9 @@ pub trait Store: TokenStore + Send + Sync {
     /// Filtered, paged listing; `total` counts all matches.
     async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError>;
 
-    /// Of `ids`, which are users of the tenant and which are members of group `group_id` (batched reads,
-    /// at most 50 ids a call, never the member list).
+    /// Whether group `group_id` exists and, of `ids`, which are users of the tenant and which are members
+    /// of the group: batched reads (the group item rides in the first batch), at most 49 ids a call, never
+    /// the member list. An empty `group_id` (a group not created yet) reads users only.
     async fn member_status(&self, tenant: &str, group_id: &str, ids: &[String]) -> Result<MemberStatus, StoreError>;
     /// The ids of the members of `group_id`, in id order; `TooMany` when there are more than `limit`.
     async fn list_members(&self, tenant: &str, group_id: &str, limit: usize) -> Result<Vec<String>, StoreError>;
@@ -136,6 +137,8 @@ pub const MEMBERS_PER_TRANSACTION: usize = 49;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberStatus {
+    /// The group item exists.
+    pub group: bool,
     pub users: std::collections::HashSet<String>,
     pub members: std::collections::HashSet<String>,
 }
