@@ -4,7 +4,7 @@
 # then the ratios. See docs/benchmark.md.
 #
 #   tests/bench.sh                 default comparison (≈ 2 min of load, plus the release build: ≈ 5–10 min cold)
-#   tests/bench.sh --scale         our server at 100,000 users (≈ 9 min on 2 cores, 7 of them loading; see docs)
+#   tests/bench.sh --scale         our server at 100,000 users (≈ 2 min on 2 cores, plus the build; see docs)
 #   tests/bench.sh --no-build ...  reuse the release binaries already built
 #   tests/bench.sh -- --users 200  anything after `--` goes to scim-bench (both runs)
 #
