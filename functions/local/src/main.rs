@@ -25,6 +25,7 @@ ENVIRONMENT (all optional)
   SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
   SCIM_TABLE               table name (default scim)
   SCIM_EMBEDDED_TRANSPORT  in-process (default) or http: how the server reaches its embedded engine
+  TOKIO_WORKER_THREADS     runtime worker threads (default: twice the cores)
   SCIM_PROFILE             app profile: default, jostle, joynfsm, junojourney, askspoke, or a JSON file
   RUST_LOG                 log filter (default info)
 
