@@ -17,6 +17,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
+/// The internal id of the directory served at the base URL (single-tenant mode); no tenant id can be it.
+pub const DEFAULT_TENANT: &str = "default";
+
 /// How long a verified tenant token is trusted without asking the store again (revocation delay).
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -31,12 +34,18 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Tenant ids: lower-case letters, digits and `-`, 1–63 characters, starting with a letter or digit;
-/// `scim` is reserved (it is the first segment of the default tenant's URL).
+/// Names no tenant may have: `default` is the internal id of the directory served at the base URL (its keys
+/// are `T#default#…`), `scim` the first segment of that URL; the others are kept for routes beside the
+/// tenants' (token endpoint, operator pages, events).
+pub const RESERVED_TENANT_IDS: &[&str] = &["default", "scim", "admin", "oauth2", "events", "metrics", "health"];
+
+/// Tenant ids: lower-case letters, digits and `-`, 1–63 characters, starting with a letter or digit, and
+/// not one of [`RESERVED_TENANT_IDS`]. Every way a tenant id enters — a URL, `scim-admin`, a stored token
+/// record — goes through this check, so no tenant can ever address the base URL's directory.
 pub fn valid_tenant(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 63
-        && t != "scim"
+        && !RESERVED_TENANT_IDS.contains(&t)
         && t.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
@@ -73,21 +82,22 @@ impl Auth {
     /// the user the token is bound to (for `/Me`), if any.
     pub async fn authenticate(&self, tenant: &str, header: Option<&str>, store: &dyn Store) -> Result<Option<String>, ScimError> {
         let token = bearer(header)?;
-        if tenant == crate::http::DEFAULT_TENANT && self.check_single(token) {
+        if tenant == DEFAULT_TENANT && self.check_single(token) {
             return Ok(None);
         }
         let hash = token_hash(token);
         if let Ok(cache) = self.cache.lock() {
             if let Some((t, user, at)) = cache.get(&hash) {
                 if at.elapsed() < TOKEN_CACHE_TTL {
-                    return if t == tenant { Ok(user.clone()) } else { Err(invalid()) };
+                    return if t == tenant && valid_tenant(t) { Ok(user.clone()) } else { Err(invalid()) };
                 }
             }
         }
         let record: Option<TokenRecord> = store.token(&hash).await.map_err(ScimError::from)?;
         match record {
             Some(r) => {
-                let ok = bool::from(r.tenant.as_bytes().ct_eq(tenant.as_bytes()));
+                // A record naming no valid tenant (e.g. `default`, written by an older scim-admin) grants nothing.
+                let ok = valid_tenant(&r.tenant) && bool::from(r.tenant.as_bytes().ct_eq(tenant.as_bytes()));
                 let user = r.user.clone();
                 if let Ok(mut cache) = self.cache.lock() {
                     if cache.len() > 10_000 {
@@ -185,7 +195,7 @@ mod tests {
         for ok in ["acme", "a", "contoso-eu-1", "0day"] {
             assert!(valid_tenant(ok), "{ok}");
         }
-        for bad in ["", "Acme", "-x", "a_b", "scim", "a/b", "a#b", &"x".repeat(64)] {
+        for bad in ["", "Acme", "-x", "a_b", "scim", "default", "oauth2", "a/b", "a#b", &"x".repeat(64)] {
             assert!(!valid_tenant(bad), "{bad}");
         }
         assert_eq!(token_hash("x").len(), 64);

@@ -113,6 +113,9 @@ pub struct HttpConfig {
     /// Add an `X-Scim-DynamoDB-Calls` header to every response (`SCIM_EXPOSE_CALL_COUNT=1`; off by
     /// default; the tests and the benchmark turn it on).
     pub expose_call_count: bool,
+    /// Longest time a request body may take to arrive once its headers are in (`SCIM_BODY_READ_TIMEOUT_SECS`,
+    /// default 30) → 408 and the connection closed; a body trickled byte by byte cannot hold a request open.
+    pub body_read_timeout: Duration,
 }
 
 impl HttpConfig {
@@ -121,13 +124,14 @@ impl HttpConfig {
             base_path: normalise_base_path(&std::env::var("SCIM_BASE_PATH").unwrap_or_else(|_| "/scim/v2".into())),
             public_url: std::env::var("SCIM_PUBLIC_URL").ok().filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('/').to_string()),
             expose_call_count: env_flag("SCIM_EXPOSE_CALL_COUNT"),
+            body_read_timeout: Duration::from_secs(env_num("SCIM_BODY_READ_TIMEOUT_SECS", 30u64).max(1)),
         }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { base_path: "/scim/v2".into(), public_url: None, expose_call_count: false }
+        HttpConfig { base_path: "/scim/v2".into(), public_url: None, expose_call_count: false, body_read_timeout: Duration::from_secs(30) }
     }
 }
 

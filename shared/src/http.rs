@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub const SCIM_JSON: &str = "application/scim+json";
-/// The tenant every request belongs to until multi-tenancy lands; keys already carry it.
-pub const DEFAULT_TENANT: &str = "default";
+/// The directory served at the base URL (re-exported from [`crate::auth`], which owns tenant ids).
+pub use crate::auth::DEFAULT_TENANT;
 pub const CALLS_HEADER: &str = "x-scim-dynamodb-calls";
 /// With the call count: the capacity units DynamoDB reported consumed, e.g. `read=1, write=6`.
 pub const CAPACITY_HEADER: &str = "x-scim-dynamodb-capacity";
@@ -231,15 +231,19 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
     let path = req.uri().path().to_string();
     let has_filter = req.uri().query().is_some_and(|q| q.contains("filter="));
     let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let tenant = tenant_of(&path, &state.http.base_path).unwrap_or_else(|| DEFAULT_TENANT.to_string());
+    // A path that is neither the base URL nor a valid tenant's URL is no alias of either: 404 before auth.
+    let tenant = tenant_of(&path, &state.http.base_path);
     let (mut resp, usage) = store::measure(async {
+        let Some(tenant) = tenant.clone() else {
+            return ScimError::not_found(format!("There is no SCIM endpoint at {path}")).into_response();
+        };
         let me = match state.auth.authenticate(&tenant, auth_header.as_deref(), &*state.service.store).await {
             Ok(me) => me,
             Err(e) => return e.into_response(),
         };
         let ctx = RequestCtx { tenant: tenant.clone(), base_url: base_url(&state.http, req.headers(), &tenant), me };
         req.extensions_mut().insert(ctx);
-        req.extensions_mut().insert(BodyLimit(state.service.limits.max_body_bytes));
+        req.extensions_mut().insert(BodyRules { limit: state.service.limits.max_body_bytes, timeout: state.http.body_read_timeout });
         next.run(req).await
     })
     .await;
@@ -250,7 +254,7 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     }
     // Refused before its body was read: tell the client not to reuse this connection for another request.
-    if matches!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) {
+    if matches!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::REQUEST_TIMEOUT) {
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if state.http.expose_call_count {
@@ -262,6 +266,7 @@ async fn scim_layer(State(state): State<AppState>, mut req: Request, next: Next)
     let status = resp.status().as_u16();
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     let (resource, id) = resource_of(&path);
+    let tenant = tenant.as_deref().unwrap_or("-");
     // The audit line: never the token, never the query string or body (they carry personal data).
     if status >= 500 {
         tracing::error!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = usage.calls, rcu = usage.read_units, wcu = usage.write_units, has_filter, "request");
@@ -296,9 +301,13 @@ fn resource_of(path: &str) -> (&str, &str) {
     }
 }
 
-/// The tenant a path addresses: the default tenant under the base path, `t` under `/t<base path>`;
-/// None for a path that is neither (answered 404 by the fallback).
+/// The tenant a path addresses: the default tenant under the base path, `t` under `/t<base path>` for a
+/// valid tenant id `t`; None for a path that is neither (answered 404). With the API at the root (empty
+/// base path) there are no tenant URLs: every path is the default tenant's.
 fn tenant_of(path: &str, base: &str) -> Option<String> {
+    if base.is_empty() {
+        return Some(DEFAULT_TENANT.to_string());
+    }
     let under = |p: &str| !base.is_empty() && (p == base || p.starts_with(&format!("{base}/")));
     if under(path) {
         return Some(DEFAULT_TENANT.to_string());
@@ -391,8 +400,18 @@ async fn resource_response(
 // ---------------------------------------------------------------------------------------------
 // Request bodies
 
+/// How large a request body may be, and how long it may take to arrive (set by the middleware).
 #[derive(Clone, Copy)]
-struct BodyLimit(usize);
+struct BodyRules {
+    limit: usize,
+    timeout: std::time::Duration,
+}
+
+impl Default for BodyRules {
+    fn default() -> Self {
+        BodyRules { limit: 1024 * 1024, timeout: std::time::Duration::from_secs(30) }
+    }
+}
 
 /// A JSON request body: `application/scim+json` or `application/json` (any parameters), at most the
 /// configured size (413 above it, checked against `Content-Length` before reading), valid JSON.
@@ -402,15 +421,17 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
     type Rejection = ScimError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ScimError> {
-        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(1024 * 1024);
-        read_json(req, limit).await.map(ScimBody)
+        let rules = req.extensions().get::<BodyRules>().copied().unwrap_or_default();
+        read_json(req, rules.limit).await.map(ScimBody)
     }
 }
 
 /// Read a JSON request body of at most `limit` bytes (413 above it, checked against `Content-Length`
-/// before reading), sent as `application/scim+json` or `application/json`.
+/// before reading), sent as `application/scim+json` or `application/json`, within the body read timeout
+/// (408 after it).
 async fn read_json(req: Request, limit: usize) -> ScimResult<Value> {
     {
+        let timeout = req.extensions().get::<BodyRules>().copied().unwrap_or_default().timeout;
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
             if ct != SCIM_JSON && ct != "application/json" {
@@ -424,7 +445,11 @@ async fn read_json(req: Request, limit: usize) -> ScimResult<Value> {
         if declared.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
-        let bytes = match http_body_util::Limited::new(req.into_body(), limit).collect().await {
+        let collected = tokio::time::timeout(timeout, http_body_util::Limited::new(req.into_body(), limit).collect()).await;
+        let Ok(collected) = collected else {
+            return Err(ScimError::new(408, None, format!("The request body did not arrive within {} s", timeout.as_secs())));
+        };
+        let bytes = match collected {
             Ok(b) => b.to_bytes(),
             Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
             Err(_) => return Err(ScimError::invalid_syntax("The request body could not be read")),
@@ -455,8 +480,16 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
+/// A precondition header (`If-Match`, `If-None-Match`), if present. One that is not visible ASCII cannot
+/// name any version this server issued, and a precondition must never silently vanish: 400.
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> ScimResult<Option<&str>> {
+    match h.get(&name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            let shown = if name == header::IF_MATCH { "If-Match" } else { "If-None-Match" };
+            ScimError::invalid_syntax(format!("The {shown} header is not an entity tag (it must be visible ASCII, e.g. W/\"3\"); nothing was changed"))
+        }),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,7 +546,7 @@ async fn get_one(
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
     let res = st.service.get(&ctx.tenant, rt, &id).await?;
-    if header_str(&headers, header::IF_NONE_MATCH).is_some_and(|t| etag_matches(t, &res)) {
+    if header_str(&headers, header::IF_NONE_MATCH)?.is_some_and(|t| etag_matches(t, &res)) {
         return Ok(empty_response(StatusCode::NOT_MODIFIED, Some(&res)));
     }
     resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
@@ -528,7 +561,7 @@ async fn replace(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.replace_any(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)).await?;
+    let res = st.service.replace_any(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)?).await?;
     resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
 }
 
@@ -541,7 +574,7 @@ async fn patch(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.patch_any(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)).await?;
+    let res = st.service.patch_any(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)?).await?;
     // Groups answer 204 (Entra: "Returning a body with a list of all the members isn't advisable") unless
     // the client asked for attributes.
     let asked = query::decode(q.as_deref()).iter().any(|(k, _)| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"));
@@ -562,7 +595,7 @@ async fn delete(
     headers: HeaderMap,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    st.service.delete(&ctx.tenant, rt, &id, header_str(&headers, header::IF_MATCH)).await?;
+    st.service.delete(&ctx.tenant, rt, &id, header_str(&headers, header::IF_MATCH)?).await?;
     Ok(empty_response(StatusCode::NO_CONTENT, None))
 }
 
@@ -767,6 +800,11 @@ mod tests {
         assert_eq!(tenant_of("/Acme/scim/v2/Users", "/scim/v2"), None);
         assert_eq!(tenant_of("/acme/other/Users", "/scim/v2"), None);
         assert_eq!(tenant_of("/scim/v2x/Users", "/scim/v2"), None);
+        // Aliases of the base URL are no tenant: a capital, an escape, a reserved name.
+        for alias in ["/A/scim/v2/Users", "/%61/scim/v2/Users", "/scim/scim/v2/Users", "/default/scim/v2/Users", "/x/y/scim/v2"] {
+            assert_eq!(tenant_of(alias, "/scim/v2"), None, "{alias}");
+        }
+        assert_eq!(tenant_of("/anything", "").as_deref(), Some(DEFAULT_TENANT));
     }
 
     #[test]

@@ -70,14 +70,14 @@ fn moto_endpoint() -> String {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start moto with {py}: {e}. Run ./scripts/test.sh, which installs moto[server] in .venv"));
+            .unwrap_or_else(|e| panic!("cannot start moto with {py}: {e}. Run tests/run.sh, which installs moto[server] in .venv"));
         let stdin = child.stdin.take().expect("stdin");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read moto output");
         assert_eq!(
             line.trim(),
             "ready",
-            "moto did not start (is `moto[server]` installed for {py}? Run ./scripts/test.sh, which installs it in .venv)"
+            "moto did not start (is `moto[server]` installed for {py}? Run tests/run.sh, which installs it in .venv)"
         );
         Moto { endpoint: format!("http://127.0.0.1:{port}"), _stdin: Mutex::new(stdin), _child: Mutex::new(child) }
     })
@@ -165,15 +165,31 @@ impl TestServer {
     }
 
     pub async fn start_full(engine: Engine, limits: Limits, profile: &str, wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>) -> Self {
+        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
+        Self::start_serving(engine, limits, profile, wrap, http_cfg, scim_local::serve::ServeConfig::default()).await
+    }
+
+    /// A server with its own HTTP settings and connection limits (timeouts, connection cap).
+    pub async fn start_with_serve_config(engine: Engine, http_cfg: HttpConfig, serve_cfg: scim_local::serve::ServeConfig) -> Self {
+        Self::start_serving(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, serve_cfg).await
+    }
+
+    async fn start_serving(
+        engine: Engine,
+        limits: Limits,
+        profile: &str,
+        wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>,
+        http_cfg: HttpConfig,
+        serve_cfg: scim_local::serve::ServeConfig,
+    ) -> Self {
         shared::logging::init();
         let store = fresh_store(engine).await;
         let token = shared::auth::generate_token();
-        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
         let profile = shared::profile::Profile::load(profile).expect("profile");
         let state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(scim_local::serve(http::router(state), listener));
+        tokio::spawn(scim_local::serve::serve_until(http::router(state), listener, serve_cfg, std::future::pending()));
         let client = reqwest::Client::builder().no_proxy().build().expect("client");
         TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, client }
     }
@@ -240,6 +256,22 @@ impl TestServer {
         let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "test".into(), created: String::new(), user: user.map(Into::into) };
         self.store.put_token(&rec).await.expect("put token");
         token
+    }
+
+    /// `127.0.0.1:PORT`, for tests that speak HTTP over a raw socket.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").split('/').next().expect("host").to_string()
+    }
+
+    /// Send `request` (bytes exactly as given) on a new connection and read until the server closes it or
+    /// `wait` passes; returns what arrived.
+    pub async fn raw(&self, request: &[u8], wait: Duration) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.addr()).await.expect("connect");
+        s.write_all(request).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
+        out
     }
 
     /// `http://127.0.0.1:PORT/<tenant>/scim/v2`

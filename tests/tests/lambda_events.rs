@@ -1,6 +1,6 @@
 //! API Gateway HTTP API (v2) events, as Lambda receives them, through `lambda_http`'s conversion and the
 //! same routers the Lambda functions run (`users_router`, `groups_router`, `discovery_router`). Proves the
-//! query string is decoded exactly once from `rawQueryString` and that a request without `User-Agent` is
+//! query string is decoded exactly once from `rawQueryString` (raw double quotes included) and that a request without `User-Agent` is
 //! served.
 
 use axum::Router;
@@ -37,7 +37,8 @@ impl Lambda {
         for (k, v) in vars {
             text = text.replace(&format!("{{{{{k}}}}}"), v);
         }
-        let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: not an API Gateway v2 event: {e}"));
+        // Converted as the functions' runner converts it (shared::lambda::run).
+        let req = shared::lambda::request_from_str(&text).unwrap_or_else(|e| panic!("{fixture}: not an API Gateway v2 event: {e}"));
         let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -64,6 +65,10 @@ async fn every_route_through_lambda_events() {
 
     // `+` is a space and `%2B` a plus: decoded once, the filter finds a+b@x.com.
     let (s, _, b) = l.invoke(&l.users, "users-get-filter-encoded", &[]).await;
+    assert_eq!((s, b["totalResults"].clone()), (200, Value::from(1)), "{b}");
+    assert_eq!(b["Resources"][0]["userName"], "a+b@x.com");
+    // Entra's raw double quotes, as API Gateway passes them on in rawQueryString: the same answer.
+    let (s, _, b) = l.invoke(&l.users, "users-get-filter-raw-quotes", &[]).await;
     assert_eq!((s, b["totalResults"].clone()), (200, Value::from(1)), "{b}");
     assert_eq!(b["Resources"][0]["userName"], "a+b@x.com");
 

@@ -96,4 +96,32 @@ async fn revoked_and_unknown_tokens_are_refused(srv: TestServer) {
     assert_eq!(listed[0].hash, shared::auth::token_hash(&t2));
 }
 
-scim_tests::engine_tests!(tokens_work_only_on_their_tenant, listing_and_filters_never_cross_tenants, revoked_and_unknown_tokens_are_refused);
+/// A token record naming the base URL's internal directory id (as an older `scim-admin` could write for a
+/// tenant called `default`) opens nothing: not the base URL, not `/default/scim/v2`.
+async fn no_tenant_can_be_the_base_urls_directory(srv: TestServer) {
+    use shared::store::{TokenRecord, TokenStore};
+    let uid = srv.create_user(&json!({"userName": "main@x.com"})).await;
+    for reserved in shared::auth::RESERVED_TENANT_IDS {
+        assert!(!shared::auth::valid_tenant(reserved), "{reserved}");
+    }
+    let tenant = shared::auth::DEFAULT_TENANT;
+    srv.store.create_tenant(tenant, "2026-01-01T00:00:00Z").await.expect("create tenant");
+    let token = shared::auth::generate_token();
+    let hash = shared::auth::token_hash(&token);
+    let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "forged".into(), created: String::new(), user: None };
+    srv.store.put_token(&rec).await.expect("put token");
+    for path in ["/Users".to_string(), format!("/Users/{uid}")] {
+        let r = srv.call_at(&srv.base, &token, Method::GET, &path, None).await;
+        assert_eq!(r.status, 401, "{path}: {}", r.text);
+        let r = srv.call_at(&srv.tenant_base(tenant), &token, Method::GET, &path, None).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert!(!r.text.contains("main@x.com"), "{}", r.text);
+    }
+}
+
+scim_tests::engine_tests!(
+    tokens_work_only_on_their_tenant,
+    listing_and_filters_never_cross_tenants,
+    revoked_and_unknown_tokens_are_refused,
+    no_tenant_can_be_the_base_urls_directory
+);

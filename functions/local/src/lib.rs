@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub mod in_process;
+pub mod serve;
 
 /// The embedded DynamoDB engine of this process.
 #[derive(Clone)]
@@ -43,9 +44,10 @@ pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<EmbeddedD
     Ok(EmbeddedDynamo { endpoint: format!("http://{addr}"), db })
 }
 
-/// Serve `router` on `listener` until the process is stopped (Ctrl-C / SIGTERM end it gracefully).
+/// Serve `router` on `listener` until the process is stopped (Ctrl-C / SIGTERM end it gracefully), with
+/// the timeouts and connection cap of [`serve::ServeConfig::from_env`].
 pub async fn serve(router: axum::Router, listener: TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
+    serve::serve_until(router, listener, serve::ServeConfig::from_env(), shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -28,6 +28,10 @@ ENVIRONMENT (all optional)
   TOKIO_WORKER_THREADS     runtime worker threads (default: twice the cores)
   SCIM_PROFILE             app profile: default, jostle, joynfsm, junojourney, askspoke, or a JSON file
   RUST_LOG                 log filter (default info)
+  SCIM_HEADER_READ_TIMEOUT_SECS  a request head must arrive within this (default 15; also the keep-alive wait)
+  SCIM_BODY_READ_TIMEOUT_SECS    a request body must arrive within this (default 30; 408 after)
+  SCIM_IDLE_TIMEOUT_SECS         close a connection with no bytes moving this long (default 60)
+  SCIM_MAX_CONNECTIONS           open connections at most (default 256; more are answered 503)
 
   --create-table           create the table (with its indexes) on SCIM_DYNAMODB_ENDPOINT, or on AWS when
                            unset, then exit
@@ -113,26 +117,50 @@ async fn run() -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("SCIM server ready");
     println!("  Tenant URL:   {}", scim_local::tenant_url(addr, &base_path));
-    println!("  Secret Token: {token}   ({token_origin})");
+    // A generated token is shown once, when it is made; a kept or configured one is never echoed.
+    let token_ref = match &token_origin {
+        TokenOrigin::Generated(file) => {
+            println!("  Secret Token: {token}   (generated now and shown only this once; kept in {})", file.display());
+            format!("$(cat {})", file.display())
+        }
+        TokenOrigin::Kept(file) => {
+            println!("  Secret Token: kept in {} (not printed; run: cat {})", file.display(), file.display());
+            format!("$(cat {})", file.display())
+        }
+        TokenOrigin::Configured => {
+            println!("  Secret Token: from SCIM_BEARER_TOKEN (not printed)");
+            "$SCIM_BEARER_TOKEN".to_string()
+        }
+    };
     println!("  Store:        {engine}, table {}", store_cfg.table);
     println!("  Profile:      {} ({})", profile.name, profile.description);
     println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
-    println!("  Try:          curl -H \"Authorization: Bearer {token}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
+    println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
     scim_local::serve(http::router(state), listener).await.map_err(|e| format!("server error: {e}"))
 }
 
+/// Where the bearer token came from (decides whether the banner may show it).
+enum TokenOrigin {
+    /// Made at this start and written to this file: shown once.
+    Generated(PathBuf),
+    /// Read from this file, made at an earlier start: never shown again.
+    Kept(PathBuf),
+    /// `SCIM_BEARER_TOKEN`: the operator has it; never echoed.
+    Configured,
+}
+
 /// The configured token, or the one kept in the data directory, or a new one written there (mode 0600).
-fn token(data_dir: &Path) -> Result<(String, String), String> {
+fn token(data_dir: &Path) -> Result<(String, TokenOrigin), String> {
     if let Ok(t) = std::env::var("SCIM_BEARER_TOKEN") {
-        return Ok((t, "from SCIM_BEARER_TOKEN".into()));
+        return Ok((t, TokenOrigin::Configured));
     }
     let file = data_dir.join("token");
     if let Ok(t) = std::fs::read_to_string(&file) {
-        return Ok((t.trim().to_string(), format!("kept in {}", file.display())));
+        return Ok((t.trim().to_string(), TokenOrigin::Kept(file)));
     }
     let t = auth::generate_token();
     write_private(&file, &t).map_err(|e| format!("cannot write token file {}: {e}", file.display()))?;
-    Ok((t, format!("generated, kept in {}", file.display())))
+    Ok((t, TokenOrigin::Generated(file)))
 }
 
 fn write_private(file: &Path, content: &str) -> std::io::Result<()> {

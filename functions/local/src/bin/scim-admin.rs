@@ -21,7 +21,8 @@ USAGE:
   scim-admin [--aws] token revoke <tenant> <token-id>
 
 A tenant's SCIM base URL is <server>/<tenant>/scim/v2; its tokens work only there.
-Tenant ids: lower-case letters, digits and '-', up to 63 characters.
+Tenant ids: lower-case letters, digits and '-', up to 63 characters; not default, scim, admin, oauth2,
+events, metrics or health (reserved).
 
 STORE: --aws (AWS chain, SCIM_TABLE), or SCIM_DYNAMODB_ENDPOINT, or else the local server's
 embedded database in SCIM_DATA_DIR (default ./.scim-data).
@@ -63,7 +64,10 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
 fn tenant_arg(args: &[String], i: usize) -> Result<&str, String> {
     let t = args.get(i).ok_or("missing <tenant>; see --help")?;
     if !valid_tenant(t) {
-        return Err(format!("'{t}' is not a valid tenant id (lower-case letters, digits, '-'; not 'scim')"));
+        return Err(format!(
+            "'{t}' is not a valid tenant id (lower-case letters, digits, '-', up to 63 characters; reserved: {})",
+            shared::auth::RESERVED_TENANT_IDS.join(", ")
+        ));
     }
     Ok(t)
 }
