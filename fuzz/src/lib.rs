@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
-/// A user's stored attributes, shaped like what Entra provisions (dialect §1.3 of entra-dialect.md).
+/// A user's stored attributes, shaped like what Entra provisions (dialect §1.3 of docs/entra-dialect.md).
 pub fn user_attrs() -> Map<String, Value> {
     let v = json!({
         "userName": "Test_User_ab6490ee@contoso.com",

@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn entra_add_members() {
-        // entra-dialect.md §1.6 "Add members"
+        // docs/entra-dialect.md §1.6 "Add members"
         let (attrs, p) = plan(json!([{"op":"Add","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}, {"value":"u2"}]}]));
         assert!(attrs.is_empty());
         assert_eq!(p, MemberPlan { clear: false, adds: ids(&["f648f8d5ea4e4cd38e9c", "u2"]), removes: vec![] });

@@ -647,7 +647,7 @@ mod tests {
 
     #[test]
     fn nulls_read_only_and_unknown_schema_urns_are_ignored() {
-        // entra-dialect.md §1.3 "Example 2. Provision a user": explicit nulls, malformed schema URN.
+        // docs/entra-dialect.md §1.3 "Example 2. Provision a user": explicit nulls, malformed schema URN.
         let body = json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
             "externalId":"jyoung","userName":"jyoung@testuser.com","active":true,"addresses":null,"displayName":"Joy Young",
             "emails":[{"type":"work","value":"jyoung@Contoso.com","primary":true}],"meta":{"resourceType":"User"},

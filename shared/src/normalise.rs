@@ -1,8 +1,8 @@
 //! Entra's PATCH dialect rewritten into RFC 7644 form before the engine ([`crate::patch`]) sees it.
 //!
 //! One small, named function per quirk, each tested on the payload Entra actually sends, run in a fixed
-//! order by [`patch_request`]. The quirks are catalogued in `/work/shared/reference/entra-dialect.md`
-//! (cited below as "dialect §x"); the issue references come from there.
+//! order by [`patch_request`]. The quirks are catalogued in `docs/entra-dialect.md` (cited below as
+//! "dialect §x"; its §0 explains source keys such as `[S1]` and `[PM]`).
 //!
 //! Two of them also apply to whole resource bodies (POST/PUT): [`coerce_string_booleans`] and
 //! [`manager_object`].

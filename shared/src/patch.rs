@@ -7,7 +7,7 @@
 //! Rules worth knowing (each is a choice the RFC leaves open or that Entra forces):
 //! * Attribute names match case-insensitively; keys written use the schema's canonical name (`UserName`
 //!   → `userName`) and unknown names are stored as written. Values are stored exactly as sent.
-//! * Unknown attributes and unknown extension URNs are stored, not rejected (entra-dialect.md §5 item 8:
+//! * Unknown attributes and unknown extension URNs are stored, not rejected (docs/entra-dialect.md §5 item 8:
 //!   one odd path must never block the `active: false` in the same request).
 //! * An unqualified name that is not a core attribute but is the name of exactly one extension attribute
 //!   resolves to it (`"path": "manager"` in the Entra tutorial, [S1] Example 5).
@@ -42,7 +42,7 @@ pub enum PatchOpKind {
 }
 
 impl PatchOpKind {
-    /// `add`, `Add`, `ADD`, … (Entra capitalises them: entra-dialect.md §5 item 2).
+    /// `add`, `Add`, `ADD`, … (Entra capitalises them: docs/entra-dialect.md §5 item 2).
     pub fn parse(op: &str) -> Option<Self> {
         match op.trim().to_ascii_lowercase().as_str() {
             "add" => Some(Self::Add),

@@ -1,4 +1,4 @@
-//! Groups the way Entra provisions them (entra-dialect.md §1.6; §5 items 4, 5, 14, 25), end to end over
+//! Groups the way Entra provisions them (docs/entra-dialect.md §1.6; §5 items 4, 5, 14, 25), end to end over
 //! HTTP on both DynamoDB engines, plus membership at scale (embedded engine).
 
 use futures::stream::{self, StreamExt};

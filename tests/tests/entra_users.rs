@@ -1,5 +1,5 @@
 //! What Microsoft Entra ID's provisioning service sends for users, and what it needs back: every
-//! request/response pair of /work/shared/reference/entra-dialect.md §1.2–§1.5 and §1.7, and one test per
+//! request/response pair of docs/entra-dialect.md §1.2–§1.5 and §1.7, and one test per
 //! user-related quirk of §5 (`quirk_NN_…`). Each test runs on both engines (dynoxide and moto).
 
 use reqwest::Method;
@@ -24,7 +24,7 @@ fn user_body(user_name: &str) -> Value {
     json!({"schemas": [USER], "userName": user_name, "active": true})
 }
 
-/// The POST of entra-dialect.md §1.3 ([S1] "User Operations"), verbatim.
+/// The POST of docs/entra-dialect.md §1.3 ([S1] "User Operations"), verbatim.
 fn tutorial_user() -> Value {
     json!({
         "schemas": [

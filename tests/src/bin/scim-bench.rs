@@ -389,7 +389,7 @@ impl Rng {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bodies (Entra's shapes; entra-dialect.md §1.3, §2)
+// Bodies (Entra's shapes; docs/entra-dialect.md §1.3, §2)
 
 fn user_name(run: &str, i: usize) -> String {
     format!("bench{run}.u{i}@contoso.com")
