@@ -36,7 +36,7 @@ if [ ! -x "$bin" ]; then
   exit 1
 fi
 
-profiles="${SCIM2_TESTER_PROFILES:-default $(ls shared/profiles | sed -n 's/\.json$//p' | grep -vx default | tr '\n' ' ')}"
+profiles="${SCIM2_TESTER_PROFILES:-default $(ls shared/profiles | sed -n 's/\.json$//p' | grep -vx default | xargs)}"
 
 work="$(mktemp -d)"
 server_pid=""
