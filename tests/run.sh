@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, store contract tests and end-to-end tests over HTTP, each end-to-end
 # and contract test on both DynamoDB engines (embedded dynoxide, and moto's server started by the harness).
+# Then python-scim's scim2-tester against scim-local (tests/scim2_tester.sh, which installs it into .venv).
 # Installs moto into .venv on first use. Extra arguments go to `cargo test` (e.g. a test-name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +12,4 @@ if ! .venv/bin/python -c "import moto.server" >/dev/null 2>&1; then
 fi
 export SCIM_MOTO_PYTHON="$PWD/.venv/bin/python"
 cargo test --workspace "$@"
+tests/scim2_tester.sh  # python-scim's scim2-tester against scim-local: every check must pass

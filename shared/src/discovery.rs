@@ -19,13 +19,16 @@ pub fn service_provider_config(base_url: &str, limits: &Limits) -> Value {
         "changePassword": {"supported": false},
         "sort": {"supported": false},
         "etag": {"supported": true},
+        // RFC 9865 §4. `cursorTimeout` is left out on purpose: our cursors never expire (a cursor encodes
+        // where the next page starts, not server-side state), and RFC 9865 reads an absent `cursorTimeout`
+        // as "no cursor timeout". A value would have to be a positive number of seconds, i.e. a promise
+        // of expiry we do not make; 0 is not valid (clients such as scim2-models reject the document).
         "pagination": {
             "cursor": true,
             "index": true,
             "defaultPaginationMethod": "index",
             "defaultPageSize": limits.default_page_size,
-            "maxPageSize": limits.max_page_size,
-            "cursorTimeout": 0
+            "maxPageSize": limits.max_page_size
         },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
@@ -109,5 +112,16 @@ mod tests {
         assert_eq!(d["sort"]["supported"], false);
         assert_eq!(d["patch"]["supported"], true);
         assert_eq!(d["filter"]["maxResults"], 200);
+    }
+
+    #[test]
+    fn pagination_block_follows_rfc_9865() {
+        let d = service_provider_config("", &Limits::default());
+        let p = d["pagination"].as_object().unwrap();
+        assert_eq!((p["cursor"].clone(), p["index"].clone()), (json!(true), json!(true)));
+        assert_eq!(p["defaultPaginationMethod"], "index");
+        assert_eq!((p["defaultPageSize"].clone(), p["maxPageSize"].clone()), (json!(100), json!(200)));
+        // Cursors never expire: no `cursorTimeout` (when present it must be a positive integer).
+        assert!(!p.contains_key("cursorTimeout"), "{p:?}");
     }
 }
