@@ -155,7 +155,10 @@ async fn stale_request_is_refused_and_changes_nothing() {
     let signer = scim_tests::dynoxide_engine().http_store(inproc.table(), T);
     let at = |ago: u64| {
         let clock = aws_smithy_async::time::StaticTimeSource::new(SystemTime::now() - Duration::from_secs(ago));
-        Client::from_conf(signer.client().config().to_builder().time_source(clock).build())
+        // No retries: the SDK corrects its clock from the refusal's Date header and retries, which (rightly)
+        // succeeds; the point here is the first, stale attempt.
+        let no_retry = aws_sdk_dynamodb::config::retry::RetryConfig::disabled();
+        Client::from_conf(signer.client().config().to_builder().time_source(clock).retry_config(no_retry).build())
     };
     assert_eq!(put(&at(10 * 60), inproc.table(), "door#stale").await, Err("InvalidSignatureException".into()));
     assert!(!present(&inproc, "door#stale").await);

@@ -9,7 +9,6 @@
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use reqwest::{Method, Url};
 use serde_json::{json, Value};
-use shared::store::dynamo::DynamoStore;
 use shared::store::keys;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
