@@ -122,7 +122,7 @@ if [ "$SCALE" = 1 ]; then
   start_ours
   started=$(date +%s)
   "$BENCH_BIN" --scenario scale --label "scim-local (ours)" --base-url "$OURS_URL" --token "$OURS_TOKEN" \
-    --users "${SCALE_USERS:-100000}" --ceiling "$OURS_ENGINE" --server-pid "$OURS_PID" \
+    --users "${SCALE_USERS:-100000}" --ceiling "$OURS_ENGINE" --ceiling-data-dir "$TMP_DATA" --server-pid "$OURS_PID" \
     --json "$OUT/scale.json" ${EXTRA[@]+"${EXTRA[@]}"}
   echo "bench.sh: scale run took $(( $(date +%s) - started )) s; peak RSS of scim-local: $(grep VmHWM /proc/"$OURS_PID"/status | tr -s ' \t' ' ')"
   stop_pid "$OURS_PID"
@@ -131,7 +131,7 @@ fi
 
 start_ours
 "$BENCH_BIN" --label "scim-local (ours)" --base-url "$OURS_URL" --token "$OURS_TOKEN" \
-  --ceiling "$OURS_ENGINE" --server-pid "$OURS_PID" --json "$OUT/ours.json" ${EXTRA[@]+"${EXTRA[@]}"}
+  --ceiling "$OURS_ENGINE" --ceiling-data-dir "$TMP_DATA" --server-pid "$OURS_PID" --json "$OUT/ours.json" ${EXTRA[@]+"${EXTRA[@]}"}
 stop_pid "$OURS_PID"
 
 start_theirs

@@ -85,6 +85,20 @@ fn moto_endpoint() -> String {
     .clone()
 }
 
+/// The in-memory dynoxide engine shared by this test binary: its listener's endpoint and key, and its
+/// in-process stores.
+pub fn dynoxide_engine() -> &'static scim_local::EmbeddedDynamo {
+    dynoxide()
+}
+
+/// A store on `table` of the shared dynoxide engine, over its HTTP listener and signed with its key (as
+/// `scim-admin` reaches a running server's engine).
+pub fn dynoxide_over_http(table: &str) -> DynamoStore {
+    dynoxide().http_store(table, Duration::from_secs(10))
+}
+
+/// The engine's DynamoDB API. dynoxide's listener refuses unsigned requests: reach it with
+/// [`dynoxide_over_http`] (or the engine's key), not with `DynamoStore::local`.
 pub fn endpoint(engine: Engine) -> String {
     match engine {
         Engine::Dynoxide => dynoxide().endpoint.clone(),

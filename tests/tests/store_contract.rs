@@ -194,7 +194,7 @@ scim_tests::store_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_engine_in_process_and_over_http_agree() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
-    let http = DynamoStore::local(&scim_tests::endpoint(scim_tests::Engine::Dynoxide), inproc.table(), std::time::Duration::from_secs(10));
+    let http = scim_tests::dynoxide_over_http(inproc.table());
     let a = user("u-a", "alice", Some("x-a"));
     inproc.create(T, rt(), &a).await.unwrap();
     assert_eq!(http.get(T, rt(), "u-a").await.unwrap().unwrap().attrs, a.attrs, "written in process, read over HTTP");

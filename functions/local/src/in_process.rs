@@ -8,7 +8,8 @@
 //! inside the same process (two socket writes, two reads, header parsing on both sides); the profile of
 //! `GET /Users/{id}` put about a third of the server's CPU there. See docs/benchmark.md ("Profile").
 //!
-//! The engine's HTTP listener stays up beside it, for `scim-admin` and the benchmark's ceiling.
+//! Other processes (`scim-admin`, the benchmark's ceiling) reach the same engine through its signed HTTP
+//! listener ([`crate::engine_door`]), which hands verified requests to [`answer_json`] here.
 
 use aws_smithy_runtime_api::client::http::{
     http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
@@ -52,21 +53,27 @@ impl HttpConnector for InProcess {
 impl InProcess {
     fn answer(&self, request: &HttpRequest) -> Result<HttpResponse, ConnectorError> {
         let target = request.headers().get("x-amz-target").unwrap_or("");
-        let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
-            return respond(400, error_body("UnknownOperationException", ""));
-        };
         let Some(bytes) = request.body().bytes() else {
             // The SDK's DynamoDB requests are always in memory; a streaming body would be a bug here.
             return Err(ConnectorError::other("the in-process DynamoDB connector needs an in-memory body".into(), None));
         };
-        let body = match std::str::from_utf8(bytes) {
-            Ok(b) => b,
-            Err(_) => return respond(400, error_body("SerializationException", "")),
-        };
-        match dispatch(&self.db, operation, body) {
-            Ok(json) => respond(200, json),
-            Err(e) => respond(e.status_code(), e.to_json()),
-        }
+        let (status, json) = answer_json(&self.db, target, bytes);
+        respond(status, json)
+    }
+}
+
+/// One DynamoDB call, `x-amz-target` + JSON body → (HTTP status, JSON answer), errors as DynamoDB words.
+/// Shared by the in-process connector and the engine's door for other processes ([`crate::engine_door`]).
+pub(crate) fn answer_json(db: &Database, target: &str, body: &[u8]) -> (u16, String) {
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+        return (400, error_body("UnknownOperationException", ""));
+    };
+    let Ok(body) = std::str::from_utf8(body) else {
+        return (400, error_body("SerializationException", ""));
+    };
+    match dispatch(db, operation, body) {
+        Ok(json) => (200, json),
+        Err(e) => (e.status_code(), e.to_json()),
     }
 }
 

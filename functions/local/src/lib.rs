@@ -1,5 +1,6 @@
 //! The local server's parts, shared with the test harness: the embedded DynamoDB engine (dynoxide on a
-//! SQLite file, served in-process on a loopback port) and the HTTP serving loop.
+//! SQLite file, served in-process, and to other processes on a loopback port behind a signature check) and
+//! the HTTP serving loop.
 //!
 //! The embedded engine is a dependency of this crate only — never of a Lambda function.
 
@@ -9,14 +10,18 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+pub mod engine_door;
 pub mod in_process;
+pub mod private_dir;
 pub mod serve;
 
 /// The embedded DynamoDB engine of this process.
 #[derive(Clone)]
 pub struct EmbeddedDynamo {
-    /// Its DynamoDB API on `http://127.0.0.1:<port>`, for other processes (`scim-admin`, the benchmark).
+    /// Its DynamoDB API on `http://127.0.0.1:<port>`, for other processes (`scim-admin`, the benchmark),
+    /// which must sign their requests with [`EmbeddedDynamo::key`] ([`engine_door`]).
     pub endpoint: String,
+    pub key: engine_door::EngineKey,
     db: dynoxide::Database,
 }
 
@@ -26,22 +31,36 @@ impl EmbeddedDynamo {
     pub fn store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
         DynamoStore::local_via(&self.endpoint, table, call_timeout, in_process::http_client(self.db.clone()))
     }
+
+    /// A store on `table` that reaches the engine over its HTTP listener, signing with its key (as
+    /// `scim-admin` does).
+    pub fn http_store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
+        self.key.store(&self.endpoint, table, call_timeout)
+    }
 }
 
-/// Start dynoxide in this process, backed by the SQLite file at `db_file` (created if missing; data
-/// survives restarts) or by memory when `None`, and serve its DynamoDB API on `127.0.0.1:<free port>`.
+/// Start dynoxide in this process, backed by the SQLite file at `db_file` (created if missing, mode 0600;
+/// data survives restarts) or by memory when `None`, and serve its DynamoDB API on
+/// `127.0.0.1:<free port>` to callers signing with a new random key ([`EmbeddedDynamo::key`]).
 pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<EmbeddedDynamo, String> {
+    start_embedded_dynamodb_with_key(db_file, engine_door::EngineKey::random()).await
+}
+
+/// [`start_embedded_dynamodb`], its listener checking signatures against `key` (the one kept in the data
+/// directory, so that `scim-admin` can read it).
+pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engine_door::EngineKey) -> Result<EmbeddedDynamo, String> {
     let db = match db_file {
         Some(p) => {
             let path = p.to_str().ok_or_else(|| format!("database path {} is not valid UTF-8", p.display()))?;
+            private_dir::touch_private(p).map_err(|e| format!("cannot create embedded DynamoDB database {path}: {e}"))?;
             dynoxide::Database::new(path).map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?
         }
         None => dynoxide::Database::memory().map_err(|e| format!("cannot open in-memory DynamoDB: {e}"))?,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind a loopback port for the embedded DynamoDB: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(dynoxide::server::serve_on(listener, db.clone()));
-    Ok(EmbeddedDynamo { endpoint: format!("http://{addr}"), db })
+    tokio::spawn(engine_door::serve(listener, db.clone(), key.clone()));
+    Ok(EmbeddedDynamo { endpoint: format!("http://{addr}"), key, db })
 }
 
 /// Serve `router` on `listener` until the process is stopped (Ctrl-C / SIGTERM end it gracefully), with

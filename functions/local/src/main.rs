@@ -20,7 +20,8 @@ USAGE: scim-local [--create-table] [--help]
 ENVIRONMENT (all optional)
   SCIM_LISTEN              address to listen on (default 127.0.0.1:8080)
   SCIM_BASE_PATH           path prefix of the SCIM API (default /scim/v2)
-  SCIM_DATA_DIR            where the embedded database and the token live (default ./.scim-data)
+  SCIM_DATA_DIR            where the embedded database, the token and the engine's key live, private to
+                           its owner (default ./.scim-data)
   SCIM_BEARER_TOKEN        the bearer token (default: generated at first start, kept in SCIM_DATA_DIR/token)
   SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
   SCIM_TABLE               table name (default scim)
@@ -85,18 +86,25 @@ async fn run() -> Result<(), String> {
     }
 
     let data_dir = PathBuf::from(std::env::var("SCIM_DATA_DIR").unwrap_or_else(|_| ".scim-data".into()));
-    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    // Private to its owner (0700, files 0600), tightened if it was looser: it holds every tenant's data,
+    // the token and the engine's key.
+    scim_local::private_dir::prepare(&data_dir)?;
     let (store, endpoint, engine) = match &store_cfg.endpoint {
         Some(ep) => (DynamoStore::local(ep, store_cfg.table.clone(), store_cfg.call_timeout), ep.clone(), format!("DynamoDB API at {ep}")),
         None => {
             let file = data_dir.join("dynamodb.sqlite");
-            let embedded = scim_local::start_embedded_dynamodb(Some(&file)).await?;
+            // The engine's listener lets in only requests signed with this key (kept in the data directory,
+            // 0600), so only the directory's owner can reach the engine from another process.
+            let key = scim_local::engine_door::EngineKey::load_or_create(&data_dir)?;
+            let embedded = scim_local::start_embedded_dynamodb_with_key(Some(&file), key).await?;
             // Lets `scim-admin` (and the benchmark's ceiling) reach the running server's embedded engine.
-            let _ = std::fs::write(data_dir.join("endpoint"), &embedded.endpoint);
+            let endpoint_file = data_dir.join("endpoint");
+            scim_local::private_dir::write_private(&endpoint_file, &embedded.endpoint)
+                .map_err(|e| format!("cannot write {}: {e}", endpoint_file.display()))?;
             // The server itself reaches it in process (same SDK calls, no loopback socket), unless asked to
             // go through the engine's HTTP listener (to compare the two: docs/benchmark.md).
             let (store, transport) = match std::env::var("SCIM_EMBEDDED_TRANSPORT").as_deref() {
-                Ok("http") => (DynamoStore::local(&embedded.endpoint, store_cfg.table.clone(), store_cfg.call_timeout), "over loopback HTTP"),
+                Ok("http") => (embedded.http_store(store_cfg.table.clone(), store_cfg.call_timeout), "over loopback HTTP"),
                 Ok("in-process") | Err(_) => (embedded.store(store_cfg.table.clone(), store_cfg.call_timeout), "in process"),
                 Ok(other) => return Err(format!("SCIM_EMBEDDED_TRANSPORT must be in-process or http, not {other:?}")),
             };

@@ -65,6 +65,13 @@ impl DynamoStore {
         DynamoStore::new(Client::from_conf(conf.build()), table)
     }
 
+    /// Client for a local DynamoDB API with explicit credentials (the embedded engine's key, read from the
+    /// data directory), whatever the environment holds: every call is signed with them.
+    pub fn local_with_credentials(endpoint: &str, table: impl Into<String>, call_timeout: Duration, access_key_id: &str, secret_access_key: &str) -> Self {
+        let creds = Credentials::new(access_key_id, secret_access_key, None, None, "scim-local-engine");
+        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).credentials_provider(creds).build()), table)
+    }
+
     /// A store whose requests travel through `http` (the embedded engine's in-process transport) instead
     /// of a socket. The SDK builds and parses every call as it does against AWS; it does not sign them,
     /// as there are no credentials to prove to a function call in the same process (no credentials

@@ -9,7 +9,6 @@
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use reqwest::{Method, Url};
 use serde_json::{json, Value};
-use shared::store::dynamo::DynamoStore;
 use shared::store::keys;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -54,6 +53,8 @@ OPTIONS
   --ceiling URL           DynamoDB endpoint of the server's engine (loopback only): measure GetItem and
                           GSI Query on it with the same SDK, at --concurrency
   --ceiling-table NAME    table (default scim);  --ceiling-tenant NAME  tenant (default default)
+  --ceiling-data-dir DIR  the server's SCIM_DATA_DIR (required with --ceiling): the engine's listener lets
+                          in only calls signed with the key kept there (engine-key)
   --server-pid PID        report the server's peak and current RSS (/proc/PID/status) at the end
   --json FILE             also write the report as JSON
 
@@ -100,6 +101,8 @@ struct Opts {
     quirks: usize,
     max_phase_secs: u64,
     ceiling: Option<String>,
+    /// The engine's key (from --ceiling-data-dir), to sign the ceiling's calls.
+    ceiling_key: Option<scim_local::engine_door::EngineKey>,
     ceiling_table: String,
     ceiling_tenant: String,
     server_pid: Option<u32>,
@@ -128,7 +131,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     }
     let known = [
         "base-url", "token", "label", "scenario", "users", "groups", "group-size", "member-batch", "concurrency", "duration-secs", "read-secs",
-        "page-size", "page-rounds", "quirks", "max-phase-secs", "ceiling", "ceiling-table", "ceiling-tenant", "server-pid", "json",
+        "page-size", "page-rounds", "quirks", "max-phase-secs", "ceiling", "ceiling-table", "ceiling-tenant", "ceiling-data-dir", "server-pid", "json",
         "load-concurrency", "load-member-batch", "scale-group-sizes", "samples",
     ];
     if let Some(k) = kv.keys().find(|k| !known.contains(&k.as_str())) {
@@ -145,8 +148,11 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     };
     let base_url = kv.get("base-url").cloned().ok_or("--base-url is required")?.trim_end_matches('/').to_string();
     check_loopback(&base_url)?;
+    let mut ceiling_key = None;
     if let Some(c) = kv.get("ceiling") {
         check_loopback(c)?;
+        let dir = kv.get("ceiling-data-dir").ok_or("--ceiling needs --ceiling-data-dir (the server's SCIM_DATA_DIR, which keeps the engine's key)")?;
+        ceiling_key = Some(scim_local::engine_door::EngineKey::read(std::path::Path::new(dir))?);
     }
     let sizes = match kv.get("scale-group-sizes") {
         Some(s) => s.split(',').map(|x| x.trim().parse::<usize>().map_err(|_| format!("bad --scale-group-sizes {s}"))).collect::<Result<Vec<_>, _>>()?,
@@ -169,6 +175,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         quirks: num("quirks", 5)?,
         max_phase_secs: num("max-phase-secs", if scale { 3600 } else { 300 })?.max(1) as u64,
         ceiling: kv.get("ceiling").cloned(),
+        ceiling_key,
         ceiling_table: kv.get("ceiling-table").cloned().unwrap_or_else(|| "scim".into()),
         ceiling_tenant: kv.get("ceiling-tenant").cloned().unwrap_or_else(|| "default".into()),
         server_pid: kv.get("server-pid").map(|p| p.parse().map_err(|_| format!("bad --server-pid {p}"))).transpose()?,
@@ -624,11 +631,11 @@ async fn read_one(ctx: &Ctx, phase: &str, op: &str, u: &UserInfo) {
 /// The engine's ceiling: GetItem by key (strongly consistent, as the store reads) and a GSI Query on
 /// `gsi1`, each at `--concurrency` for `--read-secs`, with the SDK the server uses.
 async fn phase_ceiling(ctx: &Arc<Ctx>, users: Arc<Vec<UserInfo>>) {
-    let Some(ep) = ctx.o.ceiling.clone() else { return };
+    let (Some(ep), Some(key)) = (ctx.o.ceiling.clone(), ctx.o.ceiling_key.clone()) else { return };
     if users.is_empty() {
         return;
     }
-    let store = Arc::new(DynamoStore::local(&ep, ctx.o.ceiling_table.clone(), Duration::from_secs(10)));
+    let store = Arc::new(key.store(&ep, ctx.o.ceiling_table.clone(), Duration::from_secs(10)));
     for op in ["ceiling_get_item", "ceiling_gsi_query"] {
         let phase = op;
         let t = Instant::now();

@@ -3,12 +3,14 @@
 //!
 //! Store selection: `--aws` uses the AWS credential chain and `SCIM_TABLE`; `SCIM_DYNAMODB_ENDPOINT` any
 //! DynamoDB API; otherwise the local server's embedded database in `SCIM_DATA_DIR` (through the running
-//! server's engine when it is up, else opened directly).
+//! server's engine when it is up, signed with the key the server keeps in the data directory, else opened
+//! directly).
 
 use shared::auth::{generate_token, token_hash, valid_tenant};
 use shared::config::StoreConfig;
 use shared::store::dynamo::DynamoStore;
-use shared::store::{TokenRecord, TokenStore};
+use scim_local::engine_door::EngineKey;
+use shared::store::{StoreError, TokenRecord, TokenStore};
 use std::path::PathBuf;
 
 const HELP: &str = "scim-admin: manage tenants and bearer tokens
@@ -48,13 +50,17 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
         return Ok(DynamoStore::local(ep, cfg.table.clone(), cfg.call_timeout));
     }
     let dir = PathBuf::from(std::env::var("SCIM_DATA_DIR").unwrap_or_else(|_| ".scim-data".into()));
-    if let Ok(ep) = std::fs::read_to_string(dir.join("endpoint")) {
-        let s = DynamoStore::local(ep.trim(), cfg.table.clone(), cfg.call_timeout);
-        if s.warm_up().await.is_ok() {
-            return Ok(s);
+    // A running server: through its engine's listener, signing with the key it keeps in the data directory.
+    if let (Ok(ep), Ok(key)) = (std::fs::read_to_string(dir.join("endpoint")), EngineKey::read(&dir)) {
+        let s = key.store(ep.trim(), cfg.table.clone(), cfg.call_timeout);
+        match s.warm_up().await {
+            Ok(()) => return Ok(s),
+            // Nobody listens there any more: the server is stopped, open the database directly.
+            Err(StoreError::Unavailable(_)) => {}
+            Err(e) => return Err(format!("the running server's engine at {} refused the call: {e:?}", ep.trim())),
         }
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    scim_local::private_dir::prepare(&dir)?;
     let embedded = scim_local::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
     let s = embedded.store(cfg.table.clone(), cfg.call_timeout);
     s.create_table_if_missing().await.map_err(|e| format!("create table: {e:?}"))?;

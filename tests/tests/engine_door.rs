@@ -1,0 +1,302 @@
+//! The embedded engine's HTTP listener (functions/local/src/engine_door.rs) lets in only requests signed
+//! with the engine's key: unsigned, wrongly signed, tampered and stale requests are refused and change
+//! nothing; the SDK signing with the key works; `scim-local` keeps its data directory private; and
+//! `scim-admin` still reaches a running server's engine through the same door.
+//!
+//! dynoxide only: moto is a test engine with no such door.
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use scim_local::engine_door::EngineKey;
+use shared::store::dynamo::DynamoStore;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+const T: Duration = Duration::from_secs(10);
+
+fn key_of(pk: &str) -> [(String, AttributeValue); 2] {
+    [("pk".into(), AttributeValue::S(pk.into())), ("sk".into(), AttributeValue::S("door".into()))]
+}
+
+/// Put `pk` through `client` on `table`.
+async fn put(client: &Client, table: &str, pk: &str) -> Result<(), String> {
+    let mut req = client.put_item().table_name(table);
+    for (k, v) in key_of(pk) {
+        req = req.item(k, v);
+    }
+    req.send().await.map(|_| ()).map_err(|e| e.code().unwrap_or("no code").to_string())
+}
+
+/// Whether `pk` is in the engine, read in process (not through the door under test).
+async fn present(inproc: &DynamoStore, pk: &str) -> bool {
+    let mut req = inproc.client().get_item().table_name(inproc.table()).consistent_read(true);
+    for (k, v) in key_of(pk) {
+        req = req.key(k, v);
+    }
+    req.send().await.expect("in-process GetItem").item.is_some()
+}
+
+fn endpoint() -> String {
+    scim_tests::dynoxide_engine().endpoint.clone()
+}
+
+fn raw_put_body(table: &str, pk: &str) -> String {
+    serde_json::json!({"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": "door"}}}).to_string()
+}
+
+async fn raw_post(headers: &[(String, String)], body: String) -> (u16, String) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut rb = client.post(format!("{}/", endpoint())).body(body);
+    for (k, v) in headers {
+        // reqwest sets these from the URL and the body
+        if k != "host" && k != "content-length" {
+            rb = rb.header(k, v);
+        }
+    }
+    let r = rb.send().await.expect("engine listener answers");
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_request_is_refused_and_changes_nothing() {
+    let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
+    let headers = [
+        ("content-type".to_string(), "application/x-amz-json-1.0".to_string()),
+        ("x-amz-target".to_string(), "DynamoDB_20120810.PutItem".to_string()),
+    ];
+    let (status, body) = raw_post(&headers, raw_put_body(inproc.table(), "door#unsigned")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("UnrecognizedClientException"), "{body}");
+    // A plausible-looking but fake SigV4 header is no better.
+    let mut forged = headers.to_vec();
+    forged.push(("x-amz-date".into(), "20260101T000000Z".into()));
+    forged.push((
+        "authorization".into(),
+        "AWS4-HMAC-SHA256 Credential=scim-local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00".into(),
+    ));
+    let (status, body) = raw_post(&forged, raw_put_body(inproc.table(), "door#unsigned")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("InvalidSignatureException"), "{body}");
+    assert!(!present(&inproc, "door#unsigned").await, "a refused request must not reach the engine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_secret_or_key_id_is_refused_and_changes_nothing() {
+    let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
+    let wrong = EngineKey::random().store(&endpoint(), inproc.table(), T);
+    assert_eq!(put(wrong.client(), inproc.table(), "door#wrong").await, Err("InvalidSignatureException".into()));
+    let stranger = DynamoStore::local_with_credentials(&endpoint(), inproc.table(), T, "AKIDEXAMPLE", "local");
+    assert_eq!(put(stranger.client(), inproc.table(), "door#wrong").await, Err("UnrecognizedClientException".into()));
+    // what tools used before the door: the environment's (or dummy) credentials
+    let dummy = DynamoStore::local(&endpoint(), inproc.table(), T);
+    assert!(put(dummy.client(), inproc.table(), "door#wrong").await.is_err());
+    assert!(!present(&inproc, "door#wrong").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_sdk_calls_work() {
+    let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
+    let http = scim_tests::dynoxide_over_http(inproc.table());
+    http.warm_up().await.expect("DescribeTable through the door");
+    put(http.client(), inproc.table(), "door#signed").await.expect("signed PutItem");
+    assert!(present(&inproc, "door#signed").await);
+}
+
+/// Keeps the signed request the SDK was about to send, and stops it there.
+#[derive(Debug, Clone, Default)]
+struct Capture(Arc<Mutex<Option<(Vec<(String, String)>, Vec<u8>)>>>);
+
+impl Intercept for Capture {
+    fn name(&self) -> &'static str {
+        "capture"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let req = ctx.request();
+        let headers = req.headers().iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
+        *self.0.lock().unwrap() = Some((headers, req.body().bytes().unwrap_or_default().to_vec()));
+        Err("captured, not sent".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_body_is_refused_and_changes_nothing() {
+    let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
+    let signer = scim_tests::dynoxide_engine().http_store(inproc.table(), T);
+    let capture = Capture::default();
+    let client = Client::from_conf(signer.client().config().to_builder().interceptor(capture.clone()).build());
+    assert!(put(&client, inproc.table(), "door#tamper-a").await.is_err(), "the interceptor stops the call");
+    let (headers, body) = capture.0.lock().unwrap().clone().expect("a signed request");
+    assert!(headers.iter().any(|(k, _)| k == "authorization"), "the SDK signed it: {headers:?}");
+    let body = String::from_utf8(body).unwrap();
+    // Same length, another item: only the content differs from what was signed.
+    let tampered = body.replace("door#tamper-a", "door#tamper-b");
+    assert_ne!(tampered, body);
+    let (status, text) = raw_post(&headers, tampered).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("InvalidSignatureException"), "{text}");
+    assert!(!present(&inproc, "door#tamper-b").await, "the tampered request must not reach the engine");
+    // Control: the same headers with the body that was signed are let in.
+    let (status, text) = raw_post(&headers, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(present(&inproc, "door#tamper-a").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_request_is_refused_and_changes_nothing() {
+    let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
+    let signer = scim_tests::dynoxide_engine().http_store(inproc.table(), T);
+    let at = |ago: u64| {
+        let clock = aws_smithy_async::time::StaticTimeSource::new(SystemTime::now() - Duration::from_secs(ago));
+        // No retries: the SDK corrects its clock from the refusal's Date header and retries, which (rightly)
+        // succeeds; the point here is the first, stale attempt.
+        let no_retry = aws_sdk_dynamodb::config::retry::RetryConfig::disabled();
+        Client::from_conf(signer.client().config().to_builder().time_source(clock).retry_config(no_retry).build())
+    };
+    assert_eq!(put(&at(10 * 60), inproc.table(), "door#stale").await, Err("InvalidSignatureException".into()));
+    assert!(!present(&inproc, "door#stale").await);
+    // Control: a request signed a minute ago (a slow client, a clock a little off) is let in.
+    put(&at(60), inproc.table(), "door#recent").await.expect("signed a minute ago");
+    assert!(present(&inproc, "door#recent").await);
+}
+
+#[cfg(unix)]
+mod running_server {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Output, Stdio};
+
+    /// `scim-local` and `scim-admin`, built for this test run's profile beside its target directory.
+    fn binaries() -> (PathBuf, PathBuf) {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf();
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_string(),
+            Some(other) => other.to_string(),
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "scim-local", "--bins", "--profile", &profile])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p scim-local --bins failed");
+        (dir.join("scim-local"), dir.join("scim-admin"))
+    }
+
+    struct Server(Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    fn admin(bin: &Path, data: &Path, args: &[&str]) -> Output {
+        Command::new(bin)
+            .args(args)
+            .env("SCIM_DATA_DIR", data)
+            .env_remove("SCIM_DYNAMODB_ENDPOINT")
+            .env_remove("SCIM_TABLE")
+            .output()
+            .expect("run scim-admin")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn private_data_dir_and_scim_admin_through_the_door() {
+        let (local_bin, admin_bin) = binaries();
+        let data = std::env::temp_dir().join(format!("scim-engine-door-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        // As an older version left it: a world-readable directory and token file.
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let token = shared::auth::generate_token();
+        std::fs::write(data.join("token"), &token).unwrap();
+        std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let _server = Server(
+            Command::new(&local_bin)
+                .env("SCIM_DATA_DIR", &data)
+                .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))
+                .env("RUST_LOG", "warn")
+                .env_remove("SCIM_DYNAMODB_ENDPOINT")
+                .env_remove("SCIM_BEARER_TOKEN")
+                .env_remove("SCIM_EMBEDDED_TRANSPORT")
+                .env_remove("SCIM_TABLE")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start scim-local"),
+        );
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut up = false;
+        for _ in 0..300 {
+            let ready = client.get(format!("{base}/scim/v2/ServiceProviderConfig")).bearer_auth(&token).send().await;
+            if ready.map(|r| r.status().as_u16() == 200).unwrap_or(false) && data.join("endpoint").exists() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(up, "scim-local did not start");
+
+        assert_eq!(mode(&data), 0o700, "the data directory is private");
+        let files: Vec<String> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        for name in ["token", "endpoint", "engine-key", "dynamodb.sqlite"] {
+            assert!(files.contains(&name.to_string()), "{name} in {files:?}");
+        }
+        for f in &files {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f} is owner-only");
+        }
+
+        // The endpoint the server published refuses callers without the key.
+        let engine = std::fs::read_to_string(data.join("endpoint")).unwrap();
+        let r = client
+            .post(engine.trim())
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .header("content-type", "application/x-amz-json-1.0")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+
+        let out = admin(&admin_bin, &data, &["tenant", "create", "acme"]);
+        assert!(out.status.success(), "tenant create: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("tenant acme created"));
+        let out = admin(&admin_bin, &data, &["token", "issue", "acme"]);
+        assert!(out.status.success(), "token issue: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let acme_token = stdout.lines().find_map(|l| l.strip_prefix("token:")).expect("a token line").trim().to_string();
+        let r = client.get(format!("{base}/acme/scim/v2/Users")).bearer_auth(&acme_token).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "the running server knows the token scim-admin issued");
+
+        // scim-admin went through the door: with another key it is refused (and says so) rather than
+        // falling back to opening the database behind the server's back.
+        let kept = std::fs::read_to_string(data.join("engine-key")).unwrap();
+        std::fs::write(data.join("engine-key"), shared::auth::generate_token()).unwrap();
+        let out = admin(&admin_bin, &data, &["tenant", "list"]);
+        assert!(!out.status.success(), "scim-admin with a wrong key must fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("refused") && err.contains("InvalidSignature"), "{err}");
+        std::fs::write(data.join("engine-key"), kept).unwrap();
+        let out = admin(&admin_bin, &data, &["tenant", "list"]);
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("acme"), "{}", String::from_utf8_lossy(&out.stderr));
+
+        drop(_server);
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+}
