@@ -217,8 +217,8 @@ impl DynamoStore {
 
     /// Page through the tenant's resources of type `rt` in id order: skip `skip`, then read `count`.
     ///
-    /// Cursor paging passes its `start` key and `seq = None`. Index paging passes `seq` (the counters'
-    /// change sequence): it starts from the nearest checkpoint at or below position `skip` learned at the
+    /// Cursor paging passes its `start` key and `seq = None`. Index paging passes `seq` (the counters:
+    /// change sequence and total): it starts from the nearest checkpoint at or below position `skip` learned at the
     /// same sequence, skips only the rest with `Select=COUNT`, and teaches the checkpoints it passes and
     /// the last item of the page. Its reads are strongly consistent, so that a checkpoint never records a
     /// replica's older state under the newer sequence (it would outlive the request).
@@ -229,19 +229,19 @@ impl DynamoStore {
         skip: usize,
         count: usize,
         mut start: Option<Item>,
-        seq: Option<u64>,
+        seq: Option<Counters>,
     ) -> Result<(Vec<StoredResource>, bool), StoreError> {
         let pk = keys::resource_pk(tenant, rt);
         let mut to_skip = skip;
         if let Some(seq) = seq {
-            if let Some((at, id)) = self.positions.nearest(tenant, rt.name, seq, skip) {
+            if let Some((at, id)) = self.positions.nearest(tenant, rt.name, seq.seq, seq.total, skip) {
                 start = Some(key(&pk, &id));
                 to_skip = skip - at;
             }
         }
         let learn = |position: usize, last: Option<&Item>| {
             if let (Some(seq), Some(id)) = (seq, last.and_then(|k| k.get(SK)).and_then(|v| v.as_s().ok())) {
-                self.positions.learn(tenant, rt.name, seq, position, id);
+                self.positions.learn(tenant, rt.name, seq.seq, seq.total, position, id);
             }
         };
         while to_skip > 0 {
@@ -657,14 +657,15 @@ impl Store for DynamoStore {
 
     async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
         let Some(filter) = q.filter else {
-            let Counters { total, seq } = self.total(tenant, rt).await?;
+            let counters = self.total(tenant, rt).await?;
+            let total = counters.total;
             let skip = q.start_index.saturating_sub(1);
             if q.count == 0 || skip >= total {
                 return Ok(ListPage { total, items: Vec::new(), more: false });
             }
             let (start, seq) = match q.after {
                 Some(id) => (Some(key(&keys::resource_pk(tenant, rt), id)), None),
-                None => (None, Some(seq)),
+                None => (None, Some(counters)),
             };
             let (items, more) = self.list_unfiltered(tenant, rt, skip, q.count, start, seq).await?;
             return Ok(ListPage { total, items, more });

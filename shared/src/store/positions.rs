@@ -28,8 +28,9 @@ pub const MAX_MARKS: usize = 1024;
 
 #[derive(Debug, Default)]
 struct List {
-    /// Change sequence the checkpoints were learned at.
+    /// Change sequence and total the checkpoints were learned at.
     seq: u64,
+    total: usize,
     /// Last use, for least-recently-used eviction of whole lists.
     used: u64,
     /// 1-based position → id of the item there.
@@ -61,22 +62,24 @@ impl Positions {
         Positions { inner: Mutex::new(Inner::default()), max_lists: max_lists.max(1), max_marks: max_marks.max(2) }
     }
 
-    /// The checkpoint `(position, id)` with the largest position `≤ at`, learned at change sequence `seq`.
-    pub fn nearest(&self, tenant: &str, rt: &'static str, seq: u64, at: usize) -> Option<(usize, String)> {
+    /// The checkpoint `(position, id)` with the largest position `≤ at`, learned at change sequence `seq`
+    /// and total `total`.
+    pub fn nearest(&self, tenant: &str, rt: &'static str, seq: u64, total: usize, at: usize) -> Option<(usize, String)> {
         let mut inner = self.lock();
         inner.clock += 1;
         let now = inner.clock;
         let list = inner.lists.get_mut(&(tenant.to_string(), rt))?;
         list.used = now;
-        if list.seq != seq {
+        if (list.seq, list.total) != (seq, total) {
             return None;
         }
         list.marks.range(..=at).next_back().map(|(p, id)| (*p, id.clone()))
     }
 
-    /// Remember that at change sequence `seq` the item at 1-based `position` has id `id`. Checkpoints of
-    /// an older sequence are dropped; one from an older sequence than those kept is ignored.
-    pub fn learn(&self, tenant: &str, rt: &'static str, seq: u64, position: usize, id: &str) {
+    /// Remember that at change sequence `seq` and total `total` the item at 1-based `position` has id
+    /// `id`. Checkpoints of an older sequence (or of another total at the same sequence) are dropped; one
+    /// from an older sequence than those kept is ignored.
+    pub fn learn(&self, tenant: &str, rt: &'static str, seq: u64, total: usize, position: usize, id: &str) {
         if position == 0 {
             return;
         }
@@ -89,13 +92,15 @@ impl Positions {
                 inner.lists.remove(&oldest);
             }
         }
-        let list = inner.lists.entry(key).or_insert_with(|| List { seq, ..List::default() });
+        let list = inner.lists.entry(key).or_insert_with(|| List { seq, total, ..List::default() });
         list.used = now;
         if seq < list.seq {
             return;
         }
-        if seq > list.seq {
-            list.seq = seq;
+        if (seq, total) != (list.seq, list.total) {
+            // A newer sequence; or the same with another total: a writer that does not bump the sequence
+            // (an older version of this code, during a deployment) changed the list.
+            (list.seq, list.total) = (seq, total);
             list.marks.clear();
         }
         if list.marks.len() >= self.max_marks && !list.marks.contains_key(&position) {
@@ -129,70 +134,80 @@ mod tests {
     #[test]
     fn nearest_is_the_largest_position_at_or_below() {
         let p = Positions::default();
-        assert_eq!(p.nearest("t", "User", 7, 500), None);
-        p.learn("t", "User", 7, 100, "a");
-        p.learn("t", "User", 7, 200, "b");
-        assert_eq!(p.nearest("t", "User", 7, 99), None);
-        assert_eq!(p.nearest("t", "User", 7, 100), Some((100, "a".into())));
-        assert_eq!(p.nearest("t", "User", 7, 199), Some((100, "a".into())));
-        assert_eq!(p.nearest("t", "User", 7, 10_000), Some((200, "b".into())));
+        assert_eq!(p.nearest("t", "User", 7, 300, 500), None);
+        p.learn("t", "User", 7, 300, 100, "a");
+        p.learn("t", "User", 7, 300, 200, "b");
+        assert_eq!(p.nearest("t", "User", 7, 300, 99), None);
+        assert_eq!(p.nearest("t", "User", 7, 300, 100), Some((100, "a".into())));
+        assert_eq!(p.nearest("t", "User", 7, 300, 199), Some((100, "a".into())));
+        assert_eq!(p.nearest("t", "User", 7, 300, 10_000), Some((200, "b".into())));
     }
 
     #[test]
     fn another_sequence_invalidates() {
         let p = Positions::default();
-        p.learn("t", "User", 7, 100, "a");
-        assert_eq!(p.nearest("t", "User", 8, 150), None, "a create or delete happened since");
-        assert_eq!(p.nearest("t", "User", 6, 150), None);
+        p.learn("t", "User", 7, 300, 100, "a");
+        assert_eq!(p.nearest("t", "User", 8, 300, 150), None, "a create or delete happened since");
+        assert_eq!(p.nearest("t", "User", 6, 300, 150), None);
         // A request that still read the older sequence does not overwrite newer checkpoints.
-        p.learn("t", "User", 8, 300, "c");
-        p.learn("t", "User", 7, 200, "b");
-        assert_eq!(p.nearest("t", "User", 8, 1000), Some((300, "c".into())));
-        assert_eq!(p.nearest("t", "User", 7, 1000), None);
+        p.learn("t", "User", 8, 300, 300, "c");
+        p.learn("t", "User", 7, 300, 200, "b");
+        assert_eq!(p.nearest("t", "User", 8, 300, 1000), Some((300, "c".into())));
+        assert_eq!(p.nearest("t", "User", 7, 300, 1000), None);
         assert_eq!(p.len(), 1, "the sequence-7 checkpoint went with the change");
+    }
+
+    #[test]
+    fn another_total_at_the_same_sequence_invalidates() {
+        let p = Positions::default();
+        p.learn("t", "User", 7, 300, 100, "a");
+        assert_eq!(p.nearest("t", "User", 7, 301, 150), None, "a writer that did not bump the sequence");
+        p.learn("t", "User", 7, 301, 120, "b");
+        assert_eq!(p.nearest("t", "User", 7, 301, 150), Some((120, "b".into())));
+        assert_eq!(p.nearest("t", "User", 7, 300, 150), None);
     }
 
     #[test]
     fn tenants_and_types_are_separate() {
         let p = Positions::default();
-        p.learn("t", "User", 1, 100, "a");
-        assert_eq!(p.nearest("u", "User", 1, 100), None);
-        assert_eq!(p.nearest("t", "Group", 1, 100), None);
-        p.learn("t", "Group", 1, 50, "g");
-        assert_eq!(p.nearest("t", "Group", 1, 100), Some((50, "g".into())));
-        assert_eq!(p.nearest("t", "User", 1, 100), Some((100, "a".into())));
+        p.learn("t", "User", 1, 300, 100, "a");
+        assert_eq!(p.nearest("u", "User", 1, 300, 100), None);
+        assert_eq!(p.nearest("t", "Group", 1, 300, 100), None);
+        p.learn("t", "Group", 1, 300, 50, "g");
+        assert_eq!(p.nearest("t", "Group", 1, 300, 100), Some((50, "g".into())));
+        assert_eq!(p.nearest("t", "User", 1, 300, 100), Some((100, "a".into())));
     }
 
     #[test]
     fn a_full_list_thins_out_and_keeps_the_newest() {
         let p = Positions::new(4, 8);
         for i in 1..=1000 {
-            p.learn("t", "User", 1, i * 100, &format!("id{i}"));
+            p.learn("t", "User", 1, 300, i * 100, &format!("id{i}"));
             // A sequential walk always finds the checkpoint of the page before.
-            assert_eq!(p.nearest("t", "User", 1, i * 100), Some((i * 100, format!("id{i}"))));
+            assert_eq!(p.nearest("t", "User", 1, 300, i * 100), Some((i * 100, format!("id{i}"))));
             assert!(p.len() <= 8);
         }
         // Older positions are still covered, with wider gaps.
-        let (pos, _) = p.nearest("t", "User", 1, 50_000).expect("a checkpoint below 50,000");
+        let (pos, _) = p.nearest("t", "User", 1, 300, 50_000).expect("a checkpoint below 50,000");
         assert!(pos <= 50_000 && pos > 0);
     }
 
     #[test]
     fn least_recently_used_list_goes_first() {
         let p = Positions::new(2, 8);
-        p.learn("a", "User", 1, 10, "x");
-        p.learn("b", "User", 1, 10, "y");
-        assert!(p.nearest("a", "User", 1, 10).is_some());
-        p.learn("c", "User", 1, 10, "z");
-        assert!(p.nearest("b", "User", 1, 10).is_none(), "b was the least recently used");
-        assert!(p.nearest("a", "User", 1, 10).is_some());
-        assert!(p.nearest("c", "User", 1, 10).is_some());
+        p.learn("a", "User", 1, 300, 10, "x");
+        p.learn("b", "User", 1, 300, 10, "y");
+        assert!(p.nearest("a", "User", 1, 300, 10).is_some());
+        p.learn("c", "User", 1, 300, 10, "z");
+        assert!(p.nearest("b", "User", 1, 300, 10).is_none(), "b was the least recently used");
+        assert!(p.nearest("a", "User", 1, 300, 10).is_some());
+        assert!(p.nearest("c", "User", 1, 300, 10).is_some());
     }
 
     #[test]
     fn position_zero_is_not_a_checkpoint() {
         let p = Positions::default();
-        p.learn("t", "User", 1, 0, "x");
+        p.learn("t", "User", 1, 300, 0, "x");
         assert!(p.is_empty());
     }
 }
