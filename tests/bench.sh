@@ -4,7 +4,9 @@
 # then the ratios. See docs/benchmark.md.
 #
 #   tests/bench.sh                 default comparison (≈ 2 min of load, plus the release build: ≈ 5–10 min cold)
-#   tests/bench.sh --scale         our server at 100,000 users (≈ 2 min on 2 cores, plus the build; see docs)
+#   tests/bench.sh --scale         our server at 100,000 users (≈ 2 min on 2 cores, plus the build; see docs),
+#                                  including a full walk by startIndex and one by cursor
+#   tests/bench.sh --walk          our server: load SCALE_USERS users, then only the two full walks
 #   tests/bench.sh --no-build ...  reuse the release binaries already built
 #   tests/bench.sh -- --users 200  anything after `--` goes to scim-bench (both runs)
 #
@@ -17,14 +19,16 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
 SCALE=0
+SCENARIO=scale
 BUILD=1
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --scale) SCALE=1 ;;
+    --walk) SCALE=1; SCENARIO=walk ;;
     --no-build) BUILD=0 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -121,10 +125,10 @@ echo "bench.sh: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$SCALE" = 1 ]; then
   start_ours
   started=$(date +%s)
-  "$BENCH_BIN" --scenario scale --label "scim-local (ours)" --base-url "$OURS_URL" --token "$OURS_TOKEN" \
+  "$BENCH_BIN" --scenario "$SCENARIO" --label "scim-local (ours)" --base-url "$OURS_URL" --token "$OURS_TOKEN" \
     --users "${SCALE_USERS:-100000}" --ceiling "$OURS_ENGINE" --ceiling-data-dir "$TMP_DATA" --server-pid "$OURS_PID" \
-    --json "$OUT/scale.json" ${EXTRA[@]+"${EXTRA[@]}"}
-  echo "bench.sh: scale run took $(( $(date +%s) - started )) s; peak RSS of scim-local: $(grep VmHWM /proc/"$OURS_PID"/status | tr -s ' \t' ' ')"
+    --json "$OUT/$SCENARIO.json" ${EXTRA[@]+"${EXTRA[@]}"}
+  echo "bench.sh: $SCENARIO run took $(( $(date +%s) - started )) s; peak RSS of scim-local: $(grep VmHWM /proc/"$OURS_PID"/status | tr -s ' \t' ' ')"
   stop_pid "$OURS_PID"
   exit 0
 fi

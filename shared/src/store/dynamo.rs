@@ -3,6 +3,7 @@
 //! access pattern and its calls.
 
 use super::keys::{self, GSI1, GSI1PK, GSI2, GSI2PK, GUARD_SK, PK, SK};
+use super::positions::Positions;
 use super::{record_call, record_capacity, ListPage, ListQuery, MemberStatus, Store, StoreError, TokenRecord, TokenStore, MEMBERS_PER_TRANSACTION};
 use crate::config::StoreConfig;
 use crate::filter::{CompValue, CompareOp, Filter};
@@ -20,6 +21,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 type Item = HashMap<String, AV>;
@@ -28,16 +30,27 @@ type Item = HashMap<String, AV>;
 const SCAN_PAGE: i32 = 500;
 /// Items per page when skipping to `startIndex` with `Select=COUNT`.
 const SKIP_PAGE: usize = 1000;
+/// Counter shard attribute: the change sequence, +1 at every create and delete of the type.
+const SEQ: &str = "seq";
+
+/// What the counter shards of a type say.
+#[derive(Debug, Clone, Copy)]
+struct Counters {
+    total: usize,
+    seq: u64,
+}
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Index-paging checkpoints learned by this process (shared by clones).
+    positions: Arc<Positions>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore { client, table: table.into(), positions: Arc::default() }
     }
 
     /// Production client: region and credentials from the standard AWS chain, optional endpoint override.
@@ -184,7 +197,9 @@ impl DynamoStore {
         Ok(out)
     }
 
-    async fn total(&self, tenant: &str, rt: &ResourceType) -> Result<usize, StoreError> {
+    /// The counter shards of `rt` in one Query: the number of resources, and the sum of the shards'
+    /// change sequences (bumped by every create and delete; it keys the paging checkpoints).
+    async fn total(&self, tenant: &str, rt: &ResourceType) -> Result<Counters, StoreError> {
         record_call("Query");
         let r = self
             .client
@@ -201,11 +216,19 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("Query", e))?;
         record_read(r.consumed_capacity());
-        let sum: i64 = r.items().iter().filter_map(|i| i.get("n").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok())).sum();
-        Ok(sum.max(0) as usize)
+        let num = |i: &Item, a: &str| i.get(a).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+        let sum: i64 = r.items().iter().map(|i| num(i, "n")).sum();
+        let seq: i64 = r.items().iter().map(|i| num(i, SEQ)).sum();
+        Ok(Counters { total: sum.max(0) as usize, seq: seq.max(0) as u64 })
     }
 
-    /// Page through the tenant's resources of type `rt`: skip `skip` with `Select=COUNT`, then read `count`.
+    /// Page through the tenant's resources of type `rt` in id order: skip `skip`, then read `count`.
+    ///
+    /// Cursor paging passes its `start` key and `seq = None`. Index paging passes `seq` (the counters:
+    /// change sequence and total): it starts from the nearest checkpoint at or below position `skip` learned at the
+    /// same sequence, skips only the rest with `Select=COUNT`, and teaches the checkpoints it passes and
+    /// the last item of the page. Its reads are strongly consistent, so that a checkpoint never records a
+    /// replica's older state under the newer sequence (it would outlive the request).
     async fn list_unfiltered(
         &self,
         tenant: &str,
@@ -213,38 +236,60 @@ impl DynamoStore {
         skip: usize,
         count: usize,
         mut start: Option<Item>,
+        seq: Option<Counters>,
     ) -> Result<(Vec<StoredResource>, bool), StoreError> {
         let pk = keys::resource_pk(tenant, rt);
         let mut to_skip = skip;
+        if let Some(seq) = seq {
+            if let Some((at, id)) = self.positions.nearest(tenant, rt.name, seq.seq, seq.total, skip) {
+                start = Some(key(&pk, &id));
+                to_skip = skip - at;
+            }
+        }
+        let learn = |position: usize, last: Option<&Item>| {
+            if let (Some(seq), Some(id)) = (seq, last.and_then(|k| k.get(SK)).and_then(|v| v.as_s().ok())) {
+                self.positions.learn(tenant, rt.name, seq.seq, seq.total, position, id);
+            }
+        };
         while to_skip > 0 {
             record_call("Query");
             let r = self
                 .partition_query(&pk, start.take())
                 .select(Select::Count)
                 .limit(to_skip.min(SKIP_PAGE) as i32)
+                .consistent_read(seq.is_some())
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
             record_read(r.consumed_capacity());
             to_skip = to_skip.saturating_sub(r.count as usize);
             match r.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
+                Some(k) if !k.is_empty() => {
+                    learn(skip - to_skip, Some(&k));
+                    start = Some(k)
+                }
                 _ => return Ok((Vec::new(), false)),
             }
         }
         let mut out = Vec::with_capacity(count);
         let mut more = false;
+        let mut last: Option<Item> = None;
         while out.len() < count {
             record_call("Query");
             let r = self
                 .partition_query(&pk, start.take())
                 .limit((count - out.len()) as i32)
+                .consistent_read(seq.is_some())
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
             record_read(r.consumed_capacity());
-            for item in r.items.unwrap_or_default() {
-                out.push(from_item(&item)?);
+            let items = r.items.unwrap_or_default();
+            for item in &items {
+                out.push(from_item(item)?);
+            }
+            if let Some(i) = items.into_iter().last() {
+                last = Some(i);
             }
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => {
@@ -257,6 +302,7 @@ impl DynamoStore {
                 }
             }
         }
+        learn(skip + out.len(), last.as_ref());
         Ok((out, more))
     }
 
@@ -618,13 +664,17 @@ impl Store for DynamoStore {
 
     async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
         let Some(filter) = q.filter else {
-            let total = self.total(tenant, rt).await?;
+            let counters = self.total(tenant, rt).await?;
+            let total = counters.total;
             let skip = q.start_index.saturating_sub(1);
             if q.count == 0 || skip >= total {
                 return Ok(ListPage { total, items: Vec::new(), more: false });
             }
-            let start = q.after.map(|id| key(&keys::resource_pk(tenant, rt), id));
-            let (items, more) = self.list_unfiltered(tenant, rt, skip, q.count, start).await?;
+            let (start, seq) = match q.after {
+                Some(id) => (Some(key(&keys::resource_pk(tenant, rt), id)), None),
+                None => (None, Some(counters)),
+            };
+            let (items, more) = self.list_unfiltered(tenant, rt, skip, q.count, start, seq).await?;
             return Ok(ListPage { total, items, more });
         };
         let candidates = match plan(filter, rt) {
@@ -1127,9 +1177,11 @@ fn counter_update(table: &str, tenant: &str, rt: &ResourceType, delta: i64) -> R
         .table_name(table)
         .key(PK, s(keys::counter_pk(tenant)))
         .key(SK, s(keys::counter_sk(rt, shard)))
-        .update_expression("ADD #n :d")
+        .update_expression("ADD #n :d, #q :one")
         .expression_attribute_names("#n", "n")
+        .expression_attribute_names("#q", SEQ)
         .expression_attribute_values(":d", AV::N(delta.to_string()))
+        .expression_attribute_values(":one", AV::N("1".into()))
         .build()
         .map_err(build_err)?;
     Ok(TransactWriteItem::builder().update(u).build())

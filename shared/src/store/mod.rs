@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 pub mod keys;
+pub mod positions;
 
 use crate::error::ScimError;
 use crate::filter::Filter;

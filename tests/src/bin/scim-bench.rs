@@ -38,7 +38,7 @@ OPTIONS
   --base-url URL          SCIM base URL, e.g. http://127.0.0.1:8080/scim/v2 (loopback only)
   --token TOKEN           bearer token (any value for a server without auth)
   --label NAME            name of the server in the report (default: the base URL)
-  --scenario S            default | scale (default: default)
+  --scenario S            default | scale | walk (default: default)
   --users N               users to create (default 1000; scale: 100000)
   --groups N              groups to create (default 10)
   --group-size N          members per group (default 100)
@@ -61,8 +61,13 @@ OPTIONS
 SCALE SCENARIO (--scenario scale)
   loads --users users (+64 spare) with concurrent POSTs (--load-concurrency, default 8), groups of
   --scale-group-sizes members (default 10,1000,100000; PATCHes of --load-member-batch, default 1000),
-  then measures GET by id, userName eq and user PATCH at --concurrency for --read-secs each, and member
-  add (+ remove) of one user to each group, interleaved, --samples times (default 200), one at a time.
+  then measures GET by id and userName eq at --concurrency for --read-secs each, a full walk of all users
+  by startIndex and one by cursor (--page-size a page, one request at a time, as Entra's discovery),
+  user PATCH at --concurrency, and member add (+ remove) of one user to each group, interleaved,
+  --samples times (default 200), one at a time.
+
+WALK SCENARIO (--scenario walk)
+  loads --users users (default 100000) as the scale scenario does, then only the two full walks.
 ";
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -81,6 +86,8 @@ const SPARE_USERS: usize = 64;
 enum Scenario {
     Default,
     Scale,
+    /// Load users, then only the full walks (index and cursor).
+    Walk,
 }
 
 #[derive(Clone, Debug)]
@@ -140,9 +147,10 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     let scenario = match kv.get("scenario").map(String::as_str).unwrap_or("default") {
         "default" => Scenario::Default,
         "scale" => Scenario::Scale,
+        "walk" => Scenario::Walk,
         s => return Err(format!("unknown scenario {s}")),
     };
-    let scale = scenario == Scenario::Scale;
+    let scale = scenario != Scenario::Default;
     let num = |k: &str, d: usize| -> Result<usize, String> {
         kv.get(k).map(|v| v.parse::<usize>().map_err(|_| format!("--{k} wants a number, got {v}"))).unwrap_or(Ok(d))
     };
@@ -299,6 +307,9 @@ struct Scim {
 struct Reply {
     status: u16,
     body: Value,
+    /// Latency in microseconds and what the server reported about its DynamoDB use.
+    us: u32,
+    usage: Usage,
 }
 
 impl Reply {
@@ -336,7 +347,7 @@ impl Scim {
                    "status": status, "response": resp})
         });
         rec.record(phase, op, us, status, usage, err);
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), us, usage }
     }
 }
 
@@ -483,6 +494,8 @@ struct Ctx {
     users: Mutex<Vec<Option<UserInfo>>>,
     groups: Mutex<Vec<Arc<GroupInfo>>>,
     started: Instant,
+    /// Summaries of the full walks (scale and walk scenarios).
+    walks: Mutex<Vec<Value>>,
 }
 
 impl Ctx {
@@ -815,6 +828,70 @@ async fn phase_paging(ctx: &Arc<Ctx>) {
     ctx.rec.end_phase(phase, t);
 }
 
+/// A full walk of every user, one page at a time as Entra's account discovery does: by `startIndex`
+/// (1, 1+count, …) or by cursor (RFC 9865). Checks that every user comes exactly once, in id order, and
+/// records the latency and capacity of the first and the last [`WALK_EDGE`] pages and of the whole walk.
+async fn phase_walk(ctx: &Arc<Ctx>, cursor: bool) {
+    let (phase, op) = if cursor { ("walk_cursor", "walk_cursor_page") } else { ("walk_index", "walk_index_page") };
+    let count = ctx.o.page_size;
+    let t = Instant::now();
+    let deadline = ctx.deadline(ctx.o.max_phase_secs);
+    let (mut pages, mut seen, mut last_id) = (Vec::<(u32, Option<u32>, Option<f64>)>::new(), 0usize, String::new());
+    let mut next = String::new();
+    let mut start = 1usize;
+    let mut complete = false;
+    while Instant::now() < deadline {
+        let path = if cursor { format!("/Users?count={count}&cursor={}", enc(&next)) } else { format!("/Users?startIndex={start}&count={count}") };
+        let r = ctx.scim.req(&ctx.rec, phase, op, Method::GET, &path, None).await;
+        if !r.ok() {
+            break;
+        }
+        let ids: Vec<&str> = r.body["Resources"].as_array().into_iter().flatten().filter_map(|u| u["id"].as_str()).collect();
+        if ids.is_empty() {
+            complete = true;
+            break;
+        }
+        pages.push((r.us, r.usage.calls, r.usage.capacity.map(|c| c.0)));
+        for id in ids {
+            if id <= last_id.as_str() {
+                ctx.rec.mark_error(phase, op, json!({"request": path, "unexpected": "ids not in ascending order across the walk"}));
+            }
+            last_id = id.to_string();
+            seen += 1;
+        }
+        start += count;
+        match (cursor, r.body["nextCursor"].as_str()) {
+            (true, Some(c)) => next = c.to_string(),
+            (true, None) => {
+                complete = true;
+                break;
+            }
+            (false, _) => {}
+        }
+    }
+    ctx.rec.end_phase(phase, t);
+    let expected = ctx.live_users().len();
+    if !complete || seen < expected {
+        ctx.rec.mark_error(phase, op, json!({"unexpected": format!("walk saw {seen} users, at least {expected} expected (complete: {complete})")}));
+    }
+    let edge = |ps: &[(u32, Option<u32>, Option<f64>)]| {
+        let n = ps.len().max(1) as f64;
+        json!({"pages": ps.len(), "mean_ms": r2(ps.iter().map(|p| p.0 as f64).sum::<f64>() / n / 1000.0),
+               "calls": ps.first().and_then(|p| p.1), "read_units": ps.first().and_then(|p| p.2).map(r2)})
+    };
+    let k = WALK_EDGE.min(pages.len());
+    ctx.walks.lock().unwrap().push(json!({
+        "walk": if cursor { "cursor" } else { "startIndex" }, "count": count, "users": seen, "pages": pages.len(),
+        "wall_secs": r2(t.elapsed().as_secs_f64()), "read_units": r2(pages.iter().filter_map(|p| p.2).sum()),
+        "first_page": edge(&pages[..k]), "last_page": edge(&pages[pages.len() - k..]),
+        "first_page_ms": pages.first().map(|p| r2(p.0 as f64 / 1000.0)), "last_page_ms": pages.last().map(|p| r2(p.0 as f64 / 1000.0)),
+        "last_page_read_units": pages.last().and_then(|p| p.2).map(r2), "last_page_calls": pages.last().and_then(|p| p.1),
+    }));
+}
+
+/// Pages at each end of a walk whose mean latency is compared (one page alone is noise).
+const WALK_EDGE: usize = 10;
+
 /// Shapes Entra sends that RFC-strict servers may reject: a few requests each, one at a time.
 async fn phase_quirks(ctx: &Arc<Ctx>) {
     let phase = "quirks";
@@ -999,7 +1076,7 @@ fn report(ctx: &Ctx) -> Value {
     }
     let mut out = json!({
         "label": ctx.o.label, "base_url": ctx.o.base_url,
-        "scenario": if ctx.o.scenario == Scenario::Scale { "scale" } else { "default" },
+        "scenario": match ctx.o.scenario { Scenario::Scale => "scale", Scenario::Walk => "walk", Scenario::Default => "default" },
         "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         "elapsed_secs": r2(ctx.started.elapsed().as_secs_f64()),
         "config": {"users": ctx.o.users, "groups": ctx.o.groups, "group_size": ctx.o.group_size, "member_batch": ctx.o.member_batch,
@@ -1010,6 +1087,10 @@ fn report(ctx: &Ctx) -> Value {
         "workload_total": {"requests": w_req, "errors": w_err, "wall_secs": r2(w_secs), "requests_per_sec": if w_secs > 0.0 { r2(w_req as f64 / w_secs) } else { 0.0 }},
         "ops": ops_json,
     });
+    let walks = ctx.walks.lock().unwrap().clone();
+    if !walks.is_empty() {
+        out["walks"] = Value::Array(walks);
+    }
     if let Some(pid) = ctx.o.server_pid {
         out["server_memory"] = proc_memory(pid);
     }
@@ -1078,6 +1159,15 @@ fn print_table(rep: &Value) {
             "member add: {} p50 {:.2} ms mean {:.2} ms vs member_add_10 p50 {:.2} ms mean {:.2} ms: ratio {:.2} (p50), {:.2} (mean) (target <= 1.2)",
             b["op"].as_str().unwrap_or(""), f(&b["p50_ms"]), f(&b["mean_ms"]), f(&a["p50_ms"]), f(&a["mean_ms"]),
             f(&b["p50_ms"]) / f(&a["p50_ms"]).max(1e-9), f(&b["mean_ms"]) / f(&a["mean_ms"]).max(1e-9)
+        );
+    }
+    for w in rep["walks"].as_array().into_iter().flatten() {
+        let (fp, lp) = (&w["first_page"], &w["last_page"]);
+        println!(
+            "walk {}: {} users in {} pages of {} in {:.1} s, {} RCU in all; first {} pages: {:.2} ms {} RCU {} calls a page; last {}: {:.2} ms {} RCU {} calls; ratio last/first: {:.2} (latency), {:.2} (RCU) (target <= 1.5)",
+            w["walk"].as_str().unwrap_or(""), w["users"], w["pages"], w["count"], f(&w["wall_secs"]), w["read_units"],
+            fp["pages"], f(&fp["mean_ms"]), fp["read_units"], fp["calls"], lp["pages"], f(&lp["mean_ms"]), lp["read_units"], lp["calls"],
+            f(&lp["mean_ms"]) / f(&fp["mean_ms"]).max(1e-9), f(&lp["read_units"]) / f(&fp["read_units"]).max(1e-9)
         );
     }
     if !rep["server_memory"].is_null() {
@@ -1194,6 +1284,7 @@ async fn main() {
         o: o.clone(),
         run,
         started: Instant::now(),
+        walks: Mutex::new(Vec::new()),
     });
     eprintln!("scim-bench: {} at {} ({:?} scenario, run {})", o.label, o.base_url, o.scenario, ctx.run);
     // One request first: a wrong URL or token is reported before any load.
@@ -1231,8 +1322,16 @@ async fn main() {
             phase_reads(&ctx, "scale_get_user", "scale_get_user", o.read_secs, users.clone()).await;
             phase_reads(&ctx, "scale_filter_user", "scale_filter_user", o.read_secs, users.clone()).await;
             phase_ceiling(&ctx, users.clone()).await;
+            phase_walk(&ctx, false).await;
+            phase_walk(&ctx, true).await;
             scale_patch(&ctx, users).await;
             scale_member_add(&ctx, &groups, &spares).await;
+        }
+        Scenario::Walk => {
+            phase_initial_users(&ctx, "load_users", o.users, o.load_concurrency, false).await;
+            eprintln!("  loaded {} users", ctx.live_users().len());
+            phase_walk(&ctx, false).await;
+            phase_walk(&ctx, true).await;
         }
     }
     let rep = report(&ctx);
