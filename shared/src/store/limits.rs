@@ -63,7 +63,7 @@ pub fn resource(tenant: &str, rt: &ResourceType, id: &str, attrs: &Map<String, V
     if let (Some(attr), Some(unique)) = (model::unique_attr(rt), model::unique_key(rt, attrs)) {
         // The guard key is the longer of the two keys holding the unique value (`…#uniq#<value>` vs `…#<value>`).
         let prefix = keys::guard_pk(tenant, rt, "").len().max(keys::gsi1pk(tenant, rt, "").len());
-        check_key_value(attr, unique.len(), prefix, " (lower-cased)")?;
+        check_key_value(attr, unique.len(), prefix, ", lower-cased")?;
     }
     let external = attrs.get("externalId").and_then(Value::as_str);
     if let Some(ext) = external {
