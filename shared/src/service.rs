@@ -10,7 +10,7 @@ use crate::filter::{CompValue, CompareOp};
 use crate::members::{self, MemberPlan};
 use crate::patch;
 use crate::schema::{group_resource_type, user_resource_type, ResourceType};
-use crate::store::{ListPage, ListQuery, MemberStatus, Store, StoreError};
+use crate::store::{limits, ListPage, ListQuery, MemberStatus, Store, StoreError};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +33,20 @@ impl Service {
     }
 
     pub async fn create(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
+        let res = self.new_resource(tenant, rt, body)?;
+        self.insert(tenant, rt, res).await
+    }
+
+    /// A resource made from a POST body, checked against every limit (nothing read or written yet).
+    fn new_resource(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
         let attrs = model::prepare_input(body, rt)?;
-        self.check_size(&attrs)?;
+        let id = model::new_id();
+        self.check_size(tenant, rt, &id, &[], &attrs)?;
         let now = model::now_rfc3339();
-        let res = StoredResource { id: model::new_id(), attrs, created: now.clone(), last_modified: now, version: 1, ..Default::default() };
+        Ok(StoredResource { id, attrs, created: now.clone(), last_modified: now, version: 1, ..Default::default() })
+    }
+
+    async fn insert(&self, tenant: &str, rt: &'static ResourceType, res: StoredResource) -> ScimResult<StoredResource> {
         let mut attempt = 0;
         loop {
             match self.store.create(tenant, rt, &res).await {
@@ -51,13 +61,22 @@ impl Service {
     }
 
     pub async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> ScimResult<StoredResource> {
+        check_path_id(rt, id)?;
         self.store.get(tenant, rt, id).await?.ok_or_else(|| not_found(rt, id))
     }
 
     pub async fn replace(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
-        let attrs = model::prepare_input(body, rt)?;
-        self.check_size(&attrs)?;
+        let attrs = self.replacement(tenant, rt, id, body)?;
         self.modify(tenant, rt, id, if_match, |_| Ok(attrs.clone())).await
+    }
+
+    /// The attributes of a PUT body, checked against every limit before anything is read (the store
+    /// checks again with the user's groups at the write).
+    fn replacement(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: Value) -> ScimResult<Map<String, Value>> {
+        check_path_id(rt, id)?;
+        let attrs = model::prepare_input(body, rt)?;
+        self.check_size(tenant, rt, id, &[], &attrs)?;
+        Ok(attrs)
     }
 
     pub async fn patch(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
@@ -67,7 +86,7 @@ impl Service {
             let mut attrs = old.attrs.clone();
             patch::apply(&mut attrs, &ops, rt)?;
             model::validate(&mut attrs, rt)?;
-            self.check_size(&attrs)?;
+            self.check_size(tenant, rt, id, &old.groups, &attrs)?;
             Ok(attrs)
         })
         .await
@@ -195,8 +214,9 @@ impl Service {
         }
         let plan = take_members(&mut body)?;
         self.check_member_count(&plan)?;
+        let res = self.new_resource(tenant, rt, body)?;
         let status = self.check_members(tenant, "", &plan).await?;
-        let res = self.create(tenant, rt, body).await?;
+        let res = self.insert(tenant, rt, res).await?;
         if plan.adds.is_empty() {
             return Ok(res);
         }
@@ -213,8 +233,9 @@ impl Service {
         let mut plan = take_members(&mut body)?;
         plan.clear = had_members;
         self.check_member_count(&plan)?;
+        let attrs = self.replacement(tenant, rt, id, body)?;
         let status = self.check_members(tenant, id, &plan).await?;
-        let res = self.replace(tenant, rt, id, body, if_match).await?;
+        let res = self.modify(tenant, rt, id, if_match, |_| Ok(attrs.clone())).await?;
         if plan.is_empty() {
             return Ok(res);
         }
@@ -230,6 +251,7 @@ impl Service {
         if !is_group(rt) {
             return self.patch(tenant, rt, id, body, if_match).await.map(Some);
         }
+        check_path_id(rt, id)?;
         let ops = patch::parse_ops(body, rt)?;
         self.check_op_count(ops.len())?;
         let (attr_ops, plan) = members::split(ops)?;
@@ -252,7 +274,7 @@ impl Service {
                     let mut attrs = old.attrs.clone();
                     patch::apply(&mut attrs, &attr_ops, rt)?;
                     model::validate(&mut attrs, rt)?;
-                    self.check_size(&attrs)?;
+                    self.check_size(tenant, rt, id, &old.groups, &attrs)?;
                     Ok(attrs)
                 })
                 .await?;
@@ -264,8 +286,10 @@ impl Service {
         Ok(None)
     }
 
-    fn check_size(&self, attrs: &Map<String, Value>) -> ScimResult<()> {
-        model::check_size(attrs, self.limits.max_attribute_values, self.limits.max_value_len)
+    /// The configured limits, then what DynamoDB can store (keys, item size; see [`limits`]).
+    fn check_size(&self, tenant: &str, rt: &ResourceType, id: &str, groups: &[String], attrs: &Map<String, Value>) -> ScimResult<()> {
+        model::check_size(attrs, self.limits.max_attribute_values, self.limits.max_value_len)?;
+        Ok(limits::resource(tenant, rt, id, attrs, groups)?)
     }
 
     fn check_op_count(&self, n: usize) -> ScimResult<()> {
@@ -391,6 +415,19 @@ impl Service {
 
 fn not_found(rt: &ResourceType, id: &str) -> ScimError {
     ScimError::not_found(format!("{} {id} not found", rt.name))
+}
+
+/// An id in a path that no resource can have (longer than a DynamoDB sort key) is not found, without a read.
+fn check_path_id(rt: &ResourceType, id: &str) -> ScimResult<()> {
+    if limits::id_fits(id) {
+        return Ok(());
+    }
+    Err(ScimError::not_found(format!(
+        "{} not found: the id is {} bytes long, and ids are at most {} bytes (a DynamoDB sort key)",
+        rt.name,
+        id.len(),
+        limits::SORT_KEY_BYTES
+    )))
 }
 
 /// 412 when `If-Match` names another version than the current one.

@@ -2,6 +2,7 @@
 //! `displayName` and `externalId`, sharded counters for `totalResults`. See `docs/store.md` for every
 //! access pattern and its calls.
 
+use super::limits;
 use super::keys::{self, GSI1, GSI1PK, GSI2, GSI2PK, GUARD_SK, PK, SK};
 use super::positions::Positions;
 use super::{record_call, record_capacity, ListPage, ListQuery, MemberStatus, Store, StoreError, TokenRecord, TokenStore, MEMBERS_PER_TRANSACTION};
@@ -169,6 +170,7 @@ impl DynamoStore {
     }
 
     async fn query_index(&self, index: &str, key_attr: &str, key: String) -> Result<Vec<Item>, StoreError> {
+        limits::index_key(&key)?;
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         // Unique and externalId keys hold a handful of items; the loop is bounded all the same.
@@ -433,6 +435,15 @@ fn classify_code(op: &str, code: Option<&str>, detail: &str) -> StoreError {
             StoreError::Throttled(format!("{op}: {}", code.unwrap_or("")))
         }
         Some("TransactionConflictException" | "TransactionInProgressException") => StoreError::Contention,
+        // A size limit the checks in `limits` did not foresee (e.g. a user's `grp` set outgrowing its item
+        // reserve): still a request too large to store, not a server fault.
+        Some("ValidationException") if detail.contains("size") => {
+            tracing::warn!(op, code, "dynamodb size limit");
+            StoreError::TooLarge(format!(
+                "The request holds a value larger than the directory store accepts (DynamoDB keys hold at most {} bytes, items at most 400 KB)",
+                limits::PARTITION_KEY_BYTES
+            ))
+        }
         Some("InternalServerError" | "ServiceUnavailable") => {
             tracing::warn!(op, code, "dynamodb unavailable");
             StoreError::Unavailable(format!("{op}: {}", code.unwrap_or("")))
@@ -544,6 +555,7 @@ fn page(mut matches: Vec<StoredResource>, q: ListQuery<'_>) -> ListPage {
 #[async_trait]
 impl Store for DynamoStore {
     async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        limits::id("The id", id)?;
         record_call("GetItem");
         let r = self
             .client
@@ -561,6 +573,7 @@ impl Store for DynamoStore {
     }
 
     async fn create(&self, tenant: &str, rt: &'static ResourceType, res: &StoredResource) -> Result<(), StoreError> {
+        limits::resource(tenant, rt, &res.id, &res.attrs, &res.groups)?;
         let mut items = vec![put(&self.table, to_item(tenant, rt, res)?, "attribute_not_exists(#pk)", None)?];
         let unique = model::unique_key(rt, &res.attrs);
         if let Some(u) = &unique {
@@ -576,6 +589,7 @@ impl Store for DynamoStore {
     }
 
     async fn replace(&self, tenant: &str, rt: &'static ResourceType, old: &StoredResource, new: &StoredResource) -> Result<(), StoreError> {
+        limits::resource(tenant, rt, &new.id, &new.attrs, &new.groups)?;
         let (old_key, new_key) = (model::unique_key(rt, &old.attrs), model::unique_key(rt, &new.attrs));
         let upd = ResourceUpdate::new(tenant, rt, old, new)?;
         if old_key == new_key {
@@ -622,15 +636,28 @@ impl Store for DynamoStore {
     async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError> {
         // Memberships go first, so an interrupted delete leaves a consistent resource a retry finishes.
         let mut inline: Vec<TransactWriteItem> = Vec::new();
+        let mut ver = existing.version;
         if rt.name == "Group" {
             self.remove_all_members(tenant, &existing.id).await?;
         } else if existing.groups.len() > MEMBERS_PER_TRANSACTION - 1 {
+            // Each chunk also takes its groups out of the user's `grp`, conditioned on the version read
+            // (and bumping it): an interrupted delete, or one that loses to a concurrent change, leaves the
+            // user's `groups` agreeing with the member items, and a retry reads what is left.
+            let now = model::now_rfc3339();
             for chunk in existing.groups.chunks(MEMBERS_PER_TRANSACTION) {
                 let mut items = Vec::new();
                 for g in chunk {
                     items.extend(leave_group(&self.table, tenant, g, &existing.id)?);
                 }
+                let grp = AV::Ss(chunk.to_vec());
+                let user = user_groups_builder(&self.table, tenant, &existing.id, "DELETE", grp, &now)
+                    .condition_expression("#ver = :ver")
+                    .expression_attribute_values(":ver", AV::N(ver.to_string()))
+                    .build()
+                    .map_err(build_err)?;
+                items.push(TransactWriteItem::builder().update(user).build());
                 self.transact_members(items).await?;
+                ver += 1;
             }
         } else {
             for g in &existing.groups {
@@ -643,7 +670,7 @@ impl Store for DynamoStore {
             .key(SK, s(&existing.id))
             .condition_expression("#ver = :ver")
             .expression_attribute_names("#ver", "ver")
-            .expression_attribute_values(":ver", AV::N(existing.version.to_string()))
+            .expression_attribute_values(":ver", AV::N(ver.to_string()))
             .build()
             .map_err(build_err)?;
         let mut items = vec![TransactWriteItem::builder().delete(del).build()];
@@ -697,6 +724,10 @@ impl Store for DynamoStore {
         let users_pk = keys::resource_pk(tenant, crate::schema::user_resource_type());
         let members_pk = keys::members_pk(tenant, group_id);
         let group_pk = keys::resource_pk(tenant, crate::schema::group_resource_type());
+        limits::id("The group id", group_id)?;
+        for id in ids {
+            limits::id(&format!("Member value \"{}…\"", id.chars().take(40).collect::<String>()), id)?;
+        }
         let mut unique: Vec<&String> = ids.iter().collect();
         unique.sort();
         unique.dedup();
@@ -789,6 +820,10 @@ impl Store for DynamoStore {
     }
 
     async fn change_members(&self, tenant: &str, group_id: &str, adds: &[String], removes: &[String], now: &str) -> Result<(), StoreError> {
+        limits::id("The group id", group_id)?;
+        for id in adds.iter().chain(removes) {
+            limits::id("A member value", id)?;
+        }
         let changes: Vec<(bool, &String)> = adds.iter().map(|a| (true, a)).chain(removes.iter().map(|r| (false, r))).collect();
         for chunk in changes.chunks(MEMBERS_PER_TRANSACTION) {
             let mut items = Vec::with_capacity(chunk.len() * 2 + 1);
@@ -796,10 +831,10 @@ impl Store for DynamoStore {
             for (add, id) in chunk {
                 if *add {
                     delta += 1;
-                    items.extend(join_group(&self.table, tenant, group_id, id)?);
+                    items.extend(join_group(&self.table, tenant, group_id, id, now)?);
                 } else {
                     delta -= 1;
-                    items.extend(leave_group_member_side(&self.table, tenant, group_id, id)?);
+                    items.extend(leave_group_member_side(&self.table, tenant, group_id, id, now)?);
                 }
             }
             items.push(group_touch(&self.table, tenant, group_id, delta, now)?);
@@ -838,8 +873,9 @@ impl DynamoStore {
                 return Ok(());
             }
             let mut items = Vec::new();
+            let now = model::now_rfc3339();
             for id in &batch {
-                items.extend(leave_group_member_side(&self.table, tenant, group_id, id)?);
+                items.extend(leave_group_member_side(&self.table, tenant, group_id, id, &now)?);
             }
             self.transact_members(items).await?;
         }
@@ -1009,11 +1045,11 @@ fn key(pk: &str, sk: &str) -> Item {
 }
 
 /// The member item (must be new) and the user's `groups` (the user must exist).
-fn join_group(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
+fn join_group(table: &str, tenant: &str, group_id: &str, user_id: &str, now: &str) -> Result<[TransactWriteItem; 2], StoreError> {
     let mut item = key(&keys::members_pk(tenant, group_id), user_id);
     item.insert("value".into(), s(user_id));
     let member = put(table, item, "attribute_not_exists(#pk)", None)?;
-    let user = user_groups_update(table, tenant, user_id, group_id, "ADD")?;
+    let user = user_groups_update(table, tenant, user_id, group_id, "ADD", now)?;
     Ok([member, user])
 }
 
@@ -1030,8 +1066,8 @@ fn delete_member_item(table: &str, tenant: &str, group_id: &str, user_id: &str) 
 }
 
 /// Remove the member item (must exist) and the group from the user's `groups` (the user must exist).
-fn leave_group_member_side(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Result<[TransactWriteItem; 2], StoreError> {
-    Ok([delete_member_item(table, tenant, group_id, user_id)?, user_groups_update(table, tenant, user_id, group_id, "DELETE")?])
+fn leave_group_member_side(table: &str, tenant: &str, group_id: &str, user_id: &str, now: &str) -> Result<[TransactWriteItem; 2], StoreError> {
+    Ok([delete_member_item(table, tenant, group_id, user_id)?, user_groups_update(table, tenant, user_id, group_id, "DELETE", now)?])
 }
 
 /// Used when a user is deleted: its member item goes, and the group's count and version change.
@@ -1039,18 +1075,36 @@ fn leave_group(table: &str, tenant: &str, group_id: &str, user_id: &str) -> Resu
     Ok([delete_member_item(table, tenant, group_id, user_id)?, group_touch(table, tenant, group_id, -1, &model::now_rfc3339())?])
 }
 
-fn user_groups_update(table: &str, tenant: &str, user_id: &str, group_id: &str, action: &str) -> Result<TransactWriteItem, StoreError> {
-    let u = Update::builder()
-        .table_name(table)
-        .set_key(Some(key(&keys::resource_pk(tenant, crate::schema::user_resource_type()), user_id)))
-        .update_expression(format!("{action} #grp :g"))
+/// A membership change is a change of the user too (its `groups`): `grp`, version and lastModified move
+/// together, so a write conditioned on the user's version (a delete, a PUT) that read the user before the
+/// membership changed loses and reads again — it never deletes a user while leaving its new membership
+/// behind.
+fn user_groups_update(table: &str, tenant: &str, user_id: &str, group_id: &str, action: &str, now: &str) -> Result<TransactWriteItem, StoreError> {
+    let grp = AV::Ss(vec![group_id.to_string()]);
+    let u = user_groups_builder(table, tenant, user_id, action, grp, now)
         .condition_expression("attribute_exists(#pk)")
-        .expression_attribute_names("#grp", "grp")
         .expression_attribute_names("#pk", PK)
-        .expression_attribute_values(":g", AV::Ss(vec![group_id.to_string()]))
         .build()
         .map_err(build_err)?;
     Ok(TransactWriteItem::builder().update(u).build())
+}
+
+/// `ADD`/`DELETE` group ids in the user's `grp` set, bumping its version and lastModified.
+fn user_groups_builder(table: &str, tenant: &str, user_id: &str, action: &str, groups: AV, now: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    let expression = match action {
+        "ADD" => "ADD #grp :g, #ver :one SET #mod = :now".to_string(),
+        other => format!("{other} #grp :g ADD #ver :one SET #mod = :now"),
+    };
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(key(&keys::resource_pk(tenant, crate::schema::user_resource_type()), user_id)))
+        .update_expression(expression)
+        .expression_attribute_names("#grp", "grp")
+        .expression_attribute_names("#ver", "ver")
+        .expression_attribute_names("#mod", "modified")
+        .expression_attribute_values(":g", groups)
+        .expression_attribute_values(":one", AV::N("1".into()))
+        .expression_attribute_values(":now", s(now))
 }
 
 /// A membership change is a change of the group: count, version and lastModified move with it.

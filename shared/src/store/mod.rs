@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 pub mod keys;
+pub mod limits;
 pub mod positions;
 
 use crate::error::ScimError;
@@ -31,6 +32,9 @@ pub enum StoreError {
     Unavailable(String),
     /// A member id that is not a user of the tenant.
     NotAUser(String),
+    /// A value too large for DynamoDB (a key over 2,048/1,024 bytes, an item over 400 KB), found before
+    /// any call ([`limits`]); the detail names the limit.
+    TooLarge(String),
     /// Anything else: a bug or a misconfiguration (table missing, permissions).
     Internal(String),
 }
@@ -49,6 +53,7 @@ impl From<StoreError> for ScimError {
             StoreError::NotAUser(id) => ScimError::invalid_value(format!(
                 "Member value \"{id}\" is not the id of a User of this tenant; nothing of the request was applied"
             )),
+            StoreError::TooLarge(d) => ScimError::invalid_value(format!("{d}; nothing was changed")),
             StoreError::Internal(_) => ScimError::internal("The server could not complete the request because of an internal storage error"),
         }
     }
