@@ -310,6 +310,24 @@ impl TestServer {
     }
 }
 
+/// The schema and message URNs tests send and expect (RFC 7643 §8.7.1, RFC 7644 §3.1).
+pub mod urn {
+    pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    pub const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+    pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+    pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+}
+
+/// The SCIM media type.
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// A PatchOp request body with these operations (a JSON array).
+pub fn patch_body(ops: impl Into<Value>) -> Value {
+    serde_json::json!({"schemas": [urn::PATCH_OP], "Operations": ops.into()})
+}
+
 /// Run each named `async fn(TestServer)` on both engines: `engine_tests!(a, b)` generates
 /// `dynoxide::a`, `moto::a`, `dynoxide::b`, `moto::b`.
 #[macro_export]

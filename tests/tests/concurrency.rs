@@ -4,11 +4,12 @@
 use futures::future::join_all;
 use serde_json::json;
 use scim_tests::TestServer;
+use scim_tests::urn::PATCH_OP;
 
 async fn concurrent_patches_all_land(srv: TestServer) {
     let id = srv.create_user(&json!({"userName": "race@example.com"})).await;
     let patches = (0..32).map(|i| {
-        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        let body = json!({"schemas": [PATCH_OP],
             "Operations": [{"op": "Add", "path": format!("emails[type eq \"t{i}\"].value"), "value": format!("{i}@example.com")}]});
         let srv = &srv;
         let path = format!("/Users/{id}");

@@ -4,14 +4,10 @@
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use scim_tests::{Engine, Resp, TestServer};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
+use scim_tests::patch_body;
 
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-fn patch(ops: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": ops})
-}
 
 async fn user(srv: &TestServer, name: &str) -> String {
     srv.create_user(&json!({"userName": name})).await
@@ -84,12 +80,12 @@ async fn get_and_query_excluding_members(srv: TestServer) {
 async fn rename_by_path_and_pathless(srv: TestServer) {
     let gid = entra_group(&srv, "Old").await.id();
     // §1.6 Rename — 204
-    let r = srv.patch(&format!("/Groups/{gid}"), &patch(json!([{"op":"Replace","path":"displayName","value":"1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}]))).await;
+    let r = srv.patch(&format!("/Groups/{gid}"), &patch_body(json!([{"op":"Replace","path":"displayName","value":"1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}]))).await;
     assert_eq!(r.status, 204, "{}", r.text);
     // Validator: pathless replace of displayName and of externalId.
-    let r = srv.patch(&format!("/Groups/{gid}"), &patch(json!([{"op":"replace","value":{"displayName":"MSADPJJZWBUS"}}]))).await;
+    let r = srv.patch(&format!("/Groups/{gid}"), &patch_body(json!([{"op":"replace","value":{"displayName":"MSADPJJZWBUS"}}]))).await;
     assert_eq!(r.status, 204);
-    let r = srv.patch(&format!("/Groups/{gid}"), &patch(json!([{"op":"replace","value":{"externalId":"c3b97a69-0000"}}]))).await;
+    let r = srv.patch(&format!("/Groups/{gid}"), &patch_body(json!([{"op":"replace","value":{"externalId":"c3b97a69-0000"}}]))).await;
     assert_eq!(r.status, 204);
     let g = srv.get(&format!("/Groups/{gid}")).await;
     assert_eq!((g.body["displayName"].clone(), g.body["externalId"].clone()), (json!("MSADPJJZWBUS"), json!("c3b97a69-0000")));
@@ -97,7 +93,7 @@ async fn rename_by_path_and_pathless(srv: TestServer) {
     assert_eq!(entra_group(&srv, "old").await.status, 201);
     assert_eq!(entra_group(&srv, "msadpjjzwbus").await.status, 409);
     // PATCH answers with the group when attributes are asked for.
-    let r = srv.patch(&format!("/Groups/{gid}?attributes=displayName"), &patch(json!([{"op":"replace","path":"displayName","value":"X"}]))).await;
+    let r = srv.patch(&format!("/Groups/{gid}?attributes=displayName"), &patch_body(json!([{"op":"replace","path":"displayName","value":"X"}]))).await;
     assert_eq!((r.status, r.body["displayName"].clone()), (200, json!("X")));
 }
 
@@ -106,19 +102,19 @@ async fn add_and_remove_members_entra_dialects(srv: TestServer) {
     let gid = entra_group(&srv, "G").await.id();
     let path = format!("/Groups/{gid}");
     // §1.6 Add members (several in one operation)
-    let r = srv.patch(&path, &patch(json!([{"op":"Add","path":"members","value":[{"$ref":null,"value":a},{"$ref":null,"value":b},{"value":c}]}]))).await;
+    let r = srv.patch(&path, &patch_body(json!([{"op":"Add","path":"members","value":[{"$ref":null,"value":a},{"$ref":null,"value":b},{"value":c}]}]))).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(member_ids(&srv, &gid).await, set(&[&a, &b, &c]));
     // §1.6 Remove, default dialect: path "members" + value array removes only those (§5 item 4).
-    let r = srv.patch(&path, &patch(json!([{"op":"Remove","path":"members","value":[{"$ref":null,"value":a}]}]))).await;
+    let r = srv.patch(&path, &patch_body(json!([{"op":"Remove","path":"members","value":[{"$ref":null,"value":a}]}]))).await;
     assert_eq!(r.status, 204);
     assert_eq!(member_ids(&srv, &gid).await, set(&[&b, &c]));
     // §1.6 Remove, flag dialect: members[value eq "x"] removes only x (§5 item 5).
-    let r = srv.patch(&path, &patch(json!([{"op":"remove","path":format!("members[value eq \"{b}\"]")}]))).await;
+    let r = srv.patch(&path, &patch_body(json!([{"op":"remove","path":format!("members[value eq \"{b}\"]")}]))).await;
     assert_eq!(r.status, 204);
     assert_eq!(member_ids(&srv, &gid).await, set(&[&c]));
     // Re-adding an existing member and removing a non-member are no-ops.
-    let r = srv.patch(&path, &patch(json!([{"op":"add","path":"members","value":[{"value":c}]},{"op":"remove","path":format!("members[value eq \"{a}\"]")}]))).await;
+    let r = srv.patch(&path, &patch_body(json!([{"op":"add","path":"members","value":[{"value":c}]},{"op":"remove","path":format!("members[value eq \"{a}\"]")}]))).await;
     assert_eq!(r.status, 204);
     assert_eq!(member_ids(&srv, &gid).await, set(&[&c]));
     // The user's groups attribute is derived from memberships.
@@ -126,7 +122,7 @@ async fn add_and_remove_members_entra_dialects(srv: TestServer) {
     assert_eq!(uc.body["groups"][0]["value"], gid.as_str());
     assert!(srv.get(&format!("/Users/{a}")).await.body.get("groups").is_none());
     // Remove "members" with neither value nor filter clears the group.
-    let r = srv.patch(&path, &patch(json!([{"op":"Remove","path":"members"}]))).await;
+    let r = srv.patch(&path, &patch_body(json!([{"op":"Remove","path":"members"}]))).await;
     assert_eq!(r.status, 204);
     assert!(member_ids(&srv, &gid).await.is_empty());
 }
@@ -136,7 +132,7 @@ async fn member_operations_apply_in_order(srv: TestServer) {
     let (a, b) = (user(&srv, "a@x").await, user(&srv, "b@x").await);
     let gid = entra_group(&srv, "G").await.id();
     let r = srv
-        .patch(&format!("/Groups/{gid}"), &patch(json!([
+        .patch(&format!("/Groups/{gid}"), &patch_body(json!([
             {"op":"add","path":"members","value":[{"value":a},{"value":b}]},
             {"op":"remove","path":format!("members[value eq \"{a}\"]")},
             {"op":"replace","path":"displayName","value":"Renamed"}
@@ -153,7 +149,7 @@ async fn unknown_member_is_refused_and_nothing_applied(srv: TestServer) {
     let gid = entra_group(&srv, "G").await.id();
     let before = srv.get(&format!("/Groups/{gid}")).await;
     let r = srv
-        .patch(&format!("/Groups/{gid}"), &patch(json!([
+        .patch(&format!("/Groups/{gid}"), &patch_body(json!([
             {"op":"replace","path":"displayName","value":"Changed"},
             {"op":"add","path":"members","value":[{"value":a},{"value":"no-such-user"}]}
         ])))
@@ -217,11 +213,11 @@ async fn member_add_calls_do_not_grow(srv: TestServer) {
         }
         v
     };
-    let add = |id: &str| patch(json!([{"op":"Add","path":"members","value":[{"value":id}]}]));
-    srv.patch(&format!("/Groups/{gid}"), &patch(json!([{"op":"Add","path":"members","value": ids[..10].iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]))).await;
+    let add = |id: &str| patch_body(json!([{"op":"Add","path":"members","value":[{"value":id}]}]));
+    srv.patch(&format!("/Groups/{gid}"), &patch_body(json!([{"op":"Add","path":"members","value": ids[..10].iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]))).await;
     let r = srv.patch(&format!("/Groups/{gid}"), &add(&ids[10])).await;
     assert_eq!((r.status, r.calls()), (204, 2));
-    let r = srv.patch(&format!("/Groups/{gid}"), &patch(json!([{"op":"remove","path":format!("members[value eq \"{}\"]", ids[10])}]))).await;
+    let r = srv.patch(&format!("/Groups/{gid}"), &patch_body(json!([{"op":"remove","path":format!("members[value eq \"{}\"]", ids[10])}]))).await;
     assert_eq!((r.status, r.calls()), (204, 2));
     // With If-Match the group is read first (to compare versions): 3 calls, and a stale version is 412.
     let etag = srv.get(&format!("/Groups/{gid}?excludedAttributes=members")).await.header("etag").unwrap().to_string();
@@ -235,9 +231,9 @@ async fn member_patch_of_a_missing_group_is_404_and_writes_nothing(srv: TestServ
     let u = user(&srv, "lonely@x").await;
     let missing = "00000000-0000-4000-8000-000000000000";
     for body in [
-        patch(json!([{"op":"Add","path":"members","value":[{"value": u}]}])),
-        patch(json!([{"op":"Remove","path":"members","value":[{"value": u}]}])),
-        patch(json!([{"op":"Add","path":"members","value":[{"value": "not-a-user"}]}])),
+        patch_body(json!([{"op":"Add","path":"members","value":[{"value": u}]}])),
+        patch_body(json!([{"op":"Remove","path":"members","value":[{"value": u}]}])),
+        patch_body(json!([{"op":"Add","path":"members","value":[{"value": "not-a-user"}]}])),
     ] {
         let r = srv.patch(&format!("/Groups/{missing}"), &body).await;
         assert_eq!(r.status, 404, "{}", r.text);
@@ -278,9 +274,9 @@ async fn group_of_ten_thousand() {
         .collect()
         .await;
     let path = format!("/Groups/{gid}");
-    let add_one = |id: &str| patch(json!([{"op":"Add","path":"members","value":[{"value":id}]}]));
+    let add_one = |id: &str| patch_body(json!([{"op":"Add","path":"members","value":[{"value":id}]}]));
     // Calls for one add/remove at 10 members…
-    let batch = |ids: &[String]| patch(json!([{"op":"Add","path":"members","value": ids.iter().map(|i| json!({"$ref": null, "value": i})).collect::<Vec<_>>()}]));
+    let batch = |ids: &[String]| patch_body(json!([{"op":"Add","path":"members","value": ids.iter().map(|i| json!({"$ref": null, "value": i})).collect::<Vec<_>>()}]));
     assert_eq!(srv.patch(&path, &batch(&users[..9])).await.status, 204);
     let small_add = srv.patch(&path, &add_one(&users[9])).await.calls();
     // …then Entra-sized batches up to 10,000.
@@ -293,10 +289,10 @@ async fn group_of_ten_thousand() {
     // Remove every 7th member in batches with Entra's default dialect, one with the flag dialect.
     let removed: Vec<&String> = users.iter().step_by(7).collect();
     for chunk in removed.chunks(100) {
-        let body = patch(json!([{"op":"Remove","path":"members","value": chunk.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]));
+        let body = patch_body(json!([{"op":"Remove","path":"members","value": chunk.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]));
         assert_eq!(srv.patch(&path, &body).await.status, 204);
     }
-    let big_remove = srv.patch(&path, &patch(json!([{"op":"remove","path":format!("members[value eq \"{}\"]", users[1])}]))).await.calls();
+    let big_remove = srv.patch(&path, &patch_body(json!([{"op":"remove","path":format!("members[value eq \"{}\"]", users[1])}]))).await.calls();
     let big_add = srv.patch(&path, &add_one(&users[1])).await.calls();
     let expected: BTreeSet<String> = users.iter().enumerate().filter(|(i, _)| i % 7 != 0).map(|(_, u)| u.clone()).collect();
     assert_eq!(member_ids(&srv, &gid).await, expected);

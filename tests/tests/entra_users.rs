@@ -5,16 +5,13 @@
 use reqwest::Method;
 use scim_tests::{Resp, TestServer};
 use serde_json::{json, Value};
+use scim_tests::urn::{ENTERPRISE, ERROR, LIST, USER};
+use scim_tests::SCIM_JSON;
+use scim_tests::patch_body;
 
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const MANAGER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
 const DEPARTMENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
 const EMPLOYEE_NUMBER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
-const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const SCIM_JSON: &str = "application/scim+json";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -82,10 +79,6 @@ fn null_update_user() -> Value {
         "displayName": "Null Update", "title": "Engineer", "nickName": "Nully",
         "name": {"givenName": "Null", "familyName": "Update"},
         ENTERPRISE: {"department": "R&D", "employeeNumber": "42"}})
-}
-
-fn patch_body(ops: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": ops})
 }
 
 /// Percent-encode a query value the way Entra sends it (form encoding: space as `+`).

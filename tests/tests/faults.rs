@@ -13,6 +13,7 @@ use shared::schema::ResourceType;
 use shared::store::dynamo::DynamoStore;
 use shared::store::{ListPage, ListQuery, MemberStatus, Store, StoreError, TokenRecord, TokenStore};
 use std::sync::{Arc, Mutex};
+use scim_tests::urn::PATCH_OP;
 
 #[derive(Clone)]
 enum Fault {
@@ -118,7 +119,7 @@ async fn server() -> (TestServer, Faulty) {
 }
 
 fn disable() -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+    json!({"schemas": [PATCH_OP], "Operations": [
         {"op": "Replace", "path": "active", "value": "False"}, {"op": "Replace", "path": "title", "value": "Gone"}]})
 }
 
@@ -192,7 +193,7 @@ async fn member_change_failure_leaves_membership_as_it_was() {
     let gid = srv.post("/Groups", &json!({"displayName": "G", "members": [{"value": a}]})).await.id();
     let before = srv.get(&format!("/Groups/{gid}")).await.body;
     f.arm("change_members", Fault::Before(timeout()));
-    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Add", "path": "members", "value": [{"value": b}]}]});
+    let add = json!({"schemas": [PATCH_OP], "Operations": [{"op": "Add", "path": "members", "value": [{"value": b}]}]});
     assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add).await.status, 503);
     assert_eq!(srv.get(&format!("/Groups/{gid}")).await.body, before);
     assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add).await.status, 204);

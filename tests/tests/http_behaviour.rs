@@ -6,22 +6,16 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use scim_tests::{Resp, TestServer};
 use serde_json::{json, Value};
+use scim_tests::urn::{ERROR, LIST, PATCH_OP, USER};
+use scim_tests::SCIM_JSON;
+use scim_tests::patch_body;
 
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const SCIM_JSON: &str = "application/scim+json";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 fn user_body(user_name: &str) -> Value {
     json!({"schemas": [USER], "userName": user_name, "active": true, "displayName": "Original"})
-}
-
-fn patch_body(ops: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": ops})
 }
 
 fn user_path(id: &str) -> String {

@@ -3,16 +3,13 @@
 //! engine only.
 
 use scim_tests::{Engine, TestServer};
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::config::Limits;
 use shared::filter::MAX_FILTER_DEPTH;
+use scim_tests::patch_body;
 
 async fn server(l: Limits) -> TestServer {
     TestServer::start_with(Engine::Dynoxide, l).await
-}
-
-fn patch(ops: Vec<Value>) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
 /// A user body of exactly `n` bytes.
@@ -60,8 +57,8 @@ async fn patch_operations() {
     let srv = server(Limits { max_patch_ops: 3, ..Limits::default() }).await;
     let id = srv.create_user(&json!({"userName": "u@x.com"})).await;
     let op = |v: &str| json!({"op": "replace", "path": "title", "value": v});
-    assert_eq!(srv.patch(&format!("/Users/{id}"), &patch(vec![op("a"), op("b"), op("c")])).await.status, 200);
-    let r = srv.patch(&format!("/Users/{id}"), &patch(vec![op("a"), op("b"), op("c"), op("d")])).await;
+    assert_eq!(srv.patch(&format!("/Users/{id}"), &patch_body(vec![op("a"), op("b"), op("c")])).await.status, 200);
+    let r = srv.patch(&format!("/Users/{id}"), &patch_body(vec![op("a"), op("b"), op("c"), op("d")])).await;
     assert_eq!(r.status, 400);
     assert!(r.body["detail"].as_str().unwrap().contains("limit is 3"));
     assert_eq!(srv.get(&format!("/Users/{id}")).await.body["title"], "c");
@@ -75,7 +72,7 @@ async fn membership_changes_per_request() {
         users.push(srv.create_user(&json!({"userName": format!("u{i}@x")})).await);
     }
     let gid = srv.post("/Groups", &json!({"displayName": "G"})).await.id();
-    let add = |ids: &[String]| patch(vec![json!({"op": "add", "path": "members", "value": ids.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()})]);
+    let add = |ids: &[String]| patch_body(vec![json!({"op": "add", "path": "members", "value": ids.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()})]);
     assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add(&users[..3])).await.status, 204);
     let r = srv.patch(&format!("/Groups/{gid}"), &add(&users)).await;
     assert_eq!(r.status, 413, "{}", r.text);
@@ -91,7 +88,7 @@ async fn attribute_values_per_resource() {
     let r = srv.post("/Users", &json!({"userName": "v@x.com", "title": "t", "emails": [{"value": "v@x.com", "type": "work", "primary": true}]})).await;
     assert_eq!(r.status, 400);
     assert!(r.body["detail"].as_str().unwrap().contains("limit is 4"));
-    let r = srv.patch(&format!("/Users/{id}"), &patch(vec![json!({"op": "add", "path": "title", "value": "t"})])).await;
+    let r = srv.patch(&format!("/Users/{id}"), &patch_body(vec![json!({"op": "add", "path": "title", "value": "t"})])).await;
     assert_eq!(r.status, 400, "a PATCH may not grow past the limit either");
 }
 
@@ -139,7 +136,7 @@ async fn members_returned_per_group() {
     }
     let gid = srv.post("/Groups", &json!({"displayName": "G", "members": [{"value": users[0]}, {"value": users[1]}]})).await.id();
     assert_eq!(srv.get(&format!("/Groups/{gid}")).await.body["members"].as_array().unwrap().len(), 2);
-    let add = patch(vec![json!({"op": "add", "path": "members", "value": [{"value": users[2]}]})]);
+    let add = patch_body(vec![json!({"op": "add", "path": "members", "value": [{"value": users[2]}]})]);
     assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add).await.status, 204, "a group may grow past it");
     let r = srv.get(&format!("/Groups/{gid}")).await;
     assert_eq!((r.status, r.body["scimType"].clone()), (400, json!("tooMany")));
@@ -154,7 +151,7 @@ async fn members_returned_per_group() {
 // these limits themselves, so a missed check would show as a 500 here.
 
 mod dynamodb {
-    use super::patch;
+    use scim_tests::patch_body;
     use scim_tests::{Resp, TestServer};
     use serde_json::{json, Value};
     use shared::http::DEFAULT_TENANT;
@@ -202,7 +199,7 @@ mod dynamodb {
         refused(&srv.post("/Users", &json!({"userName": "d".repeat(16_000)})).await, "DynamoDB key", 0);
         // PUT refuses before reading; PATCH reads the user (1 call) and writes nothing.
         refused(&srv.put(&format!("/Users/{id}"), &json!({"userName": "e".repeat(max + 1)})).await, "2048", 0);
-        let r = srv.patch(&format!("/Users/{id}"), &patch(vec![json!({"op": "replace", "path": "userName", "value": "f".repeat(max + 1)})])).await;
+        let r = srv.patch(&format!("/Users/{id}"), &patch_body(vec![json!({"op": "replace", "path": "userName", "value": "f".repeat(max + 1)})])).await;
         refused(&r, "2048", 1);
         assert_eq!(users(&srv).await, 1);
         let user = srv.get(&format!("/Users/{id}")).await;
@@ -228,7 +225,7 @@ mod dynamodb {
         refused(&srv.put(&format!("/Groups/{gid}"), &json!({"displayName": "h".repeat(2100), "members": [{"value": u}]})).await, "2048", 0);
         // A group PATCH with attribute operations reads the group (twice: once for If-Match and members,
         // once in the optimistic write loop) and writes nothing.
-        let r = srv.patch(&format!("/Groups/{gid}"), &patch(vec![json!({"op": "replace", "path": "displayName", "value": "h".repeat(2100)})])).await;
+        let r = srv.patch(&format!("/Groups/{gid}"), &patch_body(vec![json!({"op": "replace", "path": "displayName", "value": "h".repeat(2100)})])).await;
         refused(&r, "2048", 2);
         assert_eq!(groups(&srv).await, 1);
         let r = srv.get(&format!("/Groups/{gid}")).await;
@@ -239,11 +236,11 @@ mod dynamodb {
         let long = "a".repeat(limits::SORT_KEY_BYTES + 1);
         let u = srv.create_user(&json!({"userName": "u@x"})).await;
         let g = srv.post("/Groups", &json!({"displayName": "G"})).await.id();
-        let add = |id: &str| patch(vec![json!({"op": "add", "path": "members", "value": [{"value": id}]})]);
+        let add = |id: &str| patch_body(vec![json!({"op": "add", "path": "members", "value": [{"value": id}]})]);
         for (method, path, body) in [
             (reqwest::Method::GET, format!("/Users/{long}"), None),
             (reqwest::Method::PUT, format!("/Users/{long}"), Some(json!({"userName": "v@x"}))),
-            (reqwest::Method::PATCH, format!("/Users/{long}"), Some(patch(vec![json!({"op": "replace", "path": "title", "value": "t"})]))),
+            (reqwest::Method::PATCH, format!("/Users/{long}"), Some(patch_body(vec![json!({"op": "replace", "path": "title", "value": "t"})]))),
             (reqwest::Method::DELETE, format!("/Users/{long}"), None),
             (reqwest::Method::GET, format!("/Groups/{long}"), None),
             (reqwest::Method::PATCH, format!("/Groups/{long}"), Some(add(&u))),
@@ -265,7 +262,7 @@ mod dynamodb {
         let r = srv.get(&format!("/Users?filter=id+eq+%22{}%22", &long[1..])).await;
         assert_eq!((r.status, r.body["totalResults"].as_u64()), (200, Some(0)));
         refused(&srv.patch(&format!("/Groups/{g}"), &add(&long)).await, "1024 bytes", 0);
-        let remove = patch(vec![json!({"op": "remove", "path": "members", "value": [{"value": long}]})]);
+        let remove = patch_body(vec![json!({"op": "remove", "path": "members", "value": [{"value": long}]})]);
         refused(&srv.patch(&format!("/Groups/{g}"), &remove).await, "1024 bytes", 0);
         refused(&srv.post("/Groups", &json!({"displayName": "H", "members": [{"value": u}, {"value": long}]})).await, "1024 bytes", 0);
         refused(&srv.put(&format!("/Groups/{g}"), &json!({"displayName": "G", "members": [{"value": long}]})).await, "1024 bytes", 0);
@@ -289,7 +286,7 @@ mod dynamodb {
         let id = srv.create_user(&big_user("big@x", 23)).await;
         refused(&srv.post("/Users", &big_user("bigger@x", 24)).await, "400 KB", 0);
         refused(&srv.put(&format!("/Users/{id}"), &big_user("big@x", 24)).await, "400 KB", 0);
-        let more = patch(vec![json!({"op": "add", "path": "emails", "value": [{"value": "m".repeat(16_000), "type": "home"}]})]);
+        let more = patch_body(vec![json!({"op": "add", "path": "emails", "value": [{"value": "m".repeat(16_000), "type": "home"}]})]);
         refused(&srv.patch(&format!("/Users/{id}"), &more).await, "400 KB", 1);
         // ~940 KB: the 1 MB body limit lets it through, the store does not.
         refused(&srv.post("/Users", &big_user("huge@x", 58)).await, "400 KB", 0);
@@ -306,7 +303,7 @@ mod dynamodb {
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
             {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "n".repeat(2100)}},
             {"method": "POST", "path": "/Users", "bulkId": "b", "data": big_user("big@x", 30)},
-            {"method": "PATCH", "path": format!("/Users/{long}"), "data": patch(vec![json!({"op": "replace", "path": "title", "value": "t"})])},
+            {"method": "PATCH", "path": format!("/Users/{long}"), "data": patch_body(vec![json!({"op": "replace", "path": "title", "value": "t"})])},
             {"method": "DELETE", "path": format!("/Groups/{long}")},
             {"method": "POST", "path": "/Groups", "bulkId": "c", "data": {"displayName": "G", "members": [{"value": long}]}},
             {"method": "POST", "path": "/Users", "bulkId": "d", "data": {"userName": "ok@x"}},

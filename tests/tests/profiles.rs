@@ -6,15 +6,12 @@
 use reqwest::Method;
 use scim_tests::TestServer;
 use serde_json::{json, Value};
+use scim_tests::patch_body;
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const JOSTLE: &str = "urn:ietf:params:scim:schemas:extension:jostle:2.0:User";
 const JOYN: &str = "urn:ietf:params:scim:schemas:extension:joynfsm:2.0:User";
 const SPOKE: &str = "urn:ietf:params:scim:schemas:extension:SpokeCustom:2.0:User";
-
-fn patch(ops: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
-}
 
 /// POST `user`, check it comes back verbatim, apply `ops`, check `expect` (a list of (JSON pointer,
 /// value)) on the PATCH answer and on a fresh GET; check /Schemas lists `extension`.
@@ -27,7 +24,7 @@ async fn round_trip(srv: &TestServer, user: Value, ops: Value, expect: &[(&str, 
         }
     }
     let id = created.id();
-    let r = srv.patch(&format!("/Users/{id}"), &patch(ops)).await;
+    let r = srv.patch(&format!("/Users/{id}"), &patch_body(ops)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let got = srv.get(&format!("/Users/{id}")).await;
     for (ptr, want) in expect {

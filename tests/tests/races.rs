@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use shared::http::DEFAULT_TENANT;
 use shared::schema::group_resource_type;
 use shared::store::Store;
+use scim_tests::patch_body;
 
 fn trials() -> usize {
     std::env::var("SCIM_RACE_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
@@ -29,10 +30,6 @@ async fn next_round(srv: &mut TestServer, i: usize) -> bool {
     }
     *srv = TestServer::start(srv.engine).await;
     true
-}
-
-fn patch_body(ops: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
 fn add_member(u: &str) -> Value {

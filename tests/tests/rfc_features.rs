@@ -6,9 +6,10 @@ use reqwest::Method;
 use scim_tests::TestServer;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use scim_tests::urn::PATCH_OP;
 
 fn patch_title(t: &str) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": t}]})
+    json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": t}]})
 }
 
 async fn etags(srv: TestServer) {
@@ -98,14 +99,15 @@ async fn cursor_paging(srv: TestServer) {
 }
 
 async fn me_endpoint(srv: TestServer) {
-    let id = srv.create_user(&json!({"userName": "me@x.com"})).await;
     // The single-tenant token names no user: a clear 501.
     let r = srv.get("/Me").await;
     assert_eq!(r.status, 501);
     assert!(r.body["detail"].as_str().unwrap().contains("bound to a user"));
-    // A tenant token bound to a user acts on that user.
-    let token = srv.add_tenant_token("default", Some(&id)).await;
-    let base = srv.base.clone();
+    // A tenant token bound to a user acts on that user, at its tenant's URL.
+    let admin = srv.add_tenant("acme").await;
+    let base = srv.tenant_base("acme");
+    let id = srv.call_at(&base, &admin, Method::POST, "/Users", Some(&json!({"userName": "me@x.com"}))).await.id();
+    let token = srv.add_tenant_token("acme", Some(&id)).await;
     let me = srv.call_at(&base, &token, Method::GET, "/Me", None).await;
     assert_eq!((me.status, me.body["id"].as_str()), (200, Some(id.as_str())));
     let r = srv.call_at(&base, &token, Method::PATCH, "/Me", Some(&patch_title("Me"))).await;
@@ -113,7 +115,7 @@ async fn me_endpoint(srv: TestServer) {
     let r = srv.call_at(&base, &token, Method::PUT, "/Me", Some(&json!({"userName": "me@x.com", "nickName": "m"}))).await;
     assert_eq!((r.status, r.body["nickName"].clone(), r.body.get("title").is_none()), (200, json!("m"), true));
     assert_eq!(srv.call_at(&base, &token, Method::DELETE, "/Me", None).await.status, 204);
-    assert_eq!(srv.get(&format!("/Users/{id}")).await.status, 404);
+    assert_eq!(srv.call_at(&base, &admin, Method::GET, &format!("/Users/{id}"), None).await.status, 404);
     assert_eq!(srv.call_at(&base, &token, Method::GET, "/Me", None).await.status, 404);
 }
 
@@ -138,7 +140,7 @@ async fn bulk(srv: TestServer) {
             {"method": "POST", "path": "/Users", "bulkId": "alice", "data": {"userName": "alice@x.com"}},
             {"method": "POST", "path": "/Users", "bulkId": "bob", "data": {"userName": "bob@x.com", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "bulkId:alice"}}}},
             {"method": "POST", "path": "/Users", "bulkId": "dup", "data": {"userName": "OLD@x.com"}},
-            {"method": "PATCH", "path": "/Users/bulkId:alice", "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}},
+            {"method": "PATCH", "path": "/Users/bulkId:alice", "data": {"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}},
             {"method": "DELETE", "path": format!("/Users/{existing}")},
             {"method": "DELETE", "path": "/Users/does-not-exist"}
         ])))

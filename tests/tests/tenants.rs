@@ -4,9 +4,10 @@
 use reqwest::Method;
 use scim_tests::TestServer;
 use serde_json::{json, Value};
+use scim_tests::urn::PATCH_OP;
 
 fn routes(uid: &str, gid: &str) -> Vec<(Method, String, Option<Value>)> {
-    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "displayName", "value": "x"}]});
+    let patch = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": "x"}]});
     vec![
         (Method::GET, "/Users".into(), None),
         (Method::GET, "/Users?filter=userName+eq+%22shared%40x.com%22".into(), None),
