@@ -144,11 +144,11 @@ impl Resp {
     }
     /// DynamoDB calls the request made (the server exposes them to tests).
     pub fn calls(&self) -> u32 {
-        self.header(http::CALLS_HEADER).and_then(|v| v.parse().ok()).expect("call count header")
+        self.header(http::middleware::CALLS_HEADER).and_then(|v| v.parse().ok()).expect("call count header")
     }
     /// Capacity units the request consumed, as DynamoDB reported them: (read, write).
     pub fn capacity(&self) -> (f64, f64) {
-        let v = self.header(http::CAPACITY_HEADER).expect("capacity header");
+        let v = self.header(http::middleware::CAPACITY_HEADER).expect("capacity header");
         let unit = |k: &str| -> f64 {
             v.split(", ").find_map(|p| p.strip_prefix(k)).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad capacity header {v}"))
         };

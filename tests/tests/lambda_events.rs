@@ -37,8 +37,8 @@ impl Lambda {
         for (k, v) in vars {
             text = text.replace(&format!("{{{{{k}}}}}"), v);
         }
-        // Converted as the functions' runner converts it (shared::lambda::run).
-        let req = shared::lambda::request_from_str(&text).unwrap_or_else(|e| panic!("{fixture}: not an API Gateway v2 event: {e}"));
+        // Converted as the functions' runner converts it (shared::http::lambda::run).
+        let req = shared::http::lambda::request_from_str(&text).unwrap_or_else(|e| panic!("{fixture}: not an API Gateway v2 event: {e}"));
         let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

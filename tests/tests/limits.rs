@@ -154,7 +154,7 @@ mod dynamodb {
     use scim_tests::patch_body;
     use scim_tests::{Resp, TestServer};
     use serde_json::{json, Value};
-    use shared::http::DEFAULT_TENANT;
+    use shared::auth::DEFAULT_TENANT;
     use shared::schema::{group_resource_type, user_resource_type};
     use shared::store::{keys, limits};
 

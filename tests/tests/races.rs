@@ -11,7 +11,7 @@
 use futures::future::join;
 use scim_tests::{Resp, TestServer};
 use serde_json::{json, Value};
-use shared::http::DEFAULT_TENANT;
+use shared::auth::DEFAULT_TENANT;
 use shared::schema::group_resource_type;
 use shared::store::Store;
 use scim_tests::patch_body;

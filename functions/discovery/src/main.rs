@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::logging::init();
     let state = shared::bootstrap::lambda_state().await?;
-    shared::lambda::run(shared::http::discovery_router(state)).await
+    shared::http::lambda::run(shared::http::discovery_router(state)).await
 }

@@ -2,7 +2,7 @@
 //! `axum::serve` does not offer.
 //!
 //! * **Request lines as Entra sends them.** Each request line's target is made a valid URI before hyper
-//!   parses it ([`shared::request_target::repair_request_line`]: a raw `"` becomes `%22`, nothing is decoded),
+//!   parses it ([`shared::http::request_target::repair_request_line`]: a raw `"` becomes `%22`, nothing is decoded),
 //!   so `GET /scim/v2/Users?filter=userName+eq+"a%40b.c"` reaches the SCIM code instead of hyper's empty 400.
 //!   To find each request line on a kept-alive connection, [`Conn`] follows HTTP/1.1 message framing
 //!   (`Content-Length`, chunked bodies); anything it cannot follow it passes through untouched.
@@ -361,7 +361,7 @@ impl Framer {
                         out.extend_from_slice(&line);
                         continue;
                     }
-                    match shared::request_target::repair_request_line(text) {
+                    match shared::http::request_target::repair_request_line(text) {
                         Some(fixed) => {
                             out.extend_from_slice(&fixed);
                             out.extend_from_slice(b"\r\n");

@@ -1,8 +1,10 @@
 //! Running the router on AWS Lambda: `lambda_http`'s adapter, with the event's query string first made a
 //! valid URI. API Gateway hands `rawQueryString` over exactly as the client sent it — Entra's raw double
 //! quotes included — and `lambda_http` builds the request URI from it, failing (a panic in its conversion)
-//! on a `"`; [`crate::request_target::escape`] percent-encodes just those bytes, so the query is decoded
+//! on a `"`; [`super::request_target::escape`] percent-encodes just those bytes, so the query is decoded
 //! exactly once, by the SCIM code, as on the local server.
+//!
+//! Imports: `request_target` of `http`; nothing else of the crate (it serves whichever router it is given).
 
 use axum::Router;
 use lambda_http::request::LambdaRequest;
@@ -33,7 +35,7 @@ pub fn request_from_str(event: &str) -> Result<Request, serde_json::Error> {
 /// The event with its raw query string (API Gateway HTTP API, payload 2.0) made a valid URI query.
 fn repair(mut event: Value) -> Value {
     if let Some(Value::String(q)) = event.get_mut("rawQueryString") {
-        if let std::borrow::Cow::Owned(escaped) = crate::request_target::escape(q) {
+        if let std::borrow::Cow::Owned(escaped) = super::request_target::escape(q) {
             *q = escaped;
         }
     }

@@ -13,6 +13,8 @@
 //!
 //! Why hand-written: the escaping set is the complement of what `http::Uri` accepts, which no crate exposes;
 //! `percent-encoding`'s sets would also re-encode `%`, decoding twice.
+//!
+//! Imports: nothing of the crate (its tests use `query` to show the query decodes once).
 
 /// Must this byte of a request target be percent-encoded for `http::Uri` to accept it?
 fn needs_escape(b: u8) -> bool {

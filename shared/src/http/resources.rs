@@ -1,0 +1,222 @@
+//! The resource handlers: list, create, get, replace, patch, delete and `.search` for each resource type of
+//! the profile, `POST /.search` across them, and `/Me`; each parses the request, calls the service and
+//! answers. Their routes are here too ([`routes`], [`me_routes`]).
+//!
+//! Imports: `state`, `extract`, `respond` of `http`; the crate's `error`, `query`, `schema`, `service`.
+
+use super::extract::{header_str, PathParam, ScimBody};
+use super::respond::{empty_response, representation, resource_response, scim_json};
+use super::state::{AppState, RequestCtx};
+use crate::error::{ScimError, ScimResult};
+use crate::query::{self, ListParams};
+use crate::schema::{ResourceType, LIST_RESPONSE};
+use crate::service::etag_matches;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, MethodRouter};
+use axum::{Extension, Router};
+use serde_json::{json, Value};
+
+/// `<endpoint>`, `<endpoint>/.search` and `<endpoint>/{id}` of one resource type.
+pub(super) fn routes(rt: &'static ResourceType) -> Router<AppState> {
+    let collection: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery| list(st, ctx, q, rt))
+        .post(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, body: ScimBody| create(st, ctx, q, body, rt));
+    let item: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap| {
+        get_one(st, ctx, id, q, h, rt)
+    })
+    .put(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap, body: ScimBody| {
+        replace(st, ctx, id, q, h, body, rt)
+    })
+    .patch(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap, body: ScimBody| {
+        patch(st, ctx, id, q, h, body, rt)
+    })
+    .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, h: HeaderMap| delete(st, ctx, id, h, rt));
+    let search = axum::routing::post(move |st: State<AppState>, ctx: Extension<RequestCtx>, body: ScimBody| search(st, ctx, body, rt));
+    Router::new()
+        .route(rt.endpoint, collection)
+        .route(&format!("{}/.search", rt.endpoint), search)
+        .route(&format!("{}/{{id}}", rt.endpoint), item)
+}
+
+/// `/Me` (RFC 7644 §3.11): the user the presented token is bound to.
+pub(super) fn me_routes(rt: &'static ResourceType) -> Router<AppState> {
+    fn me(ctx: &RequestCtx) -> ScimResult<PathParam> {
+        ctx.me.clone().map(PathParam).ok_or_else(|| {
+            ScimError::not_implemented(
+                "/Me needs a token bound to a user; this token is not (issue one with `scim-admin token issue <tenant> --user <id>`)",
+            )
+        })
+    }
+    let routes = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, h: HeaderMap| async move {
+        let id = me(&ctx)?;
+        get_one(st, ctx, id, q, h, rt).await
+    })
+    .put(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, h: HeaderMap, body: ScimBody| async move {
+        let id = me(&ctx)?;
+        replace(st, ctx, id, q, h, body, rt).await
+    })
+    .patch(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, h: HeaderMap, body: ScimBody| async move {
+        let id = me(&ctx)?;
+        patch(st, ctx, id, q, h, body, rt).await
+    })
+    .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, h: HeaderMap| async move {
+        let id = me(&ctx)?;
+        delete(st, ctx, id, h, rt).await
+    });
+    Router::new().route("/Me", routes)
+}
+
+async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, RawQuery(q): RawQuery, rt: &'static ResourceType) -> ScimResult<Response> {
+    let p = ListParams::parse_for(&query::decode(q.as_deref()), &st.service.limits, rt.name)?;
+    list_response(&st, &ctx, rt, &p).await
+}
+
+/// A ListResponse for `p` (GET with query parameters, or POST `.search`).
+async fn list_response(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, p: &ListParams) -> ScimResult<Response> {
+    let after = p.cursor.as_ref().and_then(|c| c.as_deref());
+    let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count, after).await?;
+    let mut resources: Vec<Value> = Vec::with_capacity(page.items.len());
+    for r in &page.items {
+        resources.push(representation(st, ctx, rt, r, &p.projection).await?);
+    }
+    let n = resources.len();
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": page.total,
+        "Resources": resources,
+        "itemsPerPage": n,
+    });
+    match &p.cursor {
+        None => body["startIndex"] = json!(p.start_index),
+        Some(_) => {
+            if let (true, Some(last)) = (page.more, page.items.last()) {
+                body["nextCursor"] = json!(query::encode_cursor(rt.name, &last.id));
+            }
+        }
+    }
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+pub(super) async fn create(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    RawQuery(q): RawQuery,
+    ScimBody(body): ScimBody,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.create_any(&ctx.tenant, rt, body).await?;
+    resource_response(&st, StatusCode::CREATED, &res, rt, &ctx, &q).await
+}
+
+async fn get_one(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    PathParam(id): PathParam,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.get(&ctx.tenant, rt, &id).await?;
+    if header_str(&headers, header::IF_NONE_MATCH)?.is_some_and(|t| etag_matches(t, &res)) {
+        return Ok(empty_response(StatusCode::NOT_MODIFIED, Some(&res)));
+    }
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
+}
+
+pub(super) async fn replace(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    PathParam(id): PathParam,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.replace_any(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)?).await?;
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
+}
+
+pub(super) async fn patch(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    PathParam(id): PathParam,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    let res = st.service.patch_any(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)?).await?;
+    // Groups answer 204 (Entra: "Returning a body with a list of all the members isn't advisable") unless
+    // the client asked for attributes.
+    let asked = query::decode(q.as_deref()).iter().any(|(k, _)| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"));
+    if rt.name == "Group" && !asked {
+        return Ok(empty_response(StatusCode::NO_CONTENT, res.as_ref()));
+    }
+    let res = match res {
+        Some(r) => r,
+        None => st.service.get(&ctx.tenant, rt, &id).await?,
+    };
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
+}
+
+pub(super) async fn delete(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    PathParam(id): PathParam,
+    headers: HeaderMap,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
+    st.service.delete(&ctx.tenant, rt, &id, header_str(&headers, header::IF_MATCH)?).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT, None))
+}
+/// A SearchRequest body (RFC 7644 §3.4.3) as the query parameters it stands for.
+fn search_params(body: &Value) -> ScimResult<Vec<(String, String)>> {
+    let Value::Object(obj) = body else {
+        return Err(ScimError::invalid_syntax("A SearchRequest must be a JSON object"));
+    };
+    let mut pairs = Vec::new();
+    for (k, v) in obj {
+        let value = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(items) if k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes") => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ScimError::invalid_value(format!("'{k}' must be a list of attribute names"))))
+                .collect::<ScimResult<Vec<_>>>()?
+                .join(","),
+            _ if k.eq_ignore_ascii_case("schemas") => continue,
+            other => return Err(ScimError::invalid_value(format!("SearchRequest '{k}' has an unsupported value {other}"))),
+        };
+        pairs.push((k.clone(), value));
+    }
+    Ok(pairs)
+}
+
+async fn search(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, ScimBody(body): ScimBody, rt: &'static ResourceType) -> ScimResult<Response> {
+    let p = ListParams::parse_for(&search_params(&body)?, &st.service.limits, rt.name)?;
+    list_response(&st, &ctx, rt, &p).await
+}
+
+/// `POST /.search`: every resource type of the profile, one after the other, paged by `startIndex`.
+pub(super) async fn search_all(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, ScimBody(body): ScimBody) -> ScimResult<Response> {
+    let pairs = search_params(&body)?;
+    if pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("cursor")) {
+        return Err(ScimError::invalid_value("Cursor paging is offered per resource type (/Users/.search, /Groups/.search), not across them"));
+    }
+    let p = ListParams::parse(&pairs, &st.service.limits)?;
+    let (mut total, mut resources) = (0usize, Vec::new());
+    let mut skip = p.start_index.saturating_sub(1);
+    for rt in st.resource_types.iter().copied() {
+        let want = p.count - resources.len();
+        let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), skip + 1, want, None).await?;
+        total += page.total;
+        skip = skip.saturating_sub(page.total);
+        for r in &page.items {
+            resources.push(representation(&st, &ctx, rt, r, &p.projection).await?);
+        }
+    }
+    let n = resources.len();
+    let body = json!({"schemas": [LIST_RESPONSE], "totalResults": total, "Resources": resources, "startIndex": p.start_index, "itemsPerPage": n});
+    Ok(scim_json(StatusCode::OK, &body))
+}

@@ -1,0 +1,51 @@
+//! What every handler is given: the shared [`AppState`] (service, auth, HTTP settings, the profile's resource
+//! types) and the per-request [`RequestCtx`] the middleware sets (tenant, base URL, `/Me` user).
+//!
+//! Imports: the crate's `auth`, `config`, `schema`, `service`, `profile`; nothing else of `http`, so every
+//! other module of `http` may import it.
+
+use crate::auth::Auth;
+use crate::config::HttpConfig;
+use crate::schema::{self, ResourceType};
+use crate::service::Service;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub auth: Arc<Auth>,
+    pub http: Arc<HttpConfig>,
+    /// The resource types this deployment serves (discovery lists exactly these).
+    pub resource_types: Arc<Vec<&'static ResourceType>>,
+}
+
+impl AppState {
+    /// With the default profile (Users with the enterprise extension, and Groups).
+    pub fn new(service: Service, auth: Auth, http: HttpConfig) -> Self {
+        AppState {
+            service: Arc::new(service),
+            auth: Arc::new(auth),
+            http: Arc::new(http),
+            resource_types: Arc::new(vec![schema::user_resource_type(), schema::group_resource_type()]),
+        }
+    }
+
+    /// With the resource types and extensions of `profile`.
+    pub fn with_profile(service: Service, auth: Auth, http: HttpConfig, profile: &crate::profile::Profile) -> Self {
+        AppState { resource_types: Arc::new(profile.resource_types.clone()), ..AppState::new(service, auth, http) }
+    }
+
+    pub(super) fn resource_type(&self, name: &str) -> Option<&'static ResourceType> {
+        self.resource_types.iter().copied().find(|r| r.name == name)
+    }
+}
+
+/// Per-request context, set by the middleware.
+#[derive(Clone, Debug)]
+pub struct RequestCtx {
+    pub tenant: String,
+    /// Absolute base URL of the SCIM API for this request (`https://host/scim/v2`).
+    pub base_url: String,
+    /// The user the presented token is bound to (`/Me`).
+    pub me: Option<String>,
+}
