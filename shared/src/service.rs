@@ -7,7 +7,7 @@ use crate::error::{ScimError, ScimResult};
 use crate::filter::Filter;
 use crate::model::{self, StoredResource};
 use crate::filter::{CompValue, CompareOp};
-use crate::members::{self, MemberPlan};
+use crate::patch::members::{self, MemberPlan};
 use crate::patch;
 use crate::schema::{group_resource_type, user_resource_type, ResourceType};
 use crate::store::{limits, ListPage, ListQuery, MemberStatus, Store, StoreError};

@@ -2,12 +2,18 @@
 //! attribute names made canonical, Entra's shapes normalised, types checked), and how a stored resource
 //! is rendered (schemas, meta, `attributes` / `excludedAttributes` projection).
 //!
-//! Values are never transformed: what the client sent is what is stored and returned.
+//! Values are never transformed: what the client sent is what is stored and returned. Entra's value
+//! shapes (string booleans, manager shapes) are settled by [`shapes`].
+//!
+//! Imports `crate::{error, filter, schema, value}` and its child `shapes`; never `crate::patch` (which
+//! imports `shapes`).
+
+pub mod shapes;
 
 use crate::error::{ScimError, ScimResult};
 use crate::filter::AttrPath;
-use crate::normalise;
 use crate::schema::{AttrDef, AttrType, Mutability, ResourceType, Returned};
+use crate::value::{describe, entry_ci, strip_unassigned};
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -80,9 +86,9 @@ pub fn prepare_input(body: Value, rt: &ResourceType) -> ScimResult<Map<String, V
     attrs.remove("meta");
     attrs.remove("schemas");
     drop_server_owned(&mut attrs, rt);
-    normalise::coerce_string_booleans(&mut attrs, rt);
-    normalise::manager_object(&mut attrs, rt);
-    strip_empty(&mut attrs);
+    shapes::coerce_string_booleans(&mut attrs, rt);
+    shapes::manager_object(&mut attrs, rt);
+    strip_unassigned(&mut attrs);
     validate(&mut attrs, rt)?;
     Ok(attrs)
 }
@@ -91,8 +97,8 @@ pub fn prepare_input(body: Value, rt: &ResourceType) -> ScimResult<Map<String, V
 /// non-empty, known attributes of the right JSON type. Also re-applies the boolean/manager normalisers
 /// and drops emptied values, so PATCH results obey the same rules as POST bodies.
 pub fn validate(attrs: &mut Map<String, Value>, rt: &ResourceType) -> ScimResult<()> {
-    normalise::coerce_string_booleans(attrs, rt);
-    strip_empty(attrs);
+    shapes::coerce_string_booleans(attrs, rt);
+    strip_unassigned(attrs);
     for def in &rt.core.attributes {
         if def.required {
             match attrs.get(&def.name) {
@@ -192,13 +198,7 @@ fn check_single_or_multi(def: &AttrDef, label: &str, value: &Value) -> ScimResul
 }
 
 fn type_error(label: &str, expected: &str, got: &Value) -> ScimError {
-    let shown = match got {
-        Value::String(s) if s.chars().count() > 40 => format!("a string of {} characters", s.chars().count()),
-        Value::String(s) => format!("the string \"{s}\""),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-        other => other.to_string(),
-    };
+    let shown = describe(got);
     ScimError::invalid_value(format!("Attribute '{label}' must be {expected}, but the request gave {shown}"))
 }
 
@@ -354,38 +354,6 @@ fn drop_server_owned(attrs: &mut Map<String, Value>, rt: &ResourceType) {
                 _ => {}
             }
         }
-    }
-}
-
-/// Remove `null`s and the empty arrays/objects they leave (RFC 7643 §2.5: unassigned).
-pub fn strip_empty(attrs: &mut Map<String, Value>) {
-    attrs.retain(|_, v| {
-        prune(v);
-        !is_unassigned(v)
-    });
-}
-
-fn prune(v: &mut Value) {
-    match v {
-        Value::Object(m) => m.retain(|_, inner| {
-            prune(inner);
-            !is_unassigned(inner)
-        }),
-        Value::Array(items) => items.retain_mut(|inner| {
-            prune(inner);
-            !is_unassigned(inner)
-        }),
-        _ => {}
-    }
-}
-
-/// Null, an empty array or an empty object: "unassigned" (RFC 7643 §2.5).
-pub(crate) fn is_unassigned(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-        _ => false,
     }
 }
 
@@ -609,7 +577,7 @@ fn exclude(rt: &ResourceType, obj: &mut Map<String, Value>, p: &AttrPath) {
     if def.is_some_and(|d| d.returned == Returned::Always) {
         return;
     }
-    let Some(key) = target.keys().find(|k| k.eq_ignore_ascii_case(&p.name)).cloned() else { return };
+    let Some(key) = entry_ci(target, &p.name).map(|(k, _)| k.clone()) else { return };
     match &p.sub {
         None => {
             target.remove(&key);

@@ -2,10 +2,13 @@
 //! operations on ordinary attributes, applied by the PATCH engine to the group document, and a
 //! [`MemberPlan`] — which ids to add, which to remove, whether to clear — applied by the store to member
 //! items without reading the member list (except for a clear or a full replace, which must).
+//!
+//! Imports `patch::ops` and `crate::{error, filter, value}`.
 
+use super::ops::{PatchOp, PatchOpKind};
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{CompValue, CompareOp, Filter};
-use crate::patch::{PatchOp, PatchOpKind};
+use crate::value::entry_ci;
 use serde_json::Value;
 
 /// The net effect of the member operations of one request, in request order.
@@ -62,7 +65,7 @@ fn is_members(name: &str) -> bool {
 pub fn member_ids(v: &Value) -> ScimResult<Vec<String>> {
     let one = |m: &Value| -> ScimResult<String> {
         let id = match m {
-            Value::Object(o) => o.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).map(|(_, v)| v),
+            Value::Object(o) => entry_ci(o, "value").map(|(_, v)| v),
             other => Some(other),
         };
         match id {
@@ -109,7 +112,7 @@ pub fn split(ops: Vec<PatchOp>) -> ScimResult<(Vec<PatchOp>, MemberPlan)> {
                 // Pathless: a `members` key inside the value object is a member operation.
                 let mut op = op;
                 if let Some(Value::Object(obj)) = &mut op.value {
-                    if let Some(key) = obj.keys().find(|k| is_members(k)).cloned() {
+                    if let Some(key) = entry_ci(obj, "members").map(|(k, _)| k.clone()) {
                         let members = obj.remove(&key).unwrap_or(Value::Null);
                         let ids = member_ids(&members)?;
                         if op.op == PatchOpKind::Replace {

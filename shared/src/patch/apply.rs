@@ -1,112 +1,16 @@
-//! RFC 7644 §3.5.2 PATCH, applied to a resource held as a JSON object.
+//! The engine: runs RFC-form operations ([`PatchOp`]) in order on a copy of a resource and writes the copy
+//! back only when every operation succeeded, so a request changes all or nothing. The rules it follows
+//! are listed in the `patch` module's documentation.
 //!
-//! [`parse_ops`] first rewrites Entra's dialect into RFC form ([`crate::normalise`]), then parses every
-//! `path` once into a [`PatchPath`]. [`apply`] runs the operations in order on a copy of the resource and
-//! writes the copy back only when every operation succeeded, so a request changes all or nothing.
-//!
-//! Rules worth knowing (each is a choice the RFC leaves open or that Entra forces):
-//! * Attribute names match case-insensitively; keys written use the schema's canonical name (`UserName`
-//!   → `userName`) and unknown names are stored as written. Values are stored exactly as sent.
-//! * Unknown attributes and unknown extension URNs are stored, not rejected (docs/entra-dialect.md §5 item 8:
-//!   one odd path must never block the `active: false` in the same request).
-//! * An unqualified name that is not a core attribute but is the name of exactly one extension attribute
-//!   resolves to it (`"path": "manager"` in the Entra tutorial, [S1] Example 5).
-//! * `add`/`replace` through a value filter that matches nothing creates the element from the filter's
-//!   `eq` comparisons (§5 item 7); any other filter that matches nothing is 400 `noTarget`.
-//! * Replacing a single-valued complex attribute merges the given sub-attributes (RFC 7644 §3.5.2.3),
-//!   except that a new `value` of a reference such as `manager` replaces the whole object, so a stale
-//!   `$ref`/`displayName` of the previous manager does not survive.
-//! * In multi-valued reference lists (`members`, which have `value` and `$ref`), an element with the same
-//!   `value` is the same element: adding it again merges instead of duplicating.
-//! * A value set with `primary: true` turns `primary` off on the other values (RFC 7644 §3.5.2).
-//! * `null` inside values means unassigned and is dropped; attributes, elements and extension objects left
-//!   empty are removed. Read-only sub-attributes inside values are dropped (as for POST); a *path* that
-//!   targets a read-only attribute is 400 `mutability`; read-only keys of a pathless value are ignored.
-//! * `schemas` is the server's: operations on it are ignored; so are writes to writeOnly attributes
-//!   (`password`: this server keeps no credentials, and POST/PUT drop it too).
-//!
-//! Type checking is not done here: the caller runs `model::validate` on the result.
+//! Imports `patch::{ops, target}` and `crate::{error, filter, schema, value}`.
 
+use super::ops::{PatchOp, PatchOpKind};
+use super::target::{label, resolve, resolve_key, AttrTarget, SubTarget, Target};
 use crate::error::{ScimError, ScimResult};
-use crate::filter::{self, AttrInfo, AttrPath, CompValue, CompareOp, Filter, PatchPath};
-use crate::normalise;
-use crate::schema::{AttrDef, Mutability, ResourceType, Schema, COMMON_ATTRIBUTES};
+use crate::filter::{AttrInfo, CompValue, CompareOp, Filter};
+use crate::schema::{AttrDef, Mutability, ResourceType, Schema};
+use crate::value::{describe, drop_nulls, entry_ci, is_unassigned};
 use serde_json::{Map, Value};
-
-/// The three PATCH operations (RFC 7644 §3.5.2.1–3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchOpKind {
-    Add,
-    Replace,
-    Remove,
-}
-
-impl PatchOpKind {
-    /// `add`, `Add`, `ADD`, … (Entra capitalises them: docs/entra-dialect.md §5 item 2).
-    pub fn parse(op: &str) -> Option<Self> {
-        match op.trim().to_ascii_lowercase().as_str() {
-            "add" => Some(Self::Add),
-            "replace" => Some(Self::Replace),
-            "remove" => Some(Self::Remove),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Add => "add",
-            Self::Replace => "replace",
-            Self::Remove => "remove",
-        }
-    }
-}
-
-/// One operation of a PatchOp request, in RFC form.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PatchOp {
-    pub op: PatchOpKind,
-    pub path: Option<PatchPath>,
-    pub value: Option<Value>,
-}
-
-/// Validate and normalise a PatchOp body (Entra's dialect included), then parse every path.
-/// A path that does not parse is 400 `invalidPath` with the parser's explanation.
-pub fn parse_ops(body: &Value, rt: &ResourceType) -> ScimResult<Vec<PatchOp>> {
-    let mut body = body.clone();
-    normalise::patch_request(&mut body, rt)?;
-    let ops = body.get("Operations").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    ops.iter().map(|op| parse_op(op, rt)).collect()
-}
-
-fn parse_op(op: &Value, rt: &ResourceType) -> ScimResult<PatchOp> {
-    let name = op.get("op").and_then(Value::as_str).unwrap_or_default();
-    let kind = PatchOpKind::parse(name).ok_or_else(|| {
-        ScimError::invalid_syntax(format!("Unsupported PATCH op \"{name}\": use add, replace or remove"))
-    })?;
-    let path = match op.get("path") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(parse_patch_path(s, rt)?),
-        Some(other) => {
-            return Err(ScimError::invalid_path(format!(
-                "A PATCH \"path\" must be a string, not {}",
-                describe(other)
-            )))
-        }
-    };
-    Ok(PatchOp { op: kind, path, value: op.get("value").cloned() })
-}
-
-/// Parse a PATCH path. A path that is exactly a schema URN of `rt` (the whole enterprise extension, say)
-/// is represented as an [`AttrPath`] without URN whose name is the canonical URN.
-pub(crate) fn parse_patch_path(path: &str, rt: &ResourceType) -> ScimResult<PatchPath> {
-    let path = path.trim();
-    if let Some(urn) = rt.canonical_urn(path) {
-        let attr = AttrPath { urn: None, name: urn.to_string(), sub: None };
-        return Ok(PatchPath { attr, filter: None, sub_after_filter: None });
-    }
-    filter::parse_path(path)
-        .map_err(|e| ScimError::invalid_path(format!("The PATCH path \"{path}\" is not valid: {e}")))
-}
 
 /// Apply `ops` in order. All or nothing: on the first failing operation the resource is left unchanged.
 pub fn apply(resource: &mut Map<String, Value>, ops: &[PatchOp], rt: &ResourceType) -> ScimResult<()> {
@@ -135,183 +39,6 @@ fn apply_one(res: &mut Map<String, Value>, op: &PatchOp, rt: &ResourceType) -> S
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Resolution: where a path (or a key of a pathless value) lands in the resource.
-// ---------------------------------------------------------------------------------------------------
-
-/// Where a PATCH path or a key of a pathless value object points.
-#[derive(Debug, Clone)]
-pub(crate) enum Target {
-    /// `schemas`: maintained by the server, operations on it are ignored.
-    Ignored,
-    /// Exactly the core schema URN: its object value holds top-level attributes.
-    Core,
-    /// Exactly an extension schema URN: the whole extension object (`schema` is None when unknown).
-    Extension { key: String, schema: Option<&'static Schema> },
-    /// An attribute, possibly with a value filter and/or a sub-attribute.
-    Attr(AttrTarget),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct AttrTarget {
-    /// The extension key holding the attribute; None for top-level attributes.
-    pub ext: Option<String>,
-    /// The key of the attribute (canonical when known, as written otherwise).
-    pub name: String,
-    pub def: Option<&'static AttrDef>,
-    /// The target may not be written (`id`, `meta`, readOnly attributes and sub-attributes).
-    pub read_only: bool,
-    pub filter: Option<Filter>,
-    pub sub: Option<SubTarget>,
-    /// The path as written, for error messages.
-    pub label: String,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct SubTarget {
-    pub name: String,
-    pub def: Option<&'static AttrDef>,
-}
-
-impl AttrTarget {
-    fn new(ext: Option<String>, name: String, def: Option<&'static AttrDef>) -> Self {
-        let read_only = def.is_some_and(|d| d.mutability == Mutability::ReadOnly);
-        let label = match &ext {
-            Some(u) => format!("{u}:{name}"),
-            None => name.clone(),
-        };
-        AttrTarget { ext, name, def, read_only, filter: None, sub: None, label }
-    }
-
-    /// Whether emptying this target would break a required attribute (`userName`, group `displayName`).
-    pub(crate) fn required(&self) -> bool {
-        match (&self.filter, &self.sub) {
-            (_, Some(s)) => s.def.is_some_and(|d| d.required),
-            (None, None) => self.def.is_some_and(|d| d.required),
-            (Some(_), None) => false,
-        }
-    }
-
-    /// `password`: this server keeps no credentials, so writes to writeOnly attributes are ignored
-    /// (as POST/PUT drop them).
-    fn write_only(&self) -> bool {
-        self.def.is_some_and(|d| d.mutability == Mutability::WriteOnly)
-    }
-
-    /// The target is a whole attribute (no filter, no sub-attribute).
-    pub(crate) fn is_whole(&self) -> bool {
-        self.filter.is_none() && self.sub.is_none()
-    }
-}
-
-/// Resolve a parsed path against the resource type.
-pub(crate) fn resolve(path: &PatchPath, rt: &ResourceType) -> ScimResult<Target> {
-    let a = &path.attr;
-    let sub = a.sub.as_deref().or(path.sub_after_filter.as_deref());
-    if path.filter.is_none() && sub.is_none() {
-        let full = match &a.urn {
-            Some(u) => format!("{u}:{}", a.name),
-            None => a.name.clone(),
-        };
-        if full.eq_ignore_ascii_case(&rt.core.id) {
-            return Ok(Target::Core);
-        }
-        if let Some(schema) = rt.extension(&full) {
-            return Ok(Target::Extension { key: schema.id.clone(), schema: Some(schema) });
-        }
-    }
-    let Some(mut t) = locate(a.urn.as_deref(), &a.name, rt) else { return Ok(Target::Ignored) };
-    t.label = label(path);
-    t.filter = path.filter.clone();
-    if let Some(s) = sub {
-        let def = t.def.and_then(|d| d.sub(s));
-        t.read_only |= def.is_some_and(|d| d.mutability == Mutability::ReadOnly);
-        t.sub = Some(SubTarget { name: def.map_or_else(|| s.to_string(), |d| d.name.clone()), def });
-    }
-    check_shape(&t)?;
-    Ok(Target::Attr(t))
-}
-
-/// Resolve a key of a pathless `add`/`replace` value object.
-pub(crate) fn resolve_key(key: &str, value: &Value, rt: &ResourceType) -> Target {
-    if key.eq_ignore_ascii_case(&rt.core.id) && value.is_object() {
-        return Target::Core;
-    }
-    if let Some(schema) = rt.extension(key) {
-        return Target::Extension { key: schema.id.clone(), schema: Some(schema) };
-    }
-    if is_urn(key) && value.is_object() {
-        return Target::Extension { key: key.to_string(), schema: None };
-    }
-    match locate(None, key, rt) {
-        None => Target::Ignored,
-        Some(t) => Target::Attr(t),
-    }
-}
-
-/// Find an attribute by optional URN and name. None means `schemas` (ignored).
-fn locate(urn: Option<&str>, name: &str, rt: &ResourceType) -> Option<AttrTarget> {
-    if let Some(r) = rt.resolve(urn, name) {
-        let ext = r.in_extension.then(|| r.schema.id.clone());
-        return Some(AttrTarget::new(ext, r.def.name.clone(), Some(r.def)));
-    }
-    let core = urn.is_none_or(|u| u.eq_ignore_ascii_case(&rt.core.id));
-    if !core {
-        let ext = urn.map(|u| rt.canonical_urn(u).unwrap_or(u).to_string());
-        return Some(AttrTarget::new(ext, name.to_string(), None));
-    }
-    if let Some(common) = COMMON_ATTRIBUTES.iter().find(|c| c.eq_ignore_ascii_case(name)) {
-        return match *common {
-            "schemas" => None,
-            "externalId" => Some(AttrTarget::new(None, "externalId".into(), None)),
-            other => Some(AttrTarget { read_only: true, ..AttrTarget::new(None, other.into(), None) }),
-        };
-    }
-    if urn.is_none() {
-        if let Some(r) = unique_extension_attr(rt, name) {
-            return Some(AttrTarget::new(Some(r.schema.id.clone()), r.def.name.clone(), Some(r.def)));
-        }
-    }
-    Some(AttrTarget::new(None, name.to_string(), None))
-}
-
-fn unique_extension_attr(rt: &ResourceType, name: &str) -> Option<crate::schema::Resolved<'static>> {
-    let mut hits = rt.extensions.iter().filter_map(|(s, _)| rt.resolve(Some(&s.id), name));
-    let first = hits.next()?;
-    hits.next().is_none().then_some(first)
-}
-
-/// Reject paths that cannot address anything: a sub-attribute of a simple attribute, a filter on a
-/// single-valued simple attribute.
-fn check_shape(t: &AttrTarget) -> ScimResult<()> {
-    let Some(d) = t.def else { return Ok(()) };
-    if d.is_complex() {
-        return Ok(());
-    }
-    if let Some(s) = &t.sub {
-        return Err(ScimError::invalid_path(format!(
-            "The PATCH path \"{}\" is not valid: '{}' is a simple attribute, so it has no sub-attribute '{}'",
-            t.label, d.name, s.name
-        )));
-    }
-    if t.filter.is_some() && !d.multi_valued {
-        return Err(ScimError::invalid_path(format!(
-            "The PATCH path \"{}\" is not valid: '{}' is single-valued, so it cannot take a [filter]",
-            t.label, d.name
-        )));
-    }
-    Ok(())
-}
-
-/// The path as text, for messages (the parser's canonical form).
-fn label(p: &PatchPath) -> String {
-    p.to_string()
-}
-
-pub(crate) fn is_urn(s: &str) -> bool {
-    s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// Case-exactness for filters inside brackets: their paths are relative to an element of `name`.
@@ -392,7 +119,7 @@ fn write_attr(res: &mut Map<String, Value>, kind: PatchOpKind, t: &AttrTarget, v
     if t.read_only {
         return Err(read_only_error(t));
     }
-    let value = clean(value);
+    let value = drop_nulls(value);
     let c = ensure_container(res, t.ext.as_deref())?;
     let key = key_in(c, &t.name);
     match (&t.filter, &t.sub) {
@@ -707,7 +434,7 @@ fn remove_attr(res: &mut Map<String, Value>, t: &AttrTarget, value: Option<&Valu
 
 /// `remove` with a value on a multi-valued attribute: drop the listed elements.
 fn remove_listed(def: Option<&AttrDef>, items: &mut Vec<Value>, listed: &Value) {
-    let listed: Vec<Value> = into_items(clean(listed.clone()))
+    let listed: Vec<Value> = into_items(drop_nulls(listed.clone()))
         .into_iter()
         .map(|v| match def {
             Some(d) => canonical_element(d, v),
@@ -809,23 +536,9 @@ fn tidy(res: &mut Map<String, Value>, ext: Option<&str>, key: &str) {
     }
 }
 
-/// The key of `name` in `m`: the exact key if present, else a key equal ignoring case, else `name`.
+/// The key of `name` in `m` ([`entry_ci`]), or `name` itself when `m` has none.
 fn key_in(m: &Map<String, Value>, name: &str) -> String {
-    if m.contains_key(name) {
-        return name.to_string();
-    }
-    m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned().unwrap_or_else(|| name.to_string())
-}
-
-use crate::model::is_unassigned;
-
-/// Drop `null`s inside a value (RFC 7643 §2.5: null is unassigned).
-fn clean(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k, clean(x))).collect()),
-        Value::Array(a) => Value::Array(a.into_iter().filter(|x| !x.is_null()).map(clean).collect()),
-        other => other,
-    }
+    entry_ci(m, name).map_or_else(|| name.to_string(), |(k, _)| k.clone())
 }
 
 fn into_items(v: Value) -> Vec<Value> {
@@ -854,20 +567,10 @@ fn canonical_members(d: &AttrDef, m: Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// A short description of a value for error messages.
-pub(crate) fn describe(v: &Value) -> String {
-    match v {
-        Value::String(s) if s.chars().count() > 40 => format!("a string of {} characters", s.chars().count()),
-        Value::String(s) => format!("the string \"{s}\""),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::patch::parse_ops;
     use crate::error::ScimType;
     use crate::schema::{group_resource_type, user_resource_type};
     use serde_json::json;

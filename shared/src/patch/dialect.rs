@@ -1,19 +1,28 @@
-//! Entra's PATCH dialect rewritten into RFC 7644 form before the engine ([`crate::patch`]) sees it.
+//! Entra's PATCH dialect rewritten into RFC 7644 form before the engine (`patch::apply`) sees it.
 //!
 //! One small, named function per quirk, each tested on the payload Entra actually sends, run in a fixed
 //! order by [`patch_request`]. The quirks are catalogued in `docs/entra-dialect.md` (cited below as
 //! "dialect §x"; its §0 explains source keys such as `[S1]` and `[PM]`).
 //!
-//! Two of them also apply to whole resource bodies (POST/PUT): [`coerce_string_booleans`] and
-//! [`manager_object`].
+//! Two of them also apply to whole resource bodies (POST/PUT): their value rules live in
+//! [`crate::model::shapes`] (`coerce_string_booleans`, `manager_object`), which `model` runs on every
+//! body and `string_booleans` and `manager_shapes` run on the values of single operations.
 //!
 //! Capitalised attribute names (`Manager.Value`, `Primary`, `UserName`; dialect §5 item 30) are not
 //! rewritten here: the engine resolves names case-insensitively and writes canonical keys.
+//!
+//! Imports `patch::{ops, target}`, `crate::model::shapes` and `crate::{error, filter, schema, value}`.
 
+use super::ops::{parse_patch_path, PatchOpKind};
+use super::target::{is_urn, resolve, resolve_key, Target};
 use crate::error::{ScimError, ScimResult};
 use crate::filter;
-use crate::patch::{self, Target};
-use crate::schema::{AttrDef, AttrType, ResourceType, PATCH_OP};
+use crate::model::shapes::{
+    apply_shape, coerce_attrs, coerce_single, coerce_string_booleans, coerce_value, is_reference, reference_shape,
+    references_in, RefShape,
+};
+use crate::schema::{ResourceType, PATCH_OP};
+use crate::value::{describe, entry_ci};
 use serde_json::{Map, Value};
 
 /// One normaliser: rewrites the operations of a PatchOp request in place.
@@ -54,7 +63,7 @@ pub fn envelope(body: &mut Value) -> ScimResult<&mut Vec<Value>> {
         ));
     };
     check_schemas(obj)?;
-    let key = ci_key(obj, "Operations").ok_or_else(|| {
+    let key = entry_ci(obj, "Operations").map(|(k, _)| k.clone()).ok_or_else(|| {
         ScimError::invalid_syntax("The PATCH body has no \"Operations\": give an array of {\"op\", \"path\", \"value\"} objects")
     })?;
     let ops = obj.shift_remove(&key).unwrap_or_default();
@@ -75,7 +84,7 @@ pub fn envelope(body: &mut Value) -> ScimResult<&mut Vec<Value>> {
 }
 
 fn check_schemas(obj: &Map<String, Value>) -> ScimResult<()> {
-    let Some(schemas) = ci_key(obj, "schemas").and_then(|k| obj.get(&k)) else {
+    let Some((_, schemas)) = entry_ci(obj, "schemas") else {
         return Err(ScimError::invalid_syntax(format!(
             "The PATCH body has no \"schemas\": it must be [\"{PATCH_OP}\"]"
         )));
@@ -101,7 +110,7 @@ fn canonical_op_members(i: usize, op: &mut Value) -> ScimResult<()> {
         )));
     };
     for name in ["op", "path", "value"] {
-        if let Some(k) = ci_key(m, name).filter(|k| k != name) {
+        if let Some(k) = entry_ci(m, name).map(|(k, _)| k.clone()).filter(|k| k != name) {
             if let Some(v) = m.shift_remove(&k) {
                 m.insert(name.to_string(), v);
             }
@@ -119,7 +128,7 @@ fn canonical_op_members(i: usize, op: &mut Value) -> ScimResult<()> {
         Some(other) => {
             return Err(ScimError::invalid_path(format!(
                 "Operations[{i}].path must be a string, not {}",
-                patch::describe(other)
+                describe(other)
             )))
         }
     }
@@ -138,7 +147,7 @@ pub fn op_case(ops: &mut Vec<Value>, _rt: &ResourceType) -> ScimResult<()> {
     for (i, op) in ops.iter_mut().enumerate() {
         let Value::Object(m) = op else { continue };
         let kind = match m.get("op") {
-            Some(Value::String(s)) => match patch::PatchOpKind::parse(s) {
+            Some(Value::String(s)) => match PatchOpKind::parse(s) {
                 Some(k) => k,
                 None => {
                     return Err(ScimError::invalid_syntax(format!(
@@ -149,7 +158,7 @@ pub fn op_case(ops: &mut Vec<Value>, _rt: &ResourceType) -> ScimResult<()> {
             Some(other) => {
                 return Err(ScimError::invalid_syntax(format!(
                     "Operations[{i}].op must be \"add\", \"replace\" or \"remove\", not {}",
-                    patch::describe(other)
+                    describe(other)
                 )))
             }
             None => {
@@ -205,7 +214,7 @@ pub fn pathless_dotted_keys(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResu
 
 fn is_path_key(key: &str, value: &Value, rt: &ResourceType) -> bool {
     let parses = || filter::parse_path(key).is_ok();
-    if patch::is_urn(key) {
+    if is_urn(key) {
         if rt.schema_urns().any(|u| u.eq_ignore_ascii_case(key)) {
             return false;
         }
@@ -260,7 +269,7 @@ fn pathless_references(obj: &mut Map<String, Value>, rt: &ResourceType) -> Vec<V
     let mut removes = Vec::new();
     let keys: Vec<String> = obj.keys().cloned().collect();
     for key in keys {
-        let Some(target) = obj.get(&key).map(|v| patch::resolve_key(&key, v, rt)) else { continue };
+        let Some(target) = obj.get(&key).map(|v| resolve_key(&key, v, rt)) else { continue };
         match target {
             Target::Attr(t) => {
                 let Some(def) = t.def.filter(|d| is_reference(d)) else { continue };
@@ -284,96 +293,6 @@ fn pathless_references(obj: &mut Map<String, Value>, rt: &ResourceType) -> Vec<V
         }
     }
     removes
-}
-
-/// Normalise the references among `attrs`' keys in place; returns the names of the emptied ones
-/// (removed from `attrs`).
-fn references_in(attrs: &mut Map<String, Value>, defs: &[AttrDef]) -> Vec<String> {
-    let mut cleared = Vec::new();
-    let keys: Vec<String> = attrs.keys().cloned().collect();
-    for key in keys {
-        let Some(def) = defs.iter().find(|d| d.name.eq_ignore_ascii_case(&key) && is_reference(d)) else { continue };
-        if attrs.get_mut(&key).is_some_and(|v| apply_shape(def, v)) {
-            attrs.shift_remove(&key);
-            cleared.push(def.name.clone());
-        }
-    }
-    cleared
-}
-
-/// Rewrite `value` to the object shape; true when it is empty (the reference is to be removed).
-fn apply_shape(def: &AttrDef, value: &mut Value) -> bool {
-    match reference_shape(def, value) {
-        RefShape::Clear => true,
-        RefShape::Set(v) => {
-            *value = v;
-            false
-        }
-        RefShape::Keep => false,
-    }
-}
-
-/// Whole-resource form of [`manager_shapes`] for POST/PUT bodies: a manager given as a string, an
-/// `{"Value": …}` object or a one-element array becomes `{"value": id}`; an empty one is dropped (and an
-/// extension object left empty with it). Shapes it cannot read (several managers) are left for the
-/// type check to reject.
-pub fn manager_object(resource: &mut Map<String, Value>, rt: &ResourceType) {
-    references_in(resource, &rt.core.attributes);
-    for (schema, _) in &rt.extensions {
-        let Some(key) = ci_key(resource, &schema.id) else { continue };
-        let Some(Value::Object(inner)) = resource.get_mut(&key) else { continue };
-        references_in(inner, &schema.attributes);
-        if inner.is_empty() {
-            resource.shift_remove(&key);
-        }
-    }
-}
-
-/// A single-valued complex attribute with a `value` sub-attribute: a reference such as `manager`.
-fn is_reference(d: &AttrDef) -> bool {
-    d.is_complex() && !d.multi_valued && d.sub("value").is_some()
-}
-
-enum RefShape {
-    /// Empty: remove the reference.
-    Clear,
-    /// The object form.
-    Set(Value),
-    /// Not a shape we can read; leave it for validation.
-    Keep,
-}
-
-fn reference_shape(def: &AttrDef, value: &Value) -> RefShape {
-    match value {
-        Value::Null => RefShape::Clear,
-        Value::String(s) if s.is_empty() => RefShape::Clear,
-        Value::String(_) | Value::Number(_) => {
-            let mut m = Map::new();
-            m.insert("value".into(), value.clone());
-            RefShape::Set(Value::Object(m))
-        }
-        Value::Object(m) => {
-            let m: Map<String, Value> = m
-                .iter()
-                .map(|(k, v)| (def.sub(k).map_or_else(|| k.clone(), |d| d.name.clone()), v.clone()))
-                .collect();
-            match m.get("value") {
-                Some(Value::Null) => RefShape::Clear,
-                Some(Value::String(s)) if s.is_empty() => RefShape::Clear,
-                None if m.values().all(Value::is_null) => RefShape::Clear,
-                _ => RefShape::Set(Value::Object(m)),
-            }
-        }
-        Value::Array(items) => match items.as_slice() {
-            [] => RefShape::Clear,
-            [one] => match reference_shape(def, one) {
-                RefShape::Keep => RefShape::Set(one.clone()),
-                shape => shape,
-            },
-            _ => RefShape::Keep,
-        },
-        Value::Bool(_) => RefShape::Keep,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -423,57 +342,6 @@ pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()
     Ok(())
 }
 
-/// Whole-resource form of [`string_booleans`] for POST/PUT bodies (Microsoft's Postman collection posts
-/// `"active": "True"`, dialect §5 item 1): recurses into complex, multi-valued and extension attributes.
-pub fn coerce_string_booleans(resource: &mut Map<String, Value>, rt: &ResourceType) {
-    for (key, value) in resource.iter_mut() {
-        if let Some(def) = rt.core.attr(key) {
-            coerce_value(def, value);
-        } else if let (Some(ext), Value::Object(m)) = (rt.extension(key), value) {
-            coerce_attrs(m, &ext.attributes);
-        }
-    }
-}
-
-fn coerce_attrs(attrs: &mut Map<String, Value>, defs: &[AttrDef]) {
-    for (key, value) in attrs.iter_mut() {
-        if let Some(def) = defs.iter().find(|d| d.name.eq_ignore_ascii_case(key)) {
-            coerce_value(def, value);
-        }
-    }
-}
-
-/// A value of attribute `def`: an array of values when multi-valued, else one value.
-fn coerce_value(def: &AttrDef, value: &mut Value) {
-    match value {
-        Value::Array(items) if def.multi_valued => items.iter_mut().for_each(|v| coerce_single(def, v)),
-        other => coerce_single(def, other),
-    }
-}
-
-/// One value (or one element) of attribute `def`.
-fn coerce_single(def: &AttrDef, value: &mut Value) {
-    match (def.ty, &mut *value) {
-        (AttrType::Boolean, Value::String(s)) => {
-            if let Some(b) = parse_bool(s) {
-                *value = Value::Bool(b);
-            }
-        }
-        (AttrType::Complex, Value::Object(m)) => coerce_attrs(m, &def.sub_attributes),
-        _ => {}
-    }
-}
-
-fn parse_bool(s: &str) -> Option<bool> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else if s.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else {
-        None
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // 5. remove_with_value_on_single_valued
@@ -556,8 +424,7 @@ fn element_value(item: &Value) -> Option<Value> {
     match item {
         Value::String(_) | Value::Number(_) => Some(item.clone()),
         Value::Object(m) => {
-            let key = ci_key(m, "value")?;
-            m.get(&key).filter(|v| v.is_string() || v.is_number()).cloned()
+            entry_ci(m, "value").map(|(_, v)| v).filter(|v| v.is_string() || v.is_number()).cloned()
         }
         _ => None,
     }
@@ -585,7 +452,7 @@ pub fn empty_string_clears(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResul
             }
             return Ok(keep_unless_emptied(op, out));
         };
-        if !op.get("value").is_some_and(is_empty) {
+        if !op.get("value").is_some_and(clears) {
             return Ok(vec![op]);
         }
         match target(&path, rt) {
@@ -602,8 +469,8 @@ fn pathless_clears(obj: &mut Map<String, Value>, rt: &ResourceType) -> ScimResul
     let keys: Vec<String> = obj.keys().cloned().collect();
     for key in keys {
         let Some(value) = obj.get(&key) else { continue };
-        let empty = is_empty(value);
-        match patch::resolve_key(&key, value, rt) {
+        let empty = clears(value);
+        match resolve_key(&key, value, rt) {
             Target::Attr(t) if empty => {
                 if t.required() {
                     return Err(required_error(&t.label, rt));
@@ -615,7 +482,7 @@ fn pathless_clears(obj: &mut Map<String, Value>, rt: &ResourceType) -> ScimResul
             }
             Target::Extension { key: urn, schema } => {
                 let Some(Value::Object(inner)) = obj.get_mut(&key) else { continue };
-                let names: Vec<String> = inner.iter().filter(|(_, v)| is_empty(v)).map(|(k, _)| k.clone()).collect();
+                let names: Vec<String> = inner.iter().filter(|(_, v)| clears(v)).map(|(k, _)| k.clone()).collect();
                 for name in names {
                     inner.shift_remove(&name);
                     if schema.and_then(|s| s.attr(&name)).is_some_and(|d| d.required) {
@@ -640,7 +507,11 @@ fn required_error(label: &str, rt: &ResourceType) -> ScimError {
     ))
 }
 
-fn is_empty(v: &Value) -> bool {
+/// `""` or `null`: how Entra clears an attribute (dialect §1.4 (h)). Unlike [`is_unassigned`], an empty
+/// string counts and an empty array or object does not.
+///
+/// [`is_unassigned`]: crate::value::is_unassigned
+fn clears(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
@@ -686,8 +557,8 @@ fn path_of(op: &Value) -> Option<&str> {
 
 /// Where `path` points, or None when it does not parse (the engine then reports it).
 fn target(path: &str, rt: &ResourceType) -> Option<Target> {
-    let parsed = patch::parse_patch_path(path, rt).ok()?;
-    patch::resolve(&parsed, rt).ok()
+    let parsed = parse_patch_path(path, rt).ok()?;
+    resolve(&parsed, rt).ok()
 }
 
 fn make_op(kind: &str, path: Option<String>, value: Option<Value>) -> Value {
@@ -700,14 +571,6 @@ fn make_op(kind: &str, path: Option<String>, value: Option<Value>) -> Value {
         m.insert("value".into(), v);
     }
     Value::Object(m)
-}
-
-/// The key of `m` equal to `name` ignoring case (the exact key first).
-fn ci_key(m: &Map<String, Value>, name: &str) -> Option<String> {
-    if m.contains_key(name) {
-        return Some(name.to_string());
-    }
-    m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
 }
 
 #[cfg(test)]
@@ -948,26 +811,6 @@ mod tests {
     }
 
     #[test]
-    fn manager_object_on_post_bodies() {
-        let rt = user_resource_type();
-        for (given, want) in [
-            (json!("m-1"), json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}})),
-            (json!({"Value": "m-1"}), json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}})),
-            (json!([{"value": "m-1", "$ref": "r"}]), json!({ENT: {"manager": {"value": "m-1", "$ref": "r"}, "department": "D"}})),
-            (json!(""), json!({ENT: {"department": "D"}})),
-        ] {
-            let Value::Object(mut m) = json!({ENT: {"manager": given, "department": "D"}}) else { unreachable!() };
-            manager_object(&mut m, rt);
-            assert_eq!(Value::Object(m), want);
-        }
-        let Value::Object(mut m) = json!({"userName": "u", ENT: {"manager": null}}) else { unreachable!() };
-        manager_object(&mut m, rt);
-        assert_eq!(Value::Object(m), json!({"userName": "u"}), "an extension left empty is dropped");
-    }
-
-    // ---- 4. string_booleans -------------------------------------------------------------------------------
-
-    #[test]
     fn string_booleans_active_and_primary() {
         // dialect §1.5 default dialect; AzureAD/SCIMReferenceCode#21
         let got = one(string_booleans, json!([
@@ -993,26 +836,6 @@ mod tests {
             {"op": "remove", "path": "active", "value": "False"}
         ]));
     }
-
-    #[test]
-    fn coerce_string_booleans_on_post_bodies() {
-        // [PM] posts "active": "True"
-        let Value::Object(mut m) = json!({
-            "UserName": "u", "active": "True", "title": "false",
-            "emails": [{"value": "a@b", "primary": "True"}, {"value": "c@d", "primary": "false"}],
-            "roles": [{"value": "r", "primary": "False"}],
-            ENT: {"department": "true"}
-        }) else { unreachable!() };
-        coerce_string_booleans(&mut m, user_resource_type());
-        assert_eq!(Value::Object(m), json!({
-            "UserName": "u", "active": true, "title": "false",
-            "emails": [{"value": "a@b", "primary": true}, {"value": "c@d", "primary": false}],
-            "roles": [{"value": "r", "primary": false}],
-            ENT: {"department": "true"}
-        }));
-    }
-
-    // ---- 5. remove_with_value_on_single_valued -----------------------------------------------------------
 
     #[test]
     fn remove_with_value_on_single_valued_drops_the_value() {
