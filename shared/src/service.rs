@@ -1,6 +1,11 @@
 //! Resource operations: the SCIM rules between HTTP and the store. Handlers parse and answer; this
 //! module decides. Writes are optimistic (read, change, conditional write) and retried on conflict,
 //! unless the client pinned a version with `If-Match` (then a conflict is 412).
+//!
+//! The public operations are exactly the ones HTTP calls — [`Service::create`], [`Service::get`],
+//! [`Service::replace`], [`Service::patch`], [`Service::delete`], [`Service::list`], [`Service::members`] —
+//! for every resource type. The private `*_document` steps write a resource's document alone; a Group's
+//! members (items of their own) are planned and written beside them.
 
 use crate::config::Limits;
 use crate::error::{ScimError, ScimResult};
@@ -32,7 +37,7 @@ impl Service {
         Service { store, limits }
     }
 
-    pub async fn create(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
+    async fn create_document(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
         let res = self.new_resource(tenant, rt, body)?;
         self.insert(tenant, rt, res).await
     }
@@ -65,7 +70,7 @@ impl Service {
         self.store.get(tenant, rt, id).await?.ok_or_else(|| not_found(rt, id))
     }
 
-    pub async fn replace(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+    async fn replace_document(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
         let attrs = self.replacement(tenant, rt, id, body)?;
         self.modify(tenant, rt, id, if_match, |_| Ok(attrs.clone())).await
     }
@@ -79,7 +84,7 @@ impl Service {
         Ok(attrs)
     }
 
-    pub async fn patch(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+    async fn patch_document(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
         let ops = patch::parse_ops(body, rt)?;
         self.check_op_count(ops.len())?;
         self.modify(tenant, rt, id, if_match, |old| {
@@ -152,7 +157,7 @@ impl Service {
         }
     }
 
-    pub async fn list(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, start_index: usize, count: usize, after: Option<&str>) -> ScimResult<ListPage> {
+    async fn list_documents(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, start_index: usize, count: usize, after: Option<&str>) -> ScimResult<ListPage> {
         let q = ListQuery { filter, start_index, count, max_scan: self.limits.max_filter_scan, after };
         Ok(self.store.list(tenant, rt, q).await?)
     }
@@ -208,9 +213,9 @@ fn split_member_terms(f: &Filter) -> ScimResult<(Option<Filter>, Vec<String>)> {
 
 impl Service {
     /// Create a User, or a Group with its `members`.
-    pub async fn create_any(&self, tenant: &str, rt: &'static ResourceType, mut body: Value) -> ScimResult<StoredResource> {
+    pub async fn create(&self, tenant: &str, rt: &'static ResourceType, mut body: Value) -> ScimResult<StoredResource> {
         if !is_group(rt) {
-            return self.create(tenant, rt, body).await;
+            return self.create_document(tenant, rt, body).await;
         }
         let plan = take_members(&mut body)?;
         self.check_member_count(&plan)?;
@@ -225,9 +230,9 @@ impl Service {
     }
 
     /// PUT: replace the attributes (and, for a Group, the member set).
-    pub async fn replace_any(&self, tenant: &str, rt: &'static ResourceType, id: &str, mut body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+    pub async fn replace(&self, tenant: &str, rt: &'static ResourceType, id: &str, mut body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
         if !is_group(rt) {
-            return self.replace(tenant, rt, id, body, if_match).await;
+            return self.replace_document(tenant, rt, id, body, if_match).await;
         }
         let had_members = body.as_object().is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members")));
         let mut plan = take_members(&mut body)?;
@@ -247,9 +252,9 @@ impl Service {
     /// operations on member items (validated before anything is written). Returns the resource, or None
     /// when member changes made the copy in hand stale (a caller that needs it reads it again: a group
     /// PATCH answered 204 costs no extra read).
-    pub async fn patch_any(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Option<StoredResource>> {
+    pub async fn patch(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Option<StoredResource>> {
         if !is_group(rt) {
-            return self.patch(tenant, rt, id, body, if_match).await.map(Some);
+            return self.patch_document(tenant, rt, id, body, if_match).await.map(Some);
         }
         check_path_id(rt, id)?;
         let ops = patch::parse_ops(body, rt)?;
@@ -369,7 +374,7 @@ impl Service {
     }
 
     /// List, answering `members eq "<id>"` terms of Group filters from member items.
-    pub async fn list_any(
+    pub async fn list(
         &self,
         tenant: &str,
         rt: &'static ResourceType,
@@ -379,11 +384,11 @@ impl Service {
         after: Option<&str>,
     ) -> ScimResult<ListPage> {
         let Some(f) = filter.filter(|f| is_group(rt) && mentions_members(f)) else {
-            return self.list(tenant, rt, filter, start_index, count, after).await;
+            return self.list_documents(tenant, rt, filter, start_index, count, after).await;
         };
         let (rest, required) = split_member_terms(f)?;
         let candidates: Vec<StoredResource> = match &rest {
-            Some(r) => self.list(tenant, rt, Some(r), 1, self.limits.max_filter_scan, None).await?.items,
+            Some(r) => self.list_documents(tenant, rt, Some(r), 1, self.limits.max_filter_scan, None).await?.items,
             None => {
                 // `members eq "u"` alone: the user's own list of groups says which.
                 let user = self.store.get(tenant, user_resource_type(), &required[0]).await?;

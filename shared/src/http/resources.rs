@@ -75,7 +75,7 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
 /// A ListResponse for `p` (GET with query parameters, or POST `.search`).
 async fn list_response(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, p: &ListParams) -> ScimResult<Response> {
     let after = p.cursor.as_ref().and_then(|c| c.as_deref());
-    let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count, after).await?;
+    let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count, after).await?;
     let mut resources: Vec<Value> = Vec::with_capacity(page.items.len());
     for r in &page.items {
         resources.push(representation(st, ctx, rt, r, &p.projection).await?);
@@ -105,7 +105,7 @@ pub(super) async fn create(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.create_any(&ctx.tenant, rt, body).await?;
+    let res = st.service.create(&ctx.tenant, rt, body).await?;
     resource_response(&st, StatusCode::CREATED, &res, rt, &ctx, &q).await
 }
 
@@ -133,7 +133,7 @@ pub(super) async fn replace(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.replace_any(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)?).await?;
+    let res = st.service.replace(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)?).await?;
     resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
 }
 
@@ -146,7 +146,7 @@ pub(super) async fn patch(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.patch_any(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)?).await?;
+    let res = st.service.patch(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)?).await?;
     // Groups answer 204 (Entra: "Returning a body with a list of all the members isn't advisable") unless
     // the client asked for attributes.
     let asked = query::decode(q.as_deref()).iter().any(|(k, _)| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"));
@@ -209,7 +209,7 @@ pub(super) async fn search_all(State(st): State<AppState>, Extension(ctx): Exten
     let mut skip = p.start_index.saturating_sub(1);
     for rt in st.resource_types.iter().copied() {
         let want = p.count - resources.len();
-        let page = st.service.list_any(&ctx.tenant, rt, p.filter.as_ref(), skip + 1, want, None).await?;
+        let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), skip + 1, want, None).await?;
         total += page.total;
         skip = skip.saturating_sub(page.total);
         for r in &page.items {
