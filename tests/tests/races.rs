@@ -13,7 +13,7 @@ use scim_tests::{Resp, TestServer};
 use serde_json::{json, Value};
 use shared::http::DEFAULT_TENANT;
 use shared::schema::group_resource_type;
-use shared::store::Store;
+use shared::store::{MemberStore, ResourceStore};
 
 fn trials() -> usize {
     std::env::var("SCIM_RACE_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
