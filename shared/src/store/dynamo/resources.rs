@@ -3,8 +3,8 @@
 //! `table`, and `members` (a deleted user or group leaves its groups or loses its members first).
 
 use super::members::{leave_group, user_groups_builder};
-use super::table::{classify, failed, put, record_read, record_write, TxError, TOTAL};
-use super::{build_err, from_item, s, to_item, DynamoStore, Item, SEQ};
+use super::table::{classify, failed, put, record_write, TxError, TOTAL};
+use super::{build_err, from_item, key, s, to_item, DynamoStore, Item, SEQ};
 use crate::model::{self, StoredResource};
 use crate::schema::ResourceType;
 use crate::store::keys::{self, GSI1PK, GSI2PK, GUARD_SK, PK, SK};
@@ -19,20 +19,7 @@ use std::collections::HashMap;
 impl ResourceStore for DynamoStore {
     async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError> {
         limits::id("The id", id)?;
-        record_call("GetItem");
-        let r = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::resource_pk(tenant, rt)))
-            .key(SK, s(id))
-            .consistent_read(true)
-            .return_consumed_capacity(TOTAL)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e))?;
-        record_read(r.consumed_capacity());
-        r.item.as_ref().map(from_item).transpose()
+        self.get_item(key(&keys::resource_pk(tenant, rt), id)).await?.as_ref().map(from_item).transpose()
     }
 
     async fn create(&self, tenant: &str, rt: &'static ResourceType, res: &StoredResource) -> Result<(), StoreError> {

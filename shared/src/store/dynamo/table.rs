@@ -83,6 +83,23 @@ impl DynamoStore {
             .is_ok()
     }
 
+    /// One strongly consistent GetItem of the item with this key.
+    pub(super) async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        record_call("GetItem");
+        let r = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .return_consumed_capacity(TOTAL)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        record_read(r.consumed_capacity());
+        Ok(r.item)
+    }
+
     pub(super) fn partition_query(&self, pk: &str, start: Option<Item>) -> QueryFluentBuilder {
         self.client
             .query()

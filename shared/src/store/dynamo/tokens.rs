@@ -12,19 +12,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem};
 #[async_trait]
 impl TokenStore for DynamoStore {
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        record_call("GetItem");
-        let r = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&keys::token_pk(hash), GUARD_SK)))
-            .consistent_read(true)
-            .return_consumed_capacity(TOTAL)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e))?;
-        record_read(r.consumed_capacity());
-        Ok(r.item.map(|i| token_record(&i, hash)))
+        Ok(self.get_item(key(&keys::token_pk(hash), GUARD_SK)).await?.map(|i| token_record(&i, hash)))
     }
 
     async fn create_tenant(&self, tenant: &str, now: &str) -> Result<bool, StoreError> {
