@@ -11,7 +11,7 @@ use shared::filter::Filter;
 use shared::model::StoredResource;
 use shared::schema::ResourceType;
 use shared::store::dynamo::DynamoStore;
-use shared::store::{ListPage, ListQuery, MemberStatus, Store, StoreError, TokenRecord, TokenStore};
+use shared::store::{ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord, TokenStore};
 use std::sync::{Arc, Mutex};
 use scim_tests::urn::PATCH_OP;
 
@@ -78,7 +78,7 @@ impl TokenStore for Faulty {
 }
 
 #[async_trait]
-impl Store for Faulty {
+impl ResourceStore for Faulty {
     async fn get(&self, t: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError> {
         faulty!(self, "get", self.inner.get(t, rt, id))
     }
@@ -94,6 +94,10 @@ impl Store for Faulty {
     async fn list(&self, t: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
         faulty!(self, "list", self.inner.list(t, rt, q))
     }
+}
+
+#[async_trait]
+impl MemberStore for Faulty {
     async fn member_status(&self, t: &str, g: &str, ids: &[String]) -> Result<MemberStatus, StoreError> {
         faulty!(self, "member_status", self.inner.member_status(t, g, ids))
     }

@@ -13,7 +13,7 @@ use scim_tests::{Resp, TestServer};
 use serde_json::{json, Value};
 use shared::auth::DEFAULT_TENANT;
 use shared::schema::group_resource_type;
-use shared::store::Store;
+use shared::store::{MemberStore, ResourceStore};
 use scim_tests::patch_body;
 
 fn trials() -> usize {

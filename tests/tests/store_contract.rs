@@ -6,7 +6,7 @@ use shared::filter::parse_filter;
 use shared::model::{prepare_input, StoredResource};
 use shared::schema::{user_resource_type, ResourceType};
 use shared::store::dynamo::DynamoStore;
-use shared::store::{count_calls, ListQuery, Store, StoreError};
+use shared::store::{count_calls, ListQuery, ResourceStore, StoreError};
 
 const T: &str = "default";
 

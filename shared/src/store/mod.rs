@@ -1,11 +1,16 @@
-//! The store: one implementation, DynamoDB ([`dynamo::DynamoStore`]), behind a small trait that is the seam
-//! for tests and fault injection — not for a second database. Locally and in tests the same code talks to
-//! an embedded DynamoDB engine (dynoxide) or to moto; in the cloud to DynamoDB itself.
+//! The store: one implementation, DynamoDB ([`dynamo::DynamoStore`]), behind small traits that are the
+//! seam for tests and fault injection — not for a second database. Locally and in tests the same code
+//! talks to an embedded DynamoDB engine (dynoxide) or to moto; in the cloud to DynamoDB itself.
+//!
+//! This module owns the contract: [`ResourceStore`], [`MemberStore`], [`TokenStore`] and their sum
+//! [`Store`], the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
+//! measurement ([`measure`]). It imports `error`, `filter`, `model` and `schema`, never its children:
+//! [`keys`] (the key layout) and [`limits`] (DynamoDB's size limits) import only it, `model` and
+//! `schema`; [`dynamo`] builds on all three.
 
 pub mod dynamo;
 pub mod keys;
 pub mod limits;
-pub mod positions;
 
 use crate::error::ScimError;
 use crate::filter::Filter;
@@ -82,9 +87,15 @@ pub struct ListPage {
     pub more: bool,
 }
 
-/// The store contract. `rt` selects the resource type (User, Group); `tenant` is part of every key.
+/// The whole store: resources, group members, tenants and tokens. Implemented for every type that
+/// implements the three parts; code that needs only one part asks for that part.
+pub trait Store: ResourceStore + MemberStore + TokenStore {}
+
+impl<T: ResourceStore + MemberStore + TokenStore + ?Sized> Store for T {}
+
+/// Users and groups as resources. `rt` selects the resource type (User, Group); `tenant` is part of every key.
 #[async_trait]
-pub trait Store: TokenStore + Send + Sync {
+pub trait ResourceStore: Send + Sync {
     /// One strongly consistent read.
     async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError>;
     /// Insert a new resource and its uniqueness guard, and count it, in one transaction.
@@ -96,7 +107,11 @@ pub trait Store: TokenStore + Send + Sync {
     async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError>;
     /// Filtered, paged listing; `total` counts all matches.
     async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError>;
+}
 
+/// The members of groups (users only), kept as items of their own; `tenant` is part of every key.
+#[async_trait]
+pub trait MemberStore: Send + Sync {
     /// Whether group `group_id` exists and, of `ids`, which are users of the tenant and which are members
     /// of the group: batched reads (the group item rides in the first batch), at most 49 ids a call, never
     /// the member list. An empty `group_id` (a group not created yet) reads users only.
