@@ -16,7 +16,7 @@ each function N times as a fresh process under infra/lambda_runtime.py, which se
 API on 127.0.0.1 and measures
   init           spawn of the process -> its first GET /runtime/invocation/next (logging, configuration,
                  SDK client, token, DynamoDB warm-up), and beside it the function's own "initialised"
-                 init_ms log field (the part inside shared::bootstrap::lambda_state)
+                 init_ms log field (the part inside scim_core::bootstrap::lambda_state)
   first request  the first (cold) invocation: event handed out -> response received
   same, warm     the same request later in the run (when --warm reaches it), for the cold penalty
   warm           all the following invocations (median over all runs; each scenario mixes requests)

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::filter::parse_filter;
-use shared::schema::{group_resource_type, user_resource_type};
+use scim_core::filter::parse_filter;
+use scim_core::schema::{group_resource_type, user_resource_type};
 use std::sync::OnceLock;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,9 +9,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
-use shared::model;
-use shared::patch;
-use shared::schema::{group_resource_type, user_resource_type, ResourceType, PATCH_OP};
+use scim_core::model;
+use scim_core::patch;
+use scim_core::schema::{group_resource_type, user_resource_type, ResourceType, PATCH_OP};
 use std::sync::OnceLock;
 
 fn has_key(m: &Map<String, Value>, name: &str) -> bool {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::filter::{parse_attr_path, parse_path};
+use scim_core::filter::{parse_attr_path, parse_path};
 
 fuzz_target!(|data: &[u8]| {
     let input = String::from_utf8_lossy(data);

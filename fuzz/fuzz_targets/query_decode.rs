@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::config::Limits;
-use shared::query::{self, ListParams};
+use scim_core::config::Limits;
+use scim_core::query::{self, ListParams};
 use std::sync::OnceLock;
 
 fuzz_target!(|data: &[u8]| {

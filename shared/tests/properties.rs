@@ -11,12 +11,12 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Map, Number, Value};
-use shared::filter::{
+use scim_core::filter::{
     parse_attr_path, parse_filter, parse_path, AttrPath, CompValue, CompareOp, Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS,
 };
-use shared::model;
-use shared::patch;
-use shared::schema::{group_resource_type, user_resource_type, ResourceType, PATCH_OP};
+use scim_core::model;
+use scim_core::patch;
+use scim_core::schema::{group_resource_type, user_resource_type, ResourceType, PATCH_OP};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -314,7 +314,7 @@ proptest! {
         prop_assert_eq!(parse_attr_path(&shown).map_err(|e| TestCaseError::fail(format!("{shown:?}: {e}")))?, a.clone());
         let plain = parse_path(&shown).map_err(|e| TestCaseError::fail(format!("{shown:?}: {e}")))?;
         prop_assert_eq!(plain.attr, a);
-        let pp = shared::filter::PatchPath { attr: vp, filter: Some(f), sub_after_filter: sub };
+        let pp = scim_core::filter::PatchPath { attr: vp, filter: Some(f), sub_after_filter: sub };
         prop_assume!(pp.filter.as_ref().is_some_and(|f| display_depth(f) < MAX_FILTER_DEPTH));
         let shown = pp.to_string();
         let back = parse_path(&shown).map_err(|e| TestCaseError::fail(format!("{shown:?}: {e}")))?;

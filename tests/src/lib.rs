@@ -4,11 +4,11 @@
 
 use reqwest::Method;
 use serde_json::Value;
-use shared::auth::Auth;
-use shared::config::{HttpConfig, Limits};
-use shared::http::{self, AppState};
-use shared::service::Service;
-use shared::store::dynamo::DynamoStore;
+use scim_core::auth::Auth;
+use scim_core::config::{HttpConfig, Limits};
+use scim_core::http::{self, AppState};
+use scim_core::service::Service;
+use scim_core::store::dynamo::DynamoStore;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -169,7 +169,7 @@ impl TestServer {
     }
 
     /// A server whose store is `wrap(fresh store)`: the seam for fault injection.
-    pub async fn start_wrapped(engine: Engine, limits: Limits, wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>) -> Self {
+    pub async fn start_wrapped(engine: Engine, limits: Limits, wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>) -> Self {
         Self::start_full(engine, limits, "default", wrap).await
     }
 
@@ -178,7 +178,7 @@ impl TestServer {
         Self::start_full(engine, Limits::default(), profile, |s| Arc::new(s)).await
     }
 
-    pub async fn start_full(engine: Engine, limits: Limits, profile: &str, wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>) -> Self {
+    pub async fn start_full(engine: Engine, limits: Limits, profile: &str, wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>) -> Self {
         let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
         Self::start_serving(engine, limits, profile, wrap, http_cfg, scim_local::serve::ServeConfig::default()).await
     }
@@ -192,14 +192,14 @@ impl TestServer {
         engine: Engine,
         limits: Limits,
         profile: &str,
-        wrap: impl FnOnce(DynamoStore) -> Arc<dyn shared::store::Store>,
+        wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
         http_cfg: HttpConfig,
         serve_cfg: scim_local::serve::ServeConfig,
     ) -> Self {
-        shared::logging::init();
+        scim_core::logging::init();
         let store = fresh_store(engine).await;
-        let token = shared::auth::generate_token();
-        let profile = shared::profile::Profile::load(profile).expect("profile");
+        let token = scim_core::auth::generate_token();
+        let profile = scim_core::profile::Profile::load(profile).expect("profile");
         let state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -263,10 +263,10 @@ impl TestServer {
 
     /// Register `tenant` (if new) and issue a token, optionally bound to `user` (for `/Me`).
     pub async fn add_tenant_token(&self, tenant: &str, user: Option<&str>) -> String {
-        use shared::store::{TokenRecord, TokenStore};
+        use scim_core::store::{TokenRecord, TokenStore};
         self.store.create_tenant(tenant, "2026-01-01T00:00:00Z").await.expect("create tenant");
-        let token = shared::auth::generate_token();
-        let hash = shared::auth::token_hash(&token);
+        let token = scim_core::auth::generate_token();
+        let hash = scim_core::auth::token_hash(&token);
         let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "test".into(), created: String::new(), user: user.map(Into::into) };
         self.store.put_token(&rec).await.expect("put token");
         token

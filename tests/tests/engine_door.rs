@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use scim_local::engine_door::EngineKey;
-use shared::store::dynamo::DynamoStore;
+use scim_core::store::dynamo::DynamoStore;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -221,7 +221,7 @@ mod running_server {
         // As an older version left it: a world-readable directory and token file.
         std::fs::create_dir_all(&data).unwrap();
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let token = shared::auth::generate_token();
+        let token = scim_core::auth::generate_token();
         std::fs::write(data.join("token"), &token).unwrap();
         std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o644)).unwrap();
 
@@ -287,7 +287,7 @@ mod running_server {
         // scim-admin went through the door: with another key it is refused (and says so) rather than
         // falling back to opening the database behind the server's back.
         let kept = std::fs::read_to_string(data.join("engine-key")).unwrap();
-        std::fs::write(data.join("engine-key"), shared::auth::generate_token()).unwrap();
+        std::fs::write(data.join("engine-key"), scim_core::auth::generate_token()).unwrap();
         let out = admin(&admin_bin, &data, &["tenant", "list"]);
         assert!(!out.status.success(), "scim-admin with a wrong key must fail");
         let err = String::from_utf8_lossy(&out.stderr);

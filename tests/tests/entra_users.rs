@@ -235,7 +235,7 @@ fn ext_manager(user: &Value) -> &Value {
 
 async fn test_connection_returns_exactly_an_empty_list_response(srv: TestServer) {
     srv.create_user(&user_body("someone.else@contoso.com")).await;
-    let guid = shared::model::new_id();
+    let guid = scim_core::model::new_id();
     let r = srv.get(&format!("/Users?filter=userName+eq+%22{guid}%22")).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_scim_ct(&r);
@@ -1072,7 +1072,7 @@ async fn get_without_user_agent(srv: &TestServer, path: &str) -> (String, Value)
 
 // "Missing `User-Agent` on Entra requests → WAF/edge 403 on Test Connection"
 async fn quirk_18_request_without_user_agent_is_served(srv: TestServer) {
-    let guid = shared::model::new_id();
+    let guid = scim_core::model::new_id();
     let (head, body) = get_without_user_agent(&srv, &format!("/Users?filter=userName+eq+%22{guid}%22")).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.to_ascii_lowercase().contains("content-type: application/scim+json"), "{head}");

@@ -6,12 +6,12 @@
 use async_trait::async_trait;
 use scim_tests::{Engine, TestServer};
 use serde_json::{json, Value};
-use shared::config::Limits;
-use shared::filter::Filter;
-use shared::model::StoredResource;
-use shared::schema::ResourceType;
-use shared::store::dynamo::DynamoStore;
-use shared::store::{ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord, TokenStore};
+use scim_core::config::Limits;
+use scim_core::filter::Filter;
+use scim_core::model::StoredResource;
+use scim_core::schema::ResourceType;
+use scim_core::store::dynamo::DynamoStore;
+use scim_core::store::{ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord, TokenStore};
 use std::sync::{Arc, Mutex};
 use scim_tests::urn::PATCH_OP;
 

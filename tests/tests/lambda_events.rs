@@ -7,10 +7,10 @@ use axum::Router;
 use http_body_util::BodyExt;
 use scim_tests::{fresh_store, Engine};
 use serde_json::Value;
-use shared::auth::Auth;
-use shared::config::{HttpConfig, Limits};
-use shared::http::{self, AppState};
-use shared::service::Service;
+use scim_core::auth::Auth;
+use scim_core::config::{HttpConfig, Limits};
+use scim_core::http::{self, AppState};
+use scim_core::service::Service;
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -24,7 +24,7 @@ struct Lambda {
 impl Lambda {
     async fn new() -> Self {
         let store = fresh_store(Engine::Dynoxide).await;
-        let token = shared::auth::generate_token();
+        let token = scim_core::auth::generate_token();
         let state = AppState::new(Service::new(Arc::new(store), Limits::default()), Auth::from_token(&token).unwrap(), HttpConfig::default());
         Lambda { users: http::users_router(state.clone()), groups: http::groups_router(state.clone()), discovery: http::discovery_router(state), token }
     }
@@ -37,8 +37,8 @@ impl Lambda {
         for (k, v) in vars {
             text = text.replace(&format!("{{{{{k}}}}}"), v);
         }
-        // Converted as the functions' runner converts it (shared::http::lambda::run).
-        let req = shared::http::lambda::request_from_str(&text).unwrap_or_else(|e| panic!("{fixture}: not an API Gateway v2 event: {e}"));
+        // Converted as the functions' runner converts it (scim_core::http::lambda::run).
+        let req = scim_core::http::lambda::request_from_str(&text).unwrap_or_else(|e| panic!("{fixture}: not an API Gateway v2 event: {e}"));
         let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

@@ -4,8 +4,8 @@
 
 use scim_tests::{Engine, TestServer};
 use serde_json::json;
-use shared::config::Limits;
-use shared::filter::MAX_FILTER_DEPTH;
+use scim_core::config::Limits;
+use scim_core::filter::MAX_FILTER_DEPTH;
 use scim_tests::patch_body;
 
 async fn server(l: Limits) -> TestServer {
@@ -154,9 +154,9 @@ mod dynamodb {
     use scim_tests::patch_body;
     use scim_tests::{Resp, TestServer};
     use serde_json::{json, Value};
-    use shared::auth::DEFAULT_TENANT;
-    use shared::schema::{group_resource_type, user_resource_type};
-    use shared::store::{keys, limits};
+    use scim_core::auth::DEFAULT_TENANT;
+    use scim_core::schema::{group_resource_type, user_resource_type};
+    use scim_core::store::{keys, limits};
 
     /// The longest unique name (userName / displayName) the default tenant can store.
     fn max_name(group: bool) -> usize {

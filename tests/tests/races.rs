@@ -11,9 +11,9 @@
 use futures::future::join;
 use scim_tests::{Resp, TestServer};
 use serde_json::{json, Value};
-use shared::auth::DEFAULT_TENANT;
-use shared::schema::group_resource_type;
-use shared::store::{MemberStore, ResourceStore};
+use scim_core::auth::DEFAULT_TENANT;
+use scim_core::schema::group_resource_type;
+use scim_core::store::{MemberStore, ResourceStore};
 use scim_tests::patch_body;
 
 fn trials() -> usize {

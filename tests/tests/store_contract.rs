@@ -2,11 +2,11 @@
 //! SDK on both engines (embedded dynoxide and moto), with the DynamoDB calls each operation makes.
 
 use serde_json::{json, Map, Value};
-use shared::filter::parse_filter;
-use shared::model::{prepare_input, StoredResource};
-use shared::schema::{user_resource_type, ResourceType};
-use shared::store::dynamo::DynamoStore;
-use shared::store::{count_calls, ListQuery, ResourceStore, StoreError};
+use scim_core::filter::parse_filter;
+use scim_core::model::{prepare_input, StoredResource};
+use scim_core::schema::{user_resource_type, ResourceType};
+use scim_core::store::dynamo::DynamoStore;
+use scim_core::store::{count_calls, ListQuery, ResourceStore, StoreError};
 
 const T: &str = "default";
 
@@ -22,7 +22,7 @@ fn user(id: &str, user_name: &str, external_id: Option<&str>) -> StoredResource 
     StoredResource { id: id.into(), attrs: prepare_input(body, rt()).unwrap(), created: "c".into(), last_modified: "m".into(), version: 1, ..Default::default() }
 }
 
-fn q(filter: Option<&shared::filter::Filter>, start_index: usize, count: usize) -> ListQuery<'_> {
+fn q(filter: Option<&scim_core::filter::Filter>, start_index: usize, count: usize) -> ListQuery<'_> {
     ListQuery { filter, start_index, count, max_scan: 10_000, after: None }
 }
 

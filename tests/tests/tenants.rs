@@ -82,9 +82,9 @@ async fn listing_and_filters_never_cross_tenants(srv: TestServer) {
 }
 
 async fn revoked_and_unknown_tokens_are_refused(srv: TestServer) {
-    use shared::store::TokenStore;
+    use scim_core::store::TokenStore;
     let t = srv.add_tenant("acme").await;
-    let id = &shared::auth::token_hash(&t)[..12];
+    let id = &scim_core::auth::token_hash(&t)[..12];
     assert!(srv.store.revoke_token("acme", id).await.unwrap());
     let r = srv.call_at(&srv.tenant_base("acme"), &t, Method::GET, "/Users", None).await;
     assert_eq!(r.status, 401);
@@ -94,21 +94,21 @@ async fn revoked_and_unknown_tokens_are_refused(srv: TestServer) {
     let listed = srv.store.list_tokens("acme").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_ne!(listed[0].hash, t2);
-    assert_eq!(listed[0].hash, shared::auth::token_hash(&t2));
+    assert_eq!(listed[0].hash, scim_core::auth::token_hash(&t2));
 }
 
 /// A token record naming the base URL's internal directory id (as an older `scim-admin` could write for a
 /// tenant called `default`) opens nothing: not the base URL, not `/default/scim/v2`.
 async fn no_tenant_can_be_the_base_urls_directory(srv: TestServer) {
-    use shared::store::{TokenRecord, TokenStore};
+    use scim_core::store::{TokenRecord, TokenStore};
     let uid = srv.create_user(&json!({"userName": "main@x.com"})).await;
-    for reserved in shared::auth::RESERVED_TENANT_IDS {
-        assert!(!shared::auth::valid_tenant(reserved), "{reserved}");
+    for reserved in scim_core::auth::RESERVED_TENANT_IDS {
+        assert!(!scim_core::auth::valid_tenant(reserved), "{reserved}");
     }
-    let tenant = shared::auth::DEFAULT_TENANT;
+    let tenant = scim_core::auth::DEFAULT_TENANT;
     srv.store.create_tenant(tenant, "2026-01-01T00:00:00Z").await.expect("create tenant");
-    let token = shared::auth::generate_token();
-    let hash = shared::auth::token_hash(&token);
+    let token = scim_core::auth::generate_token();
+    let hash = scim_core::auth::token_hash(&token);
     let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "forged".into(), created: String::new(), user: None };
     srv.store.put_token(&rec).await.expect("put token");
     for path in ["/Users".to_string(), format!("/Users/{uid}")] {

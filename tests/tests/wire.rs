@@ -6,7 +6,7 @@
 use scim_local::serve::ServeConfig;
 use scim_tests::TestServer;
 use serde_json::{json, Value};
-use shared::config::HttpConfig;
+use scim_core::config::HttpConfig;
 use std::time::Duration;
 
 /// Status, headers (lower-cased names) and JSON body of one raw HTTP/1.1 answer.

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::logging::init();
-    let state = shared::bootstrap::lambda_state().await?;
-    shared::http::lambda::run(shared::http::discovery_router(state)).await
+    scim_core::logging::init();
+    let state = scim_core::bootstrap::lambda_state().await?;
+    scim_core::http::lambda::run(scim_core::http::discovery_router(state)).await
 }

@@ -20,7 +20,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4::SigningParams;
 use dynoxide::Database;
-use shared::store::dynamo::DynamoStore;
+use scim_core::store::dynamo::DynamoStore;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -53,7 +53,7 @@ impl std::fmt::Debug for EngineKey {
 impl EngineKey {
     /// A new random key (256 bits), kept in memory only.
     pub fn random() -> Self {
-        EngineKey { secret: shared::auth::generate_token() }
+        EngineKey { secret: scim_core::auth::generate_token() }
     }
 
     /// The key kept in `dir`, or a new one written there (mode 0600) and kept for later starts.

@@ -5,7 +5,7 @@
 //! The embedded engine is a dependency of this crate only — never of a Lambda function.
 
 use std::net::SocketAddr;
-use shared::store::dynamo::DynamoStore;
+use scim_core::store::dynamo::DynamoStore;
 use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpListener;

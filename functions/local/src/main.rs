@@ -5,11 +5,11 @@
 //! prints the Tenant URL and the token. `SCIM_DYNAMODB_ENDPOINT` points it at another DynamoDB API
 //! (moto, DynamoDB Local) instead. `--create-table` creates the table on the configured endpoint and exits.
 
-use shared::auth::{self, Auth};
-use shared::config::{HttpConfig, Limits, StoreConfig};
-use shared::http::{self, AppState};
-use shared::service::Service;
-use shared::store::dynamo::DynamoStore;
+use scim_core::auth::{self, Auth};
+use scim_core::config::{HttpConfig, Limits, StoreConfig};
+use scim_core::http::{self, AppState};
+use scim_core::service::Service;
+use scim_core::store::dynamo::DynamoStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,7 +76,7 @@ async fn run() -> Result<(), String> {
     if let Some(bad) = args.iter().find(|a| *a != "--create-table") {
         return Err(format!("unknown argument {bad}; see --help"));
     }
-    shared::logging::init();
+    scim_core::logging::init();
     let store_cfg = StoreConfig::from_env();
     if args.iter().any(|a| a == "--create-table") {
         let store = DynamoStore::from_env(&store_cfg).await;
@@ -117,7 +117,7 @@ async fn run() -> Result<(), String> {
     let auth = Auth::from_token(&token)?;
     let http_cfg = HttpConfig::from_env();
     let base_path = http_cfg.base_path.clone();
-    let profile = shared::profile::Profile::from_env()?;
+    let profile = scim_core::profile::Profile::from_env()?;
     let state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, http_cfg, &profile);
 
     let listen = std::env::var("SCIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());

@@ -2,7 +2,7 @@
 //! `axum::serve` does not offer.
 //!
 //! * **Request lines as Entra sends them.** Each request line's target is made a valid URI before hyper
-//!   parses it ([`shared::http::request_target::repair_request_line`]: a raw `"` becomes `%22`, nothing is decoded),
+//!   parses it ([`scim_core::http::request_target::repair_request_line`]: a raw `"` becomes `%22`, nothing is decoded),
 //!   so `GET /scim/v2/Users?filter=userName+eq+"a%40b.c"` reaches the SCIM code instead of hyper's empty 400.
 //!   To find each request line on a kept-alive connection, [`Conn`] follows HTTP/1.1 message framing
 //!   (`Content-Length`, chunked bodies); anything it cannot follow it passes through untouched.
@@ -10,7 +10,7 @@
 //!   malformed head, 414) carries no body; [`Conn`] adds a SCIM Error body to it.
 //! * **Timeouts** (all configurable, see [`ServeConfig`]): a request head must arrive within the header read
 //!   timeout (hyper's timer; it also bounds how long a kept-alive connection waits for its next request), a
-//!   body within the body read timeout (the SCIM layer, [`shared::config::HttpConfig::body_read_timeout`]),
+//!   body within the body read timeout (the SCIM layer, [`scim_core::config::HttpConfig::body_read_timeout`]),
 //!   and a connection with no bytes moving either way for the idle timeout is closed.
 //! * **A connection cap.** Past `SCIM_MAX_CONNECTIONS` open connections a new one is answered 503 (SCIM body,
 //!   `Retry-After`) and closed, so the server never runs into the file-descriptor limit; when `accept` fails
@@ -361,7 +361,7 @@ impl Framer {
                         out.extend_from_slice(&line);
                         continue;
                     }
-                    match shared::http::request_target::repair_request_line(text) {
+                    match scim_core::http::request_target::repair_request_line(text) {
                         Some(fixed) => {
                             out.extend_from_slice(&fixed);
                             out.extend_from_slice(b"\r\n");

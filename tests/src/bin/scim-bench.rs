@@ -9,7 +9,7 @@
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use reqwest::{Method, Url};
 use serde_json::{json, Value};
-use shared::store::keys;
+use scim_core::store::keys;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -656,7 +656,7 @@ async fn phase_ceiling(ctx: &Arc<Ctx>, users: Arc<Vec<UserInfo>>) {
         run_workers(ctx.o.concurrency, |w| {
             let (ctx, users, store) = (ctx.clone(), users.clone(), store.clone());
             async move {
-                let rt = shared::schema::user_resource_type();
+                let rt = scim_core::schema::user_resource_type();
                 let tenant = ctx.o.ceiling_tenant.clone();
                 let mut rng = Rng::new(w as u64 + 99);
                 for _ in 0..100_000_000u64 {

@@ -6,11 +6,11 @@
 //! server's engine when it is up, signed with the key the server keeps in the data directory, else opened
 //! directly).
 
-use shared::auth::{generate_token, token_hash, valid_tenant};
-use shared::config::StoreConfig;
-use shared::store::dynamo::DynamoStore;
+use scim_core::auth::{generate_token, token_hash, valid_tenant};
+use scim_core::config::StoreConfig;
+use scim_core::store::dynamo::DynamoStore;
 use scim_local::engine_door::EngineKey;
-use shared::store::{StoreError, TokenRecord, TokenStore};
+use scim_core::store::{StoreError, TokenRecord, TokenStore};
 use std::path::PathBuf;
 
 const HELP: &str = "scim-admin: manage tenants and bearer tokens
@@ -72,7 +72,7 @@ fn tenant_arg(args: &[String], i: usize) -> Result<&str, String> {
     if !valid_tenant(t) {
         return Err(format!(
             "'{t}' is not a valid tenant id (lower-case letters, digits, '-', up to 63 characters; reserved: {})",
-            shared::auth::RESERVED_TENANT_IDS.join(", ")
+            scim_core::auth::RESERVED_TENANT_IDS.join(", ")
         ));
     }
     Ok(t)
@@ -86,7 +86,7 @@ async fn run() -> Result<(), String> {
     }
     let aws = args.iter().any(|a| a == "--aws");
     args.retain(|a| a != "--aws");
-    let now = shared::model::now_rfc3339();
+    let now = scim_core::model::now_rfc3339();
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["tenant", "create", ..] => {
@@ -113,7 +113,7 @@ async fn run() -> Result<(), String> {
             let hash = token_hash(&token);
             let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: t.to_string(), label, created: now, user };
             store(aws).await?.put_token(&rec).await.map_err(|e| match e {
-                shared::store::StoreError::Internal(m) => m,
+                scim_core::store::StoreError::Internal(m) => m,
                 other => format!("{other:?}"),
             })?;
             println!("token id: {}", rec.id);
@@ -133,7 +133,7 @@ async fn run() -> Result<(), String> {
             if !done {
                 return Err(format!("tenant {t} has no token {id}"));
             }
-            println!("token {id} revoked (servers stop accepting it within {} s)", shared::auth::TOKEN_CACHE_TTL.as_secs());
+            println!("token {id} revoked (servers stop accepting it within {} s)", scim_core::auth::TOKEN_CACHE_TTL.as_secs());
         }
         _ => return Err("unknown command; see --help".into()),
     }
