@@ -310,7 +310,8 @@ impl TestServer {
     }
 }
 
-/// The schema and message URNs tests send and expect (RFC 7643 §8.7.1, RFC 7644 §3.1).
+/// The schema and message URNs tests send and expect (RFC 7643 §8.7.1, RFC 7644 §3.1). Written out here,
+/// not taken from `scim_core::schema`, so that a wrong constant in the server fails the tests.
 pub mod urn {
     pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
     pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
