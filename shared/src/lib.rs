@@ -5,6 +5,7 @@
 //! rules, Entra's value shapes), [`patch`] (RFC 7644 §3.5.2 and Entra's PATCH dialect, group member
 //! operations), [`store`] (the DynamoDB store), [`http`] (one axum router for every deployment;
 //! its folder also holds the request-line repair and the Lambda runner),
+//! [`metrics`] (per-tenant request metrics, in process and as CloudWatch embedded-metric lines),
 //! [`config`], [`error`].
 //!
 //! Imports point down this list and never back: `value` imports nothing of the crate; `filter` imports
@@ -19,6 +20,7 @@ pub mod error;
 pub mod filter;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod patch;
 pub mod profile;
