@@ -126,6 +126,10 @@ pub struct TestServer {
     pub base: String,
     pub token: String,
     pub store: DynamoStore,
+    /// The server's metrics (its EMF lines are kept in memory: `metrics.emf().unwrap().lines()`).
+    pub metrics: Arc<scim_core::metrics::Metrics>,
+    /// The operator page's credential (`/admin`, `/admin/api/…`).
+    pub admin_token: String,
     client: reqwest::Client,
 }
 
@@ -200,12 +204,29 @@ impl TestServer {
         let store = fresh_store(engine).await;
         let token = scim_core::auth::generate_token();
         let profile = scim_core::profile::Profile::load(profile).expect("profile");
-        let state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
+        let mut state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
+        let metrics_cfg = scim_core::metrics::MetricsConfig { emf: Some(scim_core::metrics::emf::Emf::memory("ScimTest")), ..Default::default() };
+        state.metrics = Arc::new(scim_core::metrics::Metrics::new(metrics_cfg));
+        let metrics = state.metrics.clone();
+        let admin_token = scim_core::auth::generate_token();
+        let admin = Arc::new(scim_local::admin::AdminAuth::new(&admin_token).expect("admin token"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(scim_local::serve::serve_until(http::router(state), listener, serve_cfg, std::future::pending()));
+        tokio::spawn(scim_local::serve::serve_until(scim_local::app(state, Some(admin)), listener, serve_cfg, std::future::pending()));
         let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, client }
+        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, metrics, admin_token, client }
+    }
+
+    /// `http://127.0.0.1:PORT` (the operator page is at `/admin`).
+    pub fn origin(&self) -> String {
+        self.base.trim_end_matches("/scim/v2").to_string()
+    }
+
+    /// GET an operator API path (`/admin/api/…`) with the admin token; the status and JSON body.
+    pub async fn admin_json(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(format!("{}{path}", self.origin())).bearer_auth(&self.admin_token).send().await.expect("admin request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// A request with the right token and `application/scim+json` body; `path` is relative to the base
