@@ -11,5 +11,6 @@ if ! .venv/bin/python -c "import moto.server" >/dev/null 2>&1; then
   .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]>=5.1,<6"
 fi
 export SCIM_MOTO_PYTHON="$PWD/.venv/bin/python"
+tests/install-chromium.sh  # Debian's chromium and chromedriver, for the operator page's browser test
 cargo test --workspace "$@"
 tests/scim2_tester.sh  # python-scim's scim2-tester against scim-local: every check must pass
