@@ -179,3 +179,176 @@ async fn the_operator_pages_have_their_own_credential(srv: TestServer) {
 }
 
 engine_tests!(an_entra_cycle_is_counted_for_its_tenant, every_request_writes_one_metric_line, the_operator_pages_have_their_own_credential);
+
+/// chromedriver on a free loopback port, stopped when dropped.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let child = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): run tests/install-chromium.sh (tests/run.sh does)"));
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..100 {
+        if client.get(format!("{}/status", driver.url)).send().await.is_ok_and(|r| r.status().is_success()) {
+            return driver;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer on {}", driver.url);
+}
+
+/// Where the browser test leaves its screenshots for people to look at (ignored by git).
+fn test_output() -> std::path::PathBuf {
+    let dir = std::env::var_os("SCIM_TEST_OUTPUT").map(Into::into).unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../test-output")));
+    std::fs::create_dir_all(&dir).expect("create test-output");
+    dir
+}
+
+/// `<name>.png` as a laptop screen shows the page, and `<name>-full.png` with the whole page.
+async fn shoot(c: &fantoccini::Client, out: &std::path::Path, name: &str) -> Result<(), fantoccini::error::CmdError> {
+    std::fs::write(out.join(format!("{name}.png")), c.screenshot().await?).expect("write screenshot");
+    let height = c.execute("return document.documentElement.scrollHeight", vec![]).await?.as_u64().unwrap_or(900) as u32;
+    c.set_window_size(1366, height + 160).await?;
+    std::fs::write(out.join(format!("{name}-full.png")), c.screenshot().await?).expect("write screenshot");
+    c.set_window_size(1366, 900).await
+}
+
+/// The operator page in Debian's chromium (headless, driven through chromedriver): sign in with the
+/// form, read the figures and the last failures, leave screenshots in test-output/. The page reads no
+/// store, so one engine is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_page_in_a_real_browser() {
+    use fantoccini::{ClientBuilder, Locator};
+    let srv = TestServer::start(scim_tests::Engine::Dynoxide).await;
+    entra_cycle(&srv).await;
+    for _ in 0..3 {
+        assert_eq!(srv.get("/Users").await.status, 200);
+    }
+    let driver = chromedriver().await;
+    let chromium = std::env::var("SCIM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,900", "--hide-scrollbars"]}),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a chromium session through chromedriver");
+    let out = test_output();
+    let result = async {
+        // Not signed in: the form. Sign in with the admin token.
+        c.goto(&format!("{}/admin", srv.origin())).await?;
+        c.find(Locator::Css("input#token")).await?.send_keys(&srv.admin_token).await?;
+        c.find(Locator::Css("form.login button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::Css("table#tenants")).await?;
+        let row = c.find(Locator::Css("tr[data-tenant=acme]")).await?.text().await?;
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        // tenant, req/min, requests, failed, ratio (two words), 5xx, 401/403, 429, …
+        assert_eq!(&cells[..7], &["acme", "1.6", "8", "4", "50.0", "%", "0"], "{row}");
+        let body = c.find(Locator::Css("body")).await?.text().await?;
+        assert!(body.contains("Latest failed requests") && body.contains("uniqueness") && body.contains("invalidFilter"), "{body}");
+        shoot(&c, &out, "operations-overview").await?;
+
+        // One tenant: failures by kind, the last failed requests, the chart.
+        c.find(Locator::Css("tr[data-tenant=acme] a")).await?.click().await?;
+        c.wait().for_element(Locator::Css("table#kinds")).await?;
+        let kinds = c.find(Locator::Css("table#kinds")).await?.text().await?;
+        for k in ["409 uniqueness 1", "400 invalidFilter 1", "404 – 1", "401 – 1"] {
+            assert!(kinds.contains(k), "{k} in {kinds}");
+        }
+        let failures = c.find(Locator::Css("table#failures")).await?.text().await?;
+        assert!(failures.contains("GET /acme/scim/v2/Users/0000-no-such-user") && failures.contains("userName \"…\" is already in use"), "{failures}");
+        let bars = c.find_all(Locator::Css("svg rect.req")).await?.len();
+        assert!(bars >= 1, "the chart has a bar for the busy minute");
+        let page = c.source().await?;
+        assert!(!page.contains(USER_NAME) && !page.contains(&srv.admin_token), "no user name or token on the page");
+        shoot(&c, &out, "operations-tenant").await?;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    result.expect("browser steps");
+}
+
+/// What CloudWatch Logs does with an embedded-metric line, done by hand for moto (which stores metrics
+/// but does not read logs): every metric of every directive, once per dimension set, with the dimension
+/// values from the line's root members.
+fn extract_emf(line: &Value) -> Vec<aws_sdk_cloudwatch::types::MetricDatum> {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let ts = aws_sdk_cloudwatch::primitives::DateTime::from_millis(line["_aws"]["Timestamp"].as_i64().unwrap());
+    let mut out = Vec::new();
+    for d in line["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+        for set in d["Dimensions"].as_array().unwrap() {
+            let dims: Vec<Dimension> = set.as_array().unwrap().iter().map(|k| Dimension::builder().name(k.as_str().unwrap()).value(line[k.as_str().unwrap()].as_str().unwrap()).build()).collect();
+            for m in d["Metrics"].as_array().unwrap() {
+                let name = m["Name"].as_str().unwrap();
+                assert_eq!(d["Namespace"], "ScimTest");
+                out.push(
+                    MetricDatum::builder()
+                        .metric_name(name)
+                        .set_dimensions(Some(dims.clone()))
+                        .value(line[name].as_f64().unwrap())
+                        .unit(StandardUnit::from(m["Unit"].as_str().unwrap()))
+                        .timestamp(ts)
+                        .build(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `scim-admin --aws status`: the metric lines of an Entra-like cycle, extracted as CloudWatch would and
+/// put into moto's CloudWatch, read back as the same figures the local server reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_from_cloudwatch_reads_back_the_metric_lines() {
+    let srv = TestServer::start(scim_tests::Engine::Moto).await;
+    entra_cycle(&srv).await;
+    let namespace = format!("ScimTest/{}", std::process::id());
+    let conf = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(scim_tests::endpoint(scim_tests::Engine::Moto))
+        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new("test", "test", None, None, "test"))
+        .build();
+    let cw = aws_sdk_cloudwatch::Client::from_conf(conf);
+    let data: Vec<_> = srv.metrics.emf().unwrap().lines().iter().flat_map(|l| extract_emf(&serde_json::from_str(l).unwrap())).collect();
+    for chunk in data.chunks(20) {
+        cw.put_metric_data().namespace(&namespace).set_metric_data(Some(chunk.to_vec())).send().await.expect("PutMetricData");
+    }
+    let s = scim_local::cloudwatch::tenant_summary(&cw, &namespace, "acme", std::time::SystemTime::now()).await.expect("status from CloudWatch");
+    let c = &s.last_hour;
+    assert_eq!(
+        (c.requests, c.failures, c.client_errors, c.server_errors, c.auth_failures, c.throttles, c.token_requests),
+        (8, 4, 4, 0, 1, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.minutes.len(), 60);
+    assert_eq!(s.minutes.iter().map(|m| m.counts.requests).sum::<u64>(), 8);
+    assert_eq!(s.last_5_minutes.requests, 8);
+    let mut kinds: Vec<(u16, Option<String>, u64)> = s.failures_by_kind.iter().map(|k| (k.status, k.scim_type.clone(), k.count)).collect();
+    kinds.sort();
+    assert_eq!(kinds, vec![(400, Some("invalidFilter".into()), 1), (401, None, 1), (404, None, 1), (409, Some("uniqueness".into()), 1)]);
+    let text = scim_local::admin::text::summary(&s, "CloudWatch");
+    assert!(text.contains("8 requests, 4 failed (50.0 %)") && text.contains("quarantine"), "{text}");
+    // Another tenant's figures are not acme's.
+    let other = scim_local::cloudwatch::tenant_summary(&cw, &namespace, "globex", std::time::SystemTime::now()).await.unwrap();
+    assert_eq!((other.last_hour.requests, other.failures_by_kind.len()), (0, 0));
+}

@@ -394,8 +394,10 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// RFC 3339 in UTC to the second (`2026-12-02T07:48:53Z`).
 fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let t = time::OffsetDateTime::from(t);
+    t.replace_nanosecond(0).unwrap_or(t).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //!
 //! Imports: `scim_core::metrics` (the figures), `scim_core::auth` (token generation and hashing).
 
+pub mod client;
 pub mod page;
 pub mod text;
 
@@ -117,6 +118,11 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v)
+}
+
+/// A path segment, percent-encoded (tenant ids are plain, but `(all)` and `(unattributed)` are not).
+pub fn path_segment(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 #[derive(Clone)]

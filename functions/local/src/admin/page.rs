@@ -4,6 +4,7 @@
 //!
 //! Imports: `scim_core::metrics` (the figures it shows).
 
+use super::path_segment;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use scim_core::metrics::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow, TenantSummary, ALL};
 
@@ -19,7 +20,7 @@ header button { background:transparent; color:#fff; border:1px solid #5b6475; bo
 main { max-width:1280px; margin:0 auto; padding:18px 24px 40px; }
 h2 { font-size:15px; margin:22px 0 8px; }
 a { color:#2358a6; text-decoration:none; } a:hover { text-decoration:underline; }
-.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(150px,1fr)); gap:10px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(138px,1fr)); gap:10px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 12px; }
 .card .k { color:var(--muted); font-size:12px; } .card .v { font-size:22px; font-weight:600; margin-top:2px; }
 .card .n { color:var(--muted); font-size:11px; }
@@ -104,6 +105,10 @@ fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |x| format!("{x:.2} ms"))
 }
 
+fn num_ms(v: Option<f64>) -> String {
+    v.map_or("–".into(), |x| format!("{x:.2}"))
+}
+
 fn per_minute(c: &Counts, minutes: u64) -> String {
     format!("{:.1}", c.requests as f64 / minutes as f64)
 }
@@ -112,14 +117,14 @@ fn cards(hour: &Counts, five: &Counts, latency: &LatencySummary) -> Markup {
     let ratio = hour.failure_ratio();
     html! {
         div.cards {
-            div.card { div.k { "Requests / min (last 5 min)" } div.v { (per_minute(five, 5)) } div.n { (five.requests) " in 5 min" } }
-            div.card { div.k { "Requests (last hour)" } div.v { (hour.requests) } }
-            div.card { div.k { "Failed (last hour)" } div.v class=(if hour.failures > 0 { "bad" } else { "" }) { (hour.failures) } div.n { (hour.client_errors) " 4xx · " (hour.server_errors) " 5xx" } }
-            div.card { div.k { "Failure ratio (last hour)" } div.v class=(ratio_class(ratio)) { (pct(ratio)) } div.n { "Entra quarantines above 40 %" } }
-            div.card { div.k { "Auth failures (last hour)" } div.v class=(if hour.auth_failures > 0 { "bad" } else { "" }) { (hour.auth_failures) } div.n { "401/403" } }
-            div.card { div.k { "Throttled (last hour)" } div.v class=(if hour.throttles > 0 { "warn" } else { "" }) { (hour.throttles) } div.n { "429" } }
-            div.card { div.k { "Latency p50 / p99" } div.v style="font-size:18px" { (ms(latency.p50_ms)) " / " (ms(latency.p99_ms)) } div.n { "last hour, " (latency.samples) " requests" } }
-            div.card { div.k { "Token endpoint (last hour)" } div.v class=(if hour.token_failures > 0 { "bad" } else { "" }) { (hour.token_failures) " failed" } div.n { (hour.token_requests) " requests" } }
+            div.card { div.k { "Requests / min" } div.v { (per_minute(five, 5)) } div.n { "last 5 min: " (five.requests) } }
+            div.card { div.k { "Requests, 1 h" } div.v { (hour.requests) } div.n { "last hour" } }
+            div.card { div.k { "Failed, 1 h" } div.v class=(if hour.failures > 0 { "bad" } else { "" }) { (hour.failures) } div.n { (hour.client_errors) " 4xx · " (hour.server_errors) " 5xx" } }
+            div.card { div.k { "Failure ratio, 1 h" } div.v class=(ratio_class(ratio)) { (pct(ratio)) } div.n { "Entra quarantines > 40 %" } }
+            div.card { div.k { "Auth failures, 1 h" } div.v class=(if hour.auth_failures > 0 { "bad" } else { "" }) { (hour.auth_failures) } div.n { "401 / 403" } }
+            div.card { div.k { "Throttled, 1 h" } div.v class=(if hour.throttles > 0 { "warn" } else { "" }) { (hour.throttles) } div.n { "429" } }
+            div.card { div.k { "Latency p50 / p99" } div.v style="font-size:17px;padding-top:4px" { (num_ms(latency.p50_ms)) " / " (ms(latency.p99_ms)) } div.n { "last hour, " (latency.samples) " requests" } }
+            div.card { div.k { "Token endpoint, 1 h" } div.v class=(if hour.token_failures > 0 { "bad" } else { "" }) { (hour.token_failures) } div.n { "failed of " (hour.token_requests) } }
         }
     }
 }
@@ -131,7 +136,7 @@ fn hh_mm(unix: u64) -> String {
 /// Requests (blue) and failures (red, in front) per minute over the last hour, as inline SVG.
 pub fn chart(minutes: &[MinutePoint]) -> Markup {
     const W: f64 = 960.0;
-    const H: f64 = 180.0;
+    const H: f64 = 150.0;
     const LEFT: f64 = 44.0;
     const BOTTOM: f64 = 22.0;
     const TOP: f64 = 8.0;
@@ -177,12 +182,7 @@ pub fn chart(minutes: &[MinutePoint]) -> Markup {
 }
 
 fn tenant_link(name: &str) -> Markup {
-    html! { a href=(format!("/admin/tenants/{}", percent(name))) { (name) } }
-}
-
-/// A path segment, percent-encoded (tenant ids are plain, but `(all)` and `(unattributed)` are not).
-fn percent(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    html! { a href=(format!("/admin/tenants/{}", path_segment(name))) { (name) } }
 }
 
 fn tenants_table(rows: &[TenantRow]) -> Markup {
@@ -266,12 +266,12 @@ fn kinds_table(kinds: &[KindCount]) -> Markup {
 pub fn overview(o: &Overview, all: Option<&TenantSummary>, recording: bool) -> Markup {
     layout("All tenants", true, html! {
         @if !recording { p.warn { "Recording is off (SCIM_METRICS=off): these figures do not move." } }
-        p.note { "Figures since " (o.since) " (server start); read at " (o.now) ". Failure ratios are of the last hour." }
+        p.note { "Figures since " (o.since) " (server start), read at " (o.now) ". Failure ratios are of the last hour; times are UTC." }
         (cards(&o.all.last_hour, &o.all.last_5_minutes, &o.all.latency_last_hour))
-        h2 { "Last hour, all tenants" }
-        @if let Some(a) = all { (chart(&a.minutes)) }
         h2 { "Tenants" }
         (tenants_table(&o.tenants))
+        h2 { "Last hour, all tenants" }
+        @if let Some(a) = all { (chart(&a.minutes)) }
         h2 { "Latest failed requests, any tenant" }
         (failures_table(all.map(|a| a.last_failures.as_slice()).unwrap_or(&[]), true))
         p.note { "JSON: " a href="/admin/api/overview" { "/admin/api/overview" } ", " code { "/admin/api/tenants/<tenant>" } }
@@ -284,13 +284,13 @@ pub fn tenant(s: &TenantSummary) -> Markup {
     layout(&title, true, html! {
         p.note { a href="/admin" { "← all tenants" } " · totals since start: " (s.total.requests) " requests, " (s.total.failures) " failed" }
         (cards(&s.last_hour, &s.last_5_minutes, &s.latency_last_hour))
-        h2 { "Last hour" }
-        (chart(&s.minutes))
-        h2 { "Failures by kind (since start)" }
-        (kinds_table(&s.failures_by_kind))
         h2 { "Last failed requests" }
         (failures_table(&s.last_failures, s.tenant == ALL))
-        p.note { "JSON: " a href=(format!("/admin/api/tenants/{}", percent(&s.tenant))) { "/admin/api/tenants/" (s.tenant) } }
+        h2 { "Failures by kind (since start)" }
+        (kinds_table(&s.failures_by_kind))
+        h2 { "Last hour" }
+        (chart(&s.minutes))
+        p.note { "JSON: " a href=(format!("/admin/api/tenants/{}", path_segment(&s.tenant))) { "/admin/api/tenants/" (s.tenant) } }
     })
 }
 
