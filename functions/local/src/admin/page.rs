@@ -31,6 +31,7 @@ th { background:#eef1f5; font-weight:600; font-size:12px; color:#3b4356; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 tr:last-child td { border-bottom:0; }
 td.detail { color:#3b4356; max-width:520px; overflow-wrap:anywhere; }
+table#kinds { width:auto; min-width:420px; }
 code { font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; }
 .chart { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:8px 10px 4px; }
 .chart svg { width:100%; height:auto; display:block; }
