@@ -135,6 +135,11 @@ impl Default for HttpConfig {
     }
 }
 
+/// True when running inside AWS Lambda.
+pub fn on_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+}
+
 /// `scim/v2/` → `/scim/v2`; `/` or empty → `` (API at the root).
 pub fn normalise_base_path(p: &str) -> String {
     let t = p.trim().trim_matches('/');

@@ -82,17 +82,6 @@ fn set(c: &mut Counts, id: &str, v: u64) {
     }
 }
 
-fn add(total: &mut Counts, c: &Counts) {
-    total.requests += c.requests;
-    total.failures += c.failures;
-    total.client_errors += c.client_errors;
-    total.server_errors += c.server_errors;
-    total.auth_failures += c.auth_failures;
-    total.throttles += c.throttles;
-    total.token_requests += c.token_requests;
-    total.token_failures += c.token_failures;
-}
-
 /// The hour ending with the current minute, for `tenant` (or [`ALL`]: the dimensionless metrics).
 pub async fn tenant_summary(cw: &Client, namespace: &str, tenant: &str, now: SystemTime) -> Result<TenantSummary, String> {
     let now_minute = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 60).unwrap_or(0);
@@ -116,9 +105,9 @@ pub async fn tenant_summary(cw: &Client, namespace: &str, tenant: &str, now: Sys
     let mut last_hour = Counts::default();
     let mut last_5_minutes = Counts::default();
     for (i, p) in minutes.iter().enumerate() {
-        add(&mut last_hour, &p.counts);
+        last_hour.merge(&p.counts);
         if i >= minutes.len() - 5 {
-            add(&mut last_5_minutes, &p.counts);
+            last_5_minutes.merge(&p.counts);
         }
     }
 

@@ -13,7 +13,7 @@
 //! Failed requests keep only method, path (no query), status, `scimType`, a redacted detail and the time
 //! ([`redact`]): never a token, a body or a value the client sent.
 //!
-//! Imports: the crate's `error` (`scimType`), `schema` (via `redact`), `auth` (tenant ids).
+//! Imports: the crate's `error` (`scimType`), `schema` (via `redact`), `auth` (tenant ids), `config`.
 
 pub mod emf;
 pub mod redact;
@@ -118,7 +118,8 @@ impl Counts {
         }
     }
 
-    fn merge(&mut self, o: &Counts) {
+    /// Add `o`'s counts to these.
+    pub fn merge(&mut self, o: &Counts) {
         self.requests += o.requests;
         self.failures += o.failures;
         self.client_errors += o.client_errors;
@@ -229,7 +230,7 @@ pub struct MetricsConfig {
 impl MetricsConfig {
     pub fn from_env() -> Self {
         let flag = |name: &str| std::env::var(name).ok().map(|v| !matches!(v.trim(), "0" | "off" | "false" | "no"));
-        let emf_on = flag("SCIM_METRICS_EMF").unwrap_or_else(crate::logging::on_lambda);
+        let emf_on = flag("SCIM_METRICS_EMF").unwrap_or_else(crate::config::on_lambda);
         let namespace = std::env::var("SCIM_METRICS_NAMESPACE").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| emf::DEFAULT_NAMESPACE.into());
         MetricsConfig {
             enabled: flag("SCIM_METRICS").unwrap_or(true),
