@@ -37,6 +37,15 @@ async fn valid_assertion_is_accepted_and_keys_are_cached() {
         jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("valid again");
     }
     assert_eq!(server.fetches(), 1, "a known kid is answered from the cache");
+    let token = assertion(k1, &trust);
+    let start = Instant::now();
+    for _ in 0..200 {
+        jwks.verify(&token, &trust, SystemTime::now()).await.expect("valid");
+    }
+    eprintln!("cached verify: {:?} each (this build's profile)", start.elapsed() / 200);
+    let start = Instant::now();
+    let _ = TestKey::generate("timing");
+    eprintln!("RSA-2048 key generation: {:?}", start.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,10 +83,10 @@ async fn unknown_kid_refetches_once_and_rotation_is_picked_up() {
     let (k1, k2) = keys();
     let server = JwksServer::start(vec![k1.clone()]).await;
     let trust = kit::trust(server.url());
-    let jwks = Jwks::with_settings(settings(300));
+    let jwks = Jwks::with_settings(settings(1000));
     jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1");
     assert_eq!(server.fetches(), 1);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
 
     // k2 before it is published: one refetch, then refused; inside the interval no further fetch.
     assert_eq!(jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await, Err(Rejected::UnknownKey));
@@ -87,7 +96,7 @@ async fn unknown_kid_refetches_once_and_rotation_is_picked_up() {
     assert_eq!(server.fetches(), 2, "rate-limited");
 
     // After the interval, the published k2 is fetched once and accepted; then it is cached.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await.expect("k2 after rotation");
     jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await.expect("k2 cached");
     assert_eq!(server.fetches(), 3);
@@ -96,7 +105,7 @@ async fn unknown_kid_refetches_once_and_rotation_is_picked_up() {
     server.drop_key("k1");
     jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1 still cached");
     // … which an unknown kid triggers: after it, k1 is unknown.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     let k3 = k2.with_kid("k3");
     assert_eq!(jwks.verify(&assertion(&k3, &trust), &trust, SystemTime::now()).await, Err(Rejected::UnknownKey));
     assert_eq!(server.fetches(), 4);
@@ -110,20 +119,20 @@ async fn old_key_sets_are_refreshed_and_kept_when_the_refresh_fails() {
     let (k1, _) = keys();
     let server = JwksServer::start(vec![k1.clone()]).await;
     let trust = kit::trust(server.url());
-    let jwks = Jwks::with_settings(JwksSettings { max_age: Duration::from_millis(200), ..settings(100) });
+    let jwks = Jwks::with_settings(JwksSettings { max_age: Duration::from_millis(300), ..settings(600) });
     jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1");
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
     jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1 after a refresh");
     assert_eq!(server.fetches(), 2, "a set older than max_age is fetched again");
     // The endpoint fails: the known key keeps working (Microsoft's guidance), each refresh attempt
     // rate-limited.
     server.set_behaviour(Behaviour::Status(503));
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
     jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("stale k1 while the JWKS is down");
     jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("stale k1 again");
     assert_eq!(server.fetches(), 3);
     // An unknown kid then fails as unavailable, not as unknown.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
     let stranger = k1.with_kid("k9");
     assert_eq!(jwks.verify(&assertion(&stranger, &trust), &trust, SystemTime::now()).await, Err(Rejected::JwksUnavailable(FetchError::Status(503))));
 }
@@ -189,7 +198,7 @@ async fn a_jwks_endpoint_that_is_down_or_slow_fails_within_the_timeout() {
         // Inside the refetch interval, the next assertion fails at once instead of waiting again.
         let start = Instant::now();
         assert_eq!(jwks.verify(&token, &trust, SystemTime::now()).await, Err(Rejected::UnknownKey));
-        assert!(start.elapsed() < Duration::from_millis(100));
+        assert!(start.elapsed() < Duration::from_millis(300));
         assert_eq!(server.fetches(), 1);
     }
 
