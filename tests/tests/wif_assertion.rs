@@ -3,7 +3,7 @@
 //! or answers too much. No DynamoDB here: WIF verification touches no store, so there is no engine to run
 //! it on twice.
 
-use scim_core::oauth::assertion::{FetchError, Jwks, JwksSettings, Rejected, WifTrust};
+use scim_core::oauth::assertion::{FetchError, Jwks, JwksSettings, Rejected, VerifiedAssertion, WifTrust};
 use scim_tests::jwks::{self as kit, Behaviour, JwksServer, TestKey};
 use serde_json::json;
 use std::sync::{Arc, OnceLock};
@@ -19,6 +19,18 @@ fn assertion(key: &TestKey, trust: &WifTrust) -> String {
     key.sign(&kit::header(&key.kid), &kit::claims(trust, SystemTime::now()))
 }
 
+/// A JWKS server publishing `k1`, and a trust pointing at it.
+async fn serve_k1() -> (JwksServer, WifTrust) {
+    let server = JwksServer::start(vec![keys().0.clone()]).await;
+    let trust = kit::trust(server.url());
+    (server, trust)
+}
+
+/// A fresh assertion signed by `key` for `trust`, verified now.
+async fn check(jwks: &Jwks, key: &TestKey, trust: &WifTrust) -> Result<VerifiedAssertion, Rejected> {
+    jwks.verify(&assertion(key, trust), trust, SystemTime::now()).await
+}
+
 /// Fast settings for tests: short timeout and refetch interval.
 fn settings(refetch_ms: u64) -> JwksSettings {
     JwksSettings { fetch_timeout: Duration::from_millis(500), refetch_interval: Duration::from_millis(refetch_ms), ..JwksSettings::default() }
@@ -27,14 +39,13 @@ fn settings(refetch_ms: u64) -> JwksSettings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valid_assertion_is_accepted_and_keys_are_cached() {
     let (k1, _) = keys();
-    let server = JwksServer::start(vec![k1.clone()]).await;
-    let trust = kit::trust(server.url());
+    let (server, trust) = serve_k1().await;
     let jwks = Jwks::new();
-    let v = jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("valid");
+    let v = check(&jwks, k1, &trust).await.expect("valid");
     assert_eq!((v.iss.as_str(), v.sub.as_str(), v.aud.as_str(), v.kid.as_str()), (trust.issuer.as_str(), trust.subject.as_str(), trust.audience.as_str(), "k1"));
     assert_eq!(server.fetches(), 1);
     for _ in 0..5 {
-        jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("valid again");
+        check(&jwks, k1, &trust).await.expect("valid again");
     }
     assert_eq!(server.fetches(), 1, "a known kid is answered from the cache");
     let token = assertion(k1, &trust);
@@ -51,8 +62,7 @@ async fn valid_assertion_is_accepted_and_keys_are_cached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_assertions_are_refused_without_fetching() {
     let (k1, _) = keys();
-    let server = JwksServer::start(vec![k1.clone()]).await;
-    let trust = kit::trust(server.url());
+    let (server, trust) = serve_k1().await;
     let jwks = Jwks::new();
     let claims = kit::claims(&trust, SystemTime::now());
     let cases = [
@@ -81,67 +91,64 @@ async fn bad_assertions_are_refused_without_fetching() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_kid_refetches_once_and_rotation_is_picked_up() {
     let (k1, k2) = keys();
-    let server = JwksServer::start(vec![k1.clone()]).await;
-    let trust = kit::trust(server.url());
+    let (server, trust) = serve_k1().await;
     let jwks = Jwks::with_settings(settings(1000));
-    jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1");
+    check(&jwks, k1, &trust).await.expect("k1");
     assert_eq!(server.fetches(), 1);
     tokio::time::sleep(Duration::from_millis(1050)).await;
 
     // k2 before it is published: one refetch, then refused; inside the interval no further fetch.
-    assert_eq!(jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await, Err(Rejected::UnknownKey));
+    assert_eq!(check(&jwks, k2, &trust).await, Err(Rejected::UnknownKey));
     assert_eq!(server.fetches(), 2);
     server.add_key(k2.clone());
-    assert_eq!(jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await, Err(Rejected::UnknownKey));
+    assert_eq!(check(&jwks, k2, &trust).await, Err(Rejected::UnknownKey));
     assert_eq!(server.fetches(), 2, "rate-limited");
 
     // After the interval, the published k2 is fetched once and accepted; then it is cached.
     tokio::time::sleep(Duration::from_millis(1050)).await;
-    jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await.expect("k2 after rotation");
-    jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await.expect("k2 cached");
+    check(&jwks, k2, &trust).await.expect("k2 after rotation");
+    check(&jwks, k2, &trust).await.expect("k2 cached");
     assert_eq!(server.fetches(), 3);
 
     // The rotation ends: k1 is dropped. Still cached, k1 works until the next fetch replaces the set …
     server.drop_key("k1");
-    jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1 still cached");
+    check(&jwks, k1, &trust).await.expect("k1 still cached");
     // … which an unknown kid triggers: after it, k1 is unknown.
     tokio::time::sleep(Duration::from_millis(1050)).await;
     let k3 = k2.with_kid("k3");
-    assert_eq!(jwks.verify(&assertion(&k3, &trust), &trust, SystemTime::now()).await, Err(Rejected::UnknownKey));
+    assert_eq!(check(&jwks, &k3, &trust).await, Err(Rejected::UnknownKey));
     assert_eq!(server.fetches(), 4);
-    assert_eq!(jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await, Err(Rejected::UnknownKey));
-    jwks.verify(&assertion(k2, &trust), &trust, SystemTime::now()).await.expect("k2");
+    assert_eq!(check(&jwks, k1, &trust).await, Err(Rejected::UnknownKey));
+    check(&jwks, k2, &trust).await.expect("k2");
     assert_eq!(server.fetches(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_key_sets_are_refreshed_and_kept_when_the_refresh_fails() {
     let (k1, _) = keys();
-    let server = JwksServer::start(vec![k1.clone()]).await;
-    let trust = kit::trust(server.url());
+    let (server, trust) = serve_k1().await;
     let jwks = Jwks::with_settings(JwksSettings { max_age: Duration::from_millis(300), ..settings(600) });
-    jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1");
+    check(&jwks, k1, &trust).await.expect("k1");
     tokio::time::sleep(Duration::from_millis(650)).await;
-    jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("k1 after a refresh");
+    check(&jwks, k1, &trust).await.expect("k1 after a refresh");
     assert_eq!(server.fetches(), 2, "a set older than max_age is fetched again");
     // The endpoint fails: the known key keeps working (Microsoft's guidance), each refresh attempt
     // rate-limited.
     server.set_behaviour(Behaviour::Status(503));
     tokio::time::sleep(Duration::from_millis(650)).await;
-    jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("stale k1 while the JWKS is down");
-    jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("stale k1 again");
+    check(&jwks, k1, &trust).await.expect("stale k1 while the JWKS is down");
+    check(&jwks, k1, &trust).await.expect("stale k1 again");
     assert_eq!(server.fetches(), 3);
     // An unknown kid then fails as unavailable, not as unknown.
     tokio::time::sleep(Duration::from_millis(650)).await;
     let stranger = k1.with_kid("k9");
-    assert_eq!(jwks.verify(&assertion(&stranger, &trust), &trust, SystemTime::now()).await, Err(Rejected::JwksUnavailable(FetchError::Status(503))));
+    assert_eq!(check(&jwks, &stranger, &trust).await, Err(Rejected::JwksUnavailable(FetchError::Status(503))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_unknown_kids_is_rate_limited() {
     let (k1, k2) = keys();
-    let server = JwksServer::start(vec![k1.clone()]).await;
-    let trust = kit::trust(server.url());
+    let (server, trust) = serve_k1().await;
     let jwks = Arc::new(Jwks::with_settings(settings(250)));
     let flood = |n: usize| {
         let tasks: Vec<_> = (0..n)
@@ -158,7 +165,7 @@ async fn a_flood_of_unknown_kids_is_rate_limited() {
     }
     assert_eq!(server.fetches(), 1);
     // Valid assertions keep being accepted during the flood without waiting for a fetch.
-    jwks.verify(&assertion(k1, &trust), &trust, SystemTime::now()).await.expect("valid during the flood");
+    check(&jwks, k1, &trust).await.expect("valid during the flood");
     // A flood kept up for 1.2 s: at most one fetch per interval started.
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1200) {
@@ -170,6 +177,28 @@ async fn a_flood_of_unknown_kids_is_rate_limited() {
     let bound = 1 + (start.elapsed().as_millis() / 250) as usize + 1;
     assert!(server.fetches() <= bound, "{} fetches, at most {bound} allowed", server.fetches());
     assert!(server.fetches() >= 2, "the limit lets refetches through after the interval");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_keys_do_not_wait_for_a_refetch() {
+    let (k1, k2) = keys();
+    let (server, trust) = serve_k1().await;
+    let jwks = Arc::new(Jwks::with_settings(JwksSettings { fetch_timeout: Duration::from_secs(3), ..settings(100) }));
+    check(&jwks, k1, &trust).await.expect("k1");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // An unknown kid starts a refetch that takes a second …
+    server.set_behaviour(Behaviour::SlowHeaders(Duration::from_secs(1)));
+    let slow = {
+        let (jwks, trust, token) = (jwks.clone(), trust.clone(), assertion(k2, &trust));
+        tokio::spawn(async move { jwks.verify(&token, &trust, SystemTime::now()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // … meanwhile a known kid is answered from the cache at once.
+    let start = Instant::now();
+    check(&jwks, k1, &trust).await.expect("k1 during the refetch");
+    assert!(start.elapsed() < Duration::from_millis(300), "k1 waited {:?}", start.elapsed());
+    assert_eq!(slow.await.expect("task"), Err(Rejected::UnknownKey));
+    assert_eq!(server.fetches(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,8 +241,7 @@ async fn a_jwks_endpoint_that_is_down_or_slow_fails_within_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_or_broken_jwks_documents_are_refused() {
     let (k1, _) = keys();
-    let server = JwksServer::start(vec![k1.clone()]).await;
-    let trust = kit::trust(server.url());
+    let (server, trust) = serve_k1().await;
     let token = assertion(k1, &trust);
     let small = || Jwks::with_settings(JwksSettings { max_body_bytes: 8 * 1024, max_keys: 4, ..settings(30_000) });
 
