@@ -176,19 +176,20 @@ impl Jwks {
         let kid = check_header(&jws.header)?;
         let checked = check_claims(&jws.claims, trust, now)?;
         let key = self.key(&trust.jwks_url, &kid).await?;
-        // The one algorithm, fixed here and not taken from the header (which was checked to say the same).
-        match jsonwebtoken::crypto::verify(jws.signature, jws.signing_input.as_bytes(), &key, jsonwebtoken::Algorithm::RS256) {
-            Ok(true) => Ok(VerifiedAssertion {
-                iss: trust.issuer.clone(),
-                sub: trust.subject.clone(),
-                aud: trust.audience.clone(),
-                exp: checked.exp,
-                kid,
-                tid: checked.tid,
-                oid: checked.oid,
-            }),
-            _ => Err(Rejected::BadSignature),
-        }
+        // The one algorithm and the one backend, fixed here: RS256 (checked in the header to agree, never
+        // taken from it) on aws-lc-rs, called directly so no process-wide provider choice can change it.
+        let verifier = (jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.verifier_factory)(&jsonwebtoken::Algorithm::RS256, &key)
+            .map_err(|_| Rejected::BadSignature)?;
+        verifier.verify(jws.signing_input.as_bytes(), &jws.signature).map_err(|_| Rejected::BadSignature)?;
+        Ok(VerifiedAssertion {
+            iss: trust.issuer.clone(),
+            sub: trust.subject.clone(),
+            aud: trust.audience.clone(),
+            exp: checked.exp,
+            kid,
+            tid: checked.tid,
+            oid: checked.oid,
+        })
     }
 }
 
@@ -196,7 +197,7 @@ impl Jwks {
 struct Compact<'a> {
     /// `BASE64URL(header) '.' BASE64URL(payload)`: what the signature covers
     signing_input: &'a str,
-    signature: &'a str,
+    signature: Vec<u8>,
     header: Map<String, Value>,
     claims: Map<String, Value>,
 }
@@ -221,10 +222,8 @@ impl<'a> Compact<'a> {
                 _ => Err(Rejected::Malformed),
             }
         };
-        if URL_SAFE_NO_PAD.decode(s).is_err() {
-            return Err(Rejected::Malformed);
-        }
-        Ok(Compact { signing_input: &token[..h.len() + 1 + p.len()], signature: s, header: object(h)?, claims: object(p)? })
+        let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| Rejected::Malformed)?;
+        Ok(Compact { signing_input: &token[..h.len() + 1 + p.len()], signature, header: object(h)?, claims: object(p)? })
     }
 }
 
