@@ -35,6 +35,7 @@ pub mod filter;
 pub mod http;
 pub mod logging;
 pub mod model;
+pub mod oauth;
 pub mod patch;
 pub mod profile;
 pub mod query;

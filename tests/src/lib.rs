@@ -1,6 +1,9 @@
 //! Test harness: starts the DynamoDB engines (embedded dynoxide, moto's server) once per test binary,
 //! gives each test its own table and its own SCIM server — the local server's code on a loopback port —
 //! and a small HTTP client. Every end-to-end test runs on both engines through [`engine_tests!`].
+//! [`jwks`] is a JWKS server on loopback (and assertion signing) for the Workload Identity Federation tests.
+
+pub mod jwks;
 
 use reqwest::Method;
 use serde_json::Value;
