@@ -150,11 +150,11 @@ pub fn normalise_base_path(p: &str) -> String {
     }
 }
 
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub(crate) fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
 
-fn env_flag(name: &str) -> bool {
+pub(crate) fn env_flag(name: &str) -> bool {
     matches!(std::env::var(name).as_deref(), Ok("1") | Ok("true") | Ok("yes") | Ok("on"))
 }
 

@@ -1,6 +1,9 @@
 //! Test harness: starts the DynamoDB engines (embedded dynoxide, moto's server) once per test binary,
 //! gives each test its own table and its own SCIM server — the local server's code on a loopback port —
 //! and a small HTTP client. Every end-to-end test runs on both engines through [`engine_tests!`].
+//! [`jwks`] is a JWKS server on loopback (and assertion signing) for the Workload Identity Federation tests.
+
+pub mod jwks;
 
 use reqwest::Method;
 use serde_json::Value;
@@ -346,6 +349,25 @@ pub mod urn {
 pub const SCIM_JSON: &str = "application/scim+json";
 
 /// A PatchOp request body with these operations (a JSON array).
+/// A captured Entra payload, `shared/fixtures/entra/<name>.json` (the same files the core's unit tests
+/// and the PATCH fuzzer's seeds use; see the README there).
+pub fn entra_fixture(name: &str) -> Value {
+    let path = format!("{}/../shared/fixtures/entra/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path} is not JSON: {e}"))
+}
+
+/// `v` with every occurrence of `from` inside its strings replaced by `to`: puts this test's ids where a
+/// captured payload has Entra's.
+pub fn with_ids(v: Value, from: &str, to: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| with_ids(x, from, to)).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, x)| (k, with_ids(x, from, to))).collect()),
+        other => other,
+    }
+}
+
 pub fn patch_body(ops: impl Into<Value>) -> Value {
     serde_json::json!({"schemas": [urn::PATCH_OP], "Operations": ops.into()})
 }
