@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod http;
+pub mod local_engine;
 pub mod logging;
 pub mod model;
 pub mod patch;
