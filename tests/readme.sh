@@ -6,8 +6,10 @@
 #   tests/readme.sh watch  in a fresh clone: the README's run command (listening on a free port: the handlers
 #                          need only its engine), then the README's `cargo lambda watch` line (on a free invoke
 #                          port instead of 9000), then the README's Test Connection request through the watch
-#                          URL (raw quotes, as Entra sends them); passes on 200 with an empty list. Installs
-#                          cargo-lambda into .venv-lambda on first use; the first request compiles the function.
+#                          URL, then the same request with Entra's raw quotes as API Gateway delivers it (an
+#                          HTTP API event through the watch's invoke API); passes when both answer 200 with an
+#                          empty list. Installs cargo-lambda into .venv-lambda on first use; the first request
+#                          compiles the function.
 # The commands are read from the README's ```sh blocks (first line of each), not copied here. In every mode the
 # token is printed at most once (by the server, at its first start), never by the handlers.
 set -euo pipefail
@@ -116,6 +118,28 @@ case "${1:-}" in
     n=$(grep -o "$token" "$work/server.log" | wc -l)
     [ "$n" -le 1 ] || { echo "tests/readme.sh: the server printed its token $n times" >&2; exit 1; }
     if [ "$mode" = watch ]; then
+      # Entra's request line with its raw quotes, as API Gateway hands it to the function (an HTTP API event,
+      # rawQueryString untouched; cargo lambda watch's own HTTP server refuses raw quotes in a URL), through
+      # the watch's invoke API: same handler, same answer.
+      guid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+      umask 077
+      TOKEN_FILE=.scim-data/token GUID="$guid" python3 - "$repo/tests/fixtures/apigw-v2/users-get-filter-raw-quotes.json" > "$work/event.json" <<'PY'
+import json, os, sys
+event = json.load(open(sys.argv[1]))
+event["rawQueryString"] = 'filter=userName+eq+"%s"' % os.environ["GUID"]
+event["headers"]["authorization"] = "Bearer " + open(os.environ["TOKEN_FILE"]).read().strip()
+json.dump(event, sys.stdout)
+PY
+      echo "tests/readme.sh: the same request with raw quotes as an API Gateway event: rawQueryString $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rawQueryString"])' "$work/event.json")"
+      answer=$(curl -sS --max-time 600 --data-binary @"$work/event.json" "http://127.0.0.1:$port/2015-03-31/functions/users/invocations")
+      printf '%s' "$answer" | python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+body = json.loads(a["body"])
+print("tests/readme.sh: statusCode %s %s" % (a["statusCode"], a["body"]))
+assert a["statusCode"] == 200, "not 200"
+assert body["totalResults"] == 0 and body["Resources"] == [], "not an empty list"
+' || { echo "tests/readme.sh: the raw-quoted event did not answer 200 with an empty list" >&2; exit 1; }
       ! grep -q "$token" "$work/watch.log" || { echo "tests/readme.sh: cargo lambda watch printed the token" >&2; exit 1; }
       ! grep -q "$(cat .scim-data/engine-key)" "$work/watch.log" "$work/server.log" || { echo "tests/readme.sh: the engine key was printed" >&2; exit 1; }
       echo "tests/readme.sh: the README's cargo lambda watch line works"

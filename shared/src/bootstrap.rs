@@ -21,14 +21,21 @@ use std::time::Instant;
 pub async fn lambda_state() -> Result<AppState, String> {
     let started = Instant::now();
     let local = local_engine::handler_data_dir()?;
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let store_cfg = StoreConfig::from_env();
+    // The AWS configuration chain (region, credentials: it probes the instance metadata service when the
+    // environment names no region) only when something here talks to AWS or uses its credentials.
+    let aws_needed = local.is_none() || store_cfg.endpoint.is_some() || std::env::var_os(SSM_PARAMETER_VAR).is_some();
+    let sdk = if aws_needed {
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    } else {
+        aws_config::SdkConfig::builder().build()
+    };
     let auth = match token(&sdk, local.as_deref()).await {
         Ok((token, origin)) => Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?,
         // Multi-tenant deployments may run on tenant tokens (issued with scim-admin) alone.
         Err(_) if multi_tenant() => Auth::tenant_tokens_only(),
         Err(e) => return Err(e),
     };
-    let store_cfg = StoreConfig::from_env();
     let engine = match (&local, &store_cfg.endpoint) {
         (Some(dir), None) => Some((RunningEngine::find(dir)?, dir)),
         _ => None,
@@ -55,6 +62,9 @@ pub async fn lambda_state() -> Result<AppState, String> {
     Ok(state)
 }
 
+/// The name of the SSM SecureString parameter holding the single-tenant token (deployed functions).
+const SSM_PARAMETER_VAR: &str = "SCIM_TOKEN_SSM_PARAMETER";
+
 /// `SCIM_MULTI_TENANT=1`: the function may start without a single-tenant token.
 fn multi_tenant() -> bool {
     matches!(std::env::var("SCIM_MULTI_TENANT").as_deref(), Ok("1") | Ok("true"))
@@ -64,7 +74,7 @@ fn multi_tenant() -> bool {
 /// functions), else from `SCIM_BEARER_TOKEN` (local runs), else, under `cargo lambda watch`, the one the
 /// running `scim-local` keeps in `local` (its data directory). None → refuse to start.
 async fn token(sdk: &aws_config::SdkConfig, local: Option<&Path>) -> Result<(String, &'static str), String> {
-    if let Ok(name) = std::env::var("SCIM_TOKEN_SSM_PARAMETER") {
+    if let Ok(name) = std::env::var(SSM_PARAMETER_VAR) {
         let ssm = aws_sdk_ssm::Client::new(sdk);
         let out = ssm
             .get_parameter()
