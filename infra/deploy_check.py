@@ -13,7 +13,8 @@
      is the zip cargo-lambda built (same SHA-256), whose bootstrap is an ELF for that architecture; no
      function and no role appeared beside the stack's.
   5. A bare `cargo lambda deploy --binary-name users <name>` (the direct path docs/deploy.md shows)
-     changes the code only; infra/deploy-code.sh refuses a function the stack does not hold.
+     changes the code only; infra/deploy-code.sh refuses a stack that does not exist, a function the
+     template does not declare, and a bootstrap built for another architecture than the function's.
 
 Each function's configuration is printed. Arguments: the moto endpoint URL and the cargo target dir.
 """
@@ -23,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -162,10 +164,7 @@ def main(endpoint, target):
             data = f.read()
         if conf["CodeSha256"] != base64.b64encode(hashlib.sha256(data).digest()).decode():
             problems.append(f"{name}: its code is not {zip_path}")
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            head = z.read("bootstrap")[:20]
-        machine = int.from_bytes(head[18:20], "little") if head[:4] == b"\x7fELF" else None
-        if machine != ls.ELF_MACHINE[want["Architectures"][0]]:
+        if ls.zipped_elf_machine(zip_path) != ls.ELF_MACHINE[want["Architectures"][0]]:
             problems.append(f"{name}: the deployed bootstrap is not an ELF for {want['Architectures'][0]}")
     after_functions = sorted(f["FunctionName"] for f in lam.list_functions()["Functions"])
     after_roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
@@ -184,13 +183,23 @@ def main(endpoint, target):
             problems.append("the bare cargo lambda deploy failed")
         elif comparable(lam.get_function_configuration(FunctionName=users)) != before:
             problems.append(f"a bare cargo lambda deploy changed {users}'s configuration")
-    for args, why in ((["--stack", "scim-no-such-stack", "users"], "a stack that does not exist"),
-                      (["no-such-function"], "a function the template does not declare")):
-        refused = subprocess.run([os.path.join(ls.ROOT, "infra", "deploy-code.sh"), *args], env=env, capture_output=True, text=True)
+    # A build for the wrong architecture: this machine's own Python executable as the users bootstrap.
+    wrong = os.path.join(env.get("TMPDIR", "/tmp"), f"scim-deploy-check-target-{os.getpid()}")
+    os.makedirs(os.path.join(wrong, "lambda", "users"), exist_ok=True)
+    with open(os.path.realpath(sys.executable), "rb") as src, open(os.path.join(wrong, "lambda", "users", "bootstrap"), "wb") as dst:
+        dst.write(src.read())
+    host_arch = next(a for a, m in ls.ELF_MACHINE.items() if m == ls.elf_machine(os.path.realpath(sys.executable)))
+    cases = [(["--stack", "scim-no-such-stack", "users"], "a stack that does not exist", env),
+             (["no-such-function"], "a function the template does not declare", env)]
+    if host_arch != "arm64":
+        cases.append((["users"], f"a bootstrap built for {host_arch}", dict(env, CARGO_TARGET_DIR=wrong)))
+    for args, why, case_env in cases:
+        refused = subprocess.run([os.path.join(ls.ROOT, "infra", "deploy-code.sh"), *args], env=case_env, capture_output=True, text=True)
         if refused.returncode == 0:
             problems.append(f"infra/deploy-code.sh deployed to {why}")
         else:
             print(f"refused, as it must be ({why}): {refused.stderr.strip()}")
+    shutil.rmtree(wrong, ignore_errors=True)
     if sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]) != before_functions:
         problems.append("a function appeared beside the stack's")
     if sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) != before_roles:

@@ -70,10 +70,16 @@ def target_dir():
 
 
 def check_binary(function, want_arch):
-    path = os.path.join(target_dir(), "lambda", function.binary, "bootstrap")
-    if not os.path.isfile(path):
-        raise DeployError(f"{path} is missing: build first with `cargo lambda build --release --arm64`")
-    machine = ls.elf_machine(path)
+    """The build cargo-lambda will deploy (target/lambda/<binary>/bootstrap, else the bootstrap inside
+    bootstrap.zip: `--output-format zip`) must be an ELF for the function's architecture."""
+    directory = os.path.join(target_dir(), "lambda", function.binary)
+    binary, archive = os.path.join(directory, "bootstrap"), os.path.join(directory, "bootstrap.zip")
+    if os.path.isfile(binary):
+        path, machine = binary, ls.elf_machine(binary)
+    elif os.path.isfile(archive):
+        path, machine = archive, ls.zipped_elf_machine(archive)
+    else:
+        raise DeployError(f"{binary} is missing: build first with `cargo lambda build --release --arm64`")
     if machine != ls.ELF_MACHINE.get(want_arch):
         found = next((a for a, m in ls.ELF_MACHINE.items() if m == machine), f"machine {machine}")
         raise DeployError(f"{path} is built for {found}, the function runs on {want_arch}: "

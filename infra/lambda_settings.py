@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 
 import yaml
 
@@ -189,13 +190,22 @@ def settings(function, stack):
     }
 
 
-def elf_machine(path):
-    """The ELF e_machine of the file at `path` (None when it is not an ELF file)."""
-    with open(path, "rb") as f:
-        head = f.read(20)
+def _machine(head):
     if len(head) < 20 or head[:4] != b"\x7fELF":
         return None
     return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+
+
+def elf_machine(path):
+    """The ELF e_machine of the file at `path` (None when it is not an ELF file)."""
+    with open(path, "rb") as f:
+        return _machine(f.read(20))
+
+
+def zipped_elf_machine(path, member="bootstrap"):
+    """The ELF e_machine of `member` inside the zip file at `path` (None when it is not an ELF file)."""
+    with zipfile.ZipFile(path) as z, z.open(member) as f:
+        return _machine(f.read(20))
 
 
 def cargo_metadata():

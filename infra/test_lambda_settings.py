@@ -4,7 +4,9 @@ file: offline, about a second). Each mutation below must be caught, so the check
 import copy
 import os
 import sys
+import tempfile
 import unittest
+import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lambda_settings as ls  # noqa: E402
@@ -109,9 +111,18 @@ class Resolution(unittest.TestCase):
             stack.resolve({"Ref": "Nothing"})
 
     def test_elf_machine(self):
-        self.assertEqual(ls.elf_machine(sys.executable if os.path.exists(sys.executable) else "/bin/sh"),
-                         ls.ELF_MACHINE["x86_64"] if os.uname().machine == "x86_64" else ls.ELF_MACHINE["arm64"])
+        host = ls.ELF_MACHINE["x86_64"] if os.uname().machine == "x86_64" else ls.ELF_MACHINE["arm64"]
+        exe = os.path.realpath(sys.executable)
+        self.assertEqual(ls.elf_machine(exe), host)
         self.assertIsNone(ls.elf_machine(__file__))
+        with tempfile.TemporaryDirectory() as d:
+            archive = os.path.join(d, "bootstrap.zip")
+            with zipfile.ZipFile(archive, "w") as z, open(exe, "rb") as f:
+                z.writestr("bootstrap", f.read(64))
+            self.assertEqual(ls.zipped_elf_machine(archive), host)
+            with zipfile.ZipFile(archive, "w") as z:
+                z.writestr("bootstrap", "#!/bin/sh\n")
+            self.assertIsNone(ls.zipped_elf_machine(archive))
 
 
 if __name__ == "__main__":
