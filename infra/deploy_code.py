@@ -53,8 +53,10 @@ def read_stack(session, name, template):
         desc = cfn.describe_stacks(StackName=name)["Stacks"][0]
     except cfn.exceptions.ClientError as e:
         raise DeployError(f"stack {name}: {e} (create it first with sam deploy; docs/deploy.md)") from None
-    if not desc["StackStatus"].endswith("_COMPLETE") or "ROLLBACK" in desc["StackStatus"]:
-        raise DeployError(f"stack {name} is {desc['StackStatus']}: wait for it, or fix it with sam deploy")
+    status = desc["StackStatus"]
+    # UPDATE_ROLLBACK_COMPLETE is usable (the previous template's resources); a failed creation is not.
+    if not status.endswith("_COMPLETE") or status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):
+        raise DeployError(f"stack {name} is {status}: wait for it, or fix it with sam deploy")
     params = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in desc.get("Parameters", [])}
     resources = {}
     for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name):
