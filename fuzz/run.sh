@@ -15,7 +15,8 @@
 #
 # Only the stable toolchain is needed: cargo-fuzz passes nightly flags (-Zsanitizer=address …), which
 # RUSTC_BOOTSTRAP=1 lets stable rustc accept. cargo-fuzz is installed from crates.io when missing.
-# Seeds are read from fuzz/corpus/<target>/ (committed, never written); the corpus libFuzzer grows goes to
+# Seeds are read from fuzz/corpus/<target>/ (committed, never written) and, for patch_engine, from the captured
+# Entra payloads in shared/fixtures/entra/ (the same files the unit and end-to-end tests use); the corpus libFuzzer grows goes to
 # fuzz/.work/corpus/<target>/ and the logs to fuzz/.work/logs/ (both ignored by git).
 # Exit status: 0 when no target crashed, 1 otherwise.
 set -euo pipefail
@@ -62,8 +63,10 @@ for t in "${targets[@]}"; do
     echo "== $t: fuzzing for ${secs}s (log: ${log#$root/})"
     before=$(ls "$here/artifacts/$t" | wc -l)
     status=0
+    seeds=("$here/corpus/$t")
+    [ "$t" = patch_engine ] && seeds+=("$root/shared/fixtures/entra")
     cargo fuzz run --fuzz-dir "$here" --target-dir "$target_dir" "$t" \
-        "$work/corpus/$t" "$here/corpus/$t" -- "${args[@]}" >"$log" 2>&1 || status=$?
+        "$work/corpus/$t" "${seeds[@]}" -- "${args[@]}" >"$log" 2>&1 || status=$?
     after=$(ls "$here/artifacts/$t" | wc -l)
     new=$((after - before))
     # The last progress line (`#N DONE cov: … ft: … corp: … exec/s: …`, or the last `#N` before a crash).

@@ -15,5 +15,6 @@ export SCIM_MOTO_PYTHON="$PWD/.venv/bin/python"
 # The Lambda functions' settings: the template, the workspace's Lambda binaries and their Cargo metadata agree
 # (offline, about a second; infra/test_lambda_settings.py).
 .venv/bin/python infra/test_lambda_settings.py
+tests/install-chromium.sh  # Debian's chromium and chromedriver, for the operator page's browser test
 cargo test --workspace "$@"
 tests/scim2_tester.sh  # python-scim's scim2-tester against scim-local: every check must pass

@@ -135,6 +135,11 @@ impl Default for HttpConfig {
     }
 }
 
+/// True when running inside AWS Lambda.
+pub fn on_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+}
+
 /// `scim/v2/` → `/scim/v2`; `/` or empty → `` (API at the root).
 pub fn normalise_base_path(p: &str) -> String {
     let t = p.trim().trim_matches('/');
@@ -145,11 +150,11 @@ pub fn normalise_base_path(p: &str) -> String {
     }
 }
 
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub(crate) fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
 
-fn env_flag(name: &str) -> bool {
+pub(crate) fn env_flag(name: &str) -> bool {
     matches!(std::env::var(name).as_deref(), Ok("1") | Ok("true") | Ok("yes") | Ok("on"))
 }
 

@@ -5,11 +5,27 @@
 //! rules, Entra's value shapes), [`patch`] (RFC 7644 §3.5.2 and Entra's PATCH dialect, group member
 //! operations), [`store`] (the DynamoDB store), [`http`] (one axum router for every deployment;
 //! its folder also holds the request-line repair and the Lambda runner),
+//! [`metrics`] (per-tenant request metrics, in process and as CloudWatch embedded-metric lines),
 //! [`config`], [`error`].
 //!
 //! Imports point down this list and never back: `value` imports nothing of the crate; `filter` imports
 //! `value` (and `error`); `schema` imports `filter`; `model` imports those; `patch` imports `model`'s
 //! value shapes and those below; the service, store and HTTP layers import all of them.
+//!
+//! Captured Entra payloads live in `shared/fixtures/entra/` (one JSON file each, indexed in its README):
+//! the unit tests read them with `entra_fixture!`, the end-to-end tests with `scim_tests::entra_fixture`,
+//! and `fuzz/run.sh` seeds the PATCH fuzzer with them, so each payload is written down once.
+
+/// A captured Entra payload from `shared/fixtures/entra/<name>.json`, parsed (tests only).
+#[cfg(test)]
+macro_rules! entra_fixture {
+    ($name:literal) => {
+        serde_json::from_str::<serde_json::Value>(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"), "/fixtures/entra/", $name, ".json"
+        )))
+        .expect(concat!("fixture ", $name, " is JSON"))
+    };
+}
 
 pub mod auth;
 pub mod bootstrap;
@@ -20,7 +36,9 @@ pub mod filter;
 pub mod http;
 pub mod local_engine;
 pub mod logging;
+pub mod metrics;
 pub mod model;
+pub mod oauth;
 pub mod patch;
 pub mod profile;
 pub mod query;

@@ -3,9 +3,7 @@
 use tracing_subscriber::EnvFilter;
 
 /// True when running inside AWS Lambda.
-pub fn on_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
-}
+pub use crate::config::on_lambda;
 
 /// Install the global subscriber once; later calls are no-ops (tests call it freely).
 pub fn init() {

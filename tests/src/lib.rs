@@ -1,6 +1,9 @@
 //! Test harness: starts the DynamoDB engines (embedded dynoxide, moto's server) once per test binary,
 //! gives each test its own table and its own SCIM server — the local server's code on a loopback port —
 //! and a small HTTP client. Every end-to-end test runs on both engines through [`engine_tests!`].
+//! [`jwks`] is a JWKS server on loopback (and assertion signing) for the Workload Identity Federation tests.
+
+pub mod jwks;
 
 use reqwest::Method;
 use serde_json::Value;
@@ -126,6 +129,10 @@ pub struct TestServer {
     pub base: String,
     pub token: String,
     pub store: DynamoStore,
+    /// The server's metrics (its EMF lines are kept in memory: `metrics.emf().unwrap().lines()`).
+    pub metrics: Arc<scim_core::metrics::Metrics>,
+    /// The operator page's credential (`/admin`, `/admin/api/…`).
+    pub admin_token: String,
     client: reqwest::Client,
 }
 
@@ -200,12 +207,29 @@ impl TestServer {
         let store = fresh_store(engine).await;
         let token = scim_core::auth::generate_token();
         let profile = scim_core::profile::Profile::load(profile).expect("profile");
-        let state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
+        let mut state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
+        let metrics_cfg = scim_core::metrics::MetricsConfig { emf: Some(scim_core::metrics::emf::Emf::memory("ScimTest")), ..Default::default() };
+        state.metrics = Arc::new(scim_core::metrics::Metrics::new(metrics_cfg));
+        let metrics = state.metrics.clone();
+        let admin_token = scim_core::auth::generate_token();
+        let admin = Arc::new(scim_local::admin::AdminAuth::new(&admin_token).expect("admin token"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(scim_local::serve::serve_until(http::router(state), listener, serve_cfg, std::future::pending()));
+        tokio::spawn(scim_local::serve::serve_until(scim_local::app(state, Some(admin)), listener, serve_cfg, std::future::pending()));
         let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, client }
+        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, metrics, admin_token, client }
+    }
+
+    /// `http://127.0.0.1:PORT` (the operator page is at `/admin`).
+    pub fn origin(&self) -> String {
+        self.base.trim_end_matches("/scim/v2").to_string()
+    }
+
+    /// GET an operator API path (`/admin/api/…`) with the admin token; the status and JSON body.
+    pub async fn admin_json(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(format!("{}{path}", self.origin())).bearer_auth(&self.admin_token).send().await.expect("admin request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// A request with the right token and `application/scim+json` body; `path` is relative to the base
@@ -325,6 +349,25 @@ pub mod urn {
 pub const SCIM_JSON: &str = "application/scim+json";
 
 /// A PatchOp request body with these operations (a JSON array).
+/// A captured Entra payload, `shared/fixtures/entra/<name>.json` (the same files the core's unit tests
+/// and the PATCH fuzzer's seeds use; see the README there).
+pub fn entra_fixture(name: &str) -> Value {
+    let path = format!("{}/../shared/fixtures/entra/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path} is not JSON: {e}"))
+}
+
+/// `v` with every occurrence of `from` inside its strings replaced by `to`: puts this test's ids where a
+/// captured payload has Entra's.
+pub fn with_ids(v: Value, from: &str, to: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| with_ids(x, from, to)).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, x)| (k, with_ids(x, from, to))).collect()),
+        other => other,
+    }
+}
+
 pub fn patch_body(ops: impl Into<Value>) -> Value {
     serde_json::json!({"schemas": [urn::PATCH_OP], "Operations": ops.into()})
 }

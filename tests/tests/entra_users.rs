@@ -8,6 +8,12 @@ use serde_json::{json, Value};
 use scim_tests::urn::{ENTERPRISE, ERROR, LIST, USER};
 use scim_tests::SCIM_JSON;
 use scim_tests::patch_body;
+use scim_tests::{entra_fixture, with_ids};
+
+/// The operations of a captured Entra PATCH (`shared/fixtures/entra/<name>.json`).
+fn captured_ops(name: &str) -> Value {
+    entra_fixture(name)["Operations"].clone()
+}
 
 const MANAGER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
 const DEPARTMENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
@@ -23,28 +29,7 @@ fn user_body(user_name: &str) -> Value {
 
 /// The POST of docs/entra-dialect.md §1.3 ([S1] "User Operations"), verbatim.
 fn tutorial_user() -> Value {
-    json!({
-        "schemas": [
-            "urn:ietf:params:scim:schemas:core:2.0:User",
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
-        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-        "userName": "Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
-        "active": true,
-        "emails": [{
-            "primary": true,
-            "type": "work",
-            "value": "Test_User_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com"
-        }],
-        "meta": {
-            "resourceType": "User"
-        },
-        "name": {
-            "formatted": "givenName familyName",
-            "familyName": "familyName",
-            "givenName": "givenName"
-        },
-        "roles": []
-    })
+    entra_fixture("user-post-tutorial")
 }
 
 /// What the server keeps of [`tutorial_user`] (no schemas, meta or empty roles).
@@ -60,11 +45,7 @@ fn tutorial_user_attrs() -> Value {
 
 /// [S1] "Example 2. Provision a user": explicit nulls and the malformed URN `enterprise:2.0User`, verbatim.
 fn joy_young_user() -> Value {
-    json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
-     "externalId":"jyoung","userName":"jyoung@testuser.com","active":true,"addresses":null,"displayName":"Joy Young",
-     "emails":[{"type":"work","value":"jyoung@Contoso.com","primary":true}],"meta":{"resourceType":"User"},
-     "name":{"familyName":"Young","givenName":"Joy"},"phoneNumbers":null,"preferredLanguage":null,"title":null,
-     "department":null,"manager":null})
+    entra_fixture("user-post-nulls-and-malformed-urn")
 }
 
 fn joy_young_attrs() -> Value {
@@ -288,11 +269,7 @@ async fn create_with_roles(srv: TestServer) {
 
 async fn patch_a_multi_valued_and_sub_attribute_replace(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updatedEmail@microsoft.com"},
-        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"}
-    ]))
-    .await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-a-multi-valued-replace")).await;
     let mut want = tutorial_user_attrs();
     want["emails"][0]["value"] = json!("updatedEmail@microsoft.com");
     want["name"]["familyName"] = json!("updatedFamilyName");
@@ -303,7 +280,7 @@ async fn patch_b_single_valued_replace_of_user_name(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
     let old = "Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee";
     let new = "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com";
-    let got = patch_ok(&srv, &id, json!([{"op": "Replace", "path": "userName", "value": new}])).await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-b-user-name")).await;
     let mut want = tutorial_user_attrs();
     want["userName"] = json!(new);
     assert_eq!(attrs_of(&got), want);
@@ -315,15 +292,7 @@ async fn patch_b_single_valued_replace_of_user_name(srv: TestServer) {
 
 async fn patch_c_replace_multiple_default_dialect(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op": "Replace", "path": "displayName", "value": "Pvlo"},
-        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "TestBcwqnm@test.microsoft.com"},
-        {"op": "Replace", "path": "name.givenName", "value": "Gtfd"},
-        {"op": "Replace", "path": "name.familyName", "value": "Pkqf"},
-        {"op": "Replace", "path": "externalId", "value": "Eqpj"},
-        {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "Eqpj"}
-    ]))
-    .await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-c-default-dialect-multi")).await;
     let mut want = tutorial_user_attrs();
     want["displayName"] = json!("Pvlo");
     want["emails"][0]["value"] = json!("TestBcwqnm@test.microsoft.com");
@@ -337,19 +306,7 @@ async fn patch_c_replace_multiple_default_dialect(srv: TestServer) {
 
 async fn patch_c_replace_multiple_flag_dialect(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
-        {
-            "op": "replace",
-            "value": {
-                "displayName": "Bjfe",
-                "name.givenName": "Kkom",
-                "name.familyName": "Unua",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "Aklq"
-            }
-        }
-    ]))
-    .await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-c-flag-dialect-pathless")).await;
     let mut want = tutorial_user_attrs();
     want["emails"][0]["value"] = json!("TestMhvaes@test.microsoft.com");
     want["displayName"] = json!("Bjfe");
@@ -362,7 +319,7 @@ async fn patch_c_replace_multiple_flag_dialect(srv: TestServer) {
 
 async fn patch_c_pathless_add_with_dotted_keys(srv: TestServer) {
     let id = srv.create_user(&user_body("foo.bar@contoso.com")).await;
-    let got = patch_ok(&srv, &id, json!([{"op":"add","value":{"displayName":"Foo Bar","title":"Bar Foo","name.givenName":"Foo","name.familyName":"Bar","name.formatted":"Foo Bar"}}])).await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-c-pathless-add-dotted-keys")).await;
     assert_eq!(
         attrs_of(&got),
         json!({"userName": "foo.bar@contoso.com", "active": true, "displayName": "Foo Bar", "title": "Bar Foo",
@@ -383,12 +340,7 @@ async fn patch_d_add_nick_name_in_both_dialects(srv: TestServer) {
 
 async fn patch_d_mixed_ops_in_one_request(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op":"Replace","path":"emails[type eq \"work\"].value","value":"AdeleV2@REDACTED.onmicrosoft.com"},
-        {"op":"Replace","path":"addresses[type eq \"work\"].formatted","value":"18/2111"},
-        {"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":"Retail"}
-    ]))
-    .await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-d-mixed-ops")).await;
     let mut want = tutorial_user_attrs();
     want["emails"][0]["value"] = json!("AdeleV2@REDACTED.onmicrosoft.com");
     want["addresses"] = json!([{"type": "work", "formatted": "18/2111"}]);
@@ -408,8 +360,9 @@ async fn patch_d_add_work_email_to_user_without_one(srv: TestServer) {
 async fn patch_e_manager_tutorial_array_with_ref(srv: TestServer) {
     let m = manager(&srv, "boss@contoso.com").await;
     let id = srv.create_user(&user_body("report@contoso.com")).await;
-    let reference = location(&srv, &m);
-    let got = patch_ok(&srv, &id, json!([{"op":"Add","path":"manager","value":[{"$ref": reference,"value": m}]}])).await;
+    let reference = format!("http://example.com/scim/Users/{m}");
+    let ops = with_ids(captured_ops("user-patch-e-manager-array-with-ref"), "00aa00aa-bb11-cc22-dd33-44ee44ee44ee", &m);
+    let got = patch_ok(&srv, &id, ops).await;
     assert_eq!(
         attrs_of(&got),
         json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"manager": {"$ref": reference, "value": m}}})
@@ -420,7 +373,8 @@ async fn patch_e_manager_tutorial_array_with_ref(srv: TestServer) {
 async fn patch_e_manager_urn_path_bare_string(srv: TestServer) {
     let m = manager(&srv, "boss@contoso.com").await;
     let id = srv.create_user(&user_body("report@contoso.com")).await;
-    let got = patch_ok(&srv, &id, json!([{"op":"Add","path": MANAGER,"value": m}])).await;
+    let ops = with_ids(captured_ops("user-patch-e-manager-urn-bare-string"), "45619541-95de-4d5e-9872-571b5d2c5577", &m);
+    let got = patch_ok(&srv, &id, ops).await;
     assert_eq!(attrs_of(&got), json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"manager": {"value": m}}}));
 }
 
@@ -436,7 +390,7 @@ async fn patch_e_manager_onboarding_set_change_remove(srv: TestServer) {
     assert_eq!(attrs_of(&got), with_manager(&m1));
     let got = patch_ok(&srv, &id, json!([{"op": "replace", "path": MANAGER, "value": m2}])).await;
     assert_eq!(attrs_of(&got), with_manager(&m2), "the new manager replaces the old one");
-    let got = patch_ok(&srv, &id, json!([{"op": "replace", "path": MANAGER, "value": ""}])).await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-e-manager-clear-empty-string")).await;
     assert_eq!(attrs_of(&got), base, "manager removed, and the emptied extension with it");
     assert_eq!(got["schemas"], json!([USER]));
 }
@@ -461,7 +415,8 @@ async fn patch_e_manager_remove_with_value_filter(srv: TestServer) {
     let m = manager(&srv, "boss@contoso.com").await;
     let id = srv.create_user(&user_body("report@contoso.com")).await;
     patch_ok(&srv, &id, json!([{"op": "Add", "path": MANAGER, "value": m}])).await;
-    let got = patch_ok(&srv, &id, json!([{"op":"remove","path": format!("manager[value eq \"{m}\"]")}])).await;
+    let ops = with_ids(captured_ops("user-patch-e-manager-remove-value-filter"), "45619541-95de-4d5e-9872-571b5d2c5577", &m);
+    let got = patch_ok(&srv, &id, ops).await;
     assert_eq!(attrs_of(&got), json!({"userName": "report@contoso.com", "active": true}));
 }
 
@@ -469,7 +424,7 @@ async fn patch_f_remove_with_value_on_single_valued_path(srv: TestServer) {
     let mut body = user_body("leaver@contoso.com");
     body["emails"] = json!([{"type": "work", "value": "updated@example.org", "primary": true}, {"type": "other", "value": "alias@example.org"}]);
     let id = srv.create_user(&body).await;
-    let got = patch_ok(&srv, &id, json!([{"op":"Remove","path":"emails[type eq \"work\"].value","value":"updated@example.org"}])).await;
+    let got = patch_ok(&srv, &id, captured_ops("user-patch-f-remove-with-value")).await;
     assert_eq!(
         attrs_of(&got),
         json!({"userName": "leaver@contoso.com", "active": true,
@@ -480,16 +435,14 @@ async fn patch_f_remove_with_value_on_single_valued_path(srv: TestServer) {
 
 async fn patch_g_roles_stringified_json_and_assertive_replace(srv: TestServer) {
     let id = srv.create_user(&user_body("roles@contoso.com")).await;
-    let stringified = json!([
-        {"value":"{\"id\":\"06b07648-ecfe-589f-9d2f-6325724a46ee\",\"value\":\"Admin\",\"displayName\":\"Admin\"}"},
-        {"value":"{\"id\":\"06b07648-ecfe-599f-9d2f-6325724a46ee\",\"value\":\"User\",\"displayName\":\"User\"}"}]);
-    let got = patch_ok(&srv, &id, json!([{"op":"Add","path":"roles","value": stringified}])).await;
+    let ops = captured_ops("user-patch-g-roles-stringified-json");
+    let stringified = ops[0]["value"].clone();
+    let got = patch_ok(&srv, &id, ops).await;
     assert_eq!(attrs_of(&got), json!({"userName": "roles@contoso.com", "active": true, "roles": stringified}), "stored verbatim");
 
-    let assertive = json!([
-        {"primary":false,"type":"WindowsAzureActiveDirectoryRole","display":"User","value":"User"},
-        {"primary":false,"type":"WindowsAzureActiveDirectoryRole","display":"Admin","value":"Admin"}]);
-    let got = patch_ok(&srv, &id, json!([{"op":"replace","path":"roles","value": assertive}])).await;
+    let ops = captured_ops("user-patch-g-roles-assertive-replace");
+    let assertive = ops[0]["value"].clone();
+    let got = patch_ok(&srv, &id, ops).await;
     assert_eq!(attrs_of(&got), json!({"userName": "roles@contoso.com", "active": true, "roles": assertive}), "replace swaps the whole list");
 }
 

@@ -1,4 +1,4 @@
-//! The four seed apps' profiles (seed-apps.md), end to end on both engines: a user carrying every attribute
+//! The four seed apps' profiles (`shared/profiles/*.json`, described in the README), end to end on both engines: a user carrying every attribute
 //! of the app's Entra mapping is created, each attribute is PATCHed the way Entra does (value paths,
 //! URN-qualified paths, pathless dotted keys), and everything reads back verbatim; `/Schemas` and
 //! `/ResourceTypes` show the profile.
@@ -8,7 +8,7 @@ use scim_tests::TestServer;
 use serde_json::{json, Value};
 use scim_tests::patch_body;
 
-const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+use scim_tests::urn::ENTERPRISE as ENT;
 const JOSTLE: &str = "urn:ietf:params:scim:schemas:extension:jostle:2.0:User";
 const JOYN: &str = "urn:ietf:params:scim:schemas:extension:joynfsm:2.0:User";
 const SPOKE: &str = "urn:ietf:params:scim:schemas:extension:SpokeCustom:2.0:User";

@@ -1,6 +1,6 @@
 //! The local server's parts, shared with the test harness: the embedded DynamoDB engine (dynoxide on a
 //! SQLite file, served in-process, and to other processes on a loopback port behind a signature check) and
-//! the HTTP serving loop.
+//! the HTTP serving loop, and the operator page ([`admin`]).
 //!
 //! The embedded engine is a dependency of this crate only — never of a Lambda function.
 
@@ -10,6 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+pub mod admin;
+pub mod cloudwatch;
 pub mod engine_door;
 pub mod in_process;
 pub mod private_dir;
@@ -61,6 +63,17 @@ pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engin
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(engine_door::serve(listener, db.clone(), key.clone()));
     Ok(EmbeddedDynamo { endpoint: format!("http://{addr}"), key, db })
+}
+
+/// What `scim-local` serves: the operator page (`/admin`, when given its credential) in front of every
+/// SCIM route.
+pub fn app(state: scim_core::http::AppState, admin: Option<std::sync::Arc<admin::AdminAuth>>) -> axum::Router {
+    let metrics = state.metrics.clone();
+    let scim = scim_core::http::router(state);
+    match admin {
+        Some(auth) => admin::router(metrics, auth).fallback_service(scim),
+        None => scim,
+    }
 }
 
 /// Serve `router` on `listener` until the process is stopped (Ctrl-C / SIGTERM end it gracefully), with

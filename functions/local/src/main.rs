@@ -7,7 +7,7 @@
 
 use scim_core::auth::{self, Auth};
 use scim_core::config::{HttpConfig, Limits, StoreConfig};
-use scim_core::http::{self, AppState};
+use scim_core::http::AppState;
 use scim_core::local_engine;
 use scim_core::service::Service;
 use scim_core::store::dynamo::DynamoStore;
@@ -24,6 +24,9 @@ ENVIRONMENT (all optional)
   SCIM_DATA_DIR            where the embedded database, the token and the engine's key live, private to
                            its owner (default ./.scim-data)
   SCIM_BEARER_TOKEN        the bearer token (default: generated at first start, kept in SCIM_DATA_DIR/token)
+  SCIM_ADMIN_TOKEN         the operator page's token (/admin; default: generated at first start, kept in
+                           SCIM_DATA_DIR/admin-token; never the SCIM token)
+  SCIM_METRICS             off: record no metrics (only to measure their cost; default on)
   SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
   SCIM_TABLE               table name (default scim)
   SCIM_EMBEDDED_TRANSPORT  in-process (default) or http: how the server reaches its embedded engine
@@ -115,8 +118,14 @@ async fn run() -> Result<(), String> {
     };
     store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
 
-    let (token, token_origin) = token(&data_dir)?;
+    let (token, token_origin) = credential(&data_dir, "SCIM_BEARER_TOKEN", local_engine::TOKEN_FILE)?;
     let auth = Auth::from_token(&token)?;
+    // The operator page's own credential: never the SCIM token.
+    let (admin_token, admin_origin) = credential(&data_dir, "SCIM_ADMIN_TOKEN", "admin-token")?;
+    if admin_token.trim() == token.trim() {
+        return Err("the admin token must differ from the SCIM bearer token".into());
+    }
+    let admin = Arc::new(scim_local::admin::AdminAuth::new(&admin_token)?);
     let http_cfg = HttpConfig::from_env();
     let base_path = http_cfg.base_path.clone();
     let profile = scim_core::profile::Profile::from_env()?;
@@ -142,47 +151,43 @@ async fn run() -> Result<(), String> {
             "$SCIM_BEARER_TOKEN".to_string()
         }
     };
+    // Lets `scim-admin status` find the running server's operator API.
+    let admin_file = data_dir.join("admin-endpoint");
+    scim_local::private_dir::write_private(&admin_file, &format!("http://{addr}/admin"))
+        .map_err(|e| format!("cannot write {}: {e}", admin_file.display()))?;
+    let admin_where = match &admin_origin {
+        TokenOrigin::Generated(f) | TokenOrigin::Kept(f) => format!("admin token in {}", f.display()),
+        TokenOrigin::Configured => "admin token from SCIM_ADMIN_TOKEN".into(),
+    };
+    println!("  Operations:   http://{addr}/admin ({admin_where}; scim-admin status <tenant>)");
     println!("  Store:        {engine}, table {}", store_cfg.table);
     println!("  Profile:      {} ({})", profile.name, profile.description);
     println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
     println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
-    scim_local::serve(http::router(state), listener).await.map_err(|e| format!("server error: {e}"))
+    scim_local::serve(scim_local::app(state, Some(admin)), listener).await.map_err(|e| format!("server error: {e}"))
 }
 
-/// Where the bearer token came from (decides whether the banner may show it).
+/// Where a credential came from (decides whether the banner may show it).
 enum TokenOrigin {
     /// Made at this start and written to this file: shown once.
     Generated(PathBuf),
     /// Read from this file, made at an earlier start: never shown again.
     Kept(PathBuf),
-    /// `SCIM_BEARER_TOKEN`: the operator has it; never echoed.
+    /// From the environment: the operator has it; never echoed.
     Configured,
 }
 
-/// The configured token, or the one kept in the data directory, or a new one written there (mode 0600).
-fn token(data_dir: &Path) -> Result<(String, TokenOrigin), String> {
-    if let Ok(t) = std::env::var("SCIM_BEARER_TOKEN") {
+/// The credential in the environment variable `env`, or the one kept in `data_dir/file`, or a new one
+/// written there (mode 0600).
+fn credential(data_dir: &Path, env: &str, file: &str) -> Result<(String, TokenOrigin), String> {
+    if let Ok(t) = std::env::var(env) {
         return Ok((t, TokenOrigin::Configured));
     }
-    let file = data_dir.join(local_engine::TOKEN_FILE);
+    let file = data_dir.join(file);
     if let Ok(t) = std::fs::read_to_string(&file) {
         return Ok((t.trim().to_string(), TokenOrigin::Kept(file)));
     }
     let t = auth::generate_token();
-    write_private(&file, &t).map_err(|e| format!("cannot write token file {}: {e}", file.display()))?;
+    scim_local::private_dir::create_private(&file, &t).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok((t, TokenOrigin::Generated(file)))
-}
-
-fn write_private(file: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(file)?;
-    f.write_all(content.as_bytes())?;
-    f.write_all(b"\n")
 }

@@ -1,15 +1,17 @@
 //! The SCIM layer every request passes through, written once: tenant from the path, authentication, the
 //! [`RequestCtx`] and body rules handlers read, SCIM Error bodies for the framework's own refusals, the
-//! `application/scim+json` content type, DynamoDB call counting, and the audit log line.
+//! `application/scim+json` content type, DynamoDB call counting, and the audit log line; and, around every
+//! route, the metrics recorder ([`observe`]).
 //!
 //! Imports: `state`, `tenant`, `extract` (body rules), `respond` (content type, SCIM bodies) of `http`; the
-//! crate's `error`, `store` (call counting).
+//! crate's `error`, `store` (call counting), `metrics`.
 
 use super::extract::BodyRules;
 use super::respond::{ScimBodyMarker, SCIM_JSON};
 use super::state::{AppState, RequestCtx};
 use super::tenant::{base_url, tenant_of};
-use crate::error::ScimError;
+use crate::error::{ScimError, ScimType};
+use crate::metrics::{Outcome, RequestFacts, RouteKind};
 use crate::store;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -30,6 +32,7 @@ pub(super) async fn scim_layer(State(state): State<AppState>, mut req: Request, 
     let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     // A path that is neither the base URL nor a valid tenant's URL is no alias of either: 404 before auth.
     let tenant = tenant_of(&path, &state.http.base_path);
+    let mut authenticated = false;
     let (mut resp, usage) = store::measure(async {
         let Some(tenant) = tenant.clone() else {
             return ScimError::not_found(format!("There is no SCIM endpoint at {path}")).into_response();
@@ -38,6 +41,7 @@ pub(super) async fn scim_layer(State(state): State<AppState>, mut req: Request, 
             Ok(me) => me,
             Err(e) => return e.into_response(),
         };
+        authenticated = true;
         let ctx = RequestCtx { tenant: tenant.clone(), base_url: base_url(&state.http, req.headers(), &tenant), me };
         req.extensions_mut().insert(ctx);
         req.extensions_mut().insert(BodyRules { limit: state.service.limits.max_body_bytes, timeout: state.http.body_read_timeout });
@@ -63,13 +67,40 @@ pub(super) async fn scim_layer(State(state): State<AppState>, mut req: Request, 
     let status = resp.status().as_u16();
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     let (resource, id) = resource_of(&path);
-    let tenant = tenant.as_deref().unwrap_or("-");
+    let scim_type = resp.extensions().get::<ScimError>().and_then(|e| e.scim_type).map_or("", ScimType::as_str);
+    let tenant_name = tenant.as_deref().unwrap_or("-");
     // The audit line: never the token, never the query string or body (they carry personal data).
     if status >= 500 {
-        tracing::error!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = usage.calls, rcu = usage.read_units, wcu = usage.write_units, has_filter, "request");
+        tracing::error!(tenant = %tenant_name, %method, resource, id, path, status, scim_type, latency_ms, dynamodb_calls = usage.calls, rcu = usage.read_units, wcu = usage.write_units, has_filter, "request");
     } else {
-        tracing::info!(tenant = %tenant, %method, resource, id, path, status, latency_ms, dynamodb_calls = usage.calls, rcu = usage.read_units, wcu = usage.write_units, has_filter, "request");
+        tracing::info!(tenant = %tenant_name, %method, resource, id, path, status, scim_type, latency_ms, dynamodb_calls = usage.calls, rcu = usage.read_units, wcu = usage.write_units, has_filter, "request");
     }
+    resp.extensions_mut().insert(RequestFacts { tenant, authenticated });
+    resp
+}
+
+/// Around every route (outermost): count the finished request in [`crate::metrics::Metrics`] — by the
+/// tenant and authentication outcome the SCIM layer reports ([`RequestFacts`]), or for a route outside it
+/// (the token endpoint) by its path and status — with the `scimType` and detail of its SCIM error. No
+/// store call; a few additions under short locks (and, on Lambda, one log line).
+pub(super) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !state.metrics.enabled() {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (route, path_tenant) = RouteKind::of_path(&path);
+    let status = resp.status().as_u16();
+    let facts = match resp.extensions().get::<RequestFacts>() {
+        Some(f) => f.clone(),
+        None => RequestFacts { tenant: path_tenant, authenticated: resp.status().is_success() },
+    };
+    let error = resp.extensions().get::<ScimError>();
+    let outcome = Outcome { route, status, scim_type: error.and_then(|e| e.scim_type).map(ScimType::as_str), latency_ms };
+    state.metrics.record(&facts, method.as_str(), &path, &outcome, error);
     resp
 }
 

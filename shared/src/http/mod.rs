@@ -1,13 +1,14 @@
 //! One axum router for every deployment: the Lambda functions run it with [`lambda::run`], the local
 //! server serves it, the tests call it. This module composes the routers (every endpoint, or one Lambda
-//! function's share) and wraps them, once, in the cross-cutting layers: path cleaning, the SCIM
-//! [`middleware`], panic catching.
+//! function's share) and wraps them, once, in the cross-cutting layers: the metrics recorder, path
+//! cleaning, the SCIM [`middleware`], panic catching.
 //!
 //! The modules, each importing only those before it in this list:
 //! * `state`: [`AppState`] and [`RequestCtx`]; `tenant`: the tenant a path addresses, the base URL;
 //! * [`respond`]: SCIM bodies, representations, resource responses (imports `state`);
 //! * [`extract`]: request bodies, path parameters, precondition headers (imports `respond`);
-//! * [`middleware`]: auth, content type, framework errors as SCIM errors, the audit line, call counting;
+//! * [`middleware`]: auth, content type, framework errors as SCIM errors, the audit line, call counting,
+//!   and the metrics recorder (`observe`);
 //! * `resources`, `bulk`, `discovery`: the handlers and their routes;
 //! * [`request_target`] and [`lambda`]: request lines and Lambda events as clients really send them.
 //!
@@ -93,9 +94,13 @@ fn wrap(state: AppState, inner: Router<AppState>) -> Router {
             tracing::error!("handler panicked; answered 500");
             ScimError::internal("The server hit an unexpected error while handling the request").into_response()
         }))
-        .with_state(state);
+        .with_state(state.clone());
     // Clean the path before routing: `//Users` (a Tenant URL pasted with a trailing slash) and `/Users/`.
-    Router::new().fallback_service(tower::ServiceBuilder::new().map_request(clean_path).service(routed))
+    // Outermost, the metrics recorder sees every request of every route added here, SCIM or not (the
+    // token endpoint is told apart by its path).
+    Router::new()
+        .fallback_service(tower::ServiceBuilder::new().map_request(clean_path).service(routed))
+        .layer(axum::middleware::from_fn_with_state(state, middleware::observe))
 }
 
 fn clean_path(mut req: Request) -> Request {

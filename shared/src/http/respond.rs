@@ -30,6 +30,8 @@ impl IntoResponse for ScimError {
         if self.status == 401 {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"SCIM\""));
         }
+        // For the metrics recorder (`middleware::observe`): the status's `scimType` and detail.
+        resp.extensions_mut().insert(self);
         resp
     }
 }

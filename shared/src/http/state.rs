@@ -1,11 +1,12 @@
 //! What every handler is given: the shared [`AppState`] (service, auth, HTTP settings, the profile's resource
 //! types) and the per-request [`RequestCtx`] the middleware sets (tenant, base URL, `/Me` user).
 //!
-//! Imports: the crate's `auth`, `config`, `schema`, `service`, `profile`; nothing else of `http`, so every
-//! other module of `http` may import it.
+//! Imports: the crate's `auth`, `config`, `schema`, `service`, `profile`, `metrics`; nothing else of
+//! `http`, so every other module of `http` may import it.
 
 use crate::auth::Auth;
 use crate::config::HttpConfig;
+use crate::metrics::Metrics;
 use crate::schema::{self, ResourceType};
 use crate::service::Service;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub http: Arc<HttpConfig>,
     /// The resource types this deployment serves (discovery lists exactly these).
     pub resource_types: Arc<Vec<&'static ResourceType>>,
+    /// Per-tenant request metrics (recorded by `middleware::observe`; settings from the environment).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -27,6 +30,7 @@ impl AppState {
             auth: Arc::new(auth),
             http: Arc::new(http),
             resource_types: Arc::new(vec![schema::user_resource_type(), schema::group_resource_type()]),
+            metrics: Arc::new(Metrics::from_env()),
         }
     }
 

@@ -649,10 +649,7 @@ mod tests {
 
     #[test]
     fn s1_4a_replace_work_email_and_family_name() {
-        let got = patch_user(json!([
-            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updatedEmail@microsoft.com"},
-            {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"}
-        ]));
+        let got = patch_user_body(entra_fixture!("user-patch-a-multi-valued-replace"));
         let want = user_with(|u| {
             u["emails"][0]["value"] = json!("updatedEmail@microsoft.com");
             u["name"]["familyName"] = json!("updatedFamilyName");
@@ -664,9 +661,7 @@ mod tests {
 
     #[test]
     fn s1_4b_replace_user_name() {
-        let got = patch_user(json!([
-            {"op": "Replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}
-        ]));
+        let got = patch_user_body(entra_fixture!("user-patch-b-user-name"));
         assert_eq!(got, user_with(|u| u["userName"] = json!("5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com")));
     }
 
@@ -674,14 +669,7 @@ mod tests {
 
     #[test]
     fn s1_4c_default_dialect_replace_multiple() {
-        let got = patch_user(json!([
-            {"op": "Replace", "path": "displayName", "value": "Pvlo"},
-            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "TestBcwqnm@test.microsoft.com"},
-            {"op": "Replace", "path": "name.givenName", "value": "Gtfd"},
-            {"op": "Replace", "path": "name.familyName", "value": "Pkqf"},
-            {"op": "Replace", "path": "externalId", "value": "Eqpj"},
-            {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "Eqpj"}
-        ]));
+        let got = patch_user_body(entra_fixture!("user-patch-c-default-dialect-multi"));
         let want = user_with(|u| {
             u["displayName"] = json!("Pvlo");
             u["emails"][0]["value"] = json!("TestBcwqnm@test.microsoft.com");
@@ -695,15 +683,7 @@ mod tests {
 
     #[test]
     fn s1_4c_flag_dialect_pathless_with_dotted_and_urn_keys() {
-        let got = patch_user(json!([
-            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
-            {"op": "replace", "value": {
-                "displayName": "Bjfe",
-                "name.givenName": "Kkom",
-                "name.familyName": "Unua",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "Aklq"
-            }}
-        ]));
+        let got = patch_user_body(entra_fixture!("user-patch-c-flag-dialect-pathless"));
         let want = user_with(|u| {
             u["emails"][0]["value"] = json!("TestMhvaes@test.microsoft.com");
             u["displayName"] = json!("Bjfe");
@@ -717,10 +697,7 @@ mod tests {
     #[test]
     fn s1_4c_pathless_add_with_dotted_keys() {
         // pond/scimitar#123; thomaspoignant/scim-patch#132
-        let got = patch_user(json!([
-            {"op": "add", "value": {"displayName": "Foo Bar", "title": "Bar Foo", "name.givenName": "Foo",
-                                    "name.familyName": "Bar", "name.formatted": "Foo Bar"}}
-        ]));
+        let got = patch_user_body(entra_fixture!("user-patch-c-pathless-add-dotted-keys"));
         let want = user_with(|u| {
             u["displayName"] = json!("Foo Bar");
             u["title"] = json!("Bar Foo");
@@ -743,11 +720,7 @@ mod tests {
     #[test]
     fn s1_4d_mixed_ops_create_work_address_and_department() {
         // limosa-io/laravel-scim-server#34 (the user has no addresses)
-        let got = patch_user(json!([
-            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "AdeleV2@REDACTED.onmicrosoft.com"},
-            {"op": "Replace", "path": "addresses[type eq \"work\"].formatted", "value": "18/2111"},
-            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Retail"}
-        ]));
+        let got = patch_user_body(entra_fixture!("user-patch-d-mixed-ops"));
         let want = user_with(|u| {
             u["emails"][0]["value"] = json!("AdeleV2@REDACTED.onmicrosoft.com");
             u["addresses"] = json!([{"type": "work", "formatted": "18/2111"}]);
@@ -798,13 +771,11 @@ mod tests {
 
     #[test]
     fn s1_4e_manager_doc_array_shape_with_ref() {
-        let got = patch_user(json!([{"op": "Add", "path": "manager", "value": [
-            {"$ref": "http://.../scim/Users/00aa00aa-bb11-cc22-dd33-44ee44ee44ee", "value": "00aa00aa-bb11-cc22-dd33-44ee44ee44ee"}
-        ]}]));
+        let got = patch_user_body(entra_fixture!("user-patch-e-manager-array-with-ref"));
         let want = user_with(|u| {
             ent(u).insert(
                 "manager".into(),
-                json!({"$ref": "http://.../scim/Users/00aa00aa-bb11-cc22-dd33-44ee44ee44ee", "value": "00aa00aa-bb11-cc22-dd33-44ee44ee44ee"}),
+                json!({"$ref": "http://example.com/scim/Users/00aa00aa-bb11-cc22-dd33-44ee44ee44ee", "value": "00aa00aa-bb11-cc22-dd33-44ee44ee44ee"}),
             );
         });
         assert_eq!(got, want);
@@ -813,8 +784,7 @@ mod tests {
     #[test]
     fn s1_4e_manager_urn_path_bare_string() {
         // imulab/go-scim#75
-        let got = patch_user(json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
-                                    "value": "45619541-95de-4d5e-9872-571b5d2c5577"}]));
+        let got = patch_user_body(entra_fixture!("user-patch-e-manager-urn-bare-string"));
         assert_eq!(got, user_with(|u| u[ENT]["manager"] = json!({"value": "45619541-95de-4d5e-9872-571b5d2c5577"})));
     }
 
@@ -894,9 +864,7 @@ mod tests {
     #[test]
     fn s1_4f_remove_with_value_on_single_valued_path() {
         // AzureAD/SCIMReferenceCode PR #87: the value is ignored, the target removed.
-        let got = patch_user(json!([
-            {"op": "Remove", "path": "emails[type eq \"work\"].value", "value": "updated@example.org"}
-        ]));
+        let got = patch_user_body(entra_fixture!("user-patch-f-remove-with-value"));
         assert_eq!(got, user_with(|u| u["emails"] = json!([{"type": "work", "primary": true}])));
         let got = patch_user(json!([{"op": "Remove", "path": "title", "value": "Engineer (old)"}]));
         assert_eq!(got, user_with(|u| {
@@ -908,11 +876,9 @@ mod tests {
 
     #[test]
     fn s1_4g_roles_stringified_json_values_stored_verbatim() {
-        let roles = json!([
-            {"value": "{\"id\":\"06b07648-ecfe-589f-9d2f-6325724a46ee\",\"value\":\"Admin\",\"displayName\":\"Admin\"}"},
-            {"value": "{\"id\":\"06b07648-ecfe-599f-9d2f-6325724a46ee\",\"value\":\"User\",\"displayName\":\"User\"}"}
-        ]);
-        let got = patch_user(json!([{"op": "Add", "path": "roles", "value": roles}]));
+        let body = entra_fixture!("user-patch-g-roles-stringified-json");
+        let roles = body["Operations"][0]["value"].clone();
+        let got = patch_user_body(body);
         assert_eq!(got, user_with(|u| u["roles"] = roles.clone()));
         // Sent again on the next cycle: no duplicates.
         let again = run_on(user_resource_type(), got.clone(), &envelope(json!([{"op": "Add", "path": "roles", "value": roles}])));
@@ -995,7 +961,7 @@ mod tests {
 
     #[test]
     fn s1_5_disable_with_string_false_default_dialect() {
-        let got = patch_user(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+        let got = patch_user_body(entra_fixture!("user-patch-disable-string-false"));
         assert_eq!(got, user_with(|u| u["active"] = json!(false)));
     }
 
@@ -1032,7 +998,7 @@ mod tests {
 
     #[test]
     fn s1_6_validator_pathless_rename_and_external_id() {
-        let got = patch_group(json!([{"op": "replace", "value": {"displayName": "MSADPJJZWBUS"}}]));
+        let got = run_on(group_resource_type(), group(), &entra_fixture!("group-patch-rename-pathless")).unwrap();
         let mut want = group();
         want["displayName"] = json!("MSADPJJZWBUS");
         assert_eq!(got, want);
@@ -1044,10 +1010,7 @@ mod tests {
 
     #[test]
     fn s1_6_add_members() {
-        let got = run_on(group_resource_type(), json!({"displayName": "g"}), &envelope(json!([
-            {"op": "Add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}
-        ])))
-        .unwrap();
+        let got = run_on(group_resource_type(), json!({"displayName": "g"}), &entra_fixture!("group-patch-add-members")).unwrap();
         assert_eq!(got, json!({"displayName": "g", "members": [{"value": "f648f8d5ea4e4cd38e9c"}]}));
         // Several in one request (gallery checklist), one already present.
         let got = patch_group(json!([{"op": "Add", "path": "members", "value": [
@@ -1059,7 +1022,7 @@ mod tests {
     #[test]
     fn s1_6_remove_member_default_dialect_value_array() {
         let want = json!([{"value": "u1"}, {"value": "u3"}]);
-        let got = patch_group(json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}]));
+        let got = run_on(group_resource_type(), group(), &entra_fixture!("group-patch-remove-members")).unwrap();
         assert_eq!(got["members"], want);
         let got = patch_group(json!([{"op": "Remove", "path": "members", "value": [{"value": "f648f8d5ea4e4cd38e9c"}]}]));
         assert_eq!(got["members"], want);

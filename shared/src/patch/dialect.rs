@@ -686,15 +686,7 @@ mod tests {
     #[test]
     fn pathless_dotted_keys_flag_dialect_payload() {
         // dialect §1.4 (c), with aadOptscim062020
-        let got = one(pathless_dotted_keys, json!([
-            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
-            {"op": "replace", "value": {
-                "displayName": "Bjfe",
-                "name.givenName": "Kkom",
-                "name.familyName": "Unua",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "Aklq"
-            }}
-        ]));
+        let got = one(pathless_dotted_keys, entra_fixture!("user-patch-c-flag-dialect-pathless")["Operations"].clone());
         assert_eq!(got, json!([
             {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
             {"op": "replace", "value": {"displayName": "Bjfe"}},
@@ -953,10 +945,7 @@ mod tests {
 
     #[test]
     fn pipeline_on_default_dialect_group_removal() {
-        let ops = pipeline(group_resource_type(), body(json!([
-            {"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}
-        ])))
-        .unwrap();
+        let ops = pipeline(group_resource_type(), entra_fixture!("group-patch-remove-members")).unwrap();
         assert_eq!(ops, json!([{"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"}]));
     }
 
@@ -974,6 +963,38 @@ mod tests {
             {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "m-1"}},
             {"op": "remove", "path": "title"}
         ]));
+    }
+
+    /// Each rewrite on the payload captured from Entra that made it necessary (`shared/fixtures/entra/`):
+    /// what the engine receives after the whole pipeline.
+    #[test]
+    fn captured_payloads_through_the_pipeline() {
+        let p = format!("{ENT}:manager");
+        let cases = [
+            ("string_booleans", entra_fixture!("user-patch-disable-string-false"),
+             json!([{"op": "replace", "path": "active", "value": false}])),
+            ("string_booleans", entra_fixture!("user-patch-enable-string-true"),
+             json!([{"op": "replace", "path": "active", "value": true}])),
+            ("manager_shapes", entra_fixture!("user-patch-e-manager-array-with-ref"),
+             json!([{"op": "add", "path": "manager", "value": {"$ref": "http://example.com/scim/Users/00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
+                                                              "value": "00aa00aa-bb11-cc22-dd33-44ee44ee44ee"}}])),
+            ("manager_shapes", entra_fixture!("user-patch-e-manager-urn-bare-string"),
+             json!([{"op": "add", "path": p, "value": {"value": "45619541-95de-4d5e-9872-571b5d2c5577"}}])),
+            ("manager_shapes", entra_fixture!("user-patch-e-manager-clear-empty-string"), json!([{"op": "remove", "path": p}])),
+            ("remove_with_value_on_single_valued", entra_fixture!("user-patch-f-remove-with-value"),
+             json!([{"op": "remove", "path": "emails[type eq \"work\"].value"}])),
+            ("empty_string_clears", entra_fixture!("user-patch-h-clear-pathless"),
+             json!([{"op": "remove", "path": "title"}, {"op": "remove", "path": "nickName"},
+                    {"op": "remove", "path": format!("{ENT}:department")}])),
+            ("op_case", entra_fixture!("user-patch-b-user-name"),
+             json!([{"op": "replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}])),
+        ];
+        for (rewrite, payload, want) in cases {
+            let got = pipeline(user_resource_type(), payload.clone()).unwrap_or_else(|e| panic!("{rewrite}: {e}"));
+            assert_eq!(got, want, "{rewrite} on {payload}");
+        }
+        let got = pipeline(group_resource_type(), entra_fixture!("group-patch-add-members")).unwrap();
+        assert_eq!(got, json!([{"op": "add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}]));
     }
 
     #[test]

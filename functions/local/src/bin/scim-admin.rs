@@ -20,6 +20,12 @@ USAGE:
   scim-admin [--aws] token issue <tenant> [--label <text>] [--user <user id>]   (--user: the token acts as that user at /Me)
   scim-admin [--aws] token list <tenant>
   scim-admin [--aws] token revoke <tenant> <token-id>
+  scim-admin [--aws [--namespace <ns>]] status <tenant>   (also: default, all, unattributed)
+
+status: the tenant's requests, failures by kind, latency and last failed requests — from the running
+scim-local's operator API (SCIM_DATA_DIR/admin-endpoint, admin token from SCIM_DATA_DIR/admin-token or
+SCIM_ADMIN_TOKEN), or with --aws from CloudWatch (namespace: --namespace, SCIM_METRICS_NAMESPACE, or the
+stack output MetricsNamespace).
 
 A tenant's SCIM base URL is <server>/<tenant>/scim/v2; its tokens work only there.
 Tenant ids: lower-case letters, digits and '-', up to 63 characters; not default, scim, admin, oauth2,
@@ -66,6 +72,37 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
     Ok(s)
 }
 
+static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The running scim-local's figures for `tenant`, through its operator API.
+async fn local_status(tenant: &str) -> Result<String, String> {
+    let dir = local_engine::data_dir();
+    let endpoint = std::fs::read_to_string(dir.join("admin-endpoint"))
+        .map_err(|e| format!("cannot read {} ({e}): is scim-local running with SCIM_DATA_DIR={}?", dir.join("admin-endpoint").display(), dir.display()))?;
+    let token = match std::env::var("SCIM_ADMIN_TOKEN") {
+        Ok(t) => t,
+        Err(_) => std::fs::read_to_string(dir.join("admin-token")).map_err(|e| format!("cannot read the admin token {}: {e}", dir.join("admin-token").display()))?,
+    };
+    let endpoint = endpoint.trim();
+    let summary = scim_local::admin::client::tenant_summary(endpoint, token.trim(), tenant).await?;
+    Ok(scim_local::admin::text::summary(&summary, &format!("scim-local at {endpoint}")))
+}
+
+/// The tenant's figures of the last hour from CloudWatch.
+async fn aws_status(tenant: &str, _args: &[String]) -> Result<String, String> {
+    let namespace = NAMESPACE
+        .get()
+        .cloned()
+        .or_else(|| std::env::var("SCIM_METRICS_NAMESPACE").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| scim_core::metrics::emf::DEFAULT_NAMESPACE.to_string());
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let summary = scim_local::cloudwatch::tenant_summary(&cw, &namespace, tenant, std::time::SystemTime::now()).await?;
+    let mut text = scim_local::admin::text::summary(&summary, &format!("CloudWatch, namespace {namespace}"));
+    text.push_str("last failed requests: CloudWatch Logs Insights, saved query scim-<Stage>/last-failed-requests-of-a-tenant\n");
+    Ok(text)
+}
+
 fn tenant_arg(args: &[String], i: usize) -> Result<&str, String> {
     let t = args.get(i).ok_or("missing <tenant>; see --help")?;
     if !valid_tenant(t) {
@@ -85,6 +122,11 @@ async fn run() -> Result<(), String> {
     }
     let aws = args.iter().any(|a| a == "--aws");
     args.retain(|a| a != "--aws");
+    if let Some(i) = args.iter().position(|a| a == "--namespace") {
+        let ns = args.get(i + 1).ok_or("--namespace needs a value")?.clone();
+        args.drain(i..=i + 1);
+        NAMESPACE.set(ns).ok();
+    }
     let now = scim_core::model::now_rfc3339();
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
@@ -133,6 +175,17 @@ async fn run() -> Result<(), String> {
                 return Err(format!("tenant {t} has no token {id}"));
             }
             println!("token {id} revoked (servers stop accepting it within {} s)", scim_core::auth::TOKEN_CACHE_TTL.as_secs());
+        }
+        ["status", ..] => {
+            let name = args.get(1).ok_or("missing <tenant>; see --help")?;
+            let tenant = match name.as_str() {
+                "all" => scim_core::metrics::ALL.to_string(),
+                "unattributed" => scim_core::metrics::UNATTRIBUTED.to_string(),
+                "default" => "default".to_string(),
+                _ => tenant_arg(&args, 1)?.to_string(),
+            };
+            let text = if aws { aws_status(&tenant, &args).await? } else { local_status(&tenant).await? };
+            print!("{text}");
         }
         _ => return Err("unknown command; see --help".into()),
     }

@@ -1,0 +1,276 @@
+//! The operator page of `scim-local` at `/admin`: every tenant's request and failure figures, a tenant's
+//! failures by kind and last failed requests, a chart of the last hour — server-rendered HTML ([`page`]),
+//! and the same as JSON under `/admin/api/` for tools (`scim-admin status`).
+//!
+//! Its own credential, never the SCIM token: the admin token (kept in the data directory, 0600). A
+//! browser signs in once with a form; the server answers with a random session id in an `HttpOnly`,
+//! `SameSite=Strict` cookie scoped to `/admin` (sessions live in memory for 12 hours, and end with sign-out
+//! or a restart). Tools send `Authorization: Bearer <admin token>`. Tokens are compared in constant time;
+//! sessions are looked up by their SHA-256.
+//!
+//! Imports: `scim_core::metrics` (the figures), `scim_core::auth` (token generation and hashing).
+
+pub mod client;
+pub mod page;
+pub mod text;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use scim_core::auth::{generate_token, token_hash};
+use scim_core::metrics::Metrics;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "scim_admin";
+/// How long a browser session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Most sessions kept at once (the oldest goes first).
+const MAX_SESSIONS: usize = 64;
+/// Largest sign-in form accepted.
+const MAX_FORM_BYTES: usize = 4096;
+
+/// The admin credential and the browser sessions it opened.
+pub struct AdminAuth {
+    token_digest: [u8; 32],
+    /// SHA-256 of a session id → when it was opened.
+    sessions: Mutex<HashMap<String, Instant>>,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminAuth { token: <redacted> }")
+    }
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+impl AdminAuth {
+    /// Refuses a token shorter than 16 characters.
+    pub fn new(token: &str) -> Result<Self, String> {
+        let t = token.trim();
+        if t.len() < 16 {
+            return Err("the admin token is shorter than 16 characters; use a long random secret".into());
+        }
+        Ok(AdminAuth { token_digest: digest(t), sessions: Mutex::new(HashMap::new()) })
+    }
+
+    fn token_ok(&self, presented: &str) -> bool {
+        bool::from(digest(presented.trim()).ct_eq(&self.token_digest))
+    }
+
+    /// A new session id (returned once, to be set as the cookie); only its hash is kept.
+    fn open_session(&self) -> String {
+        let id = generate_token();
+        if let Ok(mut s) = self.sessions.lock() {
+            s.retain(|_, at| at.elapsed() < SESSION_TTL);
+            if s.len() >= MAX_SESSIONS {
+                if let Some(oldest) = s.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+                    s.remove(&oldest);
+                }
+            }
+            s.insert(token_hash(&id), Instant::now());
+        }
+        id
+    }
+
+    fn session_ok(&self, id: &str) -> bool {
+        let key = token_hash(id);
+        self.sessions.lock().is_ok_and(|s| s.get(&key).is_some_and(|at| at.elapsed() < SESSION_TTL))
+    }
+
+    fn close_session(&self, id: &str) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(&token_hash(id));
+        }
+    }
+
+    /// A request is the operator's when it carries a live session cookie or the admin token as a bearer.
+    pub fn allows(&self, headers: &HeaderMap) -> bool {
+        if let Some(t) = bearer(headers) {
+            return self.token_ok(t);
+        }
+        session_cookie(headers).is_some_and(|id| self.session_ok(id))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = h.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v)
+}
+
+/// A path segment, percent-encoded (tenant ids are plain, but `(all)` and `(unattributed)` are not).
+pub fn path_segment(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+#[derive(Clone)]
+struct AdminState {
+    metrics: Arc<Metrics>,
+    auth: Arc<AdminAuth>,
+}
+
+/// The `/admin` routes. Merge them in front of the SCIM router ([`crate::app`]).
+pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>) -> Router {
+    Router::new()
+        .route("/admin", get(overview_page))
+        .route("/admin/", get(overview_page))
+        .route("/admin/login", post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/tenants/{tenant}", get(tenant_page))
+        .route("/admin/api/overview", get(overview_json))
+        .route("/admin/api/tenants/{tenant}", get(tenant_json))
+        .with_state(AdminState { metrics, auth })
+}
+
+/// Headers every admin answer carries: no caching, no framing, no outside resources, no referrer.
+fn hardened(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    resp
+}
+
+fn html(status: StatusCode, body: maud::Markup) -> Response {
+    hardened((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body.into_string()).into_response())
+}
+
+fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scim-admin\""));
+    }
+    hardened(resp)
+}
+
+fn unauthorised_json() -> Response {
+    json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "send Authorization: Bearer <admin token> (the file admin-token in the data directory)"}))
+}
+
+async fn overview_page(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if !st.auth.allows(&headers) {
+        return html(StatusCode::UNAUTHORIZED, page::login(None));
+    }
+    html(StatusCode::OK, page::overview(&st.metrics.overview(), st.metrics.summary(scim_core::metrics::ALL).as_ref(), st.metrics.enabled()))
+}
+
+async fn tenant_page(State(st): State<AdminState>, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
+    if !st.auth.allows(&headers) {
+        return html(StatusCode::UNAUTHORIZED, page::login(None));
+    }
+    match st.metrics.summary(&tenant) {
+        Some(s) => html(StatusCode::OK, page::tenant(&s)),
+        None => html(StatusCode::NOT_FOUND, page::unknown_tenant(&tenant)),
+    }
+}
+
+async fn overview_json(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if !st.auth.allows(&headers) {
+        return unauthorised_json();
+    }
+    json(StatusCode::OK, st.metrics.overview())
+}
+
+async fn tenant_json(State(st): State<AdminState>, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
+    if !st.auth.allows(&headers) {
+        return unauthorised_json();
+    }
+    match st.metrics.summary(&tenant) {
+        Some(s) => json(StatusCode::OK, s),
+        None => json(StatusCode::NOT_FOUND, serde_json::json!({"error": "no request has been counted for this tenant since the server started"})),
+    }
+}
+
+/// `POST /admin/login` with the form field `token`: a session cookie and back to the overview, or the
+/// form again with a message.
+async fn login(State(st): State<AdminState>, body: Bytes) -> Response {
+    if body.len() > MAX_FORM_BYTES {
+        return html(StatusCode::PAYLOAD_TOO_LARGE, page::login(Some("The sign-in form was too large.")));
+    }
+    let token = form_urlencoded::parse(&body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).unwrap_or_default();
+    if token.is_empty() || !st.auth.token_ok(&token) {
+        return html(StatusCode::UNAUTHORIZED, page::login(Some("That is not the admin token.")));
+    }
+    let id = st.auth.open_session();
+    let cookie = format!("{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
+    let mut resp = hardened((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn logout(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers) {
+        st.auth.close_session(id);
+    }
+    let mut resp = hardened((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response());
+    resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("scim_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "0123456789abcdef0123456789abcdef";
+
+    fn headers(name: header::HeaderName, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_token_and_sessions() {
+        let a = AdminAuth::new(T).unwrap();
+        assert!(a.allows(&headers(header::AUTHORIZATION, &format!("Bearer {T}"))));
+        assert!(!a.allows(&headers(header::AUTHORIZATION, "Bearer nope")));
+        assert!(!a.allows(&HeaderMap::new()));
+        let id = a.open_session();
+        assert!(a.allows(&headers(header::COOKIE, &format!("other=1; {COOKIE}={id}"))));
+        assert!(!a.allows(&headers(header::COOKIE, &format!("{COOKIE}={T}"))), "the token is no session id");
+        a.close_session(&id);
+        assert!(!a.allows(&headers(header::COOKIE, &format!("{COOKIE}={id}"))));
+        assert!(AdminAuth::new("short").is_err());
+        assert!(!format!("{a:?}").contains(T));
+    }
+
+    #[test]
+    fn sessions_are_bounded() {
+        let a = AdminAuth::new(T).unwrap();
+        let first = a.open_session();
+        for _ in 0..MAX_SESSIONS {
+            a.open_session();
+        }
+        assert!(!a.session_ok(&first));
+        assert_eq!(a.sessions.lock().unwrap().len(), MAX_SESSIONS);
+    }
+}
