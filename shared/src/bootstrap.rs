@@ -1,11 +1,18 @@
 //! Start-up of a Lambda function, done once per instance: logging, configuration, the DynamoDB client,
 //! the bearer token, and a warm-up call so the first request does not pay the TLS handshake.
+//!
+//! Under `cargo lambda watch` (`SCIM_LOCAL_ENGINE=1`, set in the workspace's `Cargo.toml`) the store is
+//! the running `scim-local`'s embedded engine and the token the one it keeps, both found through its data
+//! directory ([`crate::local_engine`]); `SCIM_DYNAMODB_ENDPOINT` and `SCIM_BEARER_TOKEN`, when set, still
+//! win. Imports `auth`, `config`, `http`, `service`, `store`, `profile` and `local_engine`.
 
 use crate::auth::Auth;
 use crate::config::{HttpConfig, Limits, StoreConfig};
 use crate::http::AppState;
+use crate::local_engine::{self, RunningEngine};
 use crate::service::Service;
 use crate::store::dynamo::DynamoStore;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,16 +20,39 @@ use std::time::Instant;
 /// configured: a SCIM endpoint without authentication must never come up.
 pub async fn lambda_state() -> Result<AppState, String> {
     let started = Instant::now();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let auth = match token(&sdk).await {
+    let local = local_engine::handler_data_dir()?;
+    let store_cfg = StoreConfig::from_env();
+    // The AWS configuration chain (region, credentials: it probes the instance metadata service when the
+    // environment names no region) only when something here talks to AWS or uses its credentials.
+    let aws_needed = local.is_none() || store_cfg.endpoint.is_some() || std::env::var_os(SSM_PARAMETER_VAR).is_some();
+    let sdk = if aws_needed {
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    } else {
+        aws_config::SdkConfig::builder().build()
+    };
+    let auth = match token(&sdk, local.as_deref()).await {
         Ok((token, origin)) => Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?,
         // Multi-tenant deployments may run on tenant tokens (issued with scim-admin) alone.
         Err(_) if multi_tenant() => Auth::tenant_tokens_only(),
         Err(e) => return Err(e),
     };
-    let store_cfg = StoreConfig::from_env();
-    let store = DynamoStore::from_sdk_config(&sdk, &store_cfg);
+    let engine = match (&local, &store_cfg.endpoint) {
+        (Some(dir), None) => Some((RunningEngine::find(dir)?, dir)),
+        _ => None,
+    };
+    let store = match &engine {
+        Some((engine, _)) => engine.store(store_cfg.table.clone(), store_cfg.call_timeout),
+        None => DynamoStore::from_sdk_config(&sdk, &store_cfg),
+    };
     if let Err(e) = store.warm_up().await {
+        if let Some((engine, dir)) = &engine {
+            // Nothing to serve from: say so at once instead of answering every request 503.
+            return Err(format!(
+                "the scim-local engine at {} (published in {}) does not answer ({e:?}): is `cargo run --release -p scim-local` running?",
+                engine.endpoint(),
+                dir.display()
+            ));
+        }
         // Keep serving: the first request will report the problem as a SCIM error and a log line.
         tracing::error!(table = %store_cfg.table, error = ?e, "DynamoDB warm-up failed");
     }
@@ -32,15 +62,19 @@ pub async fn lambda_state() -> Result<AppState, String> {
     Ok(state)
 }
 
+/// The name of the SSM SecureString parameter holding the single-tenant token (deployed functions).
+const SSM_PARAMETER_VAR: &str = "SCIM_TOKEN_SSM_PARAMETER";
+
 /// `SCIM_MULTI_TENANT=1`: the function may start without a single-tenant token.
 fn multi_tenant() -> bool {
     matches!(std::env::var("SCIM_MULTI_TENANT").as_deref(), Ok("1") | Ok("true"))
 }
 
 /// The bearer token: from the SSM SecureString parameter named by `SCIM_TOKEN_SSM_PARAMETER` (deployed
-/// functions), else from `SCIM_BEARER_TOKEN` (local runs, `cargo lambda watch`). Neither → refuse to start.
-async fn token(sdk: &aws_config::SdkConfig) -> Result<(String, &'static str), String> {
-    if let Ok(name) = std::env::var("SCIM_TOKEN_SSM_PARAMETER") {
+/// functions), else from `SCIM_BEARER_TOKEN` (local runs), else, under `cargo lambda watch`, the one the
+/// running `scim-local` keeps in `local` (its data directory). None → refuse to start.
+async fn token(sdk: &aws_config::SdkConfig, local: Option<&Path>) -> Result<(String, &'static str), String> {
+    if let Ok(name) = std::env::var(SSM_PARAMETER_VAR) {
         let ssm = aws_sdk_ssm::Client::new(sdk);
         let out = ssm
             .get_parameter()
@@ -52,8 +86,11 @@ async fn token(sdk: &aws_config::SdkConfig) -> Result<(String, &'static str), St
         let value = out.parameter.and_then(|p| p.value).ok_or_else(|| format!("SSM parameter {name} has no value"))?;
         return Ok((value, "the SSM token parameter"));
     }
-    match std::env::var("SCIM_BEARER_TOKEN") {
-        Ok(t) => Ok((t, "SCIM_BEARER_TOKEN")),
-        Err(_) => Err("no bearer token configured (set SCIM_TOKEN_SSM_PARAMETER or SCIM_BEARER_TOKEN): refusing to start".into()),
+    if let Ok(t) = std::env::var("SCIM_BEARER_TOKEN") {
+        return Ok((t, "SCIM_BEARER_TOKEN"));
+    }
+    match local {
+        Some(dir) => Ok((local_engine::read_token(dir)?, "scim-local's token file")),
+        None => Err("no bearer token configured (set SCIM_TOKEN_SSM_PARAMETER or SCIM_BEARER_TOKEN): refusing to start".into()),
     }
 }

@@ -34,6 +34,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod http;
+pub mod local_engine;
 pub mod logging;
 pub mod metrics;
 pub mod model;

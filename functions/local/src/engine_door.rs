@@ -27,10 +27,9 @@ use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
-/// The access key id of the engine's key (not a secret; the secret is the key file's content).
-pub const ACCESS_KEY_ID: &str = "scim-local";
-/// The key's file in the data directory (mode 0600).
-pub const KEY_FILE: &str = "engine-key";
+/// The engine key's access key id and its file in the data directory (mode 0600): the data directory's
+/// layout is the core's ([`scim_core::local_engine`]), which other processes read it by.
+pub use scim_core::local_engine::{ACCESS_KEY_ID, KEY_FILE};
 /// How far a request's `x-amz-date` may be from the engine's clock (AWS allows 15 minutes).
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 /// The largest request body the door reads (DynamoDB's own limit for a BatchWriteItem).
@@ -73,13 +72,7 @@ impl EngineKey {
 
     /// The key kept in `dir` (by a running `scim-local`).
     pub fn read(dir: &Path) -> Result<Self, String> {
-        let file = dir.join(KEY_FILE);
-        let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read the engine key {}: {e}", file.display()))?;
-        let secret = text.trim();
-        if secret.len() < 32 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!("the engine key {} is malformed (delete it and restart scim-local)", file.display()));
-        }
-        Ok(EngineKey { secret: secret.to_string() })
+        scim_core::local_engine::read_engine_key(dir).map(|secret| EngineKey { secret })
     }
 
     /// A store on `table` that reaches the engine at `endpoint` through its door, signing with this key.

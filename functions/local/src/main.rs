@@ -8,6 +8,7 @@
 use scim_core::auth::{self, Auth};
 use scim_core::config::{HttpConfig, Limits, StoreConfig};
 use scim_core::http::AppState;
+use scim_core::local_engine;
 use scim_core::service::Service;
 use scim_core::store::dynamo::DynamoStore;
 use std::path::{Path, PathBuf};
@@ -88,7 +89,7 @@ async fn run() -> Result<(), String> {
         return Ok(());
     }
 
-    let data_dir = PathBuf::from(std::env::var("SCIM_DATA_DIR").unwrap_or_else(|_| ".scim-data".into()));
+    let data_dir = local_engine::data_dir();
     // Private to its owner (0700, files 0600), tightened if it was looser: it holds every tenant's data,
     // the token and the engine's key.
     scim_local::private_dir::prepare(&data_dir)?;
@@ -100,8 +101,9 @@ async fn run() -> Result<(), String> {
             // 0600), so only the directory's owner can reach the engine from another process.
             let key = scim_local::engine_door::EngineKey::load_or_create(&data_dir)?;
             let embedded = scim_local::start_embedded_dynamodb_with_key(Some(&file), key).await?;
-            // Lets `scim-admin` (and the benchmark's ceiling) reach the running server's embedded engine.
-            let endpoint_file = data_dir.join("endpoint");
+            // Lets `scim-admin`, the handlers under `cargo lambda watch` and the benchmark's ceiling reach the
+            // running server's embedded engine.
+            let endpoint_file = data_dir.join(local_engine::ENDPOINT_FILE);
             scim_local::private_dir::write_private(&endpoint_file, &embedded.endpoint)
                 .map_err(|e| format!("cannot write {}: {e}", endpoint_file.display()))?;
             // The server itself reaches it in process (same SDK calls, no loopback socket), unless asked to
@@ -116,7 +118,7 @@ async fn run() -> Result<(), String> {
     };
     store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
 
-    let (token, token_origin) = credential(&data_dir, "SCIM_BEARER_TOKEN", "token")?;
+    let (token, token_origin) = credential(&data_dir, "SCIM_BEARER_TOKEN", local_engine::TOKEN_FILE)?;
     let auth = Auth::from_token(&token)?;
     // The operator page's own credential: never the SCIM token.
     let (admin_token, admin_origin) = credential(&data_dir, "SCIM_ADMIN_TOKEN", "admin-token")?;

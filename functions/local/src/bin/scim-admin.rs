@@ -9,9 +9,8 @@
 use scim_core::auth::{generate_token, token_hash, valid_tenant};
 use scim_core::config::StoreConfig;
 use scim_core::store::dynamo::DynamoStore;
-use scim_local::engine_door::EngineKey;
+use scim_core::local_engine::{self, RunningEngine};
 use scim_core::store::{StoreError, TokenRecord, TokenStore};
-use std::path::PathBuf;
 
 const HELP: &str = "scim-admin: manage tenants and bearer tokens
 
@@ -55,15 +54,15 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
     if let Some(ep) = &cfg.endpoint {
         return Ok(DynamoStore::local(ep, cfg.table.clone(), cfg.call_timeout));
     }
-    let dir = data_dir();
+    let dir = local_engine::data_dir();
     // A running server: through its engine's listener, signing with the key it keeps in the data directory.
-    if let (Ok(ep), Ok(key)) = (std::fs::read_to_string(dir.join("endpoint")), EngineKey::read(&dir)) {
-        let s = key.store(ep.trim(), cfg.table.clone(), cfg.call_timeout);
+    if let Ok(engine) = RunningEngine::find(&dir) {
+        let s = engine.store(cfg.table.clone(), cfg.call_timeout);
         match s.warm_up().await {
             Ok(()) => return Ok(s),
             // Nobody listens there any more: the server is stopped, open the database directly.
             Err(StoreError::Unavailable(_)) => {}
-            Err(e) => return Err(format!("the running server's engine at {} refused the call: {e:?}", ep.trim())),
+            Err(e) => return Err(format!("the running server's engine at {} refused the call: {e:?}", engine.endpoint())),
         }
     }
     scim_local::private_dir::prepare(&dir)?;
@@ -75,13 +74,9 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
 
 static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-fn data_dir() -> PathBuf {
-    PathBuf::from(std::env::var("SCIM_DATA_DIR").unwrap_or_else(|_| ".scim-data".into()))
-}
-
 /// The running scim-local's figures for `tenant`, through its operator API.
 async fn local_status(tenant: &str) -> Result<String, String> {
-    let dir = data_dir();
+    let dir = local_engine::data_dir();
     let endpoint = std::fs::read_to_string(dir.join("admin-endpoint"))
         .map_err(|e| format!("cannot read {} ({e}): is scim-local running with SCIM_DATA_DIR={}?", dir.join("admin-endpoint").display(), dir.display()))?;
     let token = match std::env::var("SCIM_ADMIN_TOKEN") {
