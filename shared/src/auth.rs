@@ -5,11 +5,16 @@
 //! * tenant tokens issued by `scim-admin`, stored in DynamoDB only as SHA-256 hashes, each bound to its
 //!   tenant, valid only on that tenant's URL (`/<tenant>/scim/v2`).
 //!
+//! * OAuth access tokens (`at1.…`, issued by the token endpoint when OAuth is configured), checked by
+//!   [`crate::oauth::OAuth::authenticate`]: valid for their own tenant only, like a tenant token.
+//!
 //! Why SHA-256 and not a slow hash: every token is 256 random bits made by the server, so there is no
 //! dictionary to attack and a brute force of the hash is as hopeless as one of the token; a slow hash would
 //! only add latency to every request. The stored hash is useless as a credential. Tokens are never logged.
 
 use crate::error::ScimError;
+use crate::oauth::{access_token, OAuth, TokenRefused};
+use std::sync::Arc;
 use crate::store::{Store, TokenRecord};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -25,6 +30,8 @@ pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
 
 pub struct Auth {
     single: Option<[u8; 32]>,
+    /// OAuth (token endpoint and access tokens), when a signing key ring is configured.
+    oauth: Option<Arc<OAuth>>,
     /// token hash → (tenant, bound user, verified at)
     cache: Mutex<HashMap<String, (String, Option<String>, Instant)>>,
 }
@@ -70,12 +77,23 @@ impl Auth {
         if t.len() < 16 {
             return Err("the bearer token is shorter than 16 characters; use a long random secret".into());
         }
-        Ok(Auth { single: Some(digest(t)), cache: Mutex::new(HashMap::new()) })
+        Ok(Auth { single: Some(digest(t)), oauth: None, cache: Mutex::new(HashMap::new()) })
     }
 
     /// No single-tenant token: only tenant tokens from the store are accepted.
     pub fn tenant_tokens_only() -> Self {
-        Auth { single: None, cache: Mutex::new(HashMap::new()) }
+        Auth { single: None, oauth: None, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Accept OAuth access tokens too (and serve the token endpoint), when `oauth` is given.
+    pub fn with_oauth(mut self, oauth: Option<Arc<OAuth>>) -> Self {
+        self.oauth = oauth;
+        self
+    }
+
+    /// The OAuth state, when OAuth is on.
+    pub fn oauth(&self) -> Option<&Arc<OAuth>> {
+        self.oauth.as_ref()
     }
 
     /// Authenticate a request for `tenant` (the default tenant when it came to the base URL). Returns
@@ -84,6 +102,13 @@ impl Auth {
         let token = bearer(header)?;
         if tenant == DEFAULT_TENANT && self.check_single(token) {
             return Ok(None);
+        }
+        if let Some(oauth) = self.oauth.as_ref().filter(|_| access_token::is_access_token(token)) {
+            return match oauth.authenticate(tenant, token, store, std::time::SystemTime::now()).await {
+                Ok(()) => Ok(None),
+                Err(TokenRefused::Invalid(_)) => Err(invalid()),
+                Err(TokenRefused::Store(e)) => Err(ScimError::from(e)),
+            };
         }
         let hash = token_hash(token);
         if let Ok(cache) = self.cache.lock() {

@@ -4,7 +4,8 @@
 //! Under `cargo lambda watch` (`SCIM_LOCAL_ENGINE=1`, set in the workspace's `Cargo.toml`) the store is
 //! the running `scim-local`'s embedded engine and the token the one it keeps, both found through its data
 //! directory ([`crate::local_engine`]); `SCIM_DYNAMODB_ENDPOINT` and `SCIM_BEARER_TOKEN`, when set, still
-//! win. Imports `auth`, `config`, `http`, `service`, `store`, `profile` and `local_engine`.
+//! win. Imports `auth`, `config`, `http`, `oauth` (the signing keys), `service`, `store`, `profile` and
+//! `local_engine`.
 
 use crate::auth::Auth;
 use crate::config::{HttpConfig, Limits, StoreConfig};
@@ -19,23 +20,46 @@ use std::time::Instant;
 /// Build the state a Lambda handler serves. Fails (so the function refuses to start) when no token is
 /// configured: a SCIM endpoint without authentication must never come up.
 pub async fn lambda_state() -> Result<AppState, String> {
+    state(true).await
+}
+
+/// The state of the `token` Lambda function: no single-tenant token needed (it serves the OAuth token
+/// endpoint only), but a signing key ring is (see `oauth::from_env`): without one it refuses to start.
+pub async fn token_endpoint_state() -> Result<AppState, String> {
+    let state = state(false).await?;
+    if state.auth.oauth().is_none() {
+        return Err(format!("no OAuth signing keys configured (set {} or {}): refusing to start", crate::oauth::KEYS_SSM_VAR, crate::oauth::KEYS_VAR));
+    }
+    Ok(state)
+}
+
+async fn state(single_token: bool) -> Result<AppState, String> {
     let started = Instant::now();
     let local = local_engine::handler_data_dir()?;
     let store_cfg = StoreConfig::from_env();
     // The AWS configuration chain (region, credentials: it probes the instance metadata service when the
     // environment names no region) only when something here talks to AWS or uses its credentials.
-    let aws_needed = local.is_none() || store_cfg.endpoint.is_some() || std::env::var_os(SSM_PARAMETER_VAR).is_some();
+    let aws_needed = local.is_none()
+        || store_cfg.endpoint.is_some()
+        || std::env::var_os(SSM_PARAMETER_VAR).is_some()
+        || std::env::var_os(crate::oauth::KEYS_SSM_VAR).is_some();
     let sdk = if aws_needed {
         aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
     } else {
         aws_config::SdkConfig::builder().build()
     };
-    let auth = match token(&sdk, local.as_deref()).await {
-        Ok((token, origin)) => Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?,
-        // Multi-tenant deployments may run on tenant tokens (issued with scim-admin) alone.
-        Err(_) if multi_tenant() => Auth::tenant_tokens_only(),
-        Err(e) => return Err(e),
+    let auth = if !single_token {
+        Auth::tenant_tokens_only()
+    } else {
+        match token(&sdk, local.as_deref()).await {
+            Ok((token, origin)) => Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?,
+            // Multi-tenant deployments may run on tenant tokens (issued with scim-admin) alone.
+            Err(_) if multi_tenant() => Auth::tenant_tokens_only(),
+            Err(e) => return Err(e),
+        }
     };
+    // OAuth access tokens and the token endpoint, when a signing key ring is configured.
+    let auth = auth.with_oauth(crate::oauth::from_env(&sdk, local.as_deref()).await?);
     let engine = match (&local, &store_cfg.endpoint) {
         (Some(dir), None) => Some((RunningEngine::find(dir)?, dir)),
         _ => None,

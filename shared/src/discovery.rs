@@ -40,6 +40,22 @@ pub fn service_provider_config(base_url: &str, limits: &Limits) -> Value {
     })
 }
 
+/// Adds OAuth 2.0 client credentials to a `/ServiceProviderConfig` document's `authenticationSchemes`
+/// (when the server issues access tokens), naming the tenant's token endpoint.
+pub fn add_oauth_scheme(doc: &mut Value, token_url: &str) {
+    if let Some(list) = doc.get_mut("authenticationSchemes").and_then(Value::as_array_mut) {
+        list.push(json!({
+            "type": "oauth2",
+            "name": "OAuth 2.0 client credentials",
+            "description": format!(
+                "Access tokens from the token endpoint {token_url} (client credentials grant: client secret by HTTP Basic or in the body, or a Workload Identity Federation client assertion), sent as 'Authorization: Bearer <access token>'."
+            ),
+            "specUri": "https://www.rfc-editor.org/rfc/rfc6749",
+            "primary": false
+        }));
+    }
+}
+
 pub fn schema_doc(schema: &Schema, base_url: &str) -> Value {
     let mut v = serde_json::to_value(schema).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {

@@ -133,6 +133,8 @@ pub struct TestServer {
     pub metrics: Arc<scim_core::metrics::Metrics>,
     /// The operator page's credential (`/admin`, `/admin/api/…`).
     pub admin_token: String,
+    /// OAuth (token endpoint, access tokens), on for servers from [`TestServer::start_oauth`].
+    pub oauth: Option<Arc<scim_core::oauth::OAuth>>,
     client: reqwest::Client,
 }
 
@@ -187,12 +189,21 @@ impl TestServer {
 
     pub async fn start_full(engine: Engine, limits: Limits, profile: &str, wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>) -> Self {
         let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
-        Self::start_serving(engine, limits, profile, wrap, http_cfg, scim_local::serve::ServeConfig::default()).await
+        Self::start_serving(engine, limits, profile, wrap, http_cfg, scim_local::serve::ServeConfig::default(), None).await
+    }
+
+    /// A server with OAuth on: a fresh random signing key, `settings`, and a JWKS cache with `jwks`.
+    pub async fn start_oauth(engine: Engine, settings: scim_core::oauth::OAuthSettings, jwks: scim_core::oauth::assertion::JwksSettings) -> Self {
+        use scim_core::oauth::{assertion::Jwks, signing::KeyRing, OAuth};
+        let ring = KeyRing::parse(&KeyRing::generate_text("test1")).expect("key ring");
+        let oauth = Arc::new(OAuth::new(ring, settings.checked().expect("OAuth settings"), Jwks::with_settings(jwks)));
+        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
+        Self::start_serving(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, scim_local::serve::ServeConfig::default(), Some(oauth)).await
     }
 
     /// A server with its own HTTP settings and connection limits (timeouts, connection cap).
     pub async fn start_with_serve_config(engine: Engine, http_cfg: HttpConfig, serve_cfg: scim_local::serve::ServeConfig) -> Self {
-        Self::start_serving(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, serve_cfg).await
+        Self::start_serving(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, serve_cfg, None).await
     }
 
     async fn start_serving(
@@ -202,12 +213,13 @@ impl TestServer {
         wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
         http_cfg: HttpConfig,
         serve_cfg: scim_local::serve::ServeConfig,
+        oauth: Option<Arc<scim_core::oauth::OAuth>>,
     ) -> Self {
         scim_core::logging::init();
         let store = fresh_store(engine).await;
         let token = scim_core::auth::generate_token();
         let profile = scim_core::profile::Profile::load(profile).expect("profile");
-        let mut state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
+        let mut state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token").with_oauth(oauth.clone()), http_cfg, &profile);
         let metrics_cfg = scim_core::metrics::MetricsConfig { emf: Some(scim_core::metrics::emf::Emf::memory("ScimTest")), ..Default::default() };
         state.metrics = Arc::new(scim_core::metrics::Metrics::new(metrics_cfg));
         let metrics = state.metrics.clone();
@@ -217,7 +229,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(scim_local::serve::serve_until(scim_local::app(state, Some(admin)), listener, serve_cfg, std::future::pending()));
         let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, metrics, admin_token, client }
+        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, metrics, admin_token, oauth, client }
     }
 
     /// `http://127.0.0.1:PORT` (the operator page is at `/admin`).

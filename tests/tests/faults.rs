@@ -12,6 +12,7 @@ use scim_core::model::StoredResource;
 use scim_core::schema::ResourceType;
 use scim_core::store::dynamo::DynamoStore;
 use scim_core::store::{ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord, TokenStore};
+use scim_core::store::{AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord};
 use std::sync::{Arc, Mutex};
 use scim_tests::urn::PATCH_OP;
 
@@ -74,6 +75,40 @@ impl TokenStore for Faulty {
     }
     async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         self.inner.revoke_token(tenant, id).await
+    }
+}
+
+#[async_trait]
+impl ClientStore for Faulty {
+    async fn create_client(&self, c: &OAuthClient, s: &ClientSecret) -> Result<(), StoreError> {
+        self.inner.create_client(c, s).await
+    }
+    async fn oauth_client(&self, t: &str, id: &str) -> Result<Option<OAuthClient>, StoreError> {
+        self.inner.oauth_client(t, id).await
+    }
+    async fn client_credentials(&self, t: &str, id: &str) -> Result<Option<ClientCredentials>, StoreError> {
+        self.inner.client_credentials(t, id).await
+    }
+    async fn list_clients(&self, t: &str) -> Result<Vec<ClientCredentials>, StoreError> {
+        self.inner.list_clients(t).await
+    }
+    async fn add_secret(&self, t: &str, c: &str, s: &ClientSecret) -> Result<AddSecret, StoreError> {
+        self.inner.add_secret(t, c, s).await
+    }
+    async fn revoke_secret(&self, t: &str, c: &str, s: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_secret(t, c, s).await
+    }
+    async fn revoke_client(&self, t: &str, c: &str, now: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_client(t, c, now).await
+    }
+    async fn wif_trust(&self, t: &str) -> Result<Option<WifTrustRecord>, StoreError> {
+        self.inner.wif_trust(t).await
+    }
+    async fn put_wif_trust(&self, t: &str, w: &WifTrustRecord, now: &str) -> Result<(), StoreError> {
+        self.inner.put_wif_trust(t, w, now).await
+    }
+    async fn remove_wif_trust(&self, t: &str) -> Result<bool, StoreError> {
+        self.inner.remove_wif_trust(t).await
     }
 }
 

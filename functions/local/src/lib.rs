@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub mod admin;
+pub mod clients;
 pub mod cloudwatch;
 pub mod engine_door;
 pub mod in_process;

@@ -24,6 +24,8 @@ ENVIRONMENT (all optional)
   SCIM_DATA_DIR            where the embedded database, the token and the engine's key live, private to
                            its owner (default ./.scim-data)
   SCIM_BEARER_TOKEN        the bearer token (default: generated at first start, kept in SCIM_DATA_DIR/token)
+  SCIM_OAUTH_SIGNING_KEYS  OAuth access tokens' signing keys (default: generated at first start, kept in
+                           SCIM_DATA_DIR/oauth-keys); see docs/oauth.md for the other SCIM_OAUTH_* settings
   SCIM_ADMIN_TOKEN         the operator page's token (/admin; default: generated at first start, kept in
                            SCIM_DATA_DIR/admin-token; never the SCIM token)
   SCIM_METRICS             off: record no metrics (only to measure their cost; default on)
@@ -119,7 +121,8 @@ async fn run() -> Result<(), String> {
     store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
 
     let (token, token_origin) = credential(&data_dir, "SCIM_BEARER_TOKEN", local_engine::TOKEN_FILE)?;
-    let auth = Auth::from_token(&token)?;
+    // OAuth 2.0 (token endpoint, access tokens): signing keys kept in the data directory (0600).
+    let auth = Auth::from_token(&token)?.with_oauth(Some(scim_local::clients::local_oauth(&data_dir)?));
     // The operator page's own credential: never the SCIM token.
     let (admin_token, admin_origin) = credential(&data_dir, "SCIM_ADMIN_TOKEN", "admin-token")?;
     if admin_token.trim() == token.trim() {
@@ -163,6 +166,7 @@ async fn run() -> Result<(), String> {
     println!("  Store:        {engine}, table {}", store_cfg.table);
     println!("  Profile:      {} ({})", profile.name, profile.description);
     println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
+    println!("  OAuth:        token URL http://{addr}/<tenant>/oauth2/token (or http://{addr}/oauth2/token); clients: scim-admin client create <tenant>");
     println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
     scim_local::serve(scim_local::app(state, Some(admin)), listener).await.map_err(|e| format!("server error: {e}"))
 }

@@ -25,7 +25,12 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn spc(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
-    scim_json(StatusCode::OK, &discovery::service_provider_config(&ctx.base_url, &st.service.limits))
+    let mut doc = discovery::service_provider_config(&ctx.base_url, &st.service.limits);
+    if st.auth.oauth().is_some() {
+        let origin = ctx.base_url.strip_suffix(st.http.base_path.as_str()).unwrap_or(&ctx.base_url);
+        discovery::add_oauth_scheme(&mut doc, &format!("{origin}/oauth2/token"));
+    }
+    scim_json(StatusCode::OK, &doc)
 }
 
 async fn schemas(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {

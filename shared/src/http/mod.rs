@@ -9,7 +9,8 @@
 //! * [`extract`]: request bodies, path parameters, precondition headers (imports `respond`);
 //! * [`middleware`]: auth, content type, framework errors as SCIM errors, the audit line, call counting,
 //!   and the metrics recorder (`observe`);
-//! * `resources`, `bulk`, `discovery`: the handlers and their routes;
+//! * `resources`, `bulk`, `discovery`: the handlers and their routes; `oauth`: the token endpoint (outside
+//!   the SCIM middleware, inside the metrics recorder);
 //! * [`request_target`] and [`lambda`]: request lines and Lambda events as clients really send them.
 //!
 //! This module imports from all of them; none of them imports from it.
@@ -22,6 +23,7 @@ pub mod respond;
 
 mod bulk;
 mod discovery;
+mod oauth;
 mod resources;
 mod state;
 mod tenant;
@@ -41,7 +43,12 @@ pub fn router(state: AppState) -> Router {
     for rt in state.resource_types.iter() {
         inner = inner.merge(resources::routes(rt));
     }
-    wrap(state, inner)
+    wrap_with(state, inner, oauth::routes())
+}
+
+/// The OAuth token endpoint only (the `token` Lambda function): `/{tenant}/oauth2/token`, `/oauth2/token`.
+pub fn token_router(state: AppState) -> Router {
+    wrap_with(state, Router::new(), oauth::routes())
 }
 
 /// `/Bulk`, `/Me` and `POST /.search` (the `bulk` Lambda function).
@@ -80,6 +87,11 @@ pub fn discovery_router(state: AppState) -> Router {
 }
 
 fn wrap(state: AppState, inner: Router<AppState>) -> Router {
+    wrap_with(state, inner, Router::new())
+}
+
+/// [`wrap`], with `outside` served beside the SCIM routes: outside the SCIM middleware, inside `observe`.
+fn wrap_with(state: AppState, inner: Router<AppState>, outside: Router<AppState>) -> Router {
     let base = state.http.base_path.clone();
     // The default tenant at the base path; every other tenant at `/<tenant><base path>`.
     let routed: Router<AppState> = if base.is_empty() {
@@ -98,7 +110,8 @@ fn wrap(state: AppState, inner: Router<AppState>) -> Router {
     // Clean the path before routing: `//Users` (a Tenant URL pasted with a trailing slash) and `/Users/`.
     // Outermost, the metrics recorder sees every request of every route added here, SCIM or not (the
     // token endpoint is told apart by its path).
-    Router::new()
+    outside
+        .with_state(state.clone())
         .fallback_service(tower::ServiceBuilder::new().map_request(clean_path).service(routed))
         .layer(axum::middleware::from_fn_with_state(state, middleware::observe))
 }

@@ -6,6 +6,9 @@
 //! | uniqueness guard | `T#<tenant>#<Type>#uniq#<lower(unique attr)>` | `#` | `id` of the owner |
 //! | counter shard | `T#<tenant>#count` | `<Type>#<shard>` | `n` |
 //! | group member | `T#<tenant>#Group#<group id>#members` | `<user id>` | `value` |
+//! | OAuth client | `T#<tenant>#oauth` | `C#<client id>` | — (`revoked`, `secrets` count) |
+//! | client secret | `T#<tenant>#oauth` | `C#<client id>#S#<secret id>` | — (`hash`, `expires`) |
+//! | WIF trust | `T#<tenant>#oauth` | `WIF` | — (`issuer`, `subject`, `audience`, `jwks_url`) |
 //!
 //! A user item also holds `grp`, the string set of its groups' ids, and a group item `mcount`, its number
 //! of members; both change in the same transactions as the member items.
@@ -69,3 +72,21 @@ pub fn counter_sk(rt: &ResourceType, shard: u32) -> String {
 pub fn counter_prefix(rt: &ResourceType) -> String {
     format!("{}#", rt.name)
 }
+
+/// A tenant's OAuth partition: its clients, their secrets and its WIF trust.
+pub fn oauth_pk(tenant: &str) -> String {
+    format!("T#{tenant}#oauth")
+}
+
+/// An OAuth client item; its secrets' sort keys begin with it and `#S#`.
+pub fn client_sk(client_id: &str) -> String {
+    format!("C#{client_id}")
+}
+
+/// A client secret item (in the tenant's OAuth partition).
+pub fn secret_sk(client_id: &str, secret_id: &str) -> String {
+    format!("C#{client_id}#S#{secret_id}")
+}
+
+/// The tenant's WIF trust item (in its OAuth partition).
+pub const WIF_SK: &str = "WIF";

@@ -2,8 +2,8 @@
 //! seam for tests and fault injection — not for a second database. Locally and in tests the same code
 //! talks to an embedded DynamoDB engine (dynoxide) or to moto; in the cloud to DynamoDB itself.
 //!
-//! This module owns the contract: [`ResourceStore`], [`MemberStore`], [`TokenStore`] and their sum
-//! [`Store`], the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
+//! This module owns the contract: [`ResourceStore`], [`MemberStore`], [`TokenStore`], [`ClientStore`]
+//! (OAuth clients, their secrets and WIF trusts, in `clients.rs`) and their sum [`Store`], the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
 //! measurement ([`measure`]). It imports `error`, `filter`, `model` and `schema`, never its children:
 //! [`keys`] (the key layout) and [`limits`] (DynamoDB's size limits) import only it, `model` and
 //! `schema`; [`dynamo`] builds on all three.
@@ -87,11 +87,14 @@ pub struct ListPage {
     pub more: bool,
 }
 
-/// The whole store: resources, group members, tenants and tokens. Implemented for every type that
-/// implements the three parts; code that needs only one part asks for that part.
-pub trait Store: ResourceStore + MemberStore + TokenStore {}
+/// The whole store: resources, group members, tenants and tokens, OAuth clients. Implemented for every
+/// type that implements the parts; code that needs only one part asks for that part.
+pub trait Store: ResourceStore + MemberStore + TokenStore + ClientStore {}
 
-impl<T: ResourceStore + MemberStore + TokenStore + ?Sized> Store for T {}
+impl<T: ResourceStore + MemberStore + TokenStore + ClientStore + ?Sized> Store for T {}
+
+mod clients;
+pub use clients::{AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord, MAX_SECRETS_PER_CLIENT};
 
 /// Users and groups as resources. `rt` selects the resource type (User, Group); `tenant` is part of every key.
 #[async_trait]

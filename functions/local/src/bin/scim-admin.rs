@@ -21,6 +21,10 @@ USAGE:
   scim-admin [--aws] token list <tenant>
   scim-admin [--aws] token revoke <tenant> <token-id>
   scim-admin [--aws [--namespace <ns>]] status <tenant>   (also: default, all, unattributed)
+{CLIENTS}
+client/wif: OAuth 2.0 clients (client id and secrets; a new secret is printed once, only its hash is
+stored) and the Workload Identity Federation trust of a tenant; <tenant> may be `default` (the base URL's
+directory, token endpoint <server>/oauth2/token). See docs/oauth.md.
 
 status: the tenant's requests, failures by kind, latency and last failed requests — from the running
 scim-local's operator API (SCIM_DATA_DIR/admin-endpoint, admin token from SCIM_DATA_DIR/admin-token or
@@ -117,7 +121,7 @@ fn tenant_arg(args: &[String], i: usize) -> Result<&str, String> {
 async fn run() -> Result<(), String> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{HELP}");
+        print!("{}", HELP.replace("{CLIENTS}\n", scim_local::clients::HELP));
         return Ok(());
     }
     let aws = args.iter().any(|a| a == "--aws");
@@ -187,6 +191,7 @@ async fn run() -> Result<(), String> {
             let text = if aws { aws_status(&tenant, &args).await? } else { local_status(&tenant).await? };
             print!("{text}");
         }
+        ["client", ..] | ["wif", ..] => print!("{}", scim_local::clients::command(&store(aws).await?, &words).await?),
         _ => return Err("unknown command; see --help".into()),
     }
     Ok(())

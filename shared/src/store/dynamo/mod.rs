@@ -15,8 +15,10 @@
 //! | [`listing`] | `list`: plan, index queries, filtered scans, unfiltered paging with [`positions`] | `table`, `positions` |
 //! | [`resources`] | resource items: `ResourceStore` (its `list` is [`listing`]'s), uniqueness guards, counter updates | `table`, `members` |
 //! | [`tokens`] | tenants and tokens: `TokenStore` | `table` |
+//! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 
+mod clients;
 mod listing;
 mod members;
 pub mod positions;
