@@ -141,7 +141,7 @@ impl OAuthSettings {
     /// The settings if every value is within its bounds.
     pub fn checked(self) -> Result<Self, String> {
         let minutes = self.token_lifetime.as_secs() / 60;
-        if !(MIN_LIFETIME_MINUTES..=MAX_LIFETIME_MINUTES).contains(&minutes) || self.token_lifetime.as_secs() % 60 != 0 {
+        if !(MIN_LIFETIME_MINUTES..=MAX_LIFETIME_MINUTES).contains(&minutes) || !self.token_lifetime.as_secs().is_multiple_of(60) {
             return Err(format!("SCIM_OAUTH_TOKEN_LIFETIME_MINUTES must be {MIN_LIFETIME_MINUTES}-{MAX_LIFETIME_MINUTES} (Entra's gallery rules), not {minutes}"));
         }
         if self.client_check.as_secs() > MAX_CLIENT_CHECK_SECS {
