@@ -554,3 +554,22 @@ mod lambda {
         test_connection_through_lambda_events(Engine::Moto).await
     }
 }
+
+/// Without a signing key ring OAuth is off: no token endpoint (404, still an RFC 6749 body), the
+/// discovery document names the bearer token only, and an `at1.` token is just an unknown token.
+async fn oauth_off(srv: TestServer) {
+    assert!(srv.oauth.is_none());
+    let r = token_request(&srv, "default", Some(("c", "s")), "grant_type=client_credentials").await;
+    refused(&r, 404, "invalid_request");
+    let r = srv.get("/ServiceProviderConfig").await;
+    let schemes: Vec<&str> = r.body["authenticationSchemes"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
+    assert_eq!(schemes, vec!["oauthbearertoken"]);
+    let r = srv.call_at(&srv.base, "at1.k.e30.AAAA", Method::GET, "/Users", None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(srv.get("/Users").await.status, 200, "the static token works");
+}
+
+mod off {
+    use super::*;
+    scim_tests::engine_tests!(oauth_off);
+}
