@@ -387,6 +387,12 @@ async fn workload_identity_federation(srv: TestServer) {
     refused(&token_request(&srv, "acme", None, &assertion_form(&gid, &good)).await, 401, "invalid_client");
     refused(&token_request(&srv, "acme", None, &assertion_form(&credentials::new_client_id(), &good)).await, 401, "invalid_client");
 
+    // An unknown client with a valid assertion, a known one with a bad assertion: the same answer after
+    // the same store work.
+    let unknown = token_request(&srv, "acme", None, &assertion_form(&credentials::new_client_id(), &good)).await;
+    let known_bad = token_request(&srv, "acme", None, &assertion_form(&id, &bad[0].1)).await;
+    assert_eq!((unknown.calls(), known_bad.calls(), unknown.text.clone()), (2, 2, known_bad.text.clone()));
+
     // Key rotation: Microsoft publishes k2; an assertion signed with it is accepted (one refetch).
     jwks.add_key(k2.clone());
     tokio::time::sleep(jwks_settings().refetch_interval + Duration::from_millis(50)).await;

@@ -251,16 +251,25 @@ impl OAuth {
                 }
             }
             ClientAuth::Assertion { assertion, .. } => {
-                let client = if well_formed { store.oauth_client(tenant, client_id).await.map_err(|e| unavailable(&e))? } else { None };
+                // The client and the tenant's trust, read together (two GetItems) whatever the client id,
+                // so an unknown client costs what a known one costs.
+                let (client, trust) = if well_formed {
+                    futures::join!(store.oauth_client(tenant, client_id), store.wif_trust(tenant))
+                } else {
+                    (Ok(None), store.wif_trust(tenant).await)
+                };
+                let client = client.map_err(|e| unavailable(&e))?;
+                let Some(trust) = trust.map_err(|e| unavailable(&e))? else {
+                    return Err(refuse("no WIF trust for this tenant"));
+                };
+                // The assertion is checked before the client, so the work is the same for any client id.
+                let verified = self.jwks.verify(assertion, &trust_of(&trust), now).await;
                 let Some(client) = client else { return Err(refuse("unknown client")) };
                 self.remember(tenant, client_id, !client.revoked);
                 if client.revoked {
                     return Err(refuse("client revoked"));
                 }
-                let Some(trust) = store.wif_trust(tenant).await.map_err(|e| unavailable(&e))? else {
-                    return Err(refuse("no WIF trust for this tenant"));
-                };
-                if let Err(why) = self.jwks.verify(assertion, &trust_of(&trust), now).await {
+                if let Err(why) = verified {
                     tracing::info!(tenant, reason = %why, "token request refused: WIF assertion");
                     return Err(OAuthError::client_authentication_failed(req.basic));
                 }
