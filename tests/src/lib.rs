@@ -203,11 +203,40 @@ impl TestServer {
         http_cfg: HttpConfig,
         serve_cfg: scim_local::serve::ServeConfig,
     ) -> Self {
+        Self::start_configured(engine, limits, profile, wrap, http_cfg, serve_cfg, |_, _| {}).await
+    }
+
+    /// A server whose Events API reads its table's events log (docs/events.md). The stream consumer is
+    /// not started: a test runs it ([`TestServer::events_consumer`]) when it wants the events.
+    pub async fn start_events(engine: Engine) -> Self {
+        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
+        let retention = scim_core::events::EventsConfig::default().retention;
+        Self::start_configured(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, scim_local::serve::ServeConfig::default(), |state, store| {
+            state.events = Some(Arc::new(scim_core::events::EventLog::new(store, retention)));
+        })
+        .await
+    }
+
+    /// A consumer of this server's table stream (each one starts from the checkpoints in the table).
+    pub fn events_consumer(&self) -> scim_core::events::Consumer {
+        scim_local::events::consumer(&self.store, &endpoint(self.engine), self.engine == Engine::Moto, &scim_core::events::EventsConfig::default())
+    }
+
+    async fn start_configured(
+        engine: Engine,
+        limits: Limits,
+        profile: &str,
+        wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
+        http_cfg: HttpConfig,
+        serve_cfg: scim_local::serve::ServeConfig,
+        configure: impl FnOnce(&mut AppState, &DynamoStore),
+    ) -> Self {
         scim_core::logging::init();
         let store = fresh_store(engine).await;
         let token = scim_core::auth::generate_token();
         let profile = scim_core::profile::Profile::load(profile).expect("profile");
         let mut state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token"), http_cfg, &profile);
+        configure(&mut state, &store);
         let metrics_cfg = scim_core::metrics::MetricsConfig { emf: Some(scim_core::metrics::emf::Emf::memory("ScimTest")), ..Default::default() };
         state.metrics = Arc::new(scim_core::metrics::Metrics::new(metrics_cfg));
         let metrics = state.metrics.clone();

@@ -22,6 +22,7 @@ pub mod respond;
 
 mod bulk;
 mod discovery;
+mod events;
 mod resources;
 mod state;
 mod tenant;
@@ -41,6 +42,8 @@ pub fn router(state: AppState) -> Router {
     for rt in state.resource_types.iter() {
         inner = inner.merge(resources::routes(rt));
     }
+    // The Events API (docs/events.md): `<Tenant URL>/Events`, 404 when the server has no events log.
+    inner = inner.merge(events::routes());
     wrap(state, inner)
 }
 
