@@ -222,6 +222,7 @@ impl EventLog {
         let mut start: Option<HashMap<String, AV>> = None;
         let mut more = false;
         loop {
+            crate::store::record_call("Query");
             let r = self
                 .client
                 .query()
