@@ -40,6 +40,7 @@ events_tests!(
     a_bad_cursor_or_limit_is_a_400_scim_error,
     the_webhook_gets_every_event_signed_in_order_after_failures,
     concurrent_appends_keep_one_gap_free_order_and_one_copy_of_each_event,
+    the_discovery_functions_router_serves_the_events_api,
 );
 
 /// Every event of the default tenant after `cursor`, following `nextCursor`; returns them and the last cursor.
@@ -502,4 +503,29 @@ async fn concurrent_appends_keep_one_gap_free_order_and_one_copy_of_each_event(s
     }
     // Another tenant's log is untouched.
     assert!(log.read("acme", 0, 10).await.unwrap().events.is_empty());
+}
+
+/// On AWS the Events API is served by the `discovery` function (API Gateway's `$default` route): its router
+/// answers `/Events` from the events log, with the same authentication.
+async fn the_discovery_functions_router_serves_the_events_api(s: TestServer) {
+    use tower::ServiceExt;
+    s.create_user(&user_body("ann@contoso.com", "a")).await;
+    s.events_consumer().poll().await.expect("poll");
+    let token = scim_core::auth::generate_token();
+    let mut state = scim_core::http::AppState::new(
+        scim_core::service::Service::new(Arc::new(s.store.clone()), scim_core::config::Limits::default()),
+        scim_core::auth::Auth::from_token(&token).unwrap(),
+        scim_core::config::HttpConfig::default(),
+    );
+    state.events = Some(Arc::new(scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600))));
+    let router = scim_core::http::discovery_router(state);
+    let get = |auth: &str| {
+        axum::http::Request::get("/scim/v2/Events").header("authorization", format!("Bearer {auth}")).body(axum::body::Body::empty()).unwrap()
+    };
+    let resp = router.clone().oneshot(get(&token)).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = serde_json::from_slice(&http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes()).unwrap();
+    assert_eq!(kinds(body["events"].as_array().unwrap()), ["user.created"]);
+    let resp = router.oneshot(get("not-the-token-not-the-token")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
 }

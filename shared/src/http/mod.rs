@@ -77,9 +77,10 @@ pub fn users_router(state: AppState) -> Router {
     type_router(state, "User")
 }
 
-/// The discovery endpoints only (the `discovery` Lambda function).
+/// The discovery endpoints and the Events API (the `discovery` Lambda function, which API Gateway's
+/// `$default` route reaches).
 pub fn discovery_router(state: AppState) -> Router {
-    wrap(state, discovery::routes())
+    wrap(state, discovery::routes().merge(events::routes()))
 }
 
 fn wrap(state: AppState, inner: Router<AppState>) -> Router {
