@@ -211,10 +211,13 @@ impl TestServer {
     pub async fn start_events(engine: Engine) -> Self {
         let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
         let retention = scim_core::events::EventsConfig::default().retention;
-        Self::start_configured(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, scim_local::serve::ServeConfig::default(), |state, store| {
+        let server = Self::start_configured(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, scim_local::serve::ServeConfig::default(), |state, store| {
             state.events = Some(Arc::new(scim_core::events::EventLog::new(store, retention)));
         })
-        .await
+        .await;
+        // As scim-local does at start: the table's stream (and TTL), before any write.
+        server.events_consumer().ensure_stream().await.expect("enable the table's stream");
+        server
     }
 
     /// A consumer of this server's table stream (each one starts from the checkpoints in the table).

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConsumedCapacity, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ReturnConsumedCapacity, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus, TransactWriteItem,
+    ReturnConsumedCapacity, ScalarAttributeType, TableStatus, TransactWriteItem,
 };
 use std::time::Duration;
 
@@ -50,11 +50,6 @@ impl DynamoStore {
             .key_schema(range(SK).expect("static"))
             .global_secondary_indexes(gsi(GSI1, GSI1PK))
             .global_secondary_indexes(gsi(GSI2, GSI2PK))
-            // Change events (docs/events.md) are read from the table's stream: every committed change,
-            // with the item before and after, at no cost to the write path.
-            .stream_specification(
-                StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewAndOldImages).build().expect("static stream specification"),
-            )
             .send()
             .await;
         match res {
