@@ -444,4 +444,14 @@ mod tests {
         }
         assert_eq!(props.len(), v.as_object().unwrap().len(), "the schema names a field the events never carry");
     }
+
+    #[test]
+    fn an_event_never_carries_a_password() {
+        let mut doc = ann(json!(true), "Ann");
+        doc["password"] = json!("Secret-123");
+        let c = record("INSERT", "108", keys("T#acme#User", "u1"), None, Some(user_image("acme", "u1", doc, 1, &[])));
+        let ev = events_of(&c);
+        assert!(ev[0].resource.as_ref().unwrap().get("password").is_none());
+        assert!(!serde_json::to_string(&ev[0]).unwrap().contains("Secret-123"));
+    }
 }
