@@ -42,6 +42,7 @@ events_tests!(
     concurrent_appends_keep_one_gap_free_order_and_one_copy_of_each_event,
     the_discovery_functions_router_serves_the_events_api,
     the_lag_from_write_to_event_is_bounded,
+    a_refused_write_makes_no_event,
 );
 
 /// Every event of the default tenant after `cursor`, following `nextCursor`; returns them and the last cursor.
@@ -565,4 +566,31 @@ async fn the_lag_from_write_to_event_is_bounded(s: TestServer) {
     let p = |q: f64| lags[((lags.len() as f64 * q).ceil() as usize).saturating_sub(1).min(lags.len() - 1)];
     eprintln!("event lag ({:?}, {n} sequential creates, poll {} ms): p50 {:?}, p99 {:?}, max {:?}", s.engine, cfg.poll_interval.as_millis(), p(0.5), p(0.99), lags[lags.len() - 1]);
     assert!(p(0.99) < Duration::from_secs(2), "p99 lag {:?}", p(0.99));
+}
+
+/// Writes that did not commit — a taken userName (409), a stale If-Match (412), a member that is not a
+/// user (400, nothing applied), a PATCH that changes nothing — make no event.
+async fn a_refused_write_makes_no_event(s: TestServer) {
+    let u = s.create_user(&user_body("ann@contoso.com", "a")).await;
+    let g = s.post("/Groups", &json!({"schemas": [urn::GROUP], "displayName": "Sales"})).await.id();
+    let mut c = s.events_consumer();
+    c.poll().await.expect("poll");
+    let (before, cursor) = events_after(&s, None).await;
+    assert_eq!(kinds(&before), ["user.created", "group.created"]);
+
+    assert_eq!(s.post("/Users", &user_body("ANN@contoso.com", "b")).await.status, 409);
+    let stale = s
+        .call_with_header(Method::PATCH, &format!("/Users/{u}"), ("If-Match", "W/\"999\""), Some(&patch_body(json!([{"op": "Replace", "path": "title", "value": "x"}]))))
+        .await;
+    assert_eq!(stale.status, 412, "{}", stale.text);
+    let r = s
+        .patch(&format!("/Groups/{g}"), &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": u}, {"value": "not-a-user"}]}])))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let same = s.patch(&format!("/Users/{u}"), &patch_body(json!([{"op": "Replace", "path": "active", "value": true}]))).await;
+    assert!(same.status == 200 || same.status == 204, "{}", same.text);
+
+    c.poll().await.expect("poll");
+    let (after, _) = events_after(&s, Some(&cursor)).await;
+    assert!(after.is_empty(), "events of refused or empty writes: {after:#?}");
 }

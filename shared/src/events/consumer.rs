@@ -156,6 +156,11 @@ impl Consumer {
         }
         // Oldest first: a parent shard's records precede its children's.
         shards.sort();
+        // Each poll opens every shard again from its checkpoint rather than keeping last poll's iterators:
+        // one GetItem and one GetShardIterator more per shard, and no iterator outlives the shard it was
+        // made from (moto replaces a table's shard when it rolls back a cancelled transaction, and an old
+        // iterator would go on reading the old one: the cancelled write's records, none of the later).
+        self.iterators.clear();
         let mut logged = 0;
         for (_, shard) in shards {
             if self.closed.contains(&shard) {
