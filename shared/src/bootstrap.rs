@@ -4,7 +4,7 @@
 //! Under `cargo lambda watch` (`SCIM_LOCAL_ENGINE=1`, set in the workspace's `Cargo.toml`) the store is
 //! the running `scim-local`'s embedded engine and the token the one it keeps, both found through its data
 //! directory ([`crate::local_engine`]); `SCIM_DYNAMODB_ENDPOINT` and `SCIM_BEARER_TOKEN`, when set, still
-//! win. Imports `auth`, `config`, `http`, `oauth` (the signing keys), `service`, `store`, `profile` and
+//! win. Imports `auth`, `config`, `http`, `oauth` (the signing keys), `events`, `service`, `store`, `profile` and
 //! `local_engine`.
 
 use crate::auth::Auth;
@@ -81,7 +81,10 @@ async fn state(single_token: bool) -> Result<AppState, String> {
         tracing::error!(table = %store_cfg.table, error = ?e, "DynamoDB warm-up failed");
     }
     let profile = crate::profile::Profile::from_env()?;
-    let state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, HttpConfig::from_env(), &profile);
+    // The events log the Events API reads (docs/events.md; the `events` function writes it).
+    let events = Arc::new(crate::events::EventLog::new(&store, crate::events::EventsConfig::from_env().retention));
+    let mut state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, HttpConfig::from_env(), &profile);
+    state.events = Some(events);
     tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, table = %store_cfg.table, profile = %profile.name, "initialised");
     Ok(state)
 }

@@ -32,6 +32,7 @@ pub mod bootstrap;
 pub mod bulk;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod filter;
 pub mod http;
 pub mod local_engine;

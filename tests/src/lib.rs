@@ -215,11 +215,44 @@ impl TestServer {
         serve_cfg: scim_local::serve::ServeConfig,
         oauth: Option<Arc<scim_core::oauth::OAuth>>,
     ) -> Self {
+        Self::start_configured(engine, limits, profile, wrap, http_cfg, serve_cfg, oauth, |_, _| {}).await
+    }
+
+    /// A server whose Events API reads its table's events log (docs/events.md). The stream consumer is
+    /// not started: a test runs it ([`TestServer::events_consumer`]) when it wants the events.
+    pub async fn start_events(engine: Engine) -> Self {
+        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
+        let retention = scim_core::events::EventsConfig::default().retention;
+        let server = Self::start_configured(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, scim_local::serve::ServeConfig::default(), None, |state, store| {
+            state.events = Some(Arc::new(scim_core::events::EventLog::new(store, retention)));
+        })
+        .await;
+        // As scim-local does at start: the table's stream (and TTL), before any write.
+        server.events_consumer().ensure_stream().await.expect("enable the table's stream");
+        server
+    }
+
+    /// A consumer of this server's table stream (each one starts from the checkpoints in the table).
+    pub fn events_consumer(&self) -> scim_core::events::Consumer {
+        scim_local::events::consumer(&self.store, &endpoint(self.engine), self.engine == Engine::Moto, &scim_core::events::EventsConfig::default())
+    }
+
+    async fn start_configured(
+        engine: Engine,
+        limits: Limits,
+        profile: &str,
+        wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
+        http_cfg: HttpConfig,
+        serve_cfg: scim_local::serve::ServeConfig,
+        oauth: Option<Arc<scim_core::oauth::OAuth>>,
+        configure: impl FnOnce(&mut AppState, &DynamoStore),
+    ) -> Self {
         scim_core::logging::init();
         let store = fresh_store(engine).await;
         let token = scim_core::auth::generate_token();
         let profile = scim_core::profile::Profile::load(profile).expect("profile");
         let mut state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token").with_oauth(oauth.clone()), http_cfg, &profile);
+        configure(&mut state, &store);
         let metrics_cfg = scim_core::metrics::MetricsConfig { emf: Some(scim_core::metrics::emf::Emf::memory("ScimTest")), ..Default::default() };
         state.metrics = Arc::new(scim_core::metrics::Metrics::new(metrics_cfg));
         let metrics = state.metrics.clone();

@@ -24,6 +24,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// The DynamoDB Streams API (change events read the table's stream: docs/events.md).
+const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
 /// An SDK HTTP client whose every request is answered by `db`, in this process.
@@ -65,7 +67,8 @@ impl InProcess {
 /// One DynamoDB call, `x-amz-target` + JSON body → (HTTP status, JSON answer), errors as DynamoDB words.
 /// Shared by the in-process connector and the engine's door for other processes ([`crate::engine_door`]).
 pub(crate) fn answer_json(db: &Database, target: &str, body: &[u8]) -> (u16, String) {
-    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX).or_else(|| target.strip_prefix(STREAMS_TARGET_PREFIX).filter(|op| is_streams_operation(op)))
+    else {
         return (400, error_body("UnknownOperationException", ""));
     };
     let Ok(body) = std::str::from_utf8(body) else {
@@ -123,6 +126,11 @@ fn without_request_token(mut r: dynoxide::actions::transact_write_items::Transac
     r
 }
 
+/// The operations of the Streams API (served by the same engine under their own target prefix).
+fn is_streams_operation(op: &str) -> bool {
+    matches!(op, "ListStreams" | "DescribeStream" | "GetShardIterator" | "GetRecords")
+}
+
 /// The operations the store and the tools use (and the rest of the item and table API, so nothing the SDK
 /// can send is refused by accident).
 fn dispatch(db: &Database, operation: &str, body: &str) -> Result<String, DynoxideError> {
@@ -142,6 +150,12 @@ fn dispatch(db: &Database, operation: &str, body: &str) -> Result<String, Dynoxi
         "DeleteTable" => call(body, |r| db.delete_table(r)),
         "ListTables" => call(body, |r| db.list_tables(r)),
         "UpdateTable" => call(body, |r| db.update_table(r)),
+        "UpdateTimeToLive" => call(body, |r| db.update_time_to_live(r)),
+        "DescribeTimeToLive" => call(body, |r| db.describe_time_to_live(r)),
+        "ListStreams" => call(body, |r| db.list_streams(r)),
+        "DescribeStream" => call(body, |r| db.describe_stream(r)),
+        "GetShardIterator" => call(body, |r| db.get_shard_iterator(r)),
+        "GetRecords" => call(body, |r| db.get_records(r)),
         other => Err(DynoxideError::ValidationException(format!("operation {other} is not served in process"))),
     }
 }

@@ -14,9 +14,11 @@ pub mod admin;
 pub mod clients;
 pub mod cloudwatch;
 pub mod engine_door;
+pub mod events;
 pub mod in_process;
 pub mod private_dir;
 pub mod serve;
+pub mod webhook;
 
 /// The embedded DynamoDB engine of this process.
 #[derive(Clone)]
@@ -39,6 +41,22 @@ impl EmbeddedDynamo {
     /// `scim-admin` does).
     pub fn http_store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
         self.key.store(&self.endpoint, table, call_timeout)
+    }
+
+    /// Delete expired items (the events log's TTL) every `every`: the engine deletes them only when asked.
+    pub fn sweep_ttl_every(&self, every: Duration) {
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.sweep_ttl()).await {
+                    Ok(Ok(n)) if n > 0 => tracing::debug!(deleted = n, "TTL sweep"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "TTL sweep failed"),
+                    _ => {}
+                }
+            }
+        });
     }
 }
 

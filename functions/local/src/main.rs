@@ -39,6 +39,11 @@ ENVIRONMENT (all optional)
   SCIM_BODY_READ_TIMEOUT_SECS    a request body must arrive within this (default 30; 408 after)
   SCIM_IDLE_TIMEOUT_SECS         close a connection with no bytes moving this long (default 60)
   SCIM_MAX_CONNECTIONS           open connections at most (default 256; more are answered 503)
+  SCIM_EVENTS                    off: no change events (default on; docs/events.md)
+  SCIM_EVENTS_RETENTION_DAYS     how long the Events API keeps an event (default 7)
+  SCIM_EVENTS_WEBHOOK_URL        POST every change event to this http:// URL, signed (docs/events.md)
+  SCIM_EVENTS_WEBHOOK_SECRET     the webhook's signing secret (default: generated, kept in
+                                 SCIM_DATA_DIR/webhook-secret)
 
   --create-table           create the table (with its indexes) on SCIM_DYNAMODB_ENDPOINT, or on AWS when
                            unset, then exit
@@ -95,6 +100,8 @@ async fn run() -> Result<(), String> {
     // Private to its owner (0700, files 0600), tightened if it was looser: it holds every tenant's data,
     // the token and the engine's key.
     scim_local::private_dir::prepare(&data_dir)?;
+    // The change events' consumer reaches the embedded engine in process whatever the server's transport.
+    let mut events_store = None;
     let (store, endpoint, engine) = match &store_cfg.endpoint {
         Some(ep) => (DynamoStore::local(ep, store_cfg.table.clone(), store_cfg.call_timeout), ep.clone(), format!("DynamoDB API at {ep}")),
         None => {
@@ -115,6 +122,8 @@ async fn run() -> Result<(), String> {
                 Ok("in-process") | Err(_) => (embedded.store(store_cfg.table.clone(), store_cfg.call_timeout), "in process"),
                 Ok(other) => return Err(format!("SCIM_EMBEDDED_TRANSPORT must be in-process or http, not {other:?}")),
             };
+            embedded.sweep_ttl_every(std::time::Duration::from_secs(3600));
+            events_store = Some(embedded.store(store_cfg.table.clone(), store_cfg.call_timeout));
             (store, embedded.endpoint, format!("embedded DynamoDB engine (dynoxide) on {}, reached {transport}", file.display()))
         }
     };
@@ -132,7 +141,17 @@ async fn run() -> Result<(), String> {
     let http_cfg = HttpConfig::from_env();
     let base_path = http_cfg.base_path.clone();
     let profile = scim_core::profile::Profile::from_env()?;
-    let state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, http_cfg, &profile);
+    // Change events (docs/events.md): the table's stream → the events log (the Events API) → the webhook.
+    let events = match std::env::var("SCIM_EVENTS").as_deref() {
+        Ok("off") => None,
+        _ => {
+            let (events_store, signed) = match events_store { Some(s) => (s, false), None => (store.clone(), true) };
+            let webhook = scim_local::events::webhook_from_env(&data_dir)?;
+            Some(scim_local::events::start(&events_store, &endpoint, signed, &scim_core::events::EventsConfig::from_env(), webhook).await?)
+        }
+    };
+    let mut state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, http_cfg, &profile);
+    state.events = events.as_ref().map(|e| e.log.clone());
 
     let listen = std::env::var("SCIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -165,6 +184,9 @@ async fn run() -> Result<(), String> {
     println!("  Operations:   http://{addr}/admin ({admin_where}; scim-admin status <tenant>)");
     println!("  Store:        {engine}, table {}", store_cfg.table);
     println!("  Profile:      {} ({})", profile.name, profile.description);
+    if events.is_some() {
+        println!("  Events:       {}/Events (change events; docs/events.md)", scim_local::tenant_url(addr, &base_path));
+    }
     println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
     println!("  OAuth:        token URL http://{addr}/<tenant>/oauth2/token (or http://{addr}/oauth2/token); clients: scim-admin client create <tenant>");
     println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));

@@ -23,6 +23,7 @@ pub mod respond;
 
 mod bulk;
 mod discovery;
+mod events;
 mod oauth;
 mod resources;
 mod state;
@@ -43,6 +44,8 @@ pub fn router(state: AppState) -> Router {
     for rt in state.resource_types.iter() {
         inner = inner.merge(resources::routes(rt));
     }
+    // The Events API (docs/events.md): `<Tenant URL>/Events`, 404 when the server has no events log.
+    inner = inner.merge(events::routes());
     wrap_with(state, inner, oauth::routes())
 }
 
@@ -81,9 +84,10 @@ pub fn users_router(state: AppState) -> Router {
     type_router(state, "User")
 }
 
-/// The discovery endpoints only (the `discovery` Lambda function).
+/// The discovery endpoints and the Events API (the `discovery` Lambda function, which API Gateway's
+/// `$default` route reaches).
 pub fn discovery_router(state: AppState) -> Router {
-    wrap(state, discovery::routes())
+    wrap(state, discovery::routes().merge(events::routes()))
 }
 
 fn wrap(state: AppState, inner: Router<AppState>) -> Router {

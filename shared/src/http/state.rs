@@ -1,7 +1,7 @@
 //! What every handler is given: the shared [`AppState`] (service, auth, HTTP settings, the profile's resource
 //! types) and the per-request [`RequestCtx`] the middleware sets (tenant, base URL, `/Me` user).
 //!
-//! Imports: the crate's `auth`, `config`, `schema`, `service`, `profile`, `metrics`; nothing else of
+//! Imports: the crate's `auth`, `config`, `schema`, `service`, `profile`, `metrics`, `events`; nothing else of
 //! `http`, so every other module of `http` may import it.
 
 use crate::auth::Auth;
@@ -20,6 +20,8 @@ pub struct AppState {
     pub resource_types: Arc<Vec<&'static ResourceType>>,
     /// Per-tenant request metrics (recorded by `middleware::observe`; settings from the environment).
     pub metrics: Arc<Metrics>,
+    /// The events log the Events API reads (`docs/events.md`); None: `/Events` answers 404.
+    pub events: Option<Arc<crate::events::EventLog>>,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             http: Arc::new(http),
             resource_types: Arc::new(vec![schema::user_resource_type(), schema::group_resource_type()]),
             metrics: Arc::new(Metrics::from_env()),
+            events: None,
         }
     }
 

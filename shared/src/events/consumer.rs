@@ -1,0 +1,305 @@
+//! The stream consumer: reads the table's DynamoDB stream shard by shard, turns each record into events
+//! ([`super::event::events_of`]) and appends them to the events log ([`super::log::EventLog`]).
+//!
+//! At least once, across crashes and restarts: a shard's checkpoint (the sequence number of the last
+//! record whose events are in the log) is written to the table only after those events are, so a restart
+//! resumes after it and at worst reads a batch again — whose events the log recognises by id and does not
+//! log twice. Checkpoints: item `EVENTS#shards` / `<shard id>` (`seq`, `closed`). A batch holding only
+//! the consumer's own checkpoint writes is not checkpointed (else each checkpoint would make another).
+//!
+//! Order: records of one item arrive in order within a shard; shards are read oldest first (a parent
+//! before its children), each to its end, so per-resource order holds.
+//!
+//! Imports `store` (the DynamoDB store's client and errors) and the modules beside it.
+
+use super::event::events_of;
+use super::log::{sdk_err, EventLog, TTL_ATTR};
+use super::record::Change;
+use crate::store::dynamo::DynamoStore;
+use crate::store::StoreError;
+use aws_sdk_dynamodb::types::{AttributeValue as AV, StreamSpecification, StreamViewType, TimeToLiveSpecification, TimeToLiveStatus};
+use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Partition of the consumer's checkpoints (one item per shard).
+pub const CHECKPOINT_PK: &str = "EVENTS#shards";
+
+/// What the consumer has done since it started (read by tests and the local server's log).
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    /// Stream records read.
+    pub records: AtomicU64,
+    /// Events appended to the log (including any the log recognised as already logged).
+    pub events: AtomicU64,
+}
+
+pub struct Consumer {
+    streams: aws_sdk_dynamodbstreams::Client,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    log: EventLog,
+    stream_arn: Option<String>,
+    iterators: HashMap<String, String>,
+    closed: HashSet<String>,
+    pub stats: Arc<ConsumerStats>,
+    /// Woken after events were logged (the webhook deliverer waits on it).
+    pub notify: Arc<tokio::sync::Notify>,
+}
+
+/// A DynamoDB Streams client that reaches the same engine and region as `dynamo` through the same HTTP
+/// client (the embedded engine's in-process transport too), at `endpoint`; signing with `credentials`, or
+/// unsigned when None (the in-process engine has nothing to authenticate to).
+pub fn streams_client_like(dynamo: &aws_sdk_dynamodb::Client, endpoint: &str, credentials: Option<aws_sdk_dynamodb::config::Credentials>) -> aws_sdk_dynamodbstreams::Client {
+    let c = dynamo.config();
+    let mut b = aws_sdk_dynamodbstreams::Config::builder().behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    if let Some(r) = c.region() {
+        b = b.region(r.clone());
+    }
+    if let Some(h) = c.http_client() {
+        b = b.http_client(h);
+    }
+    match credentials {
+        Some(p) => b = b.credentials_provider(p),
+        None => b = b.allow_no_auth(),
+    }
+    if let Some(t) = c.timeout_config() {
+        b = b.timeout_config(t.clone());
+    }
+    aws_sdk_dynamodbstreams::Client::from_conf(b.build())
+}
+
+impl Consumer {
+    pub fn new(store: &DynamoStore, streams: aws_sdk_dynamodbstreams::Client, log: EventLog) -> Self {
+        Consumer {
+            streams,
+            client: store.client().clone(),
+            table: store.table().to_string(),
+            log,
+            stream_arn: None,
+            iterators: HashMap::new(),
+            closed: HashSet::new(),
+            stats: Arc::default(),
+            notify: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Make sure the table has its stream (new and old images) and the TTL on `ttl` — a table created by
+    /// an older version has neither (local use; on AWS the template declares both). Returns the stream.
+    pub async fn ensure_stream(&mut self) -> Result<String, StoreError> {
+        let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| sdk_err("DescribeTable", e))?;
+        let t = d.table();
+        let enabled = t.and_then(|t| t.stream_specification()).is_some_and(|s| s.stream_enabled());
+        if !enabled {
+            let spec = StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
+            self.client.update_table().table_name(&self.table).stream_specification(spec).send().await.map_err(|e| sdk_err("UpdateTable", e))?;
+            tracing::info!(table = %self.table, "enabled the table's stream for change events");
+        }
+        let ttl = self.client.describe_time_to_live().table_name(&self.table).send().await;
+        let on = ttl.as_ref().ok().and_then(|r| r.time_to_live_description()).and_then(|d| d.time_to_live_status());
+        if !matches!(on, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)) {
+            let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTR).build().map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
+            if let Err(e) = self.client.update_time_to_live().table_name(&self.table).time_to_live_specification(spec).send().await {
+                // Retention then relies on the Events API's own filter; nothing is lost.
+                tracing::warn!(error = %e, "could not enable the TTL of the events log");
+            }
+        }
+        self.stream_arn().await
+    }
+
+    async fn stream_arn(&mut self) -> Result<String, StoreError> {
+        if let Some(a) = &self.stream_arn {
+            return Ok(a.clone());
+        }
+        let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| sdk_err("DescribeTable", e))?;
+        let arn = d
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .ok_or_else(|| StoreError::Internal(format!("table {} has no stream; change events need one", self.table)))?
+            .to_string();
+        self.stream_arn = Some(arn.clone());
+        Ok(arn)
+    }
+
+    /// Read every shard to its current end once, logging the events; returns how many were logged.
+    pub async fn poll(&mut self) -> Result<usize, StoreError> {
+        let arn = self.stream_arn().await?;
+        let mut shards = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let d = self
+                .streams
+                .describe_stream()
+                .stream_arn(&arn)
+                .set_exclusive_start_shard_id(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("DescribeStream", e))?;
+            let Some(desc) = d.stream_description() else { break };
+            for s in desc.shards() {
+                if let Some(id) = s.shard_id() {
+                    let first = s.sequence_number_range().and_then(|r| r.starting_sequence_number()).unwrap_or("").to_string();
+                    shards.push((format!("{first:0>40}"), id.to_string()));
+                }
+            }
+            match desc.last_evaluated_shard_id() {
+                Some(last) => start = Some(last.to_string()),
+                None => break,
+            }
+        }
+        // Oldest first: a parent shard's records precede its children's.
+        shards.sort();
+        // Each poll opens every shard again from its checkpoint rather than keeping last poll's iterators:
+        // one GetItem and one GetShardIterator more per shard, and no iterator outlives the shard it was
+        // made from (moto replaces a table's shard when it rolls back a cancelled transaction, and an old
+        // iterator would go on reading the old one: the cancelled write's records, none of the later).
+        self.iterators.clear();
+        let mut logged = 0;
+        for (_, shard) in shards {
+            if self.closed.contains(&shard) {
+                continue;
+            }
+            logged += self.drain(&arn, &shard).await?;
+        }
+        if logged > 0 {
+            self.notify.notify_one();
+        }
+        Ok(logged)
+    }
+
+    async fn drain(&mut self, arn: &str, shard: &str) -> Result<usize, StoreError> {
+        let mut logged = 0;
+        loop {
+            let iterator = match self.iterators.get(shard) {
+                Some(i) => i.clone(),
+                None => match self.iterator_from_checkpoint(arn, shard).await? {
+                    Some(i) => i,
+                    None => return Ok(logged),
+                },
+            };
+            let r = match self.streams.get_records().shard_iterator(&iterator).limit(1000).send().await {
+                Ok(r) => r,
+                Err(e) if matches!(e.code(), Some("ExpiredIteratorException" | "TrimmedDataAccessException")) => {
+                    // Start again from the checkpoint at the next poll.
+                    self.iterators.remove(shard);
+                    return Ok(logged);
+                }
+                Err(e) => return Err(sdk_err("GetRecords", e)),
+            };
+            let changes: Vec<Change> = r.records().iter().filter_map(Change::from_sdk).collect();
+            self.stats.records.fetch_add(r.records().len() as u64, Ordering::Relaxed);
+            let events: Vec<_> = changes.iter().flat_map(events_of).collect();
+            if !events.is_empty() {
+                self.log.append(&events).await?;
+                logged += events.len();
+                self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);
+            }
+            let next = r.next_shard_iterator().map(str::to_string);
+            let own = |c: &Change| c.pk() == Some(CHECKPOINT_PK);
+            if let Some(last) = changes.last().filter(|_| next.is_none() || changes.iter().any(|c| !own(c))) {
+                self.checkpoint(shard, &last.seq, next.is_none()).await?;
+            }
+            match next {
+                None => {
+                    if changes.is_empty() {
+                        self.checkpoint_closed(shard).await?;
+                    }
+                    self.iterators.remove(shard);
+                    self.closed.insert(shard.to_string());
+                    return Ok(logged);
+                }
+                Some(n) => {
+                    self.iterators.insert(shard.to_string(), n);
+                    if r.records().is_empty() {
+                        return Ok(logged);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn iterator_from_checkpoint(&mut self, arn: &str, shard: &str) -> Result<Option<String>, StoreError> {
+        let cp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AV::S(CHECKPOINT_PK.into()))
+            .key("sk", AV::S(shard.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetItem", e))?;
+        let item = cp.item.unwrap_or_default();
+        if item.get("closed").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false) {
+            self.closed.insert(shard.to_string());
+            return Ok(None);
+        }
+        let seq = item.get("seq").and_then(|v| v.as_s().ok()).cloned();
+        let mut req = self.streams.get_shard_iterator().stream_arn(arn).shard_id(shard);
+        req = match &seq {
+            Some(s) => req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(s),
+            None => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        };
+        let r = req.send().await.map_err(|e| sdk_err("GetShardIterator", e))?;
+        tracing::debug!(shard, resume_after = seq.as_deref().unwrap_or("-"), "stream shard opened");
+        Ok(r.shard_iterator().map(str::to_string))
+    }
+
+    async fn checkpoint(&self, shard: &str, seq: &str, closed: bool) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AV::S(CHECKPOINT_PK.into()))
+            .item("sk", AV::S(shard.into()))
+            .item("seq", AV::S(seq.into()))
+            .item("closed", AV::Bool(closed))
+            .send()
+            .await
+            .map_err(|e| sdk_err("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn checkpoint_closed(&self, shard: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AV::S(CHECKPOINT_PK.into()))
+            .key("sk", AV::S(shard.into()))
+            .update_expression("SET #c = :t")
+            .expression_attribute_names("#c", "closed")
+            .expression_attribute_values(":t", AV::Bool(true))
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Poll for ever: at once while records keep coming, every `interval` when the stream is quiet,
+    /// backing off (up to 30 s) while the table or stream fails.
+    pub async fn run(mut self, interval: Duration) {
+        let mut failures = 0u32;
+        loop {
+            match self.poll().await {
+                Ok(n) => {
+                    failures = 0;
+                    if n == 0 {
+                        tokio::time::sleep(interval).await;
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = Duration::from_millis((250u64 << failures.min(7)).min(30_000));
+                    tracing::warn!(error = ?e, wait_ms = wait.as_millis() as u64, "change events: stream read failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The events log: each tenant's events as items of its own partition, readable in order from a cursor
+//! (the Events API, the webhook deliverer), kept for the retention (a TTL on every item).
+//!
+//! Keys (every one starts with the tenant, like the rest of the table):
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | event | `T#<tenant>#events` | order, 20 digits | `id`, `ev` (the event's JSON), `ttl` |
+//! | event id (deduplication) | `T#<tenant>#events#ids` | event id | `o` (its order), `ttl` |
+//! | head | `T#<tenant>#events#head` | `#` | `n` (the last order given) |
+//!
+//! Order: a batch of events is written in one transaction that moves the tenant's head from `n` to
+//! `n + k` (conditioned on `n`) and puts the events at orders `n+1 … n+k`, so the order of the log is the
+//! order of commit, without gaps a reader could pass before they fill: a reader that saw order `m`
+//! has seen every order below it. Idempotence: each event's id item is put with `attribute_not_exists`
+//! in the same transaction; an event already logged (a retry after a crash) cancels it, is dropped,
+//! and the rest is written — the same event is never logged twice.
+//!
+//! Imports `store` (its errors and the DynamoDB store's client) and [`super::event`].
+
+use super::event::Event;
+use crate::store::dynamo::DynamoStore;
+use crate::store::StoreError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use base64::Engine as _;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Events per transaction: two items each, plus the head, within DynamoDB's 100.
+const EVENTS_PER_TRANSACTION: usize = 49;
+/// A transaction carries at most 4 MB; stay well under.
+const TRANSACTION_BYTES: usize = 3_000_000;
+/// An event's JSON beyond this is logged without its `resource` (items hold at most 400 KB).
+pub const MAX_EVENT_BYTES: usize = 350_000;
+/// Most events one page of the Events API returns.
+pub const MAX_PAGE: usize = 1000;
+/// The TTL attribute (the table's TimeToLiveSpecification names it).
+pub const TTL_ATTR: &str = "ttl";
+
+pub fn log_pk(tenant: &str) -> String {
+    format!("T#{tenant}#events")
+}
+fn ids_pk(tenant: &str) -> String {
+    format!("T#{tenant}#events#ids")
+}
+fn head_pk(tenant: &str) -> String {
+    format!("T#{tenant}#events#head")
+}
+fn order_sk(order: u64) -> String {
+    format!("{order:020}")
+}
+
+/// The opaque cursor of the Events API for "after the event at `order`".
+pub fn encode_cursor(order: u64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("ev1.{order}"))
+}
+
+/// The order a cursor names; None for anything this server did not issue.
+pub fn decode_cursor(cursor: &str) -> Option<u64> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let digits = text.strip_prefix("ev1.")?;
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One page of a tenant's events.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// (order, event JSON), in order.
+    pub events: Vec<(u64, Value)>,
+    /// The order after which the next page starts (the last event's, or the `after` given).
+    pub last: u64,
+    /// True when more events follow this page now.
+    pub more: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct EventLog {
+    client: Client,
+    table: String,
+    retention: Duration,
+}
+
+impl EventLog {
+    pub fn new(store: &DynamoStore, retention: Duration) -> Self {
+        EventLog { client: store.client().clone(), table: store.table().to_string(), retention }
+    }
+
+    /// Append `events` (any tenants; each tenant's in the order given), each exactly once.
+    pub async fn append(&self, events: &[Event]) -> Result<(), StoreError> {
+        let mut by_tenant: Vec<(&str, Vec<&Event>)> = Vec::new();
+        for e in events {
+            match by_tenant.iter_mut().find(|(t, _)| *t == e.tenant) {
+                Some((_, v)) => v.push(e),
+                None => by_tenant.push((&e.tenant, vec![e])),
+            }
+        }
+        for (tenant, evs) in by_tenant {
+            let encoded: Vec<(String, String)> = evs.into_iter().map(|e| (e.id.clone(), encode(e))).collect();
+            let mut rest = &encoded[..];
+            while !rest.is_empty() {
+                let mut n = 0;
+                let mut bytes = 0;
+                while n < rest.len() && n < EVENTS_PER_TRANSACTION && (n == 0 || bytes + rest[n].1.len() <= TRANSACTION_BYTES) {
+                    bytes += rest[n].1.len();
+                    n += 1;
+                }
+                self.write_chunk(tenant, &rest[..n]).await?;
+                rest = &rest[n..];
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_chunk(&self, tenant: &str, chunk: &[(String, String)]) -> Result<(), StoreError> {
+        let mut pending: Vec<&(String, String)> = chunk.iter().collect();
+        let ttl = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + self.retention).as_secs().to_string();
+        for attempt in 0..64u32 {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(5u64 << attempt.min(7))).await;
+            }
+            let head = self.head(tenant).await?;
+            let mut items = Vec::with_capacity(pending.len() * 2 + 1);
+            let new_head = head + pending.len() as u64;
+            let up = Update::builder()
+                .table_name(&self.table)
+                .key("pk", AV::S(head_pk(tenant)))
+                .key("sk", AV::S("#".into()))
+                .update_expression("SET #n = :new")
+                .condition_expression("attribute_not_exists(#pk) OR #n = :old")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":new", AV::N(new_head.to_string()))
+                .expression_attribute_values(":old", AV::N(head.to_string()))
+                .build()
+                .map_err(build_err)?;
+            items.push(TransactWriteItem::builder().update(up).build());
+            for (i, (id, json)) in pending.iter().enumerate() {
+                let order = head + 1 + i as u64;
+                let mut ev = HashMap::new();
+                ev.insert("pk".to_string(), AV::S(log_pk(tenant)));
+                ev.insert("sk".to_string(), AV::S(order_sk(order)));
+                ev.insert("id".to_string(), AV::S(id.clone()));
+                ev.insert("ev".to_string(), AV::S(json.clone()));
+                ev.insert(TTL_ATTR.to_string(), AV::N(ttl.clone()));
+                let mut guard = HashMap::new();
+                guard.insert("pk".to_string(), AV::S(ids_pk(tenant)));
+                guard.insert("sk".to_string(), AV::S(id.clone()));
+                guard.insert("o".to_string(), AV::N(order.to_string()));
+                guard.insert(TTL_ATTR.to_string(), AV::N(ttl.clone()));
+                for item in [ev, guard] {
+                    let put = Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(#pk)")
+                        .expression_attribute_names("#pk", "pk")
+                        .build()
+                        .map_err(build_err)?;
+                    items.push(TransactWriteItem::builder().put(put).build());
+                }
+            }
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(()),
+                Err(SdkError::ServiceError(se)) => match se.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        let reasons: Vec<&str> = c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+                        // An id item that exists: that event is in the log already (an earlier delivery).
+                        let logged: Vec<usize> = (0..pending.len()).filter(|i| reasons.get(2 + 2 * i) == Some(&"ConditionalCheckFailed")).collect();
+                        if !logged.is_empty() {
+                            tracing::debug!(tenant, skipped = logged.len(), "events already logged");
+                            let mut i = 0;
+                            pending.retain(|_| {
+                                let keep = !logged.contains(&i);
+                                i += 1;
+                                keep
+                            });
+                        }
+                        // Otherwise the head moved (another writer) or a conflict: read it again.
+                    }
+                    other => {
+                        let code = other.code().unwrap_or("unknown");
+                        if !retryable(code) {
+                            return Err(StoreError::Internal(format!("TransactWriteItems (events log) failed: {code}")));
+                        }
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "events log write failed; retrying"),
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    async fn head(&self, tenant: &str) -> Result<u64, StoreError> {
+        let r = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AV::S(head_pk(tenant)))
+            .key("sk", AV::S("#".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetItem", e))?;
+        Ok(r.item.as_ref().and_then(|i| i.get("n")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0))
+    }
+
+    /// Up to `limit` events of `tenant` after order `after` (0: from the oldest kept), in order.
+    pub async fn read(&self, tenant: &str, after: u64, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let mut events = Vec::new();
+        let mut start: Option<HashMap<String, AV>> = None;
+        let mut more = false;
+        loop {
+            crate::store::record_call("Query");
+            let r = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", AV::S(log_pk(tenant)))
+                .expression_attribute_values(":after", AV::S(order_sk(after)))
+                .consistent_read(true)
+                .limit((limit + 1 - events.len().min(limit)) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query", e))?;
+            for item in r.items() {
+                let expired = item.get(TTL_ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).is_some_and(|t| t <= now);
+                let order = item.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse::<u64>().ok());
+                let ev = item.get("ev").and_then(|v| v.as_s().ok()).and_then(|s| serde_json::from_str::<Value>(s).ok());
+                let (Some(order), Some(ev)) = (order, ev) else { continue };
+                if expired {
+                    continue;
+                }
+                if events.len() == limit {
+                    more = true;
+                    break;
+                }
+                events.push((order, ev));
+            }
+            match r.last_evaluated_key {
+                Some(k) if !k.is_empty() && !more => start = Some(k),
+                _ => break,
+            }
+        }
+        let last = events.last().map_or(after, |(o, _)| *o);
+        Ok(Page { events, last, more })
+    }
+}
+
+/// An event's JSON for the log: whole, or without its resource when too large for an item.
+fn encode(e: &Event) -> String {
+    let json = serde_json::to_string(e).unwrap_or_default();
+    if json.len() <= MAX_EVENT_BYTES {
+        return json;
+    }
+    let mut small = e.clone();
+    small.resource = None;
+    small.resource_omitted = Some(true);
+    serde_json::to_string(&small).unwrap_or_default()
+}
+
+fn retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "TransactionConflictException"
+            | "TransactionInProgressException"
+            | "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+    )
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Internal(format!("request build: {e}"))
+}
+
+/// A failed call: unavailable when it may pass on a retry, internal otherwise.
+pub(crate) fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &str, e: SdkError<E, R>) -> StoreError {
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{op}: {e}")),
+        _ => {
+            let code = e.code().unwrap_or("unknown");
+            if retryable(code) {
+                StoreError::Unavailable(format!("{op}: {code}"))
+            } else {
+                StoreError::Internal(format!("{op} failed: {code}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_forgeries() {
+        for n in [0, 1, 42, u64::MAX] {
+            assert_eq!(decode_cursor(&encode_cursor(n)), Some(n));
+        }
+        for bad in ["", "abc", "ev1.12", "ZXYxLg", "ZXYxLi0x", "ZXYyLjE", "!!!!"] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+        // Order keys sort as numbers do.
+        assert!(order_sk(9) < order_sk(10));
+    }
+
+    #[test]
+    fn an_oversized_event_is_logged_without_its_resource() {
+        let big = "x".repeat(MAX_EVENT_BYTES);
+        let e = Event {
+            id: "1-0".into(),
+            kind: "user.created".into(),
+            tenant: "t".into(),
+            time: "2026-12-02T10:00:00Z".into(),
+            resource_type: "User".into(),
+            resource_id: "u".into(),
+            external_id: None,
+            user_name: Some("u".into()),
+            display_name: None,
+            changed_attributes: None,
+            member: None,
+            resource: Some(serde_json::json!({"nickName": big})),
+            resource_omitted: None,
+        };
+        let v: Value = serde_json::from_str(&encode(&e)).unwrap();
+        assert!(v.get("resource").is_none());
+        assert_eq!(v["resourceOmitted"], true);
+        assert_eq!(v["userName"], "u");
+    }
+}
