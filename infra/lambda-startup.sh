@@ -28,7 +28,8 @@ Not measured: Lambda's own share of a cold start (code download, microVM and san
 real DynamoDB (TLS, network) and SSM (the token comes from SCIM_BEARER_TOKEN here, not SSM). On a busy
 machine run it under `nice` knowing the numbers include scheduling delays.
 
-FUNCTIONS   users groups discovery bulk (default: all four)
+FUNCTIONS   users groups discovery bulk (default: these four HTTP functions; the token function needs
+            OAuth signing keys and the events function a stream event, neither of which this script sets up)
 
 OPTIONS
   --runs N    cold starts per function (default 5)
