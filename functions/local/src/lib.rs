@@ -18,6 +18,7 @@ pub mod events;
 pub mod in_process;
 pub mod private_dir;
 pub mod serve;
+pub mod stream_index;
 pub mod webhook;
 
 /// The embedded DynamoDB engine of this process.
@@ -74,6 +75,10 @@ pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engin
         Some(p) => {
             let path = p.to_str().ok_or_else(|| format!("database path {} is not valid UTF-8", p.display()))?;
             private_dir::touch_private(p).map_err(|e| format!("cannot create embedded DynamoDB database {path}: {e}"))?;
+            // Opened once so the engine makes its schema, closed, indexed (stream_index.rs), opened for good:
+            // the engine's connection then plans its statements with the indexes from the start.
+            drop(dynoxide::Database::new(path).map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?);
+            stream_index::ensure(p)?;
             dynoxide::Database::new(path).map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?
         }
         None => dynoxide::Database::memory().map_err(|e| format!("cannot open in-memory DynamoDB: {e}"))?,
