@@ -46,4 +46,5 @@ grep -q ready "$work/moto.log" || { echo "infra/deploy-check.sh: moto did not st
 
 target="${CARGO_TARGET_DIR:-$root/target}"
 export PATH="$root/.venv-lambda/bin:$PATH"
-AWS_DEFAULT_REGION=us-east-1 .venv-infra/bin/python infra/deploy_check.py "http://127.0.0.1:$port" "$target"
+AWS_DEFAULT_REGION=us-east-1 .venv-infra/bin/python infra/deploy_check.py "http://127.0.0.1:$port" "$target" \
+  || { echo "infra/deploy-check.sh: failed; the end of moto's log:" >&2; tail -n 12 "$work/moto.log" >&2; exit 1; }

@@ -29,7 +29,8 @@ import lambda_settings as ls  # noqa: E402
 
 SAMCONFIG = os.path.join(ls.ROOT, "infra", "samconfig.toml")
 # What an environment file line may hold unquoted (cargo-lambda reads --env-file as KEY=VALUE lines).
-SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+=,*-]+$")
+# Empty values too: the template sets some to "" (an optional setting left off, e.g. OAuth's keys parameter).
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+=,*-]*$")
 
 
 class DeployError(Exception):
@@ -93,7 +94,7 @@ def env_file(directory, variables):
     for k, v in sorted(variables.items()):
         if not SAFE_VALUE.match(v):
             raise DeployError(f"environment variable {k}: its value has characters an env file cannot carry "
-                              "unquoted (or is empty); extend infra/deploy_code.py")
+                              "unquoted; extend infra/deploy_code.py")
         lines.append(f"{k}={v}\n")
     path = os.path.join(directory, "env")
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:

@@ -169,6 +169,14 @@ class Stack:
                     return str(self.ref(inner))
 
                 return re.sub(r"\$\{([^}]+)\}", sub, text)
+            if key == "Fn::GetAtt":
+                res, attr = arg.split(".", 1) if isinstance(arg, str) else arg
+                declared = (self.template.get("Resources") or {}).get(res) or {}
+                # An EventBridge bus's name: the name the template gives it (what !Ref answers, too).
+                if declared.get("Type") == "AWS::Events::EventBus" and attr == "Name":
+                    name = (declared.get("Properties") or {}).get("Name")
+                    return self.resolve(name) if name is not None else self.ref(res)
+                raise TemplateError(f"!GetAtt {res}.{attr} is not resolved by infra/lambda_settings.py")
             if key.startswith("Fn::") or key == "Condition":
                 raise TemplateError(f"{key} is not resolved by infra/lambda_settings.py")
         return {k: self.resolve(v) for k, v in value.items()}
