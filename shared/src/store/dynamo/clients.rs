@@ -5,14 +5,13 @@
 //! on it not being revoked, so a rotation cannot slip past a revocation and two rotations cannot exceed
 //! the bound. Imports the parent module and `table`.
 
-use super::table::{classify, failed, put, record_read, record_write, TxError, TOTAL};
+use super::table::{classify, conditional_write, failed, put, record_read, TxError, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
 use crate::store::keys::{self, PK, SK};
 use crate::store::{
     record_call, AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, StoreError, WifTrustRecord, MAX_SECRETS_PER_CLIENT,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
@@ -137,15 +136,9 @@ impl ClientStore for DynamoStore {
             .expression_attribute_values(":now", s(now))
             .return_consumed_capacity(TOTAL)
             .send()
-            .await;
-        match r {
-            Ok(out) => {
-                record_write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(classify("UpdateItem", e)),
-        }
+            .await
+            .map(|out| out.consumed_capacity);
+        conditional_write("UpdateItem", r)
     }
 
     async fn wif_trust(&self, tenant: &str) -> Result<Option<WifTrustRecord>, StoreError> {
@@ -189,15 +182,9 @@ impl ClientStore for DynamoStore {
             .expression_attribute_names("#pk", PK)
             .return_consumed_capacity(TOTAL)
             .send()
-            .await;
-        match r {
-            Ok(out) => {
-                record_write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(classify("DeleteItem", e)),
-        }
+            .await
+            .map(|out| out.consumed_capacity);
+        conditional_write("DeleteItem", r)
     }
 }
 

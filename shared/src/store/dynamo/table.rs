@@ -163,6 +163,22 @@ pub(super) fn record_write<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity
     record_capacity(0.0, units(cc));
 }
 
+/// The outcome of a conditional write (`r`: its answer, mapped to the capacity it consumed): `true` when it
+/// was made (its capacity recorded), `false` when its condition failed, an error otherwise.
+pub(super) fn conditional_write<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    op: &str,
+    r: Result<Option<ConsumedCapacity>, SdkError<E, R>>,
+) -> Result<bool, StoreError> {
+    match r {
+        Ok(cc) => {
+            record_write(cc.as_ref());
+            Ok(true)
+        }
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(classify(op, e)),
+    }
+}
+
 pub(super) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &str, e: SdkError<E, R>) -> StoreError {
     match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {

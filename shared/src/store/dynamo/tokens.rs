@@ -1,12 +1,11 @@
 //! Tenants and their tokens: `TokenStore` (the tenant register, token items by hash and by tenant).
 //! Imports the parent module and `table`.
 
-use super::table::{classify, failed, put, record_read, record_write, TxError, TOTAL};
+use super::table::{classify, conditional_write, failed, put, record_read, TxError, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
 use crate::store::keys::{self, GUARD_SK, PK, SK};
 use crate::store::{record_call, StoreError, TokenRecord, TokenStore};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem};
 
 #[async_trait]
@@ -28,15 +27,9 @@ impl TokenStore for DynamoStore {
             .expression_attribute_names("#pk", PK)
             .return_consumed_capacity(TOTAL)
             .send()
-            .await;
-        match r {
-            Ok(out) => {
-                record_write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(classify("PutItem", e)),
-        }
+            .await
+            .map(|out| out.consumed_capacity);
+        conditional_write("PutItem", r)
     }
 
     async fn list_tenants(&self) -> Result<Vec<String>, StoreError> {
