@@ -100,7 +100,10 @@ impl Auth {
     /// token's digest), when one is configured: a server key for keyed checks (the Events API's cursors)
     /// that reveals nothing of the token.
     pub fn derived_key(&self, purpose: &str) -> Option<[u8; 32]> {
-        self.single.map(|d| Sha256::new().chain_update(b"scim-derived-key\0").chain_update(purpose.as_bytes()).chain_update([0]).chain_update(d).finalize().into())
+        self.single.map(|d| {
+            let h = Sha256::new().chain_update(b"scim-derived-key\0").chain_update(purpose.as_bytes());
+            h.chain_update([0]).chain_update(d).finalize().into()
+        })
     }
 
     /// Authenticate a request for `tenant` (the default tenant when it came to the base URL). Returns

@@ -275,7 +275,13 @@ impl EventLog {
     /// `start` — checking, for a cursor, that it is a position of this log that the reader can continue
     /// from ([`Continuity`]). A few calls: a strongly consistent Query per ~`max_bytes` read, and a
     /// GetItem of the head only when the page is empty and the cursor's own event is not found.
-    pub async fn read_page(&self, tenant: &str, start: Start, limit: usize, max_bytes: usize) -> Result<RawPage, StoreError> {
+    pub async fn read_page(
+        &self,
+        tenant: &str,
+        start: Start,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<RawPage, StoreError> {
         let (after, anchor) = match start {
             Start::Oldest => (0, None),
             Start::After(p) => (p.order, Some(p)),
@@ -335,7 +341,14 @@ impl EventLog {
     /// fits). With `anchored`, the event at `after` itself is read too (its id, for the cursor's check)
     /// and a missing order after it is a gap. Each Query asks for about as many items as the bytes left
     /// can hold (by the largest item seen), so the server holds little more than the page.
-    async fn scan(&self, tenant: &str, after: u64, anchored: bool, limit: usize, max_bytes: usize) -> Result<Scan, StoreError> {
+    async fn scan(
+        &self,
+        tenant: &str,
+        after: u64,
+        anchored: bool,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Scan, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let mut s = Scan::default();
@@ -344,7 +357,8 @@ impl EventLog {
         let (op, from) = if anchored && after > 0 { (">=", after) } else { (">", after) };
         loop {
             let wanted = limit + 1 - s.events.len() + usize::from(anchored && s.anchor_id.is_none());
-            let fits = if largest == 0 { FIRST_QUERY_ITEMS } else { max_bytes.saturating_sub(bytes) / largest + 1 };
+            let fits =
+                if largest == 0 { FIRST_QUERY_ITEMS } else { max_bytes.saturating_sub(bytes) / largest + 1 };
             crate::store::record_call("Query");
             let r = self
                 .client
@@ -364,7 +378,8 @@ impl EventLog {
             let last_key = r.last_evaluated_key;
             for mut item in r.items.unwrap_or_default() {
                 let order = item.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse::<u64>().ok());
-                let expired = item.get(TTL_ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).is_some_and(|t| t <= now);
+                let ttl = item.get(TTL_ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+                let expired = ttl.is_some_and(|t| t <= now);
                 let id = match item.remove("id") {
                     Some(AV::S(id)) => id,
                     _ => String::new(),

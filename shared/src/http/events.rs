@@ -55,7 +55,7 @@ impl CursorKeys for ServerKeys<'_> {
                 (kid.to_string(), tag)
             }
             (None, Some(key)) => (TOKEN_KID.into(), hmac::sign(key, data).as_ref().to_vec()),
-            (None, None) => (UNKEYED_KID.into(), aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()),
+            (None, None) => (UNKEYED_KID.into(), sha256(data)),
         }
     }
 
@@ -63,12 +63,14 @@ impl CursorKeys for ServerKeys<'_> {
         match kid {
             TOKEN_KID => self.token.as_ref().is_some_and(|k| hmac::verify(k, data, tag).is_ok()),
             // Accepted only where no key could have signed it.
-            UNKEYED_KID => {
-                self.ring.is_none() && self.token.is_none() && aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref() == tag
-            }
+            UNKEYED_KID => self.ring.is_none() && self.token.is_none() && sha256(data) == tag,
             kid => self.ring.is_some_and(|r| r.verify(kid, data, tag)),
         }
     }
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()
 }
 
 async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, RawQuery(q): RawQuery) -> ScimResult<Response> {
@@ -80,8 +82,8 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
     for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "after" => {
-                let pos = cursor::decode(&keys, log.table(), &ctx.tenant, &v).ok_or_else(|| not_ours("is not one this server issued for this tenant's events"))?;
-                start = Start::After(pos);
+                let pos = cursor::decode(&keys, log.table(), &ctx.tenant, &v);
+                start = Start::After(pos.ok_or_else(|| not_ours("is not one this server issued for this tenant's events"))?);
             }
             "limit" => {
                 limit = v.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
@@ -94,15 +96,21 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
     let page = log.read_page(&ctx.tenant, start, limit, PAGE_BYTES).await?;
     match page.continuity {
         Continuity::Whole => {}
-        Continuity::BeyondHead => return Err(not_ours("is past the last event of this tenant's log: it is not a position this log issued")),
-        Continuity::OtherLog => return Err(not_ours("names an event this tenant's log does not hold at its position: it is from another log")),
+        Continuity::BeyondHead => {
+            return Err(not_ours("is past the last event of this tenant's log: it is not a position this log issued"))
+        }
+        Continuity::OtherLog => {
+            return Err(not_ours("names an event this tenant's log does not hold at its position: it is another log's"))
+        }
         Continuity::Expired => {
-            let days = log.retention().as_secs() / 86_400;
+            let secs = log.retention().as_secs();
+            let kept = if secs % 86_400 == 0 { format!("{} days", secs / 86_400) } else { format!("{secs} seconds") };
             return Err(ScimError::bad_request(
                 ScimType::ExpiredCursor,
                 format!(
-                    "Events after this cursor have expired (events are kept {days} days), so changes were missed: resync by \
-                     reading the Users and Groups in full, then read the events again without 'after' (from the oldest kept)"
+                    "Events after this cursor have expired (events are kept {kept}), so changes were missed: \
+                     resync by reading the Users and Groups in full, then read the events again without 'after' \
+                     (from the oldest kept)"
                 ),
             ));
         }
@@ -114,13 +122,19 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
 /// A 400 `invalidValue` for a cursor that is not a position of this tenant's log.
 fn not_ours(why: &str) -> ScimError {
     ScimError::invalid_value(format!(
-        "The cursor {why}; use the nextCursor of an earlier page of the same tenant and server, or omit 'after' to start from the oldest event kept"
+        "The cursor {why}; use the nextCursor of an earlier page of the same tenant and server, \
+         or omit 'after' to start from the oldest event kept"
     ))
 }
 
 /// `{"events": [...], "nextCursor": ..., "hasMore": ..., "sizeLimited": ...}`, the events' JSON copied as
 /// logged.
-fn page_response<'a>(events: impl Iterator<Item = &'a str> + Clone, next: &str, more: bool, size_limited: bool) -> Response {
+fn page_response<'a>(
+    events: impl Iterator<Item = &'a str> + Clone,
+    next: &str,
+    more: bool,
+    size_limited: bool,
+) -> Response {
     let len: usize = events.clone().map(|e| e.len() + 1).sum();
     let mut body = String::with_capacity(len + next.len() + 96);
     body.push_str("{\"events\":[");
