@@ -424,12 +424,14 @@ mod tests {
 
     /// Entra's default user mapping: each attribute as a fragment of a document with value `v`, and the
     /// path `changedAttributes` names for it.
-    fn entra_mapping() -> Vec<(Box<dyn Fn(&str) -> Value>, String)> {
+    type Fragment = Box<dyn Fn(&str) -> Value>;
+
+    fn entra_mapping() -> Vec<(Fragment, String)> {
         let e = |p: &str| format!("{ENT}:{p}");
-        let addr = |sub: &'static str| -> Box<dyn Fn(&str) -> Value> {
+        let addr = |sub: &'static str| -> Fragment {
             Box::new(move |v: &str| json!({"addresses": [{"type": "work", sub: v}]}))
         };
-        let phone = |kind: &'static str| -> Box<dyn Fn(&str) -> Value> {
+        let phone = |kind: &'static str| -> Fragment {
             Box::new(move |v: &str| json!({"phoneNumbers": [{"type": kind, "value": v}]}))
         };
         vec![

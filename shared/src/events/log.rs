@@ -357,8 +357,7 @@ impl EventLog {
         let (op, from) = if anchored && after > 0 { (">=", after) } else { (">", after) };
         loop {
             let wanted = limit + 1 - s.events.len() + usize::from(anchored && s.anchor_id.is_none());
-            let fits =
-                if largest == 0 { FIRST_QUERY_ITEMS } else { max_bytes.saturating_sub(bytes) / largest + 1 };
+            let fits = max_bytes.saturating_sub(bytes).checked_div(largest).map_or(FIRST_QUERY_ITEMS, |n| n + 1);
             crate::store::record_call("Query");
             let r = self
                 .client
