@@ -747,6 +747,9 @@ async fn a_cursor_older_than_the_retention_is_told_to_resync(s: TestServer) {
     // An empty log: its cursor is "before everything".
     let (none, empty_cursor) = events_after(&s, None).await;
     assert!(none.is_empty());
+    // Another tenant whose every event will have expired.
+    let acme = s.add_tenant("acme").await;
+    brief.append(&[event("acme", "9-0")]).await.unwrap();
     keep.append(&[event("default", "1-0")]).await.unwrap();
     let (first, cursor) = events_after(&s, None).await;
     assert_eq!(first.len(), 1);
@@ -764,6 +767,22 @@ async fn a_cursor_older_than_the_retention_is_told_to_resync(s: TestServer) {
     assert_eq!(ids, ["1-0", "4-0"]);
     let r = s.get(&format!("/Events?after={last}")).await;
     assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    // A log whose every event expired: read from the oldest kept (none), its cursor is the head's, which
+    // reads on without an error and misses nothing logged after it.
+    let acme_get = |path: String| {
+        let acme = acme.clone();
+        let s = &s;
+        async move { s.call_at(&s.tenant_base("acme"), &acme, Method::GET, &path, None).await }
+    };
+    let r = acme_get("/Events".into()).await;
+    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    let head = r.body["nextCursor"].as_str().unwrap().to_string();
+    let r = acme_get(format!("/Events?after={head}")).await;
+    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    keep.append(&[event("acme", "10-0")]).await.unwrap();
+    let r = acme_get(format!("/Events?after={head}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["events"].as_array().unwrap().iter().map(|e| e["id"].clone()).collect::<Vec<_>>(), [json!("10-0")]);
 }
 
 /// Pages are bounded by bytes: with users of ~300 KB each, every page stays under the budget, says when

@@ -25,7 +25,8 @@ pub trait CursorKeys {
 pub struct Position {
     /// The order of the last event the reader has; 0 when it has none.
     pub order: u64,
-    /// The first 8 bytes of SHA-256 of that event's id (None at order 0).
+    /// The first 8 bytes of SHA-256 of that event's id (None at order 0, and at a head whose event had
+    /// expired when the cursor was made).
     pub id_fp: Option<[u8; 8]>,
 }
 
@@ -91,7 +92,9 @@ pub fn decode(keys: &dyn CursorKeys, table: &str, tenant: &str, cursor: &str) ->
             Some(<[u8; 8]>::try_from(b.as_slice()).ok()?)
         }
     };
-    if (order == 0) != id_fp.is_none() || fp.bytes().any(|b| b.is_ascii_uppercase()) {
+    // Order 0 names no event; any other order names one, unless it is the head of a log whose every
+    // event had expired when the cursor was issued.
+    if (order == 0 && id_fp.is_some()) || fp.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
     let tag = hex::decode(tag).ok()?;
@@ -122,8 +125,9 @@ mod tests {
         let p = Position::after(42, Some("100-0"));
         let c = encode(&k, "scim", "acme", &p);
         assert_eq!(decode(&k, "scim", "acme", &c), Some(p));
-        let zero = Position::after(0, None);
-        assert_eq!(decode(&k, "scim", "acme", &encode(&k, "scim", "acme", &zero)), Some(zero));
+        for p in [Position::after(0, None), Position { order: 7, id_fp: None }] {
+            assert_eq!(decode(&k, "scim", "acme", &encode(&k, "scim", "acme", &p)), Some(p));
+        }
         assert_eq!(decode(&k, "scim", "globex", &c), None, "another tenant's");
         assert_eq!(decode(&k, "other", "acme", &c), None, "another table's");
         assert_eq!(decode(&Keys(vec![("a", key(2))]), "scim", "acme", &c), None, "another server's key");
