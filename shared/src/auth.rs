@@ -96,6 +96,16 @@ impl Auth {
         self.oauth.as_ref()
     }
 
+    /// A 32-byte key for `purpose` derived from the single-tenant token (SHA-256 of the purpose and the
+    /// token's digest), when one is configured: a server key for keyed checks (the Events API's cursors)
+    /// that reveals nothing of the token.
+    pub fn derived_key(&self, purpose: &str) -> Option<[u8; 32]> {
+        self.single.map(|d| {
+            let h = Sha256::new().chain_update(b"scim-derived-key\0").chain_update(purpose.as_bytes());
+            h.chain_update([0]).chain_update(d).finalize().into()
+        })
+    }
+
     /// Authenticate a request for `tenant` (the default tenant when it came to the base URL). Returns
     /// the user the token is bound to (for `/Me`), if any.
     pub async fn authenticate(&self, tenant: &str, header: Option<&str>, store: &dyn Store) -> Result<Option<String>, ScimError> {

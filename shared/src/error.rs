@@ -19,6 +19,8 @@ pub enum ScimType {
     Sensitive,
     /// RFC 9865: a cursor that this server did not issue (or that was altered).
     InvalidCursor,
+    /// RFC 9865: a cursor whose position is no longer kept (the Events API: its events expired).
+    ExpiredCursor,
 }
 
 impl ScimType {
@@ -35,6 +37,7 @@ impl ScimType {
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
             ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
         }
     }
 }

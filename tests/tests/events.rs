@@ -43,6 +43,10 @@ events_tests!(
     the_discovery_functions_router_serves_the_events_api,
     the_lag_from_write_to_event_is_bounded,
     a_refused_write_makes_no_event,
+    user_updated_names_each_mapped_attribute_added_replaced_or_removed,
+    a_cursor_this_log_did_not_issue_is_refused_and_nothing_is_skipped,
+    a_cursor_older_than_the_retention_is_told_to_resync,
+    large_events_come_in_pages_under_the_byte_budget,
 );
 
 /// Every event of the default tenant after `cursor`, following `nextCursor`; returns them and the last cursor.
@@ -338,8 +342,10 @@ async fn a_tenant_reads_only_its_own_events(s: TestServer) {
     assert_eq!((r.status, r.body["events"].clone()), (200, json!([])));
     let acme_page = s.call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None).await;
     let acme_cursor = acme_page.body["nextCursor"].as_str().unwrap();
+    // (It is refused: a cursor is bound to the tenant that read it.)
     let r = s.call_at(&s.tenant_base("globex"), &globex, Method::GET, &format!("/Events?after={acme_cursor}"), None).await;
-    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(!r.text.contains("ann@acme.com"));
     // A path that is no tenant's: 404 before authentication.
     let r = s.call_at(&s.tenant_base("Acme"), &acme, Method::GET, "/Events", None).await;
     assert_eq!(r.status, 404);
@@ -593,4 +599,226 @@ async fn a_refused_write_makes_no_event(s: TestServer) {
     c.poll().await.expect("poll");
     let (after, _) = events_after(&s, Some(&cursor)).await;
     assert!(after.is_empty(), "events of refused or empty writes: {after:#?}");
+}
+
+/// Entra's default user mapping, each attribute as the PATCH operations Entra sends to add it to a user
+/// that lacks it, replace it and remove it, with the path `changedAttributes` must name each time (the
+/// path a consumer keys on). `userName` is required: replaced only.
+fn entra_mapping() -> Vec<(&'static str, String, String)> {
+    let ent = |a: &str| format!("{}:{a}", urn::ENTERPRISE);
+    let mut v: Vec<(&'static str, String, String)> = [
+        "userName", "active", "displayName", "title", "preferredLanguage", "name.givenName", "name.familyName", "name.formatted",
+        "externalId",
+    ]
+    .iter()
+    .map(|p| (*p, p.to_string(), p.to_string()))
+    .collect();
+    v.push(("emails work", "emails[type eq \"work\"].value".into(), "emails".into()));
+    for sub in ["formatted", "streetAddress", "locality", "region", "postalCode", "country"] {
+        v.push(("addresses work", format!("addresses[type eq \"work\"].{sub}"), "addresses".into()));
+    }
+    for kind in ["work", "mobile", "fax"] {
+        v.push(("phoneNumbers", format!("phoneNumbers[type eq \"{kind}\"].value"), "phoneNumbers".into()));
+    }
+    for a in ["employeeNumber", "department", "manager"] {
+        v.push(("enterprise", ent(a), ent(a)));
+    }
+    v
+}
+
+/// Over HTTP, on a fresh bare user per attribute (no `name`, no enterprise extension): every PATCH of
+/// Entra's default mapping makes one `user.updated` whose `changedAttributes` is exactly the attribute's
+/// path — added from absent, replaced, removed (a user's first manager reads like any later one).
+async fn user_updated_names_each_mapped_attribute_added_replaced_or_removed(s: TestServer) {
+    let mut cases = Vec::new();
+    for (i, (label, path, want)) in entra_mapping().into_iter().enumerate() {
+        let id = s.create_user(&json!({"schemas": [urn::USER], "userName": format!("m{i}@contoso.com")})).await;
+        let value = |n: usize| -> Value {
+            match path.as_str() {
+                "active" => json!(if n == 0 { "False" } else { "True" }),
+                "userName" => json!(format!("m{i}-{n}@contoso.com")),
+                _ => json!(format!("v{n}-{i}")),
+            }
+        };
+        let mut ops = vec![json!([{"op": "Replace", "path": path, "value": value(1)}])];
+        if path != "userName" {
+            ops.insert(0, json!([{"op": "Add", "path": path, "value": value(0)}]));
+            ops.push(json!([{"op": "Remove", "path": path}]));
+        }
+        for op in &ops {
+            let r = s.patch(&format!("/Users/{id}"), &patch_body(op.clone())).await;
+            assert!(r.status == 200 || r.status == 204, "{label} {op}: {}", r.text);
+        }
+        cases.push((id, label, path, want, ops.len()));
+    }
+    s.events_consumer().poll().await.expect("poll");
+    let (evs, _) = events_after(&s, None).await;
+    for (id, label, path, want, n) in cases {
+        let updates: Vec<&Value> = evs.iter().filter(|e| e["resourceId"] == id.as_str() && e["type"] == "user.updated").collect();
+        let got: Vec<Value> = updates.iter().map(|e| e["changedAttributes"].clone()).collect();
+        assert_eq!(got, vec![json!([want]); n], "{label} ({path}): the changedAttributes of add, replace, remove");
+    }
+}
+
+/// The cursor as an older server made it: base64url("ev1.<n>"), unsigned.
+fn unsigned_cursor(n: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("ev1.{n}"))
+}
+
+/// Keys as the server holds them for a server without OAuth: the one derived from its bearer token.
+struct TokenKeys(aws_lc_rs::hmac::Key);
+impl scim_core::events::cursor::CursorKeys for TokenKeys {
+    fn sign(&self, data: &[u8]) -> (String, Vec<u8>) {
+        ("~t".into(), aws_lc_rs::hmac::sign(&self.0, data).as_ref().to_vec())
+    }
+    fn verify(&self, _: &str, data: &[u8], tag: &[u8]) -> bool {
+        aws_lc_rs::hmac::verify(&self.0, data, tag).is_ok()
+    }
+}
+fn server_keys(s: &TestServer) -> TokenKeys {
+    let k = scim_core::auth::Auth::from_token(&s.token).unwrap().derived_key("events-cursor").unwrap();
+    TokenKeys(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &k))
+}
+
+fn assert_refused(r: &scim_tests::Resp, scim_type: &str, what: &str) {
+    assert_eq!(r.status, 400, "{what}: {}", r.text);
+    assert_eq!(r.body["schemas"][0], urn::ERROR, "{what}");
+    assert_eq!(r.body["scimType"], scim_type, "{what}");
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.len() > 30), "{what}: {}", r.text);
+    assert!(r.body.get("events").is_none(), "{what}");
+}
+
+/// A cursor past the log's head, of another tenant, of another log or altered is a 400, never a page
+/// that skips the events to come: the next creates all come back, once each, after the valid cursor.
+async fn a_cursor_this_log_did_not_issue_is_refused_and_nothing_is_skipped(s: TestServer) {
+    let acme = s.add_tenant("acme").await;
+    for i in 0..2 {
+        s.create_user(&user_body(&format!("h{i}@contoso.com"), &format!("h{i}"))).await;
+    }
+    let r = s.call_at(&s.tenant_base("acme"), &acme, Method::POST, "/Users", Some(&user_body("ann@acme.com", "a"))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    s.events_consumer().poll().await.expect("poll");
+    let (evs, cursor) = events_after(&s, None).await;
+    assert_eq!(evs.len(), 2);
+    let acme_cursor = s.call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None).await.body["nextCursor"].as_str().unwrap().to_string();
+
+    // The unsigned cursors an older server issued, two past the head: refused, not a silent skip.
+    assert_refused(&s.get(&format!("/Events?after={}", unsigned_cursor(4))).await, "invalidValue", "unsigned, past the head");
+    // Signed with this server's key (as a log of the same name elsewhere would sign it), past the head.
+    let keys = server_keys(&s);
+    let table = s.store.table().to_string();
+    let past = scim_core::events::cursor::Position::after(4, Some("999-0"));
+    let c = scim_core::events::cursor::encode(&keys, &table, "default", &past);
+    assert_refused(&s.get(&format!("/Events?after={c}")).await, "invalidValue", "signed, past the head");
+    // Signed, at an order this log holds, but naming another event (another log's cursor).
+    let other = scim_core::events::cursor::Position::after(1, Some("999-0"));
+    let c = scim_core::events::cursor::encode(&keys, &table, "default", &other);
+    assert_refused(&s.get(&format!("/Events?after={c}")).await, "invalidValue", "another log's event");
+    // Signed for another table.
+    let c = scim_core::events::cursor::encode(&keys, "another-table", "default", &scim_core::events::cursor::Position::after(0, None));
+    assert_refused(&s.get(&format!("/Events?after={c}")).await, "invalidValue", "another table's");
+    // Another tenant's: on this tenant, and this tenant's on acme.
+    assert_refused(&s.get(&format!("/Events?after={acme_cursor}")).await, "invalidValue", "acme's cursor on default");
+    let r = s.call_at(&s.tenant_base("acme"), &acme, Method::GET, &format!("/Events?after={cursor}"), None).await;
+    assert_refused(&r, "invalidValue", "default's cursor on acme");
+    // Altered: one character of the valid cursor.
+    let mut altered = cursor.clone().into_bytes();
+    let i = altered.len() / 2;
+    altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+    assert_refused(&s.get(&format!("/Events?after={}", String::from_utf8(altered).unwrap())).await, "invalidValue", "altered");
+
+    // Nothing was skipped: the next three creates come back, in order, after the valid cursor.
+    for i in 0..3 {
+        s.create_user(&user_body(&format!("n{i}@contoso.com"), &format!("n{i}"))).await;
+    }
+    s.events_consumer().poll().await.expect("poll");
+    let (next, _) = events_after(&s, Some(&cursor)).await;
+    let names: Vec<&str> = next.iter().map(|e| e["userName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["n0@contoso.com", "n1@contoso.com", "n2@contoso.com"]);
+}
+
+/// A cursor whose following events expired (past the retention) is told so — 400 `expiredCursor`, with
+/// how to resync — instead of continuing silently after the gap; a read without a cursor starts at the
+/// oldest event kept.
+async fn a_cursor_older_than_the_retention_is_told_to_resync(s: TestServer) {
+    let keep = scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600));
+    let brief = scim_core::events::EventLog::new(&s.store, Duration::from_secs(1));
+    // An empty log: its cursor is "before everything".
+    let (none, empty_cursor) = events_after(&s, None).await;
+    assert!(none.is_empty());
+    // Another tenant whose every event will have expired.
+    let acme = s.add_tenant("acme").await;
+    brief.append(&[event("acme", "9-0")]).await.unwrap();
+    keep.append(&[event("default", "1-0")]).await.unwrap();
+    let (first, cursor) = events_after(&s, None).await;
+    assert_eq!(first.len(), 1);
+    brief.append(&[event("default", "2-0"), event("default", "3-0")]).await.unwrap();
+    keep.append(&[event("default", "4-0")]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for (c, what) in [(&cursor, "after the first event"), (&empty_cursor, "of the empty log")] {
+        let r = s.get(&format!("/Events?after={c}")).await;
+        assert_refused(&r, "expiredCursor", what);
+        assert!(r.body["detail"].as_str().unwrap().contains("resync"), "{}", r.text);
+    }
+    // From the oldest kept: what is left, and its cursor reads on.
+    let (kept, last) = events_after(&s, None).await;
+    let ids: Vec<&str> = kept.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1-0", "4-0"]);
+    let r = s.get(&format!("/Events?after={last}")).await;
+    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    // A log whose every event expired: read from the oldest kept (none), its cursor is the head's, which
+    // reads on without an error and misses nothing logged after it.
+    let acme_get = |path: String| {
+        let acme = acme.clone();
+        let s = &s;
+        async move { s.call_at(&s.tenant_base("acme"), &acme, Method::GET, &path, None).await }
+    };
+    let r = acme_get("/Events".into()).await;
+    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    let head = r.body["nextCursor"].as_str().unwrap().to_string();
+    let r = acme_get(format!("/Events?after={head}")).await;
+    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    keep.append(&[event("acme", "10-0")]).await.unwrap();
+    let r = acme_get(format!("/Events?after={head}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["events"].as_array().unwrap().iter().map(|e| e["id"].clone()).collect::<Vec<_>>(), [json!("10-0")]);
+}
+
+/// Pages are bounded by bytes: with users of ~300 KB each, every page stays under the budget, says when
+/// the budget cut it short, and a reader following the cursors gets every event once, in order.
+async fn large_events_come_in_pages_under_the_byte_budget(s: TestServer) {
+    let n = 14;
+    let mut names = Vec::new();
+    for i in 0..n {
+        let mut u = user_body(&format!("big{i}@contoso.com"), &format!("big{i}"));
+        // Attribute values are at most 16 KB each: 20 addresses of 15 KB.
+        u["addresses"] = (0..20).map(|k| json!({"type": "other", "formatted": format!("{i}-{k}-{}", "x".repeat(15_000))})).collect();
+        s.create_user(&u).await;
+        names.push(format!("big{i}@contoso.com"));
+    }
+    s.events_consumer().poll().await.expect("poll");
+    let budget = scim_core::events::log::PAGE_BYTES;
+    let (mut seen, mut path, mut pages, mut cut) = (Vec::new(), "/Events?limit=1000".to_string(), 0, 0);
+    loop {
+        let r = s.get(&path).await;
+        assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
+        assert!(r.text.len() <= budget + 1024, "a page of {} bytes", r.text.len());
+        let evs = r.body["events"].as_array().unwrap();
+        assert!(!evs.is_empty() || r.body["hasMore"] == false);
+        assert!(evs.iter().all(|e| e["resource"]["addresses"].as_array().is_some_and(|a| a.len() == 20)), "resources carried");
+        seen.extend(evs.iter().map(|e| e["userName"].as_str().unwrap().to_string()));
+        pages += 1;
+        if r.body["sizeLimited"] == true {
+            cut += 1;
+            assert_eq!(r.body["hasMore"], true);
+        }
+        path = format!("/Events?limit=1000&after={}", r.body["nextCursor"].as_str().unwrap());
+        if r.body["hasMore"] == false {
+            break;
+        }
+    }
+    assert_eq!(seen, names, "every event once, in order");
+    assert!(pages >= 2 && cut >= 1, "{pages} pages, {cut} cut short");
+    println!("{n} events of ~300 KB: {pages} pages under {budget} bytes");
 }

@@ -231,47 +231,54 @@ fn active(doc: &Map<String, Value>) -> bool {
     }
 }
 
-/// The attribute paths whose values differ between two documents, sorted: top-level attributes
-/// (`active`, `emails`), a complex attribute's changed sub-attributes (`name.givenName`), an extension's
-/// changed attributes (`urn:…:enterprise:2.0:User:department`). Names compare case-insensitively, as SCIM
-/// names do; multi-valued attributes are reported whole.
+/// The attribute paths whose values differ between two documents, sorted — always down to the attribute
+/// a consumer keys on, whether it was added from absent, replaced or removed: a top-level attribute
+/// (`active`, `title`), each changed sub-attribute of a complex attribute (`name.givenName`, also when
+/// `name` itself was absent before or is removed whole), each changed attribute of an extension
+/// (`urn:…:enterprise:2.0:User:manager`, also when the extension was absent before or is removed whole).
+/// Multi-valued attributes (`emails`, `addresses`, `phoneNumbers`) and an extension's complex attributes
+/// (`manager`) are reported whole. Names compare case-insensitively, as SCIM names do; a complex value
+/// that has no sub-attribute on either side (`{}`) is reported by its own name.
 pub fn changed_paths(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
     let mut out = Vec::new();
-    diff(old, new, None, &mut out);
+    let (o, n) = (by_lower_name(old), by_lower_name(new));
+    let keys: std::collections::BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+    for k in keys {
+        let (ov, nv) = (o.get(k), n.get(k));
+        let name = nv.or(ov).map(|(name, _)| *name).unwrap_or(k);
+        let (ov, nv) = (ov.map(|(_, v)| *v), nv.map(|(_, v)| *v));
+        if ov == nv {
+            continue;
+        }
+        let sep = if name.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) { ':' } else { '.' };
+        let leaves = match (ov, nv) {
+            (Some(Value::Object(a)), Some(Value::Object(b))) => changed_members(a, b),
+            (None, Some(Value::Object(m))) | (Some(Value::Object(m)), None) => changed_members(&Map::new(), m),
+            _ => Vec::new(),
+        };
+        if leaves.is_empty() {
+            out.push(name.to_string());
+        }
+        out.extend(leaves.into_iter().map(|l| format!("{name}{sep}{l}")));
+    }
     out.sort();
     out.dedup();
     out
 }
 
-fn diff(old: &Map<String, Value>, new: &Map<String, Value>, prefix: Option<&str>, out: &mut Vec<String>) {
-    let lower = |m: &Map<String, Value>| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), (k.clone(), v.clone()))).collect::<std::collections::BTreeMap<_, _>>();
-    let (o, n) = (lower(old), lower(new));
-    let join = |k: &str| match prefix {
-        None => k.to_string(),
-        Some(p) if p.starts_with("urn:") => format!("{p}:{k}"),
-        Some(p) => format!("{p}.{k}"),
-    };
-    for (lk, (name, nv)) in &n {
-        match o.get(lk) {
-            Some((_, ov)) if ov == nv => {}
-            Some((_, Value::Object(oo))) if prefix.is_none() => match nv {
-                Value::Object(no) => {
-                    let before = out.len();
-                    diff(oo, no, Some(&join(name)), out);
-                    if out.len() == before {
-                        out.push(join(name));
-                    }
-                }
-                _ => out.push(join(name)),
-            },
-            _ => out.push(join(name)),
-        }
-    }
-    for (lk, (name, _)) in &o {
-        if !n.contains_key(lk) {
-            out.push(join(name));
-        }
-    }
+/// The members of two objects whose values differ (present on one side only, or different), by name.
+fn changed_members(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
+    let (o, n) = (by_lower_name(old), by_lower_name(new));
+    let keys: std::collections::BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+    keys.into_iter()
+        .filter(|k| o.get(*k).map(|(_, v)| *v) != n.get(*k).map(|(_, v)| *v))
+        .map(|k| n.get(k).or(o.get(k)).map_or(k.clone(), |(name, _)| name.to_string()))
+        .collect()
+}
+
+/// A document's members by lower-cased name (SCIM names are case-insensitive).
+fn by_lower_name(m: &Map<String, Value>) -> std::collections::BTreeMap<String, (&String, &Value)> {
+    m.iter().map(|(k, v)| (k.to_ascii_lowercase(), (k, v))).collect()
 }
 
 #[cfg(test)]
@@ -411,6 +418,111 @@ mod tests {
         let b = json!({"USERNAME": "a", ent: {"department": "Ops", "manager": {"value": "m2"}}, "nickName": "n"});
         let got = changed_paths(a.as_object().unwrap(), b.as_object().unwrap());
         assert_eq!(got, ["nickName", "title", format!("{ent}:department").as_str(), format!("{ent}:manager").as_str()]);
+    }
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    /// Entra's default user mapping: each attribute as a fragment of a document with value `v`, and the
+    /// path `changedAttributes` names for it.
+    type Fragment = Box<dyn Fn(&str) -> Value>;
+
+    fn entra_mapping() -> Vec<(Fragment, String)> {
+        let e = |p: &str| format!("{ENT}:{p}");
+        let addr = |sub: &'static str| -> Fragment {
+            Box::new(move |v: &str| json!({"addresses": [{"type": "work", sub: v}]}))
+        };
+        let phone = |kind: &'static str| -> Fragment {
+            Box::new(move |v: &str| json!({"phoneNumbers": [{"type": kind, "value": v}]}))
+        };
+        vec![
+            (Box::new(|v: &str| json!({"userName": v})), "userName".into()),
+            (Box::new(|v: &str| json!({"active": v == "b"})), "active".into()),
+            (Box::new(|v: &str| json!({"displayName": v})), "displayName".into()),
+            (Box::new(|v: &str| json!({"title": v})), "title".into()),
+            (Box::new(|v: &str| json!({"emails": [{"type": "work", "value": v, "primary": true}]})), "emails".into()),
+            (Box::new(|v: &str| json!({"preferredLanguage": v})), "preferredLanguage".into()),
+            (Box::new(|v: &str| json!({"name": {"givenName": v}})), "name.givenName".into()),
+            (Box::new(|v: &str| json!({"name": {"familyName": v}})), "name.familyName".into()),
+            (Box::new(|v: &str| json!({"name": {"formatted": v}})), "name.formatted".into()),
+            (addr("formatted"), "addresses".into()),
+            (addr("streetAddress"), "addresses".into()),
+            (addr("locality"), "addresses".into()),
+            (addr("region"), "addresses".into()),
+            (addr("postalCode"), "addresses".into()),
+            (addr("country"), "addresses".into()),
+            (phone("work"), "phoneNumbers".into()),
+            (phone("mobile"), "phoneNumbers".into()),
+            (phone("fax"), "phoneNumbers".into()),
+            (Box::new(|v: &str| json!({"externalId": v})), "externalId".into()),
+            (Box::new(|v: &str| json!({ENT: {"employeeNumber": v}})), e("employeeNumber")),
+            (Box::new(|v: &str| json!({ENT: {"department": v}})), e("department")),
+            (Box::new(|v: &str| json!({ENT: {"manager": {"value": v}}})), e("manager")),
+        ]
+    }
+
+    /// `doc` with `fragment` merged in (objects merged one level deep, as a PATCH add would leave them).
+    fn with(doc: &Value, fragment: &Value) -> Map<String, Value> {
+        let mut out = doc.as_object().unwrap().clone();
+        for (k, v) in fragment.as_object().unwrap() {
+            match (out.get_mut(k), v) {
+                (Some(Value::Object(have)), Value::Object(add)) => have.extend(add.clone()),
+                _ => {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_attribute_of_entras_mapping_is_named_added_replaced_or_removed() {
+        // Bare: nothing but what the attribute needs (no `name`, no extension, no other attribute).
+        // Furnished: the user has the complex attribute and the extension already, with other members.
+        let bare = json!({"userName": "base@contoso.com"});
+        let furnished = json!({"userName": "base@contoso.com", "name": {"middleName": "Q"}, ENT: {"costCenter": "c1"},
+            "nickName": "n"});
+        for (fragment, path) in entra_mapping() {
+            for base in [&bare, &furnished] {
+                let base = &if path == "userName" { json!({}) } else { base.clone() };
+                let without = base.as_object().unwrap().clone();
+                let (a, b) = (with(base, &fragment("a")), with(base, &fragment("b")));
+                assert_eq!(changed_paths(&without, &a), [path.as_str()], "{path} added to {base}");
+                assert_eq!(changed_paths(&a, &b), [path.as_str()], "{path} replaced on {base}");
+                assert_eq!(changed_paths(&a, &without), [path.as_str()], "{path} removed from {base}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_complex_attribute_or_extension_lists_its_members() {
+        let full = json!({"userName": "u", "name": {"givenName": "Ann", "familyName": "Lee", "formatted": "Ann Lee"},
+            ENT: {"department": "Sales", "manager": {"value": "m1"}, "employeeNumber": "7"}});
+        let full = full.as_object().unwrap();
+        let bare = json!({"userName": "u"});
+        let bare = bare.as_object().unwrap();
+        let leaves = [
+            "name.familyName".to_string(),
+            "name.formatted".into(),
+            "name.givenName".into(),
+            format!("{ENT}:department"),
+            format!("{ENT}:employeeNumber"),
+            format!("{ENT}:manager"),
+        ];
+        assert_eq!(changed_paths(bare, full), leaves, "added from absent");
+        assert_eq!(changed_paths(full, bare), leaves, "removed whole");
+        // A user's first manager reads as any later one; names of either case match.
+        let first = json!({"userName": "u", ENT.to_uppercase(): {"Manager": {"value": "m1"}}});
+        assert_eq!(changed_paths(bare, first.as_object().unwrap()), [format!("{}:Manager", ENT.to_uppercase())]);
+        let empty = json!({"userName": "u", "name": {}});
+        assert_eq!(changed_paths(bare, empty.as_object().unwrap()), ["name"]);
+    }
+
+    #[test]
+    fn a_first_manager_makes_an_update_naming_the_manager() {
+        let old = user_image("acme", "u1", json!({"userName": "ann@contoso.com"}), 1, &[]);
+        let new = user_image("acme", "u1", json!({"userName": "ann@contoso.com", ENT: {"manager": {"value": "m1"}}}), 2, &[]);
+        let ev = events_of(&record("MODIFY", "109", keys("T#acme#User", "u1"), Some(old), Some(new)));
+        assert_eq!(ev[0].changed_attributes.as_deref().unwrap(), [format!("{ENT}:manager")]);
     }
 
     #[test]

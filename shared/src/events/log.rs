@@ -18,6 +18,7 @@
 //!
 //! Imports `store` (its errors and the DynamoDB store's client) and [`super::event`].
 
+use super::cursor::{fingerprint, Position};
 use super::event::Event;
 use crate::store::dynamo::DynamoStore;
 use crate::store::StoreError;
@@ -25,7 +26,6 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use base64::Engine as _;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +38,12 @@ const TRANSACTION_BYTES: usize = 3_000_000;
 pub const MAX_EVENT_BYTES: usize = 350_000;
 /// Most events one page of the Events API returns.
 pub const MAX_PAGE: usize = 1000;
+/// Most bytes of event JSON one page carries (a Lambda answer over 6 MB fails; this leaves room for the
+/// page's own fields and for the answer's encoding). One event is at most [`MAX_EVENT_BYTES`], so every
+/// page holds at least one.
+pub const PAGE_BYTES: usize = 3_000_000;
+/// Items the first Query of a page asks for, before it knows how large they are (at most ~5.6 MB).
+const FIRST_QUERY_ITEMS: usize = 16;
 /// The TTL attribute (the table's TimeToLiveSpecification names it).
 pub const TTL_ATTR: &str = "ttl";
 
@@ -54,22 +60,6 @@ fn order_sk(order: u64) -> String {
     format!("{order:020}")
 }
 
-/// The opaque cursor of the Events API for "after the event at `order`".
-pub fn encode_cursor(order: u64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("ev1.{order}"))
-}
-
-/// The order a cursor names; None for anything this server did not issue.
-pub fn decode_cursor(cursor: &str) -> Option<u64> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let digits = text.strip_prefix("ev1.")?;
-    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
 /// One page of a tenant's events.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -79,6 +69,49 @@ pub struct Page {
     pub last: u64,
     /// True when more events follow this page now.
     pub more: bool,
+}
+
+/// Where a page of the Events API starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The oldest event kept (no cursor).
+    Oldest,
+    /// After a cursor's position.
+    After(Position),
+}
+
+/// One logged event as stored: its order, id and JSON text (never parsed on the way out).
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    pub order: u64,
+    pub id: String,
+    pub json: String,
+}
+
+/// Whether a reader continuing from a cursor misses nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuity {
+    /// Every event after the cursor is in the page or after it (or the read started from the oldest kept).
+    Whole,
+    /// Events after the cursor expired (older than the retention): the reader has missed changes.
+    Expired,
+    /// The cursor is past the log's last event: not a position of this log.
+    BeyondHead,
+    /// The event at the cursor's order is not the one it names: a cursor of another log.
+    OtherLog,
+}
+
+/// One page of the Events API (no events unless `continuity` is `Whole`).
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    pub events: Vec<RawEvent>,
+    /// Where the next page starts: after the last event returned, or the start given.
+    pub next: Position,
+    /// More events follow now.
+    pub more: bool,
+    /// The page stopped at the byte budget before `limit` events.
+    pub size_limited: bool,
+    pub continuity: Continuity,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +124,16 @@ pub struct EventLog {
 impl EventLog {
     pub fn new(store: &DynamoStore, retention: Duration) -> Self {
         EventLog { client: store.client().clone(), table: store.table().to_string(), retention }
+    }
+
+    /// The table the log is in (a cursor is bound to it).
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// How long an event stays readable.
+    pub fn retention(&self) -> Duration {
+        self.retention
     }
 
     /// Append `events` (any tenants; each tenant's in the order given), each exactly once.
@@ -214,52 +257,182 @@ impl EventLog {
         Ok(r.item.as_ref().and_then(|i| i.get("n")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0))
     }
 
-    /// Up to `limit` events of `tenant` after order `after` (0: from the oldest kept), in order.
+    /// Up to `limit` events of `tenant` after order `after` (0: from the oldest kept), in order, at most
+    /// [`PAGE_BYTES`] of them (the webhook deliverer's read: no cursor checks).
     pub async fn read(&self, tenant: &str, after: u64, limit: usize) -> Result<Page, StoreError> {
+        let scan = self.scan(tenant, after, false, limit, PAGE_BYTES).await?;
+        let mut events = Vec::with_capacity(scan.events.len());
+        for e in scan.events {
+            if let Ok(v) = serde_json::from_str::<Value>(&e.json) {
+                events.push((e.order, v));
+            }
+        }
+        let last = events.last().map_or(after, |(o, _)| *o);
+        Ok(Page { events, last, more: scan.more })
+    }
+
+    /// One page of the Events API: up to `limit` events and at most `max_bytes` of event JSON, after
+    /// `start` — checking, for a cursor, that it is a position of this log that the reader can continue
+    /// from ([`Continuity`]). A few calls: a strongly consistent Query per ~`max_bytes` read, and a
+    /// GetItem of the head only when the page is empty and the cursor's own event is not found.
+    pub async fn read_page(
+        &self,
+        tenant: &str,
+        start: Start,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<RawPage, StoreError> {
+        let (after, anchor) = match start {
+            Start::Oldest => (0, None),
+            Start::After(p) => (p.order, Some(p)),
+        };
+        for attempt in 0..2 {
+            let scan = self.scan(tenant, after, anchor.is_some(), limit, max_bytes).await?;
+            let mut page = RawPage {
+                next: Position { order: after, id_fp: anchor.and_then(|p| p.id_fp) },
+                events: Vec::new(),
+                more: scan.more,
+                size_limited: scan.size_limited,
+                continuity: Continuity::Whole,
+            };
+            if let Some(a) = anchor {
+                if let (Some(fp), Some(id)) = (a.id_fp, &scan.anchor_id) {
+                    if fingerprint(id) != fp {
+                        page.continuity = Continuity::OtherLog;
+                        return Ok(page);
+                    }
+                }
+                if scan.gap {
+                    page.continuity = Continuity::Expired;
+                    return Ok(page);
+                }
+            }
+            if let Some(last) = scan.events.last() {
+                page.next = Position::after(last.order, Some(&last.id));
+                page.events = scan.events;
+                return Ok(page);
+            }
+            if scan.anchor_id.is_some() {
+                return Ok(page); // caught up: the cursor's own event is the last one
+            }
+            // Nothing after the start, and the start's own event not found: where is the head?
+            let head = self.head(tenant).await?;
+            if after > head {
+                page.continuity = Continuity::BeyondHead;
+                return Ok(page);
+            }
+            if head == after {
+                return Ok(page);
+            }
+            // Events up to `head` are committed (the head moves with them): read once more, and if they
+            // are still not there, they expired.
+            if attempt == 1 {
+                match anchor {
+                    Some(_) => page.continuity = Continuity::Expired,
+                    None => page.next = Position { order: head, id_fp: None },
+                }
+                return Ok(page);
+            }
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    /// The events after order `after`, in order, up to `limit` and `max_bytes` of JSON (the first always
+    /// fits). With `anchored`, the event at `after` itself is read too (its id, for the cursor's check)
+    /// and a missing order after it is a gap. Each Query asks for about as many items as the bytes left
+    /// can hold (by the largest item seen), so the server holds little more than the page.
+    async fn scan(
+        &self,
+        tenant: &str,
+        after: u64,
+        anchored: bool,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Scan, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let mut events = Vec::new();
+        let mut s = Scan::default();
         let mut start: Option<HashMap<String, AV>> = None;
-        let mut more = false;
+        let (mut bytes, mut largest, mut expect) = (0usize, 0usize, after + 1);
+        let (op, from) = if anchored && after > 0 { (">=", after) } else { (">", after) };
         loop {
+            let wanted = limit + 1 - s.events.len() + usize::from(anchored && s.anchor_id.is_none());
+            let fits = max_bytes.saturating_sub(bytes).checked_div(largest).map_or(FIRST_QUERY_ITEMS, |n| n + 1);
             crate::store::record_call("Query");
             let r = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk > :after")
+                .key_condition_expression(format!("#pk = :pk AND #sk {op} :after"))
                 .expression_attribute_names("#pk", "pk")
                 .expression_attribute_names("#sk", "sk")
                 .expression_attribute_values(":pk", AV::S(log_pk(tenant)))
-                .expression_attribute_values(":after", AV::S(order_sk(after)))
+                .expression_attribute_values(":after", AV::S(order_sk(from)))
                 .consistent_read(true)
-                .limit((limit + 1 - events.len().min(limit)) as i32)
+                .limit(wanted.min(fits).clamp(1, MAX_PAGE + 2) as i32)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| sdk_err("Query", e))?;
-            for item in r.items() {
-                let expired = item.get(TTL_ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).is_some_and(|t| t <= now);
+            let last_key = r.last_evaluated_key;
+            for mut item in r.items.unwrap_or_default() {
                 let order = item.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse::<u64>().ok());
-                let ev = item.get("ev").and_then(|v| v.as_s().ok()).and_then(|s| serde_json::from_str::<Value>(s).ok());
-                let (Some(order), Some(ev)) = (order, ev) else { continue };
-                if expired {
+                let ttl = item.get(TTL_ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+                let expired = ttl.is_some_and(|t| t <= now);
+                let id = match item.remove("id") {
+                    Some(AV::S(id)) => id,
+                    _ => String::new(),
+                };
+                let json = match item.remove("ev") {
+                    Some(AV::S(j)) if serde_json::from_str::<serde::de::IgnoredAny>(&j).is_ok() => Some(j),
+                    _ => None,
+                };
+                let Some(order) = order else { continue };
+                if anchored && order == after && after > 0 {
+                    s.anchor_id = Some(id);
                     continue;
                 }
-                if events.len() == limit {
-                    more = true;
+                if anchored && order != expect {
+                    s.gap = true;
+                }
+                expect = order + 1;
+                let Some(json) = json else { continue };
+                if expired {
+                    s.gap |= anchored;
+                    continue;
+                }
+                largest = largest.max(json.len());
+                if s.events.len() == limit {
+                    s.more = true;
                     break;
                 }
-                events.push((order, ev));
+                if !s.events.is_empty() && bytes + json.len() + 1 > max_bytes {
+                    s.more = true;
+                    s.size_limited = true;
+                    break;
+                }
+                bytes += json.len() + 1;
+                s.events.push(RawEvent { order, id, json });
             }
-            match r.last_evaluated_key {
-                Some(k) if !k.is_empty() && !more => start = Some(k),
+            match last_key {
+                Some(k) if !k.is_empty() && !s.more => start = Some(k),
                 _ => break,
             }
         }
-        let last = events.last().map_or(after, |(o, _)| *o);
-        Ok(Page { events, last, more })
+        Ok(s)
     }
+}
+
+/// What one scan of the log found.
+#[derive(Default)]
+struct Scan {
+    events: Vec<RawEvent>,
+    more: bool,
+    size_limited: bool,
+    /// The id of the event at the start (anchored scans).
+    anchor_id: Option<String>,
+    /// An order after the start is missing or expired (anchored scans).
+    gap: bool,
 }
 
 /// An event's JSON for the log: whole, or without its resource when too large for an item.
@@ -311,14 +484,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_and_refuse_forgeries() {
-        for n in [0, 1, 42, u64::MAX] {
-            assert_eq!(decode_cursor(&encode_cursor(n)), Some(n));
-        }
-        for bad in ["", "abc", "ev1.12", "ZXYxLg", "ZXYxLi0x", "ZXYyLjE", "!!!!"] {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
-        }
-        // Order keys sort as numbers do.
+    fn order_keys_sort_as_numbers_do() {
         assert!(order_sk(9) < order_sk(10));
     }
 
