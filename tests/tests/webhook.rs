@@ -16,7 +16,8 @@ macro_rules! webhook_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(scim_tests::TestServer::start_events(scim_tests::Engine::Dynoxide).await).await
+                    let s = scim_tests::TestServer::start_events(scim_tests::Engine::Dynoxide).await;
+                    super::$name(s).await
                 }
             )*
         }
@@ -75,10 +76,21 @@ async fn receiver(answer: Answer) -> (String, Arc<Mutex<Vec<Seen>>>, Arc<Mutex<V
                 let (seen, answer) = (s.clone(), answer.clone());
                 async move {
                     let event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    let before = seen.lock().unwrap().iter().filter(|x| x.event["id"] == event["id"]).count();
+                    let before = seen
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|x| x.event["id"] == event["id"])
+                        .count();
                     let resp = answer(&event, before);
                     let status = resp.status().as_u16();
-                    seen.lock().unwrap().push(Seen { headers, body, event, status, at: Instant::now() });
+                    seen.lock().unwrap().push(Seen {
+                        headers,
+                        body,
+                        event,
+                        status,
+                        at: Instant::now(),
+                    });
                     resp
                 }
             }),
@@ -109,10 +121,24 @@ fn config(url: String) -> scim_local::webhook::WebhookConfig {
 }
 
 /// Start the server's consumer (polling every 50 ms) and the webhook deliverer with `hook`.
-async fn start(s: &TestServer, hook: scim_local::webhook::WebhookConfig) -> Option<Arc<scim_local::webhook::Status>> {
-    let cfg = scim_core::events::EventsConfig { poll_interval: Duration::from_millis(50), ..Default::default() };
+async fn start(
+    s: &TestServer,
+    hook: scim_local::webhook::WebhookConfig,
+) -> Option<Arc<scim_local::webhook::Status>> {
+    let cfg = scim_core::events::EventsConfig {
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
     let endpoint = scim_tests::endpoint(s.engine);
-    let ev = scim_local::events::start(&s.store, &endpoint, s.engine == Engine::Moto, &cfg, Some(hook)).await.expect("start events");
+    let ev = scim_local::events::start(
+        &s.store,
+        &endpoint,
+        s.engine == Engine::Moto,
+        &cfg,
+        Some(hook),
+    )
+    .await
+    .expect("start events");
     ev.webhook
 }
 
@@ -121,33 +147,59 @@ fn user(name: &str) -> Value {
 }
 
 async fn create_at(s: &TestServer, tenant: &str, token: &str, name: &str) -> String {
-    let r = s.call_at(&s.tenant_base(tenant), token, reqwest::Method::POST, "/Users", Some(&user(name))).await;
+    let r = s
+        .call_at(
+            &s.tenant_base(tenant),
+            token,
+            reqwest::Method::POST,
+            "/Users",
+            Some(&user(name)),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body["id"].as_str().unwrap().to_string()
 }
 
 /// Wait up to `secs` for `cond` over what the receiver saw.
-async fn wait_for(seen: &Arc<Mutex<Vec<Seen>>>, secs: u64, what: &str, cond: impl Fn(&[Seen]) -> bool) {
+async fn wait_for(
+    seen: &Arc<Mutex<Vec<Seen>>>,
+    secs: u64,
+    what: &str,
+    cond: impl Fn(&[Seen]) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond(&seen.lock().unwrap()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {:#?}", summary(&seen.lock().unwrap()));
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {:#?}",
+            summary(&seen.lock().unwrap())
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 fn summary(seen: &[Seen]) -> Vec<String> {
-    seen.iter().map(|x| format!("{} {} {} {}", x.tenant(), x.id(), x.event["type"], x.status)).collect()
+    seen.iter()
+        .map(|x| format!("{} {} {} {}", x.tenant(), x.id(), x.event["type"], x.status))
+        .collect()
 }
 
 fn accepted_of(seen: &[Seen], tenant: &str) -> Vec<Value> {
-    seen.iter().filter(|x| x.tenant() == tenant && x.status < 300).map(|x| x.event.clone()).collect()
+    seen.iter()
+        .filter(|x| x.tenant() == tenant && x.status < 300)
+        .map(|x| x.event.clone())
+        .collect()
 }
 
 /// The operator page and its JSON, served on a socket with the deliverer's status (as `scim-local` does).
 async fn operator_page(status: Arc<scim_local::webhook::Status>) -> (String, String) {
     let token = scim_core::auth::generate_token();
     let auth = Arc::new(scim_local::admin::AdminAuth::new(&token).unwrap());
-    let app = scim_local::admin::router_with_webhook(Arc::new(scim_core::metrics::Metrics::default()), auth, Some(status));
+    let app = scim_local::admin::router_with_webhook(
+        Arc::new(scim_core::metrics::Metrics::default()),
+        auth,
+        Some(status),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -176,43 +228,136 @@ async fn a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked(s
     let status = start(&s, config(url)).await.expect("the webhook's status");
 
     create_at(&s, "acme", &acme_token, "ann@acme.example").await;
-    wait_for(&seen, 20, "acme's first refusal", |v| v.iter().any(|x| x.tenant() == "acme")).await;
-    let poison = seen.lock().unwrap().iter().find(|x| x.tenant() == "acme").unwrap().id().to_string();
+    wait_for(&seen, 20, "acme's first refusal", |v| {
+        v.iter().any(|x| x.tenant() == "acme")
+    })
+    .await;
+    let poison = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|x| x.tenant() == "acme")
+        .unwrap()
+        .id()
+        .to_string();
 
     // globex's events arrive promptly, each, while acme's are refused.
     for i in 0..3 {
         let written = Instant::now();
         create_at(&s, "globex", &globex_token, &format!("g{i}@globex.example")).await;
         let name = format!("g{i}@globex.example");
-        wait_for(&seen, 20, "globex's event", |v| v.iter().any(|x| x.event["userName"] == name.as_str() && x.status == 204)).await;
-        let at = seen.lock().unwrap().iter().find(|x| x.event["userName"] == name.as_str()).unwrap().at;
-        assert!(at.duration_since(written) < Duration::from_secs(2), "globex's event {i} took {:?}", at.duration_since(written));
+        wait_for(&seen, 20, "globex's event", |v| {
+            v.iter()
+                .any(|x| x.event["userName"] == name.as_str() && x.status == 204)
+        })
+        .await;
+        let at = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|x| x.event["userName"] == name.as_str())
+            .unwrap()
+            .at;
+        assert!(
+            at.duration_since(written) < Duration::from_secs(2),
+            "globex's event {i} took {:?}",
+            at.duration_since(written)
+        );
     }
 
     // Parked after exactly 3 attempts, shown to the operator.
     let deadline = Instant::now() + Duration::from_secs(20);
     let trouble = loop {
-        if let Some(t) = status.troubles().into_iter().find(|t| t.tenant == "acme" && t.parked) {
+        if let Some(t) = status
+            .troubles()
+            .into_iter()
+            .find(|t| t.tenant == "acme" && t.parked)
+        {
             break t;
         }
-        assert!(Instant::now() < deadline, "acme's event was never parked: {:?}", status.troubles());
+        assert!(
+            Instant::now() < deadline,
+            "acme's event was never parked: {:?}",
+            status.troubles()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let attempts = seen.lock().unwrap().iter().filter(|x| x.id() == poison).count();
-    assert_eq!((trouble.event_id.as_str(), trouble.kind.as_str(), trouble.attempts, attempts), (poison.as_str(), "user.created", 3, 3));
+    let attempts = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|x| x.id() == poison)
+        .count();
+    assert_eq!(
+        (
+            trouble.event_id.as_str(),
+            trouble.kind.as_str(),
+            trouble.attempts,
+            attempts
+        ),
+        (poison.as_str(), "user.created", 3, 3)
+    );
     assert!(trouble.last_error.contains("413"), "{}", trouble.last_error);
 
     let (origin, token) = operator_page(status.clone()).await;
     let client = reqwest::Client::new();
-    let j: Value = client.get(format!("{origin}/admin/api/webhook")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    let row = j["tenants"].as_array().unwrap().iter().find(|r| r["tenant"] == "acme").cloned().unwrap_or(Value::Null);
-    assert_eq!((row["eventId"].as_str(), row["type"].as_str(), row["parked"].as_bool()), (Some(poison.as_str()), Some("user.created"), Some(true)), "{j}");
-    assert!(row["lastError"].as_str().unwrap().contains("413 Payload Too Large"), "{j}");
-    let page = client.get(format!("{origin}/admin")).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("Webhook") && page.contains(&poison) && page.contains("413 Payload Too Large"), "{page}");
-    assert!(!page.contains("ann@acme.example") && !j.to_string().contains("ann@acme.example"), "personal data on the page");
+    let j: Value = client
+        .get(format!("{origin}/admin/api/webhook"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = j["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["tenant"] == "acme")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (
+            row["eventId"].as_str(),
+            row["type"].as_str(),
+            row["parked"].as_bool()
+        ),
+        (Some(poison.as_str()), Some("user.created"), Some(true)),
+        "{j}"
+    );
+    assert!(
+        row["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("413 Payload Too Large"),
+        "{j}"
+    );
+    let page = client
+        .get(format!("{origin}/admin"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Webhook")
+            && page.contains(&poison)
+            && page.contains("413 Payload Too Large"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("ann@acme.example") && !j.to_string().contains("ann@acme.example"),
+        "personal data on the page"
+    );
     // Unauthenticated: nothing.
-    let r = client.get(format!("{origin}/admin/api/webhook")).send().await.unwrap();
+    let r = client
+        .get(format!("{origin}/admin/api/webhook"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Kept: the tenant's position item holds the parked event (deliverable after the log's retention).
@@ -221,8 +366,14 @@ async fn a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked(s
         .client()
         .get_item()
         .table_name(s.store.table())
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("EVENTS#webhook".into()))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("acme".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("EVENTS#webhook".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("acme".into()),
+        )
         .consistent_read(true)
         .send()
         .await
@@ -236,18 +387,41 @@ async fn a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked(s
     // acme's later event waits behind the parked one (never skipped, never reordered) …
     create_at(&s, "acme", &acme_token, "bob@acme.example").await;
     create_at(&s, "globex", &globex_token, "g9@globex.example").await;
-    wait_for(&seen, 20, "globex's later event", |v| v.iter().any(|x| x.event["userName"] == "g9@globex.example")).await;
+    wait_for(&seen, 20, "globex's later event", |v| {
+        v.iter().any(|x| x.event["userName"] == "g9@globex.example")
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!seen.lock().unwrap().iter().any(|x| x.event["userName"] == "bob@acme.example"), "acme's later event passed the parked one");
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|x| x.event["userName"] == "bob@acme.example"),
+        "acme's later event passed the parked one"
+    );
 
-    // … until the receiver accepts again: the parked retry delivers the parked event, then the rest, in order.
+    // … until the receiver accepts again: the parked retry delivers it, then the rest, in order.
     refuse.store(false, Ordering::SeqCst);
-    wait_for(&seen, 20, "acme's events after the receiver recovered", |v| accepted_of(v, "acme").len() >= 2).await;
-    let acme: Vec<String> = accepted_of(&seen.lock().unwrap(), "acme").iter().map(|e| e["userName"].as_str().unwrap().to_string()).collect();
+    wait_for(
+        &seen,
+        20,
+        "acme's events after the receiver recovered",
+        |v| accepted_of(v, "acme").len() >= 2,
+    )
+    .await;
+    let acme: Vec<String> = accepted_of(&seen.lock().unwrap(), "acme")
+        .iter()
+        .map(|e| e["userName"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(acme, ["ann@acme.example", "bob@acme.example"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while status.troubles().iter().any(|t| t.tenant == "acme") {
-        assert!(Instant::now() < deadline, "acme still in trouble: {:?}", status.troubles());
+        assert!(
+            Instant::now() < deadline,
+            "acme still in trouble: {:?}",
+            status.troubles()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Every globex event was accepted exactly once.
@@ -267,7 +441,11 @@ async fn redirects_are_failures_and_never_followed(s: TestServer) {
         use axum::response::IntoResponse;
         match before {
             0 | 1 => (axum::http::StatusCode::FOUND, [("location", "/landing")]).into_response(),
-            2 | 3 => (axum::http::StatusCode::TEMPORARY_REDIRECT, [("location", elsewhere.clone())]).into_response(),
+            2 | 3 => (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [("location", elsewhere.clone())],
+            )
+                .into_response(),
             _ => axum::http::StatusCode::NO_CONTENT.into_response(),
         }
     });
@@ -286,13 +464,26 @@ async fn redirects_are_failures_and_never_followed(s: TestServer) {
         assert!(Instant::now() < deadline, "no refusal recorded");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    wait_for(&seen, 20, "the event accepted after the redirects", |v| v.iter().any(|x| x.status == 204)).await;
+    wait_for(&seen, 20, "the event accepted after the redirects", |v| {
+        v.iter().any(|x| x.status == 204)
+    })
+    .await;
     let v = seen.lock().unwrap().clone();
     let statuses: Vec<u16> = v.iter().map(|x| x.status).collect();
     assert_eq!(statuses, [302, 302, 307, 307, 204], "{:#?}", summary(&v));
-    assert!(v.windows(2).all(|w| w[0].id() == w[1].id()), "the same event each time");
-    assert!(landing.lock().unwrap().is_empty(), "the 302 was followed: {:?}", landing.lock().unwrap());
-    assert!(elsewhere_seen.lock().unwrap().is_empty() && elsewhere_other.lock().unwrap().is_empty(), "the 307 was followed");
+    assert!(
+        v.windows(2).all(|w| w[0].id() == w[1].id()),
+        "the same event each time"
+    );
+    assert!(
+        landing.lock().unwrap().is_empty(),
+        "the 302 was followed: {:?}",
+        landing.lock().unwrap()
+    );
+    assert!(
+        elsewhere_seen.lock().unwrap().is_empty() && elsewhere_other.lock().unwrap().is_empty(),
+        "the 307 was followed"
+    );
 }
 
 /// A receiver following docs/events.md: parse `t` and `v2`, recompute HMAC-SHA256 over
@@ -307,8 +498,13 @@ fn verify(secret: &str, signature: &str, id: &str, kind: &str, body: &str) -> bo
             _ => {}
         }
     }
-    let (Some(t), Some(v2)) = (t, v2) else { return false };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (Some(t), Some(v2)) = (t, v2) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     if now.abs_diff(t) > 300 {
         return false;
     }
@@ -331,19 +527,59 @@ async fn the_signature_covers_the_event_id_and_type(s: TestServer) {
     wait_for(&seen, 20, "two events", |v| v.len() >= 2).await;
     let v = seen.lock().unwrap().clone();
     for x in &v {
-        let h = |n: &str| x.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let (sig, id, kind) = (h("scim-signature"), h("scim-event-id"), h("scim-event-type"));
-        assert_eq!((id.as_str(), kind.as_str()), (x.id(), x.event["type"].as_str().unwrap()));
-        assert!(verify(SECRET, &sig, &id, &kind, &x.body), "the documented recipe failed: {sig}");
+        let h = |n: &str| {
+            x.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (sig, id, kind) = (
+            h("scim-signature"),
+            h("scim-event-id"),
+            h("scim-event-type"),
+        );
+        assert_eq!(
+            (id.as_str(), kind.as_str()),
+            (x.id(), x.event["type"].as_str().unwrap())
+        );
+        assert!(
+            verify(SECRET, &sig, &id, &kind, &x.body),
+            "the documented recipe failed: {sig}"
+        );
         let other_id = format!("{id}0");
-        assert!(!verify(SECRET, &sig, &other_id, &kind, &x.body), "a changed id verified");
-        for other_kind in ["user.deleted", "user.created", "user.deactivated"].iter().filter(|k| **k != kind) {
-            assert!(!verify(SECRET, &sig, &id, other_kind, &x.body), "a changed type verified");
+        assert!(
+            !verify(SECRET, &sig, &other_id, &kind, &x.body),
+            "a changed id verified"
+        );
+        for other_kind in ["user.deleted", "user.created", "user.deactivated"]
+            .iter()
+            .filter(|k| **k != kind)
+        {
+            assert!(
+                !verify(SECRET, &sig, &id, other_kind, &x.body),
+                "a changed type verified"
+            );
         }
-        assert!(!verify(SECRET, &sig, &id, &kind, &x.body.replace("ann", "bob")), "a changed body verified");
+        assert!(
+            !verify(SECRET, &sig, &id, &kind, &x.body.replace("ann", "bob")),
+            "a changed body verified"
+        );
         assert!(!verify("another-secret", &sig, &id, &kind, &x.body));
     }
     // The ids are the events', and the other event's signature does not fit this one.
-    let h = |x: &Seen, n: &str| x.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    assert!(!verify(SECRET, &h(&v[0], "scim-signature"), v[1].id(), &h(&v[1], "scim-event-type"), &v[0].body));
+    let h = |x: &Seen, n: &str| {
+        x.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(!verify(
+        SECRET,
+        &h(&v[0], "scim-signature"),
+        v[1].id(),
+        &h(&v[1], "scim-event-type"),
+        &v[0].body
+    ));
 }

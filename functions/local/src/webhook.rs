@@ -82,7 +82,10 @@ impl Default for WebhookConfig {
 
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookConfig").field("url", &self.url).field("secret", &"<redacted>").finish()
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -130,8 +133,16 @@ pub struct Status {
 impl Status {
     /// Parked first, then retrying; by tenant.
     pub fn troubles(&self) -> Vec<Trouble> {
-        let mut v: Vec<Trouble> = self.troubles.lock().map(|t| t.values().cloned().collect()).unwrap_or_default();
-        v.sort_by(|a, b| b.parked.cmp(&a.parked).then_with(|| a.tenant.cmp(&b.tenant)));
+        let mut v: Vec<Trouble> = self
+            .troubles
+            .lock()
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| {
+            b.parked
+                .cmp(&a.parked)
+                .then_with(|| a.tenant.cmp(&b.tenant))
+        });
         v
     }
 
@@ -183,7 +194,13 @@ struct Tenant {
 
 impl Default for Tenant {
     fn default() -> Self {
-        Tenant { after: None, trouble: None, phase: Phase::Idle, again: false, store_failures: 0 }
+        Tenant {
+            after: None,
+            trouble: None,
+            phase: Phase::Idle,
+            again: false,
+            store_failures: 0,
+        }
     }
 }
 
@@ -203,15 +220,31 @@ struct Done {
 
 /// Run for ever: deliver each tenant's new events as the consumer announces them (`wake`), with a safety
 /// sweep over every tenant at start and every `cfg.sweep_every`; the tenants in trouble in `status`.
-pub async fn deliver(store: DynamoStore, log: EventLog, cfg: WebhookConfig, wake: Wake, status: Arc<Status>) {
-    let client = match reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).timeout(cfg.timeout).build() {
+pub async fn deliver(
+    store: DynamoStore,
+    log: EventLog,
+    cfg: WebhookConfig,
+    wake: Wake,
+    status: Arc<Status>,
+) {
+    let client = match reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(cfg.timeout)
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "webhook client could not be built; events are not delivered");
             return;
         }
     };
-    let ctx = Arc::new(Ctx { client, store, log, cfg });
+    let ctx = Arc::new(Ctx {
+        client,
+        store,
+        log,
+        cfg,
+    });
     let mut tenants: HashMap<String, Tenant> = HashMap::new();
     let mut ready: VecDeque<String> = VecDeque::new();
     let mut jobs = tokio::task::JoinSet::new();
@@ -222,7 +255,11 @@ pub async fn deliver(store: DynamoStore, log: EventLog, cfg: WebhookConfig, wake
         if now >= next_sweep {
             next_sweep = now + sweep(&ctx, &mut tenants, &mut ready).await;
         }
-        let announced = wake.tenants.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        let announced = wake
+            .tenants
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
         for t in announced {
             schedule(&mut tenants, &mut ready, &t);
         }
@@ -256,7 +293,8 @@ pub async fn deliver(store: DynamoStore, log: EventLog, cfg: WebhookConfig, wake
                     Err(e) => {
                         let Some(tenant) = running.remove(&e.id()) else { continue };
                         // Read its position and parked event again from the table at its next turn.
-                        Done { tenant, after: None, trouble: None, outcome: Outcome::Unavailable("a delivery turn failed".into()) }
+                        let outcome = Outcome::Unavailable("a delivery turn failed".into());
+                        Done { tenant, after: None, trouble: None, outcome }
                     }
                 };
                 finish(&ctx.cfg, &status, &mut tenants, &mut ready, done);
@@ -282,12 +320,18 @@ fn schedule(tenants: &mut HashMap<String, Tenant>, ready: &mut VecDeque<String>,
 
 /// Queue every tenant (and the base URL's directory); forget idle tenants that no longer exist. Returns
 /// when to sweep again.
-async fn sweep(ctx: &Ctx, tenants: &mut HashMap<String, Tenant>, ready: &mut VecDeque<String>) -> Duration {
+async fn sweep(
+    ctx: &Ctx,
+    tenants: &mut HashMap<String, Tenant>,
+    ready: &mut VecDeque<String>,
+) -> Duration {
     let mut names: HashSet<String> = HashSet::from([scim_core::auth::DEFAULT_TENANT.to_string()]);
     let again = match ctx.store.list_tenants().await {
         Ok(t) => {
             names.extend(t);
-            tenants.retain(|n, st| names.contains(n) || st.phase != Phase::Idle || st.trouble.is_some());
+            tenants.retain(|n, st| {
+                names.contains(n) || st.phase != Phase::Idle || st.trouble.is_some()
+            });
             ctx.cfg.sweep_every
         }
         Err(e) => {
@@ -302,12 +346,20 @@ async fn sweep(ctx: &Ctx, tenants: &mut HashMap<String, Tenant>, ready: &mut Vec
 }
 
 fn backoff(cfg: &WebhookConfig, attempts: u32) -> Duration {
-    let doubled = cfg.first_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+    let doubled = cfg
+        .first_backoff
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
     doubled.min(cfg.max_backoff)
 }
 
 /// A turn ended: record it and decide when the tenant goes next.
-fn finish(cfg: &WebhookConfig, status: &Status, tenants: &mut HashMap<String, Tenant>, ready: &mut VecDeque<String>, done: Done) {
+fn finish(
+    cfg: &WebhookConfig,
+    status: &Status,
+    tenants: &mut HashMap<String, Tenant>,
+    ready: &mut VecDeque<String>,
+    done: Done,
+) {
     let st = tenants.entry(done.tenant.clone()).or_default();
     // What the turn knew last (None: read the position again from the table next time).
     st.after = done.after;
@@ -317,7 +369,7 @@ fn finish(cfg: &WebhookConfig, status: &Status, tenants: &mut HashMap<String, Te
     match done.outcome {
         Outcome::Unavailable(e) => {
             st.store_failures += 1;
-            tracing::warn!(error = %e, tenant = done.tenant, "webhook: cannot read or write the table; retrying");
+            tracing::warn!(error = %e, tenant = done.tenant, "webhook: table unavailable; retrying");
             st.phase = Phase::Waiting(now + backoff(cfg, st.store_failures));
             st.again = false;
         }
@@ -351,12 +403,27 @@ fn finish(cfg: &WebhookConfig, status: &Status, tenants: &mut HashMap<String, Te
 
 /// One tenant's turn: its parked event first (one attempt), then up to a page of its events in order,
 /// each tried once; stops at the first refusal.
-async fn turn(ctx: Arc<Ctx>, tenant: String, mut after: Option<u64>, mut trouble: Option<Trouble>) -> Done {
+async fn turn(
+    ctx: Arc<Ctx>,
+    tenant: String,
+    mut after: Option<u64>,
+    mut trouble: Option<Trouble>,
+) -> Done {
     let r = run_turn(&ctx, &tenant, &mut after, &mut trouble).await;
-    Done { tenant, after, trouble, outcome: r.unwrap_or_else(Outcome::Unavailable) }
+    Done {
+        tenant,
+        after,
+        trouble,
+        outcome: r.unwrap_or_else(Outcome::Unavailable),
+    }
 }
 
-async fn run_turn(ctx: &Ctx, tenant: &str, after: &mut Option<u64>, trouble: &mut Option<Trouble>) -> Result<Outcome, String> {
+async fn run_turn(
+    ctx: &Ctx,
+    tenant: &str,
+    after: &mut Option<u64>,
+    trouble: &mut Option<Trouble>,
+) -> Result<Outcome, String> {
     let mut pos = match *after {
         Some(a) => a,
         None => {
@@ -371,7 +438,11 @@ async fn run_turn(ctx: &Ctx, tenant: &str, after: &mut Option<u64>, trouble: &mu
             Some(body) => match post(ctx, &t.event_id, &t.kind, &body).await {
                 Ok(()) => {
                     save_position(&ctx.store, tenant, t.order).await?;
-                    tracing::info!(tenant, event = t.event_id, "webhook: the parked event was accepted");
+                    tracing::info!(
+                        tenant,
+                        event = t.event_id,
+                        "webhook: the parked event was accepted"
+                    );
                     pos = t.order;
                     *after = Some(pos);
                     *trouble = None;
@@ -380,7 +451,7 @@ async fn run_turn(ctx: &Ctx, tenant: &str, after: &mut Option<u64>, trouble: &mu
                     t.attempts += 1;
                     t.last_error = e;
                     if let Err(e) = note_attempt(&ctx.store, tenant, &t).await {
-                        tracing::warn!(error = %e, tenant, "webhook: cannot record the parked event's attempt");
+                        tracing::warn!(error = %e, tenant, "webhook: cannot record the attempt");
                     }
                     *trouble = Some(t);
                     return Ok(Outcome::Refused);
@@ -390,7 +461,11 @@ async fn run_turn(ctx: &Ctx, tenant: &str, after: &mut Option<u64>, trouble: &mu
             None => *trouble = None,
         }
     }
-    let page = ctx.log.read(tenant, pos, PAGE).await.map_err(|e| format!("reading the events log: {e:?}"))?;
+    let page = ctx
+        .log
+        .read(tenant, pos, PAGE)
+        .await
+        .map_err(|e| format!("reading the events log: {e:?}"))?;
     for (order, ev) in &page.events {
         let body = ev.to_string();
         let id = ev.get("id").and_then(Value::as_str).unwrap_or("");
@@ -401,11 +476,15 @@ async fn run_turn(ctx: &Ctx, tenant: &str, after: &mut Option<u64>, trouble: &mu
                 *after = Some(pos);
                 *trouble = None;
                 if let Err(e) = save_position(&ctx.store, tenant, pos).await {
-                    tracing::warn!(error = %e, tenant, "webhook: cannot save the delivery position (events may be delivered again)");
+                    // At least once: the event may be delivered again after a restart.
+                    tracing::warn!(error = %e, tenant, "webhook: cannot save the delivery position");
                 }
             }
             Err(e) => {
-                let before = trouble.as_ref().filter(|t| t.order == *order).map_or(0, |t| t.attempts);
+                let before = trouble
+                    .as_ref()
+                    .filter(|t| t.order == *order)
+                    .map_or(0, |t| t.attempts);
                 let mut t = Trouble {
                     tenant: tenant.to_string(),
                     event_id: id.to_string(),
@@ -416,12 +495,22 @@ async fn run_turn(ctx: &Ctx, tenant: &str, after: &mut Option<u64>, trouble: &mu
                     parked: false,
                     parked_at: None,
                 };
-                tracing::warn!(tenant, event = id, attempt = t.attempts, error = t.last_error, "webhook refused the event");
+                tracing::warn!(
+                    tenant,
+                    event = id,
+                    attempt = t.attempts,
+                    error = t.last_error,
+                    "webhook refused the event"
+                );
                 if t.attempts >= ctx.cfg.park_after {
                     t.parked = true;
                     t.parked_at = Some(now_rfc3339());
                     match park(&ctx.store, tenant, pos, &t, &body).await {
-                        Ok(()) => tracing::warn!(tenant, event = id, "webhook: event parked; the tenant's later events wait behind it"),
+                        Ok(()) => tracing::warn!(
+                            tenant,
+                            event = id,
+                            "webhook: event parked; the tenant's later events wait behind it"
+                        ),
                         Err(e) => {
                             tracing::warn!(error = %e, tenant, "webhook: cannot park the event; retrying it");
                             t.parked = false;
@@ -434,12 +523,19 @@ async fn run_turn(ctx: &Ctx, tenant: &str, after: &mut Option<u64>, trouble: &mu
             }
         }
     }
-    Ok(if page.more { Outcome::More } else { Outcome::CaughtUp })
+    Ok(if page.more {
+        Outcome::More
+    } else {
+        Outcome::CaughtUp
+    })
 }
 
 /// POST one event once: Ok on 2xx, else the failure in words.
 async fn post(ctx: &Ctx, id: &str, kind: &str, body: &str) -> Result<(), String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let r = ctx
         .client
         .post(&ctx.cfg.url)
@@ -461,8 +557,12 @@ fn refusal_words(status: reqwest::StatusCode) -> String {
     let code = status.as_u16();
     let reason = status.canonical_reason().unwrap_or("");
     match code {
-        300..=399 => format!("the receiver answered {code} {reason}: a redirect, which is not followed"),
-        413 => format!("the receiver answered {code} {reason}: the event is larger than it accepts"),
+        300..=399 => {
+            format!("the receiver answered {code} {reason}: a redirect, which is not followed")
+        }
+        413 => {
+            format!("the receiver answered {code} {reason}: the event is larger than it accepts")
+        }
         _ => format!("the receiver answered {code} {reason}"),
     }
 }
@@ -485,15 +585,22 @@ fn cut(mut s: String) -> String {
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn key(tenant: &str) -> HashMap<String, AV> {
-    HashMap::from([("pk".to_string(), AV::S(WEBHOOK_PK.into())), ("sk".to_string(), AV::S(tenant.into()))])
+    HashMap::from([
+        ("pk".to_string(), AV::S(WEBHOOK_PK.into())),
+        ("sk".to_string(), AV::S(tenant.into())),
+    ])
 }
 
 fn num(item: &HashMap<String, AV>, name: &str) -> Option<u64> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
 }
 
 fn text(item: &HashMap<String, AV>, name: &str) -> Option<String> {
@@ -507,7 +614,9 @@ async fn load(store: &DynamoStore, tenant: &str) -> Result<(u64, Option<Trouble>
         .get_item()
         .table_name(store.table())
         .set_key(Some(key(tenant)))
-        .projection_expression("#a, parkedOrder, parkedId, parkedType, attempts, lastError, parkedAt")
+        .projection_expression(
+            "#a, parkedOrder, parkedId, parkedType, attempts, lastError, parkedAt",
+        )
         .expression_attribute_names("#a", "after")
         .consistent_read(true)
         .send()
@@ -546,12 +655,25 @@ async fn parked_event(store: &DynamoStore, tenant: &str) -> Result<Option<String
 async fn save_position(store: &DynamoStore, tenant: &str, after: u64) -> Result<(), String> {
     let mut item = key(tenant);
     item.insert("after".into(), AV::N(after.to_string()));
-    store.client().put_item().table_name(store.table()).set_item(Some(item)).send().await.map_err(|e| format!("saving the delivery position: {e}"))?;
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| format!("saving the delivery position: {e}"))?;
     Ok(())
 }
 
 /// Keep the refused event (its JSON too: it stays deliverable after the log's retention) at the position.
-async fn park(store: &DynamoStore, tenant: &str, after: u64, t: &Trouble, body: &str) -> Result<(), String> {
+async fn park(
+    store: &DynamoStore,
+    tenant: &str,
+    after: u64,
+    t: &Trouble,
+    body: &str,
+) -> Result<(), String> {
     let mut item = key(tenant);
     item.insert("after".into(), AV::N(after.to_string()));
     item.insert("parkedOrder".into(), AV::N(t.order.to_string()));
@@ -560,8 +682,18 @@ async fn park(store: &DynamoStore, tenant: &str, after: u64, t: &Trouble, body: 
     item.insert("parkedEvent".into(), AV::S(body.to_string()));
     item.insert("attempts".into(), AV::N(t.attempts.to_string()));
     item.insert("lastError".into(), AV::S(t.last_error.clone()));
-    item.insert("parkedAt".into(), AV::S(t.parked_at.clone().unwrap_or_default()));
-    store.client().put_item().table_name(store.table()).set_item(Some(item)).send().await.map_err(|e| format!("parking the event: {e}"))?;
+    item.insert(
+        "parkedAt".into(),
+        AV::S(t.parked_at.clone().unwrap_or_default()),
+    );
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| format!("parking the event: {e}"))?;
     Ok(())
 }
 
@@ -593,10 +725,22 @@ mod tests {
         assert_eq!(s.len(), "t=1700000000,v2=".len() + 64);
         // HMAC-SHA256("secret", "1700000000\n1-0\nuser.created\n{}"), computed independently (openssl).
         assert_eq!(&s["t=1700000000,v2=".len()..], EXPECTED);
-        assert_ne!(s, sign("secret", 1_700_000_000, "1-0", "user.created", "{ }"));
-        assert_ne!(s, sign("secret", 1_700_000_000, "1-1", "user.created", "{}"));
-        assert_ne!(s, sign("secret", 1_700_000_000, "1-0", "user.deleted", "{}"));
-        assert_ne!(s, sign("secret", 1_700_000_001, "1-0", "user.created", "{}"));
+        assert_ne!(
+            s,
+            sign("secret", 1_700_000_000, "1-0", "user.created", "{ }")
+        );
+        assert_ne!(
+            s,
+            sign("secret", 1_700_000_000, "1-1", "user.created", "{}")
+        );
+        assert_ne!(
+            s,
+            sign("secret", 1_700_000_000, "1-0", "user.deleted", "{}")
+        );
+        assert_ne!(
+            s,
+            sign("secret", 1_700_000_001, "1-0", "user.created", "{}")
+        );
         assert_ne!(s, sign("other", 1_700_000_000, "1-0", "user.created", "{}"));
     }
     const EXPECTED: &str = "6840a8df076ee89352d26044e5cdf1471940bc3a54040a63992fc52d1d85ee14";
@@ -604,13 +748,21 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let cfg = WebhookConfig::default();
-        let waits: Vec<u64> = (1..=10).map(|n| backoff(&cfg, n).as_millis() as u64).collect();
-        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
+        let waits: Vec<u64> = (1..=10)
+            .map(|n| backoff(&cfg, n).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            waits,
+            [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
+        );
     }
 
     #[test]
     fn failures_are_told_in_words() {
-        assert_eq!(refusal_words(reqwest::StatusCode::PAYLOAD_TOO_LARGE), "the receiver answered 413 Payload Too Large: the event is larger than it accepts");
+        assert_eq!(
+            refusal_words(reqwest::StatusCode::PAYLOAD_TOO_LARGE),
+            "the receiver answered 413 Payload Too Large: the event is larger than it accepts"
+        );
         assert!(refusal_words(reqwest::StatusCode::FOUND).contains("redirect"));
         assert_eq!(cut("é".repeat(300)).chars().count(), MAX_ERROR_CHARS);
     }

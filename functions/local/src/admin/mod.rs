@@ -139,7 +139,11 @@ pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>) -> Router {
 }
 
 /// [`router`], with the webhook's parked and retrying events (`/admin`'s section, `/admin/api/webhook`).
-pub fn router_with_webhook(metrics: Arc<Metrics>, auth: Arc<AdminAuth>, webhook: Option<Arc<crate::webhook::Status>>) -> Router {
+pub fn router_with_webhook(
+    metrics: Arc<Metrics>,
+    auth: Arc<AdminAuth>,
+    webhook: Option<Arc<crate::webhook::Status>>,
+) -> Router {
     Router::new()
         .route("/admin", get(overview_page))
         .route("/admin/", get(overview_page))
@@ -188,7 +192,8 @@ async fn overview_page(State(st): State<AdminState>, headers: HeaderMap) -> Resp
     }
     let webhook = st.webhook.as_ref().map(|w| w.troubles());
     let all = st.metrics.summary(scim_core::metrics::ALL);
-    html(StatusCode::OK, page::overview(&st.metrics.overview(), all.as_ref(), st.metrics.enabled(), webhook.as_deref()))
+    let recording = st.metrics.enabled();
+    html(StatusCode::OK, page::overview(&st.metrics.overview(), all.as_ref(), recording, webhook.as_deref()))
 }
 
 /// The webhook's tenants in trouble: `{"enabled": bool, "tenants": [{tenant, eventId, type, attempts,

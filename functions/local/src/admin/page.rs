@@ -265,7 +265,12 @@ fn kinds_table(kinds: &[KindCount]) -> Markup {
 }
 
 /// Every tenant: the total's cards and chart, the tenants' table, the latest failures of any tenant.
-pub fn overview(o: &Overview, all: Option<&TenantSummary>, recording: bool, webhook: Option<&[Trouble]>) -> Markup {
+pub fn overview(
+    o: &Overview,
+    all: Option<&TenantSummary>,
+    recording: bool,
+    webhook: Option<&[Trouble]>,
+) -> Markup {
     layout("All tenants", true, html! {
         @if !recording { p.warn { "Recording is off (SCIM_METRICS=off): these figures do not move." } }
         p.note { "Figures since " (o.since) " (server start), read at " (o.now) ". Failure ratios are of the last hour; times are UTC." }
@@ -306,9 +311,15 @@ pub fn webhook_section(rows: Option<&[crate::webhook::Trouble]>) -> Markup {
             @if rows.is_empty() {
                 p.empty { "Every tenant's events are delivered; none waits for a retry." }
             } @else {
-                p.note { "A parked event is tried again every 10 minutes and at start; the tenant's later events wait behind it (docs/events.md, \"Webhook\")." }
+                p.note {
+                    "A parked event is tried again every 10 minutes and at start; the tenant's later events wait "
+                    "behind it (docs/events.md, \"Webhook\")."
+                }
                 table #webhook {
-                    thead { tr { th { "Tenant" } th { "Event id" } th { "Type" } th.num { "Attempts" } th { "State" } th { "Last error" } } }
+                    thead { tr {
+                        th { "Tenant" } th { "Event id" } th { "Type" } th.num { "Attempts" } th { "State" }
+                        th { "Last error" }
+                    } }
                     tbody {
                         @for r in rows {
                             tr data-tenant=(r.tenant) {
@@ -317,7 +328,10 @@ pub fn webhook_section(rows: Option<&[crate::webhook::Trouble]>) -> Markup {
                                 td { (r.kind) }
                                 td.num { (r.attempts) }
                                 @if r.parked {
-                                    td.bad { "parked" @if let Some(at) = &r.parked_at { " " (at.get(..19).unwrap_or(at)) } }
+                                    td.bad {
+                                        "parked"
+                                        @if let Some(at) = &r.parked_at { " " (at.get(..19).unwrap_or(at)) }
+                                    }
                                 } @else {
                                     td.warn { "retrying" }
                                 }
