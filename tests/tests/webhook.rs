@@ -36,6 +36,7 @@ webhook_tests!(
     a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked,
     redirects_are_failures_and_never_followed,
     the_signature_covers_the_event_id_and_type,
+    a_parked_event_outlives_the_log_and_a_restart_delivers_it_first,
 );
 
 const SECRET: &str = "whsec-test-0123456789abcdef";
@@ -427,6 +428,101 @@ async fn a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked(s
     // Every globex event was accepted exactly once.
     let globex = accepted_of(&seen.lock().unwrap(), "globex");
     assert_eq!(globex.len(), 4, "{globex:#?}");
+}
+
+/// A parked event is kept with its JSON: after the log no longer holds it (its retention passed) and the
+/// server restarts, the new deliverer reads the parked event from the table, tries it at once (not after
+/// the parked retry), and then delivers the tenant's later events in order.
+async fn a_parked_event_outlives_the_log_and_a_restart_delivers_it_first(s: TestServer) {
+    use aws_sdk_dynamodb::types::AttributeValue as AV;
+    let acme = s.add_tenant("acme").await;
+    let refuse = Arc::new(AtomicBool::new(true));
+    let r = refuse.clone();
+    let answer: Answer = Arc::new(move |_: &Value, _| {
+        use axum::response::IntoResponse;
+        match r.load(Ordering::SeqCst) {
+            true => axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+            false => axum::http::StatusCode::NO_CONTENT.into_response(),
+        }
+    });
+    let (url, seen, _) = receiver(answer).await;
+    // The first server's deliverer: parks after 3 attempts and would retry only in an hour.
+    let hook = scim_local::webhook::WebhookConfig {
+        parked_retry: Duration::from_secs(3600),
+        ..config(url.clone())
+    };
+    let status = start(&s, hook.clone()).await.expect("status");
+    create_at(&s, "acme", &acme, "ann@acme.example").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !status.troubles().iter().any(|t| t.parked) {
+        assert!(
+            Instant::now() < deadline,
+            "never parked: {:?}",
+            status.troubles()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let poison = status.troubles()[0].event_id.clone();
+    create_at(&s, "acme", &acme, "bob@acme.example").await;
+    // The log's copy of the parked event expires (deleted here, as the TTL sweep would).
+    let log = scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600));
+    let page = log.read("acme", 0, 10).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut page = page;
+    while page.events.len() < 2 {
+        assert!(Instant::now() < deadline, "bob's event was never logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        page = log.read("acme", 0, 10).await.unwrap();
+    }
+    let order = page
+        .events
+        .iter()
+        .find(|(_, e)| e["id"] == poison.as_str())
+        .map(|(o, _)| *o)
+        .unwrap();
+    s.store
+        .client()
+        .delete_item()
+        .table_name(s.store.table())
+        .key("pk", AV::S("T#acme#events".into()))
+        .key("sk", AV::S(format!("{order:020}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(log
+        .read("acme", 0, 10)
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .all(|(_, e)| e["id"] != poison.as_str()));
+
+    // A restarted server: a new deliverer on the same table, the receiver accepting again.
+    refuse.store(false, Ordering::SeqCst);
+    let wake = scim_local::webhook::Wake {
+        notify: Arc::default(),
+        tenants: Arc::default(),
+    };
+    let restarted = Arc::new(scim_local::webhook::Status::default());
+    tokio::spawn(scim_local::webhook::deliver(
+        s.store.clone(),
+        log,
+        hook,
+        wake,
+        restarted.clone(),
+    ));
+    wait_for(&seen, 10, "acme's two events", |v| {
+        accepted_of(v, "acme").len() >= 2
+    })
+    .await;
+    let got: Vec<Value> = accepted_of(&seen.lock().unwrap(), "acme");
+    assert_eq!(got[0]["id"], poison.as_str(), "the parked event first");
+    assert_eq!(
+        got[0]["userName"], "ann@acme.example",
+        "delivered whole, from the parked copy"
+    );
+    assert_eq!(got[1]["userName"], "bob@acme.example");
+    assert_eq!(got.len(), 2);
 }
 
 /// A 302 to a page answering 200 is not a delivery, and a 307 naming another host never gets the
