@@ -375,14 +375,16 @@ struct Received {
     accepted: Vec<Value>,
 }
 
-/// Checks `scim-signature: t=<unix>,v1=<hex>` as a receiver would, from the documented scheme alone.
+/// Checks `scim-signature: t=<unix>,v2=<hex>` as a receiver would, from the documented scheme alone
+/// (the signed string: `<t>\n<id>\n<type>\n<body>`; the id and type as in the body, which the receiver
+/// below compares with the headers).
 fn signature_ok(secret: &str, header: &str, body: &str) -> bool {
     let mut t = None;
     let mut v1 = None;
     for part in header.split(',') {
         match part.split_once('=') {
             Some(("t", x)) => t = x.parse::<u64>().ok(),
-            Some(("v1", x)) => v1 = hex::decode(x).ok(),
+            Some(("v2", x)) => v1 = hex::decode(x).ok(),
             _ => {}
         }
     }
@@ -392,7 +394,9 @@ fn signature_ok(secret: &str, header: &str, body: &str) -> bool {
         return false;
     }
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
-    aws_lc_rs::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &v1).is_ok()
+    let ev: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let (id, kind) = (ev["id"].as_str().unwrap_or(""), ev["type"].as_str().unwrap_or(""));
+    aws_lc_rs::hmac::verify(&key, format!("{t}\n{id}\n{kind}\n{body}").as_bytes(), &v1).is_ok()
 }
 
 async fn receiver(secret: &'static str, fail_first: usize) -> (String, Arc<Mutex<Received>>) {
@@ -438,6 +442,7 @@ async fn the_webhook_gets_every_event_signed_in_order_after_failures(s: TestServ
         secret: SECRET.into(),
         first_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(200),
+        ..Default::default()
     };
     let endpoint = scim_tests::endpoint(s.engine);
     scim_local::events::start(&s.store, &endpoint, s.engine == scim_tests::Engine::Moto, &cfg, Some(hook)).await.expect("start events");

@@ -8,7 +8,6 @@ use scim_core::events::{Consumer, EventLog, EventsConfig};
 use scim_core::store::dynamo::DynamoStore;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The file in the data directory holding the webhook's signing secret (0600).
 pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
@@ -17,6 +16,8 @@ pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
 pub struct LocalEvents {
     pub log: Arc<EventLog>,
     pub stats: Arc<ConsumerStats>,
+    /// The webhook's tenants in trouble (for the operator page), when a webhook is configured.
+    pub webhook: Option<Arc<webhook::Status>>,
 }
 
 /// A consumer of `store`'s table stream, reaching the engine at `endpoint` with the store's transport;
@@ -39,12 +40,15 @@ pub async fn start(store: &DynamoStore, endpoint: &str, signed: bool, cfg: &Even
     c.ensure_stream().await.map_err(|e| format!("change events: {e:?}"))?;
     let log = Arc::new(EventLog::new(store, cfg.retention));
     let stats = c.stats.clone();
-    let notify = c.notify.clone();
+    // The consumer names the tenants it logged events for and wakes the deliverer (no polling of tenants).
+    let wake = webhook::Wake { notify: c.notify.clone(), tenants: c.logged_tenants.clone() };
     tokio::spawn(c.run(cfg.poll_interval));
-    if let Some(w) = webhook {
-        tokio::spawn(webhook::deliver(store.clone(), (*log).clone(), w, notify));
-    }
-    Ok(LocalEvents { log, stats })
+    let status = webhook.map(|w| {
+        let status = Arc::new(webhook::Status::default());
+        tokio::spawn(webhook::deliver(store.clone(), (*log).clone(), w, wake, status.clone()));
+        status
+    });
+    Ok(LocalEvents { log, stats, webhook: status })
 }
 
 /// The webhook settings from the environment (`SCIM_EVENTS_WEBHOOK_URL`; the secret from
@@ -69,5 +73,5 @@ pub fn webhook_from_env(data_dir: &Path) -> Result<Option<WebhookConfig>, String
             }
         }
     };
-    Ok(Some(WebhookConfig { url, secret, first_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(60) }))
+    Ok(Some(WebhookConfig { url, secret, ..WebhookConfig::default() }))
 }

@@ -92,10 +92,19 @@ pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engin
 /// What `scim-local` serves: the operator page (`/admin`, when given its credential) in front of every
 /// SCIM route.
 pub fn app(state: scim_core::http::AppState, admin: Option<std::sync::Arc<admin::AdminAuth>>) -> axum::Router {
+    app_with_webhook(state, admin, None)
+}
+
+/// [`app`], the operator page also showing the webhook's tenants in trouble (`webhook`: its status).
+pub fn app_with_webhook(
+    state: scim_core::http::AppState,
+    admin: Option<std::sync::Arc<admin::AdminAuth>>,
+    webhook: Option<std::sync::Arc<webhook::Status>>,
+) -> axum::Router {
     let metrics = state.metrics.clone();
     let scim = scim_core::http::router(state);
     match admin {
-        Some(auth) => admin::router(metrics, auth).fallback_service(scim),
+        Some(auth) => admin::router_with_webhook(metrics, auth, webhook).fallback_service(scim),
         None => scim,
     }
 }

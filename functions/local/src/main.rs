@@ -190,7 +190,9 @@ async fn run() -> Result<(), String> {
     println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
     println!("  OAuth:        token URL http://{addr}/<tenant>/oauth2/token (or http://{addr}/oauth2/token); clients: scim-admin client create <tenant>");
     println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
-    scim_local::serve(scim_local::app(state, Some(admin)), listener).await.map_err(|e| format!("server error: {e}"))
+    let webhook = events.as_ref().and_then(|e| e.webhook.clone());
+    let app = scim_local::app_with_webhook(state, Some(admin), webhook);
+    scim_local::serve(app, listener).await.map_err(|e| format!("server error: {e}"))
 }
 
 /// Where a credential came from (decides whether the banner may show it).

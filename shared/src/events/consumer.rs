@@ -48,6 +48,9 @@ pub struct Consumer {
     pub stats: Arc<ConsumerStats>,
     /// Woken after events were logged (the webhook deliverer waits on it).
     pub notify: Arc<tokio::sync::Notify>,
+    /// The tenants whose events were logged since the webhook deliverer last took this set (it takes it
+    /// when `notify` wakes it, and reads only those tenants' logs). At most one entry per tenant.
+    pub logged_tenants: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// A DynamoDB Streams client that reaches the same engine and region as `dynamo` through the same HTTP
@@ -84,6 +87,7 @@ impl Consumer {
             closed: HashSet::new(),
             stats: Arc::default(),
             notify: Arc::new(tokio::sync::Notify::new()),
+            logged_tenants: Arc::default(),
         }
     }
 
@@ -198,6 +202,9 @@ impl Consumer {
             let events: Vec<_> = changes.iter().flat_map(events_of).collect();
             if !events.is_empty() {
                 self.log.append(&events).await?;
+                if let Ok(mut t) = self.logged_tenants.lock() {
+                    t.extend(events.iter().map(|e| e.tenant.clone()));
+                }
                 logged += events.len();
                 self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);
             }

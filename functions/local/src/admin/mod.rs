@@ -129,10 +129,21 @@ pub fn path_segment(s: &str) -> String {
 struct AdminState {
     metrics: Arc<Metrics>,
     auth: Arc<AdminAuth>,
+    /// The webhook deliverer's tenants in trouble, when a webhook is configured.
+    webhook: Option<Arc<crate::webhook::Status>>,
 }
 
 /// The `/admin` routes. Merge them in front of the SCIM router ([`crate::app`]).
 pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>) -> Router {
+    router_with_webhook(metrics, auth, None)
+}
+
+/// [`router`], with the webhook's parked and retrying events (`/admin`'s section, `/admin/api/webhook`).
+pub fn router_with_webhook(
+    metrics: Arc<Metrics>,
+    auth: Arc<AdminAuth>,
+    webhook: Option<Arc<crate::webhook::Status>>,
+) -> Router {
     Router::new()
         .route("/admin", get(overview_page))
         .route("/admin/", get(overview_page))
@@ -141,7 +152,8 @@ pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>) -> Router {
         .route("/admin/tenants/{tenant}", get(tenant_page))
         .route("/admin/api/overview", get(overview_json))
         .route("/admin/api/tenants/{tenant}", get(tenant_json))
-        .with_state(AdminState { metrics, auth })
+        .route("/admin/api/webhook", get(webhook_json))
+        .with_state(AdminState { metrics, auth, webhook })
 }
 
 /// Headers every admin answer carries: no caching, no framing, no outside resources, no referrer.
@@ -178,7 +190,20 @@ async fn overview_page(State(st): State<AdminState>, headers: HeaderMap) -> Resp
     if !st.auth.allows(&headers) {
         return html(StatusCode::UNAUTHORIZED, page::login(None));
     }
-    html(StatusCode::OK, page::overview(&st.metrics.overview(), st.metrics.summary(scim_core::metrics::ALL).as_ref(), st.metrics.enabled()))
+    let webhook = st.webhook.as_ref().map(|w| w.troubles());
+    let all = st.metrics.summary(scim_core::metrics::ALL);
+    let recording = st.metrics.enabled();
+    html(StatusCode::OK, page::overview(&st.metrics.overview(), all.as_ref(), recording, webhook.as_deref()))
+}
+
+/// The webhook's tenants in trouble: `{"enabled": bool, "tenants": [{tenant, eventId, type, attempts,
+/// lastError, parked, parkedAt}]}`.
+async fn webhook_json(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if !st.auth.allows(&headers) {
+        return unauthorised_json();
+    }
+    let tenants = st.webhook.as_ref().map(|w| w.troubles()).unwrap_or_default();
+    json(StatusCode::OK, serde_json::json!({"enabled": st.webhook.is_some(), "tenants": tenants}))
 }
 
 async fn tenant_page(State(st): State<AdminState>, headers: HeaderMap, Path(tenant): Path<String>) -> Response {

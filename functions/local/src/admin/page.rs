@@ -2,10 +2,11 @@
 //! name or a failure detail cannot inject markup), a little inline CSS, an inline SVG chart of the last
 //! hour, no script.
 //!
-//! Imports: `scim_core::metrics` (the figures it shows).
+//! Imports: `scim_core::metrics` (the figures it shows), `crate::webhook` (the webhook's refused events).
 
 use super::path_segment;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use crate::webhook::Trouble;
 use scim_core::metrics::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow, TenantSummary, ALL};
 
 const CSS: &str = r#"
@@ -264,7 +265,12 @@ fn kinds_table(kinds: &[KindCount]) -> Markup {
 }
 
 /// Every tenant: the total's cards and chart, the tenants' table, the latest failures of any tenant.
-pub fn overview(o: &Overview, all: Option<&TenantSummary>, recording: bool) -> Markup {
+pub fn overview(
+    o: &Overview,
+    all: Option<&TenantSummary>,
+    recording: bool,
+    webhook: Option<&[Trouble]>,
+) -> Markup {
     layout("All tenants", true, html! {
         @if !recording { p.warn { "Recording is off (SCIM_METRICS=off): these figures do not move." } }
         p.note { "Figures since " (o.since) " (server start), read at " (o.now) ". Failure ratios are of the last hour; times are UTC." }
@@ -275,6 +281,7 @@ pub fn overview(o: &Overview, all: Option<&TenantSummary>, recording: bool) -> M
         @if let Some(a) = all { (chart(&a.minutes)) }
         h2 { "Latest failed requests, any tenant" }
         (failures_table(all.map(|a| a.last_failures.as_slice()).unwrap_or(&[]), true))
+        (webhook_section(webhook))
         p.note { "JSON: " a href="/admin/api/overview" { "/admin/api/overview" } ", " code { "/admin/api/tenants/<tenant>" } }
     })
 }
@@ -293,6 +300,49 @@ pub fn tenant(s: &TenantSummary) -> Markup {
         (chart(&s.minutes))
         p.note { "JSON: " a href=(format!("/admin/api/tenants/{}", path_segment(&s.tenant))) { "/admin/api/tenants/" (s.tenant) } }
     })
+}
+
+/// The webhook's tenants whose head event was refused (parked, or being retried): tenant, event id and
+/// type, attempts, the last failure in words — never the event itself. Nothing when no webhook is set.
+pub fn webhook_section(rows: Option<&[crate::webhook::Trouble]>) -> Markup {
+    html! {
+        @if let Some(rows) = rows {
+            h2 { "Webhook deliveries" }
+            @if rows.is_empty() {
+                p.empty { "Every tenant's events are delivered; none waits for a retry." }
+            } @else {
+                p.note {
+                    "A parked event is tried again every 10 minutes and at start; the tenant's later events wait "
+                    "behind it (docs/events.md, \"Webhook\")."
+                }
+                table #webhook {
+                    thead { tr {
+                        th { "Tenant" } th { "Event id" } th { "Type" } th.num { "Attempts" } th { "State" }
+                        th { "Last error" }
+                    } }
+                    tbody {
+                        @for r in rows {
+                            tr data-tenant=(r.tenant) {
+                                td { (r.tenant) }
+                                td { code { (r.event_id) } }
+                                td { (r.kind) }
+                                td.num { (r.attempts) }
+                                @if r.parked {
+                                    td.bad {
+                                        "parked"
+                                        @if let Some(at) = &r.parked_at { " " (at.get(..19).unwrap_or(at)) }
+                                    }
+                                } @else {
+                                    td.warn { "retrying" }
+                                }
+                                td.detail { (r.last_error) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
