@@ -228,6 +228,16 @@ async fn shoot(c: &fantoccini::Client, out: &std::path::Path, name: &str) -> Res
     c.set_window_size(1366, 900).await
 }
 
+/// The page's warning colours as the browser computes them (`--fail`, `--warn` of the page's CSS).
+const RED: &str = "rgb(214, 69, 61)";
+const AMBER: &str = "rgb(201, 138, 18)";
+
+/// The text colour the browser computes for the element `css` selects.
+async fn colour(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
+    let v = c.execute("const e = document.querySelector(arguments[0]); return e ? getComputedStyle(e).color : 'no element ' + arguments[0]", vec![json!(css)]).await?;
+    Ok(v.as_str().unwrap_or_default().to_string())
+}
+
 /// The operator page in Debian's chromium (headless, driven through chromedriver): sign in with the
 /// form, read the figures and the last failures, leave screenshots in test-output/. The page reads no
 /// store, so one engine is enough.
@@ -238,6 +248,11 @@ async fn the_operator_page_in_a_real_browser() {
     entra_cycle(&srv).await;
     for _ in 0..3 {
         assert_eq!(srv.get("/Users").await.status, 200);
+    }
+    // globex: one failure in four requests (25 %: amber, half-way to Entra's 40 %).
+    let globex = srv.add_tenant("globex").await;
+    for (path, status) in [("/Users", 200), ("/Users", 200), ("/Groups", 200), ("/Users/0000-missing", 404)] {
+        assert_eq!(srv.call_at(&srv.tenant_base("globex"), &globex, Method::GET, path, None).await.status, status);
     }
     let driver = chromedriver().await;
     let chromium = std::env::var("SCIM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -262,9 +277,33 @@ async fn the_operator_page_in_a_real_browser() {
         let cells: Vec<&str> = row.split_whitespace().collect();
         // tenant, req/min, requests, failed, ratio (two words), 5xx, 401/403, 429, …
         assert_eq!(&cells[..7], &["acme", "1.6", "8", "4", "50.0", "%", "0"], "{row}");
+        // What a person sees: the failure ratio coloured against Entra's rule (red from 40 %, amber from
+        // 20 %), a failed count in red — and a healthy tenant's cells in neither colour.
+        let cell = |t: &str, n: usize| format!("tr[data-tenant={t}] td:nth-child({n})");
+        let (acme_ratio, globex_ratio, default_ratio) = (colour(&c, &cell("acme", 5)).await?, colour(&c, &cell("globex", 5)).await?, colour(&c, &cell("default", 5)).await?);
+        assert_eq!(acme_ratio, RED, "acme's ratio cell (over 40 %)");
+        assert_eq!(globex_ratio, AMBER, "globex's ratio cell (25 %)");
+        assert!(default_ratio != RED && default_ratio != AMBER, "a healthy ratio is in neither warning colour: {default_ratio}");
+        assert_eq!(colour(&c, &cell("acme", 4)).await?, RED, "acme's failed count");
+        let default_failed = colour(&c, &cell("default", 4)).await?;
+        assert!(default_failed != RED && default_failed != AMBER, "no failure, no warning colour: {default_failed}");
         let body = c.find(Locator::Css("body")).await?.text().await?;
         assert!(body.contains("Latest failed requests") && body.contains("uniqueness") && body.contains("invalidFilter"), "{body}");
         shoot(&c, &out, "operations-overview").await?;
+
+        // One tenant's cards: the ratio card in the warning colour of its level, the failed count in red.
+        let card = |n: usize| format!("div.cards div.card:nth-child({n}) div.v");
+        for (tenant, ratio_colour) in [("globex", AMBER), ("default", ""), ("acme", RED)] {
+            c.goto(&format!("{}/admin/tenants/{tenant}", srv.origin())).await?;
+            c.wait().for_element(Locator::Css("div.cards")).await?;
+            let (ratio, failed) = (colour(&c, &card(4)).await?, colour(&c, &card(3)).await?);
+            if ratio_colour.is_empty() {
+                assert!(ratio != RED && ratio != AMBER && failed != RED, "{tenant}: healthy, yet {ratio} / {failed}");
+            } else {
+                assert_eq!((ratio.as_str(), failed.as_str()), (ratio_colour, RED), "{tenant}'s ratio and failed cards");
+            }
+        }
+        c.goto(&format!("{}/admin", srv.origin())).await?;
 
         // One tenant: failures by kind, the last failed requests, the chart.
         c.find(Locator::Css("tr[data-tenant=acme] a")).await?.click().await?;

@@ -120,12 +120,12 @@ fn cards(hour: &Counts, five: &Counts, latency: &LatencySummary) -> Markup {
         div.cards {
             div.card { div.k { "Requests / min" } div.v { (per_minute(five, 5)) } div.n { "last 5 min: " (five.requests) } }
             div.card { div.k { "Requests, 1 h" } div.v { (hour.requests) } div.n { "last hour" } }
-            div.card { div.k { "Failed, 1 h" } div.v class=(if hour.failures > 0 { "bad" } else { "" }) { (hour.failures) } div.n { (hour.client_errors) " 4xx · " (hour.server_errors) " 5xx" } }
-            div.card { div.k { "Failure ratio, 1 h" } div.v class=(ratio_class(ratio)) { (pct(ratio)) } div.n { "Entra quarantines > 40 %" } }
-            div.card { div.k { "Auth failures, 1 h" } div.v class=(if hour.auth_failures > 0 { "bad" } else { "" }) { (hour.auth_failures) } div.n { "401 / 403" } }
-            div.card { div.k { "Throttled, 1 h" } div.v class=(if hour.throttles > 0 { "warn" } else { "" }) { (hour.throttles) } div.n { "429" } }
+            div.card { div.k { "Failed, 1 h" } div.v.bad[hour.failures > 0] { (hour.failures) } div.n { (hour.client_errors) " 4xx · " (hour.server_errors) " 5xx" } }
+            div.card { div.k { "Failure ratio, 1 h" } div class={ "v " (ratio_class(ratio)) } { (pct(ratio)) } div.n { "Entra quarantines > 40 %" } }
+            div.card { div.k { "Auth failures, 1 h" } div.v.bad[hour.auth_failures > 0] { (hour.auth_failures) } div.n { "401 / 403" } }
+            div.card { div.k { "Throttled, 1 h" } div.v.warn[hour.throttles > 0] { (hour.throttles) } div.n { "429" } }
             div.card { div.k { "Latency p50 / p99" } div.v style="font-size:17px;padding-top:4px" { (num_ms(latency.p50_ms)) " / " (ms(latency.p99_ms)) } div.n { "last hour, " (latency.samples) " requests" } }
-            div.card { div.k { "Token endpoint, 1 h" } div.v class=(if hour.token_failures > 0 { "bad" } else { "" }) { (hour.token_failures) } div.n { "failed of " (hour.token_requests) } }
+            div.card { div.k { "Token endpoint, 1 h" } div.v.bad[hour.token_failures > 0] { (hour.token_failures) } div.n { "failed of " (hour.token_requests) } }
         }
     }
 }
@@ -203,8 +203,8 @@ fn tenants_table(rows: &[TenantRow]) -> Markup {
                             td { (tenant_link(&r.tenant)) }
                             td.num { (per_minute(&r.last_5_minutes, 5)) }
                             td.num { (r.last_hour.requests) }
-                            td.num class=(if r.last_hour.failures > 0 { "num bad" } else { "num" }) { (r.last_hour.failures) }
-                            td.num class=(format!("num {}", ratio_class(ratio))) { (pct(ratio)) }
+                            td.num.bad[r.last_hour.failures > 0] { (r.last_hour.failures) }
+                            td class={ "num " (ratio_class(ratio)) } { (pct(ratio)) }
                             td.num { (r.last_hour.server_errors) }
                             td.num { (r.last_hour.auth_failures) }
                             td.num { (r.last_hour.throttles) }
@@ -235,7 +235,7 @@ fn failures_table(failures: &[FailedRequest], with_tenant: bool) -> Markup {
                             td { code { (f.at.get(11..19).unwrap_or(&f.at)) } }
                             @if with_tenant { td { (tenant_link(&f.tenant)) } }
                             td { code { (f.method) " " (f.path) } }
-                            td.num class=(if f.status >= 500 { "num bad" } else { "num" }) { (f.status) }
+                            td.num.bad[f.status >= 500] { (f.status) }
                             td { (f.scim_type.as_deref().unwrap_or("")) }
                             td.detail { (f.detail) }
                         }
@@ -313,6 +313,25 @@ mod tests {
         assert!(!page.contains("<b>x</b>"));
         let page = unknown_tenant("<i>t</i>").into_string();
         assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
+    }
+
+    /// A browser keeps only the first of two `class` attributes: the warning colours would never show.
+    #[test]
+    fn no_element_has_two_class_attributes() {
+        let m = Metrics::default();
+        let facts = RequestFacts { tenant: Some("default".into()), authenticated: true };
+        for status in [200, 404, 500, 429, 401] {
+            m.record(&facts, "GET", "/scim/v2/Users", &Outcome { route: RouteKind::Scim, status, scim_type: None, latency_ms: 1.0 }, None);
+        }
+        let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
+        m.record(&facts, "POST", "/oauth2/token", &t, None);
+        let pages = [overview(&m.overview(), m.summary(ALL).as_ref(), true), tenant(&m.summary("default").unwrap())];
+        for page in pages.map(|p| p.into_string()) {
+            for tag in page.split('<').map(|t| t.split('>').next().unwrap_or("")) {
+                assert!(tag.matches(" class=").count() <= 1, "two class attributes: <{tag}>");
+            }
+            assert!(page.contains("class=\"num bad\"") && page.contains("class=\"v bad\""), "{page}");
+        }
     }
 
     #[test]
