@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 const USER_NAME: &str = "ann.lopez@contoso.com";
 
-/// The requests of one provisioning cycle for tenant `acme`, four of them failing; returns acme's token.
+/// The requests of one provisioning cycle for tenant `acme`, three of them failing and one with a wrong
+/// credential (counted apart: unauthenticated); returns acme's token.
 async fn entra_cycle(srv: &TestServer) -> String {
     let token = srv.add_tenant("acme").await;
     let base = srv.tenant_base("acme");
@@ -45,6 +46,12 @@ async fn an_entra_cycle_is_counted_for_its_tenant(srv: TestServer) {
     assert_eq!(srv.get("/Users").await.status, 200);
     let ghost = srv.call_at(&srv.tenant_base("ghost"), "nope-0123456789abcdef0123", Method::GET, "/Users", None).await;
     assert_eq!(ghost.status, 401);
+    // A failed token-endpoint request (OAuth is off here: 404), counted apart like every token request.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token_url = format!("{}/acme/oauth2/token", srv.origin());
+    let form = "grant_type=client_credentials";
+    let refused = client.post(token_url).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
 
     let (status, acme) = srv.admin_json("/admin/api/tenants/acme").await;
     assert_eq!(status, 200, "{acme}");
@@ -52,29 +59,36 @@ async fn an_entra_cycle_is_counted_for_its_tenant(srv: TestServer) {
         let c = &acme[window];
         assert_eq!(
             (c["requests"].as_u64(), c["failures"].as_u64(), c["client_errors"].as_u64(), c["server_errors"].as_u64(), c["auth_failures"].as_u64(), c["throttles"].as_u64()),
-            (Some(8), Some(4), Some(4), Some(0), Some(1), Some(0)),
+            (Some(7), Some(3), Some(3), Some(0), Some(1), Some(0)),
             "{window}: {c}"
         );
+        let apart = (c["unauthenticated"].as_u64(), c["token_requests"].as_u64(), c["token_failures"].as_u64());
+        assert_eq!(apart, (Some(1), Some(1), Some(1)), "{window}: {c}");
     }
-    assert_eq!(acme["latency_last_hour"]["samples"], 8);
+    assert_eq!(acme["latency_last_hour"]["samples"], 7);
     let (p50, p99) = (acme["latency_last_hour"]["p50_ms"].as_f64().unwrap(), acme["latency_last_hour"]["p99_ms"].as_f64().unwrap());
     assert!(p50 > 0.0 && p50 <= p99, "{p50} {p99}");
     let mut kinds: Vec<(u64, Option<&str>, u64)> =
         acme["failures_by_kind"].as_array().unwrap().iter().map(|k| (k["status"].as_u64().unwrap(), k["scimType"].as_str(), k["count"].as_u64().unwrap())).collect();
     kinds.sort();
-    assert_eq!(kinds, vec![(400, Some("invalidFilter"), 1), (401, None, 1), (404, None, 1), (409, Some("uniqueness"), 1)]);
+    assert_eq!(kinds, vec![(400, Some("invalidFilter"), 1), (404, None, 1), (409, Some("uniqueness"), 1)]);
+    // The figures agree: the kinds add up to the failures, the token endpoint's failure in neither.
+    assert_eq!(kinds.iter().map(|k| k.2).sum::<u64>(), acme["total"]["failures"].as_u64().unwrap());
     let minutes = acme["minutes"].as_array().unwrap();
     assert_eq!(minutes.len(), 60);
-    assert_eq!(minutes.iter().map(|m| m["counts"]["requests"].as_u64().unwrap()).sum::<u64>(), 8);
+    assert_eq!(minutes.iter().map(|m| m["counts"]["requests"].as_u64().unwrap()).sum::<u64>(), 7);
 
     // The last failures, newest first: method, path without query, status, scimType, a redacted detail.
     let failures = acme["last_failures"].as_array().unwrap();
     let seen: Vec<(&str, u64)> = failures.iter().map(|f| (f["method"].as_str().unwrap(), f["status"].as_u64().unwrap())).collect();
-    assert_eq!(seen, vec![("GET", 401), ("GET", 404), ("GET", 400), ("POST", 409)]);
-    assert_eq!(failures[2]["path"], "/acme/scim/v2/Users");
-    assert_eq!(failures[1]["path"], "/acme/scim/v2/Users/0000-no-such-user");
-    assert!(failures[2]["detail"].as_str().unwrap().starts_with("Invalid filter"), "{}", failures[2]);
-    assert!(failures[3]["detail"].as_str().unwrap().starts_with("userName \"…\" is already in use"), "{}", failures[3]);
+    assert_eq!(seen, vec![("GET", 404), ("GET", 400), ("POST", 409)]);
+    assert_eq!(failures[1]["path"], "/acme/scim/v2/Users");
+    assert_eq!(failures[0]["path"], "/acme/scim/v2/Users/0000-no-such-user");
+    assert!(failures[1]["detail"].as_str().unwrap().starts_with("Invalid filter"), "{}", failures[1]);
+    assert!(failures[2]["detail"].as_str().unwrap().starts_with("userName \"…\" is already in use"), "{}", failures[2]);
+    // The wrong credential and the failed token request: shown apart, for Entra's admin to diagnose.
+    let apart: Vec<(&str, &str, u64)> = acme["last_unauthenticated"].as_array().unwrap().iter().map(|f| (f["method"].as_str().unwrap(), f["path"].as_str().unwrap(), f["status"].as_u64().unwrap())).collect();
+    assert_eq!(apart, vec![("POST", "/acme/oauth2/token", 404), ("GET", "/acme/scim/v2/Users", 401)]);
     let kept = acme.to_string();
     for secret in [USER_NAME, "ann.lopez", "contoso", token.as_str(), srv.token.as_str(), "not-the-token"] {
         assert!(!kept.contains(secret), "the admin JSON holds {secret:?}: {kept}");
@@ -83,10 +97,36 @@ async fn an_entra_cycle_is_counted_for_its_tenant(srv: TestServer) {
     let (_, overview) = srv.admin_json("/admin/api/overview").await;
     let names: Vec<&str> = overview["tenants"].as_array().unwrap().iter().map(|t| t["tenant"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["acme", "default", "(unattributed)"], "{overview}");
-    assert_eq!(overview["all"]["total"]["requests"], 10);
-    assert_eq!(overview["all"]["total"]["failures"], 5);
+    assert_eq!(overview["all"]["total"]["requests"], 8);
+    assert_eq!(overview["all"]["total"]["failures"], 3);
+    assert_eq!(overview["all"]["total"]["unauthenticated"], 2, "acme's wrong credential and ghost's");
     let (status, _) = srv.admin_json("/admin/api/tenants/ghost").await;
     assert_eq!(status, 404, "a tenant nobody authenticated for is not minted");
+}
+
+/// Whoever knows a tenant's id but not its credential can neither push its failure ratio toward Entra's
+/// quarantine warning nor flush its real failures out of the kept list: requests that do not authenticate
+/// are counted apart (where an Entra job with a wrong Secret Token still shows), in bounded memory.
+async fn unauthenticated_requests_cannot_move_a_tenants_failure_figures(srv: TestServer) {
+    entra_cycle(&srv).await;
+    let (_, before) = srv.admin_json("/admin/api/tenants/acme").await;
+    for i in 0..60 {
+        let r = srv.call_at(&srv.tenant_base("acme"), &format!("forged-{i:032}"), Method::GET, "/Users", None).await;
+        assert_eq!(r.status, 401);
+    }
+    let (_, after) = srv.admin_json("/admin/api/tenants/acme").await;
+    for key in ["requests", "failures", "client_errors", "server_errors"] {
+        assert_eq!(after["last_hour"][key], before["last_hour"][key], "{key}: {}", after["last_hour"]);
+    }
+    assert_eq!((after["last_hour"]["requests"].as_u64(), after["last_hour"]["failures"].as_u64()), (Some(7), Some(3)));
+    assert_eq!(after["last_failures"], before["last_failures"], "the real failures are still the ones kept");
+    assert_eq!(after["failures_by_kind"], before["failures_by_kind"]);
+    assert_eq!((after["last_hour"]["unauthenticated"].as_u64(), after["last_hour"]["auth_failures"].as_u64()), (Some(61), Some(61)));
+    let kept = after["last_unauthenticated"].as_array().unwrap();
+    assert_eq!(kept.len(), scim_core::metrics::UNAUTHENTICATED_KEPT, "bounded");
+    assert!(kept.iter().all(|f| f["status"] == 401 && f["path"] == "/acme/scim/v2/Users"), "{kept:?}");
+    let (_, overview) = srv.admin_json("/admin/api/overview").await;
+    assert_eq!((overview["all"]["last_hour"]["failures"].as_u64(), overview["all"]["last_hour"]["unauthenticated"].as_u64()), (Some(3), Some(61)));
 }
 
 /// The EMF lines CloudWatch would read: valid JSON, every metric a root member, every dimension set
@@ -118,13 +158,16 @@ async fn every_request_writes_one_metric_line(srv: TestServer) {
     }
     let acme: Vec<&Value> = docs.iter().filter(|v| v["tenant"] == "acme").collect();
     assert_eq!(acme.len(), 8);
-    let sum = |name: &str| acme.iter().map(|v| v[name].as_u64().unwrap()).sum::<u64>();
-    assert_eq!((sum("Requests"), sum("Failures"), sum("AuthFailures"), sum("ServerErrors"), sum("Throttles")), (8, 4, 1, 0, 0));
+    let sum = |name: &str| acme.iter().map(|v| v[name].as_u64().unwrap_or(0)).sum::<u64>();
+    assert_eq!((sum("Requests"), sum("Failures"), sum("AuthFailures"), sum("ServerErrors"), sum("Throttles")), (7, 3, 1, 0, 0));
+    // The wrong credential's line: Unauthenticated and AuthFailures only, none of the ratio's metrics.
+    let refused = acme.iter().find(|v| v["status"] == 401).unwrap();
+    assert_eq!((refused["Unauthenticated"].as_u64(), refused.get("Failures"), refused.get("kind")), (Some(1), None, None), "{refused}");
     assert!(acme.iter().all(|v| v["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([["tenant"], []])));
     let dup = acme.iter().find(|v| v["status"] == 409).unwrap();
     assert_eq!((dup["kind"].as_str(), dup["scimType"].as_str(), dup["method"].as_str()), (Some("409 uniqueness"), Some("uniqueness"), Some("POST")));
     assert_eq!(dup["_aws"]["CloudWatchMetrics"][1]["Dimensions"], json!([["tenant", "kind"], ["kind"]]));
-    assert!(acme.iter().all(|v| v["Latency"].as_f64().unwrap() > 0.0));
+    assert!(acme.iter().filter(|v| v["status"] != 401).all(|v| v["Latency"].as_f64().unwrap() > 0.0));
     let unattributed = docs.iter().find(|v| v["tenant"] == "(unattributed)").unwrap();
     assert_eq!(unattributed["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[]]));
     assert_eq!(unattributed["AuthFailures"], 1);
@@ -178,7 +221,12 @@ async fn the_operator_pages_have_their_own_credential(srv: TestServer) {
     assert_eq!(client.get(format!("{origin}/admin")).header("cookie", &session).send().await.unwrap().status(), 401);
 }
 
-engine_tests!(an_entra_cycle_is_counted_for_its_tenant, every_request_writes_one_metric_line, the_operator_pages_have_their_own_credential);
+engine_tests!(
+    an_entra_cycle_is_counted_for_its_tenant,
+    unauthenticated_requests_cannot_move_a_tenants_failure_figures,
+    every_request_writes_one_metric_line,
+    the_operator_pages_have_their_own_credential
+);
 
 /// chromedriver on a free loopback port, stopped when dropped.
 struct Driver {
@@ -276,7 +324,7 @@ async fn the_operator_page_in_a_real_browser() {
         let row = c.find(Locator::Css("tr[data-tenant=acme]")).await?.text().await?;
         let cells: Vec<&str> = row.split_whitespace().collect();
         // tenant, req/min, requests, failed, ratio (two words), 5xx, 401/403, 429, …
-        assert_eq!(&cells[..7], &["acme", "1.6", "8", "4", "50.0", "%", "0"], "{row}");
+        assert_eq!(&cells[..7], &["acme", "1.4", "7", "3", "42.9", "%", "0"], "{row}");
         // What a person sees: the failure ratio coloured against Entra's rule (red from 40 %, amber from
         // 20 %), a failed count in red — and a healthy tenant's cells in neither colour.
         let cell = |t: &str, n: usize| format!("tr[data-tenant={t}] td:nth-child({n})");
@@ -309,9 +357,12 @@ async fn the_operator_page_in_a_real_browser() {
         c.find(Locator::Css("tr[data-tenant=acme] a")).await?.click().await?;
         c.wait().for_element(Locator::Css("table#kinds")).await?;
         let kinds = c.find(Locator::Css("table#kinds")).await?.text().await?;
-        for k in ["409 uniqueness 1", "400 invalidFilter 1", "404 – 1", "401 – 1"] {
+        for k in ["409 uniqueness 1", "400 invalidFilter 1", "404 – 1", "All 3"] {
             assert!(kinds.contains(k), "{k} in {kinds}");
         }
+        assert!(!kinds.contains("401"), "the wrong credential is no failure kind: {kinds}");
+        let apart = c.find(Locator::Css("table#unauthenticated")).await?.text().await?;
+        assert!(apart.contains("GET /acme/scim/v2/Users 401"), "{apart}");
         let failures = c.find(Locator::Css("table#failures")).await?.text().await?;
         assert!(failures.contains("GET /acme/scim/v2/Users/0000-no-such-user") && failures.contains("userName \"…\" is already in use"), "{failures}");
         let bars = c.find_all(Locator::Css("svg rect.req")).await?.len();
@@ -376,17 +427,19 @@ async fn status_from_cloudwatch_reads_back_the_metric_lines() {
     let c = &s.last_hour;
     assert_eq!(
         (c.requests, c.failures, c.client_errors, c.server_errors, c.auth_failures, c.throttles, c.token_requests),
-        (8, 4, 4, 0, 1, 0, 0),
+        (7, 3, 3, 0, 1, 0, 0),
         "{s:?}"
     );
+    assert_eq!(c.unauthenticated, 1, "{s:?}");
     assert_eq!(s.minutes.len(), 60);
-    assert_eq!(s.minutes.iter().map(|m| m.counts.requests).sum::<u64>(), 8);
-    assert_eq!(s.last_5_minutes.requests, 8);
+    assert_eq!(s.minutes.iter().map(|m| m.counts.requests).sum::<u64>(), 7);
+    assert_eq!(s.last_5_minutes.requests, 7);
     let mut kinds: Vec<(u16, Option<String>, u64)> = s.failures_by_kind.iter().map(|k| (k.status, k.scim_type.clone(), k.count)).collect();
     kinds.sort();
-    assert_eq!(kinds, vec![(400, Some("invalidFilter".into()), 1), (401, None, 1), (404, None, 1), (409, Some("uniqueness".into()), 1)]);
+    assert_eq!(kinds, vec![(400, Some("invalidFilter".into()), 1), (404, None, 1), (409, Some("uniqueness".into()), 1)]);
     let text = scim_local::admin::text::summary(&s, "CloudWatch");
-    assert!(text.contains("8 requests, 4 failed (50.0 %)") && text.contains("quarantine"), "{text}");
+    assert!(text.contains("7 requests, 3 failed (42.9 %)") && text.contains("quarantine"), "{text}");
+    assert!(text.contains("1 unauthenticated"), "{text}");
     // Another tenant's figures are not acme's.
     let other = scim_local::cloudwatch::tenant_summary(&cw, &namespace, "globex", std::time::SystemTime::now()).await.unwrap();
     assert_eq!((other.last_hour.requests, other.failures_by_kind.len()), (0, 0));
