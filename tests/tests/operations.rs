@@ -444,3 +444,109 @@ async fn status_from_cloudwatch_reads_back_the_metric_lines() {
     let other = scim_local::cloudwatch::tenant_summary(&cw, &namespace, "globex", std::time::SystemTime::now()).await.unwrap();
     assert_eq!((other.last_hour.requests, other.failures_by_kind.len()), (0, 0));
 }
+
+/// A sign-in form sent at one byte per 300 ms is cut off with 408 at the body read timeout (2 s here),
+/// over the real serving loop; the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_sign_in_form_is_cut_off_at_the_body_read_timeout() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let http = scim_core::config::HttpConfig { body_read_timeout: Duration::from_secs(2), ..Default::default() };
+    let srv = TestServer::start_with_serve_config(scim_tests::Engine::Dynoxide, http, scim_local::serve::ServeConfig::default()).await;
+    let body = format!("token={}", "x".repeat(90));
+    let head = format!("POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n", body.len());
+    let mut s = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    for b in body.as_bytes() {
+        if s.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        // Read whatever the server has answered meanwhile.
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(8), "the slow form is still being read after {:?}", started.elapsed());
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&answer).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(5), "answered after {took:?}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert_eq!(client.get(format!("{}/admin", srv.origin())).send().await.unwrap().status(), 401, "still serving");
+}
+
+async fn sign_in(client: &reqwest::Client, origin: &str, token: &str) -> reqwest::Response {
+    let form = format!("token={token}");
+    client.post(format!("{origin}/admin/login")).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap()
+}
+
+fn retry_after(r: &reqwest::Response) -> u64 {
+    r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Sign-in is throttled over the real serving loop: after 10 wrong tokens the 11th attempt gets 429 with
+/// `Retry-After` (and so does the right token from the same place, without being compared); a wrong
+/// bearer on the API counts the same; a session opened earlier keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_throttled() {
+    let srv = TestServer::start(scim_tests::Engine::Dynoxide).await;
+    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let origin = srv.origin();
+    let ok = sign_in(&client, &origin, &srv.admin_token).await;
+    assert_eq!(ok.status(), 303);
+    let session = ok.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    for i in 0..10 {
+        assert_eq!(sign_in(&client, &origin, &format!("wrong-{i}")).await.status(), 401, "attempt {i}");
+    }
+    let limited = sign_in(&client, &origin, "wrong-10").await;
+    assert_eq!(limited.status(), 429);
+    let wait = retry_after(&limited);
+    assert!((1..=300).contains(&wait), "Retry-After {wait}");
+    assert!(limited.text().await.unwrap().contains("Too many failed sign-ins"));
+    assert_eq!(sign_in(&client, &origin, &srv.admin_token).await.status(), 429, "no token is compared while limited");
+    let api = client.get(format!("{origin}/admin/api/overview")).bearer_auth(&srv.admin_token).send().await.unwrap();
+    assert_eq!(api.status(), 429);
+    assert!(retry_after(&api) >= 1);
+    let page = client.get(format!("{origin}/admin")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200, "a live session is not throttled");
+}
+
+/// Per address and in total, over a real socket whose serving loop tells the peer's address: one address
+/// past its limit does not lock out another; enough addresses together lock out everyone (new sign-ins
+/// only) until the window ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_limits_are_per_address_and_in_total() {
+    use scim_local::admin::{limit::SignInLimits, AdminAuth, AdminConfig};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let token = scim_core::auth::generate_token();
+    let auth = std::sync::Arc::new(AdminAuth::new(&token).unwrap());
+    let limits = SignInLimits { per_peer: 3, global: 6, window: std::time::Duration::from_secs(60), max_peers: 64 };
+    let cfg = AdminConfig { sign_in: limits, ..AdminConfig::new(std::time::Duration::from_secs(5)) };
+    let router = scim_local::admin::router(std::sync::Arc::new(scim_core::metrics::Metrics::default()), auth, cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await });
+    let from = |last: u8| {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+        reqwest::Client::builder().no_proxy().local_address(ip).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    };
+    let (one, two, three, four) = (from(1), from(2), from(3), from(4));
+    for i in 0..3 {
+        assert_eq!(sign_in(&one, &origin, &format!("wrong-{i}")).await.status(), 401);
+    }
+    assert_eq!(sign_in(&one, &origin, "wrong-3").await.status(), 429, "127.0.0.1 is past its limit");
+    assert_eq!(sign_in(&two, &origin, &token).await.status(), 303, "the right token from another address works");
+    for i in 0..3 {
+        assert_eq!(sign_in(&three, &origin, &format!("wrong-{i}")).await.status(), 401);
+    }
+    let all = sign_in(&four, &origin, &token).await;
+    assert_eq!(all.status(), 429, "six failures in all: new sign-ins wait, whatever the address");
+    assert!(retry_after(&all) >= 1);
+}

@@ -93,9 +93,10 @@ pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engin
 /// SCIM route.
 pub fn app(state: scim_core::http::AppState, admin: Option<std::sync::Arc<admin::AdminAuth>>) -> axum::Router {
     let metrics = state.metrics.clone();
+    let admin_cfg = admin::AdminConfig::new(state.http.body_read_timeout);
     let scim = scim_core::http::router(state);
     match admin {
-        Some(auth) => admin::router(metrics, auth).fallback_service(scim),
+        Some(auth) => admin::router(metrics, auth, admin_cfg).fallback_service(scim),
         None => scim,
     }
 }
