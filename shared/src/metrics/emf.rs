@@ -99,7 +99,14 @@ impl Emf {
 
     /// The line for one request. `tenant`: the tenant it is counted for, None when unattributed; `class`:
     /// how it is counted.
-    pub fn line(&self, tenant: Option<&str>, o: &Outcome, class: Class, failed: Option<&FailedRequest>, timestamp_ms: u64) -> String {
+    pub fn line(
+        &self,
+        tenant: Option<&str>,
+        o: &Outcome,
+        class: Class,
+        failed: Option<&FailedRequest>,
+        timestamp_ms: u64,
+    ) -> String {
         // The dimension sets: `tenant` (when the request is counted for one) and none, each with `extra`.
         let dims = |extra: Option<&'static str>| -> Value {
             let base: Vec<Vec<&str>> = if tenant.is_some() { vec![vec!["tenant"], vec![]] } else { vec![vec![]] };
@@ -121,7 +128,9 @@ impl Emf {
                 ("Latency", "Milliseconds", json!((o.latency_ms * 100.0).round() / 100.0)),
             ],
             Class::Token => vec![("TokenRequests", "Count", json!(1)), ("TokenFailures", "Count", json!(fail))],
-            Class::Unauthenticated => vec![("Unauthenticated", "Count", json!(1)), ("AuthFailures", "Count", auth_failure)],
+            Class::Unauthenticated => {
+                vec![("Unauthenticated", "Count", json!(1)), ("AuthFailures", "Count", auth_failure)]
+            }
         };
         let metrics: Vec<Value> = values.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect();
         let mut directives = vec![json!({"Namespace": self.namespace, "Dimensions": dims(None), "Metrics": metrics})];

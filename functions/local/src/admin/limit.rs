@@ -30,7 +30,12 @@ pub struct SignInLimits {
 
 impl Default for SignInLimits {
     fn default() -> Self {
-        SignInLimits { per_peer: 10, global: 100, window: Duration::from_secs(300), max_peers: 4096 }
+        SignInLimits {
+            per_peer: 10,
+            global: 100,
+            window: Duration::from_secs(300),
+            max_peers: 4096,
+        }
     }
 }
 
@@ -61,7 +66,13 @@ const UNKNOWN: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 impl SignInThrottle {
     pub fn new(limits: SignInLimits) -> Self {
-        SignInThrottle { limits, state: Mutex::new(State { global: None, peers: HashMap::new() }) }
+        SignInThrottle {
+            limits,
+            state: Mutex::new(State {
+                global: None,
+                peers: HashMap::new(),
+            }),
+        }
     }
 
     /// None: the attempt may go ahead. Some(wait): refused; the window that is full ends in `wait`.
@@ -72,11 +83,16 @@ impl SignInThrottle {
         let l = self.limits;
         let st = self.state.lock().ok()?;
         let over = |b: Option<&Bucket>, limit: u32| {
-            b.filter(|b| b.live(l.window, now) && b.failures >= limit).map(|b| (b.start + l.window).saturating_duration_since(now))
+            b.filter(|b| b.live(l.window, now) && b.failures >= limit)
+                .map(|b| (b.start + l.window).saturating_duration_since(now))
         };
         let by_peer = over(st.peers.get(&peer), l.per_peer);
         let total = over(st.global.as_ref(), l.global);
-        by_peer.into_iter().chain(total).max().map(|d| d.max(Duration::from_secs(1)))
+        by_peer
+            .into_iter()
+            .chain(total)
+            .max()
+            .map(|d| d.max(Duration::from_secs(1)))
     }
 
     /// Count one failed attempt.
@@ -86,11 +102,17 @@ impl SignInThrottle {
         let Ok(mut st) = self.state.lock() else { return };
         let bump = |b: &mut Bucket| {
             if !b.live(window, now) {
-                *b = Bucket { start: now, failures: 0 };
+                *b = Bucket {
+                    start: now,
+                    failures: 0,
+                };
             }
             b.failures = b.failures.saturating_add(1);
         };
-        bump(st.global.get_or_insert(Bucket { start: now, failures: 0 }));
+        bump(st.global.get_or_insert(Bucket {
+            start: now,
+            failures: 0,
+        }));
         let p = peer.unwrap_or(UNKNOWN);
         if !st.peers.contains_key(&p) && st.peers.len() >= self.limits.max_peers {
             st.peers.retain(|_, b| b.live(window, now));
@@ -98,7 +120,10 @@ impl SignInThrottle {
                 return;
             }
         }
-        bump(st.peers.entry(p).or_insert(Bucket { start: now, failures: 0 }));
+        bump(st.peers.entry(p).or_insert(Bucket {
+            start: now,
+            failures: 0,
+        }));
     }
 
     /// A correct token from `peer`: its own failures are forgotten (the total's are not).
@@ -124,24 +149,40 @@ mod tests {
 
     #[test]
     fn a_peer_is_limited_then_the_total() {
-        let t = SignInThrottle::new(SignInLimits { per_peer: 2, global: 5, window: Duration::from_secs(60), max_peers: 8 });
+        let t = SignInThrottle::new(SignInLimits {
+            per_peer: 2,
+            global: 5,
+            window: Duration::from_secs(60),
+            max_peers: 8,
+        });
         for _ in 0..2 {
             assert!(t.check(ip(1)).is_none());
             t.failed(ip(1));
         }
         let wait = t.check(ip(1)).expect("peer 1 is over its limit");
-        assert!(wait <= Duration::from_secs(60) && wait >= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait <= Duration::from_secs(60) && wait >= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(t.check(ip(2)).is_none(), "another address is not");
         t.failed(ip(2));
         t.failed(ip(3));
         t.failed(ip(4));
-        assert!(t.check(ip(5)).is_some(), "five failures in all: every address waits");
+        assert!(
+            t.check(ip(5)).is_some(),
+            "five failures in all: every address waits"
+        );
         assert!(t.check(None).is_some());
     }
 
     #[test]
     fn windows_end_and_success_forgets_the_peer() {
-        let t = SignInThrottle::new(SignInLimits { per_peer: 1, global: 100, window: Duration::from_millis(50), max_peers: 8 });
+        let t = SignInThrottle::new(SignInLimits {
+            per_peer: 1,
+            global: 100,
+            window: Duration::from_millis(50),
+            max_peers: 8,
+        });
         t.failed(ip(1));
         assert!(t.check(ip(1)).is_some());
         std::thread::sleep(Duration::from_millis(60));
@@ -150,12 +191,20 @@ mod tests {
         t.succeeded(ip(2));
         assert!(t.check(ip(2)).is_none());
         t.failed(None);
-        assert!(t.check(None).is_some() && t.check(ip(3)).is_none(), "unknown addresses share one entry");
+        assert!(
+            t.check(None).is_some() && t.check(ip(3)).is_none(),
+            "unknown addresses share one entry"
+        );
     }
 
     #[test]
     fn tracked_addresses_are_bounded() {
-        let t = SignInThrottle::new(SignInLimits { per_peer: 1, global: 1_000_000, window: Duration::from_secs(60), max_peers: 16 });
+        let t = SignInThrottle::new(SignInLimits {
+            per_peer: 1,
+            global: 1_000_000,
+            window: Duration::from_secs(60),
+            max_peers: 16,
+        });
         for n in 0..=255u8 {
             t.failed(ip(n));
         }

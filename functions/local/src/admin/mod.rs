@@ -173,7 +173,8 @@ enum Refused {
 /// as a failed attempt; past the limit, no token is compared).
 fn gate(st: &AdminState, headers: &HeaderMap, peer: &Peer) -> Result<(), Refused> {
     let Some(token) = bearer(headers) else {
-        return if session_cookie(headers).is_some_and(|id| st.auth.session_ok(id)) { Ok(()) } else { Err(Refused::Unauthorised) };
+        let live = session_cookie(headers).is_some_and(|id| st.auth.session_ok(id));
+        return if live { Ok(()) } else { Err(Refused::Unauthorised) };
     };
     if let Some(wait) = st.throttle.check(peer.0) {
         return Err(Refused::Throttled(wait));
@@ -205,14 +206,19 @@ fn throttled_message(wait: Duration) -> String {
 fn refused_page(r: Refused) -> Response {
     match r {
         Refused::Unauthorised => html(StatusCode::UNAUTHORIZED, page::login(None)),
-        Refused::Throttled(w) => retry_after(html(StatusCode::TOO_MANY_REQUESTS, page::login(Some(&throttled_message(w)))), w),
+        Refused::Throttled(w) => {
+            retry_after(html(StatusCode::TOO_MANY_REQUESTS, page::login(Some(&throttled_message(w)))), w)
+        }
     }
 }
 
 fn refused_json(r: Refused) -> Response {
     match r {
         Refused::Unauthorised => unauthorised_json(),
-        Refused::Throttled(w) => retry_after(json(StatusCode::TOO_MANY_REQUESTS, serde_json::json!({"error": throttled_message(w)})), w),
+        Refused::Throttled(w) => {
+            let body = serde_json::json!({"error": throttled_message(w)});
+            retry_after(json(StatusCode::TOO_MANY_REQUESTS, body), w)
+        }
     }
 }
 
@@ -226,7 +232,12 @@ pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>, cfg: AdminConfig) -> 
         .route("/admin/tenants/{tenant}", get(tenant_page))
         .route("/admin/api/overview", get(overview_json))
         .route("/admin/api/tenants/{tenant}", get(tenant_json))
-        .with_state(AdminState { metrics, auth, throttle: Arc::new(SignInThrottle::new(cfg.sign_in)), body_read_timeout: cfg.body_read_timeout })
+        .with_state(AdminState {
+            metrics,
+            auth,
+            throttle: Arc::new(SignInThrottle::new(cfg.sign_in)),
+            body_read_timeout: cfg.body_read_timeout,
+        })
 }
 
 /// Headers every admin answer carries: no caching, no framing, no outside resources, no referrer.
@@ -266,7 +277,12 @@ async fn overview_page(State(st): State<AdminState>, peer: Peer, headers: Header
     html(StatusCode::OK, page::overview(&st.metrics.overview(), st.metrics.summary(scim_core::metrics::ALL).as_ref(), st.metrics.enabled()))
 }
 
-async fn tenant_page(State(st): State<AdminState>, peer: Peer, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
+async fn tenant_page(
+    State(st): State<AdminState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Response {
     if let Err(r) = gate(&st, &headers, &peer) {
         return refused_page(r);
     }
@@ -283,7 +299,12 @@ async fn overview_json(State(st): State<AdminState>, peer: Peer, headers: Header
     json(StatusCode::OK, st.metrics.overview())
 }
 
-async fn tenant_json(State(st): State<AdminState>, peer: Peer, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
+async fn tenant_json(
+    State(st): State<AdminState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Response {
     if let Err(r) = gate(&st, &headers, &peer) {
         return refused_json(r);
     }
@@ -295,8 +316,10 @@ async fn tenant_json(State(st): State<AdminState>, peer: Peer, headers: HeaderMa
 
 /// The sign-in form's body: at most [`MAX_FORM_BYTES`], within the body read timeout (408 after it).
 async fn read_form(req: Request, timeout: Duration) -> Result<Bytes, Response> {
-    let too_large = || closing(html(StatusCode::PAYLOAD_TOO_LARGE, page::login(Some("The sign-in form was too large."))));
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
+    let too_large =
+        || closing(html(StatusCode::PAYLOAD_TOO_LARGE, page::login(Some("The sign-in form was too large."))));
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    let declared = declared.and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_FORM_BYTES) {
         return Err(too_large());
     }

@@ -121,8 +121,16 @@ fn cards(hour: &Counts, five: &Counts, latency: &LatencySummary) -> Markup {
             div.card { div.k { "Requests / min" } div.v { (per_minute(five, 5)) } div.n { "last 5 min: " (five.requests) } }
             div.card { div.k { "Requests, 1 h" } div.v { (hour.requests) } div.n { "last hour" } }
             div.card { div.k { "Failed, 1 h" } div.v.bad[hour.failures > 0] { (hour.failures) } div.n { (hour.client_errors) " 4xx · " (hour.server_errors) " 5xx" } }
-            div.card { div.k { "Failure ratio, 1 h" } div class={ "v " (ratio_class(ratio)) } { (pct(ratio)) } div.n { "Entra quarantines > 40 %" } }
-            div.card { div.k { "Unauthenticated, 1 h" } div.v.warn[hour.unauthenticated > 0] { (hour.unauthenticated) } div.n { "refused credentials · not in the ratio" } }
+            div.card {
+                div.k { "Failure ratio, 1 h" }
+                div class={ "v " (ratio_class(ratio)) } { (pct(ratio)) }
+                div.n { "Entra quarantines > 40 %" }
+            }
+            div.card {
+                div.k { "Unauthenticated, 1 h" }
+                div.v.warn[hour.unauthenticated > 0] { (hour.unauthenticated) }
+                div.n { "refused credentials · not in the ratio" }
+            }
             div.card { div.k { "Throttled, 1 h" } div.v.warn[hour.throttles > 0] { (hour.throttles) } div.n { "429" } }
             div.card { div.k { "Latency p50 / p99" } div.v style="font-size:17px;padding-top:4px" { (num_ms(latency.p50_ms)) " / " (ms(latency.p99_ms)) } div.n { "last hour, " (latency.samples) " requests" } }
             div.card { div.k { "Token endpoint, 1 h" } div.v.bad[hour.token_failures > 0] { (hour.token_failures) } div.n { "failed of " (hour.token_requests) } }

@@ -32,8 +32,10 @@ pub fn summary(s: &TenantSummary, source: &str) -> String {
     };
     let _ = writeln!(out, "tenant {}   ({source})", s.tenant);
     let _ = writeln!(out, "last hour:   {} requests, {} failed ({ratio}){flag}", h.requests, h.failures);
-    let _ = writeln!(out, "             {} 4xx, {} 5xx, {} throttled (429)", h.client_errors, h.server_errors, h.throttles);
-    let _ = writeln!(out, "             {} unauthenticated, apart ({} refused credentials, 401/403)", h.unauthenticated, h.auth_failures);
+    let (c4, c5, t) = (h.client_errors, h.server_errors, h.throttles);
+    let _ = writeln!(out, "             {c4} 4xx, {c5} 5xx, {t} throttled (429)");
+    let (u, a) = (h.unauthenticated, h.auth_failures);
+    let _ = writeln!(out, "             {u} unauthenticated, apart ({a} refused credentials, 401/403)");
     let _ = writeln!(out, "             token endpoint: {} requests, {} failed", h.token_requests, h.token_failures);
     let five = &s.last_5_minutes;
     let _ = writeln!(out, "last 5 min:  {} requests ({:.1}/min), {} failed", five.requests, five.requests as f64 / 5.0, five.failures);
