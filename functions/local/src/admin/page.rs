@@ -6,7 +6,8 @@
 
 use super::path_segment;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use scim_core::metrics::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow, TenantSummary, ALL};
+use scim_core::metrics::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow, TenantSummary};
+use scim_core::metrics::{ALL, UNAUTHENTICATED_KEPT};
 
 const CSS: &str = r#"
 :root { --fg:#1d2433; --muted:#5b6475; --line:#dfe3ea; --bg:#f6f7f9; --card:#fff; --req:#7c9cc9; --fail:#d6453d; --warn:#c98a12; --ok:#2f8f5b; }
@@ -278,7 +279,7 @@ fn unauthenticated_section(list: &[FailedRequest], with_tenant: bool) -> Markup 
         h2 { "Unauthenticated requests (not in the failure figures)" }
         p.note { "A missing, wrong or revoked credential, a path naming no tenant, a failed token request. "
             "Counted apart so that nobody without the credential can move a tenant's failure ratio; "
-            "an Entra job with a wrong Secret Token shows here. The last " (list.len()) " kept." }
+            "an Entra job with a wrong Secret Token shows here. Newest first, at most " (UNAUTHENTICATED_KEPT) " kept." }
         (failures_table("unauthenticated", list, with_tenant))
     }
 }
