@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 const USER_NAME: &str = "ann.lopez@contoso.com";
 
-/// The requests of one provisioning cycle for tenant `acme`, four of them failing; returns acme's token.
+/// The requests of one provisioning cycle for tenant `acme`, three of them failing and one with a wrong
+/// credential (counted apart: unauthenticated); returns acme's token.
 async fn entra_cycle(srv: &TestServer) -> String {
     let token = srv.add_tenant("acme").await;
     let base = srv.tenant_base("acme");
@@ -45,6 +46,12 @@ async fn an_entra_cycle_is_counted_for_its_tenant(srv: TestServer) {
     assert_eq!(srv.get("/Users").await.status, 200);
     let ghost = srv.call_at(&srv.tenant_base("ghost"), "nope-0123456789abcdef0123", Method::GET, "/Users", None).await;
     assert_eq!(ghost.status, 401);
+    // A failed token-endpoint request (OAuth is off here: 404), counted apart like every token request.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token_url = format!("{}/acme/oauth2/token", srv.origin());
+    let form = "grant_type=client_credentials";
+    let refused = client.post(token_url).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
 
     let (status, acme) = srv.admin_json("/admin/api/tenants/acme").await;
     assert_eq!(status, 200, "{acme}");
@@ -52,29 +59,36 @@ async fn an_entra_cycle_is_counted_for_its_tenant(srv: TestServer) {
         let c = &acme[window];
         assert_eq!(
             (c["requests"].as_u64(), c["failures"].as_u64(), c["client_errors"].as_u64(), c["server_errors"].as_u64(), c["auth_failures"].as_u64(), c["throttles"].as_u64()),
-            (Some(8), Some(4), Some(4), Some(0), Some(1), Some(0)),
+            (Some(7), Some(3), Some(3), Some(0), Some(1), Some(0)),
             "{window}: {c}"
         );
+        let apart = (c["unauthenticated"].as_u64(), c["token_requests"].as_u64(), c["token_failures"].as_u64());
+        assert_eq!(apart, (Some(1), Some(1), Some(1)), "{window}: {c}");
     }
-    assert_eq!(acme["latency_last_hour"]["samples"], 8);
+    assert_eq!(acme["latency_last_hour"]["samples"], 7);
     let (p50, p99) = (acme["latency_last_hour"]["p50_ms"].as_f64().unwrap(), acme["latency_last_hour"]["p99_ms"].as_f64().unwrap());
     assert!(p50 > 0.0 && p50 <= p99, "{p50} {p99}");
     let mut kinds: Vec<(u64, Option<&str>, u64)> =
         acme["failures_by_kind"].as_array().unwrap().iter().map(|k| (k["status"].as_u64().unwrap(), k["scimType"].as_str(), k["count"].as_u64().unwrap())).collect();
     kinds.sort();
-    assert_eq!(kinds, vec![(400, Some("invalidFilter"), 1), (401, None, 1), (404, None, 1), (409, Some("uniqueness"), 1)]);
+    assert_eq!(kinds, vec![(400, Some("invalidFilter"), 1), (404, None, 1), (409, Some("uniqueness"), 1)]);
+    // The figures agree: the kinds add up to the failures, the token endpoint's failure in neither.
+    assert_eq!(kinds.iter().map(|k| k.2).sum::<u64>(), acme["total"]["failures"].as_u64().unwrap());
     let minutes = acme["minutes"].as_array().unwrap();
     assert_eq!(minutes.len(), 60);
-    assert_eq!(minutes.iter().map(|m| m["counts"]["requests"].as_u64().unwrap()).sum::<u64>(), 8);
+    assert_eq!(minutes.iter().map(|m| m["counts"]["requests"].as_u64().unwrap()).sum::<u64>(), 7);
 
     // The last failures, newest first: method, path without query, status, scimType, a redacted detail.
     let failures = acme["last_failures"].as_array().unwrap();
     let seen: Vec<(&str, u64)> = failures.iter().map(|f| (f["method"].as_str().unwrap(), f["status"].as_u64().unwrap())).collect();
-    assert_eq!(seen, vec![("GET", 401), ("GET", 404), ("GET", 400), ("POST", 409)]);
-    assert_eq!(failures[2]["path"], "/acme/scim/v2/Users");
-    assert_eq!(failures[1]["path"], "/acme/scim/v2/Users/0000-no-such-user");
-    assert!(failures[2]["detail"].as_str().unwrap().starts_with("Invalid filter"), "{}", failures[2]);
-    assert!(failures[3]["detail"].as_str().unwrap().starts_with("userName \"…\" is already in use"), "{}", failures[3]);
+    assert_eq!(seen, vec![("GET", 404), ("GET", 400), ("POST", 409)]);
+    assert_eq!(failures[1]["path"], "/acme/scim/v2/Users");
+    assert_eq!(failures[0]["path"], "/acme/scim/v2/Users/0000-no-such-user");
+    assert!(failures[1]["detail"].as_str().unwrap().starts_with("Invalid filter"), "{}", failures[1]);
+    assert!(failures[2]["detail"].as_str().unwrap().starts_with("userName \"…\" is already in use"), "{}", failures[2]);
+    // The wrong credential and the failed token request: shown apart, for Entra's admin to diagnose.
+    let apart: Vec<(&str, &str, u64)> = acme["last_unauthenticated"].as_array().unwrap().iter().map(|f| (f["method"].as_str().unwrap(), f["path"].as_str().unwrap(), f["status"].as_u64().unwrap())).collect();
+    assert_eq!(apart, vec![("POST", "/acme/oauth2/token", 404), ("GET", "/acme/scim/v2/Users", 401)]);
     let kept = acme.to_string();
     for secret in [USER_NAME, "ann.lopez", "contoso", token.as_str(), srv.token.as_str(), "not-the-token"] {
         assert!(!kept.contains(secret), "the admin JSON holds {secret:?}: {kept}");
@@ -83,10 +97,36 @@ async fn an_entra_cycle_is_counted_for_its_tenant(srv: TestServer) {
     let (_, overview) = srv.admin_json("/admin/api/overview").await;
     let names: Vec<&str> = overview["tenants"].as_array().unwrap().iter().map(|t| t["tenant"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["acme", "default", "(unattributed)"], "{overview}");
-    assert_eq!(overview["all"]["total"]["requests"], 10);
-    assert_eq!(overview["all"]["total"]["failures"], 5);
+    assert_eq!(overview["all"]["total"]["requests"], 8);
+    assert_eq!(overview["all"]["total"]["failures"], 3);
+    assert_eq!(overview["all"]["total"]["unauthenticated"], 2, "acme's wrong credential and ghost's");
     let (status, _) = srv.admin_json("/admin/api/tenants/ghost").await;
     assert_eq!(status, 404, "a tenant nobody authenticated for is not minted");
+}
+
+/// Whoever knows a tenant's id but not its credential can neither push its failure ratio toward Entra's
+/// quarantine warning nor flush its real failures out of the kept list: requests that do not authenticate
+/// are counted apart (where an Entra job with a wrong Secret Token still shows), in bounded memory.
+async fn unauthenticated_requests_cannot_move_a_tenants_failure_figures(srv: TestServer) {
+    entra_cycle(&srv).await;
+    let (_, before) = srv.admin_json("/admin/api/tenants/acme").await;
+    for i in 0..60 {
+        let r = srv.call_at(&srv.tenant_base("acme"), &format!("forged-{i:032}"), Method::GET, "/Users", None).await;
+        assert_eq!(r.status, 401);
+    }
+    let (_, after) = srv.admin_json("/admin/api/tenants/acme").await;
+    for key in ["requests", "failures", "client_errors", "server_errors"] {
+        assert_eq!(after["last_hour"][key], before["last_hour"][key], "{key}: {}", after["last_hour"]);
+    }
+    assert_eq!((after["last_hour"]["requests"].as_u64(), after["last_hour"]["failures"].as_u64()), (Some(7), Some(3)));
+    assert_eq!(after["last_failures"], before["last_failures"], "the real failures are still the ones kept");
+    assert_eq!(after["failures_by_kind"], before["failures_by_kind"]);
+    assert_eq!((after["last_hour"]["unauthenticated"].as_u64(), after["last_hour"]["auth_failures"].as_u64()), (Some(61), Some(61)));
+    let kept = after["last_unauthenticated"].as_array().unwrap();
+    assert_eq!(kept.len(), scim_core::metrics::UNAUTHENTICATED_KEPT, "bounded");
+    assert!(kept.iter().all(|f| f["status"] == 401 && f["path"] == "/acme/scim/v2/Users"), "{kept:?}");
+    let (_, overview) = srv.admin_json("/admin/api/overview").await;
+    assert_eq!((overview["all"]["last_hour"]["failures"].as_u64(), overview["all"]["last_hour"]["unauthenticated"].as_u64()), (Some(3), Some(61)));
 }
 
 /// The EMF lines CloudWatch would read: valid JSON, every metric a root member, every dimension set
@@ -118,13 +158,16 @@ async fn every_request_writes_one_metric_line(srv: TestServer) {
     }
     let acme: Vec<&Value> = docs.iter().filter(|v| v["tenant"] == "acme").collect();
     assert_eq!(acme.len(), 8);
-    let sum = |name: &str| acme.iter().map(|v| v[name].as_u64().unwrap()).sum::<u64>();
-    assert_eq!((sum("Requests"), sum("Failures"), sum("AuthFailures"), sum("ServerErrors"), sum("Throttles")), (8, 4, 1, 0, 0));
+    let sum = |name: &str| acme.iter().map(|v| v[name].as_u64().unwrap_or(0)).sum::<u64>();
+    assert_eq!((sum("Requests"), sum("Failures"), sum("AuthFailures"), sum("ServerErrors"), sum("Throttles")), (7, 3, 1, 0, 0));
+    // The wrong credential's line: Unauthenticated and AuthFailures only, none of the ratio's metrics.
+    let refused = acme.iter().find(|v| v["status"] == 401).unwrap();
+    assert_eq!((refused["Unauthenticated"].as_u64(), refused.get("Failures"), refused.get("kind")), (Some(1), None, None), "{refused}");
     assert!(acme.iter().all(|v| v["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([["tenant"], []])));
     let dup = acme.iter().find(|v| v["status"] == 409).unwrap();
     assert_eq!((dup["kind"].as_str(), dup["scimType"].as_str(), dup["method"].as_str()), (Some("409 uniqueness"), Some("uniqueness"), Some("POST")));
     assert_eq!(dup["_aws"]["CloudWatchMetrics"][1]["Dimensions"], json!([["tenant", "kind"], ["kind"]]));
-    assert!(acme.iter().all(|v| v["Latency"].as_f64().unwrap() > 0.0));
+    assert!(acme.iter().filter(|v| v["status"] != 401).all(|v| v["Latency"].as_f64().unwrap() > 0.0));
     let unattributed = docs.iter().find(|v| v["tenant"] == "(unattributed)").unwrap();
     assert_eq!(unattributed["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[]]));
     assert_eq!(unattributed["AuthFailures"], 1);
@@ -178,7 +221,12 @@ async fn the_operator_pages_have_their_own_credential(srv: TestServer) {
     assert_eq!(client.get(format!("{origin}/admin")).header("cookie", &session).send().await.unwrap().status(), 401);
 }
 
-engine_tests!(an_entra_cycle_is_counted_for_its_tenant, every_request_writes_one_metric_line, the_operator_pages_have_their_own_credential);
+engine_tests!(
+    an_entra_cycle_is_counted_for_its_tenant,
+    unauthenticated_requests_cannot_move_a_tenants_failure_figures,
+    every_request_writes_one_metric_line,
+    the_operator_pages_have_their_own_credential
+);
 
 /// chromedriver on a free loopback port, stopped when dropped.
 struct Driver {
@@ -228,6 +276,16 @@ async fn shoot(c: &fantoccini::Client, out: &std::path::Path, name: &str) -> Res
     c.set_window_size(1366, 900).await
 }
 
+/// The page's warning colours as the browser computes them (`--fail`, `--warn` of the page's CSS).
+const RED: &str = "rgb(214, 69, 61)";
+const AMBER: &str = "rgb(201, 138, 18)";
+
+/// The text colour the browser computes for the element `css` selects.
+async fn colour(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini::error::CmdError> {
+    let v = c.execute("const e = document.querySelector(arguments[0]); return e ? getComputedStyle(e).color : 'no element ' + arguments[0]", vec![json!(css)]).await?;
+    Ok(v.as_str().unwrap_or_default().to_string())
+}
+
 /// The operator page in Debian's chromium (headless, driven through chromedriver): sign in with the
 /// form, read the figures and the last failures, leave screenshots in test-output/. The page reads no
 /// store, so one engine is enough.
@@ -238,6 +296,11 @@ async fn the_operator_page_in_a_real_browser() {
     entra_cycle(&srv).await;
     for _ in 0..3 {
         assert_eq!(srv.get("/Users").await.status, 200);
+    }
+    // globex: one failure in four requests (25 %: amber, half-way to Entra's 40 %).
+    let globex = srv.add_tenant("globex").await;
+    for (path, status) in [("/Users", 200), ("/Users", 200), ("/Groups", 200), ("/Users/0000-missing", 404)] {
+        assert_eq!(srv.call_at(&srv.tenant_base("globex"), &globex, Method::GET, path, None).await.status, status);
     }
     let driver = chromedriver().await;
     let chromium = std::env::var("SCIM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -261,18 +324,45 @@ async fn the_operator_page_in_a_real_browser() {
         let row = c.find(Locator::Css("tr[data-tenant=acme]")).await?.text().await?;
         let cells: Vec<&str> = row.split_whitespace().collect();
         // tenant, req/min, requests, failed, ratio (two words), 5xx, 401/403, 429, …
-        assert_eq!(&cells[..7], &["acme", "1.6", "8", "4", "50.0", "%", "0"], "{row}");
+        assert_eq!(&cells[..7], &["acme", "1.4", "7", "3", "42.9", "%", "0"], "{row}");
+        // What a person sees: the failure ratio coloured against Entra's rule (red from 40 %, amber from
+        // 20 %), a failed count in red — and a healthy tenant's cells in neither colour.
+        let cell = |t: &str, n: usize| format!("tr[data-tenant={t}] td:nth-child({n})");
+        let (acme_ratio, globex_ratio, default_ratio) = (colour(&c, &cell("acme", 5)).await?, colour(&c, &cell("globex", 5)).await?, colour(&c, &cell("default", 5)).await?);
+        assert_eq!(acme_ratio, RED, "acme's ratio cell (over 40 %)");
+        assert_eq!(globex_ratio, AMBER, "globex's ratio cell (25 %)");
+        assert!(default_ratio != RED && default_ratio != AMBER, "a healthy ratio is in neither warning colour: {default_ratio}");
+        assert_eq!(colour(&c, &cell("acme", 4)).await?, RED, "acme's failed count");
+        let default_failed = colour(&c, &cell("default", 4)).await?;
+        assert!(default_failed != RED && default_failed != AMBER, "no failure, no warning colour: {default_failed}");
         let body = c.find(Locator::Css("body")).await?.text().await?;
         assert!(body.contains("Latest failed requests") && body.contains("uniqueness") && body.contains("invalidFilter"), "{body}");
         shoot(&c, &out, "operations-overview").await?;
+
+        // One tenant's cards: the ratio card in the warning colour of its level, the failed count in red.
+        let card = |n: usize| format!("div.cards div.card:nth-child({n}) div.v");
+        for (tenant, ratio_colour) in [("globex", AMBER), ("default", ""), ("acme", RED)] {
+            c.goto(&format!("{}/admin/tenants/{tenant}", srv.origin())).await?;
+            c.wait().for_element(Locator::Css("div.cards")).await?;
+            let (ratio, failed) = (colour(&c, &card(4)).await?, colour(&c, &card(3)).await?);
+            if ratio_colour.is_empty() {
+                assert!(ratio != RED && ratio != AMBER && failed != RED, "{tenant}: healthy, yet {ratio} / {failed}");
+            } else {
+                assert_eq!((ratio.as_str(), failed.as_str()), (ratio_colour, RED), "{tenant}'s ratio and failed cards");
+            }
+        }
+        c.goto(&format!("{}/admin", srv.origin())).await?;
 
         // One tenant: failures by kind, the last failed requests, the chart.
         c.find(Locator::Css("tr[data-tenant=acme] a")).await?.click().await?;
         c.wait().for_element(Locator::Css("table#kinds")).await?;
         let kinds = c.find(Locator::Css("table#kinds")).await?.text().await?;
-        for k in ["409 uniqueness 1", "400 invalidFilter 1", "404 – 1", "401 – 1"] {
+        for k in ["409 uniqueness 1", "400 invalidFilter 1", "404 – 1", "All 3"] {
             assert!(kinds.contains(k), "{k} in {kinds}");
         }
+        assert!(!kinds.contains("401"), "the wrong credential is no failure kind: {kinds}");
+        let apart = c.find(Locator::Css("table#unauthenticated")).await?.text().await?;
+        assert!(apart.contains("GET /acme/scim/v2/Users 401"), "{apart}");
         let failures = c.find(Locator::Css("table#failures")).await?.text().await?;
         assert!(failures.contains("GET /acme/scim/v2/Users/0000-no-such-user") && failures.contains("userName \"…\" is already in use"), "{failures}");
         let bars = c.find_all(Locator::Css("svg rect.req")).await?.len();
@@ -337,18 +427,126 @@ async fn status_from_cloudwatch_reads_back_the_metric_lines() {
     let c = &s.last_hour;
     assert_eq!(
         (c.requests, c.failures, c.client_errors, c.server_errors, c.auth_failures, c.throttles, c.token_requests),
-        (8, 4, 4, 0, 1, 0, 0),
+        (7, 3, 3, 0, 1, 0, 0),
         "{s:?}"
     );
+    assert_eq!(c.unauthenticated, 1, "{s:?}");
     assert_eq!(s.minutes.len(), 60);
-    assert_eq!(s.minutes.iter().map(|m| m.counts.requests).sum::<u64>(), 8);
-    assert_eq!(s.last_5_minutes.requests, 8);
+    assert_eq!(s.minutes.iter().map(|m| m.counts.requests).sum::<u64>(), 7);
+    assert_eq!(s.last_5_minutes.requests, 7);
     let mut kinds: Vec<(u16, Option<String>, u64)> = s.failures_by_kind.iter().map(|k| (k.status, k.scim_type.clone(), k.count)).collect();
     kinds.sort();
-    assert_eq!(kinds, vec![(400, Some("invalidFilter".into()), 1), (401, None, 1), (404, None, 1), (409, Some("uniqueness".into()), 1)]);
+    assert_eq!(kinds, vec![(400, Some("invalidFilter".into()), 1), (404, None, 1), (409, Some("uniqueness".into()), 1)]);
     let text = scim_local::admin::text::summary(&s, "CloudWatch");
-    assert!(text.contains("8 requests, 4 failed (50.0 %)") && text.contains("quarantine"), "{text}");
+    assert!(text.contains("7 requests, 3 failed (42.9 %)") && text.contains("quarantine"), "{text}");
+    assert!(text.contains("1 unauthenticated"), "{text}");
     // Another tenant's figures are not acme's.
     let other = scim_local::cloudwatch::tenant_summary(&cw, &namespace, "globex", std::time::SystemTime::now()).await.unwrap();
     assert_eq!((other.last_hour.requests, other.failures_by_kind.len()), (0, 0));
+}
+
+/// A sign-in form sent at one byte per 300 ms is cut off with 408 at the body read timeout (2 s here),
+/// over the real serving loop; the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_sign_in_form_is_cut_off_at_the_body_read_timeout() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let http = scim_core::config::HttpConfig { body_read_timeout: Duration::from_secs(2), ..Default::default() };
+    let srv = TestServer::start_with_serve_config(scim_tests::Engine::Dynoxide, http, scim_local::serve::ServeConfig::default()).await;
+    let body = format!("token={}", "x".repeat(90));
+    let head = format!("POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n", body.len());
+    let mut s = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    for b in body.as_bytes() {
+        if s.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        // Read whatever the server has answered meanwhile.
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(8), "the slow form is still being read after {:?}", started.elapsed());
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&answer).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(5), "answered after {took:?}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert_eq!(client.get(format!("{}/admin", srv.origin())).send().await.unwrap().status(), 401, "still serving");
+}
+
+async fn sign_in(client: &reqwest::Client, origin: &str, token: &str) -> reqwest::Response {
+    let form = format!("token={token}");
+    client.post(format!("{origin}/admin/login")).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap()
+}
+
+fn retry_after(r: &reqwest::Response) -> u64 {
+    r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Sign-in is throttled over the real serving loop: after 10 wrong tokens the 11th attempt gets 429 with
+/// `Retry-After` (and so does the right token from the same place, without being compared); a wrong
+/// bearer on the API counts the same; a session opened earlier keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_throttled() {
+    let srv = TestServer::start(scim_tests::Engine::Dynoxide).await;
+    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let origin = srv.origin();
+    let ok = sign_in(&client, &origin, &srv.admin_token).await;
+    assert_eq!(ok.status(), 303);
+    let session = ok.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    for i in 0..10 {
+        assert_eq!(sign_in(&client, &origin, &format!("wrong-{i}")).await.status(), 401, "attempt {i}");
+    }
+    let limited = sign_in(&client, &origin, "wrong-10").await;
+    assert_eq!(limited.status(), 429);
+    let wait = retry_after(&limited);
+    assert!((1..=300).contains(&wait), "Retry-After {wait}");
+    assert!(limited.text().await.unwrap().contains("Too many failed sign-ins"));
+    assert_eq!(sign_in(&client, &origin, &srv.admin_token).await.status(), 429, "no token is compared while limited");
+    let api = client.get(format!("{origin}/admin/api/overview")).bearer_auth(&srv.admin_token).send().await.unwrap();
+    assert_eq!(api.status(), 429);
+    assert!(retry_after(&api) >= 1);
+    let page = client.get(format!("{origin}/admin")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(page.status(), 200, "a live session is not throttled");
+}
+
+/// Per address and in total, over a real socket whose serving loop tells the peer's address: one address
+/// past its limit does not lock out another; enough addresses together lock out everyone (new sign-ins
+/// only) until the window ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_limits_are_per_address_and_in_total() {
+    use scim_local::admin::{limit::SignInLimits, AdminAuth, AdminConfig};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let token = scim_core::auth::generate_token();
+    let auth = std::sync::Arc::new(AdminAuth::new(&token).unwrap());
+    let limits = SignInLimits { per_peer: 3, global: 6, window: std::time::Duration::from_secs(60), max_peers: 64 };
+    let cfg = AdminConfig { sign_in: limits, ..AdminConfig::new(std::time::Duration::from_secs(5)) };
+    let router = scim_local::admin::router(std::sync::Arc::new(scim_core::metrics::Metrics::default()), auth, cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await });
+    let from = |last: u8| {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+        reqwest::Client::builder().no_proxy().local_address(ip).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    };
+    let (one, two, three, four) = (from(1), from(2), from(3), from(4));
+    for i in 0..3 {
+        assert_eq!(sign_in(&one, &origin, &format!("wrong-{i}")).await.status(), 401);
+    }
+    assert_eq!(sign_in(&one, &origin, "wrong-3").await.status(), 429, "127.0.0.1 is past its limit");
+    assert_eq!(sign_in(&two, &origin, &token).await.status(), 303, "the right token from another address works");
+    for i in 0..3 {
+        assert_eq!(sign_in(&three, &origin, &format!("wrong-{i}")).await.status(), 401);
+    }
+    let all = sign_in(&four, &origin, &token).await;
+    assert_eq!(all.status(), 429, "six failures in all: new sign-ins wait, whatever the address");
+    assert!(retry_after(&all) >= 1);
 }

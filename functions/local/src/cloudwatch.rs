@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The per-minute count metrics and where each goes in [`Counts`].
-const COUNTS: [(&str, &str); 7] = [
+const COUNTS: [(&str, &str); 8] = [
     ("requests", "Requests"),
     ("failures", "Failures"),
     ("server", "ServerErrors"),
@@ -23,6 +23,7 @@ const COUNTS: [(&str, &str); 7] = [
     ("throttles", "Throttles"),
     ("token", "TokenRequests"),
     ("tokenfail", "TokenFailures"),
+    ("unauth", "Unauthenticated"),
 ];
 
 fn dims(tenant: &str) -> Vec<Dimension> {
@@ -78,6 +79,7 @@ fn set(c: &mut Counts, id: &str, v: u64) {
         "throttles" => c.throttles = v,
         "token" => c.token_requests = v,
         "tokenfail" => c.token_failures = v,
+        "unauth" => c.unauthenticated = v,
         _ => {}
     }
 }
@@ -125,6 +127,7 @@ pub async fn tenant_summary(cw: &Client, namespace: &str, tenant: &str, now: Sys
         failures_by_kind: failures_by_kind(cw, namespace, tenant, start, end).await?,
         minutes,
         last_failures: Vec::new(),
+        last_unauthenticated: Vec::new(),
     })
 }
 

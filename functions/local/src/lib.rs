@@ -102,9 +102,10 @@ pub fn app_with_webhook(
     webhook: Option<std::sync::Arc<webhook::Status>>,
 ) -> axum::Router {
     let metrics = state.metrics.clone();
+    let admin_cfg = admin::AdminConfig::new(state.http.body_read_timeout);
     let scim = scim_core::http::router(state);
     match admin {
-        Some(auth) => admin::router_with_webhook(metrics, auth, webhook).fallback_service(scim),
+        Some(auth) => admin::router_with_webhook(metrics, auth, admin_cfg, webhook).fallback_service(scim),
         None => scim,
     }
 }

@@ -7,15 +7,18 @@
 //! * SCIM requests: `Requests`, `Failures` (4xx/5xx), `ServerErrors` (5xx), `AuthFailures` (401/403),
 //!   `Throttles` (429), `Latency` (milliseconds; CloudWatch computes p50/p99 from the values);
 //! * the token endpoint: `TokenRequests`, `TokenFailures`;
-//! * failed requests also: `FailuresByKind` with dimensions `tenant`+`kind` and `kind` alone, where kind
-//!   is the status and `scimType` (`400 invalidFilter`, `404`).
+//! * a SCIM request refused before it authenticated ([`super::Class::Unauthenticated`]): only
+//!   `Unauthenticated` and `AuthFailures` (401/403) — none of the figures above, so it moves neither a
+//!   tenant's failure ratio (`AVG(Failures)`) nor its latency;
+//! * failed SCIM requests of the tenant also: `FailuresByKind` with dimensions `tenant`+`kind` and `kind`
+//!   alone, where kind is the status and `scimType` (`400 invalidFilter`, `404`).
 //!
 //! A request no tenant can be named for carries only the dimensionless set. A failed request's line also
 //! holds its method, path, `scimType` and redacted detail (the Logs Insights queries read them).
 //!
 //! Imports: [`super`]'s types.
 
-use super::{FailedRequest, Outcome, RouteKind};
+use super::{Class, FailedRequest, Outcome};
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -94,8 +97,16 @@ impl Emf {
         }
     }
 
-    /// The line for one request. `tenant`: the tenant it is counted for, None when unattributed.
-    pub fn line(&self, tenant: Option<&str>, o: &Outcome, failed: Option<&FailedRequest>, timestamp_ms: u64) -> String {
+    /// The line for one request. `tenant`: the tenant it is counted for, None when unattributed; `class`:
+    /// how it is counted.
+    pub fn line(
+        &self,
+        tenant: Option<&str>,
+        o: &Outcome,
+        class: Class,
+        failed: Option<&FailedRequest>,
+        timestamp_ms: u64,
+    ) -> String {
         // The dimension sets: `tenant` (when the request is counted for one) and none, each with `extra`.
         let dims = |extra: Option<&'static str>| -> Value {
             let base: Vec<Vec<&str>> = if tenant.is_some() { vec![vec!["tenant"], vec![]] } else { vec![vec![]] };
@@ -106,20 +117,24 @@ impl Emf {
         };
         let fail = u8::from(o.is_failure());
         let mut root = Map::new();
-        let values: Vec<(&str, &str, Value)> = match o.route {
-            RouteKind::Scim => vec![
+        let auth_failure = json!(u8::from(matches!(o.status, 401 | 403)));
+        let values: Vec<(&str, &str, Value)> = match class {
+            Class::Scim => vec![
                 ("Requests", "Count", json!(1)),
                 ("Failures", "Count", json!(fail)),
                 ("ServerErrors", "Count", json!(u8::from(o.status >= 500))),
-                ("AuthFailures", "Count", json!(u8::from(matches!(o.status, 401 | 403)))),
+                ("AuthFailures", "Count", auth_failure),
                 ("Throttles", "Count", json!(u8::from(o.status == 429))),
                 ("Latency", "Milliseconds", json!((o.latency_ms * 100.0).round() / 100.0)),
             ],
-            RouteKind::Token => vec![("TokenRequests", "Count", json!(1)), ("TokenFailures", "Count", json!(fail))],
+            Class::Token => vec![("TokenRequests", "Count", json!(1)), ("TokenFailures", "Count", json!(fail))],
+            Class::Unauthenticated => {
+                vec![("Unauthenticated", "Count", json!(1)), ("AuthFailures", "Count", auth_failure)]
+            }
         };
         let metrics: Vec<Value> = values.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect();
         let mut directives = vec![json!({"Namespace": self.namespace, "Dimensions": dims(None), "Metrics": metrics})];
-        if let Some(f) = failed {
+        if let Some(f) = failed.filter(|_| class == Class::Scim) {
             let kind = match &f.scim_type {
                 Some(t) => format!("{} {t}", f.status),
                 None => f.status.to_string(),
@@ -150,6 +165,7 @@ impl Emf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::RouteKind;
 
     /// Each directive's metrics are root members, and each dimension set names root members.
     fn check_directives(v: &Value) {
@@ -169,7 +185,7 @@ mod tests {
     fn a_successful_request_has_per_tenant_and_total_metrics() {
         let e = Emf::memory("Ns");
         let o = Outcome { route: RouteKind::Scim, status: 200, scim_type: None, latency_ms: 1.234 };
-        let v: Value = serde_json::from_str(&e.line(Some("acme"), &o, None, 1_700_000_000_000)).unwrap();
+        let v: Value = serde_json::from_str(&e.line(Some("acme"), &o, Class::Scim, None, 1_700_000_000_000)).unwrap();
         check_directives(&v);
         let d = &v["_aws"]["CloudWatchMetrics"];
         assert_eq!(d.as_array().unwrap().len(), 1);
@@ -185,15 +201,35 @@ mod tests {
         let e = Emf::memory("Ns");
         let o = Outcome { route: RouteKind::Scim, status: 400, scim_type: Some("invalidFilter"), latency_ms: 1.0 };
         let f = FailedRequest { at: "t".into(), tenant: "(unattributed)".into(), method: "GET".into(), path: "/x/scim/v2/Users".into(), status: 400, scim_type: Some("invalidFilter".into()), detail: "d".into() };
-        let v: Value = serde_json::from_str(&e.line(None, &o, Some(&f), 1)).unwrap();
+        let v: Value = serde_json::from_str(&e.line(None, &o, Class::Scim, Some(&f), 1)).unwrap();
         check_directives(&v);
         let d = &v["_aws"]["CloudWatchMetrics"];
         assert_eq!(d[0]["Dimensions"], json!([[]]));
         assert_eq!(d[1]["Dimensions"], json!([["kind"]]));
         assert_eq!((v["kind"].as_str(), v["FailuresByKind"].as_u64(), v["scimType"].as_str()), (Some("400 invalidFilter"), Some(1), Some("invalidFilter")));
         let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
-        let v: Value = serde_json::from_str(&e.line(Some("acme"), &t, None, 1)).unwrap();
+        let v: Value = serde_json::from_str(&e.line(Some("acme"), &t, Class::Token, None, 1)).unwrap();
         check_directives(&v);
         assert_eq!((v["TokenRequests"].as_u64(), v["TokenFailures"].as_u64(), v.get("Requests")), (Some(1), Some(1), None));
+    }
+
+    /// A refused credential is counted as such, with its path for the refused-credentials query, but in
+    /// none of the metrics a tenant's failure ratio, kinds or latency are read from; so is a failed
+    /// token-endpoint request (no kind).
+    #[test]
+    fn unauthenticated_and_token_lines_carry_no_failure_ratio_or_kind() {
+        let e = Emf::memory("Ns");
+        let o = Outcome { route: RouteKind::Scim, status: 401, scim_type: None, latency_ms: 1.0 };
+        let f = FailedRequest { at: "t".into(), tenant: "acme".into(), method: "GET".into(), path: "/acme/scim/v2/Users".into(), status: 401, scim_type: None, detail: "d".into() };
+        let v: Value = serde_json::from_str(&e.line(Some("acme"), &o, Class::Unauthenticated, Some(&f), 1)).unwrap();
+        check_directives(&v);
+        assert_eq!((v["Unauthenticated"].as_u64(), v["AuthFailures"].as_u64(), v["path"].as_str()), (Some(1), Some(1), Some("/acme/scim/v2/Users")));
+        for absent in ["Requests", "Failures", "Latency", "kind", "FailuresByKind"] {
+            assert!(v.get(absent).is_none(), "{absent} in {v}");
+        }
+        assert_eq!(v["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(), 1);
+        let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
+        let v: Value = serde_json::from_str(&e.line(Some("acme"), &t, Class::Token, Some(&f), 1)).unwrap();
+        assert!(v.get("kind").is_none() && v["TokenFailures"] == 1, "{v}");
     }
 }

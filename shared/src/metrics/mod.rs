@@ -10,6 +10,15 @@
 //! [`UNATTRIBUTED`]: a client cannot mint tenants (nor CloudWatch metrics, which are billed per dimension
 //! value) by inventing names.
 //!
+//! How it is counted there ([`Class`]): a SCIM request refused before it authenticated (a missing, wrong
+//! or revoked credential; a path naming no tenant) is **unauthenticated** — counted apart, with its own
+//! short list of the last ones, and never in the tenant's requests, failures, failure ratio, failures by
+//! kind or kept failures: whoever knows a tenant's id but not its credential cannot push the tenant toward
+//! Entra's quarantine warning, hide its real failures, or flush them out of the kept list. Token-endpoint
+//! requests are counted apart too (their failed ones kept in the same short list). Everything else
+//! (requests that authenticated, and 5xx/429 the server answered before authentication could finish) is
+//! the tenant's: its failures by kind add up to its failures.
+//!
 //! Failed requests keep only method, path (no query), status, `scimType`, a redacted detail and the time
 //! ([`redact`]): never a token, a body or a value the client sent.
 //!
@@ -33,6 +42,9 @@ pub const ALL: &str = "(all)";
 pub const UNATTRIBUTED: &str = "(unattributed)";
 /// Most tenants tracked in process; later ones are counted under [`UNATTRIBUTED`].
 pub const MAX_TENANTS: usize = 10_000;
+/// Unauthenticated and failed token-endpoint requests kept per tenant (and for [`ALL`], [`UNATTRIBUTED`]):
+/// at most this many, and never more than `SCIM_METRICS_FAILURES_KEPT`.
+pub const UNAUTHENTICATED_KEPT: usize = 20;
 
 /// What a route is, for counting: the SCIM API, or the OAuth token endpoint (`POST /{tenant}/oauth2/token`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,8 +89,31 @@ impl Outcome {
     pub fn is_failure(&self) -> bool {
         self.status >= 400
     }
-    fn counts_latency(&self) -> bool {
-        self.route == RouteKind::Scim
+}
+
+/// How a finished request is counted (see the module's opening).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A SCIM request of the tenant: in its requests, failures, ratio, kinds, kept failures and latency.
+    Scim,
+    /// The OAuth token endpoint: only in the token counts; a failed one in the unauthenticated list.
+    Token,
+    /// A SCIM request refused before it authenticated: only in `unauthenticated` and its list.
+    Unauthenticated,
+}
+
+impl Class {
+    /// A SCIM request that did not authenticate and was answered 4xx (other than 429, the store's
+    /// throttling) is unauthenticated; a 5xx or 429 before authentication is the server's failure and
+    /// stays the tenant's.
+    pub fn of(facts: &RequestFacts, o: &Outcome) -> Class {
+        match o.route {
+            RouteKind::Token => Class::Token,
+            RouteKind::Scim if !facts.authenticated && (400..500).contains(&o.status) && o.status != 429 => {
+                Class::Unauthenticated
+            }
+            RouteKind::Scim => Class::Scim,
+        }
     }
 }
 
@@ -91,23 +126,32 @@ pub struct Counts {
     pub failures: u64,
     pub client_errors: u64,
     pub server_errors: u64,
-    /// 401 and 403.
+    /// 401 and 403: refused credentials, counted requests' and unauthenticated ones alike (as the
+    /// `AuthFailures` metric on AWS, which the auth-failures alarm sums).
     pub auth_failures: u64,
     /// 429: the store was throttled.
     pub throttles: u64,
     pub token_requests: u64,
     pub token_failures: u64,
+    /// SCIM requests refused before they authenticated (missing, wrong or revoked credential; a path
+    /// naming no tenant): counted apart, in none of the figures above.
+    #[serde(default)]
+    pub unauthenticated: u64,
 }
 
 impl Counts {
-    fn add(&mut self, o: &Outcome) {
+    fn add(&mut self, o: &Outcome, class: Class) {
         let fail = u64::from(o.is_failure());
-        match o.route {
-            RouteKind::Token => {
+        match class {
+            Class::Token => {
                 self.token_requests += 1;
                 self.token_failures += fail;
             }
-            RouteKind::Scim => {
+            Class::Unauthenticated => {
+                self.unauthenticated += 1;
+                self.auth_failures += u64::from(matches!(o.status, 401 | 403));
+            }
+            Class::Scim => {
                 self.requests += 1;
                 self.failures += fail;
                 self.client_errors += u64::from((400..500).contains(&o.status));
@@ -128,6 +172,7 @@ impl Counts {
         self.throttles += o.throttles;
         self.token_requests += o.token_requests;
         self.token_failures += o.token_failures;
+        self.unauthenticated += o.unauthenticated;
     }
 
     /// Failed SCIM requests over SCIM requests, None when there were none.
@@ -190,8 +235,12 @@ pub struct TenantSummary {
     pub failures_by_kind: Vec<KindCount>,
     /// The last hour, minute by minute, oldest first.
     pub minutes: Vec<MinutePoint>,
-    /// Newest first.
+    /// Newest first: the failed requests counted in `failures`.
     pub last_failures: Vec<FailedRequest>,
+    /// Newest first: the last unauthenticated requests and failed token-endpoint requests (at most
+    /// [`UNAUTHENTICATED_KEPT`]), which are in none of the failure figures.
+    #[serde(default)]
+    pub last_unauthenticated: Vec<FailedRequest>,
 }
 
 /// One line of the overview.
@@ -303,6 +352,7 @@ impl Metrics {
         let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let minute = secs / 60;
         let window = self.window_for(facts.tenant.as_deref(), facts.authenticated);
+        let class = Class::of(facts, outcome);
         let label = match (&window, &facts.tenant) {
             (Some(_), Some(t)) => t.as_str(),
             _ => UNATTRIBUTED,
@@ -317,15 +367,15 @@ impl Metrics {
             detail: error.map(|e| redact::detail(&e.detail)).unwrap_or_default(),
         });
         if let Ok(mut w) = self.all.lock() {
-            w.add(outcome, minute, failed.as_ref());
+            w.add(outcome, class, minute, failed.as_ref());
         }
         let target = window.as_deref().unwrap_or(&self.unattributed);
         if let Ok(mut w) = target.lock() {
-            w.add(outcome, minute, failed.as_ref());
+            w.add(outcome, class, minute, failed.as_ref());
         }
         if let Some(emf) = &self.cfg.emf {
             let tenant = window.is_some().then_some(label);
-            emf.write(&emf.line(tenant, outcome, failed.as_ref(), secs * 1000 + u64::from(now.duration_since(UNIX_EPOCH).map(|d| d.subsec_millis()).unwrap_or(0))));
+            emf.write(&emf.line(tenant, outcome, class, failed.as_ref(), secs * 1000 + u64::from(now.duration_since(UNIX_EPOCH).map(|d| d.subsec_millis()).unwrap_or(0))));
         }
     }
 
@@ -370,6 +420,7 @@ impl Metrics {
             failures_by_kind: w.kinds(),
             minutes: w.series(m),
             last_failures: w.failures(),
+            last_unauthenticated: w.unauthenticated(),
         };
         match tenant {
             ALL => self.all.lock().ok().map(|w| read(&w)),
@@ -427,15 +478,17 @@ mod tests {
         let m = Metrics::default();
         m.record(&facts("ghost", false), "GET", "/ghost/scim/v2/Users", &ok(401), None);
         assert!(m.summary("ghost").is_none());
-        assert_eq!(m.summary(UNATTRIBUTED).unwrap().total.auth_failures, 1);
-        // Once the tenant authenticated, its later 401s are its own; the base URL's directory always is.
+        assert_eq!(m.summary(UNATTRIBUTED).unwrap().total.unauthenticated, 1);
+        // Once the tenant authenticated, its later 401s are shown with it (apart from its failures); the
+        // base URL's directory always is.
         m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users", &ok(200), None);
         m.record(&facts("acme", false), "GET", "/acme/scim/v2/Users", &ok(401), None);
         m.record(&facts("default", false), "GET", "/scim/v2/Users", &ok(401), None);
         let acme = m.summary("acme").unwrap();
-        assert_eq!((acme.total.requests, acme.total.auth_failures), (2, 1));
-        assert_eq!(m.summary("default").unwrap().total.auth_failures, 1);
-        assert_eq!(m.summary(ALL).unwrap().total.requests, 4);
+        assert_eq!((acme.total.requests, acme.total.auth_failures, acme.total.unauthenticated), (1, 1, 1));
+        assert_eq!(m.summary("default").unwrap().total.unauthenticated, 1);
+        let all = m.summary(ALL).unwrap().total;
+        assert_eq!((all.requests, all.unauthenticated), (1, 3));
         let names: Vec<String> = m.overview().tenants.into_iter().map(|r| r.tenant).collect();
         assert_eq!(names, vec!["acme", "default", UNATTRIBUTED]);
     }
@@ -463,6 +516,63 @@ mod tests {
         m.record(&facts("acme", false), "POST", "/acme/oauth2/token", &t, None);
         let c = m.summary("acme").unwrap().total;
         assert_eq!((c.requests, c.failures, c.token_requests, c.token_failures), (1, 0, 1, 1));
+    }
+
+    /// What the page shows adds up: failures by kind sum to the failures counted, and the kept list holds
+    /// those failures — token-endpoint failures (counted apart, like their requests) included in neither.
+    #[test]
+    fn failures_by_kind_add_up_to_the_failures() {
+        let m = Metrics::default();
+        let token = |status| Outcome { route: RouteKind::Token, status, scim_type: None, latency_ms: 1.0 };
+        m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users", &ok(200), None);
+        m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users/x", &ok(404), None);
+        m.record(&facts("acme", false), "POST", "/acme/oauth2/token", &token(401), None);
+        m.record(&facts("acme", false), "POST", "/acme/oauth2/token", &token(400), None);
+        m.record(&facts("acme", true), "POST", "/acme/oauth2/token", &token(200), None);
+        for name in ["acme", ALL] {
+            let s = m.summary(name).unwrap();
+            assert_eq!(s.last_unauthenticated.len(), 2, "failed token requests are shown apart: {name}");
+            let by_kind: u64 = s.failures_by_kind.iter().map(|k| k.count).sum();
+            assert_eq!((by_kind, s.total.failures), (1, 1), "{name}: {:?}", s.failures_by_kind);
+            assert_eq!(s.last_failures.len() as u64, s.total.failures, "{name}: {:?}", s.last_failures);
+            assert_eq!((s.total.token_requests, s.total.token_failures), (3, 2), "{name}");
+        }
+    }
+
+    /// Someone who knows a tenant's id but not its credential can neither push its failure ratio toward
+    /// Entra's quarantine warning nor flush its real failures out of the kept list.
+    #[test]
+    fn unauthenticated_requests_do_not_count_against_the_tenant() {
+        let m = Metrics::new(MetricsConfig { failures_kept: 5, ..MetricsConfig::default() });
+        let e = ScimError::uniqueness("userName \"x\" is already in use by another resource");
+        let dup = Outcome { route: RouteKind::Scim, status: 409, scim_type: Some("uniqueness"), latency_ms: 1.0 };
+        for _ in 0..9 {
+            m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users", &ok(200), None);
+        }
+        m.record(&facts("acme", true), "POST", "/acme/scim/v2/Users", &dup, Some(&e));
+        for _ in 0..100 {
+            m.record(&facts("acme", false), "GET", "/acme/scim/v2/Users", &ok(401), None);
+        }
+        let s = m.summary("acme").unwrap();
+        assert_eq!(s.last_hour.failure_ratio(), Some(0.1), "{:?}", s.last_hour);
+        assert_eq!((s.total.requests, s.total.failures, s.total.client_errors), (10, 1, 1));
+        assert_eq!(s.total.auth_failures, 100, "refused credentials are still counted as such");
+        assert_eq!(s.last_failures.iter().map(|f| f.status).collect::<Vec<_>>(), vec![409], "the real failure is kept");
+        assert_eq!(s.failures_by_kind, vec![KindCount { status: 409, scim_type: Some("uniqueness".into()), count: 1 }]);
+        let all = m.summary(ALL).unwrap();
+        assert_eq!((all.total.requests, all.total.failures), (10, 1), "nor the total's");
+        // Shown apart, bounded: the count, and the last few refused requests.
+        assert_eq!((s.total.unauthenticated, s.last_hour.unauthenticated, all.total.unauthenticated), (100, 100, 100));
+        assert_eq!(s.last_unauthenticated.len(), 5, "at most SCIM_METRICS_FAILURES_KEPT (5 here)");
+        assert!(s.last_unauthenticated.iter().all(|f| f.status == 401 && f.path == "/acme/scim/v2/Users"));
+        let m = Metrics::default();
+        for _ in 0..100 {
+            m.record(&facts("default", false), "GET", "/scim/v2/Users", &ok(401), None);
+        }
+        assert_eq!(m.summary("default").unwrap().last_unauthenticated.len(), UNAUTHENTICATED_KEPT);
+        // The store failing or throttling during authentication is the server's failure: the tenant's.
+        m.record(&facts("default", false), "GET", "/scim/v2/Users", &ok(503), None);
+        assert_eq!(m.summary("default").unwrap().total.server_errors, 1);
     }
 
     /// The recorder's own cost per request (`cargo test --release -p scim-core record_cost -- --ignored

@@ -1,12 +1,13 @@
 //! One tenant's figures, kept in process: counts since start, a per-minute series of the last hour, latency
-//! histograms of the last hour (5-minute slots), failures by kind, and the last failed requests.
+//! histograms of the last hour (5-minute slots), failures by kind, the last failed requests, and apart
+//! from them the last unauthenticated and failed token-endpoint requests.
 //!
 //! Hand-written rather than a metrics crate: what is needed is small (fixed arrays under one short lock per
 //! tenant) and must answer "the last hour" for one tenant, which the exporter-oriented crates do not keep.
 //!
 //! Imports: nothing of the crate; [`super`]'s types only.
 
-use super::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Outcome};
+use super::{Class, Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Outcome, UNAUTHENTICATED_KEPT};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Minutes in the series (the chart's hour).
@@ -108,6 +109,20 @@ pub(super) struct Window {
     kinds: BTreeMap<(u16, &'static str), u64>,
     failures: VecDeque<FailedRequest>,
     failures_kept: usize,
+    /// Unauthenticated and failed token-endpoint requests, apart from `failures` ([`Class`]).
+    unauthenticated: VecDeque<FailedRequest>,
+    unauthenticated_kept: usize,
+}
+
+/// Keep `f` as the newest of at most `kept`.
+fn keep(list: &mut VecDeque<FailedRequest>, kept: usize, f: &FailedRequest) {
+    if kept == 0 {
+        return;
+    }
+    while list.len() >= kept {
+        list.pop_front();
+    }
+    list.push_back(f.clone());
 }
 
 impl Window {
@@ -119,36 +134,37 @@ impl Window {
             kinds: BTreeMap::new(),
             failures: VecDeque::with_capacity(failures_kept.min(64)),
             failures_kept,
+            unauthenticated: VecDeque::new(),
+            unauthenticated_kept: failures_kept.min(UNAUTHENTICATED_KEPT),
         }
     }
 
-    /// Count one request that ended at `minute` (minutes since the epoch).
-    pub(super) fn add(&mut self, o: &Outcome, minute: u64, failed: Option<&FailedRequest>) {
-        self.total.add(o);
+    /// Count one request that ended at `minute` (minutes since the epoch), as `class` says.
+    pub(super) fn add(&mut self, o: &Outcome, class: Class, minute: u64, failed: Option<&FailedRequest>) {
+        self.total.add(o, class);
         let m = &mut self.minutes[(minute % MINUTES as u64) as usize];
         if m.minute != minute {
             *m = Minute { minute, ..Minute::default() };
         }
-        m.counts.add(o);
-        if o.counts_latency() {
-            m.latency_ms_sum += o.latency_ms;
-            let slot_no = minute / SLOT_MINUTES;
-            let s = &mut self.slots[(slot_no % SLOTS as u64) as usize];
-            if s.slot != slot_no {
-                *s = Slot { slot: slot_no, hist: Histogram::default() };
+        m.counts.add(o, class);
+        if class != Class::Scim {
+            if let Some(f) = failed {
+                keep(&mut self.unauthenticated, self.unauthenticated_kept, f);
             }
-            s.hist.add(o.latency_ms);
+            return;
         }
+        m.latency_ms_sum += o.latency_ms;
+        let slot_no = minute / SLOT_MINUTES;
+        let s = &mut self.slots[(slot_no % SLOTS as u64) as usize];
+        if s.slot != slot_no {
+            *s = Slot { slot: slot_no, hist: Histogram::default() };
+        }
+        s.hist.add(o.latency_ms);
         if o.is_failure() {
             *self.kinds.entry((o.status, o.scim_type.unwrap_or(""))).or_insert(0) += 1;
         }
         if let Some(f) = failed {
-            if self.failures.len() >= self.failures_kept {
-                self.failures.pop_front();
-            }
-            if self.failures_kept > 0 {
-                self.failures.push_back(f.clone());
-            }
+            keep(&mut self.failures, self.failures_kept, f);
         }
     }
 
@@ -205,6 +221,11 @@ impl Window {
     pub(super) fn failures(&self) -> Vec<FailedRequest> {
         self.failures.iter().rev().cloned().collect()
     }
+
+    /// The last unauthenticated and failed token-endpoint requests, newest first.
+    pub(super) fn unauthenticated(&self) -> Vec<FailedRequest> {
+        self.unauthenticated.iter().rev().cloned().collect()
+    }
 }
 
 #[cfg(test)]
@@ -241,13 +262,13 @@ mod tests {
     #[test]
     fn minutes_roll_over_and_old_ones_drop_out() {
         let mut w = Window::new(2);
-        w.add(&outcome(200, 1.0), 1000, None);
-        w.add(&outcome(400, 3.0), 1000, None);
-        w.add(&outcome(200, 2.0), 1030, None);
+        w.add(&outcome(200, 1.0), Class::Scim, 1000, None);
+        w.add(&outcome(400, 3.0), Class::Scim, 1000, None);
+        w.add(&outcome(200, 2.0), Class::Scim, 1030, None);
         assert_eq!(w.last(1030, 60).requests, 3);
         assert_eq!(w.last(1030, 5).requests, 1);
         // 60 minutes later the slot of minute 1000 is reused for minute 1060.
-        w.add(&outcome(200, 2.0), 1060, None);
+        w.add(&outcome(200, 2.0), Class::Scim, 1060, None);
         assert_eq!(w.last(1060, 60).requests, 2);
         let series = w.series(1060);
         assert_eq!(series.len(), MINUTES);
@@ -263,7 +284,7 @@ mod tests {
         let mut w = Window::new(2);
         for i in 0..5u16 {
             let f = FailedRequest { at: i.to_string(), tenant: "t".into(), method: "GET".into(), path: "/".into(), status: 400 + i, scim_type: None, detail: String::new() };
-            w.add(&outcome(400 + i, 1.0), 10, Some(&f));
+            w.add(&outcome(400 + i, 1.0), Class::Scim, 10, Some(&f));
         }
         let kept: Vec<u16> = w.failures().iter().map(|f| f.status).collect();
         assert_eq!(kept, vec![404, 403]);

@@ -6,23 +6,27 @@
 //! browser signs in once with a form; the server answers with a random session id in an `HttpOnly`,
 //! `SameSite=Strict` cookie scoped to `/admin` (sessions live in memory for 12 hours, and end with sign-out
 //! or a restart). Tools send `Authorization: Bearer <admin token>`. Tokens are compared in constant time;
-//! sessions are looked up by their SHA-256.
+//! sessions are looked up by their SHA-256. Failed token attempts are throttled per peer address and in
+//! total ([`limit`]); the sign-in form must arrive within the server's body read timeout.
 //!
 //! Imports: `scim_core::metrics` (the figures), `scim_core::auth` (token generation and hashing).
 
 pub mod client;
+pub mod limit;
 pub mod page;
 pub mod text;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use scim_core::auth::{generate_token, token_hash};
 use scim_core::metrics::Metrics;
+use limit::{SignInLimits, SignInThrottle};
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
@@ -125,23 +129,111 @@ pub fn path_segment(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
+/// The operator routes' settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminConfig {
+    /// How long the sign-in form may take to arrive (the server's `SCIM_BODY_READ_TIMEOUT_SECS`).
+    pub body_read_timeout: Duration,
+    pub sign_in: SignInLimits,
+}
+
+impl AdminConfig {
+    pub fn new(body_read_timeout: Duration) -> Self {
+        AdminConfig { body_read_timeout, sign_in: SignInLimits::default() }
+    }
+}
+
 #[derive(Clone)]
 struct AdminState {
     metrics: Arc<Metrics>,
     auth: Arc<AdminAuth>,
+    throttle: Arc<SignInThrottle>,
+    body_read_timeout: Duration,
     /// The webhook deliverer's tenants in trouble, when a webhook is configured.
     webhook: Option<Arc<crate::webhook::Status>>,
 }
 
+/// The peer's address, when the serving loop puts it in the request (`ConnectInfo`); else None.
+struct Peer(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+/// Why a request is not let in.
+enum Refused {
+    Unauthorised,
+    /// Too many failed token attempts: retry after this long.
+    Throttled(Duration),
+}
+
+/// Let in a live session cookie, or a correct admin token as a bearer (throttled: a wrong one counts
+/// as a failed attempt; past the limit, no token is compared).
+fn gate(st: &AdminState, headers: &HeaderMap, peer: &Peer) -> Result<(), Refused> {
+    let Some(token) = bearer(headers) else {
+        let live = session_cookie(headers).is_some_and(|id| st.auth.session_ok(id));
+        return if live { Ok(()) } else { Err(Refused::Unauthorised) };
+    };
+    if let Some(wait) = st.throttle.check(peer.0) {
+        return Err(Refused::Throttled(wait));
+    }
+    if st.auth.token_ok(token) {
+        st.throttle.succeeded(peer.0);
+        Ok(())
+    } else {
+        st.throttle.failed(peer.0);
+        Err(Refused::Unauthorised)
+    }
+}
+
+fn retry_after(mut resp: Response, wait: Duration) -> Response {
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+    resp
+}
+
+/// The answer to a request whose body was not (fully) read: the connection is not reused.
+fn closing(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+fn throttled_message(wait: Duration) -> String {
+    format!("Too many failed sign-ins; try again in {} s.", wait.as_secs().max(1))
+}
+
+fn refused_page(r: Refused) -> Response {
+    match r {
+        Refused::Unauthorised => html(StatusCode::UNAUTHORIZED, page::login(None)),
+        Refused::Throttled(w) => {
+            retry_after(html(StatusCode::TOO_MANY_REQUESTS, page::login(Some(&throttled_message(w)))), w)
+        }
+    }
+}
+
+fn refused_json(r: Refused) -> Response {
+    match r {
+        Refused::Unauthorised => unauthorised_json(),
+        Refused::Throttled(w) => {
+            let body = serde_json::json!({"error": throttled_message(w)});
+            retry_after(json(StatusCode::TOO_MANY_REQUESTS, body), w)
+        }
+    }
+}
+
 /// The `/admin` routes. Merge them in front of the SCIM router ([`crate::app`]).
-pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>) -> Router {
-    router_with_webhook(metrics, auth, None)
+pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>, cfg: AdminConfig) -> Router {
+    router_with_webhook(metrics, auth, cfg, None)
 }
 
 /// [`router`], with the webhook's parked and retrying events (`/admin`'s section, `/admin/api/webhook`).
 pub fn router_with_webhook(
     metrics: Arc<Metrics>,
     auth: Arc<AdminAuth>,
+    cfg: AdminConfig,
     webhook: Option<Arc<crate::webhook::Status>>,
 ) -> Router {
     Router::new()
@@ -153,7 +245,13 @@ pub fn router_with_webhook(
         .route("/admin/api/overview", get(overview_json))
         .route("/admin/api/tenants/{tenant}", get(tenant_json))
         .route("/admin/api/webhook", get(webhook_json))
-        .with_state(AdminState { metrics, auth, webhook })
+        .with_state(AdminState {
+            metrics,
+            auth,
+            throttle: Arc::new(SignInThrottle::new(cfg.sign_in)),
+            body_read_timeout: cfg.body_read_timeout,
+            webhook,
+        })
 }
 
 /// Headers every admin answer carries: no caching, no framing, no outside resources, no referrer.
@@ -186,9 +284,9 @@ fn unauthorised_json() -> Response {
     json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "send Authorization: Bearer <admin token> (the file admin-token in the data directory)"}))
 }
 
-async fn overview_page(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    if !st.auth.allows(&headers) {
-        return html(StatusCode::UNAUTHORIZED, page::login(None));
+async fn overview_page(State(st): State<AdminState>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Err(r) = gate(&st, &headers, &peer) {
+        return refused_page(r);
     }
     let webhook = st.webhook.as_ref().map(|w| w.troubles());
     let all = st.metrics.summary(scim_core::metrics::ALL);
@@ -198,17 +296,22 @@ async fn overview_page(State(st): State<AdminState>, headers: HeaderMap) -> Resp
 
 /// The webhook's tenants in trouble: `{"enabled": bool, "tenants": [{tenant, eventId, type, attempts,
 /// lastError, parked, parkedAt}]}`.
-async fn webhook_json(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    if !st.auth.allows(&headers) {
-        return unauthorised_json();
+async fn webhook_json(State(st): State<AdminState>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Err(r) = gate(&st, &headers, &peer) {
+        return refused_json(r);
     }
     let tenants = st.webhook.as_ref().map(|w| w.troubles()).unwrap_or_default();
     json(StatusCode::OK, serde_json::json!({"enabled": st.webhook.is_some(), "tenants": tenants}))
 }
 
-async fn tenant_page(State(st): State<AdminState>, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
-    if !st.auth.allows(&headers) {
-        return html(StatusCode::UNAUTHORIZED, page::login(None));
+async fn tenant_page(
+    State(st): State<AdminState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Response {
+    if let Err(r) = gate(&st, &headers, &peer) {
+        return refused_page(r);
     }
     match st.metrics.summary(&tenant) {
         Some(s) => html(StatusCode::OK, page::tenant(&s)),
@@ -216,16 +319,21 @@ async fn tenant_page(State(st): State<AdminState>, headers: HeaderMap, Path(tena
     }
 }
 
-async fn overview_json(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    if !st.auth.allows(&headers) {
-        return unauthorised_json();
+async fn overview_json(State(st): State<AdminState>, peer: Peer, headers: HeaderMap) -> Response {
+    if let Err(r) = gate(&st, &headers, &peer) {
+        return refused_json(r);
     }
     json(StatusCode::OK, st.metrics.overview())
 }
 
-async fn tenant_json(State(st): State<AdminState>, headers: HeaderMap, Path(tenant): Path<String>) -> Response {
-    if !st.auth.allows(&headers) {
-        return unauthorised_json();
+async fn tenant_json(
+    State(st): State<AdminState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Response {
+    if let Err(r) = gate(&st, &headers, &peer) {
+        return refused_json(r);
     }
     match st.metrics.summary(&tenant) {
         Some(s) => json(StatusCode::OK, s),
@@ -233,16 +341,41 @@ async fn tenant_json(State(st): State<AdminState>, headers: HeaderMap, Path(tena
     }
 }
 
-/// `POST /admin/login` with the form field `token`: a session cookie and back to the overview, or the
-/// form again with a message.
-async fn login(State(st): State<AdminState>, body: Bytes) -> Response {
-    if body.len() > MAX_FORM_BYTES {
-        return html(StatusCode::PAYLOAD_TOO_LARGE, page::login(Some("The sign-in form was too large.")));
+/// The sign-in form's body: at most [`MAX_FORM_BYTES`], within the body read timeout (408 after it).
+async fn read_form(req: Request, timeout: Duration) -> Result<Bytes, Response> {
+    let too_large =
+        || closing(html(StatusCode::PAYLOAD_TOO_LARGE, page::login(Some("The sign-in form was too large."))));
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    let declared = declared.and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_FORM_BYTES) {
+        return Err(too_large());
     }
+    match tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => {
+            let m = format!("The sign-in form did not arrive within {} s.", timeout.as_secs());
+            Err(closing(html(StatusCode::REQUEST_TIMEOUT, page::login(Some(&m)))))
+        }
+    }
+}
+
+/// `POST /admin/login` with the form field `token`: a session cookie and back to the overview, or the
+/// form again with a message (429 with `Retry-After` past the sign-in limits, before the form is read).
+async fn login(State(st): State<AdminState>, peer: Peer, req: Request) -> Response {
+    if let Some(wait) = st.throttle.check(peer.0) {
+        return closing(refused_page(Refused::Throttled(wait)));
+    }
+    let body = match read_form(req, st.body_read_timeout).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     let token = form_urlencoded::parse(&body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).unwrap_or_default();
     if token.is_empty() || !st.auth.token_ok(&token) {
+        st.throttle.failed(peer.0);
         return html(StatusCode::UNAUTHORIZED, page::login(Some("That is not the admin token.")));
     }
+    st.throttle.succeeded(peer.0);
     let id = st.auth.open_session();
     let cookie = format!("{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
     let mut resp = hardened((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response());

@@ -7,7 +7,8 @@
 use super::path_segment;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use crate::webhook::Trouble;
-use scim_core::metrics::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow, TenantSummary, ALL};
+use scim_core::metrics::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow, TenantSummary};
+use scim_core::metrics::{ALL, UNAUTHENTICATED_KEPT};
 
 const CSS: &str = r#"
 :root { --fg:#1d2433; --muted:#5b6475; --line:#dfe3ea; --bg:#f6f7f9; --card:#fff; --req:#7c9cc9; --fail:#d6453d; --warn:#c98a12; --ok:#2f8f5b; }
@@ -121,12 +122,20 @@ fn cards(hour: &Counts, five: &Counts, latency: &LatencySummary) -> Markup {
         div.cards {
             div.card { div.k { "Requests / min" } div.v { (per_minute(five, 5)) } div.n { "last 5 min: " (five.requests) } }
             div.card { div.k { "Requests, 1 h" } div.v { (hour.requests) } div.n { "last hour" } }
-            div.card { div.k { "Failed, 1 h" } div.v class=(if hour.failures > 0 { "bad" } else { "" }) { (hour.failures) } div.n { (hour.client_errors) " 4xx · " (hour.server_errors) " 5xx" } }
-            div.card { div.k { "Failure ratio, 1 h" } div.v class=(ratio_class(ratio)) { (pct(ratio)) } div.n { "Entra quarantines > 40 %" } }
-            div.card { div.k { "Auth failures, 1 h" } div.v class=(if hour.auth_failures > 0 { "bad" } else { "" }) { (hour.auth_failures) } div.n { "401 / 403" } }
-            div.card { div.k { "Throttled, 1 h" } div.v class=(if hour.throttles > 0 { "warn" } else { "" }) { (hour.throttles) } div.n { "429" } }
+            div.card { div.k { "Failed, 1 h" } div.v.bad[hour.failures > 0] { (hour.failures) } div.n { (hour.client_errors) " 4xx · " (hour.server_errors) " 5xx" } }
+            div.card {
+                div.k { "Failure ratio, 1 h" }
+                div class={ "v " (ratio_class(ratio)) } { (pct(ratio)) }
+                div.n { "Entra quarantines > 40 %" }
+            }
+            div.card {
+                div.k { "Unauthenticated, 1 h" }
+                div.v.warn[hour.unauthenticated > 0] { (hour.unauthenticated) }
+                div.n { "refused credentials · not in the ratio" }
+            }
+            div.card { div.k { "Throttled, 1 h" } div.v.warn[hour.throttles > 0] { (hour.throttles) } div.n { "429" } }
             div.card { div.k { "Latency p50 / p99" } div.v style="font-size:17px;padding-top:4px" { (num_ms(latency.p50_ms)) " / " (ms(latency.p99_ms)) } div.n { "last hour, " (latency.samples) " requests" } }
-            div.card { div.k { "Token endpoint, 1 h" } div.v class=(if hour.token_failures > 0 { "bad" } else { "" }) { (hour.token_failures) } div.n { "failed of " (hour.token_requests) } }
+            div.card { div.k { "Token endpoint, 1 h" } div.v.bad[hour.token_failures > 0] { (hour.token_failures) } div.n { "failed of " (hour.token_requests) } }
         }
     }
 }
@@ -195,7 +204,7 @@ fn tenants_table(rows: &[TenantRow]) -> Markup {
             table #tenants {
                 thead { tr {
                     th { "Tenant" } th.num { "Req/min (5 min)" } th.num { "Requests (1 h)" } th.num { "Failed (1 h)" } th.num { "Failure ratio" }
-                    th.num { "5xx" } th.num { "401/403" } th.num { "429" } th.num { "p50" } th.num { "p99" } th.num { "Token failures" } th.num { "Requests since start" }
+                    th.num { "5xx" } th.num { "Unauth." } th.num { "429" } th.num { "p50" } th.num { "p99" } th.num { "Token failures" } th.num { "Requests since start" }
                 } }
                 tbody {
                     @for r in rows {
@@ -204,10 +213,10 @@ fn tenants_table(rows: &[TenantRow]) -> Markup {
                             td { (tenant_link(&r.tenant)) }
                             td.num { (per_minute(&r.last_5_minutes, 5)) }
                             td.num { (r.last_hour.requests) }
-                            td.num class=(if r.last_hour.failures > 0 { "num bad" } else { "num" }) { (r.last_hour.failures) }
-                            td.num class=(format!("num {}", ratio_class(ratio))) { (pct(ratio)) }
+                            td.num.bad[r.last_hour.failures > 0] { (r.last_hour.failures) }
+                            td class={ "num " (ratio_class(ratio)) } { (pct(ratio)) }
                             td.num { (r.last_hour.server_errors) }
-                            td.num { (r.last_hour.auth_failures) }
+                            td.num { (r.last_hour.unauthenticated) }
                             td.num { (r.last_hour.throttles) }
                             td.num { (ms(r.latency_last_hour.p50_ms)) }
                             td.num { (ms(r.latency_last_hour.p99_ms)) }
@@ -221,12 +230,12 @@ fn tenants_table(rows: &[TenantRow]) -> Markup {
     }
 }
 
-fn failures_table(failures: &[FailedRequest], with_tenant: bool) -> Markup {
+fn failures_table(id: &str, failures: &[FailedRequest], with_tenant: bool) -> Markup {
     html! {
         @if failures.is_empty() {
-            p.empty { "No failed request." }
+            p.empty { "None." }
         } @else {
-            table #failures {
+            table id=(id) {
                 thead { tr {
                     th { "Time (UTC)" } @if with_tenant { th { "Tenant" } } th { "Request" } th.num { "Status" } th { "scimType" } th { "Detail" }
                 } }
@@ -236,7 +245,7 @@ fn failures_table(failures: &[FailedRequest], with_tenant: bool) -> Markup {
                             td { code { (f.at.get(11..19).unwrap_or(&f.at)) } }
                             @if with_tenant { td { (tenant_link(&f.tenant)) } }
                             td { code { (f.method) " " (f.path) } }
-                            td.num class=(if f.status >= 500 { "num bad" } else { "num" }) { (f.status) }
+                            td.num.bad[f.status >= 500] { (f.status) }
                             td { (f.scim_type.as_deref().unwrap_or("")) }
                             td.detail { (f.detail) }
                         }
@@ -259,8 +268,20 @@ fn kinds_table(kinds: &[KindCount]) -> Markup {
                         tr { td.num { (k.status) } td { (k.scim_type.as_deref().unwrap_or("–")) } td.num { (k.count) } }
                     }
                 }
+                tfoot { tr { th { "All" } th {} th.num { (kinds.iter().map(|k| k.count).sum::<u64>()) } } }
             }
         }
+    }
+}
+
+/// Requests that did not authenticate, apart from the failures (they move no failure figure).
+fn unauthenticated_section(list: &[FailedRequest], with_tenant: bool) -> Markup {
+    html! {
+        h2 { "Unauthenticated requests (not in the failure figures)" }
+        p.note { "A missing, wrong or revoked credential, a path naming no tenant, a failed token request. "
+            "Counted apart so that nobody without the credential can move a tenant's failure ratio; "
+            "an Entra job with a wrong Secret Token shows here. Newest first, at most " (UNAUTHENTICATED_KEPT) " kept." }
+        (failures_table("unauthenticated", list, with_tenant))
     }
 }
 
@@ -280,7 +301,8 @@ pub fn overview(
         h2 { "Last hour, all tenants" }
         @if let Some(a) = all { (chart(&a.minutes)) }
         h2 { "Latest failed requests, any tenant" }
-        (failures_table(all.map(|a| a.last_failures.as_slice()).unwrap_or(&[]), true))
+        (failures_table("failures", all.map(|a| a.last_failures.as_slice()).unwrap_or(&[]), true))
+        (unauthenticated_section(all.map(|a| a.last_unauthenticated.as_slice()).unwrap_or(&[]), true))
         (webhook_section(webhook))
         p.note { "JSON: " a href="/admin/api/overview" { "/admin/api/overview" } ", " code { "/admin/api/tenants/<tenant>" } }
     })
@@ -290,10 +312,12 @@ pub fn overview(
 pub fn tenant(s: &TenantSummary) -> Markup {
     let title = if s.tenant == ALL { "All tenants".to_string() } else { format!("Tenant {}", s.tenant) };
     layout(&title, true, html! {
-        p.note { a href="/admin" { "← all tenants" } " · totals since start: " (s.total.requests) " requests, " (s.total.failures) " failed" }
+        p.note { a href="/admin" { "← all tenants" } " · totals since start: " (s.total.requests) " requests, " (s.total.failures) " failed; "
+            (s.total.unauthenticated) " unauthenticated (apart)" }
         (cards(&s.last_hour, &s.last_5_minutes, &s.latency_last_hour))
         h2 { "Last failed requests" }
-        (failures_table(&s.last_failures, s.tenant == ALL))
+        (failures_table("failures", &s.last_failures, s.tenant == ALL))
+        (unauthenticated_section(&s.last_unauthenticated, s.tenant == ALL))
         h2 { "Failures by kind (since start)" }
         (kinds_table(&s.failures_by_kind))
         h2 { "Last hour" }
@@ -363,6 +387,25 @@ mod tests {
         assert!(!page.contains("<b>x</b>"));
         let page = unknown_tenant("<i>t</i>").into_string();
         assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
+    }
+
+    /// A browser keeps only the first of two `class` attributes: the warning colours would never show.
+    #[test]
+    fn no_element_has_two_class_attributes() {
+        let m = Metrics::default();
+        let facts = RequestFacts { tenant: Some("default".into()), authenticated: true };
+        for status in [200, 404, 500, 429, 401] {
+            m.record(&facts, "GET", "/scim/v2/Users", &Outcome { route: RouteKind::Scim, status, scim_type: None, latency_ms: 1.0 }, None);
+        }
+        let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
+        m.record(&facts, "POST", "/oauth2/token", &t, None);
+        let pages = [overview(&m.overview(), m.summary(ALL).as_ref(), true), tenant(&m.summary("default").unwrap())];
+        for page in pages.map(|p| p.into_string()) {
+            for tag in page.split('<').map(|t| t.split('>').next().unwrap_or("")) {
+                assert!(tag.matches(" class=").count() <= 1, "two class attributes: <{tag}>");
+            }
+            assert!(page.contains("class=\"num bad\"") && page.contains("class=\"v bad\""), "{page}");
+        }
     }
 
     #[test]

@@ -32,7 +32,10 @@ pub fn summary(s: &TenantSummary, source: &str) -> String {
     };
     let _ = writeln!(out, "tenant {}   ({source})", s.tenant);
     let _ = writeln!(out, "last hour:   {} requests, {} failed ({ratio}){flag}", h.requests, h.failures);
-    let _ = writeln!(out, "             {} 4xx, {} 5xx, {} auth (401/403), {} throttled (429)", h.client_errors, h.server_errors, h.auth_failures, h.throttles);
+    let (c4, c5, t) = (h.client_errors, h.server_errors, h.throttles);
+    let _ = writeln!(out, "             {c4} 4xx, {c5} 5xx, {t} throttled (429)");
+    let (u, a) = (h.unauthenticated, h.auth_failures);
+    let _ = writeln!(out, "             {u} unauthenticated, apart ({a} refused credentials, 401/403)");
     let _ = writeln!(out, "             token endpoint: {} requests, {} failed", h.token_requests, h.token_failures);
     let five = &s.last_5_minutes;
     let _ = writeln!(out, "last 5 min:  {} requests ({:.1}/min), {} failed", five.requests, five.requests as f64 / 5.0, five.failures);
@@ -58,6 +61,12 @@ pub fn summary(s: &TenantSummary, source: &str) -> String {
         for f in &s.last_failures {
             let t = f.scim_type.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
             let _ = writeln!(out, "  {}  {} {}  {}{t}  {}", f.at, f.method, f.path, f.status, f.detail);
+        }
+    }
+    if !s.last_unauthenticated.is_empty() {
+        let _ = writeln!(out, "last unauthenticated requests (newest first; not in the failures):");
+        for f in &s.last_unauthenticated {
+            let _ = writeln!(out, "  {}  {} {}  {}  {}", f.at, f.method, f.path, f.status, f.detail);
         }
     }
     out
