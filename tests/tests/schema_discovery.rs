@@ -15,8 +15,8 @@
 //! Microsoft's default mapping for a non-gallery app), not derived from the server's schemas.
 
 use scim_tests::urn::{ENTERPRISE, GROUP, USER};
-use scim_tests::TestServer;
-use serde_json::Value;
+use scim_tests::{patch_body, TestServer};
+use serde_json::{json, Value};
 use std::collections::HashSet;
 
 const JOSTLE: &str = "urn:ietf:params:scim:schemas:extension:jostle:2.0:User";
@@ -198,6 +198,52 @@ async fn junojourney(srv: TestServer) {
 
 async fn askspoke(srv: TestServer) {
     discoverable(&srv, "askspoke", askspoke_users(), askspoke_groups()).await;
+}
+
+/// Listing `externalId` in the schemas changed none of its rules: a string, case-exact in filters, not
+/// unique, readWrite, projected and PATCHed like any simple attribute, on users and groups alike.
+async fn external_id_keeps_its_rules(srv: TestServer) {
+    for (endpoint, body) in [("/Users", json!({"userName": "ann@contoso.com"})), ("/Groups", json!({"displayName": "Sales"}))] {
+        let mut first = body.clone();
+        first["externalId"] = json!("Ext-1");
+        let made = srv.post(endpoint, &first).await;
+        assert_eq!((made.status, &made.body["externalId"]), (201, &json!("Ext-1")), "{}", made.text);
+        let id = made.id();
+        let count = |v: &str| format!("{endpoint}?filter={}", format!("externalId eq \"{v}\"").replace(' ', "%20").replace('"', "%22"));
+        assert_eq!(srv.get(&count("Ext-1")).await.body["totalResults"], 1, "{endpoint}");
+        assert_eq!(srv.get(&count("ext-1")).await.body["totalResults"], 0, "{endpoint}: caseExact");
+        let projected = srv.get(&format!("{endpoint}/{id}?attributes=externalId")).await;
+        assert_eq!(projected.body["externalId"], "Ext-1", "{}", projected.text);
+        assert!(projected.body.get("userName").is_none() && projected.body.get("displayName").is_none(), "{}", projected.text);
+        // Not a string: refused as before.
+        let mut bad = body.clone();
+        bad["externalId"] = json!(5);
+        bad[if endpoint == "/Users" { "userName" } else { "displayName" }] = json!("other");
+        let r = srv.post(endpoint, &bad).await;
+        assert_eq!((r.status, r.body["scimType"].as_str()), (400, Some("invalidValue")), "{}", r.text);
+        // Not unique: a second resource may carry the same externalId.
+        let mut second = bad.clone();
+        second["externalId"] = json!("Ext-1");
+        assert_eq!(srv.post(endpoint, &second).await.status, 201, "{endpoint}: externalId is not unique");
+        assert_eq!(srv.get(&count("Ext-1")).await.body["totalResults"], 2);
+        // PATCH by path and pathless, as Entra sends it; a path into a simple attribute is invalid.
+        let ops = json!([{"op": "Replace", "path": "externalId", "value": "Ext-2"}]);
+        assert!(srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await.status < 300);
+        let ops = json!([{"op": "replace", "value": {"ExternalId": "Ext-3"}}]);
+        assert!(srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await.status < 300);
+        assert_eq!(srv.get(&format!("{endpoint}/{id}")).await.body["externalId"], "Ext-3");
+        let ops = json!([{"op": "add", "path": "externalId.x", "value": "y"}]);
+        let r = srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await;
+        assert_eq!((r.status, r.body["scimType"].as_str()), (400, Some("invalidPath")), "{}", r.text);
+        let ops = json!([{"op": "remove", "path": "externalId"}]);
+        assert!(srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await.status < 300);
+        assert!(srv.get(&format!("{endpoint}/{id}")).await.body.get("externalId").is_none());
+    }
+}
+
+mod external_id {
+    use super::*;
+    scim_tests::engine_tests!(external_id_keeps_its_rules);
 }
 
 macro_rules! profile_tests {
