@@ -580,6 +580,13 @@ mod lambda {
         let ev = event("POST", "/acme/oauth2/token", "", json!({"authorization": format!("Basic {}", base64_encode(&format!("{}:nope", c.id))), "content-type": "application/x-www-form-urlencoded"}), Some("grant_type=client_credentials"));
         let (s, _, b) = invoke(&token_fn, &ev).await;
         assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")), "{b}");
+        // Pasted with a trailing slash, the token function's URL still issues; an escaped alias of the
+        // tenant is no tenant (the SCIM routes' rule).
+        let form_headers = json!({"authorization": basic, "content-type": "application/x-www-form-urlencoded"});
+        let (s, _, b) = invoke(&token_fn, &event("POST", "/acme/oauth2/token/", "", form_headers.clone(), Some("grant_type=client_credentials"))).await;
+        assert_eq!(s, 200, "{b}");
+        let (s, _, b) = invoke(&token_fn, &event("POST", "/%61cme/oauth2/token", "", form_headers, Some("grant_type=client_credentials"))).await;
+        assert_eq!((s, b["error"].as_str()), (404, Some("invalid_request")), "{b}");
         // The token function serves nothing else.
         let (s, _, _) = invoke(&token_fn, &event("GET", "/acme/scim/v2/Users", "", json!({"authorization": format!("Bearer {token}")}), None)).await;
         assert_eq!(s, 404);
