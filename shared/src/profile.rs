@@ -151,7 +151,10 @@ mod tests {
 
     #[test]
     fn canonical_values_must_name_a_string_attribute() {
-        let with = |cv: &str| Profile::from_json(&format!(r#"{{"name":"x","resourceTypes":{{"User":{{"canonicalValues":{cv}}}}}}}"#));
+        let with = |cv: &str| {
+            let user = format!(r#"{{"User":{{"canonicalValues":{cv}}}}}"#);
+            Profile::from_json(&format!(r#"{{"name":"x","resourceTypes":{user}}}"#))
+        };
         assert!(with(r#"{"EMAILS.TYPE":["a"]}"#).is_ok());
         assert!(with(r#"{"emails.nope":["a"]}"#).unwrap_err().contains("emails.nope"));
         assert!(with(r#"{"emails.primary":["a"]}"#).unwrap_err().contains("not a string"));

@@ -125,10 +125,13 @@ impl Schema {
                 None => (path.as_str(), None),
             };
             let unknown = || format!("canonicalValues: {} has no attribute '{path}'", self.id);
-            let top = out.attributes.iter_mut().find(|a| a.name.eq_ignore_ascii_case(name)).ok_or_else(unknown)?;
+            fn named<'d>(defs: &'d mut [AttrDef], n: &str) -> Option<&'d mut AttrDef> {
+                defs.iter_mut().find(|a| a.name.eq_ignore_ascii_case(n))
+            }
+            let top = named(&mut out.attributes, name).ok_or_else(unknown)?;
             let def = match sub {
                 None => top,
-                Some(s) => top.sub_attributes.iter_mut().find(|a| a.name.eq_ignore_ascii_case(s)).ok_or_else(unknown)?,
+                Some(s) => named(&mut top.sub_attributes, s).ok_or_else(unknown)?,
             };
             if def.ty != AttrType::String {
                 return Err(format!("canonicalValues: '{path}' of {} is not a string attribute", self.id));
@@ -269,8 +272,9 @@ mod tests {
         // A common attribute (§3.1): caseExact, readWrite, not required, no uniqueness promised.
         for s in [user_schema(), group_schema()] {
             let e = s.attr("EXTERNALID").unwrap_or_else(|| panic!("{} has no externalId", s.id));
-            assert_eq!((e.name.as_str(), e.ty, e.multi_valued, e.required), ("externalId", AttrType::String, false, false));
-            assert_eq!((e.case_exact, e.mutability, e.uniqueness), (true, Mutability::ReadWrite, Uniqueness::None));
+            assert_eq!((e.name.as_str(), e.ty, e.multi_valued), ("externalId", AttrType::String, false));
+            assert_eq!((e.required, e.case_exact, e.mutability), (false, true, Mutability::ReadWrite));
+            assert_eq!(e.uniqueness, Uniqueness::None);
             assert_eq!(e.returned, Returned::Default);
         }
         assert!(enterprise_user_schema().attr("externalId").is_none());

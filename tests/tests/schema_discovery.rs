@@ -34,10 +34,20 @@ fn strings(names: &[&str]) -> Vec<String> {
 
 /// `prefix[type eq "<t>"].<sub>` for each type and sub-attribute.
 fn value_paths(attr: &str, types: &[&str], subs: &[&str]) -> Vec<String> {
-    types.iter().flat_map(|t| subs.iter().map(move |s| format!("{attr}[type eq \"{t}\"].{s}"))).collect()
+    types
+        .iter()
+        .flat_map(|t| subs.iter().map(move |s| format!("{attr}[type eq \"{t}\"].{s}")))
+        .collect()
 }
 
-const WORK_ADDRESS: [&str; 6] = ["formatted", "streetAddress", "locality", "region", "postalCode", "country"];
+const WORK_ADDRESS: [&str; 6] = [
+    "formatted",
+    "streetAddress",
+    "locality",
+    "region",
+    "postalCode",
+    "country",
+];
 
 /// Microsoft Entra ID's default group mapping: displayName, objectId → externalId, members.
 fn entra_default_groups() -> Vec<String> {
@@ -47,21 +57,40 @@ fn entra_default_groups() -> Vec<String> {
 /// Microsoft Entra ID's default user mapping for a non-gallery SCIM app.
 fn default_users() -> Vec<String> {
     let mut m = strings(&[
-        "userName", "active", "displayName", "title", "preferredLanguage", "externalId", "name.givenName",
-        "name.familyName", "name.formatted", "emails[type eq \"work\"].value",
+        "userName",
+        "active",
+        "displayName",
+        "title",
+        "preferredLanguage",
+        "externalId",
+        "name.givenName",
+        "name.familyName",
+        "name.formatted",
+        "emails[type eq \"work\"].value",
     ]);
     m.extend(value_paths("addresses", &["work"], &WORK_ADDRESS));
-    m.extend(value_paths("phoneNumbers", &["work", "mobile", "fax"], &["value"]));
+    m.extend(value_paths(
+        "phoneNumbers",
+        &["work", "mobile", "fax"],
+        &["value"],
+    ));
     m.extend(["employeeNumber", "department", "manager"].map(|a| ext(ENTERPRISE, a)));
     // Microsoft's table of the user schema also maps proxyAddresses and the office, written with capitals.
-    m.extend(strings(&["emails[type eq \"other\"].Value", "addresses[type eq \"other\"].Formatted"]));
+    m.extend(strings(&[
+        "emails[type eq \"other\"].Value",
+        "addresses[type eq \"other\"].Formatted",
+    ]));
     m
 }
 
 /// Jostle: users only.
 fn jostle_users() -> Vec<String> {
     let mut m = strings(&["userName", "active", "name.givenName", "name.familyName"]);
-    m.extend(value_paths("emails", &["work", "personal", "alternate1", "alternate2"], &["value"]));
+    m.extend(value_paths(
+        "emails",
+        &["work", "personal", "alternate1", "alternate2"],
+        &["value"],
+    ));
     m.extend(["alternateEmail1Label", "alternateEmail2Label"].map(|a| ext(JOSTLE, a)));
     m
 }
@@ -69,8 +98,15 @@ fn jostle_users() -> Vec<String> {
 /// Joyn FSM: users (its groups, when provisioned, use Entra's default group mapping).
 fn joynfsm_users() -> Vec<String> {
     let mut m = strings(&[
-        "userName", "emails[type eq \"work\"].value", "active", "name.formatted", "displayName", "externalId",
-        "name.givenName", "name.familyName", "phoneNumbers[type eq \"mobile\"].value",
+        "userName",
+        "emails[type eq \"work\"].value",
+        "active",
+        "name.formatted",
+        "displayName",
+        "externalId",
+        "name.givenName",
+        "name.familyName",
+        "phoneNumbers[type eq \"mobile\"].value",
     ]);
     m.extend(value_paths("addresses", &["work"], &WORK_ADDRESS));
     m.push(ext(ENTERPRISE, "department"));
@@ -81,22 +117,66 @@ fn joynfsm_users() -> Vec<String> {
 /// Juno Journey: users (its groups, when provisioned, use Entra's default group mapping).
 fn junojourney_users() -> Vec<String> {
     let mut m = strings(&[
-        "userName", "externalId", "displayName", "title", "active", "preferredLanguage",
-        "emails[type eq \"work\"].value", "name.givenName", "name.familyName", "name.middleName", "name.formatted",
+        "userName",
+        "externalId",
+        "displayName",
+        "title",
+        "active",
+        "preferredLanguage",
+        "emails[type eq \"work\"].value",
+        "name.givenName",
+        "name.familyName",
+        "name.middleName",
+        "name.formatted",
     ]);
-    m.extend(value_paths("addresses", &["work"], &["country", "region", "locality", "postalCode", "formatted", "streetAddress"]));
-    m.extend(value_paths("phoneNumbers", &["fax", "mobile", "work"], &["value"]));
-    m.extend(["department", "employeeNumber", "costCenter", "division", "manager", "organization"].map(|a| ext(ENTERPRISE, a)));
+    m.extend(value_paths(
+        "addresses",
+        &["work"],
+        &[
+            "country",
+            "region",
+            "locality",
+            "postalCode",
+            "formatted",
+            "streetAddress",
+        ],
+    ));
+    m.extend(value_paths(
+        "phoneNumbers",
+        &["fax", "mobile", "work"],
+        &["value"],
+    ));
+    m.extend(
+        [
+            "department",
+            "employeeNumber",
+            "costCenter",
+            "division",
+            "manager",
+            "organization",
+        ]
+        .map(|a| ext(ENTERPRISE, a)),
+    );
     m
 }
 
 /// askSpoke: users, groups and memberships.
 fn askspoke_users() -> Vec<String> {
     let mut m = strings(&[
-        "userName", "emails[type eq \"work\"].value", "active", "title", "name.givenName", "name.familyName",
-        "name.formatted", "externalId",
+        "userName",
+        "emails[type eq \"work\"].value",
+        "active",
+        "title",
+        "name.givenName",
+        "name.familyName",
+        "name.formatted",
+        "externalId",
     ]);
-    m.extend(value_paths("addresses", &["work"], &["locality", "country", "region"]));
+    m.extend(value_paths(
+        "addresses",
+        &["work"],
+        &["locality", "country", "region"],
+    ));
     m.extend(["department", "manager"].map(|a| ext(ENTERPRISE, a)));
     m.push(ext(SPOKE, "startDate"));
     m
@@ -123,20 +203,34 @@ fn flatten_core(schema: &Value) -> Vec<String> {
         if name == "manager" || name == "members" {
             out.push(name.to_string());
         } else if ty == "complex" && a["multiValued"] == true {
-            let canonical = subs.iter().find(|s| text(s, "name") == "type").map(|t| list(t, "canonicalValues")).unwrap_or(&[]);
+            let canonical = subs
+                .iter()
+                .find(|s| text(s, "name") == "type")
+                .map(|t| list(t, "canonicalValues"))
+                .unwrap_or(&[]);
             if canonical.is_empty() {
                 for s in subs.iter().filter(|s| text(s, "name") != "primary") {
                     out.push(format!("{name}[primary eq \"True\"].{}", text(s, "name")));
                 }
             } else {
                 for v in canonical {
-                    for s in subs.iter().filter(|s| !["type", "primary"].contains(&text(s, "name"))) {
-                        out.push(format!("{name}[type eq \"{}\"].{}", v.as_str().unwrap_or(""), text(s, "name")));
+                    for s in subs
+                        .iter()
+                        .filter(|s| !["type", "primary"].contains(&text(s, "name")))
+                    {
+                        out.push(format!(
+                            "{name}[type eq \"{}\"].{}",
+                            v.as_str().unwrap_or(""),
+                            text(s, "name")
+                        ));
                     }
                 }
             }
         } else if ty == "complex" {
-            for s in subs.iter().filter(|s| !["complex", "reference"].contains(&text(s, "type"))) {
+            for s in subs
+                .iter()
+                .filter(|s| !["complex", "reference"].contains(&text(s, "type")))
+            {
                 out.push(format!("{name}.{}", text(s, "name")));
             }
         } else if ty != "reference" {
@@ -149,10 +243,23 @@ fn flatten_core(schema: &Value) -> Vec<String> {
 /// (user names, group names) the validation builds from a `/Schemas` list.
 fn flatten(schemas: &Value) -> (Vec<String>, Vec<String>) {
     let resources = list(schemas, "Resources");
-    let core = |id: &str| resources.iter().find(|s| text(s, "id") == id).map(flatten_core).unwrap_or_default();
+    let core = |id: &str| {
+        resources
+            .iter()
+            .find(|s| text(s, "id") == id)
+            .map(flatten_core)
+            .unwrap_or_default()
+    };
     let mut users = core(USER);
-    for s in resources.iter().filter(|s| ![USER, GROUP].contains(&text(s, "id"))) {
-        users.extend(list(s, "attributes").iter().map(|a| format!("{}:{}", text(s, "id"), text(a, "name"))));
+    for s in resources
+        .iter()
+        .filter(|s| ![USER, GROUP].contains(&text(s, "id")))
+    {
+        users.extend(
+            list(s, "attributes")
+                .iter()
+                .map(|a| format!("{}:{}", text(s, "id"), text(a, "name"))),
+        );
     }
     (users, core(GROUP))
 }
@@ -160,7 +267,11 @@ fn flatten(schemas: &Value) -> (Vec<String>, Vec<String>) {
 /// The mapping's targets the flattened names lack (compared ignoring case, as the validation does).
 fn missing(mapping: &[String], flattened: &[String]) -> Vec<String> {
     let have: HashSet<String> = flattened.iter().map(|n| n.to_lowercase()).collect();
-    mapping.iter().filter(|m| !have.contains(&m.to_lowercase())).cloned().collect()
+    mapping
+        .iter()
+        .filter(|m| !have.contains(&m.to_lowercase()))
+        .cloned()
+        .collect()
 }
 
 async fn discoverable(srv: &TestServer, profile: &str, users: Vec<String>, groups: Vec<String>) {
@@ -168,13 +279,34 @@ async fn discoverable(srv: &TestServer, profile: &str, users: Vec<String>, group
     assert_eq!(r.status, 200, "{}", r.text);
     let (flat_users, flat_groups) = flatten(&r.body);
     let (mu, mg) = (missing(&users, &flat_users), missing(&groups, &flat_groups));
-    assert!(mu.is_empty() && mg.is_empty(), "{profile}: /Schemas does not advertise users {mu:?}, groups {mg:?}");
+    assert!(
+        mu.is_empty() && mg.is_empty(),
+        "{profile}: /Schemas does not advertise users {mu:?}, groups {mg:?}"
+    );
     // No duplicates in the tables (each counts once), and the tables are not empty.
-    assert_eq!(users.iter().map(|m| m.to_lowercase()).collect::<HashSet<_>>().len(), users.len(), "{profile}");
+    assert_eq!(
+        users
+            .iter()
+            .map(|m| m.to_lowercase())
+            .collect::<HashSet<_>>()
+            .len(),
+        users.len(),
+        "{profile}"
+    );
     assert!(!users.is_empty());
     // What the test checked, for the record (`--nocapture`).
-    println!("{profile}: users {} of {} mapped targets found ({} names flattened): {users:?}", users.len() - mu.len(), users.len(), flat_users.len());
-    println!("{profile}: groups {} of {} mapped targets found ({} names flattened): {groups:?}", groups.len() - mg.len(), groups.len(), flat_groups.len());
+    println!(
+        "{profile}: users {} of {} mapped targets found ({} names flattened): {users:?}",
+        users.len() - mu.len(),
+        users.len(),
+        flat_users.len()
+    );
+    println!(
+        "{profile}: groups {} of {} mapped targets found ({} names flattened): {groups:?}",
+        groups.len() - mg.len(),
+        groups.len(),
+        flat_groups.len()
+    );
 }
 
 async fn default(srv: TestServer) {
@@ -185,7 +317,11 @@ async fn jostle(srv: TestServer) {
     discoverable(&srv, "jostle", jostle_users(), vec![]).await;
     // Jostle serves no groups: no Group schema to flatten.
     let r = srv.get("/Schemas").await;
-    assert!(list(&r.body, "Resources").iter().all(|s| text(s, "id") != GROUP), "{}", r.text);
+    assert!(
+        list(&r.body, "Resources").iter().all(|s| text(s, "id") != GROUP),
+        "{}",
+        r.text
+    );
 }
 
 async fn joynfsm(srv: TestServer) {
@@ -203,41 +339,109 @@ async fn askspoke(srv: TestServer) {
 /// Listing `externalId` in the schemas changed none of its rules: a string, case-exact in filters, not
 /// unique, readWrite, projected and PATCHed like any simple attribute, on users and groups alike.
 async fn external_id_keeps_its_rules(srv: TestServer) {
-    for (endpoint, body) in [("/Users", json!({"userName": "ann@contoso.com"})), ("/Groups", json!({"displayName": "Sales"}))] {
+    for (endpoint, body) in [
+        ("/Users", json!({"userName": "ann@contoso.com"})),
+        ("/Groups", json!({"displayName": "Sales"})),
+    ] {
         let mut first = body.clone();
         first["externalId"] = json!("Ext-1");
         let made = srv.post(endpoint, &first).await;
-        assert_eq!((made.status, &made.body["externalId"]), (201, &json!("Ext-1")), "{}", made.text);
+        assert_eq!(
+            (made.status, &made.body["externalId"]),
+            (201, &json!("Ext-1")),
+            "{}",
+            made.text
+        );
         let id = made.id();
-        let count = |v: &str| format!("{endpoint}?filter={}", format!("externalId eq \"{v}\"").replace(' ', "%20").replace('"', "%22"));
-        assert_eq!(srv.get(&count("Ext-1")).await.body["totalResults"], 1, "{endpoint}");
-        assert_eq!(srv.get(&count("ext-1")).await.body["totalResults"], 0, "{endpoint}: caseExact");
+        let count = |v: &str| {
+            format!(
+                "{endpoint}?filter={}",
+                format!("externalId eq \"{v}\"")
+                    .replace(' ', "%20")
+                    .replace('"', "%22")
+            )
+        };
+        assert_eq!(
+            srv.get(&count("Ext-1")).await.body["totalResults"],
+            1,
+            "{endpoint}"
+        );
+        assert_eq!(
+            srv.get(&count("ext-1")).await.body["totalResults"],
+            0,
+            "{endpoint}: caseExact"
+        );
         let projected = srv.get(&format!("{endpoint}/{id}?attributes=externalId")).await;
         assert_eq!(projected.body["externalId"], "Ext-1", "{}", projected.text);
-        assert!(projected.body.get("userName").is_none() && projected.body.get("displayName").is_none(), "{}", projected.text);
+        assert!(
+            projected.body.get("userName").is_none() && projected.body.get("displayName").is_none(),
+            "{}",
+            projected.text
+        );
         // Not a string: refused as before.
         let mut bad = body.clone();
         bad["externalId"] = json!(5);
-        bad[if endpoint == "/Users" { "userName" } else { "displayName" }] = json!("other");
+        bad[if endpoint == "/Users" {
+            "userName"
+        } else {
+            "displayName"
+        }] = json!("other");
         let r = srv.post(endpoint, &bad).await;
-        assert_eq!((r.status, r.body["scimType"].as_str()), (400, Some("invalidValue")), "{}", r.text);
+        assert_eq!(
+            (r.status, r.body["scimType"].as_str()),
+            (400, Some("invalidValue")),
+            "{}",
+            r.text
+        );
         // Not unique: a second resource may carry the same externalId.
         let mut second = bad.clone();
         second["externalId"] = json!("Ext-1");
-        assert_eq!(srv.post(endpoint, &second).await.status, 201, "{endpoint}: externalId is not unique");
+        assert_eq!(
+            srv.post(endpoint, &second).await.status,
+            201,
+            "{endpoint}: externalId is not unique"
+        );
         assert_eq!(srv.get(&count("Ext-1")).await.body["totalResults"], 2);
         // PATCH by path and pathless, as Entra sends it; a path into a simple attribute is invalid.
         let ops = json!([{"op": "Replace", "path": "externalId", "value": "Ext-2"}]);
-        assert!(srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await.status < 300);
+        assert!(
+            srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops))
+                .await
+                .status
+                < 300
+        );
         let ops = json!([{"op": "replace", "value": {"ExternalId": "Ext-3"}}]);
-        assert!(srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await.status < 300);
-        assert_eq!(srv.get(&format!("{endpoint}/{id}")).await.body["externalId"], "Ext-3");
+        assert!(
+            srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops))
+                .await
+                .status
+                < 300
+        );
+        assert_eq!(
+            srv.get(&format!("{endpoint}/{id}")).await.body["externalId"],
+            "Ext-3"
+        );
         let ops = json!([{"op": "add", "path": "externalId.x", "value": "y"}]);
         let r = srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await;
-        assert_eq!((r.status, r.body["scimType"].as_str()), (400, Some("invalidPath")), "{}", r.text);
+        assert_eq!(
+            (r.status, r.body["scimType"].as_str()),
+            (400, Some("invalidPath")),
+            "{}",
+            r.text
+        );
         let ops = json!([{"op": "remove", "path": "externalId"}]);
-        assert!(srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await.status < 300);
-        assert!(srv.get(&format!("{endpoint}/{id}")).await.body.get("externalId").is_none());
+        assert!(
+            srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops))
+                .await
+                .status
+                < 300
+        );
+        assert!(srv
+            .get(&format!("{endpoint}/{id}"))
+            .await
+            .body
+            .get("externalId")
+            .is_none());
     }
 }
 
@@ -248,8 +452,24 @@ mod external_id {
 
 macro_rules! profile_tests {
     ($($name:ident),* $(,)?) => {
-        mod dynoxide { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(scim_tests::TestServer::start_profile(scim_tests::Engine::Dynoxide, stringify!($name)).await).await } )* }
-        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(scim_tests::TestServer::start_profile(scim_tests::Engine::Moto, stringify!($name)).await).await } )* }
+        mod dynoxide {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let engine = scim_tests::Engine::Dynoxide;
+                    super::$name(scim_tests::TestServer::start_profile(engine, stringify!($name)).await).await
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let engine = scim_tests::Engine::Moto;
+                    super::$name(scim_tests::TestServer::start_profile(engine, stringify!($name)).await).await
+                }
+            )*
+        }
     };
 }
 
@@ -263,7 +483,8 @@ fn the_flattening_follows_the_validation() {
             {"name": "profileUrl", "type": "reference"},
             {"name": "name", "type": "complex", "subAttributes": [{"name": "givenName", "type": "string"}]},
             {"name": "emails", "type": "complex", "multiValued": true, "subAttributes": [
-                {"name": "value", "type": "string"}, {"name": "type", "type": "string", "canonicalValues": ["work", "home"]},
+                {"name": "value", "type": "string"},
+                {"name": "type", "type": "string", "canonicalValues": ["work", "home"]},
                 {"name": "primary", "type": "boolean"}]},
             {"name": "roles", "type": "complex", "multiValued": true, "subAttributes": [
                 {"name": "value", "type": "string"}, {"name": "primary", "type": "boolean"}]}
@@ -272,10 +493,20 @@ fn the_flattening_follows_the_validation() {
         {"id": GROUP, "attributes": [{"name": "members", "type": "complex", "multiValued": true}]}
     ]});
     let (users, groups) = flatten(&schemas);
-    assert_eq!(users, [
-        "userName", "name.givenName", "emails[type eq \"work\"].value", "emails[type eq \"home\"].value",
-        "roles[primary eq \"True\"].value", "urn:x:manager",
-    ]);
+    assert_eq!(
+        users,
+        [
+            "userName",
+            "name.givenName",
+            "emails[type eq \"work\"].value",
+            "emails[type eq \"home\"].value",
+            "roles[primary eq \"True\"].value",
+            "urn:x:manager",
+        ]
+    );
     assert_eq!(groups, ["members"]);
-    assert_eq!(missing(&strings(&["USERNAME", "externalId"]), &users), ["externalId"]);
+    assert_eq!(
+        missing(&strings(&["USERNAME", "externalId"]), &users),
+        ["externalId"]
+    );
 }

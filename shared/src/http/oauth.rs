@@ -29,7 +29,8 @@ use std::time::{Instant, SystemTime};
 pub const MAX_TOKEN_REQUEST_BYTES: usize = 16 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route(TOKEN_PATH, any(endpoint)).route(&format!("/{{tenant}}{TOKEN_PATH}"), any(endpoint)).layer(
+    let tenant_path = format!("/{{tenant}}{TOKEN_PATH}");
+    Router::new().route(TOKEN_PATH, any(endpoint)).route(&tenant_path, any(endpoint)).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("token endpoint panicked");
             let e = OAuthError::new(ErrorCode::TemporarilyUnavailable, "the server hit an unexpected error; retry shortly");
@@ -40,7 +41,8 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn endpoint(State(st): State<AppState>, req: Request) -> Response {
     let Some(tenant) = tenant_of(req.uri().path(), TOKEN_PATH) else {
-        return error(StatusCode::NOT_FOUND, &OAuthError::new(ErrorCode::InvalidRequest, "there is no token endpoint at this path"));
+        let e = OAuthError::new(ErrorCode::InvalidRequest, "there is no token endpoint at this path");
+        return error(StatusCode::NOT_FOUND, &e);
     };
     token(st, tenant, req).await
 }

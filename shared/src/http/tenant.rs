@@ -65,7 +65,8 @@ mod tests {
     fn the_token_endpoint_reads_its_tenant_by_the_same_rule() {
         assert_eq!(tenant_of("/oauth2/token", TOKEN_PATH).as_deref(), Some(DEFAULT_TENANT));
         assert_eq!(tenant_of("/acme/oauth2/token", TOKEN_PATH).as_deref(), Some("acme"));
-        for alias in ["/%61/oauth2/token", "/%61cme/oauth2/token", "/A/oauth2/token", "/default/oauth2/token", "/a/b/oauth2/token"] {
+        let aliases = ["/%61/oauth2/token", "/%61cme/oauth2/token", "/A/oauth2/token"];
+        for alias in aliases.into_iter().chain(["/default/oauth2/token", "/a/b/oauth2/token"]) {
             assert_eq!(tenant_of(alias, TOKEN_PATH), None, "{alias}");
         }
     }
