@@ -32,6 +32,10 @@ struct ProfileFile {
 struct TypeSpec {
     #[serde(default)]
     extensions: Vec<ExtensionRef>,
+    /// The app's own canonical values of core string attributes (`{"emails.type": ["work", …]}`),
+    /// replacing the RFC's in `/Schemas` (see `Schema::with_canonical_values`).
+    #[serde(default, rename = "canonicalValues")]
+    canonical_values: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +91,11 @@ impl Profile {
                 "Group" => ("Group", "/Groups", "Group", group_schema()),
                 other => return Err(format!("unknown resource type '{other}' (User and Group are served)")),
             };
+            let core: &'static Schema = if spec.canonical_values.is_empty() {
+                core
+            } else {
+                Box::leak(Box::new(core.with_canonical_values(&spec.canonical_values)?))
+            };
             let extensions = spec.extensions.iter().map(|e| find(&e.schema).map(|s| (s, e.required))).collect::<Result<Vec<_>, _>>()?;
             let rt: &'static ResourceType = Box::leak(Box::new(ResourceType { name, endpoint, description, core, extensions }));
             resource_types.push(rt);
@@ -124,6 +133,32 @@ mod tests {
         let r = u.resolve(Some("urn:ietf:params:scim:schemas:extension:jostle:2.0:User"), "ALTERNATEEMAIL1LABEL").unwrap();
         assert_eq!(r.def.name, "alternateEmail1Label");
         assert!(u.extension(&enterprise_user_schema().id).is_none());
+    }
+
+    #[test]
+    fn jostle_advertises_its_own_email_types_and_other_profiles_the_rfc_ones() {
+        let types = |p: &str| {
+            let u = Profile::load(p).unwrap().resource_type("User").unwrap();
+            u.core.attr("emails").unwrap().sub("type").unwrap().canonical_values.clone().unwrap()
+        };
+        assert_eq!(types("jostle"), ["work", "personal", "alternate1", "alternate2"]);
+        assert_eq!(types("default"), ["work", "home", "other"]);
+        // Only the advertised values change: the schema is otherwise the core User schema.
+        let u = Profile::load("jostle").unwrap().resource_type("User").unwrap();
+        assert_eq!(u.core.attributes.len(), user_schema().attributes.len());
+        assert_eq!(u.core.attr("phoneNumbers"), user_schema().attr("phoneNumbers"));
+    }
+
+    #[test]
+    fn canonical_values_must_name_a_string_attribute() {
+        let with = |cv: &str| {
+            let user = format!(r#"{{"User":{{"canonicalValues":{cv}}}}}"#);
+            Profile::from_json(&format!(r#"{{"name":"x","resourceTypes":{user}}}"#))
+        };
+        assert!(with(r#"{"EMAILS.TYPE":["a"]}"#).is_ok());
+        assert!(with(r#"{"emails.nope":["a"]}"#).unwrap_err().contains("emails.nope"));
+        assert!(with(r#"{"emails.primary":["a"]}"#).unwrap_err().contains("not a string"));
+        assert!(with(r#"{"emails.type":[]}"#).unwrap_err().contains("non-empty"));
     }
 
     #[test]

@@ -109,6 +109,40 @@ impl Schema {
     pub fn attr(&self, name: &str) -> Option<&AttrDef> {
         self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
     }
+
+    /// This schema with the `canonicalValues` of some string attributes replaced: keys are attribute
+    /// paths (`emails.type`, `userType`), values the app's own values. An app profile uses it to
+    /// advertise the `type` values its client sends (Jostle's `emails[type eq "personal"]`), which
+    /// schema discovery turns into value paths. Canonical values are advertised, never enforced.
+    pub fn with_canonical_values<'a>(
+        &self,
+        values: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>,
+    ) -> Result<Schema, String> {
+        let mut out = self.clone();
+        for (path, list) in values {
+            let (name, sub) = match path.split_once('.') {
+                Some((n, s)) => (n, Some(s)),
+                None => (path.as_str(), None),
+            };
+            let unknown = || format!("canonicalValues: {} has no attribute '{path}'", self.id);
+            fn named<'d>(defs: &'d mut [AttrDef], n: &str) -> Option<&'d mut AttrDef> {
+                defs.iter_mut().find(|a| a.name.eq_ignore_ascii_case(n))
+            }
+            let top = named(&mut out.attributes, name).ok_or_else(unknown)?;
+            let def = match sub {
+                None => top,
+                Some(s) => named(&mut top.sub_attributes, s).ok_or_else(unknown)?,
+            };
+            if def.ty != AttrType::String {
+                return Err(format!("canonicalValues: '{path}' of {} is not a string attribute", self.id));
+            }
+            if list.is_empty() || list.iter().any(|v| v.trim().is_empty()) {
+                return Err(format!("canonicalValues: '{path}' needs a list of non-empty values"));
+            }
+            def.canonical_values = Some(list.clone());
+        }
+        Ok(out)
+    }
 }
 
 /// A resource type (RFC 7643 §6): its core schema and the extensions it carries.
@@ -231,6 +265,19 @@ mod tests {
         assert!(un.required);
         assert!(!un.case_exact);
         assert_eq!(un.uniqueness, Uniqueness::Server);
+    }
+
+    #[test]
+    fn external_id_is_advertised_as_rfc_7643_defines_it() {
+        // A common attribute (§3.1): caseExact, readWrite, not required, no uniqueness promised.
+        for s in [user_schema(), group_schema()] {
+            let e = s.attr("EXTERNALID").unwrap_or_else(|| panic!("{} has no externalId", s.id));
+            assert_eq!((e.name.as_str(), e.ty, e.multi_valued), ("externalId", AttrType::String, false));
+            assert_eq!((e.required, e.case_exact, e.mutability), (false, true, Mutability::ReadWrite));
+            assert_eq!(e.uniqueness, Uniqueness::None);
+            assert_eq!(e.returned, Returned::Default);
+        }
+        assert!(enterprise_user_schema().attr("externalId").is_none());
     }
 
     #[test]

@@ -312,6 +312,49 @@ async fn malformed_requests(srv: TestServer) {
     issued(&token_request(&srv, "acme", None, &good).await);
 }
 
+/// POST `form` to `url` as a token request.
+async fn token_request_at(url: &str, form: &str) -> Resp {
+    let rb = client().post(url).header("content-type", "application/x-www-form-urlencoded");
+    resp(rb.body(form.to_string()).send().await.unwrap()).await
+}
+
+/// A token URL pasted with a trailing slash (or a doubled one) is the token URL, as a Tenant URL
+/// pasted so is the Tenant URL: tokens are issued, and they work.
+async fn token_url_with_trailing_slash(srv: TestServer) {
+    for tenant in ["acme", "default"] {
+        let (id, secret) = new_client(&srv, tenant).await;
+        let pairs = [("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)];
+        let good = form(&pairs);
+        let url = token_url(&srv, tenant);
+        let doubled = url.replacen("/oauth2/token", "//oauth2//token", 1);
+        for pasted in [format!("{url}/"), format!("{url}//"), doubled] {
+            let token = issued(&token_request_at(&pasted, &good).await);
+            assert_eq!(scim_get(&srv, tenant, &token, TEST_CONNECTION).await.status, 200, "{pasted}");
+        }
+        // Still an OAuth answer, never a SCIM one, when refused at such a URL.
+        let wrong = good.replace(&secret, &"0".repeat(64));
+        refused(&token_request_at(&format!("{url}/"), &wrong).await, 401, "invalid_client");
+    }
+}
+
+/// The token endpoint reads its tenant from the path by the rule of the SCIM routes: a percent-encoded
+/// (or capitalised) alias of a tenant id is no tenant, so no token is issued there.
+async fn percent_encoded_tenant_is_no_alias(srv: TestServer) {
+    let (id, secret) = new_client(&srv, "a").await;
+    let pairs = [("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)];
+    let good = form(&pairs);
+    for alias in ["%61", "%41", "A"] {
+        let r = token_request_at(&format!("{}/{alias}/oauth2/token", srv.origin()), &good).await;
+        refused(&r, 404, "invalid_request");
+        // The SCIM routes refuse the same alias (with the tenant's real token).
+        let token = issued(&token_request(&srv, "a", None, &good).await);
+        let base = format!("{}/{alias}/scim/v2", srv.origin());
+        let scim = srv.call_at(&base, &token, Method::GET, "/Users", None).await;
+        assert_eq!(scim.status, 404, "{alias}: {}", scim.text);
+    }
+    issued(&token_request(&srv, "a", None, &good).await);
+}
+
 /// Two RSA keys generated once for this test binary.
 fn keys() -> &'static (TestKey, TestKey) {
     static KEYS: OnceLock<(TestKey, TestKey)> = OnceLock::new();
@@ -442,7 +485,9 @@ scim_tests_oauth!(
     rotated_secret,
     malformed_requests,
     workload_identity_federation,
-    entra_test_connection
+    entra_test_connection,
+    token_url_with_trailing_slash,
+    percent_encoded_tenant_is_no_alias
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -540,6 +585,17 @@ mod lambda {
         let ev = event("POST", "/acme/oauth2/token", "", json!({"authorization": format!("Basic {}", base64_encode(&format!("{}:nope", c.id))), "content-type": "application/x-www-form-urlencoded"}), Some("grant_type=client_credentials"));
         let (s, _, b) = invoke(&token_fn, &ev).await;
         assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")), "{b}");
+        // Pasted with a trailing slash, the token function's URL still issues; an escaped alias of the
+        // tenant is no tenant (the SCIM routes' rule).
+        let grant = |path: &str| {
+            let form_type = "application/x-www-form-urlencoded";
+            let headers = json!({"authorization": basic, "content-type": form_type});
+            event("POST", path, "", headers, Some("grant_type=client_credentials"))
+        };
+        let (s, _, b) = invoke(&token_fn, &grant("/acme/oauth2/token/")).await;
+        assert_eq!(s, 200, "{b}");
+        let (s, _, b) = invoke(&token_fn, &grant("/%61cme/oauth2/token")).await;
+        assert_eq!((s, b["error"].as_str()), (404, Some("invalid_request")), "{b}");
         // The token function serves nothing else.
         let (s, _, _) = invoke(&token_fn, &event("GET", "/acme/scim/v2/Users", "", json!({"authorization": format!("Bearer {token}")}), None)).await;
         assert_eq!(s, 404);

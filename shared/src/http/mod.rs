@@ -111,12 +111,13 @@ fn wrap_with(state: AppState, inner: Router<AppState>, outside: Router<AppState>
             ScimError::internal("The server hit an unexpected error while handling the request").into_response()
         }))
         .with_state(state.clone());
-    // Clean the path before routing: `//Users` (a Tenant URL pasted with a trailing slash) and `/Users/`.
+    // Clean the path before any routing, of the SCIM routes and of `outside` alike: `//Users` (a Tenant
+    // URL pasted with a trailing slash), `/Users/`, `/acme/oauth2/token/` (a token URL pasted so).
     // Outermost, the metrics recorder sees every request of every route added here, SCIM or not (the
     // token endpoint is told apart by its path).
-    outside
-        .with_state(state.clone())
-        .fallback_service(tower::ServiceBuilder::new().map_request(clean_path).service(routed))
+    let served = outside.with_state(state.clone()).fallback_service(routed);
+    Router::new()
+        .fallback_service(tower::ServiceBuilder::new().map_request(clean_path).service(served))
         .layer(axum::middleware::from_fn_with_state(state, middleware::observe))
 }
 

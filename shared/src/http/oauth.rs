@@ -4,15 +4,20 @@
 //! (bounded body), hands it to `oauth::request::parse` and `OAuth::grant`, and answers RFC 6749 §5.1 JSON
 //! with `Cache-Control: no-store`, or an RFC 6749 §5.2 error — never a SCIM body.
 //!
-//! Imports: `state`, `middleware` (the call-count headers) of `http`; the crate's `auth`, `oauth`, `store`.
+//! The tenant is read from the path by the rule every route follows (`tenant::tenant_of`, the path as sent,
+//! never percent-decoded): `/%61/oauth2/token` is no alias of tenant `a`'s endpoint, as `/%61/scim/v2` is
+//! none of its SCIM routes.
+//!
+//! Imports: `state`, `tenant`, `middleware` (the call-count headers) of `http`; the crate's `auth`, `oauth`,
+//! `store`.
 
 use super::middleware::{CALLS_HEADER, CAPACITY_HEADER};
 use super::state::AppState;
-use crate::auth::{valid_tenant, DEFAULT_TENANT};
+use super::tenant::{tenant_of, TOKEN_PATH};
 use crate::oauth::{request, ErrorCode, OAuthError};
 use crate::store;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -24,7 +29,8 @@ use std::time::{Instant, SystemTime};
 pub const MAX_TOKEN_REQUEST_BYTES: usize = 16 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/oauth2/token", any(default_tenant)).route("/{tenant}/oauth2/token", any(tenant)).layer(
+    let tenant_path = format!("/{{tenant}}{TOKEN_PATH}");
+    Router::new().route(TOKEN_PATH, any(endpoint)).route(&tenant_path, any(endpoint)).layer(
         tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("token endpoint panicked");
             let e = OAuthError::new(ErrorCode::TemporarilyUnavailable, "the server hit an unexpected error; retry shortly");
@@ -33,14 +39,11 @@ pub(super) fn routes() -> Router<AppState> {
     )
 }
 
-async fn default_tenant(State(st): State<AppState>, req: Request) -> Response {
-    token(st, DEFAULT_TENANT.to_string(), req).await
-}
-
-async fn tenant(State(st): State<AppState>, Path(tenant): Path<String>, req: Request) -> Response {
-    if !valid_tenant(&tenant) {
-        return error(StatusCode::NOT_FOUND, &OAuthError::new(ErrorCode::InvalidRequest, "there is no token endpoint at this path"));
-    }
+async fn endpoint(State(st): State<AppState>, req: Request) -> Response {
+    let Some(tenant) = tenant_of(req.uri().path(), TOKEN_PATH) else {
+        let e = OAuthError::new(ErrorCode::InvalidRequest, "there is no token endpoint at this path");
+        return error(StatusCode::NOT_FOUND, &e);
+    };
     token(st, tenant, req).await
 }
 

@@ -1,5 +1,6 @@
 //! Which tenant a request addresses, read from its path ([`tenant_of`]), and the absolute base URL its
-//! answers name ([`base_url`]).
+//! answers name ([`base_url`]). One rule for every route: the SCIM routes (under the base path) and the
+//! token endpoint (under [`TOKEN_PATH`]) both read their tenant with [`tenant_of`].
 //!
 //! Imports: the crate's `auth` (tenant ids) and `config`; nothing of `http`. `auth` imports nothing of
 //! `http`, so there is no circle between them.
@@ -8,14 +9,20 @@ use crate::auth::{valid_tenant, DEFAULT_TENANT};
 use crate::config::HttpConfig;
 use axum::http::{header, HeaderMap};
 
-/// The tenant a path addresses: the default tenant under the base path, `t` under `/t<base path>` for a
-/// valid tenant id `t`; None for a path that is neither (answered 404). With the API at the root (empty
-/// base path) there are no tenant URLs: every path is the default tenant's.
-pub(super) fn tenant_of(path: &str, base: &str) -> Option<String> {
-    if base.is_empty() {
+/// The OAuth token endpoint's path: the base URL's directory's at `/oauth2/token`, a tenant's at
+/// `/<tenant>/oauth2/token`.
+pub(super) const TOKEN_PATH: &str = "/oauth2/token";
+
+/// The tenant a path addresses under `root` (the base path, or [`TOKEN_PATH`]): the default tenant under
+/// `root`, `t` under `/t<root>` for a valid tenant id `t`; None for a path that is neither (answered
+/// 404). The path is read as it was sent, never percent-decoded, so `/%61<root>` is no alias of tenant
+/// `a` (nor `/A<root>`). With the API at the root (empty base path) there are no tenant URLs: every
+/// path is the default tenant's.
+pub(super) fn tenant_of(path: &str, root: &str) -> Option<String> {
+    if root.is_empty() {
         return Some(DEFAULT_TENANT.to_string());
     }
-    let under = |p: &str| !base.is_empty() && (p == base || p.starts_with(&format!("{base}/")));
+    let under = |p: &str| p == root || p.starts_with(&format!("{root}/"));
     if under(path) {
         return Some(DEFAULT_TENANT.to_string());
     }
@@ -52,6 +59,16 @@ mod tests {
             assert_eq!(tenant_of(alias, "/scim/v2"), None, "{alias}");
         }
         assert_eq!(tenant_of("/anything", "").as_deref(), Some(DEFAULT_TENANT));
+    }
+
+    #[test]
+    fn the_token_endpoint_reads_its_tenant_by_the_same_rule() {
+        assert_eq!(tenant_of("/oauth2/token", TOKEN_PATH).as_deref(), Some(DEFAULT_TENANT));
+        assert_eq!(tenant_of("/acme/oauth2/token", TOKEN_PATH).as_deref(), Some("acme"));
+        let aliases = ["/%61/oauth2/token", "/%61cme/oauth2/token", "/A/oauth2/token"];
+        for alias in aliases.into_iter().chain(["/default/oauth2/token", "/a/b/oauth2/token"]) {
+            assert_eq!(tenant_of(alias, TOKEN_PATH), None, "{alias}");
+        }
     }
 
     #[test]
