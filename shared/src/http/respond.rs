@@ -80,7 +80,7 @@ pub(super) fn too_large(rt: &ResourceType, what: &str, bytes: Option<usize>, max
         ScimType::TooMany,
         format!(
             "{what} with its members is {size}more than one response may hold ({max} bytes, SCIM_MAX_RESPONSE_BYTES); \
-             ask with excludedAttributes=members, and test a membership with filter=id eq \"<{}>\" and members eq \"<user id>\"",
+             ask with excludedAttributes=members (also to test a membership: filter=id eq \"<{}>\" and members eq \"<user id>\")",
             rt.name.to_lowercase()
         ),
     )
