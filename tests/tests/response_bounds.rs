@@ -27,12 +27,12 @@ async fn server_with_bound(engine: scim_tests::Engine, max_response_bytes: usize
 
 /// Run each named `async fn(TestServer)` on both engines with a server bounded to `$bound` bytes.
 macro_rules! bounded_tests {
-    ($dyn_mod:ident, $moto_mod:ident, $bound:expr, [$($name:ident),* $(,)?]) => {
+    ($dyn_mod:ident, $moto_mod:ident, $bound:ident, [$($name:ident),* $(,)?]) => {
         mod $dyn_mod {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::server_with_bound(scim_tests::Engine::Dynoxide, $bound).await).await
+                    super::$name(super::server_with_bound(scim_tests::Engine::Dynoxide, super::$bound).await).await
                 }
             )*
         }
@@ -40,7 +40,7 @@ macro_rules! bounded_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::server_with_bound(scim_tests::Engine::Moto, $bound).await).await
+                    super::$name(super::server_with_bound(scim_tests::Engine::Moto, super::$bound).await).await
                 }
             )*
         }
