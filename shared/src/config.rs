@@ -100,7 +100,8 @@ impl Limits {
             max_value_len: env_num("SCIM_MAX_VALUE_LEN", d.max_value_len).max(1),
             bulk_max_operations: env_num("SCIM_BULK_MAX_OPERATIONS", d.bulk_max_operations).max(1),
             bulk_max_payload: env_num("SCIM_BULK_MAX_PAYLOAD", d.bulk_max_payload).max(1),
-            max_response_bytes: env_num("SCIM_MAX_RESPONSE_BYTES", d.max_response_bytes).max(RESPONSE_BYTES_MIN),
+            max_response_bytes: env_num("SCIM_MAX_RESPONSE_BYTES", d.max_response_bytes)
+                .max(RESPONSE_BYTES_MIN),
         }
     }
 }

@@ -157,9 +157,16 @@ impl Service {
         }
     }
 
-    async fn list_documents(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, page: PageAt<'_>) -> ScimResult<ListPage> {
+    async fn list_documents(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        filter: Option<&Filter>,
+        page: PageAt<'_>,
+    ) -> ScimResult<ListPage> {
         let PageAt { start_index, count, after, budget } = page;
-        let q = ListQuery { filter, start_index, count, max_scan: self.limits.max_filter_scan, after, budget };
+        let max_scan = self.limits.max_filter_scan;
+        let q = ListQuery { filter, start_index, count, max_scan, after, budget };
         Ok(self.store.list(tenant, rt, q).await?)
     }
 }
@@ -385,14 +392,21 @@ impl Service {
     }
 
     /// List, answering `members eq "<id>"` terms of Group filters from member items.
-    pub async fn list(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, page: PageAt<'_>) -> ScimResult<ListPage> {
+    pub async fn list(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        filter: Option<&Filter>,
+        page: PageAt<'_>,
+    ) -> ScimResult<ListPage> {
         let Some(f) = filter.filter(|f| is_group(rt) && mentions_members(f)) else {
             return self.list_documents(tenant, rt, filter, page).await;
         };
         let (rest, required) = split_member_terms(f)?;
         let candidates: Vec<StoredResource> = match &rest {
             Some(r) => {
-                let all = PageAt { start_index: 1, count: self.limits.max_filter_scan, after: None, budget: None };
+                let count = self.limits.max_filter_scan;
+                let all = PageAt { start_index: 1, count, after: None, budget: None };
                 self.list_documents(tenant, rt, Some(r), all).await?.items
             }
             None => {
@@ -414,7 +428,8 @@ impl Service {
         }
         matches.sort_by(|a, b| a.id.cmp(&b.id));
         let PageAt { start_index, count, after, budget } = page;
-        Ok(ListQuery { filter: None, start_index, count, max_scan: self.limits.max_filter_scan, after, budget }.window(matches))
+        let max_scan = self.limits.max_filter_scan;
+        Ok(ListQuery { filter: None, start_index, count, max_scan, after, budget }.window(matches))
     }
 }
 

@@ -30,7 +30,13 @@ pub(super) const BULK_DETAIL_CHARS: usize = 1000;
 const LOCATION_TAIL_CHARS: usize = 1024 + 128;
 
 /// One operation's result (RFC 7644 §3.7.3), its error's `detail` cut to [`BULK_DETAIL_CHARS`].
-fn op_result(op: &BulkOp, status: u16, location: Option<String>, version: Option<String>, response: Option<Value>) -> Value {
+fn op_result(
+    op: &BulkOp,
+    status: u16,
+    location: Option<String>,
+    version: Option<String>,
+    response: Option<Value>,
+) -> Value {
     let mut r = json!({"method": op.method, "status": status.to_string()});
     if let Some(b) = &op.bulk_id {
         r["bulkId"] = json!(b);
@@ -65,15 +71,17 @@ fn cut_detail(d: &mut String) {
 /// the most bytes they can once escaped.
 fn result_reserve(op: &BulkOp, base_url: &str) -> usize {
     let location = format!("{base_url}{}", "x".repeat(LOCATION_TAIL_CHARS));
-    let error = ScimError::new(412, Some(ScimType::InvalidValue), "\u{1}".repeat(BULK_DETAIL_CHARS)).to_json();
-    body_len(&op_result(op, 412, Some(location), Some(format!("W/\"{}\"", u64::MAX)), Some(error))) + 1
+    let detail = "\u{1}".repeat(BULK_DETAIL_CHARS);
+    let error = ScimError::new(412, Some(ScimType::InvalidValue), detail).to_json();
+    let version = format!("W/\"{}\"", u64::MAX);
+    body_len(&op_result(op, 412, Some(location), Some(version), Some(error))) + 1
 }
 
 /// The result of an operation the response had no room left for.
 fn not_run(op: &BulkOp, max: usize) -> Value {
     let e = ScimError::payload_too_large(format!(
-        "Not run: the BulkResponse has no room left for this operation's result (responses are bounded to {max} bytes, \
-         SCIM_MAX_RESPONSE_BYTES); send it again in another request"
+        "Not run: the BulkResponse has no room left for this operation's result (responses are bounded \
+         to {max} bytes, SCIM_MAX_RESPONSE_BYTES); send it again in another request"
     ));
     op_result(op, e.status, None, None, Some(e.to_json()))
 }
@@ -100,8 +108,9 @@ pub(super) async fn bulk(State(st): State<AppState>, Extension(ctx): Extension<R
     let mut pending: usize = order.iter().map(|&i| short[i]).sum();
     if used + pending > max {
         return Err(ScimError::payload_too_large(format!(
-            "The BulkResponse to this request would be more than {max} bytes (SCIM_MAX_RESPONSE_BYTES) even with no \
-             operation run (its bulkIds are that long); nothing was run — send fewer operations or shorter bulkIds"
+            "The BulkResponse to this request would be more than {max} bytes (SCIM_MAX_RESPONSE_BYTES) \
+             even with no operation run (its bulkIds are that long); nothing was run — send fewer \
+             operations or shorter bulkIds"
         )));
     }
     let mut ids: std::collections::HashMap<String, String> = std::collections::HashMap::new();

@@ -7,7 +7,9 @@
 //! Imports: `state`, `extract`, `respond` of `http`; the crate's `error`, `query`, `schema`, `service`.
 
 use super::extract::{header_str, PathParam, ScimBody};
-use super::respond::{body_len, empty_response, page_cost, representation, resource_response, scim_json, too_large};
+use super::respond::{
+    body_len, empty_response, page_cost, representation, resource_response, scim_json, too_large,
+};
 use super::state::{AppState, RequestCtx};
 use crate::error::{ScimError, ScimResult};
 use crate::query::{self, ListParams};
@@ -91,7 +93,8 @@ struct Page {
 
 impl Page {
     fn new(max_response_bytes: usize) -> Self {
-        Page { room: max_response_bytes.saturating_sub(LIST_ENVELOPE_BYTES), used: 0, resources: Vec::new(), last: None }
+        let room = max_response_bytes.saturating_sub(LIST_ENVELOPE_BYTES);
+        Page { room, used: 0, resources: Vec::new(), last: None }
     }
 
     /// What the store may still fill.
@@ -101,7 +104,14 @@ impl Page {
 
     /// Render `items` (a store page priced with [`page_cost`]) in order while they fit; false when one did
     /// not (its members made it larger than priced: the page ends before it).
-    async fn render(&mut self, st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, items: &[StoredResource], projection: &Projection) -> ScimResult<bool> {
+    async fn render(
+        &mut self,
+        st: &AppState,
+        ctx: &RequestCtx,
+        rt: &'static ResourceType,
+        items: &[StoredResource],
+        projection: &Projection,
+    ) -> ScimResult<bool> {
         for r in items {
             let v = representation(st, ctx, rt, r, projection).await?;
             let cost = body_len(&v) + 1;
@@ -118,7 +128,8 @@ impl Page {
     /// The page ended before its first resource: that resource alone is more than a response may hold.
     fn check_progress(&self, rt: &ResourceType, page: &ListPage, rendered_all: bool) -> ScimResult<()> {
         if self.resources.is_empty() && (page.full || !rendered_all) {
-            return Err(too_large(rt, &format!("The next {} of this list", rt.name), None, self.room + LIST_ENVELOPE_BYTES));
+            let what = format!("The next {} of this list", rt.name);
+            return Err(too_large(rt, &what, None, self.room + LIST_ENVELOPE_BYTES));
         }
         Ok(())
     }
@@ -150,7 +161,7 @@ async fn list_response(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceTyp
             }
         }
     }
-    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a list page passed the response bound");
+    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a list page passed the bound");
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -279,7 +290,13 @@ pub(super) async fn search_all(State(st): State<AppState>, Extension(ctx): Exten
         ended |= page.full || !rendered_all;
     }
     let n = out.resources.len();
-    let body = json!({"schemas": [LIST_RESPONSE], "totalResults": total, "Resources": out.resources, "startIndex": p.start_index, "itemsPerPage": n});
-    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a .search page passed the response bound");
+    let body = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "Resources": out.resources,
+        "startIndex": p.start_index,
+        "itemsPerPage": n,
+    });
+    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a .search page passed the bound");
     Ok(scim_json(StatusCode::OK, &body))
 }

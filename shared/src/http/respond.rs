@@ -62,13 +62,20 @@ fn member_entry(base_url: &str, id: &str) -> Value {
 /// (projected), one separating comma, and for a group whose members are returned, `member_count`
 /// entries as long as the longest a member can have (members are users, whose ids the server makes:
 /// 36 characters). Never less than [`representation`] then makes of it, so a page priced with it fits.
-pub(super) fn page_cost<'a>(ctx: &'a RequestCtx, rt: &'static ResourceType, projection: &'a Projection) -> impl Fn(&StoredResource) -> usize + Send + Sync + 'a {
+pub(super) fn page_cost<'a>(
+    ctx: &'a RequestCtx,
+    rt: &'static ResourceType,
+    projection: &'a Projection,
+) -> impl Fn(&StoredResource) -> usize + Send + Sync + 'a {
     let with_members = rt.name == "Group" && !projection.excludes(rt, "members");
     let entry = body_len(&member_entry(&ctx.base_url, &model::new_id())) + 1;
     move |res: &StoredResource| {
         let own = body_len(&projection.apply(rt, model::render(res, rt, &ctx.base_url))) + 1;
-        let members = if with_members && res.member_count > 0 { body_len(&json!({"members": []})) + res.member_count as usize * entry } else { 0 };
-        own + members
+        if with_members && res.member_count > 0 {
+            own + body_len(&json!({"members": []})) + res.member_count as usize * entry
+        } else {
+            own
+        }
     }
 }
 
@@ -79,8 +86,9 @@ pub(super) fn too_large(rt: &ResourceType, what: &str, bytes: Option<usize>, max
     ScimError::bad_request(
         ScimType::TooMany,
         format!(
-            "{what} with its members is {size}more than one response may hold ({max} bytes, SCIM_MAX_RESPONSE_BYTES); \
-             ask with excludedAttributes=members (also to test a membership: filter=id eq \"<{}>\" and members eq \"<user id>\")",
+            "{what} with its members is {size}more than one response may hold ({max} bytes, \
+             SCIM_MAX_RESPONSE_BYTES); ask with excludedAttributes=members (also to test a membership: \
+             filter=id eq \"<{}>\" and members eq \"<user id>\")",
             rt.name.to_lowercase()
         ),
     )

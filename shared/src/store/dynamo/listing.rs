@@ -200,7 +200,13 @@ impl DynamoStore {
     /// Evaluate `filter` over the tenant's resources, page by page, examining at most `q.max_scan`: every
     /// match is counted, only the page's are kept (the partition is read in id order, so the matches
     /// before the page — by `startIndex` or up to the cursor's id — come first).
-    async fn scan_filtered(&self, tenant: &str, rt: &'static ResourceType, filter: &Filter, q: &ListQuery<'_>) -> Result<ListPage, StoreError> {
+    async fn scan_filtered(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        filter: &Filter,
+        q: &ListQuery<'_>,
+    ) -> Result<ListPage, StoreError> {
         let (pk, max_scan) = (keys::resource_pk(tenant, rt), q.max_scan);
         let mut start: Option<Item> = None;
         let mut examined = 0usize;
@@ -313,7 +319,9 @@ mod tests {
     #[test]
     fn page_slices_by_start_index_and_count() {
         let r = |id: &str| StoredResource { id: id.into(), attrs: Default::default(), created: String::new(), last_modified: String::new(), version: 1, ..Default::default() };
-        let q = |start_index, count, after| ListQuery { filter: None, start_index, count, max_scan: 10, after, budget: None };
+        let q = |start_index, count, after| {
+            ListQuery { filter: None, start_index, count, max_scan: 10, after, budget: None }
+        };
         let p = q(2, 1, None).window(vec![r("a"), r("b"), r("c")]);
         assert_eq!(p.total, 3);
         assert_eq!(p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
