@@ -4,7 +4,8 @@
 //! bound leaves room for ([`Page`]): possibly fewer than `count` resources, with `itemsPerPage` and the
 //! next cursor saying where the next page starts.
 //!
-//! Imports: `state`, `extract`, `respond` of `http`; the crate's `error`, `query`, `schema`, `service`.
+//! Imports: `state`, `extract`, `respond` of `http`; the crate's `error`, `model`, `query`, `schema`,
+//! `service`, `store` (the page budget's types).
 
 use super::extract::{header_str, PathParam, ScimBody};
 use super::respond::{
