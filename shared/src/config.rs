@@ -36,6 +36,30 @@ pub struct Limits {
     /// Largest `/Bulk` body (`SCIM_BULK_MAX_PAYLOAD`, default 20 MB, Jostle's; API Gateway and Lambda cap
     /// requests at 10 MB and 6 MB) → 413, from `Content-Length` before the body is read.
     pub bulk_max_payload: usize,
+    /// Largest response body, counted as [`lambda_body_len`] counts it (`SCIM_MAX_RESPONSE_BYTES`, default
+    /// [`RESPONSE_BYTES_DEFAULT`], at least [`RESPONSE_BYTES_MIN`]): list and `.search` pages stop before
+    /// the resource that would pass it, `/Bulk` answers the operations it has no room left for without
+    /// running them, and a group whose members would pass it is refused (docs/store.md, "Response size").
+    pub max_response_bytes: usize,
+}
+
+/// The default bound on one response body: 5 MiB as Lambda carries it. A Lambda function's response
+/// may be at most 6 MB *including* API Gateway's JSON envelope, in which the body is one
+/// JSON string; the remaining MiB is for the envelope and the headers. Every response that can grow with
+/// the data (list pages, `/Bulk`, the Events API) is held under this one figure.
+pub const RESPONSE_BYTES_DEFAULT: usize = 5 * 1024 * 1024;
+
+/// The smallest response bound accepted: every User fits in it, so a page always makes progress. A
+/// stored user document is at most ~372 KB, its `groups` (≈ 1,000 ids) ~180 KB rendered, and escaping
+/// at most doubles the document's bytes (see [`lambda_body_len`]).
+pub const RESPONSE_BYTES_MIN: usize = 1024 * 1024;
+
+/// The bytes `body` (a JSON text) takes in a Lambda response: API Gateway's envelope carries the body
+/// as a JSON string (`application/scim+json` is sent as text, not base64), in which every `"` and `\`
+/// gains a backslash. serde_json already writes control characters escaped and leaves other characters
+/// as they are, so nothing else grows. At most twice `body.len()`.
+pub fn lambda_body_len(body: &str) -> usize {
+    body.len() + body.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
 }
 
 impl Default for Limits {
@@ -54,6 +78,7 @@ impl Default for Limits {
             max_value_len: 16_384,
             bulk_max_operations: 50,
             bulk_max_payload: 20 * 1024 * 1024,
+            max_response_bytes: RESPONSE_BYTES_DEFAULT,
         }
     }
 }
@@ -75,6 +100,8 @@ impl Limits {
             max_value_len: env_num("SCIM_MAX_VALUE_LEN", d.max_value_len).max(1),
             bulk_max_operations: env_num("SCIM_BULK_MAX_OPERATIONS", d.bulk_max_operations).max(1),
             bulk_max_payload: env_num("SCIM_BULK_MAX_PAYLOAD", d.bulk_max_payload).max(1),
+            max_response_bytes: env_num("SCIM_MAX_RESPONSE_BYTES", d.max_response_bytes)
+                .max(RESPONSE_BYTES_MIN),
         }
     }
 }
@@ -168,5 +195,13 @@ mod tests {
         assert_eq!(normalise_base_path("/scim/v2"), "/scim/v2");
         assert_eq!(normalise_base_path("/"), "");
         assert_eq!(normalise_base_path(""), "");
+    }
+
+    #[test]
+    fn lambda_body_len_counts_the_escapes_of_the_envelope() {
+        for body in [r#"{"a":"b"}"#, r#"{"q":"say \"hi\" \\ \u0001 é"}"#, "[]"] {
+            let envelope = serde_json::to_string(&serde_json::Value::String(body.to_string())).unwrap();
+            assert_eq!(lambda_body_len(body), envelope.len() - 2, "{body}");
+        }
     }
 }

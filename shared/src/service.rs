@@ -15,7 +15,7 @@ use crate::filter::{CompValue, CompareOp};
 use crate::patch::members::{self, MemberPlan};
 use crate::patch;
 use crate::schema::{group_resource_type, user_resource_type, ResourceType};
-use crate::store::{limits, ListPage, ListQuery, MemberStatus, Store, StoreError};
+use crate::store::{limits, ListPage, ListQuery, MemberStatus, PageBudget, Store, StoreError};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,10 +157,28 @@ impl Service {
         }
     }
 
-    async fn list_documents(&self, tenant: &str, rt: &'static ResourceType, filter: Option<&Filter>, start_index: usize, count: usize, after: Option<&str>) -> ScimResult<ListPage> {
-        let q = ListQuery { filter, start_index, count, max_scan: self.limits.max_filter_scan, after };
+    async fn list_documents(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        filter: Option<&Filter>,
+        page: PageAt<'_>,
+    ) -> ScimResult<ListPage> {
+        let PageAt { start_index, count, after, budget } = page;
+        let max_scan = self.limits.max_filter_scan;
+        let q = ListQuery { filter, start_index, count, max_scan, after, budget };
         Ok(self.store.list(tenant, rt, q).await?)
     }
+}
+
+/// Which page of a list: `start_index` (1-based) or after the cursor's id, at most `count` resources,
+/// within `budget` (the response's room, [`PageBudget`]) when given.
+#[derive(Debug, Clone, Copy)]
+pub struct PageAt<'a> {
+    pub start_index: usize,
+    pub count: usize,
+    pub after: Option<&'a str>,
+    pub budget: Option<PageBudget<'a>>,
 }
 
 fn is_group(rt: &ResourceType) -> bool {
@@ -379,16 +397,18 @@ impl Service {
         tenant: &str,
         rt: &'static ResourceType,
         filter: Option<&Filter>,
-        start_index: usize,
-        count: usize,
-        after: Option<&str>,
+        page: PageAt<'_>,
     ) -> ScimResult<ListPage> {
         let Some(f) = filter.filter(|f| is_group(rt) && mentions_members(f)) else {
-            return self.list_documents(tenant, rt, filter, start_index, count, after).await;
+            return self.list_documents(tenant, rt, filter, page).await;
         };
         let (rest, required) = split_member_terms(f)?;
         let candidates: Vec<StoredResource> = match &rest {
-            Some(r) => self.list_documents(tenant, rt, Some(r), 1, self.limits.max_filter_scan, None).await?.items,
+            Some(r) => {
+                let count = self.limits.max_filter_scan;
+                let all = PageAt { start_index: 1, count, after: None, budget: None };
+                self.list_documents(tenant, rt, Some(r), all).await?.items
+            }
             None => {
                 // `members eq "u"` alone: the user's own list of groups says which.
                 let user = self.store.get(tenant, user_resource_type(), &required[0]).await?;
@@ -407,14 +427,9 @@ impl Service {
             }
         }
         matches.sort_by(|a, b| a.id.cmp(&b.id));
-        let total = matches.len();
-        let skip = match after {
-            Some(a) => matches.partition_point(|r| r.id.as_str() <= a),
-            None => start_index.saturating_sub(1),
-        };
-        let more = total > skip + count;
-        let items = matches.into_iter().skip(skip).take(count).collect();
-        Ok(ListPage { total, items, more })
+        let PageAt { start_index, count, after, budget } = page;
+        let max_scan = self.limits.max_filter_scan;
+        Ok(ListQuery { filter: None, start_index, count, max_scan, after, budget }.window(matches))
     }
 }
 

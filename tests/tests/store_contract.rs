@@ -23,7 +23,7 @@ fn user(id: &str, user_name: &str, external_id: Option<&str>) -> StoredResource 
 }
 
 fn q(filter: Option<&scim_core::filter::Filter>, start_index: usize, count: usize) -> ListQuery<'_> {
-    ListQuery { filter, start_index, count, max_scan: 10_000, after: None }
+    ListQuery { filter, start_index, count, max_scan: 10_000, after: None, budget: None }
 }
 
 fn with_attrs(r: &StoredResource, attrs: Map<String, Value>) -> StoredResource {
@@ -149,9 +149,9 @@ async fn unindexed_filters_are_evaluated_and_bounded(s: DynamoStore) {
     assert_eq!(page.total, 5);
     let page = s.list(T, rt(), q(Some(&f), 2, 2)).await.unwrap();
     assert_eq!((page.total, page.items.len()), (5, 2));
-    let at_bound = ListQuery { filter: Some(&f), start_index: 1, count: 10, max_scan: 12, after: None };
+    let at_bound = ListQuery { max_scan: 12, ..q(Some(&f), 1, 10) };
     assert_eq!(s.list(T, rt(), at_bound).await.unwrap().total, 5, "12 users, bound 12: allowed");
-    let past_bound = ListQuery { filter: Some(&f), start_index: 1, count: 10, max_scan: 11, after: None };
+    let past_bound = ListQuery { max_scan: 11, ..q(Some(&f), 1, 10) };
     assert!(matches!(s.list(T, rt(), past_bound).await, Err(StoreError::TooMany(_))), "12 users, bound 11: tooMany");
 }
 

@@ -1,16 +1,23 @@
 //! The resource handlers: list, create, get, replace, patch, delete and `.search` for each resource type of
 //! the profile, `POST /.search` across them, and `/Me`; each parses the request, calls the service and
-//! answers. Their routes are here too ([`routes`], [`me_routes`]).
+//! answers. Their routes are here too ([`routes`], [`me_routes`]). A list page holds what the response
+//! bound leaves room for ([`Page`]): possibly fewer than `count` resources, with `itemsPerPage` and the
+//! next cursor saying where the next page starts.
 //!
-//! Imports: `state`, `extract`, `respond` of `http`; the crate's `error`, `query`, `schema`, `service`.
+//! Imports: `state`, `extract`, `respond` of `http`; the crate's `error`, `model`, `query`, `schema`,
+//! `service`, `store` (the page budget's types).
 
 use super::extract::{header_str, PathParam, ScimBody};
-use super::respond::{empty_response, representation, resource_response, scim_json};
+use super::respond::{
+    body_len, empty_response, page_cost, representation, resource_response, scim_json, too_large,
+};
 use super::state::{AppState, RequestCtx};
 use crate::error::{ScimError, ScimResult};
 use crate::query::{self, ListParams};
 use crate::schema::{ResourceType, LIST_RESPONSE};
-use crate::service::etag_matches;
+use crate::model::{Projection, StoredResource};
+use crate::service::{etag_matches, PageAt};
+use crate::store::{ListPage, PageBudget};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -72,29 +79,90 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
     list_response(&st, &ctx, rt, &p).await
 }
 
-/// A ListResponse for `p` (GET with query parameters, or POST `.search`).
+/// What a ListResponse holds besides its resources, at most: the schema, the figures and a cursor
+/// (whose id is at most 1,024 bytes, hex-encoded).
+const LIST_ENVELOPE_BYTES: usize = 4096;
+
+/// The resources of one ListResponse, rendered while they fit in `room` bytes.
+struct Page {
+    room: usize,
+    used: usize,
+    resources: Vec<Value>,
+    /// The last rendered resource's id (the next cursor continues after it).
+    last: Option<String>,
+}
+
+impl Page {
+    fn new(max_response_bytes: usize) -> Self {
+        let room = max_response_bytes.saturating_sub(LIST_ENVELOPE_BYTES);
+        Page { room, used: 0, resources: Vec::new(), last: None }
+    }
+
+    /// What the store may still fill.
+    fn budget<'a>(&self, cost: &'a (dyn Fn(&StoredResource) -> usize + Send + Sync)) -> PageBudget<'a> {
+        PageBudget { max_bytes: self.room - self.used, cost }
+    }
+
+    /// Render `items` (a store page priced with [`page_cost`]) in order while they fit; false when one did
+    /// not (its members made it larger than priced: the page ends before it).
+    async fn render(
+        &mut self,
+        st: &AppState,
+        ctx: &RequestCtx,
+        rt: &'static ResourceType,
+        items: &[StoredResource],
+        projection: &Projection,
+    ) -> ScimResult<bool> {
+        for r in items {
+            let v = representation(st, ctx, rt, r, projection).await?;
+            let cost = body_len(&v) + 1;
+            if self.used + cost > self.room {
+                return Ok(false);
+            }
+            self.used += cost;
+            self.resources.push(v);
+            self.last = Some(r.id.clone());
+        }
+        Ok(true)
+    }
+
+    /// The page ended before its first resource: that resource alone is more than a response may hold.
+    fn check_progress(&self, rt: &ResourceType, page: &ListPage, rendered_all: bool) -> ScimResult<()> {
+        if self.resources.is_empty() && (page.full || !rendered_all) {
+            let what = format!("The next {} of this list", rt.name);
+            return Err(too_large(rt, &what, None, self.room + LIST_ENVELOPE_BYTES));
+        }
+        Ok(())
+    }
+}
+
+/// A ListResponse for `p` (GET with query parameters, or POST `.search`), within the response bound: the
+/// store prices each resource ([`page_cost`]) and stops reading when the next would not fit.
 async fn list_response(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, p: &ListParams) -> ScimResult<Response> {
     let after = p.cursor.as_ref().and_then(|c| c.as_deref());
-    let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), p.start_index, p.count, after).await?;
-    let mut resources: Vec<Value> = Vec::with_capacity(page.items.len());
-    for r in &page.items {
-        resources.push(representation(st, ctx, rt, r, &p.projection).await?);
-    }
-    let n = resources.len();
+    let mut out = Page::new(st.service.limits.max_response_bytes);
+    let cost = page_cost(ctx, rt, &p.projection);
+    let at = PageAt { start_index: p.start_index, count: p.count, after, budget: Some(out.budget(&cost)) };
+    let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), at).await?;
+    let rendered_all = out.render(st, ctx, rt, &page.items, &p.projection).await?;
+    out.check_progress(rt, &page, rendered_all)?;
+    let n = out.resources.len();
+    let more = page.more || !rendered_all;
     let mut body = json!({
         "schemas": [LIST_RESPONSE],
         "totalResults": page.total,
-        "Resources": resources,
+        "Resources": out.resources,
         "itemsPerPage": n,
     });
     match &p.cursor {
         None => body["startIndex"] = json!(p.start_index),
         Some(_) => {
-            if let (true, Some(last)) = (page.more, page.items.last()) {
-                body["nextCursor"] = json!(query::encode_cursor(rt.name, &last.id));
+            if let (true, Some(last)) = (more, &out.last) {
+                body["nextCursor"] = json!(query::encode_cursor(rt.name, last));
             }
         }
     }
+    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a list page passed the bound");
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -106,7 +174,7 @@ pub(super) async fn create(
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
     let res = st.service.create(&ctx.tenant, rt, body).await?;
-    resource_response(&st, StatusCode::CREATED, &res, rt, &ctx, &q).await
+    resource_response(&st, StatusCode::CREATED, &res, rt, &ctx, &q, true).await
 }
 
 async fn get_one(
@@ -121,7 +189,7 @@ async fn get_one(
     if header_str(&headers, header::IF_NONE_MATCH)?.is_some_and(|t| etag_matches(t, &res)) {
         return Ok(empty_response(StatusCode::NOT_MODIFIED, Some(&res)));
     }
-    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q, false).await
 }
 
 pub(super) async fn replace(
@@ -134,7 +202,7 @@ pub(super) async fn replace(
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
     let res = st.service.replace(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)?).await?;
-    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q, true).await
 }
 
 pub(super) async fn patch(
@@ -157,7 +225,7 @@ pub(super) async fn patch(
         Some(r) => r,
         None => st.service.get(&ctx.tenant, rt, &id).await?,
     };
-    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q).await
+    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q, true).await
 }
 
 pub(super) async fn delete(
@@ -198,25 +266,38 @@ async fn search(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx
     list_response(&st, &ctx, rt, &p).await
 }
 
-/// `POST /.search`: every resource type of the profile, one after the other, paged by `startIndex`.
+/// `POST /.search`: every resource type of the profile, one after the other, paged by `startIndex`. The
+/// response bound is shared: once a type's part of the page ends early, later types add nothing to it
+/// (the next page, at `startIndex + itemsPerPage`, continues inside that type), but still count.
 pub(super) async fn search_all(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, ScimBody(body): ScimBody) -> ScimResult<Response> {
     let pairs = search_params(&body)?;
     if pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("cursor")) {
         return Err(ScimError::invalid_value("Cursor paging is offered per resource type (/Users/.search, /Groups/.search), not across them"));
     }
     let p = ListParams::parse(&pairs, &st.service.limits)?;
-    let (mut total, mut resources) = (0usize, Vec::new());
+    let mut total = 0usize;
+    let mut out = Page::new(st.service.limits.max_response_bytes);
     let mut skip = p.start_index.saturating_sub(1);
+    let mut ended = false;
     for rt in st.resource_types.iter().copied() {
-        let want = p.count - resources.len();
-        let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), skip + 1, want, None).await?;
+        let want = if ended { 0 } else { p.count - out.resources.len() };
+        let cost = page_cost(&ctx, rt, &p.projection);
+        let at = PageAt { start_index: skip + 1, count: want, after: None, budget: Some(out.budget(&cost)) };
+        let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), at).await?;
         total += page.total;
         skip = skip.saturating_sub(page.total);
-        for r in &page.items {
-            resources.push(representation(&st, &ctx, rt, r, &p.projection).await?);
-        }
+        let rendered_all = out.render(&st, &ctx, rt, &page.items, &p.projection).await?;
+        out.check_progress(rt, &page, rendered_all)?;
+        ended |= page.full || !rendered_all;
     }
-    let n = resources.len();
-    let body = json!({"schemas": [LIST_RESPONSE], "totalResults": total, "Resources": resources, "startIndex": p.start_index, "itemsPerPage": n});
+    let n = out.resources.len();
+    let body = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "Resources": out.resources,
+        "startIndex": p.start_index,
+        "itemsPerPage": n,
+    });
+    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a .search page passed the bound");
     Ok(scim_json(StatusCode::OK, &body))
 }

@@ -1,11 +1,15 @@
 //! Answers: [`ScimError`] as a SCIM Error response, [`scim_json`] bodies (`application/scim+json`), a
 //! resource's representation (a group's members read from their items), resource responses with `ETag` and
-//! `Location`, and bodiless answers (204, 304).
+//! `Location`, and bodiless answers (204, 304). Every body that grows with the data is held under the
+//! response bound (`Limits::max_response_bytes`, counted by `config::lambda_body_len`): [`page_cost`]
+//! prices a resource for a list page before it is read whole; a representation over the bound is refused
+//! (GET) or left out (the answer to a write that is done).
 //!
-//! Imports: `state` of `http`; the crate's `error`, `model`, `query`, `schema`.
+//! Imports: `state` of `http`; the crate's `config`, `error`, `model`, `query`, `schema`.
 
 use super::state::{AppState, RequestCtx};
-use crate::error::{ScimError, ScimResult};
+use crate::config::lambda_body_len;
+use crate::error::{ScimError, ScimResult, ScimType};
 use crate::model::{self, Projection, StoredResource};
 use crate::query;
 use crate::schema::{self, ResourceType};
@@ -44,6 +48,52 @@ pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
+/// The bytes `v` takes in a response ([`lambda_body_len`] of its JSON text).
+pub(super) fn body_len(v: &Value) -> usize {
+    lambda_body_len(&v.to_string())
+}
+
+/// A group member as a representation lists it.
+fn member_entry(base_url: &str, id: &str) -> Value {
+    json!({"value": id, "$ref": model::location(base_url, schema::user_resource_type(), id), "type": "User"})
+}
+
+/// What a resource will take in a list page, without reading a group's members: its representation
+/// (projected), one separating comma, and for a group whose members are returned, `member_count`
+/// entries as long as the longest a member can have (members are users, whose ids the server makes:
+/// 36 characters). Never less than [`representation`] then makes of it, so a page priced with it fits.
+pub(super) fn page_cost<'a>(
+    ctx: &'a RequestCtx,
+    rt: &'static ResourceType,
+    projection: &'a Projection,
+) -> impl Fn(&StoredResource) -> usize + Send + Sync + 'a {
+    let with_members = rt.name == "Group" && !projection.excludes(rt, "members");
+    let entry = body_len(&member_entry(&ctx.base_url, &model::new_id())) + 1;
+    move |res: &StoredResource| {
+        let own = body_len(&projection.apply(rt, model::render(res, rt, &ctx.base_url))) + 1;
+        if with_members && res.member_count > 0 {
+            own + body_len(&json!({"members": []})) + res.member_count as usize * entry
+        } else {
+            own
+        }
+    }
+}
+
+/// 400 `tooMany`: one resource's representation is more than a response may hold (only a group's
+/// members can make it so: a User always fits, see `config::RESPONSE_BYTES_MIN`).
+pub(super) fn too_large(rt: &ResourceType, what: &str, bytes: Option<usize>, max: usize) -> ScimError {
+    let size = bytes.map(|b| format!("{b} bytes, ")).unwrap_or_default();
+    ScimError::bad_request(
+        ScimType::TooMany,
+        format!(
+            "{what} with its members is {size}more than one response may hold ({max} bytes, \
+             SCIM_MAX_RESPONSE_BYTES); ask with excludedAttributes=members (also to test a membership: \
+             filter=id eq \"<{}>\" and members eq \"<user id>\")",
+            rt.name.to_lowercase()
+        ),
+    )
+}
+
 /// The full representation, with a group's members read from their items unless the projection leaves
 /// them out (`excludedAttributes=members` costs no member read).
 pub(super) async fn representation(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, res: &StoredResource, projection: &Projection) -> ScimResult<Value> {
@@ -53,10 +103,7 @@ pub(super) async fn representation(st: &AppState, ctx: &RequestCtx, rt: &'static
         let members = if res.member_count == 0 { Vec::new() } else { st.service.members(&ctx.tenant, &res.id).await? };
         if let Value::Object(obj) = &mut body {
             let meta = obj.remove("meta");
-            let list: Vec<Value> = members
-                .iter()
-                .map(|m| json!({"value": m, "$ref": model::location(&ctx.base_url, schema::user_resource_type(), m), "type": "User"}))
-                .collect();
+            let list: Vec<Value> = members.iter().map(|m| member_entry(&ctx.base_url, m)).collect();
             obj.insert("members".into(), Value::Array(list));
             if let Some(meta) = meta {
                 obj.insert("meta".into(), meta);
@@ -66,6 +113,10 @@ pub(super) async fn representation(st: &AppState, ctx: &RequestCtx, rt: &'static
     Ok(projection.apply(rt, body))
 }
 
+/// The resource with `ETag` (and `Location` for 201). A representation over the response bound (a group
+/// with very many members) is refused with 400 `tooMany` when the request only reads it; after a write —
+/// done, whatever the answer — the answer has no body instead: 201 stays 201 (with `Location`), 200
+/// becomes 204 (RFC 7644 §3.5.2 allows 204 to a PATCH; a PUT's client reads the resource again).
 pub(super) async fn resource_response(
     st: &AppState,
     status: StatusCode,
@@ -73,10 +124,18 @@ pub(super) async fn resource_response(
     rt: &'static ResourceType,
     ctx: &RequestCtx,
     q: &Option<String>,
+    written: bool,
 ) -> ScimResult<Response> {
     let projection = query::projection(&query::decode(q.as_deref()))?;
     let body = representation(st, ctx, rt, res, &projection).await?;
-    let mut resp = scim_json(status, &body);
+    let max = st.service.limits.max_response_bytes;
+    let size = body_len(&body);
+    let mut resp = match (size > max, written) {
+        (false, _) => scim_json(status, &body),
+        (true, false) => return Err(too_large(rt, &format!("{} {}", rt.name, res.id), Some(size), max)),
+        (true, true) if status == StatusCode::CREATED => empty_response(status, None),
+        (true, true) => empty_response(StatusCode::NO_CONTENT, None),
+    };
     if let Ok(v) = HeaderValue::from_str(&res.etag()) {
         resp.headers_mut().insert(header::ETAG, v);
     }

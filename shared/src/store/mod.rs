@@ -76,6 +76,81 @@ pub struct ListQuery<'a> {
     pub max_scan: usize,
     /// Cursor paging (RFC 9865): only resources whose id sorts after this one (`start_index` is then 1).
     pub after: Option<&'a str>,
+    /// A byte bound on the page (the response's): see [`PageBudget`].
+    pub budget: Option<PageBudget<'a>>,
+}
+
+/// The room a page has in its response: the page ends before the first resource whose `cost` (its
+/// bytes in the response) would take the page's sum past `max_bytes` — possibly before `count` resources,
+/// as RFC 7644 §3.4.2.4 allows — and the store stops reading there. A page never passes `max_bytes`: a
+/// resource that alone does not fit ends the page empty (`more` set), and the caller says why.
+#[derive(Clone, Copy)]
+pub struct PageBudget<'a> {
+    pub max_bytes: usize,
+    pub cost: &'a (dyn Fn(&StoredResource) -> usize + Send + Sync),
+}
+
+impl std::fmt::Debug for PageBudget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageBudget").field("max_bytes", &self.max_bytes).finish_non_exhaustive()
+    }
+}
+
+/// Fills one page: at most `count` resources, within the budget if there is one.
+#[derive(Debug)]
+pub struct PageFill<'a> {
+    count: usize,
+    budget: Option<PageBudget<'a>>,
+    used: usize,
+    /// The budget ended the page (a resource did not fit).
+    pub full: bool,
+    pub items: Vec<StoredResource>,
+}
+
+impl<'a> PageFill<'a> {
+    pub fn new(q: &ListQuery<'a>) -> Self {
+        PageFill { count: q.count, budget: q.budget, used: 0, full: false, items: Vec::new() }
+    }
+    /// Room for more: fewer than `count` resources and the budget not reached.
+    pub fn open(&self) -> bool {
+        !self.full && self.items.len() < self.count
+    }
+    /// Add `r` if the page is open and `r` fits; false (and the page closed) otherwise.
+    pub fn push(&mut self, r: StoredResource) -> bool {
+        if !self.open() {
+            return false;
+        }
+        if let Some(b) = self.budget {
+            let cost = (b.cost)(&r);
+            if self.used + cost > b.max_bytes {
+                self.full = true;
+                return false;
+            }
+            self.used += cost;
+        }
+        self.items.push(r);
+        true
+    }
+}
+
+impl ListQuery<'_> {
+    /// One page of `matches` (all matches, sorted by id): by `start_index`, or after the cursor's id;
+    /// `total` counts them all.
+    pub fn window(&self, matches: Vec<StoredResource>) -> ListPage {
+        let total = matches.len();
+        let skip = match self.after {
+            Some(after) => matches.partition_point(|r| r.id.as_str() <= after),
+            None => self.start_index.saturating_sub(1).min(total),
+        };
+        let mut fill = PageFill::new(self);
+        for r in matches.into_iter().skip(skip) {
+            if !fill.push(r) {
+                break;
+            }
+        }
+        let more = total > skip + fill.items.len();
+        ListPage { total, items: fill.items, more, full: fill.full }
+    }
 }
 
 /// One page of results and the total number of matches.
@@ -85,6 +160,8 @@ pub struct ListPage {
     pub items: Vec<StoredResource>,
     /// More resources may follow the last item (cursor paging continues after its id).
     pub more: bool,
+    /// The budget ended the page before `count` resources ([`PageBudget`]); `more` is then set.
+    pub full: bool,
 }
 
 /// The whole store: resources, group members, tenants and tokens, OAuth clients. Implemented for every

@@ -9,7 +9,7 @@ use crate::filter::{CompValue, CompareOp, Filter};
 use crate::model::{self, StoredResource};
 use crate::schema::ResourceType;
 use crate::store::keys::{self, GSI1, GSI1PK, GSI2, GSI2PK, PK, SK};
-use crate::store::{limits, record_call, ListPage, ListQuery, ResourceStore, StoreError};
+use crate::store::{limits, record_call, ListPage, ListQuery, PageFill, ResourceStore, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::types::Select;
 
@@ -33,14 +33,14 @@ impl DynamoStore {
             let total = counters.total;
             let skip = q.start_index.saturating_sub(1);
             if q.count == 0 || skip >= total {
-                return Ok(ListPage { total, items: Vec::new(), more: false });
+                return Ok(ListPage { total, ..ListPage::default() });
             }
             let (start, seq) = match q.after {
                 Some(id) => (Some(key(&keys::resource_pk(tenant, rt), id)), None),
                 None => (None, Some(counters)),
             };
-            let (items, more) = self.list_unfiltered(tenant, rt, skip, q.count, start, seq).await?;
-            return Ok(ListPage { total, items, more });
+            let page = self.list_unfiltered(tenant, rt, skip, &q, start, seq).await?;
+            return Ok(ListPage { total, ..page });
         };
         let candidates = match plan(filter, rt) {
             Access::ById(id) => self.get(tenant, rt, &id).await?.into_iter().collect(),
@@ -50,11 +50,11 @@ impl DynamoStore {
             Access::ByExternalId(x) => {
                 self.query_index(GSI2, GSI2PK, keys::gsi2pk(tenant, rt, &x)).await?.iter().map(from_item).collect::<Result<Vec<_>, _>>()?
             }
-            Access::Evaluate => return Ok(page(self.scan_filtered(tenant, rt, filter, q.max_scan).await?, q)),
+            Access::Evaluate => return self.scan_filtered(tenant, rt, filter, &q).await,
         };
         let mut matches: Vec<StoredResource> = candidates.into_iter().filter(|r| filter.matches(&model::render(r, rt, ""), rt)).collect();
         matches.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(page(matches, q))
+        Ok(q.window(matches))
     }
 
     async fn query_index(&self, index: &str, key_attr: &str, key: String) -> Result<Vec<Item>, StoreError> {
@@ -112,7 +112,9 @@ impl DynamoStore {
         Ok(Counters { total: sum.max(0) as usize, seq: seq.max(0) as u64 })
     }
 
-    /// Page through the tenant's resources of type `rt` in id order: skip `skip`, then read `count`.
+    /// Page through the tenant's resources of type `rt` in id order: skip `skip`, then read `q.count` —
+    /// fewer when `q.budget` ends the page first; reading stops there (a Query returns at most 1 MB, so
+    /// at most the budget and one Query's items are held). The page's `total` is left to the caller.
     ///
     /// Cursor paging passes its `start` key and `seq = None`. Index paging passes `seq` (the counters:
     /// change sequence and total): it starts from the nearest checkpoint at or below position `skip` learned at the
@@ -124,10 +126,10 @@ impl DynamoStore {
         tenant: &str,
         rt: &'static ResourceType,
         skip: usize,
-        count: usize,
+        q: &ListQuery<'_>,
         mut start: Option<Item>,
         seq: Option<Counters>,
-    ) -> Result<(Vec<StoredResource>, bool), StoreError> {
+    ) -> Result<ListPage, StoreError> {
         let pk = keys::resource_pk(tenant, rt);
         let mut to_skip = skip;
         if let Some(seq) = seq {
@@ -136,8 +138,8 @@ impl DynamoStore {
                 to_skip = skip - at;
             }
         }
-        let learn = |position: usize, last: Option<&Item>| {
-            if let (Some(seq), Some(id)) = (seq, last.and_then(|k| k.get(SK)).and_then(|v| v.as_s().ok())) {
+        let learn = |position: usize, last: Option<&str>| {
+            if let (Some(seq), Some(id)) = (seq, last) {
                 self.positions.learn(tenant, rt.name, seq.seq, seq.total, position, id);
             }
         };
@@ -155,31 +157,28 @@ impl DynamoStore {
             to_skip = to_skip.saturating_sub(r.count as usize);
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => {
-                    learn(skip - to_skip, Some(&k));
+                    learn(skip - to_skip, k.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str));
                     start = Some(k)
                 }
-                _ => return Ok((Vec::new(), false)),
+                _ => return Ok(ListPage::default()),
             }
         }
-        let mut out = Vec::with_capacity(count);
+        let mut fill = PageFill::new(q);
         let mut more = false;
-        let mut last: Option<Item> = None;
-        while out.len() < count {
+        while fill.open() {
             record_call("Query");
             let r = self
                 .partition_query(&pk, start.take())
-                .limit((count - out.len()) as i32)
+                .limit((q.count - fill.items.len()) as i32)
                 .consistent_read(seq.is_some())
                 .send()
                 .await
                 .map_err(|e| classify("Query", e))?;
             record_read(r.consumed_capacity());
-            let items = r.items.unwrap_or_default();
-            for item in &items {
-                out.push(from_item(item)?);
-            }
-            if let Some(i) = items.into_iter().last() {
-                last = Some(i);
+            for item in r.items.unwrap_or_default() {
+                if !fill.push(from_item(&item)?) {
+                    break;
+                }
             }
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => {
@@ -192,16 +191,27 @@ impl DynamoStore {
                 }
             }
         }
-        learn(skip + out.len(), last.as_ref());
-        Ok((out, more))
+        // The budget ended the page: resources follow its last one (in this Query's answer or after it).
+        more |= fill.full;
+        learn(skip + fill.items.len(), fill.items.last().map(|r| r.id.as_str()));
+        Ok(ListPage { total: 0, items: fill.items, more, full: fill.full })
     }
 
-    /// Evaluate `filter` over the tenant's resources, page by page, examining at most `max_scan`.
-    async fn scan_filtered(&self, tenant: &str, rt: &'static ResourceType, filter: &Filter, max_scan: usize) -> Result<Vec<StoredResource>, StoreError> {
-        let pk = keys::resource_pk(tenant, rt);
+    /// Evaluate `filter` over the tenant's resources, page by page, examining at most `q.max_scan`: every
+    /// match is counted, only the page's are kept (the partition is read in id order, so the matches
+    /// before the page — by `startIndex` or up to the cursor's id — come first).
+    async fn scan_filtered(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        filter: &Filter,
+        q: &ListQuery<'_>,
+    ) -> Result<ListPage, StoreError> {
+        let (pk, max_scan) = (keys::resource_pk(tenant, rt), q.max_scan);
         let mut start: Option<Item> = None;
         let mut examined = 0usize;
-        let mut matches = Vec::new();
+        let (mut total, mut before) = (0usize, 0usize);
+        let mut fill = PageFill::new(q);
         loop {
             record_call("Query");
             // Read at most one item past the bound: seeing it proves the bound is exceeded.
@@ -216,8 +226,18 @@ impl DynamoStore {
             for item in r.items.unwrap_or_default() {
                 examined += 1;
                 let res = from_item(&item)?;
-                if filter.matches(&model::render(&res, rt, ""), rt) {
-                    matches.push(res);
+                if !filter.matches(&model::render(&res, rt, ""), rt) {
+                    continue;
+                }
+                total += 1;
+                let ahead = match q.after {
+                    Some(after) => res.id.as_str() <= after,
+                    None => total < q.start_index,
+                };
+                if ahead {
+                    before += 1;
+                } else if fill.open() {
+                    fill.push(res);
                 }
             }
             if examined > max_scan {
@@ -229,7 +249,10 @@ impl DynamoStore {
             }
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(matches),
+                _ => {
+                    let more = total > before + fill.items.len();
+                    return Ok(ListPage { total, items: fill.items, more, full: fill.full });
+                }
             }
         }
     }
@@ -270,18 +293,6 @@ fn plan(filter: &Filter, rt: &ResourceType) -> Access {
     }
 }
 
-/// One page of `matches` (sorted by id): by `startIndex`, or after the cursor's id.
-fn page(mut matches: Vec<StoredResource>, q: ListQuery<'_>) -> ListPage {
-    let total = matches.len();
-    let skip = match q.after {
-        Some(after) => matches.partition_point(|r| r.id.as_str() <= after),
-        None => q.start_index.saturating_sub(1).min(total),
-    };
-    let more = total > skip + q.count;
-    let items = matches.drain(skip..).take(q.count).collect();
-    ListPage { total, items, more }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,13 +319,42 @@ mod tests {
     #[test]
     fn page_slices_by_start_index_and_count() {
         let r = |id: &str| StoredResource { id: id.into(), attrs: Default::default(), created: String::new(), last_modified: String::new(), version: 1, ..Default::default() };
-        let q = |start_index, count, after| ListQuery { filter: None, start_index, count, max_scan: 10, after };
-        let p = page(vec![r("a"), r("b"), r("c")], q(2, 1, None));
+        let q = |start_index, count, after| {
+            ListQuery { filter: None, start_index, count, max_scan: 10, after, budget: None }
+        };
+        let p = q(2, 1, None).window(vec![r("a"), r("b"), r("c")]);
         assert_eq!(p.total, 3);
         assert_eq!(p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
         assert!(p.more);
-        assert_eq!(page(vec![r("a")], q(5, 10, None)).items.len(), 0);
-        let p = page(vec![r("a"), r("b"), r("c")], q(1, 5, Some("a")));
+        assert_eq!(q(5, 10, None).window(vec![r("a")]).items.len(), 0);
+        let p = q(1, 5, Some("a")).window(vec![r("a"), r("b"), r("c")]);
         assert_eq!((p.items.len(), p.more), (2, false));
+    }
+
+    #[test]
+    fn a_budget_ends_the_page_before_the_resource_that_does_not_fit() {
+        let r = |id: &str| StoredResource { id: id.into(), ..Default::default() };
+        // Each resource costs 10 bytes, plus its id's length: "a" 11, "bb" 12, "ccc" 13.
+        let cost = |r: &StoredResource| 10 + r.id.len();
+        let q = |max_bytes, start_index| ListQuery {
+            filter: None,
+            start_index,
+            count: 5,
+            max_scan: 10,
+            after: None,
+            budget: Some(crate::store::PageBudget { max_bytes, cost: &cost }),
+        };
+        let all = || vec![r("a"), r("bb"), r("ccc")];
+        let ids = |p: &ListPage| p.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let p = q(23, 1).window(all());
+        assert_eq!((ids(&p), p.more, p.total), (vec!["a".to_string(), "bb".to_string()], true, 3));
+        let p = q(22, 1).window(all());
+        assert_eq!((ids(&p), p.more), (vec!["a".to_string()], true));
+        // Continuing at startIndex + itemsPerPage gives the rest.
+        let p = q(25, 2).window(all());
+        assert_eq!((ids(&p), p.more), (vec!["bb".to_string(), "ccc".to_string()], false));
+        // A resource that alone does not fit: an empty page, and more to come.
+        let p = q(10, 1).window(all());
+        assert_eq!((p.items.len(), p.more), (0, true));
     }
 }
