@@ -199,6 +199,7 @@ async fn operator_page(status: Arc<scim_local::webhook::Status>) -> (String, Str
     let app = scim_local::admin::router_with_webhook(
         Arc::new(scim_core::metrics::Metrics::default()),
         auth,
+        scim_local::admin::AdminConfig::new(std::time::Duration::from_secs(30)),
         Some(status),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
