@@ -16,7 +16,7 @@
 //! in the same transaction; an event already logged (a retry after a crash) cancels it, is dropped,
 //! and the rest is written — the same event is never logged twice.
 //!
-//! Imports `store` (its errors and the DynamoDB store's client) and [`super::event`].
+//! Imports `store` (its errors and the DynamoDB store's client), `config` (how a response is priced) and [`super::event`].
 
 use super::cursor::{fingerprint, Position};
 use super::event::Event;
@@ -38,8 +38,9 @@ const TRANSACTION_BYTES: usize = 3_000_000;
 pub const MAX_EVENT_BYTES: usize = 350_000;
 /// Most events one page of the Events API returns.
 pub const MAX_PAGE: usize = 1000;
-/// Most bytes of event JSON one page carries (a Lambda answer over 6 MB fails; this leaves room for the
-/// page's own fields and for the answer's encoding). One event is at most [`MAX_EVENT_BYTES`], so every
+/// Most bytes of event JSON one page carries, counted as a Lambda response carries them
+/// ([`crate::config::lambda_body_len`]: a Lambda answer over 6 MB fails; this leaves room for the page's
+/// own fields). One event is at most [`MAX_EVENT_BYTES`], so every
 /// page holds at least one.
 pub const PAGE_BYTES: usize = 3_000_000;
 /// Items the first Query of a page asks for, before it knows how large they are (at most ~5.6 MB).
@@ -401,17 +402,19 @@ impl EventLog {
                     s.gap |= anchored;
                     continue;
                 }
-                largest = largest.max(json.len());
+                // Priced as the answer travels in a Lambda response (each `"` and `\` escaped once more).
+                let size = crate::config::lambda_body_len(&json) + 1;
+                largest = largest.max(size);
                 if s.events.len() == limit {
                     s.more = true;
                     break;
                 }
-                if !s.events.is_empty() && bytes + json.len() + 1 > max_bytes {
+                if !s.events.is_empty() && bytes + size > max_bytes {
                     s.more = true;
                     s.size_limited = true;
                     break;
                 }
-                bytes += json.len() + 1;
+                bytes += size;
                 s.events.push(RawEvent { order, id, json });
             }
             match last_key {
