@@ -53,8 +53,33 @@ impl Default for ServeConfig {
 }
 
 impl ServeConfig {
+    /// The settings of the environment, for one of the process's two listeners: caps lowered to fit the
+    /// file-descriptor limit if it is low ([`ServeConfig::within_fd_limit`]).
     pub fn from_env() -> Self {
-        ServeConfig::from_lookup(|name| std::env::var(name).ok())
+        let cfg = ServeConfig::from_lookup(|name| std::env::var(name).ok());
+        let fitted = cfg.clone().within_fd_limit(LISTENERS, fd_limit());
+        if fitted.max_connections < cfg.max_connections {
+            tracing::warn!(
+                max_connections = fitted.max_connections,
+                max_connections_per_peer = fitted.max_connections_per_peer,
+                fd_limit = fd_limit(),
+                "connection caps lowered to fit the open-file limit (raise it with ulimit -n)"
+            );
+        }
+        fitted
+    }
+
+    /// This configuration with its caps lowered, if need be, so that `listeners` listeners holding it all
+    /// stay within `fd_limit` open files with [`FD_RESERVE`] to spare (the per-peer cap in proportion).
+    pub fn within_fd_limit(mut self, listeners: usize, fd_limit: Option<u64>) -> Self {
+        let Some(limit) = fd_limit else { return self };
+        let room = (limit.saturating_sub(FD_RESERVE) / listeners.max(1) as u64).max(1) as usize;
+        if room < self.max_connections {
+            let per_peer = self.max_connections_per_peer as u128 * room as u128 / self.max_connections as u128;
+            self.max_connections_per_peer = (per_peer as usize).clamp(1, room);
+            self.max_connections = room;
+        }
+        self
     }
 
     /// The settings `var` gives (absent, empty, zero or unreadable values take the default).
@@ -71,6 +96,18 @@ impl ServeConfig {
             max_connections_per_peer: per_peer.min(max_connections),
         }
     }
+}
+
+/// The process's listeners: the SCIM port and the embedded engine's door.
+const LISTENERS: usize = 2;
+/// Open files kept for the rest of the process (database, logs, outgoing connections, refusals in flight).
+pub const FD_RESERVE: u64 = 64;
+
+/// The process's soft limit of open files (Linux; `None` elsewhere or when unreadable).
+fn fd_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("Max open files"))?;
+    line.split_whitespace().next()?.parse().ok()
 }
 
 /// A complete HTTP/1.1 503 answer with `content_type` and `body`, `Retry-After: 1` and `Connection: close`:
@@ -289,6 +326,18 @@ mod tests {
         assert_eq!(env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "300")]).max_connections_per_peer, 256);
         assert_eq!(env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "10")]).max_connections_per_peer, 10);
         assert_eq!(env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "0")]).max_connections_per_peer, 128);
+    }
+
+    #[test]
+    fn caps_fit_the_open_file_limit() {
+        let d = ServeConfig::default();
+        let low = d.clone().within_fd_limit(2, Some(128));
+        assert_eq!((low.max_connections, low.max_connections_per_peer), (32, 16), "(128 - 64) / 2 listeners");
+        let high = d.clone().within_fd_limit(2, Some(1_048_576));
+        assert_eq!((high.max_connections, high.max_connections_per_peer), (256, 128));
+        assert_eq!(d.clone().within_fd_limit(2, None).max_connections, 256);
+        let tiny = d.within_fd_limit(2, Some(10));
+        assert_eq!((tiny.max_connections, tiny.max_connections_per_peer), (1, 1));
     }
 
     #[test]
