@@ -37,7 +37,8 @@ pub struct ServeConfig {
     /// `SCIM_HEADER_READ_TIMEOUT_SECS` (default 15): a request head (request line and headers) must be
     /// complete this long after the server starts waiting for it.
     pub header_read_timeout: Duration,
-    /// `SCIM_IDLE_TIMEOUT_SECS` (default 60): a connection on which no byte moves either way this long is closed.
+    /// `SCIM_IDLE_TIMEOUT_SECS` (default 60): a connection on which no byte moves either way this long is
+    /// closed.
     pub idle_timeout: Duration,
     /// `SCIM_MAX_CONNECTIONS` (default 256): open connections at most; more are answered 503 and closed.
     pub max_connections: usize,
@@ -75,7 +76,8 @@ impl ServeConfig {
         let Some(limit) = fd_limit else { return self };
         let room = (limit.saturating_sub(FD_RESERVE) / listeners.max(1) as u64).max(1) as usize;
         if room < self.max_connections {
-            let per_peer = self.max_connections_per_peer as u128 * room as u128 / self.max_connections as u128;
+            let per_peer =
+                self.max_connections_per_peer as u128 * room as u128 / self.max_connections as u128;
             self.max_connections_per_peer = (per_peer as usize).clamp(1, room);
             self.max_connections = room;
         }
@@ -84,11 +86,19 @@ impl ServeConfig {
 
     /// The settings `var` gives (absent, empty, zero or unreadable values take the default).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
-        let num = |name: &str, default: u64| var(name).and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > 0).unwrap_or(default);
+        let num = |name: &str, default: u64| {
+            var(name)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(default)
+        };
         let max_connections = num("SCIM_MAX_CONNECTIONS", 256) as usize;
         // Half the server per peer: one client (locally often every client is 127.0.0.1) keeps room for
         // a benchmark at concurrency 64 twice over, and another peer always finds the other half free.
-        let per_peer = num("SCIM_MAX_CONNECTIONS_PER_PEER", (max_connections as u64 / 2).max(1)) as usize;
+        let per_peer = num(
+            "SCIM_MAX_CONNECTIONS_PER_PEER",
+            (max_connections as u64 / 2).max(1),
+        ) as usize;
         ServeConfig {
             header_read_timeout: Duration::from_secs(num("SCIM_HEADER_READ_TIMEOUT_SECS", 15)),
             idle_timeout: Duration::from_secs(num("SCIM_IDLE_TIMEOUT_SECS", 60)),
@@ -106,7 +116,9 @@ pub const FD_RESERVE: u64 = 64;
 /// The process's soft limit of open files (Linux; `None` elsewhere or when unreadable).
 fn fd_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = text.lines().find_map(|l| l.strip_prefix("Max open files"))?;
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?;
     line.split_whitespace().next()?.parse().ok()
 }
 
@@ -114,7 +126,8 @@ fn fd_limit() -> Option<u64> {
 /// what a listener writes to a connection over one of its caps.
 pub fn busy_answer(content_type: &str, body: &str) -> Vec<u8> {
     format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+         retry-after: 1\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -137,7 +150,10 @@ where
 {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
-    let peers = Arc::new(Peers { per_peer: cfg.max_connections_per_peer, open: Mutex::default() });
+    let peers = Arc::new(Peers {
+        per_peer: cfg.max_connections_per_peer,
+        open: Mutex::default(),
+    });
     let busy: Arc<[u8]> = busy.into();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_accept_warning: Option<Instant> = None;
@@ -150,7 +166,8 @@ where
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // Out of file descriptors (or a connection reset before it was accepted): pause, keep serving.
+                // Out of file descriptors (or a connection reset before it was accepted): pause, keep
+                // serving.
                 if last_accept_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
                     tracing::warn!(error = %e, "accept failed; retrying");
                     last_accept_warning = Some(Instant::now());
@@ -164,7 +181,9 @@ where
         let permit = permits.clone().try_acquire_owned().ok();
         let (Some(slot), Some(permit)) = (slot, permit) else {
             if last_busy_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                tracing::warn!(local = ?listener.local_addr().ok(), "connection refused: too many open connections (in all or from one peer)");
+                let local = listener.local_addr().ok();
+                let why = "connection refused: too many open connections (in all or from one peer)";
+                tracing::warn!(?local, "{why}");
                 last_busy_warning = Some(Instant::now());
             }
             tokio::spawn(refuse_busy(stream, busy.clone()));
@@ -214,7 +233,10 @@ impl Peers {
             return None;
         }
         *n += 1;
-        Some(PeerSlot { peers: self.clone(), key })
+        Some(PeerSlot {
+            peers: self.clone(),
+            key,
+        })
     }
 }
 
@@ -240,7 +262,9 @@ impl Drop for PeerSlot {
 /// address's /64 — one subscriber's usual allocation, so rotating addresses within it gains nothing.
 fn peer_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
-        IpAddr::V6(v6) if !v6.is_loopback() => IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into()),
+        IpAddr::V6(v6) if !v6.is_loopback() => {
+            IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into())
+        }
         other => other,
     }
 }
@@ -255,7 +279,11 @@ pub struct Idle<S> {
 
 impl<S> Idle<S> {
     pub fn new(inner: S, timeout: Duration) -> Self {
-        Idle { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+        Idle {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
     }
 
     fn progress(&mut self) {
@@ -265,14 +293,21 @@ impl<S> Idle<S> {
     /// Pending, unless the connection has been idle too long (then an error that closes it).
     fn pending_or_idle<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle"))),
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle",
+            ))),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -289,7 +324,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Idle<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
@@ -319,42 +358,88 @@ mod tests {
         let d = ServeConfig::default();
         assert_eq!((d.max_connections, d.max_connections_per_peer), (256, 128));
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            ServeConfig::from_lookup(move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))
+            ServeConfig::from_lookup(move |n| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            })
         };
-        assert_eq!(env(&[("SCIM_MAX_CONNECTIONS", "64")]).max_connections_per_peer, 32);
-        assert_eq!(env(&[("SCIM_MAX_CONNECTIONS", "1")]).max_connections_per_peer, 1);
-        assert_eq!(env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "300")]).max_connections_per_peer, 256);
-        assert_eq!(env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "10")]).max_connections_per_peer, 10);
-        assert_eq!(env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "0")]).max_connections_per_peer, 128);
+        assert_eq!(
+            env(&[("SCIM_MAX_CONNECTIONS", "64")]).max_connections_per_peer,
+            32
+        );
+        assert_eq!(
+            env(&[("SCIM_MAX_CONNECTIONS", "1")]).max_connections_per_peer,
+            1
+        );
+        assert_eq!(
+            env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "300")]).max_connections_per_peer,
+            256
+        );
+        assert_eq!(
+            env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "10")]).max_connections_per_peer,
+            10
+        );
+        assert_eq!(
+            env(&[("SCIM_MAX_CONNECTIONS_PER_PEER", "0")]).max_connections_per_peer,
+            128
+        );
     }
 
     #[test]
     fn caps_fit_the_open_file_limit() {
         let d = ServeConfig::default();
         let low = d.clone().within_fd_limit(2, Some(128));
-        assert_eq!((low.max_connections, low.max_connections_per_peer), (32, 16), "(128 - 64) / 2 listeners");
+        assert_eq!(
+            (low.max_connections, low.max_connections_per_peer),
+            (32, 16),
+            "(128 - 64) / 2 listeners"
+        );
         let high = d.clone().within_fd_limit(2, Some(1_048_576));
-        assert_eq!((high.max_connections, high.max_connections_per_peer), (256, 128));
+        assert_eq!(
+            (high.max_connections, high.max_connections_per_peer),
+            (256, 128)
+        );
         assert_eq!(d.clone().within_fd_limit(2, None).max_connections, 256);
         let tiny = d.within_fd_limit(2, Some(10));
-        assert_eq!((tiny.max_connections, tiny.max_connections_per_peer), (1, 1));
+        assert_eq!(
+            (tiny.max_connections, tiny.max_connections_per_peer),
+            (1, 1)
+        );
     }
 
     #[test]
     fn peers_are_counted_by_address_and_ipv6_by_64() {
-        let peers = Arc::new(Peers { per_peer: 2, open: Mutex::default() });
+        let peers = Arc::new(Peers {
+            per_peer: 2,
+            open: Mutex::default(),
+        });
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let a1 = peers.try_take(ip("127.0.0.1")).unwrap();
         let a2 = peers.try_take(ip("::ffff:127.0.0.1")).unwrap();
-        assert!(peers.try_take(ip("127.0.0.1")).is_none(), "a third from the same address");
-        let b = peers.try_take(ip("127.0.0.2")).expect("another address has its own slots");
+        assert!(
+            peers.try_take(ip("127.0.0.1")).is_none(),
+            "a third from the same address"
+        );
+        let b = peers
+            .try_take(ip("127.0.0.2"))
+            .expect("another address has its own slots");
         let v6a = peers.try_take(ip("2001:db8::1")).unwrap();
         let v6b = peers.try_take(ip("2001:db8::ffff:2")).unwrap();
         assert!(peers.try_take(ip("2001:db8::3")).is_none(), "the same /64");
-        assert!(peers.try_take(ip("2001:db8:0:1::1")).is_some(), "another /64");
+        assert!(
+            peers.try_take(ip("2001:db8:0:1::1")).is_some(),
+            "another /64"
+        );
         drop(a1);
-        let again = peers.try_take(ip("127.0.0.1")).expect("a slot given back is free again");
+        let again = peers
+            .try_take(ip("127.0.0.1"))
+            .expect("a slot given back is free again");
         drop((a2, again, b, v6a, v6b));
-        assert!(peers.open.lock().unwrap().is_empty(), "no entry for a peer without open connections");
+        assert!(
+            peers.open.lock().unwrap().is_empty(),
+            "no entry for a peer without open connections"
+        );
     }
 }
