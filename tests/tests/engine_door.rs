@@ -1,7 +1,9 @@
 //! The embedded engine's HTTP listener (functions/local/src/engine_door.rs) lets in only requests signed
 //! with the engine's key: unsigned, wrongly signed, tampered and stale requests are refused and change
 //! nothing; the SDK signing with the key works; `scim-local` keeps its data directory private; and
-//! `scim-admin` still reaches a running server's engine through the same door.
+//! `scim-admin` still reaches a running server's engine through the same door. The door has the SCIM port's
+//! connection limits: a cap, header, body and idle timeouts, and a caller without the key is answered
+//! before its body is read.
 //!
 //! dynoxide only: moto is a test engine with no such door.
 
@@ -165,6 +167,171 @@ async fn stale_request_is_refused_and_changes_nothing() {
     // Control: a request signed a minute ago (a slow client, a clock a little off) is let in.
     put(&at(60), inproc.table(), "door#recent").await.expect("signed a minute ago");
     assert!(present(&inproc, "door#recent").await);
+}
+
+/// An engine whose door has 1 s header and body timeouts, a 2 s idle timeout and room for 4 connections,
+/// with a table.
+async fn strict_door() -> (scim_local::EmbeddedDynamo, String) {
+    let serve = scim_local::serve::ServeConfig {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(2),
+        max_connections: 4,
+        max_connections_per_peer: 4,
+    };
+    let cfg = scim_local::engine_door::DoorConfig { serve, body_read_timeout: Duration::from_secs(1) };
+    let engine = scim_local::start_embedded_dynamodb_with(None, EngineKey::random(), cfg).await.expect("start the engine");
+    let table = "door-limits".to_string();
+    engine.store(&table, T).create_table_if_missing().await.expect("create the table in process");
+    (engine, table)
+}
+
+/// The raw bytes of a PutItem of `pk` signed by `store`'s client (the SDK's own request, not sent by it)
+/// for the engine at `host`: its head and its body.
+async fn signed_put(store: &DynamoStore, host: &str, pk: &str) -> (Vec<u8>, Vec<u8>) {
+    let capture = Capture::default();
+    let client = Client::from_conf(store.client().config().to_builder().interceptor(capture.clone()).build());
+    assert!(put(&client, store.table(), pk).await.is_err(), "the interceptor stops the call");
+    let (headers, body) = capture.0.lock().unwrap().clone().expect("a signed request");
+    // The signer took `host` from the URL; the HTTP client adds the header.
+    let mut head = format!("POST / HTTP/1.1\r\nhost: {host}\r\n");
+    for (k, v) in headers.into_iter().filter(|(k, _)| k != "host") {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    (head.into_bytes(), body)
+}
+
+fn host_of(endpoint: &str) -> String {
+    endpoint.trim_start_matches("http://").trim_end_matches('/').to_string()
+}
+
+/// Status and body of one raw HTTP answer (empty: no answer).
+fn status_of(raw: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(raw).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+/// Write `bytes` one at a time, `gap` apart, until a write fails (the server closed the connection), all are
+/// sent or `limit` passed; then read what the server answered. Whether the server closed the connection
+/// before the end, how long that took, and the answer.
+async fn trickle(stream: &mut tokio::net::TcpStream, bytes: &[u8], gap: Duration, limit: Duration) -> (bool, Duration, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut cut = false;
+    for b in bytes {
+        if stream.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        if started.elapsed() > limit {
+            break;
+        }
+        tokio::time::sleep(gap).await;
+    }
+    let took = started.elapsed();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut answer)).await;
+    (cut, took, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_beyond_the_cap_are_refused_and_signed_calls_still_work() {
+    use tokio::io::AsyncReadExt;
+    let (engine, table) = strict_door().await;
+    let host = host_of(&engine.endpoint);
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        held.push(tokio::net::TcpStream::connect(&host).await.unwrap());
+    }
+    // The two beyond the cap are answered 503 (a DynamoDB error the SDK retries) and closed at once.
+    for s in &mut held[4..] {
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.read_to_end(&mut answer)).await;
+        let (status, text) = status_of(&answer);
+        assert_eq!(status, 503, "a connection over the cap: {text:?}");
+        assert!(text.contains("application/x-amz-json-1.0") && text.contains("ThrottlingException"), "{text}");
+    }
+    // The four within it are closed by the header read timeout.
+    let started = std::time::Instant::now();
+    for s in &mut held[..4] {
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "an idle connection was held {:?}", started.elapsed());
+    }
+    let http = engine.http_store(&table, T);
+    put(http.client(), &table, "door#after-idle").await.expect("signed PutItem once the idle sockets are gone");
+    assert!(present(&engine.store(&table, T), "door#after-idle").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_the_key_is_answered_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = endpoint();
+    let host = host_of(&endpoint);
+    // Both announce a 16 MB body and send 64 KB of it, the rest never.
+    let unsigned = format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amz-target: DynamoDB_20120810.PutItem\r\ncontent-length: 16000000\r\n\r\n"
+    );
+    // A head as the SDK signs it (right key id, fresh date, signed hash) with another signature.
+    let (signed, _) = signed_put(&scim_tests::dynoxide_over_http("door-forged"), &host, "door#forged").await;
+    let forged: String = String::from_utf8(signed)
+        .unwrap()
+        .split_inclusive("\r\n")
+        .map(|l| match l.split_once("Signature=") {
+            Some((before, _)) => format!("{before}Signature={}\r\n", "0".repeat(64)),
+            None if l.starts_with("content-length:") => "content-length: 16000000\r\n".to_string(),
+            None => l.to_string(),
+        })
+        .collect();
+    assert!(forged.contains("Signature=0000") && forged.contains("content-length: 16000000"), "{forged}");
+    for (name, head, kind) in [("unsigned", unsigned, "UnrecognizedClientException"), ("forged", forged, "InvalidSignatureException")] {
+        let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&vec![b' '; 64 * 1024]).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+        let (status, text) = status_of(&answer);
+        assert_eq!(status, 400, "{name}: answered without waiting for the body: {text:?}");
+        assert!(text.contains(kind), "{name}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{name}: answered after {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_bodies_are_cut_off() {
+    let (engine, table) = strict_door().await;
+    let host = host_of(&engine.endpoint);
+    let http = engine.http_store(&table, T);
+    let gap = Duration::from_millis(200);
+
+    // A signed head trickled at one byte per 200 ms: cut off after about the header read timeout (1 s).
+    let (head, _) = signed_put(&http, &host, "door#slow-head").await;
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let (cut, took, _) = trickle(&mut s, &head, gap, Duration::from_secs(6)).await;
+    assert!(cut && took < Duration::from_secs(4), "a trickled head of {} bytes held the connection {took:?}", head.len());
+
+    // A signed request whose body is trickled: 408 after the body read timeout, and nothing written.
+    let (head, body) = signed_put(&http, &host, "door#slow-body").await;
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut s, &head).await.unwrap();
+    let (_, took, answer) = trickle(&mut s, &body, gap, Duration::from_secs(4)).await;
+    let (status, text) = status_of(&answer);
+    assert_eq!(status, 408, "{text:?}");
+    assert!(text.contains("RequestTimeoutException"), "{text}");
+    assert!(took < Duration::from_secs(4), "a trickled body held the connection {took:?}");
+    assert!(!present(&engine.store(&table, T), "door#slow-body").await, "nothing was written");
+
+    // Control: the same request sent at once is let in.
+    let (head, body) = signed_put(&http, &host, "door#fast").await;
+    let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut s, &[head, body].concat()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), tokio::io::AsyncReadExt::read_to_end(&mut s, &mut answer)).await;
+    assert_eq!(status_of(&answer).0, 200, "{}", String::from_utf8_lossy(&answer));
+    assert!(present(&engine.store(&table, T), "door#fast").await);
 }
 
 #[cfg(unix)]

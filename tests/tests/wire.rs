@@ -1,7 +1,7 @@
 //! The local server over a real socket, byte for byte: request lines as Entra sends them (raw `"`, `(`, `)`,
 //! `+` for spaces, `%40`, `%2B`, `%22`, unquoted values, raw spaces), SCIM bodies on refusals the HTTP library
 //! makes itself, malformed preconditions, path aliases, and the connection limits (header, body and idle
-//! timeouts, the connection cap).
+//! timeouts, the connection cap, the cap per peer address).
 
 use scim_local::serve::ServeConfig;
 use scim_tests::TestServer;
@@ -104,7 +104,12 @@ scim_tests::engine_tests!(
 /// A server with 1 s header and body timeouts, a 2 s idle timeout and room for 4 connections.
 async fn strict_server() -> TestServer {
     let http = HttpConfig { body_read_timeout: Duration::from_secs(1), ..HttpConfig::default() };
-    let serve = ServeConfig { header_read_timeout: Duration::from_secs(1), idle_timeout: Duration::from_secs(2), max_connections: 4 };
+    let serve = ServeConfig {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(2),
+        max_connections: 4,
+        max_connections_per_peer: 4,
+    };
     TestServer::start_with_serve_config(scim_tests::Engine::Dynoxide, http, serve).await
 }
 
@@ -182,4 +187,61 @@ async fn slow_and_idle_clients_are_cut_off_while_others_are_served() {
     let (status, _, b) = parse(&srv.raw(&get_line(&srv, "/scim/v2/Users"), Duration::from_secs(5)).await);
     assert_eq!(status, 200, "served again once the silent connections were cut off: {b}");
     drop(silent);
+}
+
+/// `request` sent from a socket bound to the loopback address `from` (each address of 127/8 is another
+/// peer to the server); what arrived until the server closed the connection or 5 s passed.
+async fn raw_from(srv: &TestServer, from: &str, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut s = socket.connect(srv.addr().parse().unwrap()).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_holding_its_cap_cannot_starve_another() {
+    use tokio::io::AsyncReadExt;
+    // Long timeouts: the idle sockets stay open for the whole test, as a client reopening them would keep them.
+    let serve = ServeConfig {
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 8,
+        max_connections_per_peer: 4,
+    };
+    let srv = TestServer::start_with_serve_config(scim_tests::Engine::Dynoxide, HttpConfig::default(), serve).await;
+    let id = srv.create_user(&json!({"userName": "peer@example.com"})).await;
+    // Peer 127.0.0.1 opens as many silent connections as the whole server has room for.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(tokio::net::TcpStream::connect(srv.addr()).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Those beyond its share were answered 503 and closed at once; the rest are held.
+    let mut refused = 0;
+    for s in &mut held {
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+            let (status, head, body) = parse(&buf[..n]);
+            assert_eq!(status, 503, "{body}");
+            assert!(head.contains("content-type: application/scim+json") && head.contains("retry-after"), "{head}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 4, "one peer holds at most 4 of the 8 connections; {refused} of its 8 were refused");
+    // The same peer is refused while it holds its share; another peer is served.
+    let (status, _, b) = parse(&raw_from(&srv, "127.0.0.1", &get_line(&srv, "/scim/v2/Users")).await);
+    assert_eq!(status, 503, "{b}");
+    for _ in 0..3 {
+        let (status, _, b) = parse(&raw_from(&srv, "127.0.0.2", &get_line(&srv, &format!("/scim/v2/Users/{id}"))).await);
+        assert_eq!(status, 200, "another peer is served while the first holds its share: {b}");
+    }
+    // Closed connections give their slots back.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _, b) = parse(&raw_from(&srv, "127.0.0.1", &get_line(&srv, "/scim/v2/Users")).await);
+    assert_eq!(status, 200, "{b}");
 }

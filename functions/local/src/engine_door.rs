@@ -5,15 +5,23 @@
 //! Verified requests are handed to the engine in process, by the same dispatch as the server's own calls
 //! ([`crate::in_process`]).
 //!
+//! The signature is checked before the body is read: the door requires the body's SHA-256 in a signed
+//! `x-amz-content-sha256` header (our clients add it before signing:
+//! [`scim_core::store::dynamo::DynamoStore::local_with_credentials`]), verifies the signature over the
+//! head with that hash, and only then reads the body — within the body read timeout, at most 16 MB — and
+//! checks that it has that hash. A caller without the key is answered at once, whatever it sends after its
+//! headers; the connection limits are the SCIM port's ([`crate::listener`]).
+//!
 //! The expected signature is computed by `aws-sigv4`, the signer the SDK itself uses, from the request's
-//! signed headers, body, `x-amz-date` and credential scope, instead of a hand-written canonicalisation:
-//! the canonical request (header normalisation, path encoding, payload hash) is then byte-for-byte what
+//! signed headers, the claimed payload hash, `x-amz-date` and credential scope, instead of a hand-written
+//! canonicalisation: the canonical request (header normalisation, path encoding) is then byte-for-byte what
 //! the SDK signed, and stays so when the SDK changes. The cost: a client that signs a header the SDK
 //! never signs (`user-agent`) is refused; our clients are the SDK.
 
 use crate::in_process;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use crate::listener::{self, ServeConfig};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use aws_credential_types::Credentials;
@@ -21,6 +29,7 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use aws_sigv4::sign::v4::SigningParams;
 use dynoxide::Database;
 use scim_core::store::dynamo::DynamoStore;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -35,6 +44,8 @@ pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 /// The largest request body the door reads (DynamoDB's own limit for a BatchWriteItem).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 const SERVICE: &str = "dynamodb";
+const CONTENT_SHA256: &str = "x-amz-content-sha256";
+const AMZ_JSON: &str = "application/x-amz-json-1.0";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// The secret the engine's door checks signatures against.
@@ -81,33 +92,96 @@ impl EngineKey {
     }
 }
 
-/// Serve the engine's DynamoDB API on `listener`, for callers that sign with `key`.
-pub async fn serve(listener: TcpListener, db: Database, key: EngineKey) -> std::io::Result<()> {
-    let app = axum::Router::new()
-        .fallback(door)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Arc::new(Door { db, key }));
-    axum::serve(listener, app).await
+/// The door's limits: the SCIM port's connection caps and timeouts, and its body read timeout.
+#[derive(Debug, Clone)]
+pub struct DoorConfig {
+    pub serve: ServeConfig,
+    /// `SCIM_BODY_READ_TIMEOUT_SECS` (default 30): a verified request's body must arrive within this.
+    pub body_read_timeout: Duration,
+}
+
+impl DoorConfig {
+    pub fn from_env() -> Self {
+        DoorConfig { serve: ServeConfig::from_env(), body_read_timeout: scim_core::config::HttpConfig::from_env().body_read_timeout }
+    }
+}
+
+impl Default for DoorConfig {
+    fn default() -> Self {
+        DoorConfig { serve: ServeConfig::default(), body_read_timeout: scim_core::config::HttpConfig::default().body_read_timeout }
+    }
+}
+
+/// Serve the engine's DynamoDB API on `listener`, for callers that sign with `key`, within `cfg`'s limits.
+pub async fn serve(listener: TcpListener, db: Database, key: EngineKey, cfg: DoorConfig) -> std::io::Result<()> {
+    let app = axum::Router::new().fallback(door).with_state(Arc::new(Door { db, key, body_read_timeout: cfg.body_read_timeout }));
+    let busy = error_body("com.amazon.coral.availability#ThrottlingException", "The engine has too many open connections; retry shortly.");
+    let busy = listener::busy_answer(AMZ_JSON, &busy);
+    listener::serve_until(app, listener, cfg.serve, busy, |io| io, std::future::pending()).await
 }
 
 struct Door {
     db: Database,
     key: EngineKey,
+    body_read_timeout: Duration,
 }
 
-async fn door(State(door): State<Arc<Door>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refusal) = verify(&door.key, &method, &uri, &headers, &body, SystemTime::now()) {
+async fn door(State(door): State<Arc<Door>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    // The head first: nothing of the body is read for a caller without the key.
+    let content_sha256 = match verify_head(&door.key, &parts.method, &parts.uri, &parts.headers, SystemTime::now()) {
+        Ok(hash) => hash,
+        Err(refusal) => {
+            tracing::warn!(kind = refusal.kind(), "engine listener refused a request");
+            return closing(dynamo_json(400, refusal.body()));
+        }
+    };
+    let body = match read_body(body, &parts.headers, door.body_read_timeout).await {
+        Ok(b) => b,
+        Err(answer) => return closing(answer),
+    };
+    if let Err(refusal) = check_body(&content_sha256, &body) {
         tracing::warn!(kind = refusal.kind(), "engine listener refused a request");
         return dynamo_json(400, refusal.body());
     }
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let (status, json) = in_process::answer_json(&door.db, target, &body);
     dynamo_json(status, json)
 }
 
+/// A verified request's body: at most [`MAX_BODY`] bytes (also by its `Content-Length`, checked before any
+/// byte is read), within `timeout`.
+async fn read_body(body: Body, headers: &HeaderMap, timeout: Duration) -> Result<Bytes, Response> {
+    let too_large = || dynamo_json(413, error_body("com.amazon.coral.validate#ValidationException", "The request body is larger than 16 MB."));
+    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) if declared.is_none() => Err(too_large()),
+        Ok(Err(_)) => Err(dynamo_json(400, error_body("com.amazon.coral.validate#ValidationException", "The request body was cut off."))),
+        Err(_) => {
+            tracing::warn!("engine listener: a request body did not arrive in time");
+            let detail = "The request body did not arrive within the body read timeout.";
+            Err(dynamo_json(408, error_body("com.amazon.coral.service#RequestTimeoutException", detail)))
+        }
+    }
+}
+
+/// `answer`, after which the connection is closed (its request's body may be unread).
+fn closing(mut answer: Response) -> Response {
+    answer.headers_mut().insert("connection", axum::http::HeaderValue::from_static("close"));
+    answer
+}
+
+fn error_body(kind: &str, message: &str) -> String {
+    serde_json::json!({"__type": kind, "message": message}).to_string()
+}
+
 fn dynamo_json(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [("content-type", "application/x-amz-json-1.0")], body).into_response()
+    (status, [("content-type", AMZ_JSON)], body).into_response()
 }
 
 /// Why the door refused a request (DynamoDB's own error types for these cases).
@@ -129,7 +203,7 @@ impl Refusal {
 
     fn body(&self) -> String {
         let (Refusal::UnrecognizedClient(m) | Refusal::InvalidSignature(m)) = self;
-        serde_json::json!({"__type": format!("com.amazon.coral.service#{}", self.kind()), "message": m}).to_string()
+        error_body(&format!("com.amazon.coral.service#{}", self.kind()), m)
     }
 }
 
@@ -179,8 +253,23 @@ fn parse_amz_date(value: &str) -> Option<SystemTime> {
     time::PrimitiveDateTime::parse(value, &format).ok().map(|t| t.assume_utc().into())
 }
 
-/// Check the request's SigV4 signature against `key` at time `now`.
+/// Check the request's SigV4 signature against `key` at time `now`, its body included.
 pub fn verify(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<(), Refusal> {
+    check_body(&verify_head(key, method, uri, headers, now)?, body)
+}
+
+/// Whether `body` has the SHA-256 `content_sha256` the verified head claims.
+fn check_body(content_sha256: &str, body: &[u8]) -> Result<(), Refusal> {
+    if hex::encode(Sha256::digest(body)) == content_sha256 {
+        Ok(())
+    } else {
+        Err(invalid("The request body does not match its signed x-amz-content-sha256."))
+    }
+}
+
+/// Check the SigV4 signature of a request's head against `key` at time `now`, with the payload hash its
+/// signed `x-amz-content-sha256` header claims; that hash (for [`check_body`]) when it holds.
+pub fn verify_head(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, now: SystemTime) -> Result<String, Refusal> {
     let auth_value = headers
         .get("authorization")
         .ok_or_else(|| unrecognized("The request carries no signature; sign it with the engine's key (SCIM_DATA_DIR/engine-key)."))?
@@ -203,7 +292,7 @@ pub fn verify(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, 
         return Err(invalid(format!("Signature expired: {amz_date} is more than {} minutes from the engine's time.", MAX_SKEW.as_secs() / 60)));
     }
     let names: Vec<&str> = auth.signed_headers.split(';').collect();
-    for required in ["host", "x-amz-date", "x-amz-target"] {
+    for required in ["host", "x-amz-date", "x-amz-target", CONTENT_SHA256] {
         if !names.contains(&required) {
             return Err(invalid(format!("The signed headers must include {required}.")));
         }
@@ -219,6 +308,11 @@ pub fn verify(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, 
         }
     }
 
+    let content_sha256 = headers.get(CONTENT_SHA256).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_sha256.len() != 64 || !content_sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(invalid("The x-amz-content-sha256 header must be the body's SHA-256 in lower-case hex."));
+    }
+
     // The expected signature, by the SDK's signer (see the module comment). The URI's authority is a
     // placeholder: the signed `host` header (required above) is what the signer uses.
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -232,7 +326,7 @@ pub fn verify(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, 
         .build()
         .map_err(|_| invalid("The request cannot be verified."))?
         .into();
-    let request = SignableRequest::new(method.as_str(), format!("http://engine{path}"), signed.into_iter(), SignableBody::Bytes(body))
+    let request = SignableRequest::new(method.as_str(), format!("http://engine{path}"), signed.into_iter(), SignableBody::Precomputed(content_sha256.to_string()))
         .map_err(|_| invalid("The request cannot be verified."))?;
     let (instructions, expected) = sign(request, &params).map_err(|_| invalid("The request cannot be verified."))?.into_parts();
     let (expected_headers, _) = instructions.into_parts();
@@ -248,7 +342,7 @@ pub fn verify(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, 
             "The request signature we calculated does not match the signature you provided. Check the engine's key (SCIM_DATA_DIR/engine-key).",
         ));
     }
-    Ok(())
+    Ok(content_sha256.to_string())
 }
 
 #[cfg(test)]
@@ -257,8 +351,12 @@ mod tests {
 
     const BODY: &[u8] = br#"{"TableName":"t","Key":{"pk":{"S":"a"},"sk":{"S":"b"}}}"#;
 
-    /// A request signed as the SDK signs it, with `secret` at `at`.
+    /// A request signed as our clients sign it (the SDK, with the body's hash added), with `secret` at `at`.
     fn signed(secret: &str, at: SystemTime, body: &[u8]) -> HeaderMap {
+        signed_with(secret, at, body, true)
+    }
+
+    fn signed_with(secret: &str, at: SystemTime, body: &[u8], content_sha256: bool) -> HeaderMap {
         let identity = Credentials::new(ACCESS_KEY_ID, secret, None, None, "test").into();
         let params = SigningParams::builder()
             .identity(&identity)
@@ -269,12 +367,16 @@ mod tests {
             .build()
             .unwrap()
             .into();
-        let base = [
+        let hash = hex::encode(Sha256::digest(body));
+        let mut base = vec![
             ("content-type", "application/x-amz-json-1.0"),
             ("x-amz-target", "DynamoDB_20120810.GetItem"),
             ("host", "127.0.0.1:4567"),
             ("user-agent", "test"),
         ];
+        if content_sha256 {
+            base.push((CONTENT_SHA256, &hash));
+        }
         let req = SignableRequest::new("POST", "http://127.0.0.1:4567/", base.iter().copied(), SignableBody::Bytes(body)).unwrap();
         let (instr, _) = sign(req, &params).unwrap().into_parts();
         let mut headers = HeaderMap::new();
@@ -344,6 +446,27 @@ mod tests {
         let a = h4["authorization"].to_str().unwrap().replace(";x-amz-target", "");
         h4.insert("authorization", a.parse().unwrap());
         assert_eq!(check(&h4, BODY, now, &key).unwrap_err().kind(), "InvalidSignatureException");
+    }
+
+    #[test]
+    fn the_body_hash_must_be_signed_and_true() {
+        let key = EngineKey::random();
+        let now = SystemTime::now();
+        // Signed as the SDK signs by default (no x-amz-content-sha256): the head alone cannot be verified.
+        let h = signed_with(&key.secret, now, BODY, false);
+        let r = check(&h, BODY, now, &key).unwrap_err();
+        assert!(r.body().contains("x-amz-content-sha256"), "{}", r.body());
+        // The head verifies before any body is seen, and gives the hash the body must have.
+        let h = signed(&key.secret, now, BODY);
+        let claimed = verify_head(&key, &Method::POST, &Uri::from_static("/"), &h, now).unwrap();
+        assert_eq!(claimed, hex::encode(Sha256::digest(BODY)));
+        assert_eq!(check_body(&claimed, b"{}").unwrap_err().kind(), "InvalidSignatureException");
+        // Another hash in the header than the one signed is refused at the head.
+        let mut h2 = h.clone();
+        h2.insert(CONTENT_SHA256, hex::encode(Sha256::digest(b"{}")).parse().unwrap());
+        assert_eq!(verify_head(&key, &Method::POST, &Uri::from_static("/"), &h2, now).unwrap_err().kind(), "InvalidSignatureException");
+        h2.insert(CONTENT_SHA256, "UNSIGNED-PAYLOAD".parse().unwrap());
+        assert_eq!(verify_head(&key, &Method::POST, &Uri::from_static("/"), &h2, now).unwrap_err().kind(), "InvalidSignatureException");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod cloudwatch;
 pub mod engine_door;
 pub mod events;
 pub mod in_process;
+pub mod listener;
 pub mod private_dir;
 pub mod serve;
 pub mod stream_index;
@@ -71,6 +72,15 @@ pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<EmbeddedD
 /// [`start_embedded_dynamodb`], its listener checking signatures against `key` (the one kept in the data
 /// directory, so that `scim-admin` can read it).
 pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engine_door::EngineKey) -> Result<EmbeddedDynamo, String> {
+    start_embedded_dynamodb_with(db_file, key, engine_door::DoorConfig::from_env()).await
+}
+
+/// [`start_embedded_dynamodb_with_key`], its listener within `door`'s connection limits.
+pub async fn start_embedded_dynamodb_with(
+    db_file: Option<&Path>,
+    key: engine_door::EngineKey,
+    door: engine_door::DoorConfig,
+) -> Result<EmbeddedDynamo, String> {
     let db = match db_file {
         Some(p) => {
             let path = p.to_str().ok_or_else(|| format!("database path {} is not valid UTF-8", p.display()))?;
@@ -85,7 +95,7 @@ pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engin
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind a loopback port for the embedded DynamoDB: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(engine_door::serve(listener, db.clone(), key.clone()));
+    tokio::spawn(engine_door::serve(listener, db.clone(), key.clone(), door));
     Ok(EmbeddedDynamo { endpoint: format!("http://{addr}"), key, db })
 }
 

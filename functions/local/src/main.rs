@@ -39,6 +39,8 @@ ENVIRONMENT (all optional)
   SCIM_BODY_READ_TIMEOUT_SECS    a request body must arrive within this (default 30; 408 after)
   SCIM_IDLE_TIMEOUT_SECS         close a connection with no bytes moving this long (default 60)
   SCIM_MAX_CONNECTIONS           open connections at most (default 256; more are answered 503)
+  SCIM_MAX_CONNECTIONS_PER_PEER  open connections from one address at most (default half of
+                                 SCIM_MAX_CONNECTIONS; more are answered 503)
   SCIM_EVENTS                    off: no change events (default on; docs/events.md)
   SCIM_EVENTS_RETENTION_DAYS     how long the Events API keeps an event (default 7)
   SCIM_EVENTS_WEBHOOK_URL        POST every change event to this http:// URL, signed (docs/events.md)

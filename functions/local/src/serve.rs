@@ -8,118 +8,29 @@
 //!   (`Content-Length`, chunked bodies); anything it cannot follow it passes through untouched.
 //! * **SCIM bodies on hyper's own refusals.** A 4xx that hyper writes by itself (431 headers too large, 400 a
 //!   malformed head, 414) carries no body; [`Conn`] adds a SCIM Error body to it.
-//! * **Timeouts** (all configurable, see [`ServeConfig`]): a request head must arrive within the header read
-//!   timeout (hyper's timer; it also bounds how long a kept-alive connection waits for its next request), a
-//!   body within the body read timeout (the SCIM layer, [`scim_core::config::HttpConfig::body_read_timeout`]),
-//!   and a connection with no bytes moving either way for the idle timeout is closed.
-//! * **A connection cap.** Past `SCIM_MAX_CONNECTIONS` open connections a new one is answered 503 (SCIM body,
-//!   `Retry-After`) and closed, so the server never runs into the file-descriptor limit; when `accept` fails
-//!   anyway (the limit was reached elsewhere in the process) the loop pauses briefly instead of spinning.
+//! * **Timeouts and connection caps**: the loop shared with the engine's door ([`crate::listener`]), its
+//!   503 a SCIM Error; a request body must arrive within the body read timeout (the SCIM layer,
+//!   [`scim_core::config::HttpConfig::body_read_timeout`]).
 //!
 //! Why hand-written: hyper leaves the connection loop to its user, and no crate rewrites request lines.
 
+use crate::listener::{self, Idle};
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio::time::{Instant, Sleep};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
-/// Connection limits of the local server, from the environment (documented in the README).
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// `SCIM_HEADER_READ_TIMEOUT_SECS` (default 15): a request head (request line and headers) must be
-    /// complete this long after the server starts waiting for it.
-    pub header_read_timeout: Duration,
-    /// `SCIM_IDLE_TIMEOUT_SECS` (default 60): a connection on which no byte moves either way this long is closed.
-    pub idle_timeout: Duration,
-    /// `SCIM_MAX_CONNECTIONS` (default 256): open connections at most; more are answered 503 and closed.
-    pub max_connections: usize,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig { header_read_timeout: Duration::from_secs(15), idle_timeout: Duration::from_secs(60), max_connections: 256 }
-    }
-}
-
-impl ServeConfig {
-    pub fn from_env() -> Self {
-        let d = ServeConfig::default();
-        let num = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > 0).unwrap_or(default);
-        ServeConfig {
-            header_read_timeout: Duration::from_secs(num("SCIM_HEADER_READ_TIMEOUT_SECS", d.header_read_timeout.as_secs())),
-            idle_timeout: Duration::from_secs(num("SCIM_IDLE_TIMEOUT_SECS", d.idle_timeout.as_secs())),
-            max_connections: num("SCIM_MAX_CONNECTIONS", d.max_connections as u64) as usize,
-        }
-    }
-}
+/// The listener's limits (shared with the engine's door).
+pub use crate::listener::ServeConfig;
 
 /// Serve `router` on `listener` until `shutdown` completes; then stop accepting and give open connections
 /// a few seconds to finish their requests.
 pub async fn serve_until(router: Router, listener: TcpListener, cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(cfg.max_connections));
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut last_accept_warning: Option<Instant> = None;
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = &mut shutdown => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors (or a connection reset before it was accepted): pause, keep serving.
-                if last_accept_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                    tracing::warn!(error = %e, "accept failed; retrying");
-                    last_accept_warning = Some(Instant::now());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tokio::spawn(refuse_busy(stream));
-            continue;
-        };
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(cfg.header_read_timeout)
-            .serve_connection(TokioIo::new(Conn::new(stream, cfg.idle_timeout)), TowerToHyperService::new(router.clone()));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
-    Ok(())
-}
-
-/// The answer to a connection over the cap: 503 with a SCIM body, then close.
-async fn refuse_busy(mut stream: tokio::net::TcpStream) {
-    let body = scim_error_body(503, "The server has too many open connections; retry shortly");
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/scim+json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
-        stream.shutdown().await
-    })
-    .await;
+    let busy = listener::busy_answer("application/scim+json", &scim_error_body(503, "The server has too many open connections; retry shortly"));
+    listener::serve_until(router, listener, cfg, busy, Conn::new, shutdown).await
 }
 
 fn scim_error_body(status: u16, detail: &str) -> String {
@@ -127,8 +38,8 @@ fn scim_error_body(status: u16, detail: &str) -> String {
 }
 
 /// A client connection as hyper sees it: request lines repaired on the way in, hyper's bodiless refusals
-/// given a SCIM body on the way out, and closed when idle.
-pub struct Conn<S> {
+/// given a SCIM body on the way out.
+pub struct Conn<S = Idle<TcpStream>> {
     inner: S,
     framer: Framer,
     /// Bytes for hyper that the framer has produced and hyper has not read yet.
@@ -137,34 +48,11 @@ pub struct Conn<S> {
     /// A rewritten refusal still to be written to the client.
     outgoing: Vec<u8>,
     outgoing_pos: usize,
-    idle_timeout: Duration,
-    idle: Pin<Box<Sleep>>,
 }
 
 impl<S> Conn<S> {
-    pub fn new(inner: S, idle_timeout: Duration) -> Self {
-        Conn {
-            inner,
-            framer: Framer::default(),
-            incoming: Vec::new(),
-            incoming_pos: 0,
-            outgoing: Vec::new(),
-            outgoing_pos: 0,
-            idle_timeout,
-            idle: Box::pin(tokio::time::sleep(idle_timeout)),
-        }
-    }
-
-    fn progress(&mut self) {
-        self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
-    }
-
-    /// Pending, unless the connection has been idle too long (then an error that closes it).
-    fn pending_or_idle<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.idle.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle"))),
-            Poll::Pending => Poll::Pending,
-        }
+    pub fn new(inner: S) -> Self {
+        Conn { inner, framer: Framer::default(), incoming: Vec::new(), incoming_pos: 0, outgoing: Vec::new(), outgoing_pos: 0 }
     }
 }
 
@@ -173,12 +61,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         while self.outgoing_pos < self.outgoing.len() {
             match Pin::new(&mut self.inner).poll_write(cx, &self.outgoing[self.outgoing_pos..]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => {
-                    self.outgoing_pos += n;
-                    self.progress();
-                }
+                Poll::Ready(Ok(n)) => self.outgoing_pos += n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return self.pending_or_idle(cx),
+                Poll::Pending => return Poll::Pending,
             }
         }
         self.outgoing.clear();
@@ -214,11 +99,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
                         }
                         continue;
                     }
-                    this.progress();
                     this.framer.feed(read, &mut this.incoming);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return this.pending_or_idle(cx),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
@@ -235,14 +119,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
             let _ = this.poll_drain_outgoing(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                this.progress();
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.pending_or_idle(cx),
-        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

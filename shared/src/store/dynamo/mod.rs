@@ -84,10 +84,12 @@ impl DynamoStore {
     }
 
     /// Client for a local DynamoDB API with explicit credentials (the embedded engine's key, read from the
-    /// data directory), whatever the environment holds: every call is signed with them.
+    /// data directory), whatever the environment holds: every call is signed with them, and so is its
+    /// body's hash ([`ContentSha256`]), which the engine's door requires.
     pub fn local_with_credentials(endpoint: &str, table: impl Into<String>, call_timeout: Duration, access_key_id: &str, secret_access_key: &str) -> Self {
         let creds = Credentials::new(access_key_id, secret_access_key, None, None, "scim-local-engine");
-        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).credentials_provider(creds).build()), table)
+        let conf = local_config(endpoint, call_timeout).credentials_provider(creds).interceptor(ContentSha256);
+        DynamoStore::new(Client::from_conf(conf.build()), table)
     }
 
     /// A store whose requests travel through `http` (the embedded engine's in-process transport) instead
@@ -104,6 +106,33 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+}
+
+/// Adds `x-amz-content-sha256` (the body's SHA-256, hex) to each request before it is signed, so that the
+/// signature covers the body's hash in a header: the embedded engine's door checks the signature before it
+/// reads a body, and the body against that hash after. (The SDK signs this header only for S3.)
+#[derive(Debug)]
+struct ContentSha256;
+
+impl aws_sdk_dynamodb::config::Intercept for ContentSha256 {
+    fn name(&self) -> &'static str {
+        "ContentSha256"
+    }
+
+    fn modify_before_signing(
+        &self,
+        ctx: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use sha2::Digest;
+        let req = ctx.request_mut();
+        // DynamoDB bodies are always in memory; a streaming one goes without (and the door refuses it).
+        if let Some(hash) = req.body().bytes().map(|b| hex::encode(sha2::Sha256::digest(b))) {
+            req.headers_mut().insert("x-amz-content-sha256", hash);
+        }
+        Ok(())
     }
 }
 
