@@ -518,13 +518,14 @@ async fn failed_sign_ins_are_throttled() {
     assert_eq!(page.status(), 200, "a live session is not throttled");
 }
 
-/// Per address and in total, over a real socket whose serving loop tells the peer's address: one address
+/// Per address and in total, over a real socket served by scim-local's serving loop (which tells the
+/// page each connection's peer address): one address
 /// past its limit does not lock out another; enough addresses together lock out everyone (new sign-ins
 /// only) until the window ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_limits_are_per_address_and_in_total() {
     use scim_local::admin::{limit::SignInLimits, AdminAuth, AdminConfig};
-    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::net::{IpAddr, Ipv4Addr};
     let token = scim_core::auth::generate_token();
     let auth = std::sync::Arc::new(AdminAuth::new(&token).unwrap());
     let limits = SignInLimits { per_peer: 3, global: 6, window: std::time::Duration::from_secs(60), max_peers: 64 };
@@ -532,7 +533,9 @@ async fn sign_in_limits_are_per_address_and_in_total() {
     let router = scim_local::admin::router(std::sync::Arc::new(scim_core::metrics::Metrics::default()), auth, cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await });
+    // scim-local's own serving loop: it reports each connection's peer address to the page.
+    let cfg = scim_local::serve::ServeConfig::default();
+    tokio::spawn(scim_local::serve::serve_until(router, listener, cfg, std::future::pending()));
     let from = |last: u8| {
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
         reqwest::Client::builder().no_proxy().local_address(ip).redirect(reqwest::redirect::Policy::none()).build().unwrap()

@@ -14,7 +14,10 @@
 //!
 //! Imports nothing of this crate; each listener supplies its router, its 503 and how it wraps a connection.
 
+use axum::http::Request;
 use axum::Router;
+use hyper::body::Incoming;
+use tower::ServiceExt as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -193,7 +196,7 @@ where
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(cfg.header_read_timeout)
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(router.clone()));
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(with_peer(&router, peer)));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
@@ -203,6 +206,18 @@ where
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     Ok(())
+}
+
+/// `router`, its requests carrying the connection's peer address as axum's `ConnectInfo` (the operator
+/// page's sign-in limit counts failed attempts per address).
+fn with_peer(
+    router: &Router,
+    peer: std::net::SocketAddr,
+) -> tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone> {
+    router.clone().map_request(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        req
+    })
 }
 
 /// The answer to a connection over a cap, then close.
