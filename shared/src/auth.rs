@@ -33,8 +33,11 @@ pub struct Auth {
     /// OAuth (token endpoint and access tokens), when a signing key ring is configured.
     oauth: Option<Arc<OAuth>>,
     /// token hash → (tenant, bound user, verified at)
-    cache: Mutex<HashMap<String, (String, Option<String>, Instant)>>,
+    cache: Mutex<HashMap<String, CachedToken>>,
 }
+
+/// A tenant token's cached check: its tenant, the user it is bound to (if any), when it was verified.
+type CachedToken = (String, Option<String>, Instant);
 
 /// The hex SHA-256 of a token: its identity in the store.
 pub fn token_hash(token: &str) -> String {

@@ -247,6 +247,20 @@ pub fn group_resource_type() -> &'static ResourceType {
     })
 }
 
+impl crate::filter::AttrInfo for ResourceType {
+    fn case_exact(&self, urn: Option<&str>, name: &str, sub: Option<&str>) -> bool {
+        // `id` is caseExact (RFC 7643 §3.1); externalId is caseExact too.
+        if urn.is_none() && sub.is_none() && (name.eq_ignore_ascii_case("id") || name.eq_ignore_ascii_case("externalId")) {
+            return true;
+        }
+        let Some(r) = self.resolve(urn, name) else { return false };
+        match sub {
+            None => r.def.case_exact,
+            Some(s) => r.def.sub(s).map(|d| d.case_exact).unwrap_or(false),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,19 +313,5 @@ mod tests {
         assert_eq!(user_schema().attr("active").unwrap().ty, AttrType::Boolean);
         assert_eq!(user_schema().attr("groups").unwrap().mutability, Mutability::ReadOnly);
         assert!(group_schema().attr("members").unwrap().multi_valued);
-    }
-}
-
-impl crate::filter::AttrInfo for ResourceType {
-    fn case_exact(&self, urn: Option<&str>, name: &str, sub: Option<&str>) -> bool {
-        // `id` is caseExact (RFC 7643 §3.1); externalId is caseExact too.
-        if urn.is_none() && sub.is_none() && (name.eq_ignore_ascii_case("id") || name.eq_ignore_ascii_case("externalId")) {
-            return true;
-        }
-        let Some(r) = self.resolve(urn, name) else { return false };
-        match sub {
-            None => r.def.case_exact,
-            Some(s) => r.def.sub(s).map(|d| d.case_exact).unwrap_or(false),
-        }
     }
 }

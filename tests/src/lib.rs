@@ -237,6 +237,8 @@ impl TestServer {
         scim_local::events::consumer(&self.store, &endpoint(self.engine), self.engine == Engine::Moto, &scim_core::events::EventsConfig::default())
     }
 
+    // Every way a test server differs is a parameter here; the named constructors above pick them.
+    #[allow(clippy::too_many_arguments)]
     async fn start_configured(
         engine: Engine,
         limits: Limits,

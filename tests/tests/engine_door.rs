@@ -109,7 +109,10 @@ async fn signed_sdk_calls_work() {
 
 /// Keeps the signed request the SDK was about to send, and stops it there.
 #[derive(Debug, Clone, Default)]
-struct Capture(Arc<Mutex<Option<(Vec<(String, String)>, Vec<u8>)>>>);
+struct Capture(Arc<Mutex<Option<Captured>>>);
+
+/// A captured request: its headers and body.
+type Captured = (Vec<(String, String)>, Vec<u8>);
 
 impl Intercept for Capture {
     fn name(&self) -> &'static str {

@@ -25,7 +25,7 @@ const ROUND: usize = 25;
 
 /// Before trial `i`: a fresh server and table when a round is over (true then).
 async fn next_round(srv: &mut TestServer, i: usize) -> bool {
-    if i == 0 || i % ROUND != 0 {
+    if i == 0 || !i.is_multiple_of(ROUND) {
         return false;
     }
     *srv = TestServer::start(srv.engine).await;
@@ -78,7 +78,7 @@ async fn count_named(srv: &TestServer, endpoint: &str, attr: &str, name: &str) -
 /// At the end of a round (before trial `i`, or at the very end): `totalResults` of the table equals the
 /// resources the round made; the count starts again with the next table.
 async fn check_total(v: &mut Violations, srv: &TestServer, endpoint: &str, expected: &mut u64, i: usize) {
-    if i == 0 || i % ROUND != 0 {
+    if i == 0 || !i.is_multiple_of(ROUND) {
         return;
     }
     let t = total(srv, endpoint).await;

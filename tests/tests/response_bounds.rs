@@ -62,7 +62,7 @@ macro_rules! bounded_tests {
 /// A small user whose size varies with `i`; some carry many double quotes (each costs one more byte in
 /// the envelope).
 fn small_user(i: usize) -> Value {
-    let quotes = if i % 5 == 0 {
+    let quotes = if i.is_multiple_of(5) {
         "\"".repeat(120)
     } else {
         String::new()

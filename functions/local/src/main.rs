@@ -189,7 +189,7 @@ async fn run() -> Result<(), String> {
     if events.is_some() {
         println!("  Events:       {}/Events (change events; docs/events.md)", scim_local::tenant_url(addr, &base_path));
     }
-    println!("  Tenants:      {}/<tenant>{base_path} with tokens from scim-admin", format!("http://{addr}"));
+    println!("  Tenants:      http://{addr}/<tenant>{base_path} with tokens from scim-admin");
     println!("  OAuth:        token URL http://{addr}/<tenant>/oauth2/token (or http://{addr}/oauth2/token); clients: scim-admin client create <tenant>");
     println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
     let webhook = events.as_ref().and_then(|e| e.webhook.clone());

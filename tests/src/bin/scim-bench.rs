@@ -1154,7 +1154,7 @@ fn print_table(rep: &Value) {
             println!("ceiling: {label}: {:.0} / {:.0} ops/s = {pct:.0} % of the engine (target >= 70 %)", f(&s["ops_per_sec"]), f(&e["ops_per_sec"]));
         }
     }
-    if let (Some(a), Some(b)) = (op_of(rep, "member_add_10"), rep["ops"].as_array().and_then(|v| v.iter().filter(|o| o["op"].as_str().is_some_and(|n| n.starts_with("member_add_"))).last())) {
+    if let (Some(a), Some(b)) = (op_of(rep, "member_add_10"), rep["ops"].as_array().and_then(|v| v.iter().rfind(|o| o["op"].as_str().is_some_and(|n| n.starts_with("member_add_"))))) {
         println!(
             "member add: {} p50 {:.2} ms mean {:.2} ms vs member_add_10 p50 {:.2} ms mean {:.2} ms: ratio {:.2} (p50), {:.2} (mean) (target <= 1.2)",
             b["op"].as_str().unwrap_or(""), f(&b["p50_ms"]), f(&b["mean_ms"]), f(&a["p50_ms"]), f(&a["mean_ms"]),

@@ -399,7 +399,7 @@ mod tests {
         }
         let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
         m.record(&facts, "POST", "/oauth2/token", &t, None);
-        let pages = [overview(&m.overview(), m.summary(ALL).as_ref(), true), tenant(&m.summary("default").unwrap())];
+        let pages = [overview(&m.overview(), m.summary(ALL).as_ref(), true, None), tenant(&m.summary("default").unwrap())];
         for page in pages.map(|p| p.into_string()) {
             for tag in page.split('<').map(|t| t.split('>').next().unwrap_or("")) {
                 assert!(tag.matches(" class=").count() <= 1, "two class attributes: <{tag}>");

@@ -12,7 +12,7 @@ fn sparkline(values: &[u64]) -> String {
     let max = values.iter().copied().max().unwrap_or(0);
     values
         .iter()
-        .map(|v| if *v == 0 { ' ' } else if max == 0 { BARS[0] } else { BARS[((*v * 7) / max) as usize] })
+        .map(|v| if *v == 0 { ' ' } else { BARS[(*v * 7).checked_div(max).unwrap_or(0) as usize] })
         .collect()
 }
 
