@@ -14,10 +14,10 @@
 
 use crate::error::ScimError;
 use crate::oauth::{access_token, OAuth, TokenRefused};
-use std::sync::Arc;
 use crate::store::{Store, TokenRecord};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -47,7 +47,9 @@ pub fn token_hash(token: &str) -> String {
 /// Names no tenant may have: `default` is the internal id of the directory served at the base URL (its keys
 /// are `T#default#…`), `scim` the first segment of that URL; the others are kept for routes beside the
 /// tenants' (token endpoint, operator pages, events).
-pub const RESERVED_TENANT_IDS: &[&str] = &["default", "scim", "admin", "oauth2", "events", "metrics", "health"];
+pub const RESERVED_TENANT_IDS: &[&str] = &[
+    "default", "scim", "admin", "oauth2", "events", "metrics", "health",
+];
 
 /// Tenant ids: lower-case letters, digits and `-`, 1–63 characters, starting with a letter or digit, and
 /// not one of [`RESERVED_TENANT_IDS`]. Every way a tenant id enters — a URL, `scim-admin`, a stored token
@@ -56,8 +58,11 @@ pub fn valid_tenant(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 63
         && !RESERVED_TENANT_IDS.contains(&t)
-        && t.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && t.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl std::fmt::Debug for Auth {
@@ -78,14 +83,24 @@ impl Auth {
             return Err("the bearer token is empty".into());
         }
         if t.len() < 16 {
-            return Err("the bearer token is shorter than 16 characters; use a long random secret".into());
+            return Err(
+                "the bearer token is shorter than 16 characters; use a long random secret".into(),
+            );
         }
-        Ok(Auth { single: Some(digest(t)), oauth: None, cache: Mutex::new(HashMap::new()) })
+        Ok(Auth {
+            single: Some(digest(t)),
+            oauth: None,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// No single-tenant token: only tenant tokens from the store are accepted.
     pub fn tenant_tokens_only() -> Self {
-        Auth { single: None, oauth: None, cache: Mutex::new(HashMap::new()) }
+        Auth {
+            single: None,
+            oauth: None,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Accept OAuth access tokens too (and serve the token endpoint), when `oauth` is given.
@@ -104,20 +119,34 @@ impl Auth {
     /// that reveals nothing of the token.
     pub fn derived_key(&self, purpose: &str) -> Option<[u8; 32]> {
         self.single.map(|d| {
-            let h = Sha256::new().chain_update(b"scim-derived-key\0").chain_update(purpose.as_bytes());
+            let h = Sha256::new()
+                .chain_update(b"scim-derived-key\0")
+                .chain_update(purpose.as_bytes());
             h.chain_update([0]).chain_update(d).finalize().into()
         })
     }
 
     /// Authenticate a request for `tenant` (the default tenant when it came to the base URL). Returns
     /// the user the token is bound to (for `/Me`), if any.
-    pub async fn authenticate(&self, tenant: &str, header: Option<&str>, store: &dyn Store) -> Result<Option<String>, ScimError> {
+    pub async fn authenticate(
+        &self,
+        tenant: &str,
+        header: Option<&str>,
+        store: &dyn Store,
+    ) -> Result<Option<String>, ScimError> {
         let token = bearer(header)?;
         if tenant == DEFAULT_TENANT && self.check_single(token) {
             return Ok(None);
         }
-        if let Some(oauth) = self.oauth.as_ref().filter(|_| access_token::is_access_token(token)) {
-            return match oauth.authenticate(tenant, token, store, std::time::SystemTime::now()).await {
+        if let Some(oauth) = self
+            .oauth
+            .as_ref()
+            .filter(|_| access_token::is_access_token(token))
+        {
+            return match oauth
+                .authenticate(tenant, token, store, std::time::SystemTime::now())
+                .await
+            {
                 Ok(()) => Ok(None),
                 Err(TokenRefused::Invalid(_)) => Err(invalid()),
                 Err(TokenRefused::Store(e)) => Err(ScimError::from(e)),
@@ -127,7 +156,11 @@ impl Auth {
         if let Ok(cache) = self.cache.lock() {
             if let Some((t, user, at)) = cache.get(&hash) {
                 if at.elapsed() < TOKEN_CACHE_TTL {
-                    return if t == tenant && valid_tenant(t) { Ok(user.clone()) } else { Err(invalid()) };
+                    return if t == tenant && valid_tenant(t) {
+                        Ok(user.clone())
+                    } else {
+                        Err(invalid())
+                    };
                 }
             }
         }
@@ -135,7 +168,8 @@ impl Auth {
         match record {
             Some(r) => {
                 // A record naming no valid tenant (e.g. `default`, written by an older scim-admin) grants nothing.
-                let ok = valid_tenant(&r.tenant) && bool::from(r.tenant.as_bytes().ct_eq(tenant.as_bytes()));
+                let ok = valid_tenant(&r.tenant)
+                    && bool::from(r.tenant.as_bytes().ct_eq(tenant.as_bytes()));
                 let user = r.user.clone();
                 if let Ok(mut cache) = self.cache.lock() {
                     if cache.len() > 10_000 {
@@ -154,7 +188,8 @@ impl Auth {
     }
 
     fn check_single(&self, token: &str) -> bool {
-        self.single.is_some_and(|d| bool::from(digest(token.trim()).ct_eq(&d)))
+        self.single
+            .is_some_and(|d| bool::from(digest(token.trim()).ct_eq(&d)))
     }
 
     /// Check an `Authorization` header value. Accepts `Bearer <token>` (scheme case-insensitive) and
@@ -175,9 +210,13 @@ fn invalid() -> ScimError {
 /// The token of an `Authorization: Bearer <token>` header (tolerating a doubled `Bearer`).
 fn bearer(header: Option<&str>) -> Result<&str, ScimError> {
     let Some(h) = header else {
-        return Err(ScimError::unauthorized("Authentication required: send 'Authorization: Bearer <token>'"));
+        return Err(ScimError::unauthorized(
+            "Authentication required: send 'Authorization: Bearer <token>'",
+        ));
     };
-    let token = strip_bearer(h).ok_or_else(|| ScimError::unauthorized("The Authorization header must use the Bearer scheme"))?;
+    let token = strip_bearer(h).ok_or_else(|| {
+        ScimError::unauthorized("The Authorization header must use the Bearer scheme")
+    })?;
     let token = strip_bearer(token).unwrap_or(token).trim();
     if token.is_empty() {
         return Err(invalid());
@@ -214,7 +253,14 @@ mod tests {
     #[test]
     fn refuses_missing_wrong_or_non_bearer() {
         let a = Auth::from_token(T).unwrap();
-        for h in [None, Some("Bearer nope"), Some("Basic abc"), Some(T), Some("Bearer "), Some("")] {
+        for h in [
+            None,
+            Some("Bearer nope"),
+            Some("Basic abc"),
+            Some(T),
+            Some("Bearer "),
+            Some(""),
+        ] {
             let e = a.check(h).unwrap_err();
             assert_eq!(e.status, 401, "{h:?}");
         }
@@ -233,7 +279,18 @@ mod tests {
         for ok in ["acme", "a", "contoso-eu-1", "0day"] {
             assert!(valid_tenant(ok), "{ok}");
         }
-        for bad in ["", "Acme", "-x", "a_b", "scim", "default", "oauth2", "a/b", "a#b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Acme",
+            "-x",
+            "a_b",
+            "scim",
+            "default",
+            "oauth2",
+            "a/b",
+            "a#b",
+            &"x".repeat(64),
+        ] {
             assert!(!valid_tenant(bad), "{bad}");
         }
         assert_eq!(token_hash("x").len(), 64);

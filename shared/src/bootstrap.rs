@@ -28,7 +28,11 @@ pub async fn lambda_state() -> Result<AppState, String> {
 pub async fn token_endpoint_state() -> Result<AppState, String> {
     let state = state(false).await?;
     if state.auth.oauth().is_none() {
-        return Err(format!("no OAuth signing keys configured (set {} or {}): refusing to start", crate::oauth::KEYS_SSM_VAR, crate::oauth::KEYS_VAR));
+        return Err(format!(
+            "no OAuth signing keys configured (set {} or {}): refusing to start",
+            crate::oauth::KEYS_SSM_VAR,
+            crate::oauth::KEYS_VAR
+        ));
     }
     Ok(state)
 }
@@ -44,7 +48,9 @@ async fn state(single_token: bool) -> Result<AppState, String> {
         || std::env::var_os(SSM_PARAMETER_VAR).is_some()
         || std::env::var_os(crate::oauth::KEYS_SSM_VAR).is_some();
     let sdk = if aws_needed {
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await
     } else {
         aws_config::SdkConfig::builder().build()
     };
@@ -52,7 +58,9 @@ async fn state(single_token: bool) -> Result<AppState, String> {
         Auth::tenant_tokens_only()
     } else {
         match token(&sdk, local.as_deref()).await {
-            Ok((token, origin)) => Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?,
+            Ok((token, origin)) => {
+                Auth::from_token(&token).map_err(|e| format!("{origin}: {e}"))?
+            }
             // Multi-tenant deployments may run on tenant tokens (issued with scim-admin) alone.
             Err(_) if multi_tenant() => Auth::tenant_tokens_only(),
             Err(e) => return Err(e),
@@ -82,8 +90,16 @@ async fn state(single_token: bool) -> Result<AppState, String> {
     }
     let profile = crate::profile::Profile::from_env()?;
     // The events log the Events API reads (docs/events.md; the `events` function writes it).
-    let events = Arc::new(crate::events::EventLog::new(&store, crate::events::EventsConfig::from_env().retention));
-    let mut state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, HttpConfig::from_env(), &profile);
+    let events = Arc::new(crate::events::EventLog::new(
+        &store,
+        crate::events::EventsConfig::from_env().retention,
+    ));
+    let mut state = AppState::with_profile(
+        Service::new(Arc::new(store), Limits::from_env()),
+        auth,
+        HttpConfig::from_env(),
+        &profile,
+    );
     state.events = Some(events);
     tracing::info!(init_ms = started.elapsed().as_secs_f64() * 1000.0, table = %store_cfg.table, profile = %profile.name, "initialised");
     Ok(state)
@@ -94,13 +110,19 @@ const SSM_PARAMETER_VAR: &str = "SCIM_TOKEN_SSM_PARAMETER";
 
 /// `SCIM_MULTI_TENANT=1`: the function may start without a single-tenant token.
 fn multi_tenant() -> bool {
-    matches!(std::env::var("SCIM_MULTI_TENANT").as_deref(), Ok("1") | Ok("true"))
+    matches!(
+        std::env::var("SCIM_MULTI_TENANT").as_deref(),
+        Ok("1") | Ok("true")
+    )
 }
 
 /// The bearer token: from the SSM SecureString parameter named by `SCIM_TOKEN_SSM_PARAMETER` (deployed
 /// functions), else from `SCIM_BEARER_TOKEN` (local runs), else, under `cargo lambda watch`, the one the
 /// running `scim-local` keeps in `local` (its data directory). None → refuse to start.
-async fn token(sdk: &aws_config::SdkConfig, local: Option<&Path>) -> Result<(String, &'static str), String> {
+async fn token(
+    sdk: &aws_config::SdkConfig,
+    local: Option<&Path>,
+) -> Result<(String, &'static str), String> {
     if let Ok(name) = std::env::var(SSM_PARAMETER_VAR) {
         let ssm = aws_sdk_ssm::Client::new(sdk);
         let out = ssm
@@ -109,8 +131,16 @@ async fn token(sdk: &aws_config::SdkConfig, local: Option<&Path>) -> Result<(Str
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| format!("cannot read the bearer token from SSM parameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))?;
-        let value = out.parameter.and_then(|p| p.value).ok_or_else(|| format!("SSM parameter {name} has no value"))?;
+            .map_err(|e| {
+                format!(
+                    "cannot read the bearer token from SSM parameter {name}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                )
+            })?;
+        let value = out
+            .parameter
+            .and_then(|p| p.value)
+            .ok_or_else(|| format!("SSM parameter {name} has no value"))?;
         return Ok((value, "the SSM token parameter"));
     }
     if let Ok(t) = std::env::var("SCIM_BEARER_TOKEN") {

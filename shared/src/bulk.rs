@@ -27,50 +27,94 @@ pub struct BulkRequest {
 }
 
 fn get_ci<'a>(o: &'a serde_json::Map<String, Value>, k: &str) -> Option<&'a Value> {
-    o.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v)
+    o.iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(k))
+        .map(|(_, v)| v)
 }
 
 /// Parse and check a BulkRequest body; `max_ops` → 413 above it.
 pub fn parse(body: &Value, max_ops: usize) -> ScimResult<BulkRequest> {
-    let Value::Object(obj) = body else { return Err(ScimError::invalid_syntax("A BulkRequest must be a JSON object")) };
-    let schemas_ok = get_ci(obj, "schemas").and_then(Value::as_array).is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST))));
-    if !schemas_ok {
-        return Err(ScimError::invalid_syntax(format!("A BulkRequest's schemas must contain {BULK_REQUEST}")));
-    }
-    let fail_on_errors = match get_ci(obj, "failOnErrors") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| ScimError::invalid_value("failOnErrors must be a positive integer"))? as usize),
+    let Value::Object(obj) = body else {
+        return Err(ScimError::invalid_syntax(
+            "A BulkRequest must be a JSON object",
+        ));
     };
-    let ops = get_ci(obj, "Operations").and_then(Value::as_array).ok_or_else(|| ScimError::invalid_syntax("A BulkRequest needs an Operations array"))?;
+    let schemas_ok = get_ci(obj, "schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST))
+            })
+        });
+    if !schemas_ok {
+        return Err(ScimError::invalid_syntax(format!(
+            "A BulkRequest's schemas must contain {BULK_REQUEST}"
+        )));
+    }
+    let fail_on_errors =
+        match get_ci(obj, "failOnErrors") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                ScimError::invalid_value("failOnErrors must be a positive integer")
+            })? as usize),
+        };
+    let ops = get_ci(obj, "Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::invalid_syntax("A BulkRequest needs an Operations array"))?;
     if ops.len() > max_ops {
         return Err(ScimError::payload_too_large(format!("The BulkRequest has {} operations; the limit is {max_ops} (see /ServiceProviderConfig)", ops.len())));
     }
     let mut out = Vec::with_capacity(ops.len());
     let mut declared = BTreeSet::new();
     for (i, op) in ops.iter().enumerate() {
-        let Value::Object(o) = op else { return Err(ScimError::invalid_syntax(format!("Operation {i} is not an object"))) };
+        let Value::Object(o) = op else {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operation {i} is not an object"
+            )));
+        };
         let s = |k: &str| get_ci(o, k).and_then(Value::as_str).map(str::to_string);
-        let method = s("method").map(|m| m.to_ascii_uppercase()).ok_or_else(|| ScimError::invalid_syntax(format!("Operation {i} has no method")))?;
+        let method = s("method")
+            .map(|m| m.to_ascii_uppercase())
+            .ok_or_else(|| ScimError::invalid_syntax(format!("Operation {i} has no method")))?;
         if !matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-            return Err(ScimError::invalid_syntax(format!("Operation {i}: method {method} is not POST, PUT, PATCH or DELETE")));
+            return Err(ScimError::invalid_syntax(format!(
+                "Operation {i}: method {method} is not POST, PUT, PATCH or DELETE"
+            )));
         }
-        let path = s("path").ok_or_else(|| ScimError::invalid_syntax(format!("Operation {i} has no path")))?;
+        let path = s("path")
+            .ok_or_else(|| ScimError::invalid_syntax(format!("Operation {i} has no path")))?;
         let bulk_id = s("bulkId");
         if method == "POST" && bulk_id.is_none() {
-            return Err(ScimError::invalid_syntax(format!("Operation {i}: a POST needs a bulkId")));
+            return Err(ScimError::invalid_syntax(format!(
+                "Operation {i}: a POST needs a bulkId"
+            )));
         }
         if let Some(b) = &bulk_id {
             if !declared.insert(b.clone()) {
-                return Err(ScimError::invalid_syntax(format!("bulkId {b} is declared twice")));
+                return Err(ScimError::invalid_syntax(format!(
+                    "bulkId {b} is declared twice"
+                )));
             }
         }
         let data = get_ci(o, "data").cloned();
         if matches!(method.as_str(), "POST" | "PUT" | "PATCH") && data.is_none() {
-            return Err(ScimError::invalid_syntax(format!("Operation {i}: {method} needs data")));
+            return Err(ScimError::invalid_syntax(format!(
+                "Operation {i}: {method} needs data"
+            )));
         }
-        out.push(BulkOp { method, path, bulk_id, version: s("version"), data });
+        out.push(BulkOp {
+            method,
+            path,
+            bulk_id,
+            version: s("version"),
+            data,
+        });
     }
-    Ok(BulkRequest { fail_on_errors, ops: out })
+    Ok(BulkRequest {
+        fail_on_errors,
+        ops: out,
+    })
 }
 
 fn bulk_ref(s: &str) -> Option<&str> {
@@ -104,15 +148,31 @@ pub fn references(op: &BulkOp) -> BTreeSet<String> {
 /// The execution order (indices), and the operations that cannot run: caught in a circular reference,
 /// or referring to a bulkId nobody declares.
 pub fn order(ops: &[BulkOp]) -> (Vec<usize>, Vec<(usize, ScimError)>) {
-    let declared: HashMap<&str, usize> = ops.iter().enumerate().filter_map(|(i, o)| o.bulk_id.as_deref().map(|b| (b, i))).collect();
+    let declared: HashMap<&str, usize> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.bulk_id.as_deref().map(|b| (b, i)))
+        .collect();
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
     let mut blocked: Vec<(usize, ScimError)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         for r in references(op) {
             match declared.get(r.as_str()) {
                 Some(&j) if j != i => deps[i].push(j),
-                Some(_) => blocked.push((i, ScimError::new(409, Some(crate::error::ScimType::InvalidValue), format!("Operation refers to its own bulkId {r}")))),
-                None => blocked.push((i, ScimError::invalid_value(format!("bulkId {r} is not declared by any operation of this request")))),
+                Some(_) => blocked.push((
+                    i,
+                    ScimError::new(
+                        409,
+                        Some(crate::error::ScimType::InvalidValue),
+                        format!("Operation refers to its own bulkId {r}"),
+                    ),
+                )),
+                None => blocked.push((
+                    i,
+                    ScimError::invalid_value(format!(
+                        "bulkId {r} is not declared by any operation of this request"
+                    )),
+                )),
             }
         }
     }
@@ -137,7 +197,14 @@ pub fn order(ops: &[BulkOp]) -> (Vec<usize>, Vec<(usize, ScimError)>) {
     }
     for i in 0..ops.len() {
         if !out.contains(&i) {
-            blocked.push((i, ScimError::new(409, Some(crate::error::ScimType::InvalidValue), "Operation is part of a circular bulkId reference")));
+            blocked.push((
+                i,
+                ScimError::new(
+                    409,
+                    Some(crate::error::ScimType::InvalidValue),
+                    "Operation is part of a circular bulkId reference",
+                ),
+            ));
         }
     }
     let blocked_set: BTreeSet<usize> = blocked.iter().map(|(i, _)| *i).collect();
@@ -156,7 +223,12 @@ pub fn resolve(op: &BulkOp, ids: &HashMap<String, String>) -> Option<BulkOp> {
             None => Some(s.to_string()),
         }
     };
-    let path = op.path.split('/').map(sub).collect::<Option<Vec<_>>>()?.join("/");
+    let path = op
+        .path
+        .split('/')
+        .map(sub)
+        .collect::<Option<Vec<_>>>()?
+        .join("/");
     let mut data = op.data.clone();
     let mut stack: Vec<&mut Value> = data.iter_mut().collect();
     while let Some(v) = stack.pop() {
@@ -171,7 +243,11 @@ pub fn resolve(op: &BulkOp, ids: &HashMap<String, String>) -> Option<BulkOp> {
             _ => {}
         }
     }
-    Some(BulkOp { path, data, ..op.clone() })
+    Some(BulkOp {
+        path,
+        data,
+        ..op.clone()
+    })
 }
 
 #[cfg(test)]
@@ -208,7 +284,13 @@ mod tests {
         ])), 50).unwrap();
         let (order, blocked) = order(&r.ops);
         assert_eq!(order, vec![2]);
-        assert_eq!(blocked.iter().map(|(i, e)| (*i, e.status)).collect::<Vec<_>>(), vec![(0, 409), (1, 409), (3, 400)]);
+        assert_eq!(
+            blocked
+                .iter()
+                .map(|(i, e)| (*i, e.status))
+                .collect::<Vec<_>>(),
+            vec![(0, 409), (1, 409), (3, 400)]
+        );
     }
 
     #[test]
@@ -220,25 +302,46 @@ mod tests {
             v = json!([v]);
         }
         let text = json!({"schemas": [BULK_REQUEST], "Operations": [{"method": "POST", "path": "/Users", "bulkId": "y", "data": {"d": v}}]}).to_string();
-        assert!(serde_json::from_str::<Value>(&text).is_err(), "serde_json's own depth limit");
-        let op = BulkOp { method: "POST".into(), path: "/Users".into(), bulk_id: Some("y".into()), version: None, data: Some(v) };
+        assert!(
+            serde_json::from_str::<Value>(&text).is_err(),
+            "serde_json's own depth limit"
+        );
+        let op = BulkOp {
+            method: "POST".into(),
+            path: "/Users".into(),
+            bulk_id: Some("y".into()),
+            version: None,
+            data: Some(v),
+        };
         assert!(references(&op).contains("x"));
         assert!(resolve(&op, &HashMap::from([("x".to_string(), "1".to_string())])).is_some());
     }
 
     #[test]
     fn limits_and_shape_errors() {
-        let ops: Vec<Value> = (0..51).map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")})).collect();
+        let ops: Vec<Value> = (0..51)
+            .map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")}))
+            .collect();
         assert_eq!(parse(&req(json!(ops)), 50).unwrap_err().status, 413);
         for bad in [
             json!({"Operations": []}),
             req(json!([{"method": "GET", "path": "/Users"}])),
             req(json!([{"method": "POST", "path": "/Users", "data": {}}])),
-            req(json!([{"method": "POST", "path": "/Users", "bulkId": "a", "data": {}}, {"method": "POST", "path": "/Users", "bulkId": "a", "data": {}}])),
+            req(
+                json!([{"method": "POST", "path": "/Users", "bulkId": "a", "data": {}}, {"method": "POST", "path": "/Users", "bulkId": "a", "data": {}}]),
+            ),
             req(json!([{"method": "PATCH", "path": "/Users/1"}])),
         ] {
             assert_eq!(parse(&bad, 50).unwrap_err().status, 400, "{bad}");
         }
-        assert_eq!(parse(&json!({"schemas": [BULK_REQUEST], "failOnErrors": 0, "Operations": []}), 50).unwrap_err().status, 400);
+        assert_eq!(
+            parse(
+                &json!({"schemas": [BULK_REQUEST], "failOnErrors": 0, "Operations": []}),
+                50
+            )
+            .unwrap_err()
+            .status,
+            400
+        );
     }
 }

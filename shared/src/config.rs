@@ -96,7 +96,8 @@ impl Limits {
             write_attempts: env_num("SCIM_WRITE_ATTEMPTS", d.write_attempts).max(1),
             max_group_members: env_num("SCIM_MAX_GROUP_MEMBERS", d.max_group_members).max(1),
             max_member_changes: env_num("SCIM_MAX_MEMBER_CHANGES", d.max_member_changes).max(1),
-            max_attribute_values: env_num("SCIM_MAX_ATTRIBUTE_VALUES", d.max_attribute_values).max(1),
+            max_attribute_values: env_num("SCIM_MAX_ATTRIBUTE_VALUES", d.max_attribute_values)
+                .max(1),
             max_value_len: env_num("SCIM_MAX_VALUE_LEN", d.max_value_len).max(1),
             bulk_max_operations: env_num("SCIM_BULK_MAX_OPERATIONS", d.bulk_max_operations).max(1),
             bulk_max_payload: env_num("SCIM_BULK_MAX_PAYLOAD", d.bulk_max_payload).max(1),
@@ -121,8 +122,13 @@ pub struct StoreConfig {
 impl StoreConfig {
     pub fn from_env() -> Self {
         StoreConfig {
-            table: std::env::var("SCIM_TABLE").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "scim".into()),
-            endpoint: std::env::var("SCIM_DYNAMODB_ENDPOINT").ok().filter(|s| !s.is_empty()),
+            table: std::env::var("SCIM_TABLE")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "scim".into()),
+            endpoint: std::env::var("SCIM_DYNAMODB_ENDPOINT")
+                .ok()
+                .filter(|s| !s.is_empty()),
             call_timeout: Duration::from_millis(env_num("SCIM_DYNAMODB_TIMEOUT_MS", 3000u64)),
         }
     }
@@ -148,17 +154,29 @@ pub struct HttpConfig {
 impl HttpConfig {
     pub fn from_env() -> Self {
         HttpConfig {
-            base_path: normalise_base_path(&std::env::var("SCIM_BASE_PATH").unwrap_or_else(|_| "/scim/v2".into())),
-            public_url: std::env::var("SCIM_PUBLIC_URL").ok().filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('/').to_string()),
+            base_path: normalise_base_path(
+                &std::env::var("SCIM_BASE_PATH").unwrap_or_else(|_| "/scim/v2".into()),
+            ),
+            public_url: std::env::var("SCIM_PUBLIC_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.trim_end_matches('/').to_string()),
             expose_call_count: env_flag("SCIM_EXPOSE_CALL_COUNT"),
-            body_read_timeout: Duration::from_secs(env_num("SCIM_BODY_READ_TIMEOUT_SECS", 30u64).max(1)),
+            body_read_timeout: Duration::from_secs(
+                env_num("SCIM_BODY_READ_TIMEOUT_SECS", 30u64).max(1),
+            ),
         }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { base_path: "/scim/v2".into(), public_url: None, expose_call_count: false, body_read_timeout: Duration::from_secs(30) }
+        HttpConfig {
+            base_path: "/scim/v2".into(),
+            public_url: None,
+            expose_call_count: false,
+            body_read_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -178,11 +196,17 @@ pub fn normalise_base_path(p: &str) -> String {
 }
 
 pub(crate) fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 pub(crate) fn env_flag(name: &str) -> bool {
-    matches!(std::env::var(name).as_deref(), Ok("1") | Ok("true") | Ok("yes") | Ok("on"))
+    matches!(
+        std::env::var(name).as_deref(),
+        Ok("1") | Ok("true") | Ok("yes") | Ok("on")
+    )
 }
 
 #[cfg(test)]
@@ -200,7 +224,8 @@ mod tests {
     #[test]
     fn lambda_body_len_counts_the_escapes_of_the_envelope() {
         for body in [r#"{"a":"b"}"#, r#"{"q":"say \"hi\" \\ \u0001 é"}"#, "[]"] {
-            let envelope = serde_json::to_string(&serde_json::Value::String(body.to_string())).unwrap();
+            let envelope =
+                serde_json::to_string(&serde_json::Value::String(body.to_string())).unwrap();
             assert_eq!(lambda_body_len(body), envelope.len() - 2, "{body}");
         }
     }

@@ -43,7 +43,10 @@ pub fn service_provider_config(base_url: &str, limits: &Limits) -> Value {
 /// Adds OAuth 2.0 client credentials to a `/ServiceProviderConfig` document's `authenticationSchemes`
 /// (when the server issues access tokens), naming the tenant's token endpoint.
 pub fn add_oauth_scheme(doc: &mut Value, token_url: &str) {
-    if let Some(list) = doc.get_mut("authenticationSchemes").and_then(Value::as_array_mut) {
+    if let Some(list) = doc
+        .get_mut("authenticationSchemes")
+        .and_then(Value::as_array_mut)
+    {
         list.push(json!({
             "type": "oauth2",
             "name": "OAuth 2.0 client credentials",
@@ -107,8 +110,15 @@ mod tests {
         assert_eq!(docs.len(), 2);
         let d = schema_doc(docs[0], "https://h/scim/v2");
         assert_eq!(d["schemas"][0], SCHEMA_SCHEMA);
-        assert_eq!(d["meta"]["location"], "https://h/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User");
-        assert!(d["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "userName"));
+        assert_eq!(
+            d["meta"]["location"],
+            "https://h/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"
+        );
+        assert!(d["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "userName"));
         // Nulls are omitted (Entra's schema discovery requires it).
         assert!(!d.to_string().contains("null"));
     }
@@ -117,14 +127,23 @@ mod tests {
     fn resource_type_lists_the_enterprise_extension() {
         let d = resource_type_doc(user_resource_type(), "");
         assert_eq!(d["endpoint"], "/Users");
-        assert_eq!(d["schemaExtensions"][0]["schema"], crate::schema::ENTERPRISE_USER_SCHEMA);
+        assert_eq!(
+            d["schemaExtensions"][0]["schema"],
+            crate::schema::ENTERPRISE_USER_SCHEMA
+        );
         assert_eq!(d["schemaExtensions"][0]["required"], false);
     }
 
     #[test]
     fn service_provider_config_is_honest() {
         let d = service_provider_config("", &Limits::default());
-        assert_eq!((d["bulk"]["supported"].clone(), d["bulk"]["maxOperations"].clone()), (json!(true), json!(50)));
+        assert_eq!(
+            (
+                d["bulk"]["supported"].clone(),
+                d["bulk"]["maxOperations"].clone()
+            ),
+            (json!(true), json!(50))
+        );
         assert_eq!(d["sort"]["supported"], false);
         assert_eq!(d["patch"]["supported"], true);
         assert_eq!(d["filter"]["maxResults"], 200);
@@ -134,9 +153,15 @@ mod tests {
     fn pagination_block_follows_rfc_9865() {
         let d = service_provider_config("", &Limits::default());
         let p = d["pagination"].as_object().unwrap();
-        assert_eq!((p["cursor"].clone(), p["index"].clone()), (json!(true), json!(true)));
+        assert_eq!(
+            (p["cursor"].clone(), p["index"].clone()),
+            (json!(true), json!(true))
+        );
         assert_eq!(p["defaultPaginationMethod"], "index");
-        assert_eq!((p["defaultPageSize"].clone(), p["maxPageSize"].clone()), (json!(100), json!(200)));
+        assert_eq!(
+            (p["defaultPageSize"].clone(), p["maxPageSize"].clone()),
+            (json!(100), json!(200))
+        );
         // Cursors never expire: no `cursorTimeout` (when present it must be a positive integer).
         assert!(!p.contains_key("cursorTimeout"), "{p:?}");
     }

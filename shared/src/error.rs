@@ -55,7 +55,12 @@ pub type ScimResult<T> = Result<T, ScimError>;
 
 impl ScimError {
     pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
-        ScimError { status, scim_type, detail: detail.into(), retry_after: None }
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+            retry_after: None,
+        }
     }
     pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
         Self::new(400, Some(scim_type), detail)
@@ -107,7 +112,12 @@ impl ScimError {
     }
     /// The store is throttled or unavailable: the client should retry after `secs`.
     pub fn unavailable(status: u16, secs: u32, detail: impl Into<String>) -> Self {
-        ScimError { status, scim_type: None, detail: detail.into(), retry_after: Some(secs) }
+        ScimError {
+            status,
+            scim_type: None,
+            detail: detail.into(),
+            retry_after: Some(secs),
+        }
     }
 
     /// The SCIM Error body (RFC 7644 §3.12). `status` is a string, as the RFC's examples show.
@@ -143,7 +153,10 @@ mod tests {
     fn error_body_has_schema_status_type_and_detail() {
         let e = ScimError::uniqueness("userName \"a\" is taken");
         let v = e.to_json();
-        assert_eq!(v["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+        assert_eq!(
+            v["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
         assert_eq!(v["status"], "409");
         assert_eq!(v["scimType"], "uniqueness");
         assert_eq!(v["detail"], "userName \"a\" is taken");

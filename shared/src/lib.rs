@@ -21,7 +21,10 @@
 macro_rules! entra_fixture {
     ($name:literal) => {
         serde_json::from_str::<serde_json::Value>(include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"), "/fixtures/entra/", $name, ".json"
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/entra/",
+            $name,
+            ".json"
         )))
         .expect(concat!("fixture ", $name, " is JSON"))
     };
@@ -31,6 +34,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod bulk;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod filter;
@@ -47,4 +51,3 @@ pub mod schema;
 pub mod service;
 pub mod store;
 pub mod value;
-pub mod discovery;

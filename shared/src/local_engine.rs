@@ -28,16 +28,25 @@ pub const SWITCH_VAR: &str = "SCIM_LOCAL_ENGINE";
 
 /// `SCIM_DATA_DIR`, or `./.scim-data`.
 pub fn data_dir() -> PathBuf {
-    PathBuf::from(std::env::var(DATA_DIR_VAR).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| DEFAULT_DATA_DIR.into()))
+    PathBuf::from(
+        std::env::var(DATA_DIR_VAR)
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+    )
 }
 
 /// The engine's secret key kept in `dir`, checked for shape (a key `scim-local` made is 64 hex digits).
 pub fn read_engine_key(dir: &Path) -> Result<String, String> {
     let file = dir.join(KEY_FILE);
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read the engine key {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read the engine key {}: {e}", file.display()))?;
     let secret = text.trim();
     if secret.len() < 32 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("the engine key {} is malformed (delete it and restart scim-local)", file.display()));
+        return Err(format!(
+            "the engine key {} is malformed (delete it and restart scim-local)",
+            file.display()
+        ));
     }
     Ok(secret.to_string())
 }
@@ -45,7 +54,8 @@ pub fn read_engine_key(dir: &Path) -> Result<String, String> {
 /// The bearer token `scim-local` keeps in `dir`.
 pub fn read_token(dir: &Path) -> Result<String, String> {
     let file = dir.join(TOKEN_FILE);
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read the token {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read the token {}: {e}", file.display()))?;
     let token = text.trim();
     if token.is_empty() {
         return Err(format!("the token file {} is empty", file.display()));
@@ -62,7 +72,9 @@ pub struct RunningEngine {
 
 impl std::fmt::Debug for RunningEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningEngine").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("RunningEngine")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,9 +88,15 @@ impl RunningEngine {
         })?;
         let endpoint = text.trim();
         if !endpoint.starts_with("http://") || endpoint.len() <= "http://".len() {
-            return Err(format!("{} does not hold an http:// address", file.display()));
+            return Err(format!(
+                "{} does not hold an http:// address",
+                file.display()
+            ));
         }
-        Ok(RunningEngine { endpoint: endpoint.to_string(), secret: read_engine_key(dir)? })
+        Ok(RunningEngine {
+            endpoint: endpoint.to_string(),
+            secret: read_engine_key(dir)?,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -87,7 +105,13 @@ impl RunningEngine {
 
     /// A store on `table` that reaches the engine through its listener, signing with its key.
     pub fn store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
-        DynamoStore::local_with_credentials(&self.endpoint, table, call_timeout, ACCESS_KEY_ID, &self.secret)
+        DynamoStore::local_with_credentials(
+            &self.endpoint,
+            table,
+            call_timeout,
+            ACCESS_KEY_ID,
+            &self.secret,
+        )
     }
 }
 
@@ -111,7 +135,9 @@ fn handler_data_dir_from(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<
     if var("AWS_EXECUTION_ENV").is_some_and(|e| e.starts_with("AWS_Lambda")) {
         return Err(format!("{SWITCH_VAR} is for `cargo lambda watch` only: remove it from the deployed function's environment"));
     }
-    let dir = var(DATA_DIR_VAR).filter(|d| !d.is_empty()).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let dir = var(DATA_DIR_VAR)
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
     Ok(Some(PathBuf::from(dir)))
 }
 
@@ -121,31 +147,55 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
     #[test]
     fn the_switch_decides_and_the_data_dir_follows_scim_local() {
         assert_eq!(handler_data_dir_from(&env(&[])).unwrap(), None);
-        assert_eq!(handler_data_dir_from(&env(&[(SWITCH_VAR, "0")])).unwrap(), None);
-        assert_eq!(handler_data_dir_from(&env(&[(SWITCH_VAR, "1")])).unwrap(), Some(PathBuf::from(".scim-data")));
-        assert_eq!(handler_data_dir_from(&env(&[(SWITCH_VAR, "true"), (DATA_DIR_VAR, "/srv/d")])).unwrap(), Some(PathBuf::from("/srv/d")));
+        assert_eq!(
+            handler_data_dir_from(&env(&[(SWITCH_VAR, "0")])).unwrap(),
+            None
+        );
+        assert_eq!(
+            handler_data_dir_from(&env(&[(SWITCH_VAR, "1")])).unwrap(),
+            Some(PathBuf::from(".scim-data"))
+        );
+        assert_eq!(
+            handler_data_dir_from(&env(&[(SWITCH_VAR, "true"), (DATA_DIR_VAR, "/srv/d")])).unwrap(),
+            Some(PathBuf::from("/srv/d"))
+        );
         assert!(handler_data_dir_from(&env(&[(SWITCH_VAR, "maybe")])).is_err());
         // The data directory alone does not switch anything on.
-        assert_eq!(handler_data_dir_from(&env(&[(DATA_DIR_VAR, "/srv/d")])).unwrap(), None);
+        assert_eq!(
+            handler_data_dir_from(&env(&[(DATA_DIR_VAR, "/srv/d")])).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn refused_on_aws_lambda() {
-        let e = handler_data_dir_from(&env(&[(SWITCH_VAR, "1"), ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")])).unwrap_err();
+        let e = handler_data_dir_from(&env(&[
+            (SWITCH_VAR, "1"),
+            ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023"),
+        ]))
+        .unwrap_err();
         assert!(e.contains("for `cargo lambda watch` only"), "{e}");
         // Off stays off on AWS.
-        assert_eq!(handler_data_dir_from(&env(&[("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")])).unwrap(), None);
+        assert_eq!(
+            handler_data_dir_from(&env(&[("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")]))
+                .unwrap(),
+            None
+        );
     }
 
     fn temp_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("scim-local-engine-{name}-{}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("scim-local-engine-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -155,7 +205,10 @@ mod tests {
     fn finds_the_published_engine_and_never_shows_its_key() {
         let d = temp_dir("find");
         let err = RunningEngine::find(&d).unwrap_err();
-        assert!(err.contains("no running scim-local") && err.contains("endpoint"), "{err}");
+        assert!(
+            err.contains("no running scim-local") && err.contains("endpoint"),
+            "{err}"
+        );
         std::fs::write(d.join(ENDPOINT_FILE), "http://127.0.0.1:40123\n").unwrap();
         assert!(RunningEngine::find(&d).unwrap_err().contains("engine key"));
         std::fs::write(d.join(KEY_FILE), "short").unwrap();
@@ -164,7 +217,10 @@ mod tests {
         std::fs::write(d.join(KEY_FILE), format!("{secret}\n")).unwrap();
         let engine = RunningEngine::find(&d).unwrap();
         assert_eq!(engine.endpoint(), "http://127.0.0.1:40123");
-        assert!(!format!("{engine:?}").contains(&secret), "Debug never shows the key");
+        assert!(
+            !format!("{engine:?}").contains(&secret),
+            "Debug never shows the key"
+        );
         std::fs::write(d.join(ENDPOINT_FILE), "127.0.0.1:40123").unwrap();
         assert!(RunningEngine::find(&d).unwrap_err().contains("http://"));
         std::fs::remove_dir_all(&d).unwrap();

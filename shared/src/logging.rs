@@ -20,7 +20,11 @@ pub fn init() {
     } else {
         // Colours only on a terminal: a log file or pipe gets plain text.
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        tracing_subscriber::fmt().compact().with_ansi(ansi).with_env_filter(filter).try_init()
+        tracing_subscriber::fmt()
+            .compact()
+            .with_ansi(ansi)
+            .with_env_filter(filter)
+            .try_init()
     };
     let _ = result;
 }

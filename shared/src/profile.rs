@@ -70,34 +70,61 @@ impl Profile {
             return Profile::from_json(json);
         }
         let text = std::fs::read_to_string(spec).map_err(|e| {
-            format!("SCIM_PROFILE '{spec}' is neither a built-in profile ({}) nor a readable file: {e}", Profile::builtin_names().collect::<Vec<_>>().join(", "))
+            format!(
+                "SCIM_PROFILE '{spec}' is neither a built-in profile ({}) nor a readable file: {e}",
+                Profile::builtin_names().collect::<Vec<_>>().join(", ")
+            )
         })?;
         Profile::from_json(&text).map_err(|e| format!("profile {spec}: {e}"))
     }
 
     pub fn from_json(text: &str) -> Result<Profile, String> {
-        let file: ProfileFile = serde_json::from_str(text).map_err(|e| format!("invalid profile: {e}"))?;
-        let own: Vec<&'static Schema> = file.schemas.into_iter().map(|s| &*Box::leak(Box::new(s))).collect();
+        let file: ProfileFile =
+            serde_json::from_str(text).map_err(|e| format!("invalid profile: {e}"))?;
+        let own: Vec<&'static Schema> = file
+            .schemas
+            .into_iter()
+            .map(|s| &*Box::leak(Box::new(s)))
+            .collect();
         let find = |urn: &str| -> Result<&'static Schema, String> {
             if urn.eq_ignore_ascii_case(&enterprise_user_schema().id) {
                 return Ok(enterprise_user_schema());
             }
-            own.iter().copied().find(|s| s.id.eq_ignore_ascii_case(urn)).ok_or_else(|| format!("extension schema {urn} is not defined in the profile"))
+            own.iter()
+                .copied()
+                .find(|s| s.id.eq_ignore_ascii_case(urn))
+                .ok_or_else(|| format!("extension schema {urn} is not defined in the profile"))
         };
         let mut resource_types = Vec::new();
         for (name, spec) in &file.resource_types {
             let (name, endpoint, description, core) = match name.as_str() {
                 "User" => ("User", "/Users", "User Account", user_schema()),
                 "Group" => ("Group", "/Groups", "Group", group_schema()),
-                other => return Err(format!("unknown resource type '{other}' (User and Group are served)")),
+                other => {
+                    return Err(format!(
+                        "unknown resource type '{other}' (User and Group are served)"
+                    ))
+                }
             };
             let core: &'static Schema = if spec.canonical_values.is_empty() {
                 core
             } else {
-                Box::leak(Box::new(core.with_canonical_values(&spec.canonical_values)?))
+                Box::leak(Box::new(
+                    core.with_canonical_values(&spec.canonical_values)?,
+                ))
             };
-            let extensions = spec.extensions.iter().map(|e| find(&e.schema).map(|s| (s, e.required))).collect::<Result<Vec<_>, _>>()?;
-            let rt: &'static ResourceType = Box::leak(Box::new(ResourceType { name, endpoint, description, core, extensions }));
+            let extensions = spec
+                .extensions
+                .iter()
+                .map(|e| find(&e.schema).map(|s| (s, e.required)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rt: &'static ResourceType = Box::leak(Box::new(ResourceType {
+                name,
+                endpoint,
+                description,
+                core,
+                extensions,
+            }));
             resource_types.push(rt);
         }
         if !resource_types.iter().any(|r| r.name == "User") {
@@ -105,7 +132,11 @@ impl Profile {
         }
         // User first, then Group: the order /ResourceTypes lists them in.
         resource_types.sort_by_key(|r| if r.name == "User" { 0 } else { 1 });
-        Ok(Profile { name: file.name, description: file.description, resource_types })
+        Ok(Profile {
+            name: file.name,
+            description: file.description,
+            resource_types,
+        })
     }
 
     pub fn resource_type(&self, name: &str) -> Option<&'static ResourceType> {
@@ -130,7 +161,12 @@ mod tests {
         let p = Profile::load("jostle").unwrap();
         assert!(p.resource_type("Group").is_none());
         let u = p.resource_type("User").unwrap();
-        let r = u.resolve(Some("urn:ietf:params:scim:schemas:extension:jostle:2.0:User"), "ALTERNATEEMAIL1LABEL").unwrap();
+        let r = u
+            .resolve(
+                Some("urn:ietf:params:scim:schemas:extension:jostle:2.0:User"),
+                "ALTERNATEEMAIL1LABEL",
+            )
+            .unwrap();
         assert_eq!(r.def.name, "alternateEmail1Label");
         assert!(u.extension(&enterprise_user_schema().id).is_none());
     }
@@ -139,14 +175,30 @@ mod tests {
     fn jostle_advertises_its_own_email_types_and_other_profiles_the_rfc_ones() {
         let types = |p: &str| {
             let u = Profile::load(p).unwrap().resource_type("User").unwrap();
-            u.core.attr("emails").unwrap().sub("type").unwrap().canonical_values.clone().unwrap()
+            u.core
+                .attr("emails")
+                .unwrap()
+                .sub("type")
+                .unwrap()
+                .canonical_values
+                .clone()
+                .unwrap()
         };
-        assert_eq!(types("jostle"), ["work", "personal", "alternate1", "alternate2"]);
+        assert_eq!(
+            types("jostle"),
+            ["work", "personal", "alternate1", "alternate2"]
+        );
         assert_eq!(types("default"), ["work", "home", "other"]);
         // Only the advertised values change: the schema is otherwise the core User schema.
-        let u = Profile::load("jostle").unwrap().resource_type("User").unwrap();
+        let u = Profile::load("jostle")
+            .unwrap()
+            .resource_type("User")
+            .unwrap();
         assert_eq!(u.core.attributes.len(), user_schema().attributes.len());
-        assert_eq!(u.core.attr("phoneNumbers"), user_schema().attr("phoneNumbers"));
+        assert_eq!(
+            u.core.attr("phoneNumbers"),
+            user_schema().attr("phoneNumbers")
+        );
     }
 
     #[test]
@@ -156,9 +208,15 @@ mod tests {
             Profile::from_json(&format!(r#"{{"name":"x","resourceTypes":{user}}}"#))
         };
         assert!(with(r#"{"EMAILS.TYPE":["a"]}"#).is_ok());
-        assert!(with(r#"{"emails.nope":["a"]}"#).unwrap_err().contains("emails.nope"));
-        assert!(with(r#"{"emails.primary":["a"]}"#).unwrap_err().contains("not a string"));
-        assert!(with(r#"{"emails.type":[]}"#).unwrap_err().contains("non-empty"));
+        assert!(with(r#"{"emails.nope":["a"]}"#)
+            .unwrap_err()
+            .contains("emails.nope"));
+        assert!(with(r#"{"emails.primary":["a"]}"#)
+            .unwrap_err()
+            .contains("not a string"));
+        assert!(with(r#"{"emails.type":[]}"#)
+            .unwrap_err()
+            .contains("non-empty"));
     }
 
     #[test]
@@ -170,8 +228,13 @@ mod tests {
 
     #[test]
     fn bad_profiles_are_refused_with_a_reason() {
-        assert!(Profile::load("nope").unwrap_err().contains("neither a built-in"));
-        let e = Profile::from_json(r#"{"name":"x","resourceTypes":{"User":{"extensions":[{"schema":"urn:x"}]}}}"#).unwrap_err();
+        assert!(Profile::load("nope")
+            .unwrap_err()
+            .contains("neither a built-in"));
+        let e = Profile::from_json(
+            r#"{"name":"x","resourceTypes":{"User":{"extensions":[{"schema":"urn:x"}]}}}"#,
+        )
+        .unwrap_err();
         assert!(e.contains("urn:x"), "{e}");
         assert!(Profile::from_json(r#"{"name":"x","resourceTypes":{"Group":{}}}"#).is_err());
         assert!(Profile::from_json(r#"{"name":"x","resourceTypes":{"Device":{}}}"#).is_err());

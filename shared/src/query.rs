@@ -25,7 +25,11 @@ pub struct ListParams {
 /// nothing. Cursors do not expire: paging by key is stable across concurrent inserts.
 pub fn encode_cursor(resource_type: &str, id: &str) -> String {
     let payload = format!("{resource_type}:{id}");
-    format!("{}.{}", hex::encode(payload.as_bytes()), cursor_check(&payload))
+    format!(
+        "{}.{}",
+        hex::encode(payload.as_bytes()),
+        cursor_check(&payload)
+    )
 }
 
 fn cursor_check(payload: &str) -> String {
@@ -34,9 +38,17 @@ fn cursor_check(payload: &str) -> String {
 }
 
 pub fn decode_cursor(resource_type: &str, cursor: &str) -> ScimResult<String> {
-    let bad = || ScimError::bad_request(crate::error::ScimType::InvalidCursor, "The cursor is not one this server issued; start again without it");
+    let bad = || {
+        ScimError::bad_request(
+            crate::error::ScimType::InvalidCursor,
+            "The cursor is not one this server issued; start again without it",
+        )
+    };
     let (data, check) = cursor.split_once('.').ok_or_else(bad)?;
-    let payload = hex::decode(data).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+    let payload = hex::decode(data)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
     if cursor_check(&payload) != check {
         return Err(bad());
     }
@@ -49,11 +61,15 @@ pub fn decode_cursor(resource_type: &str, cursor: &str) -> ScimResult<String> {
 
 /// Decode a raw query string into (name, value) pairs, once.
 pub fn decode(raw: Option<&str>) -> Vec<(String, String)> {
-    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
 }
 
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// `attributes` / `excludedAttributes` only (GET by id, POST/PUT/PATCH responses).
@@ -70,20 +86,32 @@ fn attr_list(v: Option<&str>, label: &str) -> ScimResult<Vec<AttrPath>> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            filter::parse_attr_path(s).map_err(|e| ScimError::invalid_value(format!("'{s}' in {label} is not an attribute path: {e}")))
+            filter::parse_attr_path(s).map_err(|e| {
+                ScimError::invalid_value(format!("'{s}' in {label} is not an attribute path: {e}"))
+            })
         })
         .collect()
 }
 
 impl ListParams {
     /// Cursor parameters need the resource type (a cursor is bound to it).
-    pub fn parse_for(pairs: &[(String, String)], limits: &Limits, resource_type: &str) -> ScimResult<Self> {
+    pub fn parse_for(
+        pairs: &[(String, String)],
+        limits: &Limits,
+        resource_type: &str,
+    ) -> ScimResult<Self> {
         let mut p = Self::parse(pairs, limits)?;
         if let Some(c) = param(pairs, "cursor") {
             if param(pairs, "startIndex").is_some() {
-                return Err(ScimError::invalid_value("Use either cursor or startIndex paging, not both (RFC 9865)"));
+                return Err(ScimError::invalid_value(
+                    "Use either cursor or startIndex paging, not both (RFC 9865)",
+                ));
             }
-            p.cursor = Some(if c.is_empty() { None } else { Some(decode_cursor(resource_type, c)?) });
+            p.cursor = Some(if c.is_empty() {
+                None
+            } else {
+                Some(decode_cursor(resource_type, c)?)
+            });
         }
         Ok(p)
     }
@@ -115,12 +143,22 @@ impl ListParams {
             None => limits.default_page_size,
             Some(s) => (parse_int(s, "count")?.max(0) as usize).min(limits.max_page_size),
         };
-        Ok(ListParams { filter, start_index, count, projection: projection(pairs)?, cursor: None })
+        Ok(ListParams {
+            filter,
+            start_index,
+            count,
+            projection: projection(pairs)?,
+            cursor: None,
+        })
     }
 }
 
 fn parse_int(s: &str, name: &str) -> ScimResult<i64> {
-    s.trim().parse::<i64>().map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, but the request gave '{s}'")))
+    s.trim().parse::<i64>().map_err(|_| {
+        ScimError::invalid_value(format!(
+            "{name} must be an integer, but the request gave '{s}'"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -134,7 +172,13 @@ mod tests {
     #[test]
     fn plus_is_space_and_percent_2b_is_plus_decoded_once() {
         let pairs = decode(Some("filter=userName+eq+%22a%2Bb%40x.com%22"));
-        assert_eq!(pairs, vec![("filter".to_string(), "userName eq \"a+b@x.com\"".to_string())]);
+        assert_eq!(
+            pairs,
+            vec![(
+                "filter".to_string(),
+                "userName eq \"a+b@x.com\"".to_string()
+            )]
+        );
         // A literal %25 stays a percent sign after one decode: no double decoding.
         assert_eq!(decode(Some("filter=%2525"))[0].1, "%25");
     }
@@ -168,15 +212,25 @@ mod tests {
     fn cursors_round_trip_and_forgeries_are_refused() {
         let c = encode_cursor("User", "abc-123");
         assert_eq!(decode_cursor("User", &c).unwrap(), "abc-123");
-        assert_eq!(decode_cursor("Group", &c).unwrap_err().scim_type, Some(crate::error::ScimType::InvalidCursor));
-        let forged = encode_cursor("User", "zzz").replace(&hex::encode("User:zzz"), &hex::encode("User:aaa"));
+        assert_eq!(
+            decode_cursor("Group", &c).unwrap_err().scim_type,
+            Some(crate::error::ScimType::InvalidCursor)
+        );
+        let forged = encode_cursor("User", "zzz")
+            .replace(&hex::encode("User:zzz"), &hex::encode("User:aaa"));
         assert!(decode_cursor("User", &forged).is_err());
         for junk in ["", ".", "zz.yy", "abc", &format!("{c}0")] {
             assert!(decode_cursor("User", junk).is_err(), "{junk}");
         }
-        let p = ListParams::parse_for(&decode(Some("cursor=&count=2")), &Limits::default(), "User").unwrap();
+        let p = ListParams::parse_for(&decode(Some("cursor=&count=2")), &Limits::default(), "User")
+            .unwrap();
         assert_eq!(p.cursor, Some(None));
-        assert!(ListParams::parse_for(&decode(Some("cursor=&startIndex=2")), &Limits::default(), "User").is_err());
+        assert!(ListParams::parse_for(
+            &decode(Some("cursor=&startIndex=2")),
+            &Limits::default(),
+            "User"
+        )
+        .is_err());
     }
 
     #[test]

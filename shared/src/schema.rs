@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const ENTERPRISE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ENTERPRISE_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -87,7 +88,9 @@ pub struct AttrDef {
 impl AttrDef {
     /// The sub-attribute called `name` (case-insensitive).
     pub fn sub(&self, name: &str) -> Option<&AttrDef> {
-        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
     pub fn is_complex(&self) -> bool {
         self.ty == AttrType::Complex
@@ -107,7 +110,9 @@ pub struct Schema {
 
 impl Schema {
     pub fn attr(&self, name: &str) -> Option<&AttrDef> {
-        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
     /// This schema with the `canonicalValues` of some string attributes replaced: keys are attribute
@@ -134,10 +139,15 @@ impl Schema {
                 Some(s) => named(&mut top.sub_attributes, s).ok_or_else(unknown)?,
             };
             if def.ty != AttrType::String {
-                return Err(format!("canonicalValues: '{path}' of {} is not a string attribute", self.id));
+                return Err(format!(
+                    "canonicalValues: '{path}' of {} is not a string attribute",
+                    self.id
+                ));
             }
             if list.is_empty() || list.iter().any(|v| v.trim().is_empty()) {
-                return Err(format!("canonicalValues: '{path}' needs a list of non-empty values"));
+                return Err(format!(
+                    "canonicalValues: '{path}' needs a list of non-empty values"
+                ));
             }
             def.canonical_values = Some(list.clone());
         }
@@ -174,25 +184,41 @@ pub struct Resolved<'a> {
 impl ResourceType {
     /// All schema URNs of this resource type, core first.
     pub fn schema_urns(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.core.id.as_str()).chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
+        std::iter::once(self.core.id.as_str())
+            .chain(self.extensions.iter().map(|(s, _)| s.id.as_str()))
     }
 
     /// The extension schema whose URN is `urn` (case-insensitive).
     pub fn extension(&self, urn: &str) -> Option<&'static Schema> {
-        self.extensions.iter().map(|(s, _)| *s).find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions
+            .iter()
+            .map(|(s, _)| *s)
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
     /// Resolve an attribute name, optionally URN-qualified (`urn` is the schema part, without the
     /// trailing `:name`). Core attributes resolve without a URN; extension attributes need theirs.
     pub fn resolve(&self, urn: Option<&str>, name: &str) -> Option<Resolved<'static>> {
         match urn {
-            None => self.core.attr(name).map(|def| Resolved { schema: self.core, in_extension: false, def }),
+            None => self.core.attr(name).map(|def| Resolved {
+                schema: self.core,
+                in_extension: false,
+                def,
+            }),
             Some(u) if u.eq_ignore_ascii_case(&self.core.id) => {
-                self.core.attr(name).map(|def| Resolved { schema: self.core, in_extension: false, def })
+                self.core.attr(name).map(|def| Resolved {
+                    schema: self.core,
+                    in_extension: false,
+                    def,
+                })
             }
             Some(u) => {
                 let schema = self.extension(u)?;
-                schema.attr(name).map(|def| Resolved { schema, in_extension: true, def })
+                schema.attr(name).map(|def| Resolved {
+                    schema,
+                    in_extension: true,
+                    def,
+                })
             }
         }
     }
@@ -250,10 +276,15 @@ pub fn group_resource_type() -> &'static ResourceType {
 impl crate::filter::AttrInfo for ResourceType {
     fn case_exact(&self, urn: Option<&str>, name: &str, sub: Option<&str>) -> bool {
         // `id` is caseExact (RFC 7643 §3.1); externalId is caseExact too.
-        if urn.is_none() && sub.is_none() && (name.eq_ignore_ascii_case("id") || name.eq_ignore_ascii_case("externalId")) {
+        if urn.is_none()
+            && sub.is_none()
+            && (name.eq_ignore_ascii_case("id") || name.eq_ignore_ascii_case("externalId"))
+        {
             return true;
         }
-        let Some(r) = self.resolve(urn, name) else { return false };
+        let Some(r) = self.resolve(urn, name) else {
+            return false;
+        };
         match sub {
             None => r.def.case_exact,
             Some(s) => r.def.sub(s).map(|d| d.case_exact).unwrap_or(false),
@@ -285,9 +316,17 @@ mod tests {
     fn external_id_is_advertised_as_rfc_7643_defines_it() {
         // A common attribute (§3.1): caseExact, readWrite, not required, no uniqueness promised.
         for s in [user_schema(), group_schema()] {
-            let e = s.attr("EXTERNALID").unwrap_or_else(|| panic!("{} has no externalId", s.id));
-            assert_eq!((e.name.as_str(), e.ty, e.multi_valued), ("externalId", AttrType::String, false));
-            assert_eq!((e.required, e.case_exact, e.mutability), (false, true, Mutability::ReadWrite));
+            let e = s
+                .attr("EXTERNALID")
+                .unwrap_or_else(|| panic!("{} has no externalId", s.id));
+            assert_eq!(
+                (e.name.as_str(), e.ty, e.multi_valued),
+                ("externalId", AttrType::String, false)
+            );
+            assert_eq!(
+                (e.required, e.case_exact, e.mutability),
+                (false, true, Mutability::ReadWrite)
+            );
             assert_eq!(e.uniqueness, Uniqueness::None);
             assert_eq!(e.returned, Returned::Default);
         }
@@ -298,11 +337,23 @@ mod tests {
     fn resolve_core_and_extension_attributes() {
         let rt = user_resource_type();
         assert!(rt.resolve(None, "emails").unwrap().def.multi_valued);
-        assert!(rt.resolve(Some(USER_SCHEMA), "name").unwrap().def.is_complex());
-        let mgr = rt.resolve(Some("URN:ietf:params:scim:schemas:extension:enterprise:2.0:user"), "Manager").unwrap();
+        assert!(rt
+            .resolve(Some(USER_SCHEMA), "name")
+            .unwrap()
+            .def
+            .is_complex());
+        let mgr = rt
+            .resolve(
+                Some("URN:ietf:params:scim:schemas:extension:enterprise:2.0:user"),
+                "Manager",
+            )
+            .unwrap();
         assert!(mgr.in_extension);
         assert_eq!(mgr.def.sub("value").unwrap().name, "value");
-        assert!(rt.resolve(None, "manager").is_none(), "extension attributes need their URN");
+        assert!(
+            rt.resolve(None, "manager").is_none(),
+            "extension attributes need their URN"
+        );
         assert!(rt.resolve(Some("urn:x:unknown"), "a").is_none());
     }
 
@@ -311,7 +362,10 @@ mod tests {
         let emails = user_schema().attr("emails").unwrap();
         assert_eq!(emails.sub("primary").unwrap().ty, AttrType::Boolean);
         assert_eq!(user_schema().attr("active").unwrap().ty, AttrType::Boolean);
-        assert_eq!(user_schema().attr("groups").unwrap().mutability, Mutability::ReadOnly);
+        assert_eq!(
+            user_schema().attr("groups").unwrap().mutability,
+            Mutability::ReadOnly
+        );
         assert!(group_schema().attr("members").unwrap().multi_valued);
     }
 }

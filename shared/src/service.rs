@@ -10,10 +10,10 @@
 use crate::config::Limits;
 use crate::error::{ScimError, ScimResult};
 use crate::filter::Filter;
-use crate::model::{self, StoredResource};
 use crate::filter::{CompValue, CompareOp};
-use crate::patch::members::{self, MemberPlan};
+use crate::model::{self, StoredResource};
 use crate::patch;
+use crate::patch::members::{self, MemberPlan};
 use crate::schema::{group_resource_type, user_resource_type, ResourceType};
 use crate::store::{limits, ListPage, ListQuery, MemberStatus, PageBudget, Store, StoreError};
 use serde_json::{Map, Value};
@@ -29,7 +29,10 @@ pub struct Service {
 /// Accepts `*`, a list, and weak or strong forms (`W/"3"`, `"3"`).
 pub fn etag_matches(header: &str, res: &StoredResource) -> bool {
     let want = res.version.to_string();
-    header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/").trim_matches('"') == want)
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/").trim_matches('"') == want)
 }
 
 impl Service {
@@ -37,21 +40,43 @@ impl Service {
         Service { store, limits }
     }
 
-    async fn create_document(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
+    async fn create_document(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        body: Value,
+    ) -> ScimResult<StoredResource> {
         let res = self.new_resource(tenant, rt, body)?;
         self.insert(tenant, rt, res).await
     }
 
     /// A resource made from a POST body, checked against every limit (nothing read or written yet).
-    fn new_resource(&self, tenant: &str, rt: &'static ResourceType, body: Value) -> ScimResult<StoredResource> {
+    fn new_resource(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        body: Value,
+    ) -> ScimResult<StoredResource> {
         let attrs = model::prepare_input(body, rt)?;
         let id = model::new_id();
         self.check_size(tenant, rt, &id, &[], &attrs)?;
         let now = model::now_rfc3339();
-        Ok(StoredResource { id, attrs, created: now.clone(), last_modified: now, version: 1, ..Default::default() })
+        Ok(StoredResource {
+            id,
+            attrs,
+            created: now.clone(),
+            last_modified: now,
+            version: 1,
+            ..Default::default()
+        })
     }
 
-    async fn insert(&self, tenant: &str, rt: &'static ResourceType, res: StoredResource) -> ScimResult<StoredResource> {
+    async fn insert(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        res: StoredResource,
+    ) -> ScimResult<StoredResource> {
         let mut attempt = 0;
         loop {
             match self.store.create(tenant, rt, &res).await {
@@ -65,26 +90,55 @@ impl Service {
         }
     }
 
-    pub async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> ScimResult<StoredResource> {
+    pub async fn get(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+    ) -> ScimResult<StoredResource> {
         check_path_id(rt, id)?;
-        self.store.get(tenant, rt, id).await?.ok_or_else(|| not_found(rt, id))
+        self.store
+            .get(tenant, rt, id)
+            .await?
+            .ok_or_else(|| not_found(rt, id))
     }
 
-    async fn replace_document(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+    async fn replace_document(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+        body: Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<StoredResource> {
         let attrs = self.replacement(tenant, rt, id, body)?;
-        self.modify(tenant, rt, id, if_match, |_| Ok(attrs.clone())).await
+        self.modify(tenant, rt, id, if_match, |_| Ok(attrs.clone()))
+            .await
     }
 
     /// The attributes of a PUT body, checked against every limit before anything is read (the store
     /// checks again with the user's groups at the write).
-    fn replacement(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: Value) -> ScimResult<Map<String, Value>> {
+    fn replacement(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+        body: Value,
+    ) -> ScimResult<Map<String, Value>> {
         check_path_id(rt, id)?;
         let attrs = model::prepare_input(body, rt)?;
         self.check_size(tenant, rt, id, &[], &attrs)?;
         Ok(attrs)
     }
 
-    async fn patch_document(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+    async fn patch_document(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<StoredResource> {
         let ops = patch::parse_ops(body, rt)?;
         self.check_op_count(ops.len())?;
         self.modify(tenant, rt, id, if_match, |old| {
@@ -125,29 +179,50 @@ impl Service {
             };
             match self.store.replace(tenant, rt, &old, &new).await {
                 Ok(()) => return Ok(new),
-                Err(e) => self.retry_or_fail(e, rt, if_match, &old, &mut attempt).await?,
+                Err(e) => {
+                    self.retry_or_fail(e, rt, if_match, &old, &mut attempt)
+                        .await?
+                }
             }
         }
     }
 
-    pub async fn delete(&self, tenant: &str, rt: &'static ResourceType, id: &str, if_match: Option<&str>) -> ScimResult<()> {
+    pub async fn delete(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> ScimResult<()> {
         let mut attempt = 0;
         loop {
             let old = self.get(tenant, rt, id).await?;
             check_if_match(rt, if_match, &old)?;
             match self.store.delete(tenant, rt, &old).await {
                 Ok(()) => return Ok(()),
-                Err(e) => self.retry_or_fail(e, rt, if_match, &old, &mut attempt).await?,
+                Err(e) => {
+                    self.retry_or_fail(e, rt, if_match, &old, &mut attempt)
+                        .await?
+                }
             }
         }
     }
 
     /// After a failed conditional write of `old`: wait and return Ok (retry) when another writer won and
     /// attempts remain; 412 when the client pinned the version; the store's error otherwise.
-    async fn retry_or_fail(&self, e: StoreError, rt: &ResourceType, if_match: Option<&str>, old: &StoredResource, attempt: &mut u32) -> ScimResult<()> {
+    async fn retry_or_fail(
+        &self,
+        e: StoreError,
+        rt: &ResourceType,
+        if_match: Option<&str>,
+        old: &StoredResource,
+        attempt: &mut u32,
+    ) -> ScimResult<()> {
         match e {
             StoreError::VersionConflict if if_match.is_some() => Err(stale(rt, old)),
-            StoreError::VersionConflict | StoreError::Contention if *attempt + 1 < self.limits.write_attempts => {
+            StoreError::VersionConflict | StoreError::Contention
+                if *attempt + 1 < self.limits.write_attempts =>
+            {
                 *attempt += 1;
                 backoff(*attempt).await;
                 Ok(())
@@ -164,9 +239,21 @@ impl Service {
         filter: Option<&Filter>,
         page: PageAt<'_>,
     ) -> ScimResult<ListPage> {
-        let PageAt { start_index, count, after, budget } = page;
+        let PageAt {
+            start_index,
+            count,
+            after,
+            budget,
+        } = page;
         let max_scan = self.limits.max_filter_scan;
-        let q = ListQuery { filter, start_index, count, max_scan, after, budget };
+        let q = ListQuery {
+            filter,
+            start_index,
+            count,
+            max_scan,
+            after,
+            budget,
+        };
         Ok(self.store.list(tenant, rt, q).await?)
     }
 }
@@ -187,8 +274,14 @@ fn is_group(rt: &ResourceType) -> bool {
 
 /// Take `members` (any case) out of a Group POST/PUT body: members are items, not part of the document.
 fn take_members(body: &mut Value) -> ScimResult<MemberPlan> {
-    let Value::Object(obj) = body else { return Ok(MemberPlan::default()) };
-    match obj.keys().find(|k| k.eq_ignore_ascii_case("members")).cloned() {
+    let Value::Object(obj) = body else {
+        return Ok(MemberPlan::default());
+    };
+    match obj
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("members"))
+        .cloned()
+    {
         Some(k) => MemberPlan::from_members_value(&obj.remove(&k).unwrap_or(Value::Null)),
         None => Ok(MemberPlan::default()),
     }
@@ -197,7 +290,9 @@ fn take_members(body: &mut Value) -> ScimResult<MemberPlan> {
 /// Does the filter mention `members` anywhere?
 fn mentions_members(f: &Filter) -> bool {
     match f {
-        Filter::Compare { path, .. } | Filter::Present(path) | Filter::ValuePath { path, .. } => path.name.eq_ignore_ascii_case("members"),
+        Filter::Compare { path, .. } | Filter::Present(path) | Filter::ValuePath { path, .. } => {
+            path.name.eq_ignore_ascii_case("members")
+        }
         Filter::And(a, b) | Filter::Or(a, b) => mentions_members(a) || mentions_members(b),
         Filter::Not(a) => mentions_members(a),
     }
@@ -231,7 +326,12 @@ fn split_member_terms(f: &Filter) -> ScimResult<(Option<Filter>, Vec<String>)> {
 
 impl Service {
     /// Create a User, or a Group with its `members`.
-    pub async fn create(&self, tenant: &str, rt: &'static ResourceType, mut body: Value) -> ScimResult<StoredResource> {
+    pub async fn create(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        mut body: Value,
+    ) -> ScimResult<StoredResource> {
         if !is_group(rt) {
             return self.create_document(tenant, rt, body).await;
         }
@@ -248,17 +348,28 @@ impl Service {
     }
 
     /// PUT: replace the attributes (and, for a Group, the member set).
-    pub async fn replace(&self, tenant: &str, rt: &'static ResourceType, id: &str, mut body: Value, if_match: Option<&str>) -> ScimResult<StoredResource> {
+    pub async fn replace(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+        mut body: Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<StoredResource> {
         if !is_group(rt) {
             return self.replace_document(tenant, rt, id, body, if_match).await;
         }
-        let had_members = body.as_object().is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members")));
+        let had_members = body
+            .as_object()
+            .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members")));
         let mut plan = take_members(&mut body)?;
         plan.clear = had_members;
         self.check_member_count(&plan)?;
         let attrs = self.replacement(tenant, rt, id, body)?;
         let status = self.check_members(tenant, id, &plan).await?;
-        let res = self.modify(tenant, rt, id, if_match, |_| Ok(attrs.clone())).await?;
+        let res = self
+            .modify(tenant, rt, id, if_match, |_| Ok(attrs.clone()))
+            .await?;
         if plan.is_empty() {
             return Ok(res);
         }
@@ -270,9 +381,19 @@ impl Service {
     /// operations on member items (validated before anything is written). Returns the resource, or None
     /// when member changes made the copy in hand stale (a caller that needs it reads it again: a group
     /// PATCH answered 204 costs no extra read).
-    pub async fn patch(&self, tenant: &str, rt: &'static ResourceType, id: &str, body: &Value, if_match: Option<&str>) -> ScimResult<Option<StoredResource>> {
+    pub async fn patch(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> ScimResult<Option<StoredResource>> {
         if !is_group(rt) {
-            return self.patch_document(tenant, rt, id, body, if_match).await.map(Some);
+            return self
+                .patch_document(tenant, rt, id, body, if_match)
+                .await
+                .map(Some);
         }
         check_path_id(rt, id)?;
         let ops = patch::parse_ops(body, rt)?;
@@ -310,14 +431,28 @@ impl Service {
     }
 
     /// The configured limits, then what DynamoDB can store (keys, item size; see [`limits`]).
-    fn check_size(&self, tenant: &str, rt: &ResourceType, id: &str, groups: &[String], attrs: &Map<String, Value>) -> ScimResult<()> {
-        model::check_size(attrs, self.limits.max_attribute_values, self.limits.max_value_len)?;
+    fn check_size(
+        &self,
+        tenant: &str,
+        rt: &ResourceType,
+        id: &str,
+        groups: &[String],
+        attrs: &Map<String, Value>,
+    ) -> ScimResult<()> {
+        model::check_size(
+            attrs,
+            self.limits.max_attribute_values,
+            self.limits.max_value_len,
+        )?;
         Ok(limits::resource(tenant, rt, id, attrs, groups)?)
     }
 
     fn check_op_count(&self, n: usize) -> ScimResult<()> {
         if n > self.limits.max_patch_ops {
-            return Err(ScimError::invalid_value(format!("The PATCH request has {n} operations; the limit is {}", self.limits.max_patch_ops)));
+            return Err(ScimError::invalid_value(format!(
+                "The PATCH request has {n} operations; the limit is {}",
+                self.limits.max_patch_ops
+            )));
         }
         Ok(())
     }
@@ -335,8 +470,18 @@ impl Service {
 
     /// Read whether the group exists (404 if not; an empty id is a group being created) and which of the
     /// plan's ids are users and members; refuse the request if an added id is not a user.
-    async fn check_members(&self, tenant: &str, group_id: &str, plan: &MemberPlan) -> ScimResult<MemberStatus> {
-        let ids: Vec<String> = plan.adds.iter().chain(plan.removes.iter()).cloned().collect();
+    async fn check_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        plan: &MemberPlan,
+    ) -> ScimResult<MemberStatus> {
+        let ids: Vec<String> = plan
+            .adds
+            .iter()
+            .chain(plan.removes.iter())
+            .cloned()
+            .collect();
         if ids.is_empty() {
             return Ok(MemberStatus::default());
         }
@@ -353,29 +498,60 @@ impl Service {
 
     /// Write the plan: only real changes (new members added, current members removed); a clear reads
     /// the member list. Retried when memberships changed concurrently.
-    async fn apply_members(&self, tenant: &str, group_id: &str, plan: &MemberPlan, mut status: MemberStatus) -> ScimResult<()> {
+    async fn apply_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        plan: &MemberPlan,
+        mut status: MemberStatus,
+    ) -> ScimResult<()> {
         let mut attempt = 0;
         loop {
             let (adds, removes): (Vec<String>, Vec<String>) = if plan.clear {
-                let current = self.store.list_members(tenant, group_id, self.limits.max_group_members).await?;
+                let current = self
+                    .store
+                    .list_members(tenant, group_id, self.limits.max_group_members)
+                    .await?;
                 let keep: std::collections::HashSet<&String> = plan.adds.iter().collect();
                 let current_set: std::collections::HashSet<&String> = current.iter().collect();
                 (
-                    plan.adds.iter().filter(|a| !current_set.contains(a)).cloned().collect(),
-                    current.iter().filter(|c| !keep.contains(c)).cloned().collect(),
+                    plan.adds
+                        .iter()
+                        .filter(|a| !current_set.contains(a))
+                        .cloned()
+                        .collect(),
+                    current
+                        .iter()
+                        .filter(|c| !keep.contains(c))
+                        .cloned()
+                        .collect(),
                 )
             } else {
                 (
-                    plan.adds.iter().filter(|a| !status.members.contains(*a)).cloned().collect(),
-                    plan.removes.iter().filter(|r| status.members.contains(*r)).cloned().collect(),
+                    plan.adds
+                        .iter()
+                        .filter(|a| !status.members.contains(*a))
+                        .cloned()
+                        .collect(),
+                    plan.removes
+                        .iter()
+                        .filter(|r| status.members.contains(*r))
+                        .cloned()
+                        .collect(),
                 )
             };
             if adds.is_empty() && removes.is_empty() {
                 return Ok(());
             }
-            match self.store.change_members(tenant, group_id, &adds, &removes, &model::now_rfc3339()).await {
+            match self
+                .store
+                .change_members(tenant, group_id, &adds, &removes, &model::now_rfc3339())
+                .await
+            {
                 Ok(()) => return Ok(()),
-                Err(StoreError::VersionConflict | StoreError::Contention) if attempt + 1 < self.limits.write_attempts => {
+                Err(StoreError::VersionConflict | StoreError::Contention)
+                    if attempt + 1 < self.limits.write_attempts =>
+                {
                     attempt += 1;
                     backoff(attempt).await;
                     status = self.check_members(tenant, group_id, plan).await?;
@@ -388,7 +564,10 @@ impl Service {
 
     /// A group's member ids (bounded by `SCIM_MAX_GROUP_MEMBERS`).
     pub async fn members(&self, tenant: &str, group_id: &str) -> ScimResult<Vec<String>> {
-        Ok(self.store.list_members(tenant, group_id, self.limits.max_group_members).await?)
+        Ok(self
+            .store
+            .list_members(tenant, group_id, self.limits.max_group_members)
+            .await?)
     }
 
     /// List, answering `members eq "<id>"` terms of Group filters from member items.
@@ -406,12 +585,20 @@ impl Service {
         let candidates: Vec<StoredResource> = match &rest {
             Some(r) => {
                 let count = self.limits.max_filter_scan;
-                let all = PageAt { start_index: 1, count, after: None, budget: None };
+                let all = PageAt {
+                    start_index: 1,
+                    count,
+                    after: None,
+                    budget: None,
+                };
                 self.list_documents(tenant, rt, Some(r), all).await?.items
             }
             None => {
                 // `members eq "u"` alone: the user's own list of groups says which.
-                let user = self.store.get(tenant, user_resource_type(), &required[0]).await?;
+                let user = self
+                    .store
+                    .get(tenant, user_resource_type(), &required[0])
+                    .await?;
                 let mut groups = Vec::new();
                 for gid in user.map(|u| u.groups).unwrap_or_default() {
                     groups.extend(self.store.get(tenant, group_resource_type(), &gid).await?);
@@ -427,9 +614,22 @@ impl Service {
             }
         }
         matches.sort_by(|a, b| a.id.cmp(&b.id));
-        let PageAt { start_index, count, after, budget } = page;
+        let PageAt {
+            start_index,
+            count,
+            after,
+            budget,
+        } = page;
         let max_scan = self.limits.max_filter_scan;
-        Ok(ListQuery { filter: None, start_index, count, max_scan, after, budget }.window(matches))
+        Ok(ListQuery {
+            filter: None,
+            start_index,
+            count,
+            max_scan,
+            after,
+            budget,
+        }
+        .window(matches))
     }
 }
 
@@ -451,7 +651,11 @@ fn check_path_id(rt: &ResourceType, id: &str) -> ScimResult<()> {
 }
 
 /// 412 when `If-Match` names another version than the current one.
-fn check_if_match(rt: &ResourceType, if_match: Option<&str>, current: &StoredResource) -> ScimResult<()> {
+fn check_if_match(
+    rt: &ResourceType,
+    if_match: Option<&str>,
+    current: &StoredResource,
+) -> ScimResult<()> {
     match if_match {
         Some(tag) if !etag_matches(tag, current) => Err(stale(rt, current)),
         _ => Ok(()),
@@ -479,7 +683,14 @@ mod tests {
 
     #[test]
     fn etag_forms() {
-        let r = StoredResource { id: "x".into(), attrs: Map::new(), created: String::new(), last_modified: String::new(), version: 3, ..Default::default() };
+        let r = StoredResource {
+            id: "x".into(),
+            attrs: Map::new(),
+            created: String::new(),
+            last_modified: String::new(),
+            version: 3,
+            ..Default::default()
+        };
         assert!(etag_matches("W/\"3\"", &r));
         assert!(etag_matches("\"3\"", &r));
         assert!(etag_matches("*", &r));

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 /// The member of `m` named `name`: the exact key when present, else the first key equal to it ignoring
 /// ASCII case (attribute names and URNs are ASCII). The crate's one case-insensitive lookup.
 pub fn entry_ci<'m>(m: &'m Map<String, Value>, name: &str) -> Option<(&'m String, &'m Value)> {
-    m.get_key_value(name).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+    m.get_key_value(name)
+        .or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
 }
 
 /// Unassigned (RFC 7643 §2.5): `null`, an empty array or an empty object. An empty string is a value.
@@ -49,8 +50,18 @@ fn prune(v: &mut Value) {
 /// (unlike [`strip_unassigned`]): a PATCH value before it is written.
 pub fn drop_nulls(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k, drop_nulls(x))).collect()),
-        Value::Array(a) => Value::Array(a.into_iter().filter(|x| !x.is_null()).map(drop_nulls).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k, drop_nulls(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .filter(|x| !x.is_null())
+                .map(drop_nulls)
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -58,7 +69,9 @@ pub fn drop_nulls(v: Value) -> Value {
 /// A short description of a value for error messages.
 pub fn describe(v: &Value) -> String {
     match v {
-        Value::String(s) if s.chars().count() > 40 => format!("a string of {} characters", s.chars().count()),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("a string of {} characters", s.chars().count())
+        }
         Value::String(s) => format!("the string \"{s}\""),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),

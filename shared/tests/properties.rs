@@ -10,19 +10,24 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use serde_json::{json, Map, Number, Value};
 use scim_core::filter::{
-    parse_attr_path, parse_filter, parse_path, AttrPath, CompValue, CompareOp, Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS,
+    parse_attr_path, parse_filter, parse_path, AttrPath, CompValue, CompareOp, Filter,
+    MAX_FILTER_DEPTH, MAX_FILTER_TERMS,
 };
 use scim_core::model;
 use scim_core::patch;
 use scim_core::schema::{group_resource_type, user_resource_type, ResourceType, PATCH_OP};
+use serde_json::{json, Map, Number, Value};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 fn config(cases: u32) -> Config {
     // No persistence file: a failure prints its minimal input, which goes into a plain #[test] below.
-    Config { cases, failure_persistence: None, ..Config::default() }
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 // =================================================================================================
@@ -105,8 +110,16 @@ fn urn() -> impl Strategy<Value = String> {
 }
 
 fn attr_path(with_sub: bool) -> impl Strategy<Value = AttrPath> {
-    let sub = if with_sub { prop::option::weighted(0.4, attr_name()).boxed() } else { Just(None).boxed() };
-    (prop::option::weighted(0.25, urn()), attr_name(), sub).prop_map(|(urn, name, sub)| AttrPath { urn, name, sub })
+    let sub = if with_sub {
+        prop::option::weighted(0.4, attr_name()).boxed()
+    } else {
+        Just(None).boxed()
+    };
+    (prop::option::weighted(0.25, urn()), attr_name(), sub).prop_map(|(urn, name, sub)| AttrPath {
+        urn,
+        name,
+        sub,
+    })
 }
 
 /// Strings with what makes quoting hard: quotes, backslashes, parentheses, brackets, keywords,
@@ -130,7 +143,8 @@ fn any_number() -> impl Strategy<Value = Number> {
         (-1000i64..1000).prop_map(Number::from),
         prop::num::f64::NORMAL.prop_filter_map("finite", Number::from_f64),
         prop::num::f64::SUBNORMAL.prop_filter_map("finite", Number::from_f64),
-        prop::sample::select(vec![0.0, -0.0, 1.5, -2.5e-7, 1e300, 70.0]).prop_filter_map("finite", Number::from_f64),
+        prop::sample::select(vec![0.0, -0.0, 1.5, -2.5e-7, 1e300, 70.0])
+            .prop_filter_map("finite", Number::from_f64),
     ]
 }
 
@@ -161,8 +175,12 @@ fn value_for(op: CompareOp) -> BoxedStrategy<CompValue> {
     let b = any::<bool>().prop_map(CompValue::Bool);
     match op {
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew => s.boxed(),
-        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => prop_oneof![3 => s, 1 => n].boxed(),
-        CompareOp::Eq | CompareOp::Ne => prop_oneof![4 => s, 2 => n, 1 => b, 1 => Just(CompValue::Null)].boxed(),
+        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
+            prop_oneof![3 => s, 1 => n].boxed()
+        }
+        CompareOp::Eq | CompareOp::Ne => {
+            prop_oneof![4 => s, 2 => n, 1 => b, 1 => Just(CompValue::Null)].boxed()
+        }
     }
 }
 
@@ -188,9 +206,13 @@ fn element_filter() -> impl Strategy<Value = Filter> {
 /// `and`/`or` name an attribute only before an operator (`or eq 1`), never before `[`: the parser takes
 /// `… and and[…]` for a misplaced keyword, by design.
 fn value_path() -> impl Strategy<Value = Filter> {
-    let path = attr_path(false)
-        .prop_filter("no value path on 'and'/'or'", |p| !(p.name.eq_ignore_ascii_case("and") || p.name.eq_ignore_ascii_case("or")));
-    (path, element_filter()).prop_map(|(path, f)| Filter::ValuePath { path, filter: Box::new(f) })
+    let path = attr_path(false).prop_filter("no value path on 'and'/'or'", |p| {
+        !(p.name.eq_ignore_ascii_case("and") || p.name.eq_ignore_ascii_case("or"))
+    });
+    (path, element_filter()).prop_map(|(path, f)| Filter::ValuePath {
+        path,
+        filter: Box::new(f),
+    })
 }
 
 /// Any filter AST the parser can produce (no value path inside a value path; no sub-attribute before `[`).
@@ -228,13 +250,22 @@ fn wrap_chain(core: Filter, wraps: &[(Wrap, Filter)]) -> Filter {
 }
 
 fn wrap() -> impl Strategy<Value = Wrap> {
-    prop::sample::select(vec![Wrap::Not, Wrap::AndLeft, Wrap::AndRight, Wrap::OrLeft, Wrap::OrRight])
+    prop::sample::select(vec![
+        Wrap::Not,
+        Wrap::AndLeft,
+        Wrap::AndRight,
+        Wrap::OrLeft,
+        Wrap::OrRight,
+    ])
 }
 
 /// Deep filters: a leaf or value path under `levels` levels of not/and/or. Whether an `and`/`or` level
 /// adds parentheses depends on `Display`, so the depth is checked on the printed text.
 fn deep_filter(levels: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Filter> {
-    (prop_oneof![leaf(), value_path()], prop::collection::vec((wrap(), leaf()), levels))
+    (
+        prop_oneof![leaf(), value_path()],
+        prop::collection::vec((wrap(), leaf()), levels),
+    )
         .prop_map(|(core, wraps)| wrap_chain(core, &wraps))
 }
 
@@ -242,20 +273,25 @@ fn deep_filter(levels: std::ops::RangeInclusive<usize>) -> impl Strategy<Value =
 /// level adds exactly one parenthesis level: the printed depth is `levels` (+1 around a value path).
 fn nested_filter(levels: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Filter> {
     let level = (prop::option::weighted(0.5, (wrap(), leaf())), leaf());
-    (prop_oneof![leaf(), value_path()], prop::collection::vec(level, levels)).prop_map(|(core, levels)| {
-        levels.into_iter().fold(core, |acc, (bin, _)| {
-            let acc = Filter::Not(Box::new(acc));
-            match bin {
-                Some((Wrap::Not, _)) | None => acc,
-                Some((w, other)) => wrap_chain(acc, &[(w, other)]),
-            }
+    (
+        prop_oneof![leaf(), value_path()],
+        prop::collection::vec(level, levels),
+    )
+        .prop_map(|(core, levels)| {
+            levels.into_iter().fold(core, |acc, (bin, _)| {
+                let acc = Filter::Not(Box::new(acc));
+                match bin {
+                    Some((Wrap::Not, _)) | None => acc,
+                    Some((w, other)) => wrap_chain(acc, &[(w, other)]),
+                }
+            })
         })
-    })
 }
 
 /// Wide filters: `n` leaves joined into a balanced and/or tree (shallow, many terms).
 fn wide_filter(n: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Filter> {
-    (prop::collection::vec(leaf(), n), any::<u64>()).prop_map(|(leaves, seed)| balanced(leaves, seed))
+    (prop::collection::vec(leaf(), n), any::<u64>())
+        .prop_map(|(leaves, seed)| balanced(leaves, seed))
 }
 
 fn balanced(mut leaves: Vec<Filter>, seed: u64) -> Filter {
@@ -263,7 +299,10 @@ fn balanced(mut leaves: Vec<Filter>, seed: u64) -> Filter {
         return leaves.pop().expect("one leaf");
     }
     let right = leaves.split_off(leaves.len() / 2);
-    let (a, b) = (Box::new(balanced(leaves, seed.rotate_left(1))), Box::new(balanced(right, seed.rotate_left(2))));
+    let (a, b) = (
+        Box::new(balanced(leaves, seed.rotate_left(1))),
+        Box::new(balanced(right, seed.rotate_left(2))),
+    );
     if seed & 1 == 0 {
         Filter::And(a, b)
     } else {
@@ -273,7 +312,8 @@ fn balanced(mut leaves: Vec<Filter>, seed: u64) -> Filter {
 
 fn round_trips(f: &Filter) -> Result<(), TestCaseError> {
     let shown = f.to_string();
-    let parsed = parse_filter(&shown).map_err(|e| TestCaseError::fail(format!("{shown:?} does not parse: {e}")))?;
+    let parsed = parse_filter(&shown)
+        .map_err(|e| TestCaseError::fail(format!("{shown:?} does not parse: {e}")))?;
     prop_assert_eq!(&parsed, f, "{:?} parses to a different AST", shown);
     Ok(())
 }
@@ -359,7 +399,10 @@ fn client_filter_text() -> impl Strategy<Value = String> {
         Just("id eq 54D382A4-2050-4C03-94D1-E769F1D15682".to_string()),
         Just("emails[type eq \"work\"].value eq \"a@b.c\"".to_string()),
         Just("emails[type eq \"work\" and primary eq True]".to_string()),
-        Just("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \"m\"".to_string()),
+        Just(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq \"m\""
+                .to_string()
+        ),
         Just("active eq FALSE".to_string()),
         Just("meta.lastModified gt \"2011-05-13T04:42:34Z\"".to_string()),
         Just("title pr".to_string()),
@@ -367,9 +410,16 @@ fn client_filter_text() -> impl Strategy<Value = String> {
     ];
     let piece = (atom, 0usize..3, any::<bool>()).prop_map(|(a, parens, not)| {
         let a = format!("{}{a}{}", "(".repeat(parens), ")".repeat(parens));
-        if not { format!("not ({a})") } else { a }
+        if not {
+            format!("not ({a})")
+        } else {
+            a
+        }
     });
-    (prop::collection::vec(piece, 1..6), prop::collection::vec(prop::sample::select(vec!["and", "or", "AND"]), 5))
+    (
+        prop::collection::vec(piece, 1..6),
+        prop::collection::vec(prop::sample::select(vec!["and", "or", "AND"]), 5),
+    )
         .prop_map(|(pieces, joins)| {
             let mut s = String::new();
             for (i, p) in pieces.iter().enumerate() {
@@ -397,17 +447,36 @@ enum Attr {
     Department,
 }
 
-const ATTRS: [Attr; 6] = [Attr::DisplayName, Attr::Title, Attr::NickName, Attr::GivenName, Attr::WorkEmail, Attr::Department];
+const ATTRS: [Attr; 6] = [
+    Attr::DisplayName,
+    Attr::Title,
+    Attr::NickName,
+    Attr::GivenName,
+    Attr::WorkEmail,
+    Attr::Department,
+];
 
 impl Attr {
     /// Ways a client writes the path (Entra capitalises sub-attributes: `.Value`).
     fn paths(self) -> &'static [&'static str] {
         match self {
-            Attr::DisplayName => &["displayName", "DisplayName", "urn:ietf:params:scim:schemas:core:2.0:User:displayName"],
+            Attr::DisplayName => &[
+                "displayName",
+                "DisplayName",
+                "urn:ietf:params:scim:schemas:core:2.0:User:displayName",
+            ],
             Attr::Title => &["title", "TITLE"],
             Attr::NickName => &["nickName", "nickname"],
-            Attr::GivenName => &["name.givenName", "name.GivenName", "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName"],
-            Attr::WorkEmail => &["emails[type eq \"work\"].value", "emails[type eq \"work\"].Value", "Emails[Type eq \"work\"].value"],
+            Attr::GivenName => &[
+                "name.givenName",
+                "name.GivenName",
+                "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName",
+            ],
+            Attr::WorkEmail => &[
+                "emails[type eq \"work\"].value",
+                "emails[type eq \"work\"].Value",
+                "Emails[Type eq \"work\"].value",
+            ],
             Attr::Department => &[
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Department",
@@ -429,7 +498,11 @@ impl Attr {
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter(|e| e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("work")))
+                .filter(|e| {
+                    e.get("type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+                })
                 .filter_map(|e| e.get("value").cloned())
                 .collect(),
         }
@@ -439,8 +512,18 @@ impl Attr {
 #[derive(Debug, Clone)]
 enum Op {
     /// add or replace, `op` as written (any case), value non-empty or "".
-    Write { op: &'static str, attr: Attr, path: &'static str, value: String, pathless: bool },
-    Remove { op: &'static str, attr: Attr, path: &'static str },
+    Write {
+        op: &'static str,
+        attr: Attr,
+        path: &'static str,
+        value: String,
+        pathless: bool,
+    },
+    Remove {
+        op: &'static str,
+        attr: Attr,
+        path: &'static str,
+    },
 }
 
 impl Op {
@@ -452,8 +535,16 @@ impl Op {
 
     fn to_json(&self) -> Value {
         match self {
-            Op::Write { op, path, value, pathless: true, .. } => json!({"op": op, "value": {*path: value}}),
-            Op::Write { op, path, value, .. } => json!({"op": op, "path": path, "value": value}),
+            Op::Write {
+                op,
+                path,
+                value,
+                pathless: true,
+                ..
+            } => json!({"op": op, "value": {*path: value}}),
+            Op::Write {
+                op, path, value, ..
+            } => json!({"op": op, "path": path, "value": value}),
             Op::Remove { op, path, .. } => json!({"op": op, "path": path}),
         }
     }
@@ -475,16 +566,38 @@ fn patch_op() -> impl Strategy<Value = Op> {
         1 => prop::sample::select(vec!["true", "False", "null", " ", "0", "Retail", "updatedEmail@microsoft.com"]).prop_map(str::to_string),
         1 => any::<String>(),
     ];
-    (attr, any::<prop::sample::Index>(), 0u8..3, value, any::<bool>(), any::<prop::sample::Index>()).prop_map(
-        |(attr, path_ix, kind, value, pathless, case_ix)| {
+    (
+        attr,
+        any::<prop::sample::Index>(),
+        0u8..3,
+        value,
+        any::<bool>(),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(attr, path_ix, kind, value, pathless, case_ix)| {
             let path = *path_ix.get(attr.paths());
             match kind {
-                0 => Op::Write { op: ["add", "Add", "ADD"][case_ix.index(3)], attr, path, value, pathless },
-                1 => Op::Write { op: ["replace", "Replace", "REPLACE"][case_ix.index(3)], attr, path, value, pathless },
-                _ => Op::Remove { op: ["remove", "Remove"][case_ix.index(2)], attr, path },
+                0 => Op::Write {
+                    op: ["add", "Add", "ADD"][case_ix.index(3)],
+                    attr,
+                    path,
+                    value,
+                    pathless,
+                },
+                1 => Op::Write {
+                    op: ["replace", "Replace", "REPLACE"][case_ix.index(3)],
+                    attr,
+                    path,
+                    value,
+                    pathless,
+                },
+                _ => Op::Remove {
+                    op: ["remove", "Remove"][case_ix.index(2)],
+                    attr,
+                    path,
+                },
             }
-        },
-    )
+        })
 }
 
 /// Users to start from: full, minimal, without a work email, with two work emails, with an empty extension.
@@ -522,7 +635,11 @@ fn envelope(ops: Vec<Value>) -> Value {
 }
 
 /// parse_ops + apply + validate, as `service::patch` chains them.
-fn patch_and_validate(res: &mut Map<String, Value>, body: &Value, rt: &ResourceType) -> Result<(), String> {
+fn patch_and_validate(
+    res: &mut Map<String, Value>,
+    body: &Value,
+    rt: &ResourceType,
+) -> Result<(), String> {
     let ops = patch::parse_ops(body, rt).map_err(|e| format!("parse_ops: {e:?}"))?;
     patch::apply(res, &ops, rt).map_err(|e| format!("apply: {e:?}"))?;
     model::validate(res, rt).map_err(|e| format!("validate: {e:?}"))
@@ -557,8 +674,25 @@ fn any_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop_oneof!["[a-zA-Z$.:]{0,8}", prop::sample::select(vec!["value", "Value", "type", "primary", "givenName", ENT]).prop_map(str::to_string)], inner), 0..4)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        "[a-zA-Z$.:]{0,8}",
+                        prop::sample::select(vec![
+                            "value",
+                            "Value",
+                            "type",
+                            "primary",
+                            "givenName",
+                            ENT
+                        ])
+                        .prop_map(str::to_string)
+                    ],
+                    inner
+                ),
+                0..4
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
@@ -679,7 +813,11 @@ fn regression_f1_number_in_patch_path_round_trips() {
     let text = "p[pype eq 133399999999919999999].v93";
     let path = parse_path(text).expect("parses");
     let shown = path.to_string();
-    assert_eq!(parse_path(&shown).expect("Display form parses"), path, "{text:?} → {shown:?}");
+    assert_eq!(
+        parse_path(&shown).expect("Display form parses"),
+        path,
+        "{text:?} → {shown:?}"
+    );
 }
 
 proptest! {
@@ -692,4 +830,3 @@ proptest! {
         round_trips(&f)?;
     }
 }
-

@@ -46,10 +46,18 @@ pub struct JwksServer {
 impl JwksServer {
     /// Serves `keys` at `http://127.0.0.1:<port>/<tenant id>/discovery/v2.0/keys`.
     pub async fn start(keys: Vec<TestKey>) -> Self {
-        let inner = Arc::new(Inner { keys: Mutex::new(keys), behaviour: Mutex::new(Behaviour::Normal), fetches: AtomicUsize::new(0) });
+        let inner = Arc::new(Inner {
+            keys: Mutex::new(keys),
+            behaviour: Mutex::new(Behaviour::Normal),
+            fetches: AtomicUsize::new(0),
+        });
         let path = "/ce5f061f-abe6-4e40-9615-301f87bcb7f0/discovery/v2.0/keys";
-        let app = axum::Router::new().route(path, axum::routing::get(answer)).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let app = axum::Router::new()
+            .route(path, axum::routing::get(answer))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}{path}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         JwksServer { inner, url }
@@ -82,8 +90,17 @@ impl JwksServer {
 async fn answer(State(inner): State<Arc<Inner>>) -> Response {
     inner.fetches.fetch_add(1, Ordering::SeqCst);
     let behaviour = inner.behaviour.lock().unwrap().clone();
-    let document = || jwks_document(inner.keys.lock().unwrap().iter()).to_string().into_bytes();
-    let json = |body: Body| Response::builder().header(header::CONTENT_TYPE, "application/json").body(body).expect("response");
+    let document = || {
+        jwks_document(inner.keys.lock().unwrap().iter())
+            .to_string()
+            .into_bytes()
+    };
+    let json = |body: Body| {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .expect("response")
+    };
     match behaviour {
         Behaviour::Normal => json(Body::from(document())),
         Behaviour::SlowHeaders(wait) => {
@@ -105,9 +122,16 @@ async fn answer(State(inner): State<Arc<Inner>>) -> Response {
             .status(StatusCode::from_u16(code).expect("status"))
             .body(Body::from("unavailable"))
             .expect("response"),
-        Behaviour::Body { bytes, length_header: true } => json(Body::from(bytes)),
-        Behaviour::Body { bytes, length_header: false } => {
-            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+        Behaviour::Body {
+            bytes,
+            length_header: true,
+        } => json(Body::from(bytes)),
+        Behaviour::Body {
+            bytes,
+            length_header: false,
+        } => {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                bytes.chunks(4096).map(|c| Ok(c.to_vec())).collect();
             json(Body::from_stream(futures::stream::iter(chunks)))
         }
     }
@@ -115,6 +139,9 @@ async fn answer(State(inner): State<Arc<Inner>>) -> Response {
 
 /// A loopback URL where nothing listens (a JWKS endpoint that is down).
 pub fn closed_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
     format!("http://127.0.0.1:{port}/keys")
 }

@@ -6,12 +6,12 @@
 pub mod jwks;
 
 use reqwest::Method;
-use serde_json::Value;
 use scim_core::auth::Auth;
 use scim_core::config::{HttpConfig, Limits};
 use scim_core::http::{self, AppState};
 use scim_core::service::Service;
 use scim_core::store::dynamo::DynamoStore;
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,14 +31,21 @@ fn dynoxide() -> &'static scim_local::EmbeddedDynamo {
     ENGINE.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
-                let engine = scim_local::start_embedded_dynamodb(None).await.expect("start dynoxide");
+                let engine = scim_local::start_embedded_dynamodb(None)
+                    .await
+                    .expect("start dynoxide");
                 tx.send(engine).expect("send engine");
                 std::future::pending::<()>().await;
             });
         });
-        rx.recv_timeout(Duration::from_secs(30)).expect("dynoxide did not start")
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("dynoxide did not start")
     })
 }
 
@@ -112,7 +119,11 @@ pub fn endpoint(engine: Engine) -> String {
 /// A fresh table on `engine`, created with the production table-creation code.
 pub async fn fresh_store(engine: Engine) -> DynamoStore {
     static N: AtomicU32 = AtomicU32::new(0);
-    let table = format!("scim_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let table = format!(
+        "scim_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
     let store = match engine {
         // As scim-local reaches its engine: in process, through the same SDK calls.
         Engine::Dynoxide => dynoxide().store(table, Duration::from_secs(10)),
@@ -153,18 +164,28 @@ impl Resp {
     }
     /// DynamoDB calls the request made (the server exposes them to tests).
     pub fn calls(&self) -> u32 {
-        self.header(http::middleware::CALLS_HEADER).and_then(|v| v.parse().ok()).expect("call count header")
+        self.header(http::middleware::CALLS_HEADER)
+            .and_then(|v| v.parse().ok())
+            .expect("call count header")
     }
     /// Capacity units the request consumed, as DynamoDB reported them: (read, write).
     pub fn capacity(&self) -> (f64, f64) {
-        let v = self.header(http::middleware::CAPACITY_HEADER).expect("capacity header");
+        let v = self
+            .header(http::middleware::CAPACITY_HEADER)
+            .expect("capacity header");
         let unit = |k: &str| -> f64 {
-            v.split(", ").find_map(|p| p.strip_prefix(k)).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad capacity header {v}"))
+            v.split(", ")
+                .find_map(|p| p.strip_prefix(k))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("bad capacity header {v}"))
         };
         (unit("read="), unit("write="))
     }
     pub fn id(&self) -> String {
-        self.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.text)).to_string()
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.text))
+            .to_string()
     }
 }
 
@@ -178,7 +199,11 @@ impl TestServer {
     }
 
     /// A server whose store is `wrap(fresh store)`: the seam for fault injection.
-    pub async fn start_wrapped(engine: Engine, limits: Limits, wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>) -> Self {
+    pub async fn start_wrapped(
+        engine: Engine,
+        limits: Limits,
+        wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
+    ) -> Self {
         Self::start_full(engine, limits, "default", wrap).await
     }
 
@@ -187,23 +212,73 @@ impl TestServer {
         Self::start_full(engine, Limits::default(), profile, |s| Arc::new(s)).await
     }
 
-    pub async fn start_full(engine: Engine, limits: Limits, profile: &str, wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>) -> Self {
-        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
-        Self::start_serving(engine, limits, profile, wrap, http_cfg, scim_local::serve::ServeConfig::default(), None).await
+    pub async fn start_full(
+        engine: Engine,
+        limits: Limits,
+        profile: &str,
+        wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
+    ) -> Self {
+        let http_cfg = HttpConfig {
+            expose_call_count: true,
+            ..HttpConfig::default()
+        };
+        Self::start_serving(
+            engine,
+            limits,
+            profile,
+            wrap,
+            http_cfg,
+            scim_local::serve::ServeConfig::default(),
+            None,
+        )
+        .await
     }
 
     /// A server with OAuth on: a fresh random signing key, `settings`, and a JWKS cache with `jwks`.
-    pub async fn start_oauth(engine: Engine, settings: scim_core::oauth::OAuthSettings, jwks: scim_core::oauth::assertion::JwksSettings) -> Self {
+    pub async fn start_oauth(
+        engine: Engine,
+        settings: scim_core::oauth::OAuthSettings,
+        jwks: scim_core::oauth::assertion::JwksSettings,
+    ) -> Self {
         use scim_core::oauth::{assertion::Jwks, signing::KeyRing, OAuth};
         let ring = KeyRing::parse(&KeyRing::generate_text("test1")).expect("key ring");
-        let oauth = Arc::new(OAuth::new(ring, settings.checked().expect("OAuth settings"), Jwks::with_settings(jwks)));
-        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
-        Self::start_serving(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, scim_local::serve::ServeConfig::default(), Some(oauth)).await
+        let oauth = Arc::new(OAuth::new(
+            ring,
+            settings.checked().expect("OAuth settings"),
+            Jwks::with_settings(jwks),
+        ));
+        let http_cfg = HttpConfig {
+            expose_call_count: true,
+            ..HttpConfig::default()
+        };
+        Self::start_serving(
+            engine,
+            Limits::default(),
+            "default",
+            |s| Arc::new(s),
+            http_cfg,
+            scim_local::serve::ServeConfig::default(),
+            Some(oauth),
+        )
+        .await
     }
 
     /// A server with its own HTTP settings and connection limits (timeouts, connection cap).
-    pub async fn start_with_serve_config(engine: Engine, http_cfg: HttpConfig, serve_cfg: scim_local::serve::ServeConfig) -> Self {
-        Self::start_serving(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, serve_cfg, None).await
+    pub async fn start_with_serve_config(
+        engine: Engine,
+        http_cfg: HttpConfig,
+        serve_cfg: scim_local::serve::ServeConfig,
+    ) -> Self {
+        Self::start_serving(
+            engine,
+            Limits::default(),
+            "default",
+            |s| Arc::new(s),
+            http_cfg,
+            serve_cfg,
+            None,
+        )
+        .await
     }
 
     async fn start_serving(
@@ -215,26 +290,57 @@ impl TestServer {
         serve_cfg: scim_local::serve::ServeConfig,
         oauth: Option<Arc<scim_core::oauth::OAuth>>,
     ) -> Self {
-        Self::start_configured(engine, limits, profile, wrap, http_cfg, serve_cfg, oauth, |_, _| {}).await
+        Self::start_configured(
+            engine,
+            limits,
+            profile,
+            wrap,
+            http_cfg,
+            serve_cfg,
+            oauth,
+            |_, _| {},
+        )
+        .await
     }
 
     /// A server whose Events API reads its table's events log (docs/events.md). The stream consumer is
     /// not started: a test runs it ([`TestServer::events_consumer`]) when it wants the events.
     pub async fn start_events(engine: Engine) -> Self {
-        let http_cfg = HttpConfig { expose_call_count: true, ..HttpConfig::default() };
+        let http_cfg = HttpConfig {
+            expose_call_count: true,
+            ..HttpConfig::default()
+        };
         let retention = scim_core::events::EventsConfig::default().retention;
-        let server = Self::start_configured(engine, Limits::default(), "default", |s| Arc::new(s), http_cfg, scim_local::serve::ServeConfig::default(), None, |state, store| {
-            state.events = Some(Arc::new(scim_core::events::EventLog::new(store, retention)));
-        })
+        let server = Self::start_configured(
+            engine,
+            Limits::default(),
+            "default",
+            |s| Arc::new(s),
+            http_cfg,
+            scim_local::serve::ServeConfig::default(),
+            None,
+            |state, store| {
+                state.events = Some(Arc::new(scim_core::events::EventLog::new(store, retention)));
+            },
+        )
         .await;
         // As scim-local does at start: the table's stream (and TTL), before any write.
-        server.events_consumer().ensure_stream().await.expect("enable the table's stream");
+        server
+            .events_consumer()
+            .ensure_stream()
+            .await
+            .expect("enable the table's stream");
         server
     }
 
     /// A consumer of this server's table stream (each one starts from the checkpoints in the table).
     pub fn events_consumer(&self) -> scim_core::events::Consumer {
-        scim_local::events::consumer(&self.store, &endpoint(self.engine), self.engine == Engine::Moto, &scim_core::events::EventsConfig::default())
+        scim_local::events::consumer(
+            &self.store,
+            &endpoint(self.engine),
+            self.engine == Engine::Moto,
+            &scim_core::events::EventsConfig::default(),
+        )
     }
 
     // Every way a test server differs is a parameter here; the named constructors above pick them.
@@ -253,18 +359,47 @@ impl TestServer {
         let store = fresh_store(engine).await;
         let token = scim_core::auth::generate_token();
         let profile = scim_core::profile::Profile::load(profile).expect("profile");
-        let mut state = AppState::with_profile(Service::new(wrap(store.clone()), limits), Auth::from_token(&token).expect("token").with_oauth(oauth.clone()), http_cfg, &profile);
+        let mut state = AppState::with_profile(
+            Service::new(wrap(store.clone()), limits),
+            Auth::from_token(&token)
+                .expect("token")
+                .with_oauth(oauth.clone()),
+            http_cfg,
+            &profile,
+        );
         configure(&mut state, &store);
-        let metrics_cfg = scim_core::metrics::MetricsConfig { emf: Some(scim_core::metrics::emf::Emf::memory("ScimTest")), ..Default::default() };
+        let metrics_cfg = scim_core::metrics::MetricsConfig {
+            emf: Some(scim_core::metrics::emf::Emf::memory("ScimTest")),
+            ..Default::default()
+        };
         state.metrics = Arc::new(scim_core::metrics::Metrics::new(metrics_cfg));
         let metrics = state.metrics.clone();
         let admin_token = scim_core::auth::generate_token();
         let admin = Arc::new(scim_local::admin::AdminAuth::new(&admin_token).expect("admin token"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(scim_local::serve::serve_until(scim_local::app(state, Some(admin)), listener, serve_cfg, std::future::pending()));
-        let client = reqwest::Client::builder().no_proxy().build().expect("client");
-        TestServer { engine, base: format!("http://{addr}/scim/v2"), token, store, metrics, admin_token, oauth, client }
+        tokio::spawn(scim_local::serve::serve_until(
+            scim_local::app(state, Some(admin)),
+            listener,
+            serve_cfg,
+            std::future::pending(),
+        ));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        TestServer {
+            engine,
+            base: format!("http://{addr}/scim/v2"),
+            token,
+            store,
+            metrics,
+            admin_token,
+            oauth,
+            client,
+        }
     }
 
     /// `http://127.0.0.1:PORT` (the operator page is at `/admin`).
@@ -274,7 +409,13 @@ impl TestServer {
 
     /// GET an operator API path (`/admin/api/…`) with the admin token; the status and JSON body.
     pub async fn admin_json(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(format!("{}{path}", self.origin())).bearer_auth(&self.admin_token).send().await.expect("admin request");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.origin()))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("admin request");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -282,7 +423,9 @@ impl TestServer {
     /// A request with the right token and `application/scim+json` body; `path` is relative to the base
     /// URL and may carry a raw query string (sent as written, not re-encoded).
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.token)
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
     }
 
     pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
@@ -290,23 +433,42 @@ impl TestServer {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
-        Resp { status, headers, body, text }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Resp {
         let mut rb = self.request(method, path);
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/scim+json").body(b.to_string());
+            rb = rb
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
         }
         self.send(rb).await
     }
 
     /// A request with one extra header (`If-Match`, `Accept`, …).
-    pub async fn call_with_header(&self, method: Method, path: &str, header: (&str, &str), body: Option<&Value>) -> Resp {
+    pub async fn call_with_header(
+        &self,
+        method: Method,
+        path: &str,
+        header: (&str, &str),
+        body: Option<&Value>,
+    ) -> Resp {
         let mut rb = self.request(method, path).header(header.0, header.1);
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/scim+json").body(b.to_string());
+            rb = rb
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
         }
         self.send(rb).await
     }
@@ -335,24 +497,41 @@ impl TestServer {
     /// Register `tenant` (if new) and issue a token, optionally bound to `user` (for `/Me`).
     pub async fn add_tenant_token(&self, tenant: &str, user: Option<&str>) -> String {
         use scim_core::store::{TokenRecord, TokenStore};
-        self.store.create_tenant(tenant, "2026-01-01T00:00:00Z").await.expect("create tenant");
+        self.store
+            .create_tenant(tenant, "2026-01-01T00:00:00Z")
+            .await
+            .expect("create tenant");
         let token = scim_core::auth::generate_token();
         let hash = scim_core::auth::token_hash(&token);
-        let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: tenant.into(), label: "test".into(), created: String::new(), user: user.map(Into::into) };
+        let rec = TokenRecord {
+            id: hash[..12].to_string(),
+            hash,
+            tenant: tenant.into(),
+            label: "test".into(),
+            created: String::new(),
+            user: user.map(Into::into),
+        };
         self.store.put_token(&rec).await.expect("put token");
         token
     }
 
     /// `127.0.0.1:PORT`, for tests that speak HTTP over a raw socket.
     pub fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").split('/').next().expect("host").to_string()
+        self.base
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("host")
+            .to_string()
     }
 
     /// Send `request` (bytes exactly as given) on a new connection and read until the server closes it or
     /// `wait` passes; returns what arrived.
     pub async fn raw(&self, request: &[u8], wait: Duration) -> Vec<u8> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.addr()).await.expect("connect");
+        let mut s = tokio::net::TcpStream::connect(self.addr())
+            .await
+            .expect("connect");
         s.write_all(request).await.expect("write");
         let mut out = Vec::new();
         let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
@@ -361,14 +540,27 @@ impl TestServer {
 
     /// `http://127.0.0.1:PORT/<tenant>/scim/v2`
     pub fn tenant_base(&self, tenant: &str) -> String {
-        self.base.replacen("/scim/v2", &format!("/{tenant}/scim/v2"), 1)
+        self.base
+            .replacen("/scim/v2", &format!("/{tenant}/scim/v2"), 1)
     }
 
     /// A request to any base URL with any token.
-    pub async fn call_at(&self, base: &str, token: &str, method: Method, path: &str, body: Option<&Value>) -> Resp {
-        let mut rb = self.client.request(method, format!("{base}{path}")).bearer_auth(token);
+    pub async fn call_at(
+        &self,
+        base: &str,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut rb = self
+            .client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/scim+json").body(b.to_string());
+            rb = rb
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
         }
         self.send(rb).await
     }
@@ -399,7 +591,10 @@ pub const SCIM_JSON: &str = "application/scim+json";
 /// A captured Entra payload, `shared/fixtures/entra/<name>.json` (the same files the core's unit tests
 /// and the PATCH fuzzer's seeds use; see the README there).
 pub fn entra_fixture(name: &str) -> Value {
-    let path = format!("{}/../shared/fixtures/entra/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../shared/fixtures/entra/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path} is not JSON: {e}"))
 }
@@ -410,7 +605,11 @@ pub fn with_ids(v: Value, from: &str, to: &str) -> Value {
     match v {
         Value::String(s) => Value::String(s.replace(from, to)),
         Value::Array(a) => Value::Array(a.into_iter().map(|x| with_ids(x, from, to)).collect()),
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, x)| (k, with_ids(x, from, to))).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| (k, with_ids(x, from, to)))
+                .collect(),
+        ),
         other => other,
     }
 }

@@ -12,15 +12,18 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use scim_local::engine_door::EngineKey;
 use scim_core::store::dynamo::DynamoStore;
+use scim_local::engine_door::EngineKey;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 const T: Duration = Duration::from_secs(10);
 
 fn key_of(pk: &str) -> [(String, AttributeValue); 2] {
-    [("pk".into(), AttributeValue::S(pk.into())), ("sk".into(), AttributeValue::S("door".into()))]
+    [
+        ("pk".into(), AttributeValue::S(pk.into())),
+        ("sk".into(), AttributeValue::S("door".into())),
+    ]
 }
 
 /// Put `pk` through `client` on `table`.
@@ -29,12 +32,19 @@ async fn put(client: &Client, table: &str, pk: &str) -> Result<(), String> {
     for (k, v) in key_of(pk) {
         req = req.item(k, v);
     }
-    req.send().await.map(|_| ()).map_err(|e| e.code().unwrap_or("no code").to_string())
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.code().unwrap_or("no code").to_string())
 }
 
 /// Whether `pk` is in the engine, read in process (not through the door under test).
 async fn present(inproc: &DynamoStore, pk: &str) -> bool {
-    let mut req = inproc.client().get_item().table_name(inproc.table()).consistent_read(true);
+    let mut req = inproc
+        .client()
+        .get_item()
+        .table_name(inproc.table())
+        .consistent_read(true);
     for (k, v) in key_of(pk) {
         req = req.key(k, v);
     }
@@ -46,7 +56,8 @@ fn endpoint() -> String {
 }
 
 fn raw_put_body(table: &str, pk: &str) -> String {
-    serde_json::json!({"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": "door"}}}).to_string()
+    serde_json::json!({"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": "door"}}})
+        .to_string()
 }
 
 async fn raw_post(headers: &[(String, String)], body: String) -> (u16, String) {
@@ -66,8 +77,14 @@ async fn raw_post(headers: &[(String, String)], body: String) -> (u16, String) {
 async fn unsigned_request_is_refused_and_changes_nothing() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
     let headers = [
-        ("content-type".to_string(), "application/x-amz-json-1.0".to_string()),
-        ("x-amz-target".to_string(), "DynamoDB_20120810.PutItem".to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-amz-json-1.0".to_string(),
+        ),
+        (
+            "x-amz-target".to_string(),
+            "DynamoDB_20120810.PutItem".to_string(),
+        ),
     ];
     let (status, body) = raw_post(&headers, raw_put_body(inproc.table(), "door#unsigned")).await;
     assert_eq!(status, 400, "{body}");
@@ -82,19 +99,31 @@ async fn unsigned_request_is_refused_and_changes_nothing() {
     let (status, body) = raw_post(&forged, raw_put_body(inproc.table(), "door#unsigned")).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("InvalidSignatureException"), "{body}");
-    assert!(!present(&inproc, "door#unsigned").await, "a refused request must not reach the engine");
+    assert!(
+        !present(&inproc, "door#unsigned").await,
+        "a refused request must not reach the engine"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_secret_or_key_id_is_refused_and_changes_nothing() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
     let wrong = EngineKey::random().store(&endpoint(), inproc.table(), T);
-    assert_eq!(put(wrong.client(), inproc.table(), "door#wrong").await, Err("InvalidSignatureException".into()));
-    let stranger = DynamoStore::local_with_credentials(&endpoint(), inproc.table(), T, "AKIDEXAMPLE", "local");
-    assert_eq!(put(stranger.client(), inproc.table(), "door#wrong").await, Err("UnrecognizedClientException".into()));
+    assert_eq!(
+        put(wrong.client(), inproc.table(), "door#wrong").await,
+        Err("InvalidSignatureException".into())
+    );
+    let stranger =
+        DynamoStore::local_with_credentials(&endpoint(), inproc.table(), T, "AKIDEXAMPLE", "local");
+    assert_eq!(
+        put(stranger.client(), inproc.table(), "door#wrong").await,
+        Err("UnrecognizedClientException".into())
+    );
     // what tools used before the door: the environment's (or dummy) credentials
     let dummy = DynamoStore::local(&endpoint(), inproc.table(), T);
-    assert!(put(dummy.client(), inproc.table(), "door#wrong").await.is_err());
+    assert!(put(dummy.client(), inproc.table(), "door#wrong")
+        .await
+        .is_err());
     assert!(!present(&inproc, "door#wrong").await);
 }
 
@@ -102,8 +131,12 @@ async fn another_secret_or_key_id_is_refused_and_changes_nothing() {
 async fn signed_sdk_calls_work() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
     let http = scim_tests::dynoxide_over_http(inproc.table());
-    http.warm_up().await.expect("DescribeTable through the door");
-    put(http.client(), inproc.table(), "door#signed").await.expect("signed PutItem");
+    http.warm_up()
+        .await
+        .expect("DescribeTable through the door");
+    put(http.client(), inproc.table(), "door#signed")
+        .await
+        .expect("signed PutItem");
     assert!(present(&inproc, "door#signed").await);
 }
 
@@ -125,7 +158,11 @@ impl Intercept for Capture {
         _: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let req = ctx.request();
-        let headers = req.headers().iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
         *self.0.lock().unwrap() = Some((headers, req.body().bytes().unwrap_or_default().to_vec()));
         Err("captured, not sent".into())
     }
@@ -136,10 +173,23 @@ async fn tampered_body_is_refused_and_changes_nothing() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
     let signer = scim_tests::dynoxide_engine().http_store(inproc.table(), T);
     let capture = Capture::default();
-    let client = Client::from_conf(signer.client().config().to_builder().interceptor(capture.clone()).build());
-    assert!(put(&client, inproc.table(), "door#tamper-a").await.is_err(), "the interceptor stops the call");
+    let client = Client::from_conf(
+        signer
+            .client()
+            .config()
+            .to_builder()
+            .interceptor(capture.clone())
+            .build(),
+    );
+    assert!(
+        put(&client, inproc.table(), "door#tamper-a").await.is_err(),
+        "the interceptor stops the call"
+    );
     let (headers, body) = capture.0.lock().unwrap().clone().expect("a signed request");
-    assert!(headers.iter().any(|(k, _)| k == "authorization"), "the SDK signed it: {headers:?}");
+    assert!(
+        headers.iter().any(|(k, _)| k == "authorization"),
+        "the SDK signed it: {headers:?}"
+    );
     let body = String::from_utf8(body).unwrap();
     // Same length, another item: only the content differs from what was signed.
     let tampered = body.replace("door#tamper-a", "door#tamper-b");
@@ -147,7 +197,10 @@ async fn tampered_body_is_refused_and_changes_nothing() {
     let (status, text) = raw_post(&headers, tampered).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("InvalidSignatureException"), "{text}");
-    assert!(!present(&inproc, "door#tamper-b").await, "the tampered request must not reach the engine");
+    assert!(
+        !present(&inproc, "door#tamper-b").await,
+        "the tampered request must not reach the engine"
+    );
     // Control: the same headers with the body that was signed are let in.
     let (status, text) = raw_post(&headers, body).await;
     assert_eq!(status, 200, "{text}");
@@ -159,16 +212,31 @@ async fn stale_request_is_refused_and_changes_nothing() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
     let signer = scim_tests::dynoxide_engine().http_store(inproc.table(), T);
     let at = |ago: u64| {
-        let clock = aws_smithy_async::time::StaticTimeSource::new(SystemTime::now() - Duration::from_secs(ago));
+        let clock = aws_smithy_async::time::StaticTimeSource::new(
+            SystemTime::now() - Duration::from_secs(ago),
+        );
         // No retries: the SDK corrects its clock from the refusal's Date header and retries, which (rightly)
         // succeeds; the point here is the first, stale attempt.
         let no_retry = aws_sdk_dynamodb::config::retry::RetryConfig::disabled();
-        Client::from_conf(signer.client().config().to_builder().time_source(clock).retry_config(no_retry).build())
+        Client::from_conf(
+            signer
+                .client()
+                .config()
+                .to_builder()
+                .time_source(clock)
+                .retry_config(no_retry)
+                .build(),
+        )
     };
-    assert_eq!(put(&at(10 * 60), inproc.table(), "door#stale").await, Err("InvalidSignatureException".into()));
+    assert_eq!(
+        put(&at(10 * 60), inproc.table(), "door#stale").await,
+        Err("InvalidSignatureException".into())
+    );
     assert!(!present(&inproc, "door#stale").await);
     // Control: a request signed a minute ago (a slow client, a clock a little off) is let in.
-    put(&at(60), inproc.table(), "door#recent").await.expect("signed a minute ago");
+    put(&at(60), inproc.table(), "door#recent")
+        .await
+        .expect("signed a minute ago");
     assert!(present(&inproc, "door#recent").await);
 }
 
@@ -181,10 +249,19 @@ async fn strict_door() -> (scim_local::EmbeddedDynamo, String) {
         max_connections: 4,
         max_connections_per_peer: 4,
     };
-    let cfg = scim_local::engine_door::DoorConfig { serve, body_read_timeout: Duration::from_secs(1) };
-    let engine = scim_local::start_embedded_dynamodb_with(None, EngineKey::random(), cfg).await.expect("start the engine");
+    let cfg = scim_local::engine_door::DoorConfig {
+        serve,
+        body_read_timeout: Duration::from_secs(1),
+    };
+    let engine = scim_local::start_embedded_dynamodb_with(None, EngineKey::random(), cfg)
+        .await
+        .expect("start the engine");
     let table = "door-limits".to_string();
-    engine.store(&table, T).create_table_if_missing().await.expect("create the table in process");
+    engine
+        .store(&table, T)
+        .create_table_if_missing()
+        .await
+        .expect("create the table in process");
     (engine, table)
 }
 
@@ -192,8 +269,18 @@ async fn strict_door() -> (scim_local::EmbeddedDynamo, String) {
 /// for the engine at `host`: its head and its body.
 async fn signed_put(store: &DynamoStore, host: &str, pk: &str) -> (Vec<u8>, Vec<u8>) {
     let capture = Capture::default();
-    let client = Client::from_conf(store.client().config().to_builder().interceptor(capture.clone()).build());
-    assert!(put(&client, store.table(), pk).await.is_err(), "the interceptor stops the call");
+    let client = Client::from_conf(
+        store
+            .client()
+            .config()
+            .to_builder()
+            .interceptor(capture.clone())
+            .build(),
+    );
+    assert!(
+        put(&client, store.table(), pk).await.is_err(),
+        "the interceptor stops the call"
+    );
     let (headers, body) = capture.0.lock().unwrap().clone().expect("a signed request");
     // The signer took `host` from the URL; the HTTP client adds the header.
     let mut head = format!("POST / HTTP/1.1\r\nhost: {host}\r\n");
@@ -205,20 +292,32 @@ async fn signed_put(store: &DynamoStore, host: &str, pk: &str) -> (Vec<u8>, Vec<
 }
 
 fn host_of(endpoint: &str) -> String {
-    endpoint.trim_start_matches("http://").trim_end_matches('/').to_string()
+    endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// Status and body of one raw HTTP answer (empty: no answer).
 fn status_of(raw: &[u8]) -> (u16, String) {
     let text = String::from_utf8_lossy(raw).to_string();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
 /// Write `bytes` one at a time, `gap` apart, until a write fails (the server closed the connection), all are
 /// sent or `limit` passed; then read what the server answered. Whether the server closed the connection
 /// before the end, how long that took, and the answer.
-async fn trickle(stream: &mut tokio::net::TcpStream, bytes: &[u8], gap: Duration, limit: Duration) -> (bool, Duration, Vec<u8>) {
+async fn trickle(
+    stream: &mut tokio::net::TcpStream,
+    bytes: &[u8],
+    gap: Duration,
+    limit: Duration,
+) -> (bool, Duration, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let started = std::time::Instant::now();
     let mut cut = false;
@@ -253,17 +352,26 @@ async fn idle_sockets_beyond_the_cap_are_refused_and_signed_calls_still_work() {
         let _ = tokio::time::timeout(Duration::from_secs(1), s.read_to_end(&mut answer)).await;
         let (status, text) = status_of(&answer);
         assert_eq!(status, 503, "a connection over the cap: {text:?}");
-        assert!(text.contains("application/x-amz-json-1.0") && text.contains("ThrottlingException"), "{text}");
+        assert!(
+            text.contains("application/x-amz-json-1.0") && text.contains("ThrottlingException"),
+            "{text}"
+        );
     }
     // The four within it are closed by the header read timeout.
     let started = std::time::Instant::now();
     for s in &mut held[..4] {
         let mut answer = Vec::new();
         let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
-        assert!(closed.is_ok(), "an idle connection was held {:?}", started.elapsed());
+        assert!(
+            closed.is_ok(),
+            "an idle connection was held {:?}",
+            started.elapsed()
+        );
     }
     let http = engine.http_store(&table, T);
-    put(http.client(), &table, "door#after-idle").await.expect("signed PutItem once the idle sockets are gone");
+    put(http.client(), &table, "door#after-idle")
+        .await
+        .expect("signed PutItem once the idle sockets are gone");
     assert!(present(&engine.store(&table, T), "door#after-idle").await);
 }
 
@@ -278,7 +386,12 @@ async fn a_request_without_the_key_is_answered_before_its_body_is_read() {
          x-amz-target: DynamoDB_20120810.PutItem\r\ncontent-length: 16000000\r\n\r\n"
     );
     // A head as the SDK signs it (right key id, fresh date, signed hash) with another signature.
-    let (signed, _) = signed_put(&scim_tests::dynoxide_over_http("door-forged"), &host, "door#forged").await;
+    let (signed, _) = signed_put(
+        &scim_tests::dynoxide_over_http("door-forged"),
+        &host,
+        "door#forged",
+    )
+    .await;
     let forged: String = String::from_utf8(signed)
         .unwrap()
         .split_inclusive("\r\n")
@@ -288,8 +401,14 @@ async fn a_request_without_the_key_is_answered_before_its_body_is_read() {
             None => l.to_string(),
         })
         .collect();
-    assert!(forged.contains("Signature=0000") && forged.contains("content-length: 16000000"), "{forged}");
-    for (name, head, kind) in [("unsigned", unsigned, "UnrecognizedClientException"), ("forged", forged, "InvalidSignatureException")] {
+    assert!(
+        forged.contains("Signature=0000") && forged.contains("content-length: 16000000"),
+        "{forged}"
+    );
+    for (name, head, kind) in [
+        ("unsigned", unsigned, "UnrecognizedClientException"),
+        ("forged", forged, "InvalidSignatureException"),
+    ] {
         let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
         s.write_all(head.as_bytes()).await.unwrap();
         s.write_all(&vec![b' '; 64 * 1024]).await.unwrap();
@@ -297,9 +416,16 @@ async fn a_request_without_the_key_is_answered_before_its_body_is_read() {
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
         let (status, text) = status_of(&answer);
-        assert_eq!(status, 400, "{name}: answered without waiting for the body: {text:?}");
+        assert_eq!(
+            status, 400,
+            "{name}: answered without waiting for the body: {text:?}"
+        );
         assert!(text.contains(kind), "{name}: {text}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{name}: answered after {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{name}: answered after {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -314,26 +440,49 @@ async fn slow_heads_and_bodies_are_cut_off() {
     let (head, _) = signed_put(&http, &host, "door#slow-head").await;
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
     let (cut, took, _) = trickle(&mut s, &head, gap, Duration::from_secs(6)).await;
-    assert!(cut && took < Duration::from_secs(4), "a trickled head of {} bytes held the connection {took:?}", head.len());
+    assert!(
+        cut && took < Duration::from_secs(4),
+        "a trickled head of {} bytes held the connection {took:?}",
+        head.len()
+    );
 
     // A signed request whose body is trickled: 408 after the body read timeout, and nothing written.
     let (head, body) = signed_put(&http, &host, "door#slow-body").await;
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut s, &head).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut s, &head)
+        .await
+        .unwrap();
     let (_, took, answer) = trickle(&mut s, &body, gap, Duration::from_secs(4)).await;
     let (status, text) = status_of(&answer);
     assert_eq!(status, 408, "{text:?}");
     assert!(text.contains("RequestTimeoutException"), "{text}");
-    assert!(took < Duration::from_secs(4), "a trickled body held the connection {took:?}");
-    assert!(!present(&engine.store(&table, T), "door#slow-body").await, "nothing was written");
+    assert!(
+        took < Duration::from_secs(4),
+        "a trickled body held the connection {took:?}"
+    );
+    assert!(
+        !present(&engine.store(&table, T), "door#slow-body").await,
+        "nothing was written"
+    );
 
     // Control: the same request sent at once is let in.
     let (head, body) = signed_put(&http, &host, "door#fast").await;
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut s, &[head, body].concat()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut s, &[head, body].concat())
+        .await
+        .unwrap();
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(3), tokio::io::AsyncReadExt::read_to_end(&mut s, &mut answer)).await;
-    assert_eq!(status_of(&answer).0, 200, "{}", String::from_utf8_lossy(&answer));
+    let _ = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut answer),
+    )
+    .await;
+    assert_eq!(
+        status_of(&answer).0,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     assert!(present(&engine.store(&table, T), "door#fast").await);
 }
 
@@ -347,13 +496,25 @@ mod running_server {
     /// `scim-local` and `scim-admin`, built for this test run's profile beside its target directory.
     fn binaries() -> (PathBuf, PathBuf) {
         let exe = std::env::current_exe().unwrap();
-        let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf();
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps")
+            .to_path_buf();
         let profile = match dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => "dev".to_string(),
             Some(other) => other.to_string(),
         };
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "scim-local", "--bins", "--profile", &profile])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "scim-local",
+                "--bins",
+                "--profile",
+                &profile,
+            ])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
             .expect("run cargo build");
@@ -393,9 +554,14 @@ mod running_server {
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
         let token = scim_core::auth::generate_token();
         std::fs::write(data.join("token"), &token).unwrap();
-        std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let _server = Server(
             Command::new(&local_bin)
                 .env("SCIM_DATA_DIR", &data)
@@ -414,8 +580,14 @@ mod running_server {
         let base = format!("http://127.0.0.1:{port}");
         let mut up = false;
         for _ in 0..300 {
-            let ready = client.get(format!("{base}/scim/v2/ServiceProviderConfig")).bearer_auth(&token).send().await;
-            if ready.map(|r| r.status().as_u16() == 200).unwrap_or(false) && data.join("endpoint").exists() {
+            let ready = client
+                .get(format!("{base}/scim/v2/ServiceProviderConfig"))
+                .bearer_auth(&token)
+                .send()
+                .await;
+            if ready.map(|r| r.status().as_u16() == 200).unwrap_or(false)
+                && data.join("endpoint").exists()
+            {
                 up = true;
                 break;
             }
@@ -424,7 +596,10 @@ mod running_server {
         assert!(up, "scim-local did not start");
 
         assert_eq!(mode(&data), 0o700, "the data directory is private");
-        let files: Vec<String> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let files: Vec<String> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         for name in ["token", "endpoint", "engine-key", "dynamodb.sqlite"] {
             assert!(files.contains(&name.to_string()), "{name} in {files:?}");
         }
@@ -445,26 +620,58 @@ mod running_server {
         assert_eq!(r.status().as_u16(), 400);
 
         let out = admin(&admin_bin, &data, &["tenant", "create", "acme"]);
-        assert!(out.status.success(), "tenant create: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tenant create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("tenant acme created"));
         let out = admin(&admin_bin, &data, &["token", "issue", "acme"]);
-        assert!(out.status.success(), "token issue: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "token issue: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8(out.stdout).unwrap();
-        let acme_token = stdout.lines().find_map(|l| l.strip_prefix("token:")).expect("a token line").trim().to_string();
-        let r = client.get(format!("{base}/acme/scim/v2/Users")).bearer_auth(&acme_token).send().await.unwrap();
-        assert_eq!(r.status().as_u16(), 200, "the running server knows the token scim-admin issued");
+        let acme_token = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("token:"))
+            .expect("a token line")
+            .trim()
+            .to_string();
+        let r = client
+            .get(format!("{base}/acme/scim/v2/Users"))
+            .bearer_auth(&acme_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "the running server knows the token scim-admin issued"
+        );
 
         // scim-admin went through the door: with another key it is refused (and says so) rather than
         // falling back to opening the database behind the server's back.
         let kept = std::fs::read_to_string(data.join("engine-key")).unwrap();
         std::fs::write(data.join("engine-key"), scim_core::auth::generate_token()).unwrap();
         let out = admin(&admin_bin, &data, &["tenant", "list"]);
-        assert!(!out.status.success(), "scim-admin with a wrong key must fail");
+        assert!(
+            !out.status.success(),
+            "scim-admin with a wrong key must fail"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("refused") && err.contains("InvalidSignature"), "{err}");
+        assert!(
+            err.contains("refused") && err.contains("InvalidSignature"),
+            "{err}"
+        );
         std::fs::write(data.join("engine-key"), kept).unwrap();
         let out = admin(&admin_bin, &data, &["tenant", "list"]);
-        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("acme"), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("acme"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         drop(_server);
         std::fs::remove_dir_all(&data).unwrap();

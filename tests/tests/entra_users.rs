@@ -3,12 +3,12 @@
 //! user-related quirk of §5 (`quirk_NN_…`). Each test runs on both engines (dynoxide and moto).
 
 use reqwest::Method;
-use scim_tests::{Resp, TestServer};
-use serde_json::{json, Value};
+use scim_tests::patch_body;
 use scim_tests::urn::{ENTERPRISE, ERROR, LIST, USER};
 use scim_tests::SCIM_JSON;
-use scim_tests::patch_body;
 use scim_tests::{entra_fixture, with_ids};
+use scim_tests::{Resp, TestServer};
+use serde_json::{json, Value};
 
 /// The operations of a captured Entra PATCH (`shared/fixtures/entra/<name>.json`).
 fn captured_ops(name: &str) -> Value {
@@ -17,7 +17,8 @@ fn captured_ops(name: &str) -> Value {
 
 const MANAGER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
 const DEPARTMENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
-const EMPLOYEE_NUMBER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
+const EMPLOYEE_NUMBER: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -67,7 +68,9 @@ fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -95,7 +98,9 @@ fn location(srv: &TestServer, id: &str) -> String {
 /// The client's attributes of a resource: everything but `id`, `meta` and `schemas`.
 fn attrs_of(resource: &Value) -> Value {
     let mut v = resource.clone();
-    let m = v.as_object_mut().unwrap_or_else(|| panic!("not a resource: {resource}"));
+    let m = v
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("not a resource: {resource}"));
     m.remove("id");
     m.remove("meta");
     m.remove("schemas");
@@ -108,14 +113,32 @@ fn without(mut v: Value, key: &str) -> Value {
 }
 
 fn assert_scim_ct(r: &Resp) {
-    let ct = r.header("content-type").unwrap_or_else(|| panic!("no Content-Type on a {} answer: {}", r.status, r.text));
-    assert_eq!(ct.split(';').next().unwrap().trim(), SCIM_JSON, "Content-Type of a {} answer: {}", r.status, r.text);
+    let ct = r
+        .header("content-type")
+        .unwrap_or_else(|| panic!("no Content-Type on a {} answer: {}", r.status, r.text));
+    assert_eq!(
+        ct.split(';').next().unwrap().trim(),
+        SCIM_JSON,
+        "Content-Type of a {} answer: {}",
+        r.status,
+        r.text
+    );
 }
 
 fn assert_timestamp(v: &Value) {
-    let s = v.as_str().unwrap_or_else(|| panic!("timestamp is not a string: {v}"));
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("timestamp is not a string: {v}"));
     let b = s.as_bytes();
-    assert!(s.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && s.ends_with('Z'), "not RFC 3339 UTC: {s}");
+    assert!(
+        s.len() >= 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && s.ends_with('Z'),
+        "not RFC 3339 UTC: {s}"
+    );
 }
 
 /// A SCIM Error: status, content type, schemas, string `status`, a `detail`.
@@ -124,7 +147,11 @@ fn assert_error(r: &Resp, status: u16) {
     assert_scim_ct(r);
     assert_eq!(r.body["schemas"], json!([ERROR]), "{}", r.text);
     assert_eq!(r.body["status"], json!(status.to_string()), "{}", r.text);
-    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "no detail: {}", r.text);
+    assert!(
+        r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "no detail: {}",
+        r.text
+    );
 }
 
 /// 201 with everything Entra reads from a create: id, Location = meta.location, meta, ETag. Returns the id.
@@ -136,7 +163,11 @@ fn assert_created(srv: &TestServer, r: &Resp) -> String {
     let meta = &r.body["meta"];
     assert_eq!(meta["resourceType"], "User", "{}", r.text);
     assert_eq!(meta["location"], json!(location(srv, &id)), "{}", r.text);
-    assert_eq!(r.header("location"), Some(location(srv, &id).as_str()), "Location header");
+    assert_eq!(
+        r.header("location"),
+        Some(location(srv, &id).as_str()),
+        "Location header"
+    );
     assert_eq!(meta["version"], "W/\"1\"", "{}", r.text);
     assert_eq!(r.header("etag"), Some("W/\"1\""), "ETag header");
     assert_timestamp(&meta["created"]);
@@ -163,7 +194,10 @@ async fn patch_ok(srv: &TestServer, id: &str, ops: Value) -> Value {
     assert_eq!(r.status, 200, "PATCH {body}: {}", r.text);
     assert_scim_ct(&r);
     let got = get_user(srv, id).await;
-    assert_eq!(r.body, got, "the PATCH response is the resource as GET shows it");
+    assert_eq!(
+        r.body, got,
+        "the PATCH response is the resource as GET shows it"
+    );
     got
 }
 
@@ -173,7 +207,10 @@ async fn list(srv: &TestServer, path: &str) -> Value {
     assert_eq!(r.status, 200, "GET {path}: {}", r.text);
     assert_scim_ct(&r);
     assert_eq!(r.body["schemas"], json!([LIST]), "GET {path}: {}", r.text);
-    let n = r.body["Resources"].as_array().unwrap_or_else(|| panic!("no Resources array: {}", r.text)).len();
+    let n = r.body["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Resources array: {}", r.text))
+        .len();
     assert_eq!(r.body["itemsPerPage"], json!(n), "GET {path}: {}", r.text);
     r.body
 }
@@ -183,7 +220,12 @@ async fn find(srv: &TestServer, filter: &str) -> Value {
 }
 
 fn ids(list: &Value) -> Vec<String> {
-    list["Resources"].as_array().expect("Resources").iter().map(|r| r["id"].as_str().expect("id").to_string()).collect()
+    list["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect()
 }
 
 /// The filter finds exactly the users `want` (by id).
@@ -199,7 +241,12 @@ async fn assert_finds(srv: &TestServer, filter: &str, want: &[&str]) -> Value {
 }
 
 async fn set_active(srv: &TestServer, id: &str, op: &str, value: Value) -> Value {
-    patch_ok(srv, id, json!([{"op": op, "path": "active", "value": value}])).await
+    patch_ok(
+        srv,
+        id,
+        json!([{"op": op, "path": "active", "value": value}]),
+    )
+    .await
 }
 
 /// A user to point a manager reference at.
@@ -215,9 +262,12 @@ fn ext_manager(user: &Value) -> &Value {
 // §1.2 Test Connection
 
 async fn test_connection_returns_exactly_an_empty_list_response(srv: TestServer) {
-    srv.create_user(&user_body("someone.else@contoso.com")).await;
+    srv.create_user(&user_body("someone.else@contoso.com"))
+        .await;
     let guid = scim_core::model::new_id();
-    let r = srv.get(&format!("/Users?filter=userName+eq+%22{guid}%22")).await;
+    let r = srv
+        .get(&format!("/Users?filter=userName+eq+%22{guid}%22"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_scim_ct(&r);
     assert_eq!(
@@ -247,9 +297,21 @@ async fn create_match_then_post_tutorial_user(srv: TestServer) {
 async fn create_with_nulls_and_malformed_schema_urn(srv: TestServer) {
     let (id, r) = create(&srv, &joy_young_user()).await;
     assert_eq!(r.body["schemas"], json!([USER]), "{}", r.text);
-    assert_eq!(attrs_of(&r.body), joy_young_attrs(), "nulls absent, values verbatim: {}", r.text);
-    assert_eq!(r.body["emails"][0]["value"], "jyoung@Contoso.com", "case kept");
-    assert!(!r.text.contains("null"), "no nulls in the response: {}", r.text);
+    assert_eq!(
+        attrs_of(&r.body),
+        joy_young_attrs(),
+        "nulls absent, values verbatim: {}",
+        r.text
+    );
+    assert_eq!(
+        r.body["emails"][0]["value"], "jyoung@Contoso.com",
+        "case kept"
+    );
+    assert!(
+        !r.text.contains("null"),
+        "no nulls in the response: {}",
+        r.text
+    );
     assert_eq!(get_user(&srv, &id).await, r.body);
 }
 
@@ -292,7 +354,12 @@ async fn patch_b_single_valued_replace_of_user_name(srv: TestServer) {
 
 async fn patch_c_replace_multiple_default_dialect(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    let got = patch_ok(&srv, &id, captured_ops("user-patch-c-default-dialect-multi")).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        captured_ops("user-patch-c-default-dialect-multi"),
+    )
+    .await;
     let mut want = tutorial_user_attrs();
     want["displayName"] = json!("Pvlo");
     want["emails"][0]["value"] = json!("TestBcwqnm@test.microsoft.com");
@@ -306,20 +373,34 @@ async fn patch_c_replace_multiple_default_dialect(srv: TestServer) {
 
 async fn patch_c_replace_multiple_flag_dialect(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    let got = patch_ok(&srv, &id, captured_ops("user-patch-c-flag-dialect-pathless")).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        captured_ops("user-patch-c-flag-dialect-pathless"),
+    )
+    .await;
     let mut want = tutorial_user_attrs();
     want["emails"][0]["value"] = json!("TestMhvaes@test.microsoft.com");
     want["displayName"] = json!("Bjfe");
     want["name"]["givenName"] = json!("Kkom");
     want["name"]["familyName"] = json!("Unua");
     want[ENTERPRISE] = json!({"employeeNumber": "Aklq"});
-    assert_eq!(attrs_of(&got), want, "dotted keys are paths, never literal keys");
+    assert_eq!(
+        attrs_of(&got),
+        want,
+        "dotted keys are paths, never literal keys"
+    );
     assert_eq!(got["schemas"], json!([USER, ENTERPRISE]));
 }
 
 async fn patch_c_pathless_add_with_dotted_keys(srv: TestServer) {
     let id = srv.create_user(&user_body("foo.bar@contoso.com")).await;
-    let got = patch_ok(&srv, &id, captured_ops("user-patch-c-pathless-add-dotted-keys")).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        captured_ops("user-patch-c-pathless-add-dotted-keys"),
+    )
+    .await;
     assert_eq!(
         attrs_of(&got),
         json!({"userName": "foo.bar@contoso.com", "active": true, "displayName": "Foo Bar", "title": "Bar Foo",
@@ -329,11 +410,21 @@ async fn patch_c_pathless_add_with_dotted_keys(srv: TestServer) {
 
 async fn patch_d_add_nick_name_in_both_dialects(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    let got = patch_ok(&srv, &id, json!([{"op": "Add", "path": "nickName", "value": "Babs"}])).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "Add", "path": "nickName", "value": "Babs"}]),
+    )
+    .await;
     let mut want = tutorial_user_attrs();
     want["nickName"] = json!("Babs");
     assert_eq!(attrs_of(&got), want);
-    let got = patch_ok(&srv, &id, json!([{"op": "add", "path": "nickName", "value": "Barbara"}])).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "add", "path": "nickName", "value": "Barbara"}]),
+    )
+    .await;
     want["nickName"] = json!("Barbara");
     assert_eq!(attrs_of(&got), want);
 }
@@ -361,7 +452,11 @@ async fn patch_e_manager_tutorial_array_with_ref(srv: TestServer) {
     let m = manager(&srv, "boss@contoso.com").await;
     let id = srv.create_user(&user_body("report@contoso.com")).await;
     let reference = format!("http://example.com/scim/Users/{m}");
-    let ops = with_ids(captured_ops("user-patch-e-manager-array-with-ref"), "00aa00aa-bb11-cc22-dd33-44ee44ee44ee", &m);
+    let ops = with_ids(
+        captured_ops("user-patch-e-manager-array-with-ref"),
+        "00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
+        &m,
+    );
     let got = patch_ok(&srv, &id, ops).await;
     assert_eq!(
         attrs_of(&got),
@@ -373,9 +468,16 @@ async fn patch_e_manager_tutorial_array_with_ref(srv: TestServer) {
 async fn patch_e_manager_urn_path_bare_string(srv: TestServer) {
     let m = manager(&srv, "boss@contoso.com").await;
     let id = srv.create_user(&user_body("report@contoso.com")).await;
-    let ops = with_ids(captured_ops("user-patch-e-manager-urn-bare-string"), "45619541-95de-4d5e-9872-571b5d2c5577", &m);
+    let ops = with_ids(
+        captured_ops("user-patch-e-manager-urn-bare-string"),
+        "45619541-95de-4d5e-9872-571b5d2c5577",
+        &m,
+    );
     let got = patch_ok(&srv, &id, ops).await;
-    assert_eq!(attrs_of(&got), json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"manager": {"value": m}}}));
+    assert_eq!(
+        attrs_of(&got),
+        json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"manager": {"value": m}}})
+    );
 }
 
 /// Microsoft's onboarding SCIM_Update_Manager_Test: set, change, remove with `""`.
@@ -386,12 +488,35 @@ async fn patch_e_manager_onboarding_set_change_remove(srv: TestServer) {
     let base = json!({"userName": "report@contoso.com", "active": true});
 
     let with_manager = |m: &str| json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"manager": {"value": m}}});
-    let got = patch_ok(&srv, &id, json!([{"op": "Add", "path": MANAGER, "value": m1}])).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "Add", "path": MANAGER, "value": m1}]),
+    )
+    .await;
     assert_eq!(attrs_of(&got), with_manager(&m1));
-    let got = patch_ok(&srv, &id, json!([{"op": "replace", "path": MANAGER, "value": m2}])).await;
-    assert_eq!(attrs_of(&got), with_manager(&m2), "the new manager replaces the old one");
-    let got = patch_ok(&srv, &id, captured_ops("user-patch-e-manager-clear-empty-string")).await;
-    assert_eq!(attrs_of(&got), base, "manager removed, and the emptied extension with it");
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "replace", "path": MANAGER, "value": m2}]),
+    )
+    .await;
+    assert_eq!(
+        attrs_of(&got),
+        with_manager(&m2),
+        "the new manager replaces the old one"
+    );
+    let got = patch_ok(
+        &srv,
+        &id,
+        captured_ops("user-patch-e-manager-clear-empty-string"),
+    )
+    .await;
+    assert_eq!(
+        attrs_of(&got),
+        base,
+        "manager removed, and the emptied extension with it"
+    );
     assert_eq!(got["schemas"], json!([USER]));
 }
 
@@ -403,21 +528,52 @@ async fn patch_e_manager_validator_object_and_remove(srv: TestServer) {
     body[ENTERPRISE] = json!({"department": "Sales"});
     let id = srv.create_user(&body).await;
 
-    let got = patch_ok(&srv, &id, json!([{"op": "add", "path": MANAGER, "value": {"value": m1}}])).await;
-    assert_eq!(got[ENTERPRISE], json!({"department": "Sales", "manager": {"value": m1}}));
-    let got = patch_ok(&srv, &id, json!([{"op": "replace", "path": MANAGER, "value": {"value": m2}}])).await;
-    assert_eq!(got[ENTERPRISE], json!({"department": "Sales", "manager": {"value": m2}}));
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "add", "path": MANAGER, "value": {"value": m1}}]),
+    )
+    .await;
+    assert_eq!(
+        got[ENTERPRISE],
+        json!({"department": "Sales", "manager": {"value": m1}})
+    );
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "replace", "path": MANAGER, "value": {"value": m2}}]),
+    )
+    .await;
+    assert_eq!(
+        got[ENTERPRISE],
+        json!({"department": "Sales", "manager": {"value": m2}})
+    );
     let got = patch_ok(&srv, &id, json!([{"op": "remove", "path": MANAGER}])).await;
-    assert_eq!(attrs_of(&got), json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"department": "Sales"}}));
+    assert_eq!(
+        attrs_of(&got),
+        json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"department": "Sales"}})
+    );
 }
 
 async fn patch_e_manager_remove_with_value_filter(srv: TestServer) {
     let m = manager(&srv, "boss@contoso.com").await;
     let id = srv.create_user(&user_body("report@contoso.com")).await;
-    patch_ok(&srv, &id, json!([{"op": "Add", "path": MANAGER, "value": m}])).await;
-    let ops = with_ids(captured_ops("user-patch-e-manager-remove-value-filter"), "45619541-95de-4d5e-9872-571b5d2c5577", &m);
+    patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "Add", "path": MANAGER, "value": m}]),
+    )
+    .await;
+    let ops = with_ids(
+        captured_ops("user-patch-e-manager-remove-value-filter"),
+        "45619541-95de-4d5e-9872-571b5d2c5577",
+        &m,
+    );
     let got = patch_ok(&srv, &id, ops).await;
-    assert_eq!(attrs_of(&got), json!({"userName": "report@contoso.com", "active": true}));
+    assert_eq!(
+        attrs_of(&got),
+        json!({"userName": "report@contoso.com", "active": true})
+    );
 }
 
 async fn patch_f_remove_with_value_on_single_valued_path(srv: TestServer) {
@@ -438,12 +594,20 @@ async fn patch_g_roles_stringified_json_and_assertive_replace(srv: TestServer) {
     let ops = captured_ops("user-patch-g-roles-stringified-json");
     let stringified = ops[0]["value"].clone();
     let got = patch_ok(&srv, &id, ops).await;
-    assert_eq!(attrs_of(&got), json!({"userName": "roles@contoso.com", "active": true, "roles": stringified}), "stored verbatim");
+    assert_eq!(
+        attrs_of(&got),
+        json!({"userName": "roles@contoso.com", "active": true, "roles": stringified}),
+        "stored verbatim"
+    );
 
     let ops = captured_ops("user-patch-g-roles-assertive-replace");
     let assertive = ops[0]["value"].clone();
     let got = patch_ok(&srv, &id, ops).await;
-    assert_eq!(attrs_of(&got), json!({"userName": "roles@contoso.com", "active": true, "roles": assertive}), "replace swaps the whole list");
+    assert_eq!(
+        attrs_of(&got),
+        json!({"userName": "roles@contoso.com", "active": true, "roles": assertive}),
+        "replace swaps the whole list"
+    );
 }
 
 /// Microsoft's SCIM_Null_Update_Test: `""` by path, `""` pathless, then nulls by path and pathless;
@@ -454,17 +618,37 @@ async fn patch_h_null_update_sequence(srv: TestServer) {
         "name.givenName": "Null", DEPARTMENT: "R&D"}}]);
     let cleared = json!({"userName": "null.update@contoso.com", "active": true, "name": {"familyName": "Update"},
         ENTERPRISE: {"employeeNumber": "42"}});
-    let paths = ["displayName", "title", "nickName", "name.givenName", DEPARTMENT];
-    let by_path = |v: Value| Value::Array(paths.iter().map(|p| json!({"op": "replace", "path": p, "value": v})).collect());
+    let paths = [
+        "displayName",
+        "title",
+        "nickName",
+        "name.givenName",
+        DEPARTMENT,
+    ];
+    let by_path = |v: Value| {
+        Value::Array(
+            paths
+                .iter()
+                .map(|p| json!({"op": "replace", "path": p, "value": v}))
+                .collect(),
+        )
+    };
     let pathless = |v: Value| json!([{"op": "replace", "value": {"displayName": v, "title": v, "nickName": v, "name.givenName": v, DEPARTMENT: v}}]);
 
-    for (label, ops) in [("\"\" by path", by_path(json!(""))), ("\"\" pathless", pathless(json!(""))),
-        ("null by path", by_path(Value::Null)), ("null pathless", pathless(Value::Null))]
-    {
+    for (label, ops) in [
+        ("\"\" by path", by_path(json!(""))),
+        ("\"\" pathless", pathless(json!(""))),
+        ("null by path", by_path(Value::Null)),
+        ("null pathless", pathless(Value::Null)),
+    ] {
         let got = patch_ok(&srv, &id, ops).await;
         assert_eq!(attrs_of(&got), cleared, "after clearing with {label}");
         let got = patch_ok(&srv, &id, restore.clone()).await;
-        assert_eq!(attrs_of(&got), attrs_of(&without(null_update_user(), "schemas")), "restored after {label}");
+        assert_eq!(
+            attrs_of(&got),
+            attrs_of(&without(null_update_user(), "schemas")),
+            "restored after {label}"
+        );
     }
 }
 
@@ -473,13 +657,21 @@ async fn patch_h_null_update_sequence(srv: TestServer) {
 
 async fn disable_and_reenable_in_both_dialects(srv: TestServer) {
     let (id, _) = create(&srv, &tutorial_user()).await;
-    for (op, off) in [("Replace", json!("False")), ("Replace", json!("false")), ("replace", json!(false))] {
+    for (op, off) in [
+        ("Replace", json!("False")),
+        ("Replace", json!("false")),
+        ("replace", json!(false)),
+    ] {
         let got = set_active(&srv, &id, op, off.clone()).await;
         let mut want = tutorial_user_attrs();
         want["active"] = json!(false);
         assert_eq!(attrs_of(&got), want, "disabled with {off}");
         let got = set_active(&srv, &id, "Replace", json!("True")).await;
-        assert_eq!(attrs_of(&got), tutorial_user_attrs(), "re-enabled with \"True\" after {off}");
+        assert_eq!(
+            attrs_of(&got),
+            tutorial_user_attrs(),
+            "re-enabled with \"True\" after {off}"
+        );
     }
 }
 
@@ -521,21 +713,58 @@ type SchemaCheck = fn(&TestServer, &Value);
 fn assert_user_schema(srv: &TestServer, s: &Value) {
     assert_eq!(s["id"], USER);
     assert_eq!(s["name"], "User");
-    assert_eq!(s["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:Schema"]));
-    assert_eq!(s["meta"]["location"], json!(format!("{}/Schemas/{USER}", srv.base)));
+    assert_eq!(
+        s["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:Schema"])
+    );
+    assert_eq!(
+        s["meta"]["location"],
+        json!(format!("{}/Schemas/{USER}", srv.base))
+    );
     let un = attribute(s, "userName");
     assert_eq!(
-        (&un["type"], &un["required"], &un["caseExact"], &un["mutability"], &un["uniqueness"], &un["multiValued"]),
-        (&json!("string"), &json!(true), &json!(false), &json!("readWrite"), &json!("server"), &json!(false))
+        (
+            &un["type"],
+            &un["required"],
+            &un["caseExact"],
+            &un["mutability"],
+            &un["uniqueness"],
+            &un["multiValued"]
+        ),
+        (
+            &json!("string"),
+            &json!(true),
+            &json!(false),
+            &json!("readWrite"),
+            &json!("server"),
+            &json!(false)
+        )
     );
     assert_eq!(attribute(s, "active")["type"], "boolean");
     let emails = attribute(s, "emails");
     assert_eq!(emails["multiValued"], true);
-    let subs: Vec<&Value> = emails["subAttributes"].as_array().expect("subAttributes").iter().map(|a| &a["name"]).collect();
+    let subs: Vec<&Value> = emails["subAttributes"]
+        .as_array()
+        .expect("subAttributes")
+        .iter()
+        .map(|a| &a["name"])
+        .collect();
     for sub in ["value", "type", "primary"] {
-        assert!(subs.contains(&&json!(sub)), "emails.{sub} missing: {subs:?}");
+        assert!(
+            subs.contains(&&json!(sub)),
+            "emails.{sub} missing: {subs:?}"
+        );
     }
-    for name in ["name", "displayName", "nickName", "title", "preferredLanguage", "phoneNumbers", "addresses", "roles"] {
+    for name in [
+        "name",
+        "displayName",
+        "nickName",
+        "title",
+        "preferredLanguage",
+        "phoneNumbers",
+        "addresses",
+        "roles",
+    ] {
         attribute(s, name);
     }
     assert!(has_no_nulls(s), "nulls in {s}");
@@ -543,14 +772,27 @@ fn assert_user_schema(srv: &TestServer, s: &Value) {
 
 fn assert_enterprise_schema(srv: &TestServer, s: &Value) {
     assert_eq!(s["id"], ENTERPRISE);
-    assert_eq!(s["meta"]["location"], json!(format!("{}/Schemas/{ENTERPRISE}", srv.base)));
-    for name in ["employeeNumber", "department", "costCenter", "organization", "division"] {
+    assert_eq!(
+        s["meta"]["location"],
+        json!(format!("{}/Schemas/{ENTERPRISE}", srv.base))
+    );
+    for name in [
+        "employeeNumber",
+        "department",
+        "costCenter",
+        "organization",
+        "division",
+    ] {
         assert_eq!(attribute(s, name)["type"], "string", "{name}");
     }
     let m = attribute(s, "manager");
     assert_eq!(m["type"], "complex");
     assert_eq!(m["multiValued"], false);
-    assert!(m["subAttributes"].as_array().expect("manager sub-attributes").iter().any(|a| a["name"] == "value"));
+    assert!(m["subAttributes"]
+        .as_array()
+        .expect("manager sub-attributes")
+        .iter()
+        .any(|a| a["name"] == "value"));
     assert!(has_no_nulls(s), "nulls in {s}");
 }
 
@@ -559,21 +801,37 @@ async fn schemas_list_has_user_and_enterprise_schemas(srv: TestServer) {
     let resources = l["Resources"].as_array().expect("Resources");
     assert_eq!(l["totalResults"], json!(resources.len()));
     assert_eq!(l["startIndex"], 1);
-    let by_id = |id: &str| resources.iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("{id} not in /Schemas: {l}"));
+    let by_id = |id: &str| {
+        resources
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in /Schemas: {l}"))
+    };
     assert_user_schema(&srv, by_id(USER));
     assert_enterprise_schema(&srv, by_id(ENTERPRISE));
 }
 
 async fn schema_by_urn(srv: TestServer) {
     let all = list(&srv, "/Schemas").await;
-    let checks: [(&str, SchemaCheck); 2] = [(USER, assert_user_schema), (ENTERPRISE, assert_enterprise_schema)];
+    let checks: [(&str, SchemaCheck); 2] = [
+        (USER, assert_user_schema),
+        (ENTERPRISE, assert_enterprise_schema),
+    ];
     for (urn, check) in checks {
         let r = srv.get(&format!("/Schemas/{urn}")).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_scim_ct(&r);
         check(&srv, &r.body);
-        let listed = all["Resources"].as_array().unwrap().iter().find(|s| s["id"] == urn).expect("listed");
-        assert_eq!(&r.body, listed, "GET /Schemas/{urn} equals its /Schemas entry");
+        let listed = all["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == urn)
+            .expect("listed");
+        assert_eq!(
+            &r.body, listed,
+            "GET /Schemas/{urn} equals its /Schemas entry"
+        );
     }
     assert_error(&srv.get("/Schemas/urn:example:nope").await, 404);
 }
@@ -591,7 +849,10 @@ async fn resource_types_list_and_user(srv: TestServer) {
     let l = list(&srv, "/ResourceTypes").await;
     let resources = l["Resources"].as_array().expect("Resources");
     assert_eq!(l["totalResults"], json!(resources.len()));
-    let user = resources.iter().find(|r| r["id"] == "User").unwrap_or_else(|| panic!("no User in {l}"));
+    let user = resources
+        .iter()
+        .find(|r| r["id"] == "User")
+        .unwrap_or_else(|| panic!("no User in {l}"));
     assert_eq!(user, &user_resource_type_doc(&srv));
     let r = srv.get("/ResourceTypes/User").await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -605,25 +866,50 @@ async fn service_provider_config(srv: TestServer) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_scim_ct(&r);
     let b = &r.body;
-    assert_eq!(b["schemas"], json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]));
+    assert_eq!(
+        b["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"])
+    );
     assert_eq!(b["patch"]["supported"], true);
     assert_eq!(b["filter"]["supported"], true);
     assert_eq!(b["filter"]["maxResults"], 200);
-    assert_eq!((b["bulk"]["supported"].clone(), b["bulk"]["maxOperations"].clone(), b["bulk"]["maxPayloadSize"].clone()), (json!(true), json!(50), json!(20_971_520)));
+    assert_eq!(
+        (
+            b["bulk"]["supported"].clone(),
+            b["bulk"]["maxOperations"].clone(),
+            b["bulk"]["maxPayloadSize"].clone()
+        ),
+        (json!(true), json!(50), json!(20_971_520))
+    );
     assert_eq!(b["sort"]["supported"], false);
     assert_eq!(b["changePassword"]["supported"], false);
     assert_eq!(b["etag"]["supported"], true);
     assert_eq!(b["authenticationSchemes"][0]["type"], "oauthbearertoken");
-    assert_eq!(b["meta"]["location"], json!(format!("{}/ServiceProviderConfig", srv.base)));
+    assert_eq!(
+        b["meta"]["location"],
+        json!(format!("{}/ServiceProviderConfig", srv.base))
+    );
     assert!(has_no_nulls(b), "{b}");
 }
 
 async fn discovery_endpoints_refuse_writes_with_405(srv: TestServer) {
-    let paths = ["/Schemas".to_string(), format!("/Schemas/{USER}"), "/ResourceTypes".into(), "/ResourceTypes/User".into(), "/ServiceProviderConfig".into()];
+    let paths = [
+        "/Schemas".to_string(),
+        format!("/Schemas/{USER}"),
+        "/ResourceTypes".into(),
+        "/ResourceTypes/User".into(),
+        "/ServiceProviderConfig".into(),
+    ];
     for path in &paths {
         for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
             let body = json!({"schemas": [USER], "userName": "x"});
-            let r = srv.call(method.clone(), path, (method != Method::DELETE).then_some(&body)).await;
+            let r = srv
+                .call(
+                    method.clone(),
+                    path,
+                    (method != Method::DELETE).then_some(&body),
+                )
+                .await;
             assert_error(&r, 405);
         }
     }
@@ -641,7 +927,14 @@ async fn duplicate_user_name_differing_in_case_is_409_uniqueness(srv: TestServer
     // A rename onto a taken name (in another case) is refused the same way, and changes nothing.
     let other = srv.create_user(&user_body("other@contoso.com")).await;
     let before = get_user(&srv, &other).await;
-    let r = srv.patch(&user_path(&other), &patch_body(json!([{"op": "Replace", "path": "userName", "value": "DUP.USER@CONTOSO.COM"}]))).await;
+    let r = srv
+        .patch(
+            &user_path(&other),
+            &patch_body(
+                json!([{"op": "Replace", "path": "userName", "value": "DUP.USER@CONTOSO.COM"}]),
+            ),
+        )
+        .await;
     assert_error(&r, 409);
     assert_eq!(r.body["scimType"], "uniqueness", "{}", r.text);
     assert_eq!(get_user(&srv, &other).await, before);
@@ -650,7 +943,8 @@ async fn duplicate_user_name_differing_in_case_is_409_uniqueness(srv: TestServer
 
 async fn external_id_filter_unquoted_and_quoted(srv: TestServer) {
     let (id, _) = create(&srv, &joy_young_user()).await;
-    srv.create_user(&json!({"userName": "other@contoso.com", "externalId": "jyoung2"})).await;
+    srv.create_user(&json!({"userName": "other@contoso.com", "externalId": "jyoung2"}))
+        .await;
     let l = list(&srv, "/Users?filter=externalId+eq+jyoung").await;
     assert_eq!(l["totalResults"], 1, "{l}");
     assert_eq!(ids(&l), vec![id.clone()]);
@@ -664,24 +958,57 @@ async fn emails_value_path_filter(srv: TestServer) {
     let mut other = user_body("other@contoso.com");
     other["emails"] = json!([{"type": "other", "value": "jyoung@Contoso.com"}, {"type": "work", "value": "other@Contoso.com"}]);
     srv.create_user(&other).await;
-    assert_finds(&srv, "emails[type eq \"work\"].value eq \"jyoung@Contoso.com\"", &[&id]).await;
-    assert_finds(&srv, "emails[type eq \"work\"].value eq \"nobody@Contoso.com\"", &[]).await;
+    assert_finds(
+        &srv,
+        "emails[type eq \"work\"].value eq \"jyoung@Contoso.com\"",
+        &[&id],
+    )
+    .await;
+    assert_finds(
+        &srv,
+        "emails[type eq \"work\"].value eq \"nobody@Contoso.com\"",
+        &[],
+    )
+    .await;
 }
 
 async fn id_and_manager_reference_check_with_attributes_id(srv: TestServer) {
     let m = manager(&srv, "boss@contoso.com").await;
     let id = srv.create_user(&user_body("report@contoso.com")).await;
-    patch_ok(&srv, &id, json!([{"op": "Add", "path": MANAGER, "value": m}])).await;
+    patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "Add", "path": MANAGER, "value": m}]),
+    )
+    .await;
 
-    let l = list(&srv, &format!("{}&attributes=id", filter_path(&format!("id eq \"{id}\" and manager eq \"{m}\"")))).await;
+    let l = list(
+        &srv,
+        &format!(
+            "{}&attributes=id",
+            filter_path(&format!("id eq \"{id}\" and manager eq \"{m}\""))
+        ),
+    )
+    .await;
     assert_eq!(l["totalResults"], 1, "{l}");
     let r = &l["Resources"][0];
     assert_eq!(r["id"], json!(id));
     let mut keys: Vec<&String> = r.as_object().expect("resource").keys().collect();
     keys.sort();
-    assert_eq!(keys, ["id", "schemas"], "attributes=id returns only id (and schemas): {r}");
+    assert_eq!(
+        keys,
+        ["id", "schemas"],
+        "attributes=id returns only id (and schemas): {r}"
+    );
 
-    let other = list(&srv, &format!("{}&attributes=id", filter_path(&format!("id eq \"{id}\" and manager eq \"{id}\"")))).await;
+    let other = list(
+        &srv,
+        &format!(
+            "{}&attributes=id",
+            filter_path(&format!("id eq \"{id}\" and manager eq \"{id}\""))
+        ),
+    )
+    .await;
     assert_eq!(other["totalResults"], 0, "{other}");
     assert_eq!(other["Resources"], json!([]));
 }
@@ -689,7 +1016,10 @@ async fn id_and_manager_reference_check_with_attributes_id(srv: TestServer) {
 async fn paging_the_onboarding_way(srv: TestServer) {
     let mut created = Vec::new();
     for i in 0..11 {
-        created.push(srv.create_user(&user_body(&format!("page.user.{i:02}@contoso.com"))).await);
+        created.push(
+            srv.create_user(&user_body(&format!("page.user.{i:02}@contoso.com")))
+                .await,
+        );
     }
     let mut seen = Vec::new();
     for (start, items) in [(1, 5), (6, 5), (11, 1)] {
@@ -702,7 +1032,11 @@ async fn paging_the_onboarding_way(srv: TestServer) {
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), seen.len(), "duplicates across pages: {seen:?}");
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "duplicates across pages: {seen:?}"
+    );
     created.sort();
     assert_eq!(unique, created, "the pages cover every user");
 }
@@ -710,26 +1044,55 @@ async fn paging_the_onboarding_way(srv: TestServer) {
 async fn attributes_and_excluded_attributes_on_get_and_list(srv: TestServer) {
     let (id, _) = create(&srv, &joy_young_user()).await;
     let m = manager(&srv, "boss@contoso.com").await;
-    let full = patch_ok(&srv, &id, json!([{"op": "Add", "path": MANAGER, "value": m}])).await;
+    let full = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "Add", "path": MANAGER, "value": m}]),
+    )
+    .await;
 
     // `schemas` is the server's business; the projected attributes are compared without it.
-    let r = srv.get(&format!("/Users/{id}?attributes=userName,name.givenName")).await;
+    let r = srv
+        .get(&format!("/Users/{id}?attributes=userName,name.givenName"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(without(r.body, "schemas"), json!({"id": id, "userName": "jyoung@testuser.com", "name": {"givenName": "Joy"}}));
+    assert_eq!(
+        without(r.body, "schemas"),
+        json!({"id": id, "userName": "jyoung@testuser.com", "name": {"givenName": "Joy"}})
+    );
 
-    let r = srv.get(&format!("/Users/{id}?excludedAttributes=emails,name.familyName,{ENTERPRISE}")).await;
+    let r = srv
+        .get(&format!(
+            "/Users/{id}?excludedAttributes=emails,name.familyName,{ENTERPRISE}"
+        ))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let mut want = without(without(full.clone(), "emails"), ENTERPRISE);
     want["name"] = json!({"givenName": "Joy"});
     assert_eq!(without(r.body, "schemas"), without(want, "schemas"));
 
-    let l = list(&srv, &format!("{}&attributes=userName", filter_path("externalId eq \"jyoung\""))).await;
+    let l = list(
+        &srv,
+        &format!(
+            "{}&attributes=userName",
+            filter_path("externalId eq \"jyoung\"")
+        ),
+    )
+    .await;
     assert_eq!(l["totalResults"], 1, "{l}");
-    assert_eq!(without(l["Resources"][0].clone(), "schemas"), json!({"id": id, "userName": "jyoung@testuser.com"}));
+    assert_eq!(
+        without(l["Resources"][0].clone(), "schemas"),
+        json!({"id": id, "userName": "jyoung@testuser.com"})
+    );
 
     let l = list(&srv, "/Users?excludedAttributes=emails,name").await;
     assert_eq!(l["totalResults"], 2, "{l}");
-    let joy = l["Resources"].as_array().unwrap().iter().find(|u| u["id"] == json!(id)).expect("listed");
+    let joy = l["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == json!(id))
+        .expect("listed");
     assert_eq!(joy, &without(without(full, "emails"), "name"));
 }
 
@@ -753,13 +1116,20 @@ async fn unchanged_patch_and_put_keep_version_and_last_modified(srv: TestServer)
 
 async fn changing_patch_bumps_version_and_etag(srv: TestServer) {
     let (id, created) = create(&srv, &tutorial_user()).await;
-    let r = srv.patch(&user_path(&id), &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Changed"}]))).await;
+    let r = srv
+        .patch(
+            &user_path(&id),
+            &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Changed"}])),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["meta"]["version"], "W/\"2\"");
     assert_eq!(r.header("etag"), Some("W/\"2\""));
     assert_eq!(r.body["meta"]["created"], created.body["meta"]["created"]);
     assert_timestamp(&r.body["meta"]["lastModified"]);
-    assert!(r.body["meta"]["lastModified"].as_str() >= created.body["meta"]["lastModified"].as_str());
+    assert!(
+        r.body["meta"]["lastModified"].as_str() >= created.body["meta"]["lastModified"].as_str()
+    );
     let g = srv.get(&user_path(&id)).await;
     assert_eq!(g.header("etag"), Some("W/\"2\""));
     assert_eq!(g.body, r.body);
@@ -770,7 +1140,9 @@ async fn changing_patch_bumps_version_and_etag(srv: TestServer) {
 
 // "`active` sent as string `"False"`/`"True"` (also `"false"`), op `Replace`"
 async fn quirk_01_active_string_false(srv: TestServer) {
-    let id = srv.create_user(&user_body("active.string@contoso.com")).await;
+    let id = srv
+        .create_user(&user_body("active.string@contoso.com"))
+        .await;
     let got = set_active(&srv, &id, "Replace", json!("False")).await;
     assert_eq!(got["active"], json!(false), "stored as a JSON boolean");
     let got = set_active(&srv, &id, "Replace", json!("True")).await;
@@ -782,24 +1154,35 @@ async fn quirk_02_capitalised_op_values(srv: TestServer) {
     let mut body = user_body("ops@contoso.com");
     body["title"] = json!("Old Title");
     let id = srv.create_user(&body).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op": "Add", "path": "nickName", "value": "Opsy"},
-        {"op": "Replace", "path": "displayName", "value": "Ops Person"},
-        {"op": "Remove", "path": "title"}
-    ]))
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([
+            {"op": "Add", "path": "nickName", "value": "Opsy"},
+            {"op": "Replace", "path": "displayName", "value": "Ops Person"},
+            {"op": "Remove", "path": "title"}
+        ]),
+    )
     .await;
-    assert_eq!(attrs_of(&got), json!({"userName": "ops@contoso.com", "active": true, "nickName": "Opsy", "displayName": "Ops Person"}));
+    assert_eq!(
+        attrs_of(&got),
+        json!({"userName": "ops@contoso.com", "active": true, "nickName": "Opsy", "displayName": "Ops Person"})
+    );
 }
 
 // "Pathless PATCH with dotted keys (`"name.givenName"`, `"urn:…:enterprise:2.0:User:employeeNumber"`)"
 async fn quirk_03_pathless_patch_with_dotted_keys(srv: TestServer) {
     let id = srv.create_user(&user_body("dotted@contoso.com")).await;
-    let got = patch_ok(&srv, &id, json!([{"op": "add", "value": {
-        "emails[type eq \"work\"].value": "dotted@Contoso.com",
-        "name.givenName": "Dot",
-        EMPLOYEE_NUMBER: "7",
-        "nickName": "Dotty"
-    }}]))
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "add", "value": {
+            "emails[type eq \"work\"].value": "dotted@Contoso.com",
+            "name.givenName": "Dot",
+            EMPLOYEE_NUMBER: "7",
+            "nickName": "Dotty"
+        }}]),
+    )
     .await;
     assert_eq!(
         attrs_of(&got),
@@ -808,7 +1191,12 @@ async fn quirk_03_pathless_patch_with_dotted_keys(srv: TestServer) {
         "no literal dotted keys are stored"
     );
     // The validator's "Update User userName".
-    let got = patch_ok(&srv, &id, json!([{"op": "replace", "value": {"userName": "emilio@hermann.uk"}}])).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "replace", "value": {"userName": "emilio@hermann.uk"}}]),
+    )
+    .await;
     assert_eq!(got["userName"], "emilio@hermann.uk");
     assert_finds(&srv, "userName eq \"emilio@hermann.uk\"", &[&id]).await;
 }
@@ -820,17 +1208,42 @@ async fn quirk_06_manager_shapes_returned_as_object(srv: TestServer) {
     let r1 = location(&srv, &m1);
     let id = srv.create_user(&user_body("report@contoso.com")).await;
     let shapes = [
-        (json!([{"op": "Add", "path": MANAGER, "value": m1}]), json!({"value": m1})),
-        (json!([{"op": "Replace", "path": MANAGER, "value": {"value": m2}}]), json!({"value": m2})),
-        (json!([{"op": "Replace", "path": MANAGER, "value": {"Value": m1}}]), json!({"value": m1})),
-        (json!([{"op": "Add", "path": "manager", "value": [{"$ref": r1, "value": m1}]}]), json!({"$ref": r1, "value": m1})),
-        (json!([{"op": "replace", "value": {MANAGER: m2}}]), json!({"value": m2})),
-        (json!([{"op": "replace", "value": {ENTERPRISE: {"manager": m1}}}]), json!({"value": m1})),
+        (
+            json!([{"op": "Add", "path": MANAGER, "value": m1}]),
+            json!({"value": m1}),
+        ),
+        (
+            json!([{"op": "Replace", "path": MANAGER, "value": {"value": m2}}]),
+            json!({"value": m2}),
+        ),
+        (
+            json!([{"op": "Replace", "path": MANAGER, "value": {"Value": m1}}]),
+            json!({"value": m1}),
+        ),
+        (
+            json!([{"op": "Add", "path": "manager", "value": [{"$ref": r1, "value": m1}]}]),
+            json!({"$ref": r1, "value": m1}),
+        ),
+        (
+            json!([{"op": "replace", "value": {MANAGER: m2}}]),
+            json!({"value": m2}),
+        ),
+        (
+            json!([{"op": "replace", "value": {ENTERPRISE: {"manager": m1}}}]),
+            json!({"value": m1}),
+        ),
     ];
     for (ops, want) in shapes {
         let got = patch_ok(&srv, &id, ops.clone()).await;
-        assert!(ext_manager(&got).is_object(), "manager returned as an object: {got}");
-        assert_eq!(attrs_of(&got), json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"manager": want}}), "after {ops}");
+        assert!(
+            ext_manager(&got).is_object(),
+            "manager returned as an object: {got}"
+        );
+        assert_eq!(
+            attrs_of(&got),
+            json!({"userName": "report@contoso.com", "active": true, ENTERPRISE: {"manager": want}}),
+            "after {ops}"
+        );
     }
     // POST with a bare string manager.
     let mut body = user_body("report2@contoso.com");
@@ -844,10 +1257,14 @@ async fn quirk_07_add_on_missing_value_path_element_creates_it(srv: TestServer) 
     let mut body = user_body("add.missing@contoso.com");
     body["emails"] = json!([{"type": "other", "value": "alias@contoso.com"}]);
     let id = srv.create_user(&body).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "work@contoso.com"},
-        {"op": "Add", "path": "addresses[type eq \"work\"].country", "value": "DE"}
-    ]))
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([
+            {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "work@contoso.com"},
+            {"op": "Add", "path": "addresses[type eq \"work\"].country", "value": "DE"}
+        ]),
+    )
     .await;
     assert_eq!(
         attrs_of(&got),
@@ -892,12 +1309,19 @@ async fn quirk_09_remove_with_value_on_single_valued_path(srv: TestServer) {
     body["title"] = json!("Old Title");
     body[ENTERPRISE] = json!({"department": "Sales", "employeeNumber": "9"});
     let id = srv.create_user(&body).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op": "Remove", "path": "title", "value": "Old Title"},
-        {"op": "Remove", "path": DEPARTMENT, "value": "Sales"}
-    ]))
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([
+            {"op": "Remove", "path": "title", "value": "Old Title"},
+            {"op": "Remove", "path": DEPARTMENT, "value": "Sales"}
+        ]),
+    )
     .await;
-    assert_eq!(attrs_of(&got), json!({"userName": "remove.value@contoso.com", "active": true, ENTERPRISE: {"employeeNumber": "9"}}));
+    assert_eq!(
+        attrs_of(&got),
+        json!({"userName": "remove.value@contoso.com", "active": true, ENTERPRISE: {"employeeNumber": "9"}})
+    );
 }
 
 // "`roles` values are stringified JSON for AppRoleAssignmentsComplex"
@@ -906,17 +1330,28 @@ async fn quirk_10_roles_values_are_stringified_json(srv: TestServer) {
     let mut body = user_body("roles@contoso.com");
     body["roles"] = roles.clone();
     let (id, r) = create(&srv, &body).await;
-    assert_eq!(r.body["roles"], roles, "stored and returned verbatim (a string, not parsed)");
+    assert_eq!(
+        r.body["roles"], roles,
+        "stored and returned verbatim (a string, not parsed)"
+    );
     let more = json!([{"value": "{\"id\":\"06b07648-ecfe-599f-9d2f-6325724a46ee\",\"value\":\"User\",\"displayName\":\"User\"}"}]);
-    let got = patch_ok(&srv, &id, json!([{"op": "Add", "path": "roles", "value": more}])).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "Add", "path": "roles", "value": more}]),
+    )
+    .await;
     assert_eq!(got["roles"], json!([roles[0], more[0]]));
 }
 
 // "Non-standard / malformed `schemas` on create … Don't reject unknown schema URIs."
 async fn quirk_11_unknown_and_malformed_schema_urns_accepted(srv: TestServer) {
-    for (i, extra) in ["urn:ietf:params:scim:schemas:extension:enterprise:2.0User", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/User"]
-        .iter()
-        .enumerate()
+    for (i, extra) in [
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0User",
+        "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/User",
+    ]
+    .iter()
+    .enumerate()
     {
         let body = json!({"schemas": [USER, extra], "userName": format!("schema{i}@contoso.com")});
         let (_, r) = create(&srv, &body).await;
@@ -932,23 +1367,34 @@ async fn quirk_12_nulls_empty_roles_and_meta_in_post_ignored(srv: TestServer) {
     let (id, r) = create(&srv, &body).await;
     let want = json!({"userName": "nulls@contoso.com", "active": true, "name": {"givenName": "N"}});
     assert_eq!(attrs_of(&r.body), want, "{}", r.text);
-    assert_eq!(r.body["schemas"], json!([USER]), "an emptied extension is not advertised");
+    assert_eq!(
+        r.body["schemas"],
+        json!([USER]),
+        "an emptied extension is not advertised"
+    );
     assert_eq!(attrs_of(&get_user(&srv, &id).await), want);
 }
 
 // "Filter GET returning 404 (instead of empty ListResponse) → quarantine"
 async fn quirk_13_filter_without_match_is_empty_list_not_404(srv: TestServer) {
     srv.create_user(&user_body("present@contoso.com")).await;
-    for f in ["userName eq \"absent@contoso.com\"", "externalId eq \"absent\"", "emails[type eq \"work\"].value eq \"absent@contoso.com\"",
-        "displayName eq \"Absent\"", "id eq \"00000000-0000-4000-8000-000000000000\""]
-    {
+    for f in [
+        "userName eq \"absent@contoso.com\"",
+        "externalId eq \"absent\"",
+        "emails[type eq \"work\"].value eq \"absent@contoso.com\"",
+        "displayName eq \"Absent\"",
+        "id eq \"00000000-0000-4000-8000-000000000000\"",
+    ] {
         let l = find(&srv, f).await;
         assert_eq!(l["totalResults"], 0, "{f}: {l}");
         assert_eq!(l["Resources"], json!([]), "{f}: {l}");
         assert_eq!(l["startIndex"], 1, "{f}: {l}");
     }
     // By id, absent is 404 (that is where a 404 belongs).
-    assert_error(&srv.get("/Users/00000000-0000-4000-8000-000000000000").await, 404);
+    assert_error(
+        &srv.get("/Users/00000000-0000-4000-8000-000000000000").await,
+        404,
+    );
 }
 
 // "Wrong response Content-Type (`application/json`) → validator aborts"
@@ -957,7 +1403,13 @@ async fn quirk_15_responses_are_application_scim_json(srv: TestServer) {
     assert_scim_ct(&srv.get(&user_path(&id)).await);
     assert_scim_ct(&srv.get("/Users").await);
     assert_scim_ct(&srv.get(&filter_path("userName eq \"nobody\"")).await);
-    assert_scim_ct(&srv.patch(&user_path(&id), &patch_body(json!([{"op": "Replace", "path": "title", "value": "T"}]))).await);
+    assert_scim_ct(
+        &srv.patch(
+            &user_path(&id),
+            &patch_body(json!([{"op": "Replace", "path": "title", "value": "T"}])),
+        )
+        .await,
+    );
     assert_scim_ct(&srv.put(&user_path(&id), &tutorial_user()).await);
     assert_scim_ct(&srv.get("/Users/nope").await);
     assert_scim_ct(&srv.post("/Users", &tutorial_user()).await);
@@ -970,7 +1422,10 @@ async fn quirk_15_responses_are_application_scim_json(srv: TestServer) {
 async fn quirk_16_filter_matching_is_case_insensitive(srv: TestServer) {
     let id = srv.create_user(&user_body("ford_purdy@romaguera.uk")).await;
     let l = assert_finds(&srv, "userName eq \"FORD_PURDY@ROMAGUERA.UK\"", &[&id]).await;
-    assert_eq!(l["Resources"][0]["userName"], "ford_purdy@romaguera.uk", "stored case returned");
+    assert_eq!(
+        l["Resources"][0]["userName"], "ford_purdy@romaguera.uk",
+        "stored case returned"
+    );
     assert_finds(&srv, "UserName eq \"Ford_Purdy@Romaguera.uk\"", &[&id]).await;
     assert_finds(&srv, "username EQ \"ford_purdy@romaguera.uk\"", &[&id]).await;
 }
@@ -981,7 +1436,12 @@ async fn quirk_17_booleans_returned_as_json_booleans(srv: TestServer) {
         "emails": [{"value": "a@contoso.com", "type": "work", "primary": "True"}]});
     let (id, r) = create(&srv, &body).await;
     assert_eq!(r.body["active"], json!(true), "{}", r.text);
-    assert_eq!(r.body["emails"], json!([{"value": "a@contoso.com", "type": "work", "primary": true}]), "{}", r.text);
+    assert_eq!(
+        r.body["emails"],
+        json!([{"value": "a@contoso.com", "type": "work", "primary": true}]),
+        "{}",
+        r.text
+    );
     let got = patch_ok(&srv, &id, json!([
         {"op": "Add", "path": "emails", "value": [{"value": "b@contoso.com", "type": "other", "primary": "true"}]}
     ]))
@@ -991,11 +1451,19 @@ async fn quirk_17_booleans_returned_as_json_booleans(srv: TestServer) {
         json!([{"value": "a@contoso.com", "type": "work", "primary": false}, {"value": "b@contoso.com", "type": "other", "primary": true}]),
         "booleans, and a single primary"
     );
-    let got = patch_ok(&srv, &id, json!([{"op": "Replace", "path": "emails[type eq \"other\"].primary", "value": "False"}])).await;
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([{"op": "Replace", "path": "emails[type eq \"other\"].primary", "value": "False"}]),
+    )
+    .await;
     assert_eq!(got["emails"][1]["primary"], json!(false));
     let l = find(&srv, "userName eq \"bools@contoso.com\"").await;
     assert_eq!(l["Resources"][0]["active"], json!(true));
-    assert!(!l.to_string().contains("\"True\"") && !l.to_string().contains("\"False\""), "{l}");
+    assert!(
+        !l.to_string().contains("\"True\"") && !l.to_string().contains("\"False\""),
+        "{l}"
+    );
 }
 
 /// A GET sent over a plain TCP connection with no `User-Agent` header (as Entra's Test Connection does).
@@ -1011,7 +1479,8 @@ async fn get_without_user_agent(srv: &TestServer, path: &str) -> (String, Value)
     let host = host.to_string();
     let raw = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(&host).expect("connect");
-        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).expect("timeout");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .expect("timeout");
         s.write_all(request.as_bytes()).expect("write");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("read");
@@ -1019,17 +1488,30 @@ async fn get_without_user_agent(srv: &TestServer, path: &str) -> (String, Value)
     })
     .await
     .expect("join");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not an HTTP response: {raw}"));
-    (head.to_string(), serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {raw}")))
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP response: {raw}"));
+    (
+        head.to_string(),
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {raw}")),
+    )
 }
 
 // "Missing `User-Agent` on Entra requests → WAF/edge 403 on Test Connection"
 async fn quirk_18_request_without_user_agent_is_served(srv: TestServer) {
     let guid = scim_core::model::new_id();
-    let (head, body) = get_without_user_agent(&srv, &format!("/Users?filter=userName+eq+%22{guid}%22")).await;
+    let (head, body) =
+        get_without_user_agent(&srv, &format!("/Users?filter=userName+eq+%22{guid}%22")).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: application/scim+json"), "{head}");
-    assert_eq!(body, json!({"schemas": [LIST], "totalResults": 0, "Resources": [], "startIndex": 1, "itemsPerPage": 0}));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/scim+json"),
+        "{head}"
+    );
+    assert_eq!(
+        body,
+        json!({"schemas": [LIST], "totalResults": 0, "Resources": [], "startIndex": 1, "itemsPerPage": 0})
+    );
 }
 
 // "Query decoding: `+` means space … double decoding corrupts `%2B` … Decode exactly once"
@@ -1068,7 +1550,10 @@ async fn quirk_20_values_returned_verbatim_so_no_repatch(srv: TestServer) {
         {"op": "Replace", "path": EMPLOYEE_NUMBER, "value": "007"}
     ]))
     .await;
-    assert_eq!(got["meta"]["version"], "W/\"1\"", "nothing changed, nothing written");
+    assert_eq!(
+        got["meta"]["version"], "W/\"1\"",
+        "nothing changed, nothing written"
+    );
 }
 
 // "`id` must be stable and never reused: Entra caches it"
@@ -1081,7 +1566,12 @@ async fn quirk_22_id_stable_and_never_reused(srv: TestServer) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["id"], json!(id), "PUT cannot change the id");
     assert_error(&srv.get("/Users/client-chosen-id").await, 404);
-    let r = srv.patch(&user_path(&id), &patch_body(json!([{"op": "replace", "value": {"displayName": "Joy Y."}}]))).await;
+    let r = srv
+        .patch(
+            &user_path(&id),
+            &patch_body(json!([{"op": "replace", "value": {"displayName": "Joy Y."}}])),
+        )
+        .await;
     assert_eq!(r.body["id"], json!(id), "{}", r.text);
     assert_eq!(get_user(&srv, &id).await["id"], json!(id));
     assert_eq!(srv.delete(&user_path(&id)).await.status, 204);
@@ -1095,7 +1585,11 @@ async fn quirk_23_disabled_users_stay_visible(srv: TestServer) {
     let (id, _) = create(&srv, &joy_young_user()).await;
     set_active(&srv, &id, "Replace", json!("False")).await;
     assert_eq!(get_user(&srv, &id).await["active"], json!(false));
-    for f in ["userName eq \"jyoung@testuser.com\"", "externalId eq \"jyoung\"", "active eq false"] {
+    for f in [
+        "userName eq \"jyoung@testuser.com\"",
+        "externalId eq \"jyoung\"",
+        "active eq false",
+    ] {
         let l = assert_finds(&srv, f, &[&id]).await;
         assert_eq!(l["Resources"][0]["active"], json!(false), "{f}: {l}");
     }
@@ -1121,18 +1615,27 @@ async fn quirk_26_special_characters_in_filter_values(srv: TestServer) {
     }
     for (n, id) in names.iter().zip(&created) {
         assert_finds(&srv, &format!("userName eq {}", quoted(n)), &[id]).await;
-        assert_finds(&srv, &format!("displayName eq {}", quoted(&format!("DN {n}"))), &[id]).await;
+        assert_finds(
+            &srv,
+            &format!("displayName eq {}", quoted(&format!("DN {n}"))),
+            &[id],
+        )
+        .await;
     }
 }
 
 // "Clearing attributes: … Microsoft tests send `""`/null via replace and pathless replace; don't 400 on empty strings for optional attributes."
 async fn quirk_27_clearing_with_empty_string_and_null(srv: TestServer) {
     let (id, _) = create(&srv, &null_update_user()).await;
-    let got = patch_ok(&srv, &id, json!([
-        {"op": "Replace", "path": "title", "value": ""},
-        {"op": "Replace", "path": "nickName", "value": null},
-        {"op": "replace", "value": {"displayName": "", DEPARTMENT: null}}
-    ]))
+    let got = patch_ok(
+        &srv,
+        &id,
+        json!([
+            {"op": "Replace", "path": "title", "value": ""},
+            {"op": "Replace", "path": "nickName", "value": null},
+            {"op": "replace", "value": {"displayName": "", DEPARTMENT: null}}
+        ]),
+    )
     .await;
     assert_eq!(
         attrs_of(&got),
@@ -1141,8 +1644,15 @@ async fn quirk_27_clearing_with_empty_string_and_null(srv: TestServer) {
     );
     // The required userName cannot be cleared: 400, and nothing of the request is applied.
     let before = get_user(&srv, &id).await;
-    let r = srv.patch(&user_path(&id), &patch_body(json!([{"op": "Replace", "path": "name.givenName", "value": ""},
-        {"op": "Replace", "path": "userName", "value": ""}]))).await;
+    let r = srv
+        .patch(
+            &user_path(&id),
+            &patch_body(
+                json!([{"op": "Replace", "path": "name.givenName", "value": ""},
+        {"op": "Replace", "path": "userName", "value": ""}]),
+            ),
+        )
+        .await;
     assert_error(&r, 400);
     assert_eq!(r.body["scimType"], "invalidValue", "{}", r.text);
     assert_eq!(get_user(&srv, &id).await, before);

@@ -61,7 +61,12 @@ async fn events_after(s: &TestServer, cursor: Option<&str>) -> (Vec<Value>, Stri
         let r = s.get(&path).await;
         assert_eq!(r.status, 200, "{}", r.text);
         out.extend(r.body["events"].as_array().expect("events").iter().cloned());
-        cursor = Some(r.body["nextCursor"].as_str().expect("nextCursor").to_string());
+        cursor = Some(
+            r.body["nextCursor"]
+                .as_str()
+                .expect("nextCursor")
+                .to_string(),
+        );
         if r.body["hasMore"] != true {
             return (out, cursor.unwrap());
         }
@@ -69,7 +74,9 @@ async fn events_after(s: &TestServer, cursor: Option<&str>) -> (Vec<Value>, Stri
 }
 
 fn kinds(evs: &[Value]) -> Vec<String> {
-    evs.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
+    evs.iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -97,13 +104,19 @@ async fn an_entra_sequence_yields_exactly_its_events_in_order(s: TestServer) {
             let (evs, c) = events_after(&s, cursor.as_deref()).await;
             cursor = Some(c);
             let want: Vec<String> = ($expect).iter().map(|k: &&str| k.to_string()).collect();
-            assert_eq!(sorted(kinds(&evs)), sorted(want), "events of this step: {evs:#?}");
+            assert_eq!(
+                sorted(kinds(&evs)),
+                sorted(want),
+                "events of this step: {evs:#?}"
+            );
             all.extend(evs.iter().cloned());
             evs
         }};
     }
 
-    let u = s.create_user(&user_body("ann@contoso.com", "ann-ext")).await;
+    let u = s
+        .create_user(&user_body("ann@contoso.com", "ann-ext"))
+        .await;
     let evs = step!(["user.created"]);
     let e = &evs[0];
     assert_eq!(e["resourceId"], u.as_str());
@@ -116,43 +129,69 @@ async fn an_entra_sequence_yields_exactly_its_events_in_order(s: TestServer) {
     assert!(e["time"].as_str().unwrap().starts_with("20"), "{e}");
 
     // Entra's match: a read, no event.
-    let r = s.get("/Users?filter=userName+eq+%22ann%40contoso.com%22").await;
+    let r = s
+        .get("/Users?filter=userName+eq+%22ann%40contoso.com%22")
+        .await;
     assert_eq!(r.status, 200);
     step!([] as [&str; 0]);
 
     let r = s
-        .patch(&format!("/Users/{u}"), &patch_body(json!([
-            {"op": "Replace", "path": "name.givenName", "value": "Anna"},
-            {"op": "Replace", "path": "title", "value": "Lead"}
-        ])))
+        .patch(
+            &format!("/Users/{u}"),
+            &patch_body(json!([
+                {"op": "Replace", "path": "name.givenName", "value": "Anna"},
+                {"op": "Replace", "path": "title", "value": "Lead"}
+            ])),
+        )
         .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let evs = step!(["user.updated"]);
-    assert_eq!(evs[0]["changedAttributes"], json!(["name.givenName", "title"]));
+    assert_eq!(
+        evs[0]["changedAttributes"],
+        json!(["name.givenName", "title"])
+    );
     assert_eq!(evs[0]["resource"]["title"], "Lead");
 
     // Disable as Entra does (string boolean), with another attribute in the same PATCH.
     let r = s
-        .patch(&format!("/Users/{u}"), &patch_body(json!([
-            {"op": "Replace", "path": "active", "value": "False"},
-            {"op": "Replace", "path": "title", "value": "Former lead"}
-        ])))
+        .patch(
+            &format!("/Users/{u}"),
+            &patch_body(json!([
+                {"op": "Replace", "path": "active", "value": "False"},
+                {"op": "Replace", "path": "title", "value": "Former lead"}
+            ])),
+        )
         .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let evs = step!(["user.updated", "user.deactivated"]);
-    let deact = evs.iter().find(|e| e["type"] == "user.deactivated").unwrap();
+    let deact = evs
+        .iter()
+        .find(|e| e["type"] == "user.deactivated")
+        .unwrap();
     assert_eq!(deact["resource"]["active"], false);
     assert_eq!(deact["resourceId"], u.as_str());
 
-    let r = s.patch(&format!("/Users/{u}"), &patch_body(json!([{"op": "Replace", "path": "active", "value": "True"}]))).await;
+    let r = s
+        .patch(
+            &format!("/Users/{u}"),
+            &patch_body(json!([{"op": "Replace", "path": "active", "value": "True"}])),
+        )
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let evs = step!(["user.updated", "user.reactivated"]);
     assert!(evs.iter().all(|e| e["resource"]["active"] == true));
 
-    let u2 = s.create_user(&user_body("bob@contoso.com", "bob-ext")).await;
+    let u2 = s
+        .create_user(&user_body("bob@contoso.com", "bob-ext"))
+        .await;
     step!(["user.created"]);
 
-    let r = s.post("/Groups", &json!({"schemas": [urn::GROUP], "displayName": "Sales", "externalId": "sales-ext"})).await;
+    let r = s
+        .post(
+            "/Groups",
+            &json!({"schemas": [urn::GROUP], "displayName": "Sales", "externalId": "sales-ext"}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let g = r.id();
     let evs = step!(["group.created"]);
@@ -162,16 +201,29 @@ async fn an_entra_sequence_yields_exactly_its_events_in_order(s: TestServer) {
     // One PATCH adding two members: one event per membership, and no user.updated for the users'
     // `groups` bookkeeping.
     let r = s
-        .patch(&format!("/Groups/{g}"), &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": u}, {"value": u2}]}])))
+        .patch(
+            &format!("/Groups/{g}"),
+            &patch_body(
+                json!([{"op": "Add", "path": "members", "value": [{"value": u}, {"value": u2}]}]),
+            ),
+        )
         .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let evs = step!(["group.member_added", "group.member_added"]);
-    let members: HashSet<&str> = evs.iter().map(|e| e["member"]["value"].as_str().unwrap()).collect();
+    let members: HashSet<&str> = evs
+        .iter()
+        .map(|e| e["member"]["value"].as_str().unwrap())
+        .collect();
     assert_eq!(members, HashSet::from([u.as_str(), u2.as_str()]));
-    assert!(evs.iter().all(|e| e["resourceId"] == g.as_str() && e["resourceType"] == "Group"));
+    assert!(evs
+        .iter()
+        .all(|e| e["resourceId"] == g.as_str() && e["resourceType"] == "Group"));
 
     let r = s
-        .patch(&format!("/Groups/{g}"), &patch_body(json!([{"op": "Remove", "path": format!("members[value eq \"{u2}\"]")}])))
+        .patch(
+            &format!("/Groups/{g}"),
+            &patch_body(json!([{"op": "Remove", "path": format!("members[value eq \"{u2}\"]")}])),
+        )
         .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let evs = step!(["group.member_removed"]);
@@ -184,15 +236,34 @@ async fn an_entra_sequence_yields_exactly_its_events_in_order(s: TestServer) {
     let del = evs.iter().find(|e| e["type"] == "user.deleted").unwrap();
     assert_eq!(del["resource"]["userName"], "ann@contoso.com");
     assert_eq!(del["resource"]["groups"][0]["value"], g.as_str());
-    let gone = evs.iter().find(|e| e["type"] == "group.member_removed").unwrap();
-    assert_eq!((gone["resourceId"].as_str(), gone["member"]["value"].as_str()), (Some(g.as_str()), Some(u.as_str())));
+    let gone = evs
+        .iter()
+        .find(|e| e["type"] == "group.member_removed")
+        .unwrap();
+    assert_eq!(
+        (
+            gone["resourceId"].as_str(),
+            gone["member"]["value"].as_str()
+        ),
+        (Some(g.as_str()), Some(u.as_str()))
+    );
 
     // A group rename, then its delete with a member left: the membership and the group.
-    let r = s.patch(&format!("/Groups/{g}"), &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Sales EMEA"}]))).await;
+    let r = s
+        .patch(
+            &format!("/Groups/{g}"),
+            &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Sales EMEA"}])),
+        )
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let evs = step!(["group.updated"]);
     assert_eq!(evs[0]["changedAttributes"], json!(["displayName"]));
-    let r = s.patch(&format!("/Groups/{g}"), &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": u2}]}]))).await;
+    let r = s
+        .patch(
+            &format!("/Groups/{g}"),
+            &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": u2}]}])),
+        )
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     step!(["group.member_added"]);
     let r = s.delete(&format!("/Groups/{g}")).await;
@@ -216,7 +287,9 @@ async fn an_entra_sequence_yields_exactly_its_events_in_order(s: TestServer) {
 /// Every event validates against docs/events.schema.json (python-jsonschema, installed with moto[server]).
 fn conforms_to_published_schema(events: &[Value]) {
     use std::io::Write;
-    let py = std::env::var("SCIM_MOTO_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python").to_string());
+    let py = std::env::var("SCIM_MOTO_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python").to_string()
+    });
     let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.schema.json");
     let script = "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\njsonschema.Draft202012Validator.check_schema(schema)\nfor e in json.load(sys.stdin):\n    jsonschema.validate(e, schema, cls=jsonschema.Draft202012Validator)\n";
     let mut child = std::process::Command::new(&py)
@@ -228,42 +301,83 @@ fn conforms_to_published_schema(events: &[Value]) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {py}: {e}"));
-    child.stdin.take().unwrap().write_all(Value::Array(events.to_vec()).to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(Value::Array(events.to_vec()).to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "events do not match docs/events.schema.json: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "events do not match docs/events.schema.json: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn a_restarted_consumer_resumes_from_its_checkpoint(s: TestServer) {
     for i in 0..3 {
-        s.create_user(&user_body(&format!("first{i}@contoso.com"), &format!("f{i}"))).await;
+        s.create_user(&user_body(
+            &format!("first{i}@contoso.com"),
+            &format!("f{i}"),
+        ))
+        .await;
     }
     let mut first = s.events_consumer();
     first.poll().await.expect("poll");
     assert_eq!(first.stats.events.load(Ordering::Relaxed), 3);
     drop(first);
     for i in 0..2 {
-        s.create_user(&user_body(&format!("second{i}@contoso.com"), &format!("s{i}"))).await;
+        s.create_user(&user_body(
+            &format!("second{i}@contoso.com"),
+            &format!("s{i}"),
+        ))
+        .await;
     }
     // A new consumer (a restarted process): it reads on from the checkpoint, so it hands only the two new
     // events to the log.
     let mut second = s.events_consumer();
     second.poll().await.expect("poll");
-    assert_eq!(second.stats.events.load(Ordering::Relaxed), 2, "the restarted consumer read records it had already logged");
+    assert_eq!(
+        second.stats.events.load(Ordering::Relaxed),
+        2,
+        "the restarted consumer read records it had already logged"
+    );
     let (all, _) = events_after(&s, None).await;
-    let names: Vec<&str> = all.iter().map(|e| e["userName"].as_str().unwrap()).collect();
-    assert_eq!(names, ["first0@contoso.com", "first1@contoso.com", "first2@contoso.com", "second0@contoso.com", "second1@contoso.com"]);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|e| e["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "first0@contoso.com",
+            "first1@contoso.com",
+            "first2@contoso.com",
+            "second0@contoso.com",
+            "second1@contoso.com"
+        ]
+    );
 }
 
 /// A consumer that lost its checkpoint (or crashed before writing it) reads the whole stream again: the
 /// log recognises every event by its id and keeps one copy.
 async fn reading_the_stream_again_logs_nothing_twice(s: TestServer) {
     let u = s.create_user(&user_body("ann@contoso.com", "a")).await;
-    let r = s.patch(&format!("/Users/{u}"), &patch_body(json!([{"op": "Replace", "path": "active", "value": false}]))).await;
+    let r = s
+        .patch(
+            &format!("/Users/{u}"),
+            &patch_body(json!([{"op": "Replace", "path": "active", "value": false}])),
+        )
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let mut c = s.events_consumer();
     c.poll().await.expect("poll");
     let (before, _) = events_after(&s, None).await;
-    assert_eq!(kinds(&before), ["user.created", "user.updated", "user.deactivated"]);
+    assert_eq!(
+        kinds(&before),
+        ["user.created", "user.updated", "user.deactivated"]
+    );
     // Forget the checkpoints.
     let q = s
         .store
@@ -271,25 +385,45 @@ async fn reading_the_stream_again_logs_nothing_twice(s: TestServer) {
         .query()
         .table_name(s.store.table())
         .key_condition_expression("pk = :p")
-        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(scim_core::events::consumer::CHECKPOINT_PK.into()))
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                scim_core::events::consumer::CHECKPOINT_PK.into(),
+            ),
+        )
         .send()
         .await
         .expect("query checkpoints");
     assert!(!q.items().is_empty(), "the consumer wrote no checkpoint");
     for item in q.items() {
-        let key = [("pk", item["pk"].clone()), ("sk", item["sk"].clone())].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        s.store.client().delete_item().table_name(s.store.table()).set_key(Some(key)).send().await.expect("delete checkpoint");
+        let key = [("pk", item["pk"].clone()), ("sk", item["sk"].clone())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        s.store
+            .client()
+            .delete_item()
+            .table_name(s.store.table())
+            .set_key(Some(key))
+            .send()
+            .await
+            .expect("delete checkpoint");
     }
     let mut again = s.events_consumer();
     again.poll().await.expect("poll");
-    assert_eq!(again.stats.events.load(Ordering::Relaxed), 3, "the whole stream was read again");
+    assert_eq!(
+        again.stats.events.load(Ordering::Relaxed),
+        3,
+        "the whole stream was read again"
+    );
     let (after, _) = events_after(&s, None).await;
     assert_eq!(after, before);
 }
 
 async fn the_events_api_pages_with_cursors(s: TestServer) {
     for i in 0..5 {
-        s.create_user(&user_body(&format!("p{i}@contoso.com"), &format!("p{i}"))).await;
+        s.create_user(&user_body(&format!("p{i}@contoso.com"), &format!("p{i}")))
+            .await;
     }
     s.events_consumer().poll().await.expect("poll");
     let mut seen = Vec::new();
@@ -300,7 +434,10 @@ async fn the_events_api_pages_with_cursors(s: TestServer) {
         assert_eq!(r.status, 200, "{}", r.text);
         let evs = r.body["events"].as_array().unwrap();
         assert!(evs.len() <= 2);
-        seen.extend(evs.iter().map(|e| e["userName"].as_str().unwrap().to_string()));
+        seen.extend(
+            evs.iter()
+                .map(|e| e["userName"].as_str().unwrap().to_string()),
+        );
         pages += 1;
         let next = r.body["nextCursor"].as_str().unwrap();
         path = format!("/Events?limit=2&after={next}");
@@ -309,7 +446,12 @@ async fn the_events_api_pages_with_cursors(s: TestServer) {
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(seen, (0..5).map(|i| format!("p{i}@contoso.com")).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        (0..5)
+            .map(|i| format!("p{i}@contoso.com"))
+            .collect::<Vec<_>>()
+    );
     // The last cursor answers an empty page and keeps its place.
     let r = s.get(&path).await;
     assert_eq!(r.body["events"], json!([]));
@@ -321,38 +463,82 @@ async fn the_events_api_pages_with_cursors(s: TestServer) {
 async fn a_tenant_reads_only_its_own_events(s: TestServer) {
     let acme = s.add_tenant("acme").await;
     let globex = s.add_tenant("globex").await;
-    let r = s.call_at(&s.tenant_base("acme"), &acme, Method::POST, "/Users", Some(&user_body("ann@acme.com", "a"))).await;
+    let r = s
+        .call_at(
+            &s.tenant_base("acme"),
+            &acme,
+            Method::POST,
+            "/Users",
+            Some(&user_body("ann@acme.com", "a")),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     s.events_consumer().poll().await.expect("poll");
 
-    let r = s.call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None).await;
+    let r = s
+        .call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(kinds(r.body["events"].as_array().unwrap()), ["user.created"]);
+    assert_eq!(
+        kinds(r.body["events"].as_array().unwrap()),
+        ["user.created"]
+    );
     assert_eq!(r.body["events"][0]["tenant"], "acme");
     // Another tenant's token on acme's events; acme's token on another tenant's or the default's.
-    for (base, token) in [(s.tenant_base("acme"), &globex), (s.tenant_base("globex"), &acme), (s.base.clone(), &acme)] {
+    for (base, token) in [
+        (s.tenant_base("acme"), &globex),
+        (s.tenant_base("globex"), &acme),
+        (s.base.clone(), &acme),
+    ] {
         let r = s.call_at(&base, token, Method::GET, "/Events", None).await;
         assert_eq!(r.status, 401, "{base}: {}", r.text);
         assert!(!r.text.contains("ann@acme.com"));
     }
     // Each tenant sees its own (empty) log, and a cursor of acme's gives globex nothing of acme's.
-    let r = s.call_at(&s.tenant_base("globex"), &globex, Method::GET, "/Events", None).await;
+    let r = s
+        .call_at(
+            &s.tenant_base("globex"),
+            &globex,
+            Method::GET,
+            "/Events",
+            None,
+        )
+        .await;
     assert_eq!((r.status, r.body["events"].clone()), (200, json!([])));
     let r = s.get("/Events").await;
     assert_eq!((r.status, r.body["events"].clone()), (200, json!([])));
-    let acme_page = s.call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None).await;
+    let acme_page = s
+        .call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None)
+        .await;
     let acme_cursor = acme_page.body["nextCursor"].as_str().unwrap();
     // (It is refused: a cursor is bound to the tenant that read it.)
-    let r = s.call_at(&s.tenant_base("globex"), &globex, Method::GET, &format!("/Events?after={acme_cursor}"), None).await;
+    let r = s
+        .call_at(
+            &s.tenant_base("globex"),
+            &globex,
+            Method::GET,
+            &format!("/Events?after={acme_cursor}"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(!r.text.contains("ann@acme.com"));
     // A path that is no tenant's: 404 before authentication.
-    let r = s.call_at(&s.tenant_base("Acme"), &acme, Method::GET, "/Events", None).await;
+    let r = s
+        .call_at(&s.tenant_base("Acme"), &acme, Method::GET, "/Events", None)
+        .await;
     assert_eq!(r.status, 404);
 }
 
 async fn a_bad_cursor_or_limit_is_a_400_scim_error(s: TestServer) {
-    for q in ["after=nonsense", "after=ZXYxLg", "after=", "limit=0", "limit=1001", "limit=ten"] {
+    for q in [
+        "after=nonsense",
+        "after=ZXYxLg",
+        "after=",
+        "limit=0",
+        "limit=1001",
+        "limit=ten",
+    ] {
         let r = s.get(&format!("/Events?{q}")).await;
         assert_eq!(r.status, 400, "{q}: {}", r.text);
         assert_eq!(r.body["schemas"][0], urn::ERROR, "{q}");
@@ -362,7 +548,15 @@ async fn a_bad_cursor_or_limit_is_a_400_scim_error(s: TestServer) {
     let r = s.get("/Events").await;
     assert_eq!(r.status, 200);
     // Unauthenticated: 401, as on every SCIM route.
-    let r = s.call_at(&s.base, "wrong-token-wrong-token", Method::GET, "/Events", None).await;
+    let r = s
+        .call_at(
+            &s.base,
+            "wrong-token-wrong-token",
+            Method::GET,
+            "/Events",
+            None,
+        )
+        .await;
     assert_eq!(r.status, 401);
 }
 
@@ -388,14 +582,22 @@ fn signature_ok(secret: &str, header: &str, body: &str) -> bool {
             _ => {}
         }
     }
-    let (Some(t), Some(v1)) = (t, v1) else { return false };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     if now.abs_diff(t) > 300 {
         return false;
     }
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
     let ev: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let (id, kind) = (ev["id"].as_str().unwrap_or(""), ev["type"].as_str().unwrap_or(""));
+    let (id, kind) = (
+        ev["id"].as_str().unwrap_or(""),
+        ev["type"].as_str().unwrap_or(""),
+    );
     aws_lc_rs::hmac::verify(&key, format!("{t}\n{id}\n{kind}\n{body}").as_bytes(), &v1).is_ok()
 }
 
@@ -408,13 +610,19 @@ async fn receiver(secret: &'static str, fail_first: usize) -> (String, Arc<Mutex
         axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let (seen, calls) = st.clone();
             async move {
-                let sig = headers.get("scim-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let sig = headers
+                    .get("scim-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 let ok = signature_ok(secret, sig, &body);
                 let ev: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                 let id = ev["id"].as_str().unwrap_or("").to_string();
                 let mut s = seen.lock().unwrap();
                 s.attempts.push((id.clone(), ok));
-                if !ok || headers.get("scim-event-id").and_then(|v| v.to_str().ok()) != Some(id.as_str()) {
+                if !ok
+                    || headers.get("scim-event-id").and_then(|v| v.to_str().ok())
+                        != Some(id.as_str())
+                {
                     return axum::http::StatusCode::UNAUTHORIZED;
                 }
                 if calls.fetch_add(1, Ordering::SeqCst) < fail_first {
@@ -436,7 +644,10 @@ async fn receiver(secret: &'static str, fail_first: usize) -> (String, Arc<Mutex
 async fn the_webhook_gets_every_event_signed_in_order_after_failures(s: TestServer) {
     const SECRET: &str = "whsec-test-0123456789abcdef";
     let (url, seen) = receiver(SECRET, 3).await;
-    let cfg = scim_core::events::EventsConfig { poll_interval: Duration::from_millis(50), ..Default::default() };
+    let cfg = scim_core::events::EventsConfig {
+        poll_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
     let hook = scim_local::webhook::WebhookConfig {
         url,
         secret: SECRET.into(),
@@ -445,9 +656,22 @@ async fn the_webhook_gets_every_event_signed_in_order_after_failures(s: TestServ
         ..Default::default()
     };
     let endpoint = scim_tests::endpoint(s.engine);
-    scim_local::events::start(&s.store, &endpoint, s.engine == scim_tests::Engine::Moto, &cfg, Some(hook)).await.expect("start events");
+    scim_local::events::start(
+        &s.store,
+        &endpoint,
+        s.engine == scim_tests::Engine::Moto,
+        &cfg,
+        Some(hook),
+    )
+    .await
+    .expect("start events");
     let u = s.create_user(&user_body("ann@contoso.com", "a")).await;
-    let r = s.patch(&format!("/Users/{u}"), &patch_body(json!([{"op": "Replace", "path": "active", "value": "False"}]))).await;
+    let r = s
+        .patch(
+            &format!("/Users/{u}"),
+            &patch_body(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        )
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     let r = s.delete(&format!("/Users/{u}")).await;
     assert_eq!(r.status, 204);
@@ -462,11 +686,27 @@ async fn the_webhook_gets_every_event_signed_in_order_after_failures(s: TestServ
         let g = seen.lock().unwrap();
         (g.accepted.clone(), g.attempts.clone())
     };
-    assert_eq!(kinds(&accepted), ["user.created", "user.updated", "user.deactivated", "user.deleted"], "{attempts:?}");
-    assert!(attempts.iter().all(|(_, ok)| *ok), "a delivery was not signed correctly");
+    assert_eq!(
+        kinds(&accepted),
+        [
+            "user.created",
+            "user.updated",
+            "user.deactivated",
+            "user.deleted"
+        ],
+        "{attempts:?}"
+    );
+    assert!(
+        attempts.iter().all(|(_, ok)| *ok),
+        "a delivery was not signed correctly"
+    );
     // The first event was refused three times and retried with the same id.
     let first = accepted[0]["id"].as_str().unwrap();
-    assert_eq!(attempts.iter().filter(|(id, _)| id == first).count(), 4, "{attempts:?}");
+    assert_eq!(
+        attempts.iter().filter(|(id, _)| id == first).count(),
+        4,
+        "{attempts:?}"
+    );
     // And the events API (the same log) agrees.
     let (logged, _) = events_after(&s, None).await;
     assert_eq!(logged, accepted);
@@ -483,8 +723,12 @@ fn event(tenant: &str, id: &str) -> scim_core::events::Event {
 async fn concurrent_appends_keep_one_gap_free_order_and_one_copy_of_each_event(s: TestServer) {
     let log = scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600));
     for round in 0..3 {
-        let a: Vec<_> = (0..30).map(|i| event("default", &format!("r{round}-{i}"))).collect();
-        let b: Vec<_> = (15..45).map(|i| event("default", &format!("r{round}-{i}"))).collect();
+        let a: Vec<_> = (0..30)
+            .map(|i| event("default", &format!("r{round}-{i}")))
+            .collect();
+        let b: Vec<_> = (15..45)
+            .map(|i| event("default", &format!("r{round}-{i}")))
+            .collect();
         let (la, lb) = (log.clone(), log.clone());
         let (ra, rb) = tokio::join!(
             tokio::spawn(async move {
@@ -504,11 +748,20 @@ async fn concurrent_appends_keep_one_gap_free_order_and_one_copy_of_each_event(s
     let page = log.read("default", 0, 1000).await.expect("read");
     let orders: Vec<u64> = page.events.iter().map(|(o, _)| *o).collect();
     assert_eq!(orders, (1..=135).collect::<Vec<u64>>());
-    let ids: HashSet<&str> = page.events.iter().map(|(_, e)| e["id"].as_str().unwrap()).collect();
+    let ids: HashSet<&str> = page
+        .events
+        .iter()
+        .map(|(_, e)| e["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 135);
     // Each writer's own events stay in its order (a shared one sits where the first writer put it).
     for round in 0..3 {
-        let pos = |id: String| page.events.iter().position(|(_, e)| e["id"] == id.as_str()).unwrap();
+        let pos = |id: String| {
+            page.events
+                .iter()
+                .position(|(_, e)| e["id"] == id.as_str())
+                .unwrap()
+        };
         let a_only: Vec<usize> = (0..15).map(|i| pos(format!("r{round}-{i}"))).collect();
         assert!(a_only.windows(2).all(|w| w[0] < w[1]), "order of a");
         let b_only: Vec<usize> = (30..45).map(|i| pos(format!("r{round}-{i}"))).collect();
@@ -526,20 +779,38 @@ async fn the_discovery_functions_router_serves_the_events_api(s: TestServer) {
     s.events_consumer().poll().await.expect("poll");
     let token = scim_core::auth::generate_token();
     let mut state = scim_core::http::AppState::new(
-        scim_core::service::Service::new(Arc::new(s.store.clone()), scim_core::config::Limits::default()),
+        scim_core::service::Service::new(
+            Arc::new(s.store.clone()),
+            scim_core::config::Limits::default(),
+        ),
         scim_core::auth::Auth::from_token(&token).unwrap(),
         scim_core::config::HttpConfig::default(),
     );
-    state.events = Some(Arc::new(scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600))));
+    state.events = Some(Arc::new(scim_core::events::EventLog::new(
+        &s.store,
+        Duration::from_secs(3600),
+    )));
     let router = scim_core::http::discovery_router(state);
     let get = |auth: &str| {
-        axum::http::Request::get("/scim/v2/Events").header("authorization", format!("Bearer {auth}")).body(axum::body::Body::empty()).unwrap()
+        axum::http::Request::get("/scim/v2/Events")
+            .header("authorization", format!("Bearer {auth}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
     };
     let resp = router.clone().oneshot(get(&token)).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let body: Value = serde_json::from_slice(&http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes()).unwrap();
+    let body: Value = serde_json::from_slice(
+        &http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes(),
+    )
+    .unwrap();
     assert_eq!(kinds(body["events"].as_array().unwrap()), ["user.created"]);
-    let resp = router.oneshot(get("not-the-token-not-the-token")).await.unwrap();
+    let resp = router
+        .oneshot(get("not-the-token-not-the-token"))
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 }
 
@@ -548,12 +819,26 @@ async fn the_discovery_functions_router_serves_the_events_api(s: TestServer) {
 /// p50/p99 (docs/events.md, "Lag") and holds p99 under 2 s.
 async fn the_lag_from_write_to_event_is_bounded(s: TestServer) {
     let cfg = scim_core::events::EventsConfig::default();
-    scim_local::events::start(&s.store, &scim_tests::endpoint(s.engine), s.engine == scim_tests::Engine::Moto, &cfg, None).await.expect("start events");
-    let n = if s.engine == scim_tests::Engine::Moto { 30 } else { 100 };
+    scim_local::events::start(
+        &s.store,
+        &scim_tests::endpoint(s.engine),
+        s.engine == scim_tests::Engine::Moto,
+        &cfg,
+        None,
+    )
+    .await
+    .expect("start events");
+    let n = if s.engine == scim_tests::Engine::Moto {
+        30
+    } else {
+        100
+    };
     let mut cursor: Option<String> = None;
     let mut lags = Vec::new();
     for i in 0..n {
-        let id = s.create_user(&user_body(&format!("lag{i}@contoso.com"), &format!("l{i}"))).await;
+        let id = s
+            .create_user(&user_body(&format!("lag{i}@contoso.com"), &format!("l{i}")))
+            .await;
         let written = Instant::now();
         loop {
             let path = match &cursor {
@@ -569,13 +854,27 @@ async fn the_lag_from_write_to_event_is_bounded(s: TestServer) {
                 cursor = Some(r.body["nextCursor"].as_str().unwrap().to_string());
                 break;
             }
-            assert!(written.elapsed() < Duration::from_secs(10), "no event 10 s after the write");
+            assert!(
+                written.elapsed() < Duration::from_secs(10),
+                "no event 10 s after the write"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     lags.sort();
-    let p = |q: f64| lags[((lags.len() as f64 * q).ceil() as usize).saturating_sub(1).min(lags.len() - 1)];
-    eprintln!("event lag ({:?}, {n} sequential creates, poll {} ms): p50 {:?}, p99 {:?}, max {:?}", s.engine, cfg.poll_interval.as_millis(), p(0.5), p(0.99), lags[lags.len() - 1]);
+    let p = |q: f64| {
+        lags[((lags.len() as f64 * q).ceil() as usize)
+            .saturating_sub(1)
+            .min(lags.len() - 1)]
+    };
+    eprintln!(
+        "event lag ({:?}, {n} sequential creates, poll {} ms): p50 {:?}, p99 {:?}, max {:?}",
+        s.engine,
+        cfg.poll_interval.as_millis(),
+        p(0.5),
+        p(0.99),
+        lags[lags.len() - 1]
+    );
     assert!(p(0.99) < Duration::from_secs(2), "p99 lag {:?}", p(0.99));
 }
 
@@ -583,27 +882,53 @@ async fn the_lag_from_write_to_event_is_bounded(s: TestServer) {
 /// user (400, nothing applied), a PATCH that changes nothing — make no event.
 async fn a_refused_write_makes_no_event(s: TestServer) {
     let u = s.create_user(&user_body("ann@contoso.com", "a")).await;
-    let g = s.post("/Groups", &json!({"schemas": [urn::GROUP], "displayName": "Sales"})).await.id();
+    let g = s
+        .post(
+            "/Groups",
+            &json!({"schemas": [urn::GROUP], "displayName": "Sales"}),
+        )
+        .await
+        .id();
     let mut c = s.events_consumer();
     c.poll().await.expect("poll");
     let (before, cursor) = events_after(&s, None).await;
     assert_eq!(kinds(&before), ["user.created", "group.created"]);
 
-    assert_eq!(s.post("/Users", &user_body("ANN@contoso.com", "b")).await.status, 409);
+    assert_eq!(
+        s.post("/Users", &user_body("ANN@contoso.com", "b"))
+            .await
+            .status,
+        409
+    );
     let stale = s
-        .call_with_header(Method::PATCH, &format!("/Users/{u}"), ("If-Match", "W/\"999\""), Some(&patch_body(json!([{"op": "Replace", "path": "title", "value": "x"}]))))
+        .call_with_header(
+            Method::PATCH,
+            &format!("/Users/{u}"),
+            ("If-Match", "W/\"999\""),
+            Some(&patch_body(
+                json!([{"op": "Replace", "path": "title", "value": "x"}]),
+            )),
+        )
         .await;
     assert_eq!(stale.status, 412, "{}", stale.text);
     let r = s
         .patch(&format!("/Groups/{g}"), &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": u}, {"value": "not-a-user"}]}])))
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
-    let same = s.patch(&format!("/Users/{u}"), &patch_body(json!([{"op": "Replace", "path": "active", "value": true}]))).await;
+    let same = s
+        .patch(
+            &format!("/Users/{u}"),
+            &patch_body(json!([{"op": "Replace", "path": "active", "value": true}])),
+        )
+        .await;
     assert!(same.status == 200 || same.status == 204, "{}", same.text);
 
     c.poll().await.expect("poll");
     let (after, _) = events_after(&s, Some(&cursor)).await;
-    assert!(after.is_empty(), "events of refused or empty writes: {after:#?}");
+    assert!(
+        after.is_empty(),
+        "events of refused or empty writes: {after:#?}"
+    );
 }
 
 /// Entra's default user mapping, each attribute as the PATCH operations Entra sends to add it to a user
@@ -612,18 +937,44 @@ async fn a_refused_write_makes_no_event(s: TestServer) {
 fn entra_mapping() -> Vec<(&'static str, String, String)> {
     let ent = |a: &str| format!("{}:{a}", urn::ENTERPRISE);
     let mut v: Vec<(&'static str, String, String)> = [
-        "userName", "active", "displayName", "title", "preferredLanguage", "name.givenName", "name.familyName", "name.formatted",
+        "userName",
+        "active",
+        "displayName",
+        "title",
+        "preferredLanguage",
+        "name.givenName",
+        "name.familyName",
+        "name.formatted",
         "externalId",
     ]
     .iter()
     .map(|p| (*p, p.to_string(), p.to_string()))
     .collect();
-    v.push(("emails work", "emails[type eq \"work\"].value".into(), "emails".into()));
-    for sub in ["formatted", "streetAddress", "locality", "region", "postalCode", "country"] {
-        v.push(("addresses work", format!("addresses[type eq \"work\"].{sub}"), "addresses".into()));
+    v.push((
+        "emails work",
+        "emails[type eq \"work\"].value".into(),
+        "emails".into(),
+    ));
+    for sub in [
+        "formatted",
+        "streetAddress",
+        "locality",
+        "region",
+        "postalCode",
+        "country",
+    ] {
+        v.push((
+            "addresses work",
+            format!("addresses[type eq \"work\"].{sub}"),
+            "addresses".into(),
+        ));
     }
     for kind in ["work", "mobile", "fax"] {
-        v.push(("phoneNumbers", format!("phoneNumbers[type eq \"{kind}\"].value"), "phoneNumbers".into()));
+        v.push((
+            "phoneNumbers",
+            format!("phoneNumbers[type eq \"{kind}\"].value"),
+            "phoneNumbers".into(),
+        ));
     }
     for a in ["employeeNumber", "department", "manager"] {
         v.push(("enterprise", ent(a), ent(a)));
@@ -637,7 +988,9 @@ fn entra_mapping() -> Vec<(&'static str, String, String)> {
 async fn user_updated_names_each_mapped_attribute_added_replaced_or_removed(s: TestServer) {
     let mut cases = Vec::new();
     for (i, (label, path, want)) in entra_mapping().into_iter().enumerate() {
-        let id = s.create_user(&json!({"schemas": [urn::USER], "userName": format!("m{i}@contoso.com")})).await;
+        let id = s
+            .create_user(&json!({"schemas": [urn::USER], "userName": format!("m{i}@contoso.com")}))
+            .await;
         let value = |n: usize| -> Value {
             match path.as_str() {
                 "active" => json!(if n == 0 { "False" } else { "True" }),
@@ -651,17 +1004,33 @@ async fn user_updated_names_each_mapped_attribute_added_replaced_or_removed(s: T
             ops.push(json!([{"op": "Remove", "path": path}]));
         }
         for op in &ops {
-            let r = s.patch(&format!("/Users/{id}"), &patch_body(op.clone())).await;
-            assert!(r.status == 200 || r.status == 204, "{label} {op}: {}", r.text);
+            let r = s
+                .patch(&format!("/Users/{id}"), &patch_body(op.clone()))
+                .await;
+            assert!(
+                r.status == 200 || r.status == 204,
+                "{label} {op}: {}",
+                r.text
+            );
         }
         cases.push((id, label, path, want, ops.len()));
     }
     s.events_consumer().poll().await.expect("poll");
     let (evs, _) = events_after(&s, None).await;
     for (id, label, path, want, n) in cases {
-        let updates: Vec<&Value> = evs.iter().filter(|e| e["resourceId"] == id.as_str() && e["type"] == "user.updated").collect();
-        let got: Vec<Value> = updates.iter().map(|e| e["changedAttributes"].clone()).collect();
-        assert_eq!(got, vec![json!([want]); n], "{label} ({path}): the changedAttributes of add, replace, remove");
+        let updates: Vec<&Value> = evs
+            .iter()
+            .filter(|e| e["resourceId"] == id.as_str() && e["type"] == "user.updated")
+            .collect();
+        let got: Vec<Value> = updates
+            .iter()
+            .map(|e| e["changedAttributes"].clone())
+            .collect();
+        assert_eq!(
+            got,
+            vec![json!([want]); n],
+            "{label} ({path}): the changedAttributes of add, replace, remove"
+        );
     }
 }
 
@@ -675,14 +1044,20 @@ fn unsigned_cursor(n: u64) -> String {
 struct TokenKeys(aws_lc_rs::hmac::Key);
 impl scim_core::events::cursor::CursorKeys for TokenKeys {
     fn sign(&self, data: &[u8]) -> (String, Vec<u8>) {
-        ("~t".into(), aws_lc_rs::hmac::sign(&self.0, data).as_ref().to_vec())
+        (
+            "~t".into(),
+            aws_lc_rs::hmac::sign(&self.0, data).as_ref().to_vec(),
+        )
     }
     fn verify(&self, _: &str, data: &[u8], tag: &[u8]) -> bool {
         aws_lc_rs::hmac::verify(&self.0, data, tag).is_ok()
     }
 }
 fn server_keys(s: &TestServer) -> TokenKeys {
-    let k = scim_core::auth::Auth::from_token(&s.token).unwrap().derived_key("events-cursor").unwrap();
+    let k = scim_core::auth::Auth::from_token(&s.token)
+        .unwrap()
+        .derived_key("events-cursor")
+        .unwrap();
     TokenKeys(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &k))
 }
 
@@ -690,7 +1065,11 @@ fn assert_refused(r: &scim_tests::Resp, scim_type: &str, what: &str) {
     assert_eq!(r.status, 400, "{what}: {}", r.text);
     assert_eq!(r.body["schemas"][0], urn::ERROR, "{what}");
     assert_eq!(r.body["scimType"], scim_type, "{what}");
-    assert!(r.body["detail"].as_str().is_some_and(|d| d.len() > 30), "{what}: {}", r.text);
+    assert!(
+        r.body["detail"].as_str().is_some_and(|d| d.len() > 30),
+        "{what}: {}",
+        r.text
+    );
     assert!(r.body.get("events").is_none(), "{what}");
 }
 
@@ -699,48 +1078,112 @@ fn assert_refused(r: &scim_tests::Resp, scim_type: &str, what: &str) {
 async fn a_cursor_this_log_did_not_issue_is_refused_and_nothing_is_skipped(s: TestServer) {
     let acme = s.add_tenant("acme").await;
     for i in 0..2 {
-        s.create_user(&user_body(&format!("h{i}@contoso.com"), &format!("h{i}"))).await;
+        s.create_user(&user_body(&format!("h{i}@contoso.com"), &format!("h{i}")))
+            .await;
     }
-    let r = s.call_at(&s.tenant_base("acme"), &acme, Method::POST, "/Users", Some(&user_body("ann@acme.com", "a"))).await;
+    let r = s
+        .call_at(
+            &s.tenant_base("acme"),
+            &acme,
+            Method::POST,
+            "/Users",
+            Some(&user_body("ann@acme.com", "a")),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     s.events_consumer().poll().await.expect("poll");
     let (evs, cursor) = events_after(&s, None).await;
     assert_eq!(evs.len(), 2);
-    let acme_cursor = s.call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None).await.body["nextCursor"].as_str().unwrap().to_string();
+    let acme_cursor = s
+        .call_at(&s.tenant_base("acme"), &acme, Method::GET, "/Events", None)
+        .await
+        .body["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // The unsigned cursors an older server issued, two past the head: refused, not a silent skip.
-    assert_refused(&s.get(&format!("/Events?after={}", unsigned_cursor(4))).await, "invalidValue", "unsigned, past the head");
+    assert_refused(
+        &s.get(&format!("/Events?after={}", unsigned_cursor(4)))
+            .await,
+        "invalidValue",
+        "unsigned, past the head",
+    );
     // Signed with this server's key (as a log of the same name elsewhere would sign it), past the head.
     let keys = server_keys(&s);
     let table = s.store.table().to_string();
     let past = scim_core::events::cursor::Position::after(4, Some("999-0"));
     let c = scim_core::events::cursor::encode(&keys, &table, "default", &past);
-    assert_refused(&s.get(&format!("/Events?after={c}")).await, "invalidValue", "signed, past the head");
+    assert_refused(
+        &s.get(&format!("/Events?after={c}")).await,
+        "invalidValue",
+        "signed, past the head",
+    );
     // Signed, at an order this log holds, but naming another event (another log's cursor).
     let other = scim_core::events::cursor::Position::after(1, Some("999-0"));
     let c = scim_core::events::cursor::encode(&keys, &table, "default", &other);
-    assert_refused(&s.get(&format!("/Events?after={c}")).await, "invalidValue", "another log's event");
+    assert_refused(
+        &s.get(&format!("/Events?after={c}")).await,
+        "invalidValue",
+        "another log's event",
+    );
     // Signed for another table.
-    let c = scim_core::events::cursor::encode(&keys, "another-table", "default", &scim_core::events::cursor::Position::after(0, None));
-    assert_refused(&s.get(&format!("/Events?after={c}")).await, "invalidValue", "another table's");
+    let c = scim_core::events::cursor::encode(
+        &keys,
+        "another-table",
+        "default",
+        &scim_core::events::cursor::Position::after(0, None),
+    );
+    assert_refused(
+        &s.get(&format!("/Events?after={c}")).await,
+        "invalidValue",
+        "another table's",
+    );
     // Another tenant's: on this tenant, and this tenant's on acme.
-    assert_refused(&s.get(&format!("/Events?after={acme_cursor}")).await, "invalidValue", "acme's cursor on default");
-    let r = s.call_at(&s.tenant_base("acme"), &acme, Method::GET, &format!("/Events?after={cursor}"), None).await;
+    assert_refused(
+        &s.get(&format!("/Events?after={acme_cursor}")).await,
+        "invalidValue",
+        "acme's cursor on default",
+    );
+    let r = s
+        .call_at(
+            &s.tenant_base("acme"),
+            &acme,
+            Method::GET,
+            &format!("/Events?after={cursor}"),
+            None,
+        )
+        .await;
     assert_refused(&r, "invalidValue", "default's cursor on acme");
     // Altered: one character of the valid cursor.
     let mut altered = cursor.clone().into_bytes();
     let i = altered.len() / 2;
     altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
-    assert_refused(&s.get(&format!("/Events?after={}", String::from_utf8(altered).unwrap())).await, "invalidValue", "altered");
+    assert_refused(
+        &s.get(&format!(
+            "/Events?after={}",
+            String::from_utf8(altered).unwrap()
+        ))
+        .await,
+        "invalidValue",
+        "altered",
+    );
 
     // Nothing was skipped: the next three creates come back, in order, after the valid cursor.
     for i in 0..3 {
-        s.create_user(&user_body(&format!("n{i}@contoso.com"), &format!("n{i}"))).await;
+        s.create_user(&user_body(&format!("n{i}@contoso.com"), &format!("n{i}")))
+            .await;
     }
     s.events_consumer().poll().await.expect("poll");
     let (next, _) = events_after(&s, Some(&cursor)).await;
-    let names: Vec<&str> = next.iter().map(|e| e["userName"].as_str().unwrap()).collect();
-    assert_eq!(names, ["n0@contoso.com", "n1@contoso.com", "n2@contoso.com"]);
+    let names: Vec<&str> = next
+        .iter()
+        .map(|e| e["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["n0@contoso.com", "n1@contoso.com", "n2@contoso.com"]
+    );
 }
 
 /// A cursor whose following events expired (past the retention) is told so — 400 `expiredCursor`, with
@@ -758,36 +1201,72 @@ async fn a_cursor_older_than_the_retention_is_told_to_resync(s: TestServer) {
     keep.append(&[event("default", "1-0")]).await.unwrap();
     let (first, cursor) = events_after(&s, None).await;
     assert_eq!(first.len(), 1);
-    brief.append(&[event("default", "2-0"), event("default", "3-0")]).await.unwrap();
+    brief
+        .append(&[event("default", "2-0"), event("default", "3-0")])
+        .await
+        .unwrap();
     keep.append(&[event("default", "4-0")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    for (c, what) in [(&cursor, "after the first event"), (&empty_cursor, "of the empty log")] {
+    for (c, what) in [
+        (&cursor, "after the first event"),
+        (&empty_cursor, "of the empty log"),
+    ] {
         let r = s.get(&format!("/Events?after={c}")).await;
         assert_refused(&r, "expiredCursor", what);
-        assert!(r.body["detail"].as_str().unwrap().contains("resync"), "{}", r.text);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("resync"),
+            "{}",
+            r.text
+        );
     }
     // From the oldest kept: what is left, and its cursor reads on.
     let (kept, last) = events_after(&s, None).await;
     let ids: Vec<&str> = kept.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["1-0", "4-0"]);
     let r = s.get(&format!("/Events?after={last}")).await;
-    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    assert_eq!(
+        (r.status, r.body["events"].clone()),
+        (200, json!([])),
+        "{}",
+        r.text
+    );
     // A log whose every event expired: read from the oldest kept (none), its cursor is the head's, which
     // reads on without an error and misses nothing logged after it.
     let acme_get = |path: String| {
         let acme = acme.clone();
         let s = &s;
-        async move { s.call_at(&s.tenant_base("acme"), &acme, Method::GET, &path, None).await }
+        async move {
+            s.call_at(&s.tenant_base("acme"), &acme, Method::GET, &path, None)
+                .await
+        }
     };
     let r = acme_get("/Events".into()).await;
-    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    assert_eq!(
+        (r.status, r.body["events"].clone()),
+        (200, json!([])),
+        "{}",
+        r.text
+    );
     let head = r.body["nextCursor"].as_str().unwrap().to_string();
     let r = acme_get(format!("/Events?after={head}")).await;
-    assert_eq!((r.status, r.body["events"].clone()), (200, json!([])), "{}", r.text);
+    assert_eq!(
+        (r.status, r.body["events"].clone()),
+        (200, json!([])),
+        "{}",
+        r.text
+    );
     keep.append(&[event("acme", "10-0")]).await.unwrap();
     let r = acme_get(format!("/Events?after={head}")).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["events"].as_array().unwrap().iter().map(|e| e["id"].clone()).collect::<Vec<_>>(), [json!("10-0")]);
+    assert_eq!(
+        r.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].clone())
+            .collect::<Vec<_>>(),
+        [json!("10-0")]
+    );
 }
 
 /// Pages are bounded by bytes: with users of ~300 KB each, every page stays under the budget, says when
@@ -804,21 +1283,37 @@ async fn large_events_come_in_pages_under_the_byte_budget(s: TestServer) {
     }
     s.events_consumer().poll().await.expect("poll");
     let budget = scim_core::events::log::PAGE_BYTES;
-    let (mut seen, mut path, mut pages, mut cut) = (Vec::new(), "/Events?limit=1000".to_string(), 0, 0);
+    let (mut seen, mut path, mut pages, mut cut) =
+        (Vec::new(), "/Events?limit=1000".to_string(), 0, 0);
     loop {
         let r = s.get(&path).await;
         assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
-        assert!(r.text.len() <= budget + 1024, "a page of {} bytes", r.text.len());
+        assert!(
+            r.text.len() <= budget + 1024,
+            "a page of {} bytes",
+            r.text.len()
+        );
         let evs = r.body["events"].as_array().unwrap();
         assert!(!evs.is_empty() || r.body["hasMore"] == false);
-        assert!(evs.iter().all(|e| e["resource"]["addresses"].as_array().is_some_and(|a| a.len() == 20)), "resources carried");
-        seen.extend(evs.iter().map(|e| e["userName"].as_str().unwrap().to_string()));
+        assert!(
+            evs.iter().all(|e| e["resource"]["addresses"]
+                .as_array()
+                .is_some_and(|a| a.len() == 20)),
+            "resources carried"
+        );
+        seen.extend(
+            evs.iter()
+                .map(|e| e["userName"].as_str().unwrap().to_string()),
+        );
         pages += 1;
         if r.body["sizeLimited"] == true {
             cut += 1;
             assert_eq!(r.body["hasMore"], true);
         }
-        path = format!("/Events?limit=1000&after={}", r.body["nextCursor"].as_str().unwrap());
+        path = format!(
+            "/Events?limit=1000&after={}",
+            r.body["nextCursor"].as_str().unwrap()
+        );
         if r.body["hasMore"] == false {
             break;
         }

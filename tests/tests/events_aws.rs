@@ -8,7 +8,11 @@ use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::time::Duration;
 
-fn sdk_config() -> (String, aws_sdk_eventbridge::config::Region, aws_sdk_eventbridge::config::Credentials) {
+fn sdk_config() -> (
+    String,
+    aws_sdk_eventbridge::config::Region,
+    aws_sdk_eventbridge::config::Credentials,
+) {
     (
         scim_tests::endpoint(Engine::Moto),
         aws_sdk_eventbridge::config::Region::new("us-east-1"),
@@ -50,17 +54,46 @@ fn attr(v: &aws_sdk_dynamodbstreams::types::AttributeValue) -> Value {
     }
 }
 
-fn image(m: Option<&std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> Option<Value> {
-    m.map(|m| Value::Object(m.iter().map(|(k, v)| (k.clone(), attr(v))).collect::<Map<_, _>>()))
+fn image(
+    m: Option<&std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>,
+) -> Option<Value> {
+    m.map(|m| {
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), attr(v)))
+                .collect::<Map<_, _>>(),
+        )
+    })
 }
 
 /// Every record of the table's stream, as the DynamoDB event of a Lambda event source mapping: `{"Records": […]}`.
 async fn stream_as_lambda_event(s: &TestServer) -> Value {
     let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "test");
-    let streams = scim_core::events::consumer::streams_client_like(s.store.client(), &scim_tests::endpoint(Engine::Moto), Some(creds));
-    let d = s.store.client().describe_table().table_name(s.store.table()).send().await.unwrap();
-    let arn = d.table().unwrap().latest_stream_arn().expect("the table has a stream").to_string();
-    let desc = streams.describe_stream().stream_arn(&arn).send().await.unwrap();
+    let streams = scim_core::events::consumer::streams_client_like(
+        s.store.client(),
+        &scim_tests::endpoint(Engine::Moto),
+        Some(creds),
+    );
+    let d = s
+        .store
+        .client()
+        .describe_table()
+        .table_name(s.store.table())
+        .send()
+        .await
+        .unwrap();
+    let arn = d
+        .table()
+        .unwrap()
+        .latest_stream_arn()
+        .expect("the table has a stream")
+        .to_string();
+    let desc = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap();
     let mut records = Vec::new();
     for shard in desc.stream_description().unwrap().shards() {
         let it = streams
@@ -71,7 +104,12 @@ async fn stream_as_lambda_event(s: &TestServer) -> Value {
             .send()
             .await
             .unwrap();
-        let r = streams.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
+        let r = streams
+            .get_records()
+            .shard_iterator(it.shard_iterator().unwrap())
+            .send()
+            .await
+            .unwrap();
         for rec in r.records() {
             let d = rec.dynamodb().unwrap();
             let mut dynamodb = json!({
@@ -96,8 +134,20 @@ async fn stream_as_lambda_event(s: &TestServer) -> Value {
 /// A bus with a rule forwarding every event of `source` to a new queue; returns (bus, queue URL).
 async fn bus_to_queue(name: &str, source: &str) -> (String, String) {
     let (eb, q) = (bridge(), sqs());
-    eb.create_event_bus().name(name).send().await.expect("create bus");
-    let url = q.create_queue().queue_name(format!("{name}-q")).send().await.expect("create queue").queue_url().unwrap().to_string();
+    eb.create_event_bus()
+        .name(name)
+        .send()
+        .await
+        .expect("create bus");
+    let url = q
+        .create_queue()
+        .queue_name(format!("{name}-q"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url()
+        .unwrap()
+        .to_string();
     let attrs = q
         .get_queue_attributes()
         .queue_url(&url)
@@ -105,7 +155,8 @@ async fn bus_to_queue(name: &str, source: &str) -> (String, String) {
         .send()
         .await
         .unwrap();
-    let arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    let arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
     eb.put_rule()
         .name(format!("{name}-all"))
         .event_bus_name(name)
@@ -113,8 +164,19 @@ async fn bus_to_queue(name: &str, source: &str) -> (String, String) {
         .send()
         .await
         .expect("put rule");
-    let target = aws_sdk_eventbridge::types::Target::builder().id("queue").arn(arn).build().unwrap();
-    let put = eb.put_targets().rule(format!("{name}-all")).event_bus_name(name).targets(target).send().await.expect("put targets");
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(arn)
+        .build()
+        .unwrap();
+    let put = eb
+        .put_targets()
+        .rule(format!("{name}-all"))
+        .event_bus_name(name)
+        .targets(target)
+        .send()
+        .await
+        .expect("put targets");
     assert_eq!(put.failed_entry_count(), 0);
     (name.to_string(), url)
 }
@@ -124,10 +186,22 @@ async fn drain(url: &str, want: usize) -> Vec<Value> {
     let q = sqs();
     let mut out = Vec::new();
     for _ in 0..20 {
-        let r = q.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        let r = q
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
         for m in r.messages() {
             out.push(serde_json::from_str::<Value>(m.body().unwrap()).unwrap());
-            q.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            q.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
         if out.len() >= want && r.messages().is_empty() {
             break;
@@ -141,16 +215,40 @@ async fn some_changes(s: &TestServer) -> (String, String) {
     let u = s
         .create_user(&json!({"schemas": [urn::USER], "userName": "ann@contoso.com", "externalId": "ann", "active": true}))
         .await;
-    let r = s.patch(&format!("/Users/{u}"), &patch_body(json!([{"op": "Replace", "path": "active", "value": "False"}]))).await;
+    let r = s
+        .patch(
+            &format!("/Users/{u}"),
+            &patch_body(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        )
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
-    let g = s.post("/Groups", &json!({"schemas": [urn::GROUP], "displayName": "Sales"})).await.id();
-    let r = s.patch(&format!("/Groups/{g}"), &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": u}]}]))).await;
+    let g = s
+        .post(
+            "/Groups",
+            &json!({"schemas": [urn::GROUP], "displayName": "Sales"}),
+        )
+        .await
+        .id();
+    let r = s
+        .patch(
+            &format!("/Groups/{g}"),
+            &patch_body(json!([{"op": "Add", "path": "members", "value": [{"value": u}]}])),
+        )
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text);
     assert_eq!(s.delete(&format!("/Users/{u}")).await.status, 204);
     (u, g)
 }
 
-const EXPECTED: [&str; 7] = ["user.created", "user.updated", "user.deactivated", "group.created", "group.member_added", "group.member_removed", "user.deleted"];
+const EXPECTED: [&str; 7] = [
+    "user.created",
+    "user.updated",
+    "user.deactivated",
+    "group.created",
+    "group.member_added",
+    "group.member_removed",
+    "user.deleted",
+];
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
@@ -170,19 +268,39 @@ async fn every_change_reaches_the_bus_and_a_rule_forwards_it_to_a_queue() {
     let event = stream_as_lambda_event(&s).await;
     let bus_name = format!("scim-events-{}", std::process::id());
     let (bus, queue) = bus_to_queue(&bus_name, "scim-test").await;
-    let publisher = scim_events::Publisher::new(scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600)), bridge(), &bus, "scim-test");
+    let publisher = scim_events::Publisher::new(
+        scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600)),
+        bridge(),
+        &bus,
+        "scim-test",
+    );
     let answer = publisher.handle(&event).await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
 
     let messages = drain(&queue, EXPECTED.len()).await;
-    let kinds: Vec<String> = messages.iter().map(|m| m["detail"]["type"].as_str().unwrap().to_string()).collect();
-    assert_eq!(sorted(kinds), sorted(EXPECTED.iter().map(|k| k.to_string()).collect()));
+    let kinds: Vec<String> = messages
+        .iter()
+        .map(|m| m["detail"]["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sorted(kinds),
+        sorted(EXPECTED.iter().map(|k| k.to_string()).collect())
+    );
     for m in &messages {
         assert_eq!(m["source"], "scim-test");
         assert_eq!(m["detail-type"], m["detail"]["type"]);
     }
-    let member = messages.iter().find(|m| m["detail"]["type"] == "group.member_added").unwrap();
-    assert_eq!((member["detail"]["resourceId"].as_str(), member["detail"]["member"]["value"].as_str()), (Some(g.as_str()), Some(u.as_str())));
+    let member = messages
+        .iter()
+        .find(|m| m["detail"]["type"] == "group.member_added")
+        .unwrap();
+    assert_eq!(
+        (
+            member["detail"]["resourceId"].as_str(),
+            member["detail"]["member"]["value"].as_str()
+        ),
+        (Some(g.as_str()), Some(u.as_str()))
+    );
     // The events log (the Events API) holds the same events, once each.
     let log = logged(&s).await;
     assert_eq!(log.len(), EXPECTED.len());
@@ -203,21 +321,36 @@ async fn an_undeliverable_batch_is_reported_at_its_first_record_and_redelivery_c
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["dynamodb"]["Keys"]["pk"]["S"].as_str().is_some_and(|pk| pk.ends_with("#User")))
+        .find(|r| {
+            r["dynamodb"]["Keys"]["pk"]["S"]
+                .as_str()
+                .is_some_and(|pk| pk.ends_with("#User"))
+        })
         .unwrap()["dynamodb"]["SequenceNumber"]
         .clone();
     let log = || scim_core::events::EventLog::new(&s.store, Duration::from_secs(3600));
     for (bus, source) in [("no-such-bus", "scim-test"), ("default", "")] {
         let publisher = scim_events::Publisher::new(log(), bridge(), bus, source);
         let answer = publisher.handle(&event).await;
-        assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": first_with_events}]}), "bus {bus}, source {source:?}");
+        assert_eq!(
+            answer,
+            json!({"batchItemFailures": [{"itemIdentifier": first_with_events}]}),
+            "bus {bus}, source {source:?}"
+        );
     }
     assert_eq!(logged(&s).await.len(), EXPECTED.len());
 
     let bus_name = format!("scim-redeliver-{}", std::process::id());
     let (bus, queue) = bus_to_queue(&bus_name, "scim-test").await;
     let publisher = scim_events::Publisher::new(log(), bridge(), &bus, "scim-test");
-    assert_eq!(publisher.handle(&event).await, json!({"batchItemFailures": []}));
+    assert_eq!(
+        publisher.handle(&event).await,
+        json!({"batchItemFailures": []})
+    );
     assert_eq!(drain(&queue, EXPECTED.len()).await.len(), EXPECTED.len());
-    assert_eq!(logged(&s).await.len(), EXPECTED.len(), "the redelivered batch was logged twice");
+    assert_eq!(
+        logged(&s).await.len(),
+        EXPECTED.len(),
+        "the redelivered batch was logged twice"
+    );
 }

@@ -16,13 +16,26 @@ use std::time::{Duration, Instant};
 /// `scim-local`, built for this test run's profile beside its target directory.
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf();
     let profile = match dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev".to_string(),
         Some(other) => other.to_string(),
     };
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "scim-local", "--bin", "scim-local", "--profile", &profile])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "scim-local",
+            "--bin",
+            "scim-local",
+            "--profile",
+            &profile,
+        ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .status()
         .expect("run cargo build");
@@ -39,7 +52,11 @@ impl Drop for Server {
 }
 
 async fn start(bin: &Path, data: &Path, token: &str) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = Server(
         Command::new(bin)
             .env("SCIM_DATA_DIR", data)
@@ -60,7 +77,11 @@ async fn start(bin: &Path, data: &Path, token: &str) -> (Server, String) {
     let base = format!("http://127.0.0.1:{port}/scim/v2");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for _ in 0..300 {
-        let r = client.get(format!("{base}/ServiceProviderConfig")).bearer_auth(token).send().await;
+        let r = client
+            .get(format!("{base}/ServiceProviderConfig"))
+            .bearer_auth(token)
+            .send()
+            .await;
         if r.map(|r| r.status().as_u16() == 200).unwrap_or(false) {
             return (server, base);
         }
@@ -76,7 +97,11 @@ async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
     let _ = std::fs::remove_dir_all(&data);
     let token = scim_core::auth::generate_token();
     let (mut server, base) = start(&bin, &data, &token).await;
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
 
     // The storm: 6 writers creating users (each create is one transaction of three items) as fast as
     // they can; a 201 is an acknowledged write.
@@ -84,7 +109,13 @@ async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..6 {
-        let (client, base, token, acked, stop) = (client.clone(), base.clone(), token.clone(), acked.clone(), stop.clone());
+        let (client, base, token, acked, stop) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            acked.clone(),
+            stop.clone(),
+        );
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -113,7 +144,11 @@ async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
         let _ = w.await;
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 20, "the storm wrote too little to mean anything: {}", acked.len());
+    assert!(
+        acked.len() >= 20,
+        "the storm wrote too little to mean anything: {}",
+        acked.len()
+    );
 
     let (_server, base) = start(&bin, &data, &token).await;
     // Read the events until every acknowledged create has its event (the consumer resumes from its
@@ -128,12 +163,26 @@ async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
             Some(c) => format!("{base}/Events?limit=1000&after={c}"),
             None => format!("{base}/Events?limit=1000"),
         };
-        let page: Value = client.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let page: Value = client
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         for e in page["events"].as_array().expect("events") {
             total += 1;
-            assert!(ids.insert(e["id"].as_str().unwrap().to_string()), "event {} delivered twice", e["id"]);
+            assert!(
+                ids.insert(e["id"].as_str().unwrap().to_string()),
+                "event {} delivered twice",
+                e["id"]
+            );
             if e["type"] == "user.created" {
-                *created.entry(e["resourceId"].as_str().unwrap().to_string()).or_default() += 1;
+                *created
+                    .entry(e["resourceId"].as_str().unwrap().to_string())
+                    .or_default() += 1;
             }
         }
         cursor = page["nextCursor"].as_str().map(str::to_string);
@@ -141,7 +190,11 @@ async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
         if missing == 0 && page["hasMore"] == false {
             break;
         }
-        assert!(Instant::now() < deadline, "{missing} of {} acknowledged creates have no event", acked.len());
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} acknowledged creates have no event",
+            acked.len()
+        );
         if page["hasMore"] == false {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -150,13 +203,29 @@ async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
     // user in the directory has exactly one created event, and no event names a user that is not there.
     tokio::time::sleep(Duration::from_millis(500)).await;
     loop {
-        let url = format!("{base}/Events?limit=1000&after={}", cursor.as_deref().unwrap());
-        let page: Value = client.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let url = format!(
+            "{base}/Events?limit=1000&after={}",
+            cursor.as_deref().unwrap()
+        );
+        let page: Value = client
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         for e in page["events"].as_array().unwrap() {
             total += 1;
-            assert!(ids.insert(e["id"].as_str().unwrap().to_string()), "event delivered twice");
+            assert!(
+                ids.insert(e["id"].as_str().unwrap().to_string()),
+                "event delivered twice"
+            );
             if e["type"] == "user.created" {
-                *created.entry(e["resourceId"].as_str().unwrap().to_string()).or_default() += 1;
+                *created
+                    .entry(e["resourceId"].as_str().unwrap().to_string())
+                    .or_default() += 1;
             }
         }
         cursor = page["nextCursor"].as_str().map(str::to_string);
@@ -164,10 +233,22 @@ async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
             break;
         }
     }
-    let users: Value = client.get(format!("{base}/Users?count=1")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let users: Value = client
+        .get(format!("{base}/Users?count=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let in_directory = users["totalResults"].as_u64().unwrap() as usize;
     assert!(created.values().all(|n| *n == 1));
-    assert_eq!(created.len(), in_directory, "created events vs users in the directory");
+    assert_eq!(
+        created.len(),
+        in_directory,
+        "created events vs users in the directory"
+    );
     eprintln!(
         "kill -9 during a write storm: {} creates acknowledged, {} users committed, {} user.created events after the restart ({} events in all), none missing, none twice",
         acked.len(),

@@ -4,17 +4,22 @@
 //! Retry-After, or 500), and repeating the request is safe.
 
 use async_trait::async_trait;
-use scim_tests::{Engine, TestServer};
-use serde_json::{json, Value};
 use scim_core::config::Limits;
 use scim_core::filter::Filter;
 use scim_core::model::StoredResource;
 use scim_core::schema::ResourceType;
 use scim_core::store::dynamo::DynamoStore;
-use scim_core::store::{ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord, TokenStore};
-use scim_core::store::{AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord};
-use std::sync::{Arc, Mutex};
+use scim_core::store::{
+    AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord,
+};
+use scim_core::store::{
+    ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord,
+    TokenStore,
+};
 use scim_tests::urn::PATCH_OP;
+use scim_tests::{Engine, TestServer};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
 enum Fault {
@@ -86,13 +91,22 @@ impl ClientStore for Faulty {
     async fn oauth_client(&self, t: &str, id: &str) -> Result<Option<OAuthClient>, StoreError> {
         self.inner.oauth_client(t, id).await
     }
-    async fn client_credentials(&self, t: &str, id: &str) -> Result<Option<ClientCredentials>, StoreError> {
+    async fn client_credentials(
+        &self,
+        t: &str,
+        id: &str,
+    ) -> Result<Option<ClientCredentials>, StoreError> {
         self.inner.client_credentials(t, id).await
     }
     async fn list_clients(&self, t: &str) -> Result<Vec<ClientCredentials>, StoreError> {
         self.inner.list_clients(t).await
     }
-    async fn add_secret(&self, t: &str, c: &str, s: &ClientSecret) -> Result<AddSecret, StoreError> {
+    async fn add_secret(
+        &self,
+        t: &str,
+        c: &str,
+        s: &ClientSecret,
+    ) -> Result<AddSecret, StoreError> {
         self.inner.add_secret(t, c, s).await
     }
     async fn revoke_secret(&self, t: &str, c: &str, s: &str) -> Result<bool, StoreError> {
@@ -104,7 +118,12 @@ impl ClientStore for Faulty {
     async fn wif_trust(&self, t: &str) -> Result<Option<WifTrustRecord>, StoreError> {
         self.inner.wif_trust(t).await
     }
-    async fn put_wif_trust(&self, t: &str, w: &WifTrustRecord, now: &str) -> Result<(), StoreError> {
+    async fn put_wif_trust(
+        &self,
+        t: &str,
+        w: &WifTrustRecord,
+        now: &str,
+    ) -> Result<(), StoreError> {
         self.inner.put_wif_trust(t, w, now).await
     }
     async fn remove_wif_trust(&self, t: &str) -> Result<bool, StoreError> {
@@ -114,33 +133,80 @@ impl ClientStore for Faulty {
 
 #[async_trait]
 impl ResourceStore for Faulty {
-    async fn get(&self, t: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    async fn get(
+        &self,
+        t: &str,
+        rt: &'static ResourceType,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         faulty!(self, "get", self.inner.get(t, rt, id))
     }
-    async fn create(&self, t: &str, rt: &'static ResourceType, r: &StoredResource) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        t: &str,
+        rt: &'static ResourceType,
+        r: &StoredResource,
+    ) -> Result<(), StoreError> {
         faulty!(self, "create", self.inner.create(t, rt, r))
     }
-    async fn replace(&self, t: &str, rt: &'static ResourceType, o: &StoredResource, n: &StoredResource) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        t: &str,
+        rt: &'static ResourceType,
+        o: &StoredResource,
+        n: &StoredResource,
+    ) -> Result<(), StoreError> {
         faulty!(self, "replace", self.inner.replace(t, rt, o, n))
     }
-    async fn delete(&self, t: &str, rt: &'static ResourceType, r: &StoredResource) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        t: &str,
+        rt: &'static ResourceType,
+        r: &StoredResource,
+    ) -> Result<(), StoreError> {
         faulty!(self, "delete", self.inner.delete(t, rt, r))
     }
-    async fn list(&self, t: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
+    async fn list(
+        &self,
+        t: &str,
+        rt: &'static ResourceType,
+        q: ListQuery<'_>,
+    ) -> Result<ListPage, StoreError> {
         faulty!(self, "list", self.inner.list(t, rt, q))
     }
 }
 
 #[async_trait]
 impl MemberStore for Faulty {
-    async fn member_status(&self, t: &str, g: &str, ids: &[String]) -> Result<MemberStatus, StoreError> {
+    async fn member_status(
+        &self,
+        t: &str,
+        g: &str,
+        ids: &[String],
+    ) -> Result<MemberStatus, StoreError> {
         faulty!(self, "member_status", self.inner.member_status(t, g, ids))
     }
-    async fn list_members(&self, t: &str, g: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn list_members(
+        &self,
+        t: &str,
+        g: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         faulty!(self, "list_members", self.inner.list_members(t, g, limit))
     }
-    async fn change_members(&self, t: &str, g: &str, a: &[String], r: &[String], now: &str) -> Result<(), StoreError> {
-        faulty!(self, "change_members", self.inner.change_members(t, g, a, r, now))
+    async fn change_members(
+        &self,
+        t: &str,
+        g: &str,
+        a: &[String],
+        r: &[String],
+        now: &str,
+    ) -> Result<(), StoreError> {
+        faulty!(
+            self,
+            "change_members",
+            self.inner.change_members(t, g, a, r, now)
+        )
     }
 }
 
@@ -148,7 +214,10 @@ async fn server() -> (TestServer, Faulty) {
     let cell: Arc<Mutex<Option<Faulty>>> = Arc::default();
     let c = cell.clone();
     let srv = TestServer::start_wrapped(Engine::Dynoxide, Limits::default(), move |inner| {
-        let f = Faulty { inner, plan: Arc::default() };
+        let f = Faulty {
+            inner,
+            plan: Arc::default(),
+        };
         *c.lock().unwrap() = Some(f.clone());
         Arc::new(f)
     })
@@ -172,30 +241,52 @@ fn timeout() -> StoreError {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_patch_changes_nothing_and_says_when_to_retry() {
     let (srv, f) = server().await;
-    let id = srv.create_user(&json!({"userName": "a@x.com", "active": true})).await;
+    let id = srv
+        .create_user(&json!({"userName": "a@x.com", "active": true}))
+        .await;
     let before = srv.get(&format!("/Users/{id}")).await.body;
     f.arm("replace", Fault::Before(throttled()));
     let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
     assert_eq!(r.status, 429, "{}", r.text);
     assert_eq!(r.header("retry-after"), Some("2"));
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
-    assert_eq!(srv.get(&format!("/Users/{id}")).await.body, before, "fully before");
+    assert_eq!(
+        srv.get(&format!("/Users/{id}")).await.body,
+        before,
+        "fully before"
+    );
     // The retry lands whole.
     let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
-    assert_eq!((r.status, r.body["active"].clone(), r.body["title"].clone()), (200, json!(false), json!("Gone")));
+    assert_eq!(
+        (r.status, r.body["active"].clone(), r.body["title"].clone()),
+        (200, json!(false), json!("Gone"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_answer_after_patch_leaves_it_fully_applied_and_retry_is_safe() {
     let (srv, f) = server().await;
-    let id = srv.create_user(&json!({"userName": "a@x.com", "active": true})).await;
+    let id = srv
+        .create_user(&json!({"userName": "a@x.com", "active": true}))
+        .await;
     f.arm("replace", Fault::After(timeout()));
     let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
     assert_eq!((r.status, r.header("retry-after")), (503, Some("2")));
     let after = srv.get(&format!("/Users/{id}")).await.body;
-    assert_eq!((after["active"].clone(), after["title"].clone(), after["meta"]["version"].clone()), (json!(false), json!("Gone"), json!("W/\"2\"")));
+    assert_eq!(
+        (
+            after["active"].clone(),
+            after["title"].clone(),
+            after["meta"]["version"].clone()
+        ),
+        (json!(false), json!("Gone"), json!("W/\"2\""))
+    );
     let r = srv.patch(&format!("/Users/{id}"), &disable()).await;
-    assert_eq!((r.status, r.body["meta"]["version"].clone()), (200, json!("W/\"2\"")), "the retry changes nothing more");
+    assert_eq!(
+        (r.status, r.body["meta"]["version"].clone()),
+        (200, json!("W/\"2\"")),
+        "the retry changes nothing more"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,9 +296,17 @@ async fn lost_answer_after_create_makes_the_retry_a_409_never_a_duplicate() {
     f.arm("create", Fault::After(timeout()));
     assert_eq!(srv.post("/Users", &body).await.status, 503);
     let again = srv.post("/Users", &body).await;
-    assert_eq!((again.status, again.body["scimType"].clone()), (409, json!("uniqueness")));
-    let found = srv.get("/Users?filter=userName+eq+%22entra.user%40contoso.com%22").await;
-    assert_eq!(found.body["totalResults"], 1, "the existing id is discoverable by filter");
+    assert_eq!(
+        (again.status, again.body["scimType"].clone()),
+        (409, json!("uniqueness"))
+    );
+    let found = srv
+        .get("/Users?filter=userName+eq+%22entra.user%40contoso.com%22")
+        .await;
+    assert_eq!(
+        found.body["totalResults"], 1,
+        "the existing id is discoverable by filter"
+    );
     assert_eq!(srv.get("/Users").await.body["totalResults"], 1);
 }
 
@@ -215,28 +314,55 @@ async fn lost_answer_after_create_makes_the_retry_a_409_never_a_duplicate() {
 async fn failures_before_a_create_or_delete_write_nothing() {
     let (srv, f) = server().await;
     f.arm("create", Fault::Before(throttled()));
-    assert_eq!(srv.post("/Users", &json!({"userName": "a@x.com"})).await.status, 429);
+    assert_eq!(
+        srv.post("/Users", &json!({"userName": "a@x.com"}))
+            .await
+            .status,
+        429
+    );
     assert_eq!(srv.get("/Users").await.body["totalResults"], 0);
     let id = srv.create_user(&json!({"userName": "a@x.com"})).await;
-    f.arm("delete", Fault::Before(StoreError::Internal("injected".into())));
+    f.arm(
+        "delete",
+        Fault::Before(StoreError::Internal("injected".into())),
+    );
     let r = srv.delete(&format!("/Users/{id}")).await;
     assert_eq!((r.status, r.body["status"].clone()), (500, json!("500")));
-    assert_eq!(srv.get(&format!("/Users/{id}")).await.status, 200, "still fully there");
+    assert_eq!(
+        srv.get(&format!("/Users/{id}")).await.status,
+        200,
+        "still fully there"
+    );
     assert_eq!(srv.delete(&format!("/Users/{id}")).await.status, 204);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_change_failure_leaves_membership_as_it_was() {
     let (srv, f) = server().await;
-    let (a, b) = (srv.create_user(&json!({"userName": "a@x"})).await, srv.create_user(&json!({"userName": "b@x"})).await);
-    let gid = srv.post("/Groups", &json!({"displayName": "G", "members": [{"value": a}]})).await.id();
+    let (a, b) = (
+        srv.create_user(&json!({"userName": "a@x"})).await,
+        srv.create_user(&json!({"userName": "b@x"})).await,
+    );
+    let gid = srv
+        .post(
+            "/Groups",
+            &json!({"displayName": "G", "members": [{"value": a}]}),
+        )
+        .await
+        .id();
     let before = srv.get(&format!("/Groups/{gid}")).await.body;
     f.arm("change_members", Fault::Before(timeout()));
     let add = json!({"schemas": [PATCH_OP], "Operations": [{"op": "Add", "path": "members", "value": [{"value": b}]}]});
     assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add).await.status, 503);
     assert_eq!(srv.get(&format!("/Groups/{gid}")).await.body, before);
     assert_eq!(srv.patch(&format!("/Groups/{gid}"), &add).await.status, 204);
-    assert_eq!(srv.get(&format!("/Groups/{gid}")).await.body["members"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        srv.get(&format!("/Groups/{gid}")).await.body["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,14 +372,31 @@ async fn read_failures_and_panics_are_scim_errors_and_the_server_keeps_serving()
     f.arm("get", Fault::Before(timeout()));
     let r = srv.get(&format!("/Users/{id}")).await;
     assert_eq!((r.status, r.header("retry-after")), (503, Some("2")));
-    f.arm("list", Fault::Before(StoreError::Internal("injected".into())));
+    f.arm(
+        "list",
+        Fault::Before(StoreError::Internal("injected".into())),
+    );
     let r = srv.get("/Users").await;
-    assert_eq!((r.status, r.header("content-type")), (500, Some("application/scim+json")));
-    assert!(!r.text.contains("injected"), "internal details stay in the log: {}", r.text);
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (500, Some("application/scim+json"))
+    );
+    assert!(
+        !r.text.contains("injected"),
+        "internal details stay in the log: {}",
+        r.text
+    );
     f.arm("get", Fault::Panic);
     let r = srv.get(&format!("/Users/{id}")).await;
-    assert_eq!((r.status, r.body["status"].clone(), r.header("content-type")), (500, json!("500"), Some("application/scim+json")));
-    assert_eq!(srv.get(&format!("/Users/{id}")).await.status, 200, "still serving after the panic");
+    assert_eq!(
+        (r.status, r.body["status"].clone(), r.header("content-type")),
+        (500, json!("500"), Some("application/scim+json"))
+    );
+    assert_eq!(
+        srv.get(&format!("/Users/{id}")).await.status,
+        200,
+        "still serving after the panic"
+    );
 }
 
 // Keep the unused-import lint quiet for types only named in signatures.

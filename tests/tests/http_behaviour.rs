@@ -4,12 +4,11 @@
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
-use scim_tests::{Resp, TestServer};
-use serde_json::{json, Value};
+use scim_tests::patch_body;
 use scim_tests::urn::{ERROR, LIST, PATCH_OP, USER};
 use scim_tests::SCIM_JSON;
-use scim_tests::patch_body;
-
+use scim_tests::{Resp, TestServer};
+use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -24,17 +23,40 @@ fn user_path(id: &str) -> String {
 
 /// A client that sends no Authorization header at all (the harness's `request` always adds the token).
 fn unauthenticated(srv: &TestServer, method: Method, path: &str) -> reqwest::RequestBuilder {
-    reqwest::Client::builder().no_proxy().build().expect("client").request(method, format!("{}{}", srv.base, path))
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .request(method, format!("{}{}", srv.base, path))
 }
 
 /// A raw body with an explicit Content-Type.
-async fn send_raw(srv: &TestServer, method: Method, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Resp {
-    srv.send(srv.request(method, path).header(CONTENT_TYPE, content_type).body(body)).await
+async fn send_raw(
+    srv: &TestServer,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> Resp {
+    srv.send(
+        srv.request(method, path)
+            .header(CONTENT_TYPE, content_type)
+            .body(body),
+    )
+    .await
 }
 
 fn assert_scim_ct(r: &Resp) {
-    let ct = r.header("content-type").unwrap_or_else(|| panic!("no Content-Type on a {} answer: {}", r.status, r.text));
-    assert_eq!(ct.split(';').next().unwrap().trim(), SCIM_JSON, "Content-Type of a {} answer: {}", r.status, r.text);
+    let ct = r
+        .header("content-type")
+        .unwrap_or_else(|| panic!("no Content-Type on a {} answer: {}", r.status, r.text));
+    assert_eq!(
+        ct.split(';').next().unwrap().trim(),
+        SCIM_JSON,
+        "Content-Type of a {} answer: {}",
+        r.status,
+        r.text
+    );
 }
 
 /// A SCIM Error: status, content type, schemas, string `status`, a `detail`.
@@ -43,7 +65,11 @@ fn assert_error(r: &Resp, status: u16) {
     assert_scim_ct(r);
     assert_eq!(r.body["schemas"], json!([ERROR]), "{}", r.text);
     assert_eq!(r.body["status"], json!(status.to_string()), "{}", r.text);
-    assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "no detail: {}", r.text);
+    assert!(
+        r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "no detail: {}",
+        r.text
+    );
 }
 
 fn assert_error_type(r: &Resp, status: u16, scim_type: &str) {
@@ -55,7 +81,9 @@ fn assert_error_type(r: &Resp, status: u16, scim_type: &str) {
 async fn user_count(srv: &TestServer) -> u64 {
     let r = srv.get("/Users?count=0").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    r.body["totalResults"].as_u64().unwrap_or_else(|| panic!("no totalResults: {}", r.text))
+    r.body["totalResults"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no totalResults: {}", r.text))
 }
 
 async fn get_user(srv: &TestServer, id: &str) -> Value {
@@ -65,7 +93,12 @@ async fn get_user(srv: &TestServer, id: &str) -> Value {
 }
 
 fn ids(list: &Value) -> Vec<String> {
-    list["Resources"].as_array().expect("Resources").iter().map(|r| r["id"].as_str().expect("id").to_string()).collect()
+    list["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect()
 }
 
 /// A JSON body of more than 1 MiB.
@@ -80,9 +113,20 @@ async fn every_response_is_application_scim_json(srv: TestServer) {
     let id = srv.create_user(&user_body("ct@contoso.com")).await;
     let successes = [
         (200, srv.get(&user_path(&id)).await),
-        (200, srv.get("/Users?filter=userName+eq+%22ct%40contoso.com%22").await),
+        (
+            200,
+            srv.get("/Users?filter=userName+eq+%22ct%40contoso.com%22")
+                .await,
+        ),
         (201, srv.post("/Users", &user_body("ct2@contoso.com")).await),
-        (200, srv.patch(&user_path(&id), &patch_body(json!([{"op": "replace", "path": "title", "value": "T"}]))).await),
+        (
+            200,
+            srv.patch(
+                &user_path(&id),
+                &patch_body(json!([{"op": "replace", "path": "title", "value": "T"}])),
+            )
+            .await,
+        ),
         (200, srv.get("/Schemas").await),
     ];
     for (status, r) in &successes {
@@ -90,14 +134,33 @@ async fn every_response_is_application_scim_json(srv: TestServer) {
         assert_scim_ct(r);
     }
     let errors = [
-        (401, srv.send(unauthenticated(&srv, Method::GET, "/Users")).await),
-        (404, srv.get("/Users/00000000-0000-4000-8000-000000000000").await),
+        (
+            401,
+            srv.send(unauthenticated(&srv, Method::GET, "/Users")).await,
+        ),
+        (
+            404,
+            srv.get("/Users/00000000-0000-4000-8000-000000000000").await,
+        ),
         (404, srv.get("/NoSuchEndpoint").await),
         (405, srv.post("/ServiceProviderConfig", &json!({})).await),
         (409, srv.post("/Users", &user_body("CT@contoso.com")).await),
         (400, srv.get("/Users?filter=userName+xx+%22a%22").await),
-        (413, send_raw(&srv, Method::POST, "/Users", SCIM_JSON, oversized_user()).await),
-        (415, send_raw(&srv, Method::POST, "/Users", "text/plain", user_body("plain@contoso.com").to_string()).await),
+        (
+            413,
+            send_raw(&srv, Method::POST, "/Users", SCIM_JSON, oversized_user()).await,
+        ),
+        (
+            415,
+            send_raw(
+                &srv,
+                Method::POST,
+                "/Users",
+                "text/plain",
+                user_body("plain@contoso.com").to_string(),
+            )
+            .await,
+        ),
     ];
     for (status, r) in &errors {
         assert_error(r, *status);
@@ -105,22 +168,50 @@ async fn every_response_is_application_scim_json(srv: TestServer) {
 }
 
 async fn request_content_types_accepted(srv: TestServer) {
-    let types = [SCIM_JSON, "application/scim+json; charset=utf-8", "application/json", "application/json; charset=utf-8"];
+    let types = [
+        SCIM_JSON,
+        "application/scim+json; charset=utf-8",
+        "application/json",
+        "application/json; charset=utf-8",
+    ];
     for (i, ct) in types.iter().enumerate() {
-        let r = send_raw(&srv, Method::POST, "/Users", ct, user_body(&format!("ct{i}@contoso.com")).to_string()).await;
+        let r = send_raw(
+            &srv,
+            Method::POST,
+            "/Users",
+            ct,
+            user_body(&format!("ct{i}@contoso.com")).to_string(),
+        )
+        .await;
         assert_eq!(r.status, 201, "POST with {ct}: {}", r.text);
         let id = r.id();
-        let ops = patch_body(json!([{"op": "Replace", "path": "displayName", "value": format!("via {ct}")}]));
+        let ops = patch_body(
+            json!([{"op": "Replace", "path": "displayName", "value": format!("via {ct}")}]),
+        );
         let r = send_raw(&srv, Method::PATCH, &user_path(&id), ct, ops.to_string()).await;
         assert_eq!(r.status, 200, "PATCH with {ct}: {}", r.text);
         assert_eq!(r.body["displayName"], json!(format!("via {ct}")));
-        let r = send_raw(&srv, Method::PUT, &user_path(&id), ct, user_body(&format!("ct{i}@contoso.com")).to_string()).await;
+        let r = send_raw(
+            &srv,
+            Method::PUT,
+            &user_path(&id),
+            ct,
+            user_body(&format!("ct{i}@contoso.com")).to_string(),
+        )
+        .await;
         assert_eq!(r.status, 200, "PUT with {ct}: {}", r.text);
     }
 }
 
 async fn text_plain_body_is_415_and_creates_nothing(srv: TestServer) {
-    let r = send_raw(&srv, Method::POST, "/Users", "text/plain", user_body("plain@contoso.com").to_string()).await;
+    let r = send_raw(
+        &srv,
+        Method::POST,
+        "/Users",
+        "text/plain",
+        user_body("plain@contoso.com").to_string(),
+    )
+    .await;
     assert_error(&r, 415);
     assert_eq!(user_count(&srv).await, 0);
 }
@@ -129,17 +220,33 @@ async fn text_plain_body_is_415_and_creates_nothing(srv: TestServer) {
 // Authentication
 
 async fn missing_token_is_401_with_www_authenticate(srv: TestServer) {
-    for (method, path) in [(Method::GET, "/Users"), (Method::GET, "/Schemas"), (Method::POST, "/Users"), (Method::GET, "/NoSuchEndpoint")] {
+    for (method, path) in [
+        (Method::GET, "/Users"),
+        (Method::GET, "/Schemas"),
+        (Method::POST, "/Users"),
+        (Method::GET, "/NoSuchEndpoint"),
+    ] {
         let mut rb = unauthenticated(&srv, method.clone(), path);
         if method == Method::POST {
-            rb = rb.header(CONTENT_TYPE, SCIM_JSON).body(user_body("anon@contoso.com").to_string());
+            rb = rb
+                .header(CONTENT_TYPE, SCIM_JSON)
+                .body(user_body("anon@contoso.com").to_string());
         }
         let r = srv.send(rb).await;
         assert_error(&r, 401);
-        let challenge = r.header("www-authenticate").unwrap_or_else(|| panic!("no WWW-Authenticate on {method} {path}"));
-        assert!(challenge.to_ascii_lowercase().starts_with("bearer"), "{challenge}");
+        let challenge = r
+            .header("www-authenticate")
+            .unwrap_or_else(|| panic!("no WWW-Authenticate on {method} {path}"));
+        assert!(
+            challenge.to_ascii_lowercase().starts_with("bearer"),
+            "{challenge}"
+        );
     }
-    assert_eq!(user_count(&srv).await, 0, "nothing was created without a token");
+    assert_eq!(
+        user_count(&srv).await,
+        0,
+        "nothing was created without a token"
+    );
 }
 
 async fn wrong_token_is_401(srv: TestServer) {
@@ -151,14 +258,24 @@ async fn wrong_token_is_401(srv: TestServer) {
         format!("Bearer {}x", srv.token),
     ];
     for header in wrong {
-        let r = srv.send(unauthenticated(&srv, Method::GET, "/Users").header(AUTHORIZATION, &header)).await;
+        let r = srv
+            .send(unauthenticated(&srv, Method::GET, "/Users").header(AUTHORIZATION, &header))
+            .await;
         assert_error(&r, 401);
-        assert!(r.header("www-authenticate").is_some(), "no WWW-Authenticate for {header:?}");
+        assert!(
+            r.header("www-authenticate").is_some(),
+            "no WWW-Authenticate for {header:?}"
+        );
     }
 }
 
 async fn bearer_bearer_token_accepted(srv: TestServer) {
-    let r = srv.send(unauthenticated(&srv, Method::GET, "/Users").header(AUTHORIZATION, format!("Bearer Bearer {}", srv.token))).await;
+    let r = srv
+        .send(
+            unauthenticated(&srv, Method::GET, "/Users")
+                .header(AUTHORIZATION, format!("Bearer Bearer {}", srv.token)),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["schemas"], json!([LIST]));
 }
@@ -167,15 +284,24 @@ async fn bearer_bearer_token_accepted(srv: TestServer) {
 // Query strings
 
 async fn unknown_query_parameter_aad_opt_scim_062020_ignored(srv: TestServer) {
-    let r = srv.post("/Users?aadOptscim062020", &user_body("flag@contoso.com")).await;
+    let r = srv
+        .post("/Users?aadOptscim062020", &user_body("flag@contoso.com"))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.id();
-    let r = srv.get("/Users?aadOptscim062020&filter=userName+eq+%22flag%40contoso.com%22").await;
+    let r = srv
+        .get("/Users?aadOptscim062020&filter=userName+eq+%22flag%40contoso.com%22")
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(ids(&r.body), vec![id.clone()]);
     let r = srv.get(&format!("/Users/{id}?aadOptscim062020")).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = srv.patch(&format!("/Users/{id}?aadOptscim062020"), &patch_body(json!([{"op": "replace", "path": "active", "value": false}]))).await;
+    let r = srv
+        .patch(
+            &format!("/Users/{id}?aadOptscim062020"),
+            &patch_body(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["active"], json!(false));
     let r = srv.get("/Schemas?aadOptscim062020").await;
@@ -199,7 +325,10 @@ async fn malformed_filters_are_400_invalid_filter(srv: TestServer) {
 
 async fn sort_by_is_400(srv: TestServer) {
     assert_error(&srv.get("/Users?sortBy=userName").await, 400);
-    assert_error(&srv.get("/Users?sortBy=userName&sortOrder=descending").await, 400);
+    assert_error(
+        &srv.get("/Users?sortBy=userName&sortOrder=descending").await,
+        400,
+    );
 }
 
 async fn count_not_a_number_is_400(srv: TestServer) {
@@ -210,7 +339,9 @@ async fn count_not_a_number_is_400(srv: TestServer) {
 async fn encoded_plus_in_filter_value_is_decoded_once(srv: TestServer) {
     let plus = srv.create_user(&user_body("a+b@x.com")).await;
     let space = srv.create_user(&user_body("a b@x.com")).await;
-    let r = srv.get("/Users?filter=userName+eq+%22a%2Bb%40x.com%22").await;
+    let r = srv
+        .get("/Users?filter=userName+eq+%22a%2Bb%40x.com%22")
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(ids(&r.body), [plus], "{}", r.text);
     let r = srv.get("/Users?filter=userName+eq+%22a+b%40x.com%22").await;
@@ -224,13 +355,25 @@ async fn double_slash_and_trailing_slash_paths_work(srv: TestServer) {
     let r = srv.post("//Users", &user_body("slash@contoso.com")).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.id();
-    for path in ["//Users".to_string(), "/Users/".to_string(), format!("//Users/{id}"), format!("/Users/{id}/")] {
+    for path in [
+        "//Users".to_string(),
+        "/Users/".to_string(),
+        format!("//Users/{id}"),
+        format!("/Users/{id}/"),
+    ] {
         let r = srv.get(&path).await;
         assert_eq!(r.status, 200, "GET {path}: {}", r.text);
         assert_scim_ct(&r);
     }
-    let r = srv.get("//Users?filter=userName+eq+%22slash%40contoso.com%22").await;
-    assert_eq!(ids(&r.body), vec![id.clone()], "the query survives the path clean-up: {}", r.text);
+    let r = srv
+        .get("//Users?filter=userName+eq+%22slash%40contoso.com%22")
+        .await;
+    assert_eq!(
+        ids(&r.body),
+        vec![id.clone()],
+        "the query survives the path clean-up: {}",
+        r.text
+    );
     let r = srv.get(&format!("/Users/{id}/")).await;
     assert_eq!(r.body["id"], json!(id));
 }
@@ -246,7 +389,13 @@ async fn unknown_path_is_404_scim_error(srv: TestServer) {
 
 async fn malformed_json_is_400_invalid_syntax_and_creates_nothing(srv: TestServer) {
     srv.create_user(&user_body("existing@contoso.com")).await;
-    for body in ["{\"userName\": \"x\",", "not json", "", "[1, 2]", "\"userName\""] {
+    for body in [
+        "{\"userName\": \"x\",",
+        "not json",
+        "",
+        "[1, 2]",
+        "\"userName\"",
+    ] {
         let r = send_raw(&srv, Method::POST, "/Users", SCIM_JSON, body.to_string()).await;
         assert_error_type(&r, 400, "invalidSyntax");
     }
@@ -258,8 +407,17 @@ async fn body_over_one_mib_is_413_and_creates_nothing(srv: TestServer) {
     assert_error(&r, 413);
     assert_eq!(user_count(&srv).await, 0);
     let id = srv.create_user(&user_body("small@contoso.com")).await;
-    let big = patch_body(json!([{"op": "replace", "path": "displayName", "value": "x".repeat(1024 * 1024 + 1)}]));
-    let r = send_raw(&srv, Method::PATCH, &user_path(&id), SCIM_JSON, big.to_string()).await;
+    let big = patch_body(
+        json!([{"op": "replace", "path": "displayName", "value": "x".repeat(1024 * 1024 + 1)}]),
+    );
+    let r = send_raw(
+        &srv,
+        Method::PATCH,
+        &user_path(&id),
+        SCIM_JSON,
+        big.to_string(),
+    )
+    .await;
     assert_error(&r, 413);
     assert_eq!(get_user(&srv, &id).await["displayName"], "Original");
 }
@@ -267,7 +425,10 @@ async fn body_over_one_mib_is_413_and_creates_nothing(srv: TestServer) {
 async fn patch_without_operations_is_400_and_changes_nothing(srv: TestServer) {
     let id = srv.create_user(&user_body("noops@contoso.com")).await;
     let before = get_user(&srv, &id).await;
-    for body in [json!({"schemas": [PATCH_OP]}), json!({"schemas": [PATCH_OP], "Operations": []})] {
+    for body in [
+        json!({"schemas": [PATCH_OP]}),
+        json!({"schemas": [PATCH_OP], "Operations": []}),
+    ] {
         let r = srv.patch(&user_path(&id), &body).await;
         assert_error_type(&r, 400, "invalidSyntax");
     }
@@ -325,9 +486,11 @@ async fn calls_get_by_id_is_1(srv: TestServer) {
 async fn calls_user_name_filter_is_1(srv: TestServer) {
     srv.create_user(&user_body("calls@contoso.com")).await;
     srv.create_user(&user_body("other@contoso.com")).await;
-    for q in ["filter=userName+eq+%22calls%40contoso.com%22", "filter=userName+eq+%22absent%40contoso.com%22",
-        "filter=userName+eq+%22calls%40contoso.com%22+and+active+eq+true"]
-    {
+    for q in [
+        "filter=userName+eq+%22calls%40contoso.com%22",
+        "filter=userName+eq+%22absent%40contoso.com%22",
+        "filter=userName+eq+%22calls%40contoso.com%22+and+active+eq+true",
+    ] {
         let r = srv.get(&format!("/Users?{q}")).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.calls(), 1, "{q}");
@@ -335,8 +498,13 @@ async fn calls_user_name_filter_is_1(srv: TestServer) {
 }
 
 async fn calls_external_id_and_id_filters_are_1(srv: TestServer) {
-    let id = srv.create_user(&json!({"userName": "calls@contoso.com", "externalId": "ext-1"})).await;
-    for q in ["filter=externalId+eq+%22ext-1%22".to_string(), format!("filter=id+eq+%22{id}%22")] {
+    let id = srv
+        .create_user(&json!({"userName": "calls@contoso.com", "externalId": "ext-1"}))
+        .await;
+    for q in [
+        "filter=externalId+eq+%22ext-1%22".to_string(),
+        format!("filter=id+eq+%22{id}%22"),
+    ] {
         let r = srv.get(&format!("/Users?{q}")).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(ids(&r.body), vec![id.clone()], "{q}");
@@ -352,14 +520,24 @@ async fn calls_post_is_1(srv: TestServer) {
 
 async fn calls_patch_is_2(srv: TestServer) {
     let id = srv.create_user(&user_body("calls@contoso.com")).await;
-    let r = srv.patch(&user_path(&id), &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Changed"}]))).await;
+    let r = srv
+        .patch(
+            &user_path(&id),
+            &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Changed"}])),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.calls(), 2, "1 GetItem + 1 conditional PutItem");
 }
 
 async fn calls_patch_changing_nothing_is_1(srv: TestServer) {
     let id = srv.create_user(&user_body("calls@contoso.com")).await;
-    let r = srv.patch(&user_path(&id), &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Original"}]))).await;
+    let r = srv
+        .patch(
+            &user_path(&id),
+            &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Original"}])),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.calls(), 1, "only the read");
     assert_eq!(r.body["meta"]["version"], "W/\"1\"");
@@ -382,24 +560,48 @@ async fn capacity_units_are_reported(srv: TestServer) {
     let (read, write) = r.capacity();
     assert_eq!(read, 0.0, "a create reads nothing");
     if exact {
-        assert_eq!(write, 7.0, "3 items in a transaction (2 each) + the userName index entry (1)");
+        assert_eq!(
+            write, 7.0,
+            "3 items in a transaction (2 each) + the userName index entry (1)"
+        );
     }
     let id = r.id();
     let (read, write) = srv.get(&user_path(&id)).await.capacity();
     assert!(read > 0.0 && write == 0.0, "GET by id: {read}/{write}");
     if exact {
-        assert_eq!(read, 1.0, "one strongly consistent read of an item under 4 KB");
+        assert_eq!(
+            read, 1.0,
+            "one strongly consistent read of an item under 4 KB"
+        );
     }
-    let (read, write) = srv.get("/Users?filter=userName+eq+%22cap%40contoso.com%22").await.capacity();
+    let (read, write) = srv
+        .get("/Users?filter=userName+eq+%22cap%40contoso.com%22")
+        .await
+        .capacity();
     assert!(read > 0.0 && write == 0.0, "userName eq: {read}/{write}");
     if exact {
-        assert_eq!(read, 0.5, "one eventually consistent index query under 4 KB");
+        assert_eq!(
+            read, 0.5,
+            "one eventually consistent index query under 4 KB"
+        );
     }
-    let r = srv.patch(&user_path(&id), &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Changed"}]))).await;
+    let r = srv
+        .patch(
+            &user_path(&id),
+            &patch_body(json!([{"op": "Replace", "path": "displayName", "value": "Changed"}])),
+        )
+        .await;
     let (read, write) = r.capacity();
-    assert!(read > 0.0 && write > 0.0, "PATCH reads then writes: {read}/{write}");
+    assert!(
+        read > 0.0 && write > 0.0,
+        "PATCH reads then writes: {read}/{write}"
+    );
     if exact {
-        assert_eq!((read, write), (1.0, 2.0), "GetItem + UpdateItem of the item and its index entry");
+        assert_eq!(
+            (read, write),
+            (1.0, 2.0),
+            "GetItem + UpdateItem of the item and its index entry"
+        );
     }
     let (read, write) = srv.get("/ServiceProviderConfig").await.capacity();
     assert_eq!((read, write), (0.0, 0.0), "discovery touches no table");

@@ -19,11 +19,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const CLIENT_CHECK: Duration = Duration::from_millis(1000);
 
 fn settings() -> OAuthSettings {
-    OAuthSettings { client_check: CLIENT_CHECK, ..OAuthSettings::default() }
+    OAuthSettings {
+        client_check: CLIENT_CHECK,
+        ..OAuthSettings::default()
+    }
 }
 
 fn jwks_settings() -> JwksSettings {
-    JwksSettings { fetch_timeout: Duration::from_millis(2000), refetch_interval: Duration::from_millis(200), ..JwksSettings::default() }
+    JwksSettings {
+        fetch_timeout: Duration::from_millis(2000),
+        refetch_interval: Duration::from_millis(200),
+        ..JwksSettings::default()
+    }
 }
 
 /// Each named `async fn(TestServer)` on both engines, with a server that has OAuth on.
@@ -53,19 +60,35 @@ async fn server(engine: Engine) -> TestServer {
 }
 
 /// Entra's Test Connection request (a random `userName`; one Query on `gsi1`).
-const TEST_CONNECTION: &str = "/Users?filter=userName%20eq%20%228f5b9e0e-3f6d-4a57-9d3b-1b7f0c7e9a21%22";
+const TEST_CONNECTION: &str =
+    "/Users?filter=userName%20eq%20%228f5b9e0e-3f6d-4a57-9d3b-1b7f0c7e9a21%22";
 
 fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A client of `tenant` (registered first unless it is `default`) with one secret; (client id, secret).
 async fn new_client(srv: &TestServer, tenant: &str) -> (String, String) {
     if tenant != "default" {
-        srv.store.create_tenant(tenant, "2026-12-02T00:00:00Z").await.unwrap();
+        srv.store
+            .create_tenant(tenant, "2026-12-02T00:00:00Z")
+            .await
+            .unwrap();
     }
-    let (secret, stored) = credentials::new_secret(DEFAULT_SECRET_DAYS, now_unix(), "2026-12-02T00:00:00Z").unwrap();
-    let c = OAuthClient { tenant: tenant.into(), id: credentials::new_client_id(), label: String::new(), created: String::new(), revoked: false, revoked_at: None, secrets: 1 };
+    let (secret, stored) =
+        credentials::new_secret(DEFAULT_SECRET_DAYS, now_unix(), "2026-12-02T00:00:00Z").unwrap();
+    let c = OAuthClient {
+        tenant: tenant.into(),
+        id: credentials::new_client_id(),
+        label: String::new(),
+        created: String::new(),
+        revoked: false,
+        revoked_at: None,
+        secrets: 1,
+    };
     srv.store.create_client(&c, &stored).await.unwrap();
     (c.id, secret)
 }
@@ -87,12 +110,25 @@ async fn resp(r: reqwest::Response) -> Resp {
     let headers = r.headers().clone();
     let text = r.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp { status, headers, body, text }
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
 }
 
 /// POST a form to the tenant's token endpoint, with an optional Basic header.
-async fn token_request(srv: &TestServer, tenant: &str, basic: Option<(&str, &str)>, form: &str) -> Resp {
-    let mut rb = client().post(token_url(srv, tenant)).header("content-type", "application/x-www-form-urlencoded").body(form.to_string());
+async fn token_request(
+    srv: &TestServer,
+    tenant: &str,
+    basic: Option<(&str, &str)>,
+    form: &str,
+) -> Resp {
+    let mut rb = client()
+        .post(token_url(srv, tenant))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_string());
     if let Some((id, secret)) = basic {
         rb = rb.basic_auth(id, Some(secret));
     }
@@ -100,7 +136,9 @@ async fn token_request(srv: &TestServer, tenant: &str, basic: Option<(&str, &str
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 /// Asserts a successful token answer and returns the access token.
@@ -108,24 +146,54 @@ fn issued(r: &Resp) -> String {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("pragma"), Some("no-cache"));
-    assert!(r.header("content-type").unwrap().starts_with("application/json"));
-    assert_eq!((r.body["token_type"].as_str(), r.body["expires_in"].as_u64(), r.body["scope"].as_str()), (Some("Bearer"), Some(3600), Some("scim")), "{}", r.text);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    assert_eq!(
+        (
+            r.body["token_type"].as_str(),
+            r.body["expires_in"].as_u64(),
+            r.body["scope"].as_str()
+        ),
+        (Some("Bearer"), Some(3600), Some("scim")),
+        "{}",
+        r.text
+    );
     r.body["access_token"].as_str().unwrap().to_string()
 }
 
 /// Asserts an RFC 6749 §5.2 error: status, code, no SCIM body, not cacheable.
 fn refused(r: &Resp, status: u16, code: &str) {
-    assert_eq!((r.status, r.body["error"].as_str()), (status, Some(code)), "{}", r.text);
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (status, Some(code)),
+        "{}",
+        r.text
+    );
     assert!(r.body["error_description"].is_string(), "{}", r.text);
-    assert!(r.body.get("schemas").is_none() && !r.text.contains("urn:ietf:params:scim"), "never a SCIM body: {}", r.text);
+    assert!(
+        r.body.get("schemas").is_none() && !r.text.contains("urn:ietf:params:scim"),
+        "never a SCIM body: {}",
+        r.text
+    );
     assert_eq!(r.header("cache-control"), Some("no-store"));
     if status == 401 {
-        assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Basic")), "{:?}", r.headers);
+        assert!(
+            r.header("www-authenticate")
+                .is_some_and(|h| h.starts_with("Basic")),
+            "{:?}",
+            r.headers
+        );
     }
 }
 
 async fn scim_get(srv: &TestServer, tenant: &str, token: &str, path: &str) -> Resp {
-    let base = if tenant == "default" { srv.base.clone() } else { srv.tenant_base(tenant) };
+    let base = if tenant == "default" {
+        srv.base.clone()
+    } else {
+        srv.tenant_base(tenant)
+    };
     srv.call_at(&base, token, Method::GET, path, None).await
 }
 
@@ -133,10 +201,45 @@ async fn token_by_basic_body_and_both(srv: TestServer) {
     let (id, secret) = new_client(&srv, "acme").await;
     let grant = [("grant_type", "client_credentials")];
     let by_basic = issued(&token_request(&srv, "acme", Some((&id, &secret)), &form(&grant)).await);
-    let by_body = issued(&token_request(&srv, "acme", None, &form(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret), ("scope", "scim")])).await);
-    let by_both = issued(&token_request(&srv, "acme", Some((&id, &secret)), &form(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)])).await);
+    let by_body = issued(
+        &token_request(
+            &srv,
+            "acme",
+            None,
+            &form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", &secret),
+                ("scope", "scim"),
+            ]),
+        )
+        .await,
+    );
+    let by_both = issued(
+        &token_request(
+            &srv,
+            "acme",
+            Some((&id, &secret)),
+            &form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", &secret),
+            ]),
+        )
+        .await,
+    );
     // Both, disagreeing: refused, with the Basic challenge.
-    let r = token_request(&srv, "acme", Some((&id, &secret)), &form(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "another")])).await;
+    let r = token_request(
+        &srv,
+        "acme",
+        Some((&id, &secret)),
+        &form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", "another"),
+        ]),
+    )
+    .await;
     refused(&r, 401, "invalid_client");
 
     let tenant_token = srv.add_tenant_token("acme", None).await;
@@ -147,10 +250,20 @@ async fn token_by_basic_body_and_both(srv: TestServer) {
         // cached after its first use), the first after a token request included (the grant read the
         // client): no extra DynamoDB call.
         if token != &tenant_token {
-            assert_eq!(r.calls(), 1, "userName eq: one Query on gsi1, nothing for the token");
+            assert_eq!(
+                r.calls(),
+                1,
+                "userName eq: one Query on gsi1, nothing for the token"
+            );
         }
     }
-    assert_eq!(scim_get(&srv, "acme", &tenant_token, TEST_CONNECTION).await.calls(), 1, "the tenant token, cached");
+    assert_eq!(
+        scim_get(&srv, "acme", &tenant_token, TEST_CONNECTION)
+            .await
+            .calls(),
+        1,
+        "the tenant token, cached"
+    );
     // On its tenant only: another tenant's URL, the base URL: 401 (a SCIM error there).
     srv.store.create_tenant("globex", "x").await.unwrap();
     for (tenant, token) in [("globex", &by_basic), ("default", &by_basic)] {
@@ -165,22 +278,59 @@ async fn token_by_basic_body_and_both(srv: TestServer) {
     // Static tokens keep working beside it.
     assert_eq!(srv.get("/Users").await.status, 200);
     let tenant_token = srv.add_tenant("initech").await;
-    assert_eq!(scim_get(&srv, "initech", &tenant_token, "/Users").await.status, 200);
+    assert_eq!(
+        scim_get(&srv, "initech", &tenant_token, "/Users")
+            .await
+            .status,
+        200
+    );
 
     // The discovery document says so, with the tenant's token endpoint.
     let r = scim_get(&srv, "acme", &by_basic, "/ServiceProviderConfig").await;
     let schemes = r.body["authenticationSchemes"].as_array().unwrap();
-    assert_eq!(schemes.iter().map(|s| s["type"].as_str().unwrap()).collect::<Vec<_>>(), vec!["oauthbearertoken", "oauth2"]);
-    assert!(schemes[1]["description"].as_str().unwrap().contains(&format!("{}/acme/oauth2/token", srv.origin())), "{}", r.text);
+    assert_eq!(
+        schemes
+            .iter()
+            .map(|s| s["type"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["oauthbearertoken", "oauth2"]
+    );
+    assert!(
+        schemes[1]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}/acme/oauth2/token", srv.origin())),
+        "{}",
+        r.text
+    );
 
     // The base URL's directory has its token endpoint at /oauth2/token; its tokens are not acme's.
     let (did, dsecret) = new_client(&srv, "default").await;
-    let default_token = issued(&token_request(&srv, "default", Some((&did, &dsecret)), &form(&grant)).await);
-    assert_eq!(scim_get(&srv, "default", &default_token, "/Users").await.status, 200);
-    assert_eq!(scim_get(&srv, "acme", &default_token, "/Users").await.status, 401);
+    let default_token =
+        issued(&token_request(&srv, "default", Some((&did, &dsecret)), &form(&grant)).await);
+    assert_eq!(
+        scim_get(&srv, "default", &default_token, "/Users")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        scim_get(&srv, "acme", &default_token, "/Users")
+            .await
+            .status,
+        401
+    );
     // acme's client at the base URL's endpoint, or at globex's: unknown there.
-    refused(&token_request(&srv, "default", Some((&id, &secret)), &form(&grant)).await, 401, "invalid_client");
-    refused(&token_request(&srv, "globex", Some((&id, &secret)), &form(&grant)).await, 401, "invalid_client");
+    refused(
+        &token_request(&srv, "default", Some((&id, &secret)), &form(&grant)).await,
+        401,
+        "invalid_client",
+    );
+    refused(
+        &token_request(&srv, "globex", Some((&id, &secret)), &form(&grant)).await,
+        401,
+        "invalid_client",
+    );
 }
 
 async fn expired_token_and_expired_secret(srv: TestServer) {
@@ -195,21 +345,55 @@ async fn expired_token_and_expired_secret(srv: TestServer) {
     assert_eq!(scim_get(&srv, "acme", &almost, "/Users").await.status, 200);
 
     // A client whose only secret has expired gets no token, and the same answer an unknown client gets.
-    let (plain, mut stored) = credentials::new_secret(DEFAULT_SECRET_DAYS, now_unix(), "x").unwrap();
+    let (plain, mut stored) =
+        credentials::new_secret(DEFAULT_SECRET_DAYS, now_unix(), "x").unwrap();
     stored.expires = now_unix() - 1;
-    let c = OAuthClient { tenant: "acme".into(), id: credentials::new_client_id(), label: String::new(), created: String::new(), revoked: false, revoked_at: None, secrets: 1 };
+    let c = OAuthClient {
+        tenant: "acme".into(),
+        id: credentials::new_client_id(),
+        label: String::new(),
+        created: String::new(),
+        revoked: false,
+        revoked_at: None,
+        secrets: 1,
+    };
     srv.store.create_client(&c, &stored).await.unwrap();
     let grant = form(&[("grant_type", "client_credentials")]);
     let expired = token_request(&srv, "acme", Some((&c.id, &plain)), &grant).await;
     refused(&expired, 401, "invalid_client");
-    let unknown = token_request(&srv, "acme", Some((&credentials::new_client_id(), &plain)), &grant).await;
-    let wrong = token_request(&srv, "acme", Some((&id, "0000000000000000000000000000000000000000000000000000000000000000")), &grant).await;
-    assert_eq!(expired.text, unknown.text, "no hint whether the client exists");
+    let unknown = token_request(
+        &srv,
+        "acme",
+        Some((&credentials::new_client_id(), &plain)),
+        &grant,
+    )
+    .await;
+    let wrong = token_request(
+        &srv,
+        "acme",
+        Some((
+            &id,
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        )),
+        &grant,
+    )
+    .await;
+    assert_eq!(
+        expired.text, unknown.text,
+        "no hint whether the client exists"
+    );
     assert_eq!(wrong.text, unknown.text);
-    assert_eq!((expired.calls(), unknown.calls(), wrong.calls()), (1, 1, 1), "the same store work for each");
+    assert_eq!(
+        (expired.calls(), unknown.calls(), wrong.calls()),
+        (1, 1, 1),
+        "the same store work for each"
+    );
     // A fresh secret for it: tokens again.
     let (plain2, stored2) = credentials::new_secret(365, now_unix(), "x").unwrap();
-    assert_eq!(srv.store.add_secret("acme", &c.id, &stored2).await.unwrap(), AddSecret::Added);
+    assert_eq!(
+        srv.store.add_secret("acme", &c.id, &stored2).await.unwrap(),
+        AddSecret::Added
+    );
     issued(&token_request(&srv, "acme", Some((&c.id, &plain2)), &grant).await);
     issued(&token_request(&srv, "acme", Some((&id, &secret)), &grant).await);
 }
@@ -221,7 +405,11 @@ async fn revoked_client(srv: TestServer) {
     assert_eq!(scim_get(&srv, "acme", &token, "/Users").await.status, 200);
     assert!(srv.store.revoke_client("acme", &id, "now").await.unwrap());
     // No new token, at once.
-    refused(&token_request(&srv, "acme", Some((&id, &secret)), &grant).await, 401, "invalid_client");
+    refused(
+        &token_request(&srv, "acme", Some((&id, &secret)), &grant).await,
+        401,
+        "invalid_client",
+    );
     // The existing token fails within the bound (the grant above already taught this instance).
     let started = std::time::Instant::now();
     loop {
@@ -230,21 +418,40 @@ async fn revoked_client(srv: TestServer) {
             break;
         }
         assert_eq!(r.status, 200);
-        assert!(started.elapsed() < CLIENT_CHECK + Duration::from_millis(500), "a revoked client's token still works after the bound");
+        assert!(
+            started.elapsed() < CLIENT_CHECK + Duration::from_millis(500),
+            "a revoked client's token still works after the bound"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(CLIENT_CHECK + Duration::from_millis(100)).await;
-    assert_eq!(scim_get(&srv, "acme", &token, "/Users").await.status, 401, "and keeps failing");
+    assert_eq!(
+        scim_get(&srv, "acme", &token, "/Users").await.status,
+        401,
+        "and keeps failing"
+    );
 }
 
 async fn revoked_client_seen_only_by_the_check(srv: TestServer) {
     // An instance that never saw the revocation at its token endpoint: the bound still holds.
     let (id, _) = new_client(&srv, "acme").await;
-    let token = srv.oauth.clone().unwrap().issue_at("acme", &id, SystemTime::now());
+    let token = srv
+        .oauth
+        .clone()
+        .unwrap()
+        .issue_at("acme", &id, SystemTime::now());
     let first = scim_get(&srv, "acme", &token, TEST_CONNECTION).await;
-    assert_eq!((first.status, first.calls()), (200, 2), "the first use reads the client once (GetItem) besides the Query");
+    assert_eq!(
+        (first.status, first.calls()),
+        (200, 2),
+        "the first use reads the client once (GetItem) besides the Query"
+    );
     let second = scim_get(&srv, "acme", &token, TEST_CONNECTION).await;
-    assert_eq!((second.status, second.calls()), (200, 1), "then it is cached: no DynamoDB call for the token");
+    assert_eq!(
+        (second.status, second.calls()),
+        (200, 1),
+        "then it is cached: no DynamoDB call for the token"
+    );
     srv.store.revoke_client("acme", &id, "now").await.unwrap();
     tokio::time::sleep(CLIENT_CHECK + Duration::from_millis(100)).await;
     assert_eq!(scim_get(&srv, "acme", &token, "/Users").await.status, 401);
@@ -253,21 +460,45 @@ async fn revoked_client_seen_only_by_the_check(srv: TestServer) {
 async fn rotated_secret(srv: TestServer) {
     let (id, old) = new_client(&srv, "acme").await;
     let (new, stored) = credentials::new_secret(DEFAULT_SECRET_DAYS, now_unix(), "x").unwrap();
-    assert_eq!(srv.store.add_secret("acme", &id, &stored).await.unwrap(), AddSecret::Added);
+    assert_eq!(
+        srv.store.add_secret("acme", &id, &stored).await.unwrap(),
+        AddSecret::Added
+    );
     let grant = form(&[("grant_type", "client_credentials")]);
     let with_old = issued(&token_request(&srv, "acme", Some((&id, &old)), &grant).await);
     issued(&token_request(&srv, "acme", Some((&id, &new)), &grant).await);
-    let old_id = srv.store.client_credentials("acme", &id).await.unwrap().unwrap().secrets.into_iter().find(|s| s.id != stored.id).unwrap().id;
+    let old_id = srv
+        .store
+        .client_credentials("acme", &id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secrets
+        .into_iter()
+        .find(|s| s.id != stored.id)
+        .unwrap()
+        .id;
     assert!(srv.store.revoke_secret("acme", &id, &old_id).await.unwrap());
-    refused(&token_request(&srv, "acme", Some((&id, &old)), &grant).await, 401, "invalid_client");
+    refused(
+        &token_request(&srv, "acme", Some((&id, &old)), &grant).await,
+        401,
+        "invalid_client",
+    );
     issued(&token_request(&srv, "acme", Some((&id, &new)), &grant).await);
     // Tokens already issued with the old secret live on (the client is not revoked).
-    assert_eq!(scim_get(&srv, "acme", &with_old, "/Users").await.status, 200);
+    assert_eq!(
+        scim_get(&srv, "acme", &with_old, "/Users").await.status,
+        200
+    );
 }
 
 async fn malformed_requests(srv: TestServer) {
     let (id, secret) = new_client(&srv, "acme").await;
-    let good = form(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)]);
+    let good = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &id),
+        ("client_secret", &secret),
+    ]);
     let url = token_url(&srv, "acme");
     let c = client();
     let post = |ct: &'static str, body: String| c.post(&url).header("content-type", ct).body(body);
@@ -304,9 +535,22 @@ async fn malformed_requests(srv: TestServer) {
         }
     }
     same_answer.dedup();
-    assert_eq!(same_answer.len(), 1, "one answer for every failed client authentication: {same_answer:?}");
+    assert_eq!(
+        same_answer.len(),
+        1,
+        "one answer for every failed client authentication: {same_answer:?}"
+    );
     // A path that is no tenant's.
-    let r = resp(client().post(format!("{}/Acme/oauth2/token", srv.origin())).header("content-type", "application/x-www-form-urlencoded").body(good.clone()).send().await.unwrap()).await;
+    let r = resp(
+        client()
+            .post(format!("{}/Acme/oauth2/token", srv.origin()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(good.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     refused(&r, 404, "invalid_request");
     // After all of that, the good request still works.
     issued(&token_request(&srv, "acme", None, &good).await);
@@ -314,7 +558,9 @@ async fn malformed_requests(srv: TestServer) {
 
 /// POST `form` to `url` as a token request.
 async fn token_request_at(url: &str, form: &str) -> Resp {
-    let rb = client().post(url).header("content-type", "application/x-www-form-urlencoded");
+    let rb = client()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded");
     resp(rb.body(form.to_string()).send().await.unwrap()).await
 }
 
@@ -323,17 +569,29 @@ async fn token_request_at(url: &str, form: &str) -> Resp {
 async fn token_url_with_trailing_slash(srv: TestServer) {
     for tenant in ["acme", "default"] {
         let (id, secret) = new_client(&srv, tenant).await;
-        let pairs = [("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)];
+        let pairs = [
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+        ];
         let good = form(&pairs);
         let url = token_url(&srv, tenant);
         let doubled = url.replacen("/oauth2/token", "//oauth2//token", 1);
         for pasted in [format!("{url}/"), format!("{url}//"), doubled] {
             let token = issued(&token_request_at(&pasted, &good).await);
-            assert_eq!(scim_get(&srv, tenant, &token, TEST_CONNECTION).await.status, 200, "{pasted}");
+            assert_eq!(
+                scim_get(&srv, tenant, &token, TEST_CONNECTION).await.status,
+                200,
+                "{pasted}"
+            );
         }
         // Still an OAuth answer, never a SCIM one, when refused at such a URL.
         let wrong = good.replace(&secret, &"0".repeat(64));
-        refused(&token_request_at(&format!("{url}/"), &wrong).await, 401, "invalid_client");
+        refused(
+            &token_request_at(&format!("{url}/"), &wrong).await,
+            401,
+            "invalid_client",
+        );
     }
 }
 
@@ -341,7 +599,11 @@ async fn token_url_with_trailing_slash(srv: TestServer) {
 /// (or capitalised) alias of a tenant id is no tenant, so no token is issued there.
 async fn percent_encoded_tenant_is_no_alias(srv: TestServer) {
     let (id, secret) = new_client(&srv, "a").await;
-    let pairs = [("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)];
+    let pairs = [
+        ("grant_type", "client_credentials"),
+        ("client_id", &id),
+        ("client_secret", &secret),
+    ];
     let good = form(&pairs);
     for alias in ["%61", "%41", "A"] {
         let r = token_request_at(&format!("{}/{alias}/oauth2/token", srv.origin()), &good).await;
@@ -349,7 +611,9 @@ async fn percent_encoded_tenant_is_no_alias(srv: TestServer) {
         // The SCIM routes refuse the same alias (with the tenant's real token).
         let token = issued(&token_request(&srv, "a", None, &good).await);
         let base = format!("{}/{alias}/scim/v2", srv.origin());
-        let scim = srv.call_at(&base, &token, Method::GET, "/Users", None).await;
+        let scim = srv
+            .call_at(&base, &token, Method::GET, "/Users", None)
+            .await;
         assert_eq!(scim.status, 404, "{alias}: {}", scim.text);
     }
     issued(&token_request(&srv, "a", None, &good).await);
@@ -365,7 +629,10 @@ fn assertion_form(client_id: &str, assertion: &str) -> String {
     form(&[
         ("grant_type", "client_credentials"),
         ("client_id", client_id),
-        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
         ("client_assertion", assertion),
         ("scope", "scim"),
     ])
@@ -376,13 +643,20 @@ async fn workload_identity_federation(srv: TestServer) {
     let jwks = JwksServer::start(vec![k1.clone()]).await;
     let trust = kit::trust(jwks.url());
     let (id, _) = new_client(&srv, "acme").await;
-    srv.store.put_wif_trust("acme", &scim_core::oauth::trust_record(&trust), "x").await.unwrap();
+    srv.store
+        .put_wif_trust("acme", &scim_core::oauth::trust_record(&trust), "x")
+        .await
+        .unwrap();
     let now = SystemTime::now();
     let good = k1.sign(&kit::header("k1"), &kit::claims(&trust, now));
 
     // Before anything else: an assertion for a tenant without a trust (globex, with a client).
     let (gid, _) = new_client(&srv, "globex").await;
-    refused(&token_request(&srv, "globex", None, &assertion_form(&gid, &good)).await, 401, "invalid_client");
+    refused(
+        &token_request(&srv, "globex", None, &assertion_form(&gid, &good)).await,
+        401,
+        "invalid_client",
+    );
 
     let token = issued(&token_request(&srv, "acme", None, &assertion_form(&id, &good)).await);
     assert_eq!(scim_get(&srv, "acme", &token, "/Users").await.status, 200);
@@ -401,40 +675,120 @@ async fn workload_identity_federation(srv: TestServer) {
         k1.sign(&kit::header("k1"), &kit::claims(&t, now))
     };
     let bad = [
-        ("alg none", kit::unsigned(&json!({"alg": "none", "typ": "JWT", "kid": "k1"}), &claims)),
-        ("HS256 keyed with the public key", kit::sign_hs256(k1.public_pem().as_bytes(), &json!({"alg": "HS256", "typ": "JWT", "kid": "k1"}), &claims)),
-        ("missing kid", k1.sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims)),
-        ("expired", k1.sign(&kit::header("k1"), &with("exp", json!(t - 3600)))),
-        ("not yet valid", k1.sign(&kit::header("k1"), &with("nbf", json!(t + 3600)))),
-        ("issued in the future", k1.sign(&kit::header("k1"), &with("iat", json!(t + 3600)))),
-        ("wrong iss", other_trust(|t| t.issuer = "https://login.microsoftonline.com/another/v2.0".into())),
-        ("wrong sub", other_trust(|t| t.subject = "another-subject".into())),
-        ("wrong aud", other_trust(|t| t.audience = "api://another-app".into())),
-        ("signed by an unpublished key", k2.with_kid("k1").sign(&kit::header("k1"), &claims)),
+        (
+            "alg none",
+            kit::unsigned(&json!({"alg": "none", "typ": "JWT", "kid": "k1"}), &claims),
+        ),
+        (
+            "HS256 keyed with the public key",
+            kit::sign_hs256(
+                k1.public_pem().as_bytes(),
+                &json!({"alg": "HS256", "typ": "JWT", "kid": "k1"}),
+                &claims,
+            ),
+        ),
+        (
+            "missing kid",
+            k1.sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims),
+        ),
+        (
+            "expired",
+            k1.sign(&kit::header("k1"), &with("exp", json!(t - 3600))),
+        ),
+        (
+            "not yet valid",
+            k1.sign(&kit::header("k1"), &with("nbf", json!(t + 3600))),
+        ),
+        (
+            "issued in the future",
+            k1.sign(&kit::header("k1"), &with("iat", json!(t + 3600))),
+        ),
+        (
+            "wrong iss",
+            other_trust(|t| t.issuer = "https://login.microsoftonline.com/another/v2.0".into()),
+        ),
+        (
+            "wrong sub",
+            other_trust(|t| t.subject = "another-subject".into()),
+        ),
+        (
+            "wrong aud",
+            other_trust(|t| t.audience = "api://another-app".into()),
+        ),
+        (
+            "signed by an unpublished key",
+            k2.with_kid("k1").sign(&kit::header("k1"), &claims),
+        ),
         ("garbage", "not.a.jwt".to_string()),
     ];
     for (what, assertion) in &bad {
         let r = token_request(&srv, "acme", None, &assertion_form(&id, assertion)).await;
-        assert_eq!((r.status, r.body["error"].as_str()), (401, Some("invalid_client")), "{what}: {}", r.text);
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{what}: {}",
+            r.text
+        );
         refused(&r, 401, "invalid_client");
     }
     // Another tenant's trust: globex trusts another workload identity; acme's assertion is nothing there,
     // and globex's is nothing at acme.
-    let globex_trust = WifTrust { subject: "globex-workload".into(), ..trust.clone() };
-    srv.store.put_wif_trust("globex", &scim_core::oauth::trust_record(&globex_trust), "x").await.unwrap();
-    refused(&token_request(&srv, "globex", None, &assertion_form(&gid, &good)).await, 401, "invalid_client");
+    let globex_trust = WifTrust {
+        subject: "globex-workload".into(),
+        ..trust.clone()
+    };
+    srv.store
+        .put_wif_trust(
+            "globex",
+            &scim_core::oauth::trust_record(&globex_trust),
+            "x",
+        )
+        .await
+        .unwrap();
+    refused(
+        &token_request(&srv, "globex", None, &assertion_form(&gid, &good)).await,
+        401,
+        "invalid_client",
+    );
     let for_globex = k1.sign(&kit::header("k1"), &kit::claims(&globex_trust, now));
-    refused(&token_request(&srv, "acme", None, &assertion_form(&id, &for_globex)).await, 401, "invalid_client");
+    refused(
+        &token_request(&srv, "acme", None, &assertion_form(&id, &for_globex)).await,
+        401,
+        "invalid_client",
+    );
     issued(&token_request(&srv, "globex", None, &assertion_form(&gid, &for_globex)).await);
     // A valid assertion with another tenant's client id, or an unknown one: refused.
-    refused(&token_request(&srv, "acme", None, &assertion_form(&gid, &good)).await, 401, "invalid_client");
-    refused(&token_request(&srv, "acme", None, &assertion_form(&credentials::new_client_id(), &good)).await, 401, "invalid_client");
+    refused(
+        &token_request(&srv, "acme", None, &assertion_form(&gid, &good)).await,
+        401,
+        "invalid_client",
+    );
+    refused(
+        &token_request(
+            &srv,
+            "acme",
+            None,
+            &assertion_form(&credentials::new_client_id(), &good),
+        )
+        .await,
+        401,
+        "invalid_client",
+    );
 
     // An unknown client with a valid assertion, a known one with a bad assertion: the same answer after
     // the same store work.
-    let unknown = token_request(&srv, "acme", None, &assertion_form(&credentials::new_client_id(), &good)).await;
+    let unknown = token_request(
+        &srv,
+        "acme",
+        None,
+        &assertion_form(&credentials::new_client_id(), &good),
+    )
+    .await;
     let known_bad = token_request(&srv, "acme", None, &assertion_form(&id, &bad[0].1)).await;
-    assert_eq!((unknown.calls(), known_bad.calls(), unknown.text.clone()), (2, 2, known_bad.text.clone()));
+    assert_eq!(
+        (unknown.calls(), known_bad.calls(), unknown.text.clone()),
+        (2, 2, known_bad.text.clone())
+    );
 
     // Key rotation: Microsoft publishes k2; an assertion signed with it is accepted (one refetch).
     jwks.add_key(k2.clone());
@@ -447,10 +801,21 @@ async fn workload_identity_federation(srv: TestServer) {
     assert_eq!(jwks.fetches(), fetches + 1, "and then cached");
 
     // A revoked client gets nothing for a valid assertion; a removed trust neither.
-    srv.store.revoke_client("globex", &gid, "now").await.unwrap();
-    refused(&token_request(&srv, "globex", None, &assertion_form(&gid, &for_globex)).await, 401, "invalid_client");
+    srv.store
+        .revoke_client("globex", &gid, "now")
+        .await
+        .unwrap();
+    refused(
+        &token_request(&srv, "globex", None, &assertion_form(&gid, &for_globex)).await,
+        401,
+        "invalid_client",
+    );
     srv.store.remove_wif_trust("acme").await.unwrap();
-    refused(&token_request(&srv, "acme", None, &assertion_form(&id, &good)).await, 401, "invalid_client");
+    refused(
+        &token_request(&srv, "acme", None, &assertion_form(&id, &good)).await,
+        401,
+        "invalid_client",
+    );
 }
 
 /// Entra's Test Connection with OAuth: a token request as Entra sends it (Basic header, grant and scope
@@ -461,20 +826,38 @@ async fn entra_test_connection(srv: TestServer) {
     let r = client()
         .post(token_url(&srv, "acme"))
         .basic_auth(&id, Some(&secret))
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
         .header("accept", "application/json")
         .body("grant_type=client_credentials&scope=scim")
         .send()
         .await
         .unwrap();
     let token = issued(&resp(r).await);
-    let r = scim_get(&srv, "acme", &token, "/Users?filter=userName+eq+\"8f5b9e0e-3f6d-4a57-9d3b-1b7f0c7e9a21\"").await;
-    assert_eq!((r.status, r.body["totalResults"].as_u64()), (200, Some(0)), "{}", r.text);
+    let r = scim_get(
+        &srv,
+        "acme",
+        &token,
+        "/Users?filter=userName+eq+\"8f5b9e0e-3f6d-4a57-9d3b-1b7f0c7e9a21\"",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["totalResults"].as_u64()),
+        (200, Some(0)),
+        "{}",
+        r.text
+    );
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
     // The metrics count the token request apart, for acme.
     let (status, summary) = srv.admin_json("/admin/api/tenants/acme").await;
     assert_eq!(status, 200);
-    assert_eq!(summary["last_hour"]["token_requests"].as_u64(), Some(1), "{summary}");
+    assert_eq!(
+        summary["last_hour"]["token_requests"].as_u64(),
+        Some(1),
+        "{summary}"
+    );
 }
 
 scim_tests_oauth!(
@@ -534,30 +917,57 @@ mod lambda {
     }
 
     async fn invoke(router: &Router, event: &str) -> (u16, axum::http::HeaderMap, Value) {
-        let req = scim_core::http::lambda::request_from_str(event).expect("an API Gateway v2 event");
+        let req =
+            scim_core::http::lambda::request_from_str(event).expect("an API Gateway v2 event");
         let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     async fn test_connection_through_lambda_events(engine: Engine) {
         let store = scim_tests::fresh_store(engine).await;
         store.create_tenant("acme", "x").await.unwrap();
-        let (secret, stored) = credentials::new_secret(DEFAULT_SECRET_DAYS, now_unix(), "x").unwrap();
-        let c = OAuthClient { tenant: "acme".into(), id: credentials::new_client_id(), label: String::new(), created: String::new(), revoked: false, revoked_at: None, secrets: 1 };
+        let (secret, stored) =
+            credentials::new_secret(DEFAULT_SECRET_DAYS, now_unix(), "x").unwrap();
+        let c = OAuthClient {
+            tenant: "acme".into(),
+            id: credentials::new_client_id(),
+            label: String::new(),
+            created: String::new(),
+            revoked: false,
+            revoked_at: None,
+            secrets: 1,
+        };
         store.create_client(&c, &stored).await.unwrap();
         let ring = KeyRing::parse(&KeyRing::generate_text("lambda1")).unwrap();
-        let oauth = Arc::new(OAuth::new(ring, settings(), Jwks::with_settings(jwks_settings())));
+        let oauth = Arc::new(OAuth::new(
+            ring,
+            settings(),
+            Jwks::with_settings(jwks_settings()),
+        ));
         // As the two functions start: each its own state (a token function needs no SCIM token).
-        let token_state = AppState::new(Service::new(Arc::new(store.clone()), Limits::default()), Auth::tenant_tokens_only().with_oauth(Some(oauth.clone())), HttpConfig::default());
-        let users_state = AppState::new(
+        let token_state = AppState::new(
             Service::new(Arc::new(store.clone()), Limits::default()),
-            Auth::from_token(&scim_core::auth::generate_token()).unwrap().with_oauth(Some(oauth)),
+            Auth::tenant_tokens_only().with_oauth(Some(oauth.clone())),
             HttpConfig::default(),
         );
-        let (token_fn, users_fn) = (http::token_router(token_state), http::users_router(users_state));
+        let users_state = AppState::new(
+            Service::new(Arc::new(store.clone()), Limits::default()),
+            Auth::from_token(&scim_core::auth::generate_token())
+                .unwrap()
+                .with_oauth(Some(oauth)),
+            HttpConfig::default(),
+        );
+        let (token_fn, users_fn) = (
+            http::token_router(token_state),
+            http::users_router(users_state),
+        );
 
         let basic = format!("Basic {}", base64_encode(&format!("{}:{secret}", c.id)));
         let ev = event(
@@ -582,22 +992,52 @@ mod lambda {
         assert_eq!((s, b["totalResults"].clone()), (200, Value::from(0)), "{b}");
         assert_eq!(h["content-type"], "application/scim+json");
         // A wrong secret through the token function: RFC 6749 error, not SCIM.
-        let ev = event("POST", "/acme/oauth2/token", "", json!({"authorization": format!("Basic {}", base64_encode(&format!("{}:nope", c.id))), "content-type": "application/x-www-form-urlencoded"}), Some("grant_type=client_credentials"));
+        let ev = event(
+            "POST",
+            "/acme/oauth2/token",
+            "",
+            json!({"authorization": format!("Basic {}", base64_encode(&format!("{}:nope", c.id))), "content-type": "application/x-www-form-urlencoded"}),
+            Some("grant_type=client_credentials"),
+        );
         let (s, _, b) = invoke(&token_fn, &ev).await;
-        assert_eq!((s, b["error"].as_str()), (401, Some("invalid_client")), "{b}");
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{b}"
+        );
         // Pasted with a trailing slash, the token function's URL still issues; an escaped alias of the
         // tenant is no tenant (the SCIM routes' rule).
         let grant = |path: &str| {
             let form_type = "application/x-www-form-urlencoded";
             let headers = json!({"authorization": basic, "content-type": form_type});
-            event("POST", path, "", headers, Some("grant_type=client_credentials"))
+            event(
+                "POST",
+                path,
+                "",
+                headers,
+                Some("grant_type=client_credentials"),
+            )
         };
         let (s, _, b) = invoke(&token_fn, &grant("/acme/oauth2/token/")).await;
         assert_eq!(s, 200, "{b}");
         let (s, _, b) = invoke(&token_fn, &grant("/%61cme/oauth2/token")).await;
-        assert_eq!((s, b["error"].as_str()), (404, Some("invalid_request")), "{b}");
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (404, Some("invalid_request")),
+            "{b}"
+        );
         // The token function serves nothing else.
-        let (s, _, _) = invoke(&token_fn, &event("GET", "/acme/scim/v2/Users", "", json!({"authorization": format!("Bearer {token}")}), None)).await;
+        let (s, _, _) = invoke(
+            &token_fn,
+            &event(
+                "GET",
+                "/acme/scim/v2/Users",
+                "",
+                json!({"authorization": format!("Bearer {token}")}),
+                None,
+            ),
+        )
+        .await;
         assert_eq!(s, 404);
     }
 
@@ -621,14 +1061,31 @@ mod lambda {
 /// discovery document names the bearer token only, and an `at1.` token is just an unknown token.
 async fn oauth_off(srv: TestServer) {
     assert!(srv.oauth.is_none());
-    let r = token_request(&srv, "default", Some(("c", "s")), "grant_type=client_credentials").await;
+    let r = token_request(
+        &srv,
+        "default",
+        Some(("c", "s")),
+        "grant_type=client_credentials",
+    )
+    .await;
     refused(&r, 404, "invalid_request");
     let r = srv.get("/ServiceProviderConfig").await;
-    let schemes: Vec<&str> = r.body["authenticationSchemes"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
+    let schemes: Vec<&str> = r.body["authenticationSchemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
     assert_eq!(schemes, vec!["oauthbearertoken"]);
-    let r = srv.call_at(&srv.base, "at1.k.e30.AAAA", Method::GET, "/Users", None).await;
+    let r = srv
+        .call_at(&srv.base, "at1.k.e30.AAAA", Method::GET, "/Users", None)
+        .await;
     assert_eq!(r.status, 401);
-    assert_eq!(srv.get("/Users").await.status, 200, "the static token works");
+    assert_eq!(
+        srv.get("/Users").await.status,
+        200,
+        "the static token works"
+    );
 }
 
 mod off {

@@ -16,7 +16,11 @@ fn user_body(i: usize) -> Value {
 
 /// Create users `from..to` (a few at a time) and return their ids.
 async fn create_users(srv: &TestServer, from: usize, to: usize) -> Vec<String> {
-    stream::iter(from..to).map(|i| async move { srv.create_user(&user_body(i)).await }).buffer_unordered(4).collect().await
+    stream::iter(from..to)
+        .map(|i| async move { srv.create_user(&user_body(i)).await })
+        .buffer_unordered(4)
+        .collect()
+        .await
 }
 
 async fn delete_user(srv: &TestServer, ids: &mut Vec<String>, at: usize) {
@@ -26,20 +30,34 @@ async fn delete_user(srv: &TestServer, ids: &mut Vec<String>, at: usize) {
 }
 
 async fn page(srv: &TestServer, start: usize, count: usize) -> Resp {
-    let r = srv.get(&format!("/Users?startIndex={start}&count={count}")).await;
+    let r = srv
+        .get(&format!("/Users?startIndex={start}&count={count}"))
+        .await;
     assert_eq!(r.status, 200, "startIndex={start}: {}", r.text);
     r
 }
 
 fn ids_of(r: &Resp) -> Vec<String> {
-    r.body["Resources"].as_array().map(|a| a.iter().map(|u| u["id"].as_str().expect("id").to_string()).collect()).unwrap_or_default()
+    r.body["Resources"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|u| u["id"].as_str().expect("id").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The page at `start` (1-based) is exactly `sorted[start-1 ..][.. count]`, with the right totals.
 async fn assert_page(srv: &TestServer, sorted: &[String], start: usize, count: usize) -> Resp {
     let r = page(srv, start, count).await;
     let want: Vec<String> = sorted.iter().skip(start - 1).take(count).cloned().collect();
-    assert_eq!(ids_of(&r), want, "page startIndex={start} count={count} of {}", sorted.len());
+    assert_eq!(
+        ids_of(&r),
+        want,
+        "page startIndex={start} count={count} of {}",
+        sorted.len()
+    );
     assert_eq!(r.body["totalResults"], sorted.len(), "{start}");
     assert_eq!(r.body["startIndex"], start);
     assert_eq!(r.body["itemsPerPage"], want.len());
@@ -58,7 +76,11 @@ async fn sequential_walk_equals_the_id_ordered_listing(srv: TestServer) {
         start += count;
     }
     assert_eq!(seen, ids, "the walk returns every user once, in id order");
-    assert_eq!(ids_of(&page(&srv, USERS + 1, count).await), Vec::<String>::new(), "past the end");
+    assert_eq!(
+        ids_of(&page(&srv, USERS + 1, count).await),
+        Vec::<String>::new(),
+        "past the end"
+    );
     // Random access after the walk, at positions on, next to and between the learned checkpoints.
     for start in [24, 25, 47, 93, 1, 150, 299, 300, 2, 208, 231, 116] {
         assert_page(&srv, &ids, start, 17).await;
@@ -136,11 +158,28 @@ async fn sequential_walk_costs_the_same_per_page_at_any_depth(srv: TestServer) {
         pages.push(assert_page(&srv, &ids, start, count).await);
     }
     let (first, last) = (&pages[0], &pages[pages.len() - 1]);
-    assert_eq!(first.calls(), 2, "counter shards + the page: {}", first.text);
-    assert_eq!(last.calls(), first.calls(), "the last page of the walk makes the same calls as the first");
-    assert_eq!(last.capacity(), first.capacity(), "the last page reads the same capacity as the first");
+    assert_eq!(
+        first.calls(),
+        2,
+        "counter shards + the page: {}",
+        first.text
+    );
+    assert_eq!(
+        last.calls(),
+        first.calls(),
+        "the last page of the walk makes the same calls as the first"
+    );
+    assert_eq!(
+        last.capacity(),
+        first.capacity(),
+        "the last page reads the same capacity as the first"
+    );
     for (n, p) in pages.iter().enumerate() {
-        assert_eq!((p.calls(), p.capacity()), (first.calls(), first.capacity()), "page {n}");
+        assert_eq!(
+            (p.calls(), p.capacity()),
+            (first.calls(), first.capacity()),
+            "page {n}"
+        );
     }
     // After a create and a delete the checkpoints no longer apply: a jump to the last page skips with a
     // COUNT query (same answer, more reads) — and teaches the checkpoints of the next walk.
@@ -150,13 +189,27 @@ async fn sequential_walk_costs_the_same_per_page_at_any_depth(srv: TestServer) {
     delete_user(&srv, &mut ids, 0).await;
     let last_start = USERS - count + 1;
     let jump = assert_page(&srv, &ids, last_start, count).await;
-    assert_eq!(jump.calls(), first.calls() + 1, "one COUNT query skips {} items", last_start - 1);
+    assert_eq!(
+        jump.calls(),
+        first.calls() + 1,
+        "one COUNT query skips {} items",
+        last_start - 1
+    );
     if srv.engine == scim_tests::Engine::Dynoxide {
         // moto reports a flat 0.5 per call; dynoxide bills by size, as DynamoDB does.
-        assert!(jump.capacity().0 > 2.0 * first.capacity().0, "skipping reads the skipped items: {:?} vs {:?}", jump.capacity(), first.capacity());
+        assert!(
+            jump.capacity().0 > 2.0 * first.capacity().0,
+            "skipping reads the skipped items: {:?} vs {:?}",
+            jump.capacity(),
+            first.capacity()
+        );
     }
     let again = assert_page(&srv, &ids, last_start, count).await;
-    assert_eq!((again.calls(), again.capacity()), (first.calls(), first.capacity()), "the jump taught the position");
+    assert_eq!(
+        (again.calls(), again.capacity()),
+        (first.calls(), first.capacity()),
+        "the jump taught the position"
+    );
 }
 
 scim_tests::engine_tests!(

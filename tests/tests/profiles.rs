@@ -4,9 +4,9 @@
 //! `/ResourceTypes` show the profile.
 
 use reqwest::Method;
+use scim_tests::patch_body;
 use scim_tests::TestServer;
 use serde_json::{json, Value};
-use scim_tests::patch_body;
 
 use scim_tests::urn::ENTERPRISE as ENT;
 const JOSTLE: &str = "urn:ietf:params:scim:schemas:extension:jostle:2.0:User";
@@ -15,7 +15,13 @@ const SPOKE: &str = "urn:ietf:params:scim:schemas:extension:SpokeCustom:2.0:User
 
 /// POST `user`, check it comes back verbatim, apply `ops`, check `expect` (a list of (JSON pointer,
 /// value)) on the PATCH answer and on a fresh GET; check /Schemas lists `extension`.
-async fn round_trip(srv: &TestServer, user: Value, ops: Value, expect: &[(&str, Value)], extension: Option<&str>) {
+async fn round_trip(
+    srv: &TestServer,
+    user: Value,
+    ops: Value,
+    expect: &[(&str, Value)],
+    extension: Option<&str>,
+) {
     let created = srv.post("/Users", &user).await;
     assert_eq!(created.status, 201, "{}", created.text);
     for (k, v) in user.as_object().unwrap() {
@@ -28,16 +34,32 @@ async fn round_trip(srv: &TestServer, user: Value, ops: Value, expect: &[(&str, 
     assert_eq!(r.status, 200, "{}", r.text);
     let got = srv.get(&format!("/Users/{id}")).await;
     for (ptr, want) in expect {
-        assert_eq!(r.body.pointer(ptr), Some(want), "PATCH answer {ptr}: {}", r.text);
+        assert_eq!(
+            r.body.pointer(ptr),
+            Some(want),
+            "PATCH answer {ptr}: {}",
+            r.text
+        );
         assert_eq!(got.body.pointer(ptr), Some(want), "GET {ptr}: {}", got.text);
     }
     if let Some(ext) = extension {
         let schemas = srv.get("/Schemas").await;
-        assert!(schemas.body["Resources"].as_array().unwrap().iter().any(|s| s["id"] == ext), "/Schemas lists {ext}");
+        assert!(
+            schemas.body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["id"] == ext),
+            "/Schemas lists {ext}"
+        );
         let one = srv.get(&format!("/Schemas/{ext}")).await;
         assert_eq!(one.status, 200);
         let rt = srv.get("/ResourceTypes/User").await;
-        assert!(rt.body["schemaExtensions"].as_array().unwrap().iter().any(|e| e["schema"] == ext));
+        assert!(rt.body["schemaExtensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["schema"] == ext));
     }
 }
 
@@ -66,11 +88,28 @@ async fn jostle(srv: TestServer) {
         {"op": "Replace", "path": format!("{JOSTLE}:alternateEmail1Label"), "value": "Primary backup"},
         {"op": "replace", "value": {format!("{JOSTLE}:alternateEmail2Label"): "Legacy"}}
     ]);
-    round_trip(&srv, user, ops, &[
-        ("/userName", json!("ann.new@Contoso.com")), ("/active", json!(false)), ("/name/givenName", json!("Anne")), ("/name/familyName", json!("Exámple")),
-        ("/emails/0/value", json!("Anne@Contoso.com")), ("/emails/1/value", json!("anne@home.example")), ("/emails/2/value", json!("a1@x.example")), ("/emails/3/value", json!("a2@x.example")),
-        (&ptr_ext(JOSTLE, "alternateEmail1Label"), json!("Primary backup")), (&ptr_ext(JOSTLE, "alternateEmail2Label"), json!("Legacy")),
-    ], Some(JOSTLE)).await;
+    round_trip(
+        &srv,
+        user,
+        ops,
+        &[
+            ("/userName", json!("ann.new@Contoso.com")),
+            ("/active", json!(false)),
+            ("/name/givenName", json!("Anne")),
+            ("/name/familyName", json!("Exámple")),
+            ("/emails/0/value", json!("Anne@Contoso.com")),
+            ("/emails/1/value", json!("anne@home.example")),
+            ("/emails/2/value", json!("a1@x.example")),
+            ("/emails/3/value", json!("a2@x.example")),
+            (
+                &ptr_ext(JOSTLE, "alternateEmail1Label"),
+                json!("Primary backup"),
+            ),
+            (&ptr_ext(JOSTLE, "alternateEmail2Label"), json!("Legacy")),
+        ],
+        Some(JOSTLE),
+    )
+    .await;
     // Jostle serves Users only, and says so.
     assert_eq!(srv.get("/Groups").await.status, 404);
     let rts = srv.get("/ResourceTypes").await;
@@ -98,14 +137,29 @@ async fn joynfsm(srv: TestServer) {
         {"op": "Add", "path": format!("{JOYN}:joynFieldId"), "value": "F-10"},
         {"op": "replace", "value": {"displayName": "Tech 1", "name.formatted": "Tech 1", "externalId": "tech-1"}}
     ]);
-    round_trip(&srv, user, ops, &[
-        ("/addresses/0/locality", json!("Chicago")), ("/addresses/0/postalCode", json!("60601")), ("/addresses/0/region", json!("IL")),
-        ("/phoneNumbers/0/value", json!("+1 555 010 0002")), (&ptr_ext(ENT, "department"), json!("Field Ops")),
-        (&ptr_ext(JOYN, "xid"), json!("X-2")), (&ptr_ext(JOYN, "joynFieldId"), json!("F-10")),
-        ("/displayName", json!("Tech 1")), ("/name/formatted", json!("Tech 1")), ("/externalId", json!("tech-1")),
-    ], Some(JOYN)).await;
+    round_trip(
+        &srv,
+        user,
+        ops,
+        &[
+            ("/addresses/0/locality", json!("Chicago")),
+            ("/addresses/0/postalCode", json!("60601")),
+            ("/addresses/0/region", json!("IL")),
+            ("/phoneNumbers/0/value", json!("+1 555 010 0002")),
+            (&ptr_ext(ENT, "department"), json!("Field Ops")),
+            (&ptr_ext(JOYN, "xid"), json!("X-2")),
+            (&ptr_ext(JOYN, "joynFieldId"), json!("F-10")),
+            ("/displayName", json!("Tech 1")),
+            ("/name/formatted", json!("Tech 1")),
+            ("/externalId", json!("tech-1")),
+        ],
+        Some(JOYN),
+    )
+    .await;
     // Extension attributes are filterable.
-    let f = srv.get(&format!("/Users?filter={JOYN}:xid+eq+%22X-2%22")).await;
+    let f = srv
+        .get(&format!("/Users?filter={JOYN}:xid+eq+%22X-2%22"))
+        .await;
     assert_eq!(f.body["totalResults"], 1, "{}", f.text);
 }
 
@@ -129,12 +183,28 @@ async fn junojourney(srv: TestServer) {
         {"op": "replace", "value": {format!("{ENT}:division"): "AMER", format!("{ENT}:organization"): "Juno Inc", "title": "Lead"}},
         {"op": "Add", "path": "roles", "value": [{"value": "{\"id\":\"06b07648\",\"value\":\"Admin\",\"displayName\":\"Admin\"}"}]}
     ]);
-    round_trip(&srv, user, ops, &[
-        ("/phoneNumbers/0/value", json!("+1 514 999 0000")), ("/name/middleName", json!("Marie")), ("/preferredLanguage", json!("en-CA")),
-        (&ptr_ext(ENT, "costCenter"), json!("CC2")), (&ptr_ext(ENT, "manager"), json!({"value": "m-2"})), (&ptr_ext(ENT, "division"), json!("AMER")),
-        (&ptr_ext(ENT, "organization"), json!("Juno Inc")), ("/title", json!("Lead")), ("/roles/1/value", json!("{\"id\":\"06b07648\",\"value\":\"Admin\",\"displayName\":\"Admin\"}")),
-        ("/addresses/0/locality", json!("Montréal")),
-    ], Some(ENT)).await;
+    round_trip(
+        &srv,
+        user,
+        ops,
+        &[
+            ("/phoneNumbers/0/value", json!("+1 514 999 0000")),
+            ("/name/middleName", json!("Marie")),
+            ("/preferredLanguage", json!("en-CA")),
+            (&ptr_ext(ENT, "costCenter"), json!("CC2")),
+            (&ptr_ext(ENT, "manager"), json!({"value": "m-2"})),
+            (&ptr_ext(ENT, "division"), json!("AMER")),
+            (&ptr_ext(ENT, "organization"), json!("Juno Inc")),
+            ("/title", json!("Lead")),
+            (
+                "/roles/1/value",
+                json!("{\"id\":\"06b07648\",\"value\":\"Admin\",\"displayName\":\"Admin\"}"),
+            ),
+            ("/addresses/0/locality", json!("Montréal")),
+        ],
+        Some(ENT),
+    )
+    .await;
 }
 
 async fn askspoke(srv: TestServer) {
@@ -146,19 +216,41 @@ async fn askspoke(srv: TestServer) {
         "addresses": [{"type": "work", "locality": "Oakland", "country": "US", "region": "CA"}],
         ENT: {"department": "IT"}, SPOKE: {"startDate": "2026-01-05"}
     });
-    let boss = srv.create_user(&json!({"userName": "boss@spoke.example"})).await;
+    let boss = srv
+        .create_user(&json!({"userName": "boss@spoke.example"}))
+        .await;
     let ops = json!([
         {"op": "Replace", "path": "addresses[type eq \"work\"].country", "value": "GB"},
         {"op": "Add", "path": format!("{ENT}:manager"), "value": [{"$ref": null, "value": boss}]},
         {"op": "Replace", "path": format!("{SPOKE}:startDate"), "value": "2026-02-01"}
     ]);
-    round_trip(&srv, user, ops, &[
-        ("/addresses/0/country", json!("GB")), ("/addresses/0/locality", json!("Oakland")),
-        (&ptr_ext(ENT, "manager"), json!({"value": boss})), (&ptr_ext(SPOKE, "startDate"), json!("2026-02-01")),
-    ], Some(SPOKE)).await;
+    round_trip(
+        &srv,
+        user,
+        ops,
+        &[
+            ("/addresses/0/country", json!("GB")),
+            ("/addresses/0/locality", json!("Oakland")),
+            (&ptr_ext(ENT, "manager"), json!({"value": boss})),
+            (&ptr_ext(SPOKE, "startDate"), json!("2026-02-01")),
+        ],
+        Some(SPOKE),
+    )
+    .await;
     // askSpoke needs groups and memberships.
-    let uid = srv.get("/Users?filter=userName+eq+%22agent%40spoke.example%22").await.body["Resources"][0]["id"].as_str().unwrap().to_string();
-    let g = srv.post("/Groups", &json!({"displayName": "Help desk", "members": [{"value": uid}]})).await;
+    let uid = srv
+        .get("/Users?filter=userName+eq+%22agent%40spoke.example%22")
+        .await
+        .body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let g = srv
+        .post(
+            "/Groups",
+            &json!({"displayName": "Help desk", "members": [{"value": uid}]}),
+        )
+        .await;
     assert_eq!(g.status, 201, "{}", g.text);
     let r = srv.call(Method::GET, &format!("/Users/{uid}"), None).await;
     assert_eq!(r.body["groups"][0]["value"], g.body["id"]);

@@ -9,15 +9,18 @@
 //! `SCIM_RACE_TRIALS` overrides the number of trials per pair (default 300).
 
 use futures::future::join;
-use scim_tests::{Resp, TestServer};
-use serde_json::{json, Value};
 use scim_core::auth::DEFAULT_TENANT;
 use scim_core::schema::group_resource_type;
 use scim_core::store::{MemberStore, ResourceStore};
 use scim_tests::patch_body;
+use scim_tests::{Resp, TestServer};
+use serde_json::{json, Value};
 
 fn trials() -> usize {
-    std::env::var("SCIM_RACE_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+    std::env::var("SCIM_RACE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
 
 /// Trials per table.
@@ -42,25 +45,41 @@ fn remove_member(u: &str) -> Value {
 
 async fn new_group(srv: &TestServer, name: &str, members: &[&str]) -> String {
     let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-    let r = srv.post("/Groups", &json!({"displayName": name, "members": members})).await;
+    let r = srv
+        .post("/Groups", &json!({"displayName": name, "members": members}))
+        .await;
     assert_eq!(r.status, 201, "create group: {}", r.text);
     r.id()
 }
 
 fn ids(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v.as_array().map(|a| a.iter().filter_map(|m| m["value"].as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let mut out: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["value"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     out.sort();
     out
 }
 
 /// The member items of `g`, read from the store itself (they outlive a deleted group if orphaned).
 async fn member_items(srv: &TestServer, g: &str) -> Vec<String> {
-    srv.store.list_members(DEFAULT_TENANT, g, 1000).await.expect("list members")
+    srv.store
+        .list_members(DEFAULT_TENANT, g, 1000)
+        .await
+        .expect("list members")
 }
 
 /// The group's stored member count (`mcount`), or None when the group item is gone.
 async fn stored_count(srv: &TestServer, g: &str) -> Option<u64> {
-    srv.store.get(DEFAULT_TENANT, group_resource_type(), g).await.expect("get group").map(|g| g.member_count)
+    srv.store
+        .get(DEFAULT_TENANT, group_resource_type(), g)
+        .await
+        .expect("get group")
+        .map(|g| g.member_count)
 }
 
 async fn total(srv: &TestServer, endpoint: &str) -> u64 {
@@ -70,20 +89,32 @@ async fn total(srv: &TestServer, endpoint: &str) -> u64 {
 }
 
 async fn count_named(srv: &TestServer, endpoint: &str, attr: &str, name: &str) -> u64 {
-    let r = srv.get(&format!("{endpoint}?filter={attr}+eq+%22{name}%22&excludedAttributes=members")).await;
+    let r = srv
+        .get(&format!(
+            "{endpoint}?filter={attr}+eq+%22{name}%22&excludedAttributes=members"
+        ))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["totalResults"].as_u64().expect("totalResults")
 }
 
 /// At the end of a round (before trial `i`, or at the very end): `totalResults` of the table equals the
 /// resources the round made; the count starts again with the next table.
-async fn check_total(v: &mut Violations, srv: &TestServer, endpoint: &str, expected: &mut u64, i: usize) {
+async fn check_total(
+    v: &mut Violations,
+    srv: &TestServer,
+    endpoint: &str,
+    expected: &mut u64,
+    i: usize,
+) {
     if i == 0 || !i.is_multiple_of(ROUND) {
         return;
     }
     let t = total(srv, endpoint).await;
     let want = *expected;
-    v.check(t == want, || format!("before trial {i}: {endpoint} totalResults {t}, expected {want}"));
+    v.check(t == want, || {
+        format!("before trial {i}: {endpoint} totalResults {t}, expected {want}")
+    });
     *expected = 0;
 }
 
@@ -96,7 +127,11 @@ struct Violations {
 
 impl Violations {
     fn new(pair: &'static str, trials: usize) -> Self {
-        Violations { pair, trials, found: Vec::new() }
+        Violations {
+            pair,
+            trials,
+            found: Vec::new(),
+        }
     }
     fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
         if !ok {
@@ -127,18 +162,39 @@ async fn user_delete_vs_member_add(mut srv: TestServer) {
     let (mut added, mut refused) = (0, 0);
     for i in 0..n {
         next_round(&mut srv, i).await;
-        let u = srv.create_user(&json!({"userName": format!("u{i}@x")})).await;
+        let u = srv
+            .create_user(&json!({"userName": format!("u{i}@x")}))
+            .await;
         let g = new_group(&srv, &format!("g{i}"), &[]).await;
-        let (del, add) = join(srv.delete(&format!("/Users/{u}")), srv.patch(&format!("/Groups/{g}"), &add_member(&u))).await;
-        v.check(st(&del) == 204, || format!("trial {i}: delete answered {} {}", del.status, del.text));
-        v.check(matches!(st(&add), 204 | 400), || format!("trial {i}: add answered {} {}", add.status, add.text));
-        if add.status == 204 { added += 1 } else { refused += 1 }
+        let (del, add) = join(
+            srv.delete(&format!("/Users/{u}")),
+            srv.patch(&format!("/Groups/{g}"), &add_member(&u)),
+        )
+        .await;
+        v.check(st(&del) == 204, || {
+            format!("trial {i}: delete answered {} {}", del.status, del.text)
+        });
+        v.check(matches!(st(&add), 204 | 400), || {
+            format!("trial {i}: add answered {} {}", add.status, add.text)
+        });
+        if add.status == 204 {
+            added += 1
+        } else {
+            refused += 1
+        }
         // `GET /Groups/{g}` lists the member items when the stored count is above 0: both are checked
         // at the source (a request fewer per trial on moto).
         let items = member_items(&srv, &g).await;
-        v.check(items.is_empty(), || format!("trial {i}: orphan member items {items:?} (add {}, delete {})", add.status, del.status));
+        v.check(items.is_empty(), || {
+            format!(
+                "trial {i}: orphan member items {items:?} (add {}, delete {})",
+                add.status, del.status
+            )
+        });
         let count = stored_count(&srv, &g).await;
-        v.check(count == Some(0), || format!("trial {i}: stored member count {count:?}, expected 0"));
+        v.check(count == Some(0), || {
+            format!("trial {i}: stored member count {count:?}, expected 0")
+        });
     }
     eprintln!("user delete vs member add: {added} adds landed first, {refused} refused");
     v.finish();
@@ -150,15 +206,29 @@ async fn user_delete_vs_member_remove(mut srv: TestServer) {
     let mut v = Violations::new("user delete vs member remove", n);
     for i in 0..n {
         next_round(&mut srv, i).await;
-        let u = srv.create_user(&json!({"userName": format!("u{i}@x")})).await;
+        let u = srv
+            .create_user(&json!({"userName": format!("u{i}@x")}))
+            .await;
         let g = new_group(&srv, &format!("g{i}"), &[&u]).await;
-        let (del, rm) = join(srv.delete(&format!("/Users/{u}")), srv.patch(&format!("/Groups/{g}"), &remove_member(&u))).await;
-        v.check(st(&del) == 204, || format!("trial {i}: delete answered {} {}", del.status, del.text));
-        v.check(st(&rm) == 204, || format!("trial {i}: remove answered {} {}", rm.status, rm.text));
+        let (del, rm) = join(
+            srv.delete(&format!("/Users/{u}")),
+            srv.patch(&format!("/Groups/{g}"), &remove_member(&u)),
+        )
+        .await;
+        v.check(st(&del) == 204, || {
+            format!("trial {i}: delete answered {} {}", del.status, del.text)
+        });
+        v.check(st(&rm) == 204, || {
+            format!("trial {i}: remove answered {} {}", rm.status, rm.text)
+        });
         let items = member_items(&srv, &g).await;
-        v.check(items.is_empty(), || format!("trial {i}: orphan member items {items:?}"));
+        v.check(items.is_empty(), || {
+            format!("trial {i}: orphan member items {items:?}")
+        });
         let count = stored_count(&srv, &g).await;
-        v.check(count == Some(0), || format!("trial {i}: stored member count {count:?}, expected 0"));
+        v.check(count == Some(0), || {
+            format!("trial {i}: stored member count {count:?}, expected 0")
+        });
     }
     v.finish();
 }
@@ -170,17 +240,36 @@ async fn group_delete_vs_member_add(mut srv: TestServer) {
     let mut v = Violations::new("group delete vs member add", n);
     for i in 0..n {
         next_round(&mut srv, i).await;
-        let u = srv.create_user(&json!({"userName": format!("u{i}@x")})).await;
+        let u = srv
+            .create_user(&json!({"userName": format!("u{i}@x")}))
+            .await;
         let g = new_group(&srv, &format!("g{i}"), &[]).await;
-        let (del, add) = join(srv.delete(&format!("/Groups/{g}")), srv.patch(&format!("/Groups/{g}"), &add_member(&u))).await;
-        v.check(st(&del) == 204, || format!("trial {i}: delete answered {} {}", del.status, del.text));
-        v.check(matches!(st(&add), 204 | 404), || format!("trial {i}: add answered {} {}", add.status, add.text));
+        let (del, add) = join(
+            srv.delete(&format!("/Groups/{g}")),
+            srv.patch(&format!("/Groups/{g}"), &add_member(&u)),
+        )
+        .await;
+        v.check(st(&del) == 204, || {
+            format!("trial {i}: delete answered {} {}", del.status, del.text)
+        });
+        v.check(matches!(st(&add), 204 | 404), || {
+            format!("trial {i}: add answered {} {}", add.status, add.text)
+        });
         let user = srv.get(&format!("/Users/{u}")).await;
-        v.check(ids(&user.body["groups"]).is_empty(), || format!("trial {i}: user still lists the deleted group: {}", user.text));
+        v.check(ids(&user.body["groups"]).is_empty(), || {
+            format!(
+                "trial {i}: user still lists the deleted group: {}",
+                user.text
+            )
+        });
         let items = member_items(&srv, &g).await;
-        v.check(items.is_empty(), || format!("trial {i}: orphan member items {items:?}"));
+        v.check(items.is_empty(), || {
+            format!("trial {i}: orphan member items {items:?}")
+        });
         let count = stored_count(&srv, &g).await;
-        v.check(count.is_none(), || format!("trial {i}: deleted group still stored (count {count:?})"));
+        v.check(count.is_none(), || {
+            format!("trial {i}: deleted group still stored (count {count:?})")
+        });
     }
     v.finish();
 }
@@ -197,18 +286,32 @@ async fn rename_vs_create_of_same_name(mut srv: TestServer) {
         let (a, b) = (format!("a{i}@x"), format!("b{i}@x"));
         let u = srv.create_user(&json!({"userName": a})).await;
         users += 1;
-        let rename = patch_body(json!([{"op": "replace", "path": "userName", "value": b.to_uppercase()}]));
-        let (ren, post) = join(srv.patch(&format!("/Users/{u}"), &rename), srv.post("/Users", &json!({"userName": b}))).await;
+        let rename =
+            patch_body(json!([{"op": "replace", "path": "userName", "value": b.to_uppercase()}]));
+        let (ren, post) = join(
+            srv.patch(&format!("/Users/{u}"), &rename),
+            srv.post("/Users", &json!({"userName": b})),
+        )
+        .await;
         let outcome = (ren.status, post.status);
-        v.check(outcome == (200, 409) || outcome == (409, 201), || format!("trial {i}: rename {} / create {}: {} {}", ren.status, post.status, ren.text, post.text));
+        v.check(outcome == (200, 409) || outcome == (409, 201), || {
+            format!(
+                "trial {i}: rename {} / create {}: {} {}",
+                ren.status, post.status, ren.text, post.text
+            )
+        });
         if post.status == 201 {
             users += 1;
         }
         let holders_b = count_named(&srv, "/Users", "userName", &b).await;
-        v.check(holders_b == 1, || format!("trial {i}: {holders_b} users named {b}"));
+        v.check(holders_b == 1, || {
+            format!("trial {i}: {holders_b} users named {b}")
+        });
         let holders_a = count_named(&srv, "/Users", "userName", &a).await;
         let want_a = if ren.status == 200 { 0 } else { 1 };
-        v.check(holders_a == want_a, || format!("trial {i}: {holders_a} users named {a}, expected {want_a}"));
+        v.check(holders_a == want_a, || {
+            format!("trial {i}: {holders_a} users named {a}, expected {want_a}")
+        });
     }
     check_total(&mut v, &srv, "/Users", &mut users, ROUND).await;
     v.finish();
@@ -224,14 +327,29 @@ async fn put_vs_delete_of_one_user(mut srv: TestServer) {
         next_round(&mut srv, i).await;
         let (x, y) = (format!("x{i}@x"), format!("y{i}@x"));
         let u = srv.create_user(&json!({"userName": x})).await;
-        let (put, del) = join(srv.put(&format!("/Users/{u}"), &json!({"userName": y})), srv.delete(&format!("/Users/{u}"))).await;
-        v.check(st(&del) == 204, || format!("trial {i}: delete answered {} {}", del.status, del.text));
-        v.check(matches!(st(&put), 200 | 404), || format!("trial {i}: put answered {} {}", put.status, put.text));
-        v.check(srv.get(&format!("/Users/{u}")).await.status == 404, || format!("trial {i}: deleted user still there"));
+        let (put, del) = join(
+            srv.put(&format!("/Users/{u}"), &json!({"userName": y})),
+            srv.delete(&format!("/Users/{u}")),
+        )
+        .await;
+        v.check(st(&del) == 204, || {
+            format!("trial {i}: delete answered {} {}", del.status, del.text)
+        });
+        v.check(matches!(st(&put), 200 | 404), || {
+            format!("trial {i}: put answered {} {}", put.status, put.text)
+        });
+        v.check(srv.get(&format!("/Users/{u}")).await.status == 404, || {
+            format!("trial {i}: deleted user still there")
+        });
         // Both names must be free again: no guard outlived the user.
         for name in [&x, &y] {
             let r = srv.post("/Users", &json!({"userName": name})).await;
-            v.check(r.status == 201, || format!("trial {i}: {name} not free after the delete: {} {}", r.status, r.text));
+            v.check(r.status == 201, || {
+                format!(
+                    "trial {i}: {name} not free after the delete: {} {}",
+                    r.status, r.text
+                )
+            });
             if r.status == 201 {
                 users += 1;
             }
@@ -247,17 +365,34 @@ async fn two_adds_of_one_member(mut srv: TestServer) {
     let mut v = Violations::new("two adds of one member", n);
     for i in 0..n {
         next_round(&mut srv, i).await;
-        let u = srv.create_user(&json!({"userName": format!("u{i}@x")})).await;
+        let u = srv
+            .create_user(&json!({"userName": format!("u{i}@x")}))
+            .await;
         let g = new_group(&srv, &format!("g{i}"), &[]).await;
         let path = format!("/Groups/{g}");
-        let (a, b) = join(srv.patch(&path, &add_member(&u)), srv.patch(&path, &add_member(&u))).await;
-        v.check(a.status == 204 && b.status == 204, || format!("trial {i}: adds answered {} {} / {} {}", a.status, a.text, b.status, b.text));
+        let (a, b) = join(
+            srv.patch(&path, &add_member(&u)),
+            srv.patch(&path, &add_member(&u)),
+        )
+        .await;
+        v.check(a.status == 204 && b.status == 204, || {
+            format!(
+                "trial {i}: adds answered {} {} / {} {}",
+                a.status, a.text, b.status, b.text
+            )
+        });
         let group = srv.get(&path).await;
-        v.check(ids(&group.body["members"]) == vec![u.clone()], || format!("trial {i}: members {}", group.body["members"]));
+        v.check(ids(&group.body["members"]) == vec![u.clone()], || {
+            format!("trial {i}: members {}", group.body["members"])
+        });
         let count = stored_count(&srv, &g).await;
-        v.check(count == Some(1), || format!("trial {i}: stored member count {count:?}, expected 1"));
+        v.check(count == Some(1), || {
+            format!("trial {i}: stored member count {count:?}, expected 1")
+        });
         let user = srv.get(&format!("/Users/{u}")).await;
-        v.check(ids(&user.body["groups"]) == vec![g.clone()], || format!("trial {i}: user's groups {}", user.body["groups"]));
+        v.check(ids(&user.body["groups"]) == vec![g.clone()], || {
+            format!("trial {i}: user's groups {}", user.body["groups"])
+        });
     }
     v.finish();
 }
@@ -274,12 +409,25 @@ async fn group_delete_vs_rename(mut srv: TestServer) {
         let (n1, n2) = (format!("n{i}"), format!("m{i}"));
         let g = new_group(&srv, &n1, &[]).await;
         let rename = patch_body(json!([{"op": "replace", "path": "displayName", "value": n2}]));
-        let (del, ren) = join(srv.delete(&format!("/Groups/{g}")), srv.patch(&format!("/Groups/{g}"), &rename)).await;
-        v.check(st(&del) == 204, || format!("trial {i}: delete answered {} {}", del.status, del.text));
-        v.check(matches!(st(&ren), 204 | 404), || format!("trial {i}: rename answered {} {}", ren.status, ren.text));
+        let (del, ren) = join(
+            srv.delete(&format!("/Groups/{g}")),
+            srv.patch(&format!("/Groups/{g}"), &rename),
+        )
+        .await;
+        v.check(st(&del) == 204, || {
+            format!("trial {i}: delete answered {} {}", del.status, del.text)
+        });
+        v.check(matches!(st(&ren), 204 | 404), || {
+            format!("trial {i}: rename answered {} {}", ren.status, ren.text)
+        });
         for name in [&n1, &n2] {
             let r = srv.post("/Groups", &json!({"displayName": name})).await;
-            v.check(r.status == 201, || format!("trial {i}: {name} not free after the delete: {} {}", r.status, r.text));
+            v.check(r.status == 201, || {
+                format!(
+                    "trial {i}: {name} not free after the delete: {} {}",
+                    r.status, r.text
+                )
+            });
             if r.status == 201 {
                 groups += 1;
             }
@@ -299,20 +447,42 @@ async fn delete_of_user_in_many_groups_vs_patch(srv: TestServer) {
         groups.push(new_group(&srv, &format!("g{k}"), &[]).await);
     }
     for i in 0..n {
-        let u = srv.create_user(&json!({"userName": format!("u{i}@x")})).await;
+        let u = srv
+            .create_user(&json!({"userName": format!("u{i}@x")}))
+            .await;
         for g in &groups {
-            assert_eq!(srv.patch(&format!("/Groups/{g}"), &add_member(&u)).await.status, 204);
+            assert_eq!(
+                srv.patch(&format!("/Groups/{g}"), &add_member(&u))
+                    .await
+                    .status,
+                204
+            );
         }
-        let title = patch_body(json!([{"op": "replace", "path": "title", "value": format!("t{i}")}]));
-        let (del, p) = join(srv.delete(&format!("/Users/{u}")), srv.patch(&format!("/Users/{u}"), &title)).await;
-        v.check(st(&del) == 204, || format!("trial {i}: delete answered {} {}", del.status, del.text));
-        v.check(matches!(st(&p), 200 | 404), || format!("trial {i}: patch answered {} {}", p.status, p.text));
-        v.check(srv.get(&format!("/Users/{u}")).await.status == 404, || format!("trial {i}: deleted user still there"));
+        let title =
+            patch_body(json!([{"op": "replace", "path": "title", "value": format!("t{i}")}]));
+        let (del, p) = join(
+            srv.delete(&format!("/Users/{u}")),
+            srv.patch(&format!("/Users/{u}"), &title),
+        )
+        .await;
+        v.check(st(&del) == 204, || {
+            format!("trial {i}: delete answered {} {}", del.status, del.text)
+        });
+        v.check(matches!(st(&p), 200 | 404), || {
+            format!("trial {i}: patch answered {} {}", p.status, p.text)
+        });
+        v.check(srv.get(&format!("/Users/{u}")).await.status == 404, || {
+            format!("trial {i}: deleted user still there")
+        });
         for g in &groups {
             let items = member_items(&srv, g).await;
-            v.check(items.is_empty(), || format!("trial {i}: orphan member items in {g}: {items:?}"));
+            v.check(items.is_empty(), || {
+                format!("trial {i}: orphan member items in {g}: {items:?}")
+            });
             let count = stored_count(&srv, g).await;
-            v.check(count == Some(0), || format!("trial {i}: stored member count of {g} {count:?}"));
+            v.check(count == Some(0), || {
+                format!("trial {i}: stored member count of {g} {count:?}")
+            });
         }
     }
     v.finish();

@@ -104,7 +104,8 @@ async fn list(srv: &TestServer, via: Via, endpoint: &str, params: &[(&str, Value
             srv.get(&format!("{endpoint}?{}", query.join("&"))).await
         }
         Via::Search => {
-            let mut body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
+            let mut body =
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
             for (k, v) in params {
                 body[*k] = v.clone();
             }
@@ -192,7 +193,10 @@ async fn walk_by_cursor(
             Some(c) => cursor = c,
             None => return (pages, seen),
         }
-        assert!(pages.len() <= total + 1, "{what}: the walk does not advance");
+        assert!(
+            pages.len() <= total + 1,
+            "{what}: the walk does not advance"
+        );
     }
 }
 
@@ -262,11 +266,19 @@ async fn pages_stop_at_the_bound_and_walks_return_everyone_once(srv: TestServer)
 
 /// 250 member entries (~155 bytes each with the test server's base URL) are more than 32 KB.
 async fn a_group_over_the_bound_is_refused_or_answered_without_a_body(srv: TestServer) {
-    let users = create_users(&srv, 251, |i| json!({"userName": format!("m{i:04}@contoso.com")})).await;
+    let users = create_users(
+        &srv,
+        251,
+        |i| json!({"userName": format!("m{i:04}@contoso.com")}),
+    )
+    .await;
     let members: Vec<Value> = users[..250].iter().map(|u| json!({"value": u})).collect();
     // The write is done; its answer has no room for the representation: 201 with Location, no body.
     let r = srv
-        .post("/Groups", &json!({"displayName": "big", "members": members}))
+        .post(
+            "/Groups",
+            &json!({"displayName": "big", "members": members}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.text, "", "the representation would pass the bound");
@@ -308,17 +320,25 @@ async fn a_group_over_the_bound_is_refused_or_answered_without_a_body(srv: TestS
     // The list: pages up to the big group, which is refused when it comes first; without members, all.
     let mut start = 1;
     let refused = loop {
-        let r = srv.get(&format!("/Groups?startIndex={start}&count=200")).await;
+        let r = srv
+            .get(&format!("/Groups?startIndex={start}&count=200"))
+            .await;
         if r.status == 400 {
             break r;
         }
         let ids = check_page(&r, SMALL, "groups with members");
         assert!(!ids.contains(&big));
-        assert!(!ids.is_empty(), "the big group must stop the walk: {}", r.text);
+        assert!(
+            !ids.is_empty(),
+            "the big group must stop the walk: {}",
+            r.text
+        );
         start += ids.len();
     };
     assert_eq!(refused.body["scimType"], "tooMany", "{}", refused.text);
-    let r = srv.get("/Groups?excludedAttributes=members&count=200").await;
+    let r = srv
+        .get("/Groups?excludedAttributes=members&count=200")
+        .await;
     let mut ids = check_page(&r, SMALL, "groups without members");
     ids.sort();
     let mut want = vec![big.clone(), small.clone()];
@@ -326,14 +346,18 @@ async fn a_group_over_the_bound_is_refused_or_answered_without_a_body(srv: TestS
     assert_eq!(ids, want);
 
     // A PATCH that asks for the representation: done, answered 204.
-    let add = patch_body(json!([{"op": "add", "path": "members", "value": [{"value": users[250]}]}]));
+    let add =
+        patch_body(json!([{"op": "add", "path": "members", "value": [{"value": users[250]}]}]));
     let r = srv
         .patch(&format!("/Groups/{big}?attributes=members"), &add)
         .await;
     assert_eq!((r.status, r.text.as_str()), (204, ""), "{}", r.text);
     let member = format!(
         "/Groups?excludedAttributes=members&filter={}",
-        q(&format!("id eq \"{big}\" and members eq \"{}\"", users[250]))
+        q(&format!(
+            "id eq \"{big}\" and members eq \"{}\"",
+            users[250]
+        ))
     );
     assert_eq!(
         srv.get(&member).await.body["totalResults"],
@@ -346,7 +370,9 @@ async fn a_group_over_the_bound_is_refused_or_answered_without_a_body(srv: TestS
 /// still fits beside the results so far (and a short one for each operation after it), then the rest are
 /// answered 413 without running.
 async fn bulk_runs_only_what_it_can_answer(srv: TestServer) {
-    let id = srv.create_user(&json!({"userName": "target@contoso.com"})).await;
+    let id = srv
+        .create_user(&json!({"userName": "target@contoso.com"}))
+        .await;
     let bad_path = format!("!{}", "p".repeat(20_000));
     let post = |i: usize| {
         let (data, bulk_id) = (
@@ -478,7 +504,9 @@ async fn real_bound_with_users_near_the_item_limit(srv: TestServer) {
 /// The real bound and a `/Bulk` of 50 operations whose errors quote their long input: each detail is cut,
 /// the response stays small.
 async fn real_bound_bulk_of_long_errors(srv: TestServer) {
-    let id = srv.create_user(&json!({"userName": "target@contoso.com"})).await;
+    let id = srv
+        .create_user(&json!({"userName": "target@contoso.com"}))
+        .await;
     let bad_path = format!("!{}", "p".repeat(100_000));
     let ops: Vec<Value> = (0..50).map(|_| bad_patch(&id, &bad_path)).collect();
     let r = srv
@@ -492,9 +520,20 @@ async fn real_bound_bulk_of_long_errors(srv: TestServer) {
     assert_eq!(results.len(), 50);
     for o in results {
         assert_eq!(o["status"], "400");
-        assert!(o["response"]["detail"].as_str().expect("detail").chars().count() <= 1000);
+        assert!(
+            o["response"]["detail"]
+                .as_str()
+                .expect("detail")
+                .chars()
+                .count()
+                <= 1000
+        );
     }
-    assert!(envelope_len(&r.text) < 100_000, "{} bytes", envelope_len(&r.text));
+    assert!(
+        envelope_len(&r.text) < 100_000,
+        "{} bytes",
+        envelope_len(&r.text)
+    );
 }
 
 scim_tests::engine_tests!(

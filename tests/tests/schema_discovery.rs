@@ -36,7 +36,10 @@ fn strings(names: &[&str]) -> Vec<String> {
 fn value_paths(attr: &str, types: &[&str], subs: &[&str]) -> Vec<String> {
     types
         .iter()
-        .flat_map(|t| subs.iter().map(move |s| format!("{attr}[type eq \"{t}\"].{s}")))
+        .flat_map(|t| {
+            subs.iter()
+                .map(move |s| format!("{attr}[type eq \"{t}\"].{s}"))
+        })
         .collect()
 }
 
@@ -318,7 +321,9 @@ async fn jostle(srv: TestServer) {
     // Jostle serves no groups: no Group schema to flatten.
     let r = srv.get("/Schemas").await;
     assert!(
-        list(&r.body, "Resources").iter().all(|s| text(s, "id") != GROUP),
+        list(&r.body, "Resources")
+            .iter()
+            .all(|s| text(s, "id") != GROUP),
         "{}",
         r.text
     );
@@ -329,7 +334,13 @@ async fn joynfsm(srv: TestServer) {
 }
 
 async fn junojourney(srv: TestServer) {
-    discoverable(&srv, "junojourney", junojourney_users(), entra_default_groups()).await;
+    discoverable(
+        &srv,
+        "junojourney",
+        junojourney_users(),
+        entra_default_groups(),
+    )
+    .await;
 }
 
 async fn askspoke(srv: TestServer) {
@@ -371,7 +382,9 @@ async fn external_id_keeps_its_rules(srv: TestServer) {
             0,
             "{endpoint}: caseExact"
         );
-        let projected = srv.get(&format!("{endpoint}/{id}?attributes=externalId")).await;
+        let projected = srv
+            .get(&format!("{endpoint}/{id}?attributes=externalId"))
+            .await;
         assert_eq!(projected.body["externalId"], "Ext-1", "{}", projected.text);
         assert!(
             projected.body.get("userName").is_none() && projected.body.get("displayName").is_none(),
@@ -422,7 +435,9 @@ async fn external_id_keeps_its_rules(srv: TestServer) {
             "Ext-3"
         );
         let ops = json!([{"op": "add", "path": "externalId.x", "value": "y"}]);
-        let r = srv.patch(&format!("{endpoint}/{id}"), &patch_body(ops)).await;
+        let r = srv
+            .patch(&format!("{endpoint}/{id}"), &patch_body(ops))
+            .await;
         assert_eq!(
             (r.status, r.body["scimType"].as_str()),
             (400, Some("invalidPath")),

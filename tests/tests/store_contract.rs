@@ -1,12 +1,12 @@
 //! The store contract: every access pattern, every conditional failure, paging edges — through the real
 //! SDK on both engines (embedded dynoxide and moto), with the DynamoDB calls each operation makes.
 
-use serde_json::{json, Map, Value};
 use scim_core::filter::parse_filter;
 use scim_core::model::{prepare_input, StoredResource};
 use scim_core::schema::{user_resource_type, ResourceType};
 use scim_core::store::dynamo::DynamoStore;
 use scim_core::store::{count_calls, ListQuery, ResourceStore, StoreError};
+use serde_json::{json, Map, Value};
 
 const T: &str = "default";
 
@@ -19,20 +19,45 @@ fn user(id: &str, user_name: &str, external_id: Option<&str>) -> StoredResource 
     if let Some(x) = external_id {
         body["externalId"] = json!(x);
     }
-    StoredResource { id: id.into(), attrs: prepare_input(body, rt()).unwrap(), created: "c".into(), last_modified: "m".into(), version: 1, ..Default::default() }
+    StoredResource {
+        id: id.into(),
+        attrs: prepare_input(body, rt()).unwrap(),
+        created: "c".into(),
+        last_modified: "m".into(),
+        version: 1,
+        ..Default::default()
+    }
 }
 
-fn q(filter: Option<&scim_core::filter::Filter>, start_index: usize, count: usize) -> ListQuery<'_> {
-    ListQuery { filter, start_index, count, max_scan: 10_000, after: None, budget: None }
+fn q(
+    filter: Option<&scim_core::filter::Filter>,
+    start_index: usize,
+    count: usize,
+) -> ListQuery<'_> {
+    ListQuery {
+        filter,
+        start_index,
+        count,
+        max_scan: 10_000,
+        after: None,
+        budget: None,
+    }
 }
 
 fn with_attrs(r: &StoredResource, attrs: Map<String, Value>) -> StoredResource {
-    StoredResource { attrs, version: r.version + 1, ..r.clone() }
+    StoredResource {
+        attrs,
+        version: r.version + 1,
+        ..r.clone()
+    }
 }
 
 async fn create_get_roundtrip_verbatim(s: DynamoStore) {
     let mut u = user("u1", "Ann.Example@Contoso.COM", Some("Ext-1"));
-    u.attrs.insert("phoneNumbers".into(), json!([{"value": "+1 (555) 010-0000", "type": "work"}]));
+    u.attrs.insert(
+        "phoneNumbers".into(),
+        json!([{"value": "+1 (555) 010-0000", "type": "work"}]),
+    );
     u.attrs.insert("weight".into(), json!(1.50));
     let ((), calls) = count_calls(async { s.create(T, rt(), &u).await.unwrap() }).await;
     assert_eq!(calls, 1, "create is one TransactWriteItems");
@@ -44,26 +69,52 @@ async fn create_get_roundtrip_verbatim(s: DynamoStore) {
 
 async fn user_name_unique_case_insensitively(s: DynamoStore) {
     s.create(T, rt(), &user("u1", "Ann", None)).await.unwrap();
-    let e = s.create(T, rt(), &user("u2", "aNN", None)).await.unwrap_err();
-    assert_eq!(e, StoreError::Uniqueness { attr: "userName".into(), value: "aNN".into() });
-    assert_eq!(s.get(T, rt(), "u2").await.unwrap(), None, "nothing of the failed create was written");
+    let e = s
+        .create(T, rt(), &user("u2", "aNN", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        StoreError::Uniqueness {
+            attr: "userName".into(),
+            value: "aNN".into()
+        }
+    );
+    assert_eq!(
+        s.get(T, rt(), "u2").await.unwrap(),
+        None,
+        "nothing of the failed create was written"
+    );
     let page = s.list(T, rt(), q(None, 1, 10)).await.unwrap();
-    assert_eq!(page.total, 1, "the counter did not move for the failed create");
+    assert_eq!(
+        page.total, 1,
+        "the counter did not move for the failed create"
+    );
 }
 
 async fn id_is_never_overwritten(s: DynamoStore) {
     s.create(T, rt(), &user("same", "a", None)).await.unwrap();
     assert!(s.create(T, rt(), &user("same", "b", None)).await.is_err());
-    assert_eq!(s.get(T, rt(), "same").await.unwrap().unwrap().attrs["userName"], "a");
+    assert_eq!(
+        s.get(T, rt(), "same").await.unwrap().unwrap().attrs["userName"],
+        "a"
+    );
 }
 
 async fn tenants_are_isolated(s: DynamoStore) {
-    s.create("t1", rt(), &user("u1", "ann", Some("x"))).await.unwrap();
-    s.create("t2", rt(), &user("u2", "ann", Some("x"))).await.unwrap();
+    s.create("t1", rt(), &user("u1", "ann", Some("x")))
+        .await
+        .unwrap();
+    s.create("t2", rt(), &user("u2", "ann", Some("x")))
+        .await
+        .unwrap();
     assert_eq!(s.get("t2", rt(), "u1").await.unwrap(), None);
     let f = parse_filter("userName eq \"ann\"").unwrap();
     let p = s.list("t1", rt(), q(Some(&f), 1, 10)).await.unwrap();
-    assert_eq!(p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["u1"]);
+    assert_eq!(
+        p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["u1"]
+    );
     assert_eq!(s.list("t2", rt(), q(None, 1, 10)).await.unwrap().total, 1);
 }
 
@@ -78,7 +129,10 @@ async fn replace_checks_version_and_moves_guard(s: DynamoStore) {
     r.unwrap();
     assert_eq!(calls, 1);
     // Stale version loses.
-    assert_eq!(s.replace(T, rt(), &u, &v2).await.unwrap_err(), StoreError::VersionConflict);
+    assert_eq!(
+        s.replace(T, rt(), &u, &v2).await.unwrap_err(),
+        StoreError::VersionConflict
+    );
     // Case-only rename keeps the guard; a real rename moves it.
     let mut attrs = v2.attrs.clone();
     attrs.insert("userName".into(), json!("ANN"));
@@ -92,20 +146,32 @@ async fn replace_checks_version_and_moves_guard(s: DynamoStore) {
     assert_eq!(calls, 1, "rename is one TransactWriteItems");
     // The old name is free again, the new one is taken.
     s.create(T, rt(), &user("u2", "Ann", None)).await.unwrap();
-    assert!(matches!(s.create(T, rt(), &user("u3", "BOB", None)).await, Err(StoreError::Uniqueness { .. })));
+    assert!(matches!(
+        s.create(T, rt(), &user("u3", "BOB", None)).await,
+        Err(StoreError::Uniqueness { .. })
+    ));
     // Renaming onto a taken name fails whole.
     let mut attrs = v4.attrs.clone();
     attrs.insert("userName".into(), json!("ann"));
     let clash = with_attrs(&v4, attrs);
-    assert!(matches!(s.replace(T, rt(), &v4, &clash).await, Err(StoreError::Uniqueness { .. })));
+    assert!(matches!(
+        s.replace(T, rt(), &v4, &clash).await,
+        Err(StoreError::Uniqueness { .. })
+    ));
     assert_eq!(s.get(T, rt(), "u1").await.unwrap().unwrap(), v4);
 }
 
 async fn delete_frees_name_and_uncounts(s: DynamoStore) {
     let u = user("u1", "ann", Some("e1"));
     s.create(T, rt(), &u).await.unwrap();
-    let stale = StoredResource { version: 7, ..u.clone() };
-    assert_eq!(s.delete(T, rt(), &stale).await.unwrap_err(), StoreError::VersionConflict);
+    let stale = StoredResource {
+        version: 7,
+        ..u.clone()
+    };
+    assert_eq!(
+        s.delete(T, rt(), &stale).await.unwrap_err(),
+        StoreError::VersionConflict
+    );
     let (r, calls) = count_calls(s.delete(T, rt(), &u)).await;
     r.unwrap();
     assert_eq!(calls, 1);
@@ -113,12 +179,20 @@ async fn delete_frees_name_and_uncounts(s: DynamoStore) {
     assert_eq!(s.list(T, rt(), q(None, 1, 10)).await.unwrap().total, 0);
     s.create(T, rt(), &user("u2", "ANN", None)).await.unwrap();
     let f = parse_filter("externalId eq \"e1\"").unwrap();
-    assert_eq!(s.list(T, rt(), q(Some(&f), 1, 10)).await.unwrap().total, 0, "no index entry outlives its resource");
+    assert_eq!(
+        s.list(T, rt(), q(Some(&f), 1, 10)).await.unwrap().total,
+        0,
+        "no index entry outlives its resource"
+    );
 }
 
 async fn indexed_filters_are_one_query(s: DynamoStore) {
-    s.create(T, rt(), &user("u1", "Ann@X.com", Some("ext-A"))).await.unwrap();
-    s.create(T, rt(), &user("u2", "bob@x.com", Some("ext-b"))).await.unwrap();
+    s.create(T, rt(), &user("u1", "Ann@X.com", Some("ext-A")))
+        .await
+        .unwrap();
+    s.create(T, rt(), &user("u2", "bob@x.com", Some("ext-b")))
+        .await
+        .unwrap();
     for (filter, want) in [
         ("userName eq \"ann@x.COM\"", vec!["u1"]),
         ("USERNAME EQ \"BOB@X.COM\"", vec!["u2"]),
@@ -133,7 +207,11 @@ async fn indexed_filters_are_one_query(s: DynamoStore) {
         let (page, calls) = count_calls(s.list(T, rt(), q(Some(&f), 1, 10))).await;
         let page = page.unwrap();
         assert_eq!(calls, 1, "{filter} is one call");
-        assert_eq!(page.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), want, "{filter}");
+        assert_eq!(
+            page.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            want,
+            "{filter}"
+        );
         assert_eq!(page.total, want.len());
     }
 }
@@ -141,7 +219,10 @@ async fn indexed_filters_are_one_query(s: DynamoStore) {
 async fn unindexed_filters_are_evaluated_and_bounded(s: DynamoStore) {
     for i in 0..12 {
         let mut u = user(&format!("u{i:02}"), &format!("user{i}"), None);
-        u.attrs.insert("title".into(), json!(if i % 3 == 0 { "Eng" } else { "Ops" }));
+        u.attrs.insert(
+            "title".into(),
+            json!(if i % 3 == 0 { "Eng" } else { "Ops" }),
+        );
         s.create(T, rt(), &u).await.unwrap();
     }
     let f = parse_filter("title eq \"eng\" or userName eq \"user1\"").unwrap();
@@ -149,15 +230,33 @@ async fn unindexed_filters_are_evaluated_and_bounded(s: DynamoStore) {
     assert_eq!(page.total, 5);
     let page = s.list(T, rt(), q(Some(&f), 2, 2)).await.unwrap();
     assert_eq!((page.total, page.items.len()), (5, 2));
-    let at_bound = ListQuery { max_scan: 12, ..q(Some(&f), 1, 10) };
-    assert_eq!(s.list(T, rt(), at_bound).await.unwrap().total, 5, "12 users, bound 12: allowed");
-    let past_bound = ListQuery { max_scan: 11, ..q(Some(&f), 1, 10) };
-    assert!(matches!(s.list(T, rt(), past_bound).await, Err(StoreError::TooMany(_))), "12 users, bound 11: tooMany");
+    let at_bound = ListQuery {
+        max_scan: 12,
+        ..q(Some(&f), 1, 10)
+    };
+    assert_eq!(
+        s.list(T, rt(), at_bound).await.unwrap().total,
+        5,
+        "12 users, bound 12: allowed"
+    );
+    let past_bound = ListQuery {
+        max_scan: 11,
+        ..q(Some(&f), 1, 10)
+    };
+    assert!(
+        matches!(
+            s.list(T, rt(), past_bound).await,
+            Err(StoreError::TooMany(_))
+        ),
+        "12 users, bound 11: tooMany"
+    );
 }
 
 async fn unfiltered_paging_edges(s: DynamoStore) {
     for i in 0..7 {
-        s.create(T, rt(), &user(&format!("u{i}"), &format!("n{i}"), None)).await.unwrap();
+        s.create(T, rt(), &user(&format!("u{i}"), &format!("n{i}"), None))
+            .await
+            .unwrap();
     }
     let all = s.list(T, rt(), q(None, 1, 100)).await.unwrap();
     assert_eq!(all.total, 7);
@@ -172,9 +271,23 @@ async fn unfiltered_paging_edges(s: DynamoStore) {
     }
     assert_eq!(seen, ids, "pages are disjoint and in order");
     let (p, calls) = count_calls(s.list(T, rt(), q(None, 1, 0))).await;
-    assert_eq!((p.unwrap().items.len(), calls), (0, 1), "count=0 reads only the total");
-    assert!(s.list(T, rt(), q(None, 8, 3)).await.unwrap().items.is_empty());
-    assert!(s.list(T, rt(), q(None, 500, 3)).await.unwrap().items.is_empty());
+    assert_eq!(
+        (p.unwrap().items.len(), calls),
+        (0, 1),
+        "count=0 reads only the total"
+    );
+    assert!(s
+        .list(T, rt(), q(None, 8, 3))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(s
+        .list(T, rt(), q(None, 500, 3))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 scim_tests::store_tests!(
@@ -197,13 +310,30 @@ async fn embedded_engine_in_process_and_over_http_agree() {
     let http = scim_tests::dynoxide_over_http(inproc.table());
     let a = user("u-a", "alice", Some("x-a"));
     inproc.create(T, rt(), &a).await.unwrap();
-    assert_eq!(http.get(T, rt(), "u-a").await.unwrap().unwrap().attrs, a.attrs, "written in process, read over HTTP");
+    assert_eq!(
+        http.get(T, rt(), "u-a").await.unwrap().unwrap().attrs,
+        a.attrs,
+        "written in process, read over HTTP"
+    );
     let b = user("u-b", "Bob", None);
     http.create(T, rt(), &b).await.unwrap();
-    assert_eq!(inproc.get(T, rt(), "u-b").await.unwrap().unwrap().attrs, b.attrs, "written over HTTP, read in process");
+    assert_eq!(
+        inproc.get(T, rt(), "u-b").await.unwrap().unwrap().attrs,
+        b.attrs,
+        "written over HTTP, read in process"
+    );
     for s in [&inproc, &http] {
-        let err = s.create(T, rt(), &user("u-c", "ALICE", None)).await.unwrap_err();
-        assert_eq!(err, StoreError::Uniqueness { attr: "userName".into(), value: "ALICE".into() });
+        let err = s
+            .create(T, rt(), &user("u-c", "ALICE", None))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            StoreError::Uniqueness {
+                attr: "userName".into(),
+                value: "ALICE".into()
+            }
+        );
     }
     assert_eq!(inproc.list(T, rt(), q(None, 1, 10)).await.unwrap().total, 2);
 }

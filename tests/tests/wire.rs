@@ -3,17 +3,23 @@
 //! makes itself, malformed preconditions, path aliases, and the connection limits (header, body and idle
 //! timeouts, the connection cap, the cap per peer address).
 
+use scim_core::config::HttpConfig;
 use scim_local::serve::ServeConfig;
 use scim_tests::TestServer;
 use serde_json::{json, Value};
-use scim_core::config::HttpConfig;
 use std::time::Duration;
 
 /// Status, headers (lower-cased names) and JSON body of one raw HTTP/1.1 answer.
 fn parse(raw: &[u8]) -> (u16, String, Value) {
     let text = String::from_utf8_lossy(raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status line: {head}"));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line: {head}"));
     let body = serde_json::from_str(body).unwrap_or(Value::Null);
     (status, head.to_ascii_lowercase(), body)
 }
@@ -24,24 +30,49 @@ fn get_line(srv: &TestServer, target: &str) -> Vec<u8> {
 
 async fn entra_request_lines_are_answered(srv: TestServer) {
     srv.create_user(&json!({"userName": "dale.mohr@romaguera.uk", "externalId": "9edf3db5-2f5b-4c1b-9a1e-1f0a6a1e0b2c"})).await;
-    srv.create_user(&json!({"userName": "LAUser-(0b1d2a5b)@contoso.com", "externalId": "jyoung"})).await;
+    srv.create_user(&json!({"userName": "LAUser-(0b1d2a5b)@contoso.com", "externalId": "jyoung"}))
+        .await;
     srv.create_user(&json!({"userName": "a+b@x.com"})).await;
     let wait = Duration::from_secs(10);
     for (target, expected) in [
         // Test Connection, raw quotes.
-        (r#"/scim/v2/Users?filter=userName+eq+"00000000-0000-0000-0000-000000000000""#, 0),
-        (r#"/scim/v2/Users?filter=userName+eq+"dale.mohr%40romaguera.uk""#, 1),
-        (r#"/scim/v2/Users?filter=externalId+eq+"9edf3db5-2f5b-4c1b-9a1e-1f0a6a1e0b2c""#, 1),
-        (r#"/scim/v2/Users?filter=userName+eq+"LAUser-(0b1d2a5b)%40contoso.com""#, 1),
+        (
+            r#"/scim/v2/Users?filter=userName+eq+"00000000-0000-0000-0000-000000000000""#,
+            0,
+        ),
+        (
+            r#"/scim/v2/Users?filter=userName+eq+"dale.mohr%40romaguera.uk""#,
+            1,
+        ),
+        (
+            r#"/scim/v2/Users?filter=externalId+eq+"9edf3db5-2f5b-4c1b-9a1e-1f0a6a1e0b2c""#,
+            1,
+        ),
+        (
+            r#"/scim/v2/Users?filter=userName+eq+"LAUser-(0b1d2a5b)%40contoso.com""#,
+            1,
+        ),
         (r#"/scim/v2/Users?filter=userName+eq+"a%2Bb%40x.com""#, 1),
-        ("/scim/v2/Users?filter=userName+eq+%22dale.mohr%40romaguera.uk%22", 1),
+        (
+            "/scim/v2/Users?filter=userName+eq+%22dale.mohr%40romaguera.uk%22",
+            1,
+        ),
         ("/scim/v2/Users?filter=externalId+eq+jyoung", 1),
-        (r#"/scim/v2/Users?filter=userName eq "dale.mohr@romaguera.uk""#, 1),
-        (r#"/scim/v2/Users?filter=(userName+eq+"a%2Bb%40x.com")+or+(externalId+eq+"jyoung")"#, 2),
+        (
+            r#"/scim/v2/Users?filter=userName eq "dale.mohr@romaguera.uk""#,
+            1,
+        ),
+        (
+            r#"/scim/v2/Users?filter=(userName+eq+"a%2Bb%40x.com")+or+(externalId+eq+"jyoung")"#,
+            2,
+        ),
     ] {
         let (status, head, body) = parse(&srv.raw(&get_line(&srv, target), wait).await);
         assert_eq!(status, 200, "{target}: {body}");
-        assert!(head.contains("content-type: application/scim+json"), "{target}: {head}");
+        assert!(
+            head.contains("content-type: application/scim+json"),
+            "{target}: {head}"
+        );
         assert_eq!(body["totalResults"], expected, "{target}: {body}");
     }
     // Two requests with raw quotes on one kept-alive connection, the first with a body.
@@ -60,37 +91,81 @@ async fn entra_request_lines_are_answered(srv: TestServer) {
 async fn unparseable_requests_get_a_scim_error_body(srv: TestServer) {
     let wait = Duration::from_secs(10);
     for (name, request) in [
-        ("header without a colon", b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nNot a header\r\n\r\n".to_vec()),
-        ("headers too large", format!("GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(600_000)).into_bytes()),
+        (
+            "header without a colon",
+            b"GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nNot a header\r\n\r\n".to_vec(),
+        ),
+        (
+            "headers too large",
+            format!(
+                "GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(600_000)
+            )
+            .into_bytes(),
+        ),
     ] {
         let (status, head, body) = parse(&srv.raw(&request, wait).await);
         assert!(status == 400 || status == 431, "{name}: {status}");
-        assert!(head.contains("content-type: application/scim+json"), "{name}: {head}");
+        assert!(
+            head.contains("content-type: application/scim+json"),
+            "{name}: {head}"
+        );
         assert_eq!(body["status"], status.to_string(), "{name}: {body}");
-        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{name}: {body}");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name}: {body}"
+        );
     }
 }
 
 async fn a_malformed_if_match_fails_and_changes_nothing(srv: TestServer) {
-    let id = srv.create_user(&json!({"userName": "precondition@example.com"})).await;
+    let id = srv
+        .create_user(&json!({"userName": "precondition@example.com"}))
+        .await;
     let mut request = format!("DELETE /scim/v2/Users/{id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\nIf-Match: W/\"", srv.token).into_bytes();
     request.extend_from_slice(b"\xe9\"\r\n\r\n");
     let (status, head, body) = parse(&srv.raw(&request, Duration::from_secs(10)).await);
     assert_eq!(status, 400, "{body}");
-    assert!(head.contains("content-type: application/scim+json"), "{head}");
-    assert!(body["detail"].as_str().unwrap_or("").contains("If-Match"), "{body}");
-    assert_eq!(srv.get(&format!("/Users/{id}")).await.status, 200, "the user was not deleted");
+    assert!(
+        head.contains("content-type: application/scim+json"),
+        "{head}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("If-Match"),
+        "{body}"
+    );
+    assert_eq!(
+        srv.get(&format!("/Users/{id}")).await.status,
+        200,
+        "the user was not deleted"
+    );
 }
 
 async fn path_aliases_of_the_base_url_are_not_found(srv: TestServer) {
-    srv.create_user(&json!({"userName": "alias@example.com"})).await;
-    for target in ["/A/scim/v2/Users", "/%61/scim/v2/Users", "/scim/scim/v2/Users", "/default/scim/v2/Users", "/x/y/scim/v2/Users"] {
-        let (status, head, body) = parse(&srv.raw(&get_line(&srv, target), Duration::from_secs(10)).await);
+    srv.create_user(&json!({"userName": "alias@example.com"}))
+        .await;
+    for target in [
+        "/A/scim/v2/Users",
+        "/%61/scim/v2/Users",
+        "/scim/scim/v2/Users",
+        "/default/scim/v2/Users",
+        "/x/y/scim/v2/Users",
+    ] {
+        let (status, head, body) = parse(
+            &srv.raw(&get_line(&srv, target), Duration::from_secs(10))
+                .await,
+        );
         assert_eq!(status, 404, "{target}: {body}");
-        assert!(head.contains("content-type: application/scim+json"), "{target}");
+        assert!(
+            head.contains("content-type: application/scim+json"),
+            "{target}"
+        );
         assert!(body.get("Resources").is_none(), "{target}: {body}");
     }
-    let (status, _, body) = parse(&srv.raw(&get_line(&srv, "/scim/v2/Users"), Duration::from_secs(10)).await);
+    let (status, _, body) = parse(
+        &srv.raw(&get_line(&srv, "/scim/v2/Users"), Duration::from_secs(10))
+            .await,
+    );
     assert_eq!((status, body["totalResults"].clone()), (200, json!(1)));
 }
 
@@ -103,7 +178,10 @@ scim_tests::engine_tests!(
 
 /// A server with 1 s header and body timeouts, a 2 s idle timeout and room for 4 connections.
 async fn strict_server() -> TestServer {
-    let http = HttpConfig { body_read_timeout: Duration::from_secs(1), ..HttpConfig::default() };
+    let http = HttpConfig {
+        body_read_timeout: Duration::from_secs(1),
+        ..HttpConfig::default()
+    };
     let serve = ServeConfig {
         header_read_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(2),
@@ -134,13 +212,28 @@ async fn slow_and_idle_clients_are_cut_off_while_others_are_served() {
     // An idle connection (nothing sent) is closed after the header read timeout.
     let started = std::time::Instant::now();
     let out = srv.raw(b"", Duration::from_secs(10)).await;
-    assert!(out.is_empty() || parse(&out).0 == 408, "{:?}", String::from_utf8_lossy(&out));
-    assert!(started.elapsed() < Duration::from_secs(5), "idle connection held {:?}", started.elapsed());
+    assert!(
+        out.is_empty() || parse(&out).0 == 408,
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle connection held {:?}",
+        started.elapsed()
+    );
 
     // Headers trickled at one byte per 200 ms: cut off after about a second, long before they are complete.
-    let head = format!("GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", srv.token);
+    let head = format!(
+        "GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        srv.token
+    );
     let took = trickle(&srv, head.as_bytes(), Duration::from_millis(200)).await;
-    assert!(took < Duration::from_secs(5), "a trickled head of {} bytes held the connection {took:?}", head.len());
+    assert!(
+        took < Duration::from_secs(5),
+        "a trickled head of {} bytes held the connection {took:?}",
+        head.len()
+    );
 
     // A body trickled at one byte per 200 ms: 408 with a SCIM body after the body read timeout.
     let body = json!({"userName": "slow@example.com"}).to_string();
@@ -166,8 +259,17 @@ async fn slow_and_idle_clients_are_cut_off_while_others_are_served() {
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
     let (status, head, b) = parse(&answer);
     assert_eq!(status, 408, "{b}");
-    assert!(head.contains("content-type: application/scim+json"), "{head}");
-    assert_eq!(srv.get("/Users?filter=userName+eq+%22slow%40example.com%22").await.body["totalResults"], 0, "nothing was written");
+    assert!(
+        head.contains("content-type: application/scim+json"),
+        "{head}"
+    );
+    assert_eq!(
+        srv.get("/Users?filter=userName+eq+%22slow%40example.com%22")
+            .await
+            .body["totalResults"],
+        0,
+        "nothing was written"
+    );
 
     // The cap: 3 silent connections leave room for a normal request; a 4th fills the server, and the next
     // connection is answered 503 with a SCIM body; once the silent ones are cut off, requests are served again.
@@ -179,13 +281,22 @@ async fn slow_and_idle_clients_are_cut_off_while_others_are_served() {
     assert_eq!(srv.get("/Users").await.status, 200, "served below the cap");
     silent.push(tokio::net::TcpStream::connect(srv.addr()).await.unwrap());
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (status, head, b) = parse(&srv.raw(&get_line(&srv, "/scim/v2/Users"), Duration::from_secs(5)).await);
+    let (status, head, b) = parse(
+        &srv.raw(&get_line(&srv, "/scim/v2/Users"), Duration::from_secs(5))
+            .await,
+    );
     assert_eq!(status, 503, "{b}");
     assert!(head.contains("retry-after"), "{head}");
     assert_eq!(b["status"], "503");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (status, _, b) = parse(&srv.raw(&get_line(&srv, "/scim/v2/Users"), Duration::from_secs(5)).await);
-    assert_eq!(status, 200, "served again once the silent connections were cut off: {b}");
+    let (status, _, b) = parse(
+        &srv.raw(&get_line(&srv, "/scim/v2/Users"), Duration::from_secs(5))
+            .await,
+    );
+    assert_eq!(
+        status, 200,
+        "served again once the silent connections were cut off: {b}"
+    );
     drop(silent);
 }
 
@@ -195,7 +306,10 @@ async fn raw_from(srv: &TestServer, from: &str, request: &[u8]) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
-    let mut s = socket.connect(srv.addr().parse().unwrap()).await.expect("connect");
+    let mut s = socket
+        .connect(srv.addr().parse().unwrap())
+        .await
+        .expect("connect");
     s.write_all(request).await.expect("write");
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
@@ -212,8 +326,15 @@ async fn one_peer_holding_its_cap_cannot_starve_another() {
         max_connections: 8,
         max_connections_per_peer: 4,
     };
-    let srv = TestServer::start_with_serve_config(scim_tests::Engine::Dynoxide, HttpConfig::default(), serve).await;
-    let id = srv.create_user(&json!({"userName": "peer@example.com"})).await;
+    let srv = TestServer::start_with_serve_config(
+        scim_tests::Engine::Dynoxide,
+        HttpConfig::default(),
+        serve,
+    )
+    .await;
+    let id = srv
+        .create_user(&json!({"userName": "peer@example.com"}))
+        .await;
     // Peer 127.0.0.1 opens as many silent connections as the whole server has room for.
     let mut held = Vec::new();
     for _ in 0..8 {
@@ -224,24 +345,44 @@ async fn one_peer_holding_its_cap_cannot_starve_another() {
     let mut refused = 0;
     for s in &mut held {
         let mut buf = vec![0u8; 4096];
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await
+        {
             let (status, head, body) = parse(&buf[..n]);
             assert_eq!(status, 503, "{body}");
-            assert!(head.contains("content-type: application/scim+json") && head.contains("retry-after"), "{head}");
+            assert!(
+                head.contains("content-type: application/scim+json")
+                    && head.contains("retry-after"),
+                "{head}"
+            );
             refused += 1;
         }
     }
-    assert!(refused >= 4, "one peer holds at most 4 of the 8 connections; {refused} of its 8 were refused");
+    assert!(
+        refused >= 4,
+        "one peer holds at most 4 of the 8 connections; {refused} of its 8 were refused"
+    );
     // The same peer is refused while it holds its share; another peer is served.
-    let (status, _, b) = parse(&raw_from(&srv, "127.0.0.1", &get_line(&srv, "/scim/v2/Users")).await);
+    let (status, _, b) =
+        parse(&raw_from(&srv, "127.0.0.1", &get_line(&srv, "/scim/v2/Users")).await);
     assert_eq!(status, 503, "{b}");
     for _ in 0..3 {
-        let (status, _, b) = parse(&raw_from(&srv, "127.0.0.2", &get_line(&srv, &format!("/scim/v2/Users/{id}"))).await);
-        assert_eq!(status, 200, "another peer is served while the first holds its share: {b}");
+        let (status, _, b) = parse(
+            &raw_from(
+                &srv,
+                "127.0.0.2",
+                &get_line(&srv, &format!("/scim/v2/Users/{id}")),
+            )
+            .await,
+        );
+        assert_eq!(
+            status, 200,
+            "another peer is served while the first holds its share: {b}"
+        );
     }
     // Closed connections give their slots back.
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, _, b) = parse(&raw_from(&srv, "127.0.0.1", &get_line(&srv, "/scim/v2/Users")).await);
+    let (status, _, b) =
+        parse(&raw_from(&srv, "127.0.0.1", &get_line(&srv, "/scim/v2/Users")).await);
     assert_eq!(status, 200, "{b}");
 }

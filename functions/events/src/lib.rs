@@ -32,28 +32,59 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(log: EventLog, bridge: aws_sdk_eventbridge::Client, bus: impl Into<String>, source: impl Into<String>) -> Self {
-        Publisher { log, bridge, bus: bus.into(), source: source.into(), first_backoff: Duration::from_millis(100) }
+    pub fn new(
+        log: EventLog,
+        bridge: aws_sdk_eventbridge::Client,
+        bus: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Self {
+        Publisher {
+            log,
+            bridge,
+            bus: bus.into(),
+            source: source.into(),
+            first_backoff: Duration::from_millis(100),
+        }
     }
 
     /// From the environment: `SCIM_TABLE` (and `SCIM_DYNAMODB_ENDPOINT`), `SCIM_EVENT_BUS` (the bus's name
     /// or ARN), `SCIM_EVENTS_SOURCE` (the entries' `source`, default `scim`), `SCIM_EVENTS_RETENTION_DAYS`.
     pub async fn from_env() -> Result<Self, String> {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
         let store = DynamoStore::from_sdk_config(&sdk, &scim_core::config::StoreConfig::from_env());
-        let bus = std::env::var("SCIM_EVENT_BUS").map_err(|_| "SCIM_EVENT_BUS is not set (the EventBridge bus of the change events)".to_string())?;
+        let bus = std::env::var("SCIM_EVENT_BUS").map_err(|_| {
+            "SCIM_EVENT_BUS is not set (the EventBridge bus of the change events)".to_string()
+        })?;
         let source = std::env::var("SCIM_EVENTS_SOURCE").unwrap_or_else(|_| "scim".into());
         let log = EventLog::new(&store, EventsConfig::from_env().retention);
-        Ok(Publisher::new(log, aws_sdk_eventbridge::Client::new(&sdk), bus, source))
+        Ok(Publisher::new(
+            log,
+            aws_sdk_eventbridge::Client::new(&sdk),
+            bus,
+            source,
+        ))
     }
 
     /// One invocation: the DynamoDB event's `Records` in order; the answer names the first record that
     /// could not be delivered (`{"batchItemFailures": [{"itemIdentifier": "<sequence number>"}]}`).
     pub async fn handle(&self, event: &Value) -> Value {
         let mut pending: Vec<(String, Event)> = Vec::new();
-        for r in event.get("Records").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-            let Some(change) = Change::from_json(r) else { continue };
-            pending.extend(events_of(&change).into_iter().map(|e| (change.seq.clone(), e)));
+        for r in event
+            .get("Records")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let Some(change) = Change::from_json(r) else {
+                continue;
+            };
+            pending.extend(
+                events_of(&change)
+                    .into_iter()
+                    .map(|e| (change.seq.clone(), e)),
+            );
         }
         match self.deliver(&pending).await {
             Ok(()) => json!({"batchItemFailures": []}),
@@ -64,7 +95,9 @@ impl Publisher {
     /// Log and publish `events` (each with its record's sequence number); Err: the first record not
     /// delivered.
     pub async fn deliver(&self, events: &[(String, Event)]) -> Result<(), String> {
-        let Some((first, _)) = events.first() else { return Ok(()) };
+        let Some((first, _)) = events.first() else {
+            return Ok(());
+        };
         let all: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
         if let Err(e) = self.log.append(&all).await {
             tracing::warn!(error = ?e, "events log write failed; the batch is retried");
@@ -74,15 +107,24 @@ impl Publisher {
             let mut failing: Vec<usize> = (0..chunk.len()).collect();
             let mut wait = self.first_backoff;
             for attempt in 1..=PUT_ATTEMPTS {
-                let entries: Vec<PutEventsRequestEntry> = failing.iter().map(|i| self.entry(&chunk[*i].1)).collect();
-                match self.bridge.put_events().set_entries(Some(entries)).send().await {
+                let entries: Vec<PutEventsRequestEntry> =
+                    failing.iter().map(|i| self.entry(&chunk[*i].1)).collect();
+                match self
+                    .bridge
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                {
                     Ok(out) => {
                         let results = out.entries();
                         // Entries answer in request order; one with an error code was not published.
                         failing = failing
                             .iter()
                             .enumerate()
-                            .filter(|(k, _)| results.get(*k).is_none_or(|r| r.error_code().is_some()))
+                            .filter(|(k, _)| {
+                                results.get(*k).is_none_or(|r| r.error_code().is_some())
+                            })
                             .map(|(_, i)| *i)
                             .collect();
                     }
@@ -97,7 +139,10 @@ impl Publisher {
                 }
             }
             if let Some(i) = failing.first() {
-                tracing::warn!(failed = failing.len(), "events not published after retries; the record is reported failed");
+                tracing::warn!(
+                    failed = failing.len(),
+                    "events not published after retries; the record is reported failed"
+                );
                 return Err(chunk[*i].0.clone());
             }
         }

@@ -7,6 +7,10 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     scim_core::logging::init();
-    let publisher: &'static events::Publisher = Box::leak(Box::new(events::Publisher::from_env().await?));
-    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move { Ok::<Value, Error>(publisher.handle(&ev.payload).await) })).await
+    let publisher: &'static events::Publisher =
+        Box::leak(Box::new(events::Publisher::from_env().await?));
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+        Ok::<Value, Error>(publisher.handle(&ev.payload).await)
+    }))
+    .await
 }

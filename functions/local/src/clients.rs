@@ -27,7 +27,8 @@ pub fn local_oauth(data_dir: &Path) -> Result<Arc<OAuth>, String> {
                 Err(_) => {
                     let kid = format!("k{}", unix_now());
                     let t = KeyRing::generate_text(&kid);
-                    crate::private_dir::create_private(&file, &t).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                    crate::private_dir::create_private(&file, &t)
+                        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
                     t
                 }
             };
@@ -35,11 +36,18 @@ pub fn local_oauth(data_dir: &Path) -> Result<Arc<OAuth>, String> {
         }
     };
     let settings = OAuthSettings::from_env()?;
-    Ok(Arc::new(OAuth::new(ring, settings, Jwks::with_settings(JwksSettings::from_env()))))
+    Ok(Arc::new(OAuth::new(
+        ring,
+        settings,
+        Jwks::with_settings(JwksSettings::from_env()),
+    )))
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The usage of the commands, for `scim-admin --help`.
@@ -67,7 +75,12 @@ fn tenant(words: &[&str], i: usize) -> Result<String, String> {
 fn option<'a>(words: &[&'a str], name: &str) -> Result<Option<&'a str>, String> {
     match words.iter().position(|w| *w == name) {
         None => Ok(None),
-        Some(i) => words.get(i + 1).copied().filter(|v| !v.starts_with("--")).map(Some).ok_or_else(|| format!("{name} needs a value")),
+        Some(i) => words
+            .get(i + 1)
+            .copied()
+            .filter(|v| !v.starts_with("--"))
+            .map(Some)
+            .ok_or_else(|| format!("{name} needs a value")),
     }
 }
 
@@ -81,7 +94,9 @@ fn days(words: &[&str]) -> Result<u32, String> {
 }
 
 fn client_id<'a>(words: &[&'a str], i: usize) -> Result<&'a str, String> {
-    let c = *words.get(i).ok_or("missing <client-id>; see `client list`")?;
+    let c = *words
+        .get(i)
+        .ok_or("missing <client-id>; see `client list`")?;
     if !credentials::valid_client_id(c) {
         return Err(format!("'{c}' is not a client id"));
     }
@@ -106,7 +121,10 @@ fn endpoint_hint(tenant: &str) -> String {
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| unix.to_string())
 }
 
@@ -121,8 +139,19 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
             let days = days(words)?;
             let label = option(words, "--label")?.unwrap_or("").to_string();
             let (secret, stored) = credentials::new_secret(days, now_unix, &now)?;
-            let client = OAuthClient { tenant: t.clone(), id: credentials::new_client_id(), label, created: now, revoked: false, revoked_at: None, secrets: 1 };
-            store.create_client(&client, &stored).await.map_err(store_err)?;
+            let client = OAuthClient {
+                tenant: t.clone(),
+                id: credentials::new_client_id(),
+                label,
+                created: now,
+                revoked: false,
+                revoked_at: None,
+                secrets: 1,
+            };
+            store
+                .create_client(&client, &stored)
+                .await
+                .map_err(store_err)?;
             Ok(format!(
                 "client id:     {}\nclient secret: {secret}\nsecret id:     {}\nexpires:       {}\ntoken URL:     {}\n(the secret is shown once: only its hash is stored)\n",
                 client.id,
@@ -135,11 +164,27 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
             let t = tenant(words, 2)?;
             let mut out = String::new();
             for c in store.list_clients(&t).await.map_err(store_err)? {
-                let state = if c.client.revoked { format!("revoked {}", c.client.revoked_at.as_deref().unwrap_or("")) } else { "active".into() };
-                out.push_str(&format!("client {}\t{}\tcreated {}\t{}\n", c.client.id, state, c.client.created, c.client.label));
+                let state = if c.client.revoked {
+                    format!("revoked {}", c.client.revoked_at.as_deref().unwrap_or(""))
+                } else {
+                    "active".into()
+                };
+                out.push_str(&format!(
+                    "client {}\t{}\tcreated {}\t{}\n",
+                    c.client.id, state, c.client.created, c.client.label
+                ));
                 for s in &c.secrets {
-                    let live = if s.expires > now_unix { "" } else { " (expired)" };
-                    out.push_str(&format!("  secret {}\tcreated {}\texpires {}{live}\n", s.id, s.created, rfc3339(s.expires)));
+                    let live = if s.expires > now_unix {
+                        ""
+                    } else {
+                        " (expired)"
+                    };
+                    out.push_str(&format!(
+                        "  secret {}\tcreated {}\texpires {}{live}\n",
+                        s.id,
+                        s.created,
+                        rfc3339(s.expires)
+                    ));
                 }
             }
             Ok(out)
@@ -172,15 +217,23 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
         ["client", "revoke-secret", ..] => {
             let t = tenant(words, 2)?;
             let c = client_id(words, 3)?;
-            let s = *words.get(4).ok_or("missing <secret-id>; see `client list`")?;
+            let s = *words
+                .get(4)
+                .ok_or("missing <secret-id>; see `client list`")?;
             if !credentials::valid_client_id(s) {
                 return Err(format!("'{s}' is not a secret id"));
             }
             for _ in 0..5 {
                 match store.revoke_secret(&t, c, s).await {
-                    Ok(true) => return Ok(format!("secret {s} of client {c} revoked: it gives no new token from now on\n")),
+                    Ok(true) => {
+                        return Ok(format!(
+                            "secret {s} of client {c} revoked: it gives no new token from now on\n"
+                        ))
+                    }
                     Ok(false) => return Err(format!("client {c} of tenant {t} has no secret {s}")),
-                    Err(StoreError::Contention) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                    Err(StoreError::Contention) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                    }
                     Err(e) => return Err(store_err(e)),
                 }
             }
@@ -192,28 +245,52 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
             if !store.revoke_client(&t, c, &now).await.map_err(store_err)? {
                 return Err(format!("tenant {t} has no client {c}"));
             }
-            let bound = OAuthSettings::from_env().map(|s| s.client_check.as_secs()).unwrap_or(30);
+            let bound = OAuthSettings::from_env()
+                .map(|s| s.client_check.as_secs())
+                .unwrap_or(30);
             Ok(format!("client {c} revoked: no new token from now on; its access tokens stop working within {bound} s\n"))
         }
         ["wif", "set", ..] => {
             let t = tenant(words, 2)?;
-            let need = |name: &str| -> Result<String, String> { option(words, name)?.map(str::to_string).ok_or_else(|| format!("wif set needs {name}")) };
-            let trust = WifTrust { issuer: need("--issuer")?, subject: need("--subject")?, audience: need("--audience")?, jwks_url: need("--jwks-url")? };
+            let need = |name: &str| -> Result<String, String> {
+                option(words, name)?
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("wif set needs {name}"))
+            };
+            let trust = WifTrust {
+                issuer: need("--issuer")?,
+                subject: need("--subject")?,
+                audience: need("--audience")?,
+                jwks_url: need("--jwks-url")?,
+            };
             trust.check(JwksSettings::from_env().allow_http)?;
-            store.put_wif_trust(&t, &scim_core::oauth::trust_record(&trust), &now).await.map_err(store_err)?;
-            Ok(format!("WIF trust of {t} set: assertions from {} for {} are accepted at {}\n", trust.issuer, trust.audience, endpoint_hint(&t)))
+            store
+                .put_wif_trust(&t, &scim_core::oauth::trust_record(&trust), &now)
+                .await
+                .map_err(store_err)?;
+            Ok(format!(
+                "WIF trust of {t} set: assertions from {} for {} are accepted at {}\n",
+                trust.issuer,
+                trust.audience,
+                endpoint_hint(&t)
+            ))
         }
         ["wif", "show", ..] => {
             let t = tenant(words, 2)?;
             match store.wif_trust(&t).await.map_err(store_err)? {
                 None => Ok(format!("tenant {t} has no WIF trust\n")),
-                Some(w) => Ok(format!("issuer:   {}\nsubject:  {}\naudience: {}\njwks url: {}\n", w.issuer, w.subject, w.audience, w.jwks_url)),
+                Some(w) => Ok(format!(
+                    "issuer:   {}\nsubject:  {}\naudience: {}\njwks url: {}\n",
+                    w.issuer, w.subject, w.audience, w.jwks_url
+                )),
             }
         }
         ["wif", "remove", ..] => {
             let t = tenant(words, 2)?;
             if store.remove_wif_trust(&t).await.map_err(store_err)? {
-                Ok(format!("WIF trust of {t} removed: no assertion gets a token from now on\n"))
+                Ok(format!(
+                    "WIF trust of {t} removed: no assertion gets a token from now on\n"
+                ))
             } else {
                 Err(format!("tenant {t} has no WIF trust"))
             }

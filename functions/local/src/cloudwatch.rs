@@ -34,9 +34,30 @@ fn dims(tenant: &str) -> Vec<Dimension> {
     }
 }
 
-fn query(id: &str, namespace: &str, metric: &str, dimensions: Vec<Dimension>, period: i32, stat: &str) -> MetricDataQuery {
-    let m = Metric::builder().namespace(namespace).metric_name(metric).set_dimensions(Some(dimensions)).build();
-    MetricDataQuery::builder().id(id).metric_stat(MetricStat::builder().metric(m).period(period).stat(stat).build()).return_data(true).build()
+fn query(
+    id: &str,
+    namespace: &str,
+    metric: &str,
+    dimensions: Vec<Dimension>,
+    period: i32,
+    stat: &str,
+) -> MetricDataQuery {
+    let m = Metric::builder()
+        .namespace(namespace)
+        .metric_name(metric)
+        .set_dimensions(Some(dimensions))
+        .build();
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(m)
+                .period(period)
+                .stat(stat)
+                .build(),
+        )
+        .return_data(true)
+        .build()
 }
 
 fn err(what: &str, e: impl std::fmt::Debug) -> String {
@@ -44,7 +65,12 @@ fn err(what: &str, e: impl std::fmt::Debug) -> String {
 }
 
 /// id → (timestamp seconds → value) of one `GetMetricData` call.
-async fn fetch(cw: &Client, queries: Vec<MetricDataQuery>, start: SystemTime, end: SystemTime) -> Result<HashMap<String, HashMap<i64, f64>>, String> {
+async fn fetch(
+    cw: &Client,
+    queries: Vec<MetricDataQuery>,
+    start: SystemTime,
+    end: SystemTime,
+) -> Result<HashMap<String, HashMap<i64, f64>>, String> {
     let mut out: HashMap<String, HashMap<i64, f64>> = HashMap::new();
     let mut next: Option<String> = None;
     loop {
@@ -56,9 +82,16 @@ async fn fetch(cw: &Client, queries: Vec<MetricDataQuery>, start: SystemTime, en
             .set_next_token(next.take())
             .send()
             .await
-            .map_err(|e| err("GetMetricData", aws_sdk_cloudwatch::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                err(
+                    "GetMetricData",
+                    aws_sdk_cloudwatch::error::DisplayErrorContext(e),
+                )
+            })?;
         for res in r.metric_data_results() {
-            let series = out.entry(res.id().unwrap_or_default().to_string()).or_default();
+            let series = out
+                .entry(res.id().unwrap_or_default().to_string())
+                .or_default();
             for (t, v) in res.timestamps().iter().zip(res.values()) {
                 *series.entry(t.secs()).or_insert(0.0) += v;
             }
@@ -85,23 +118,42 @@ fn set(c: &mut Counts, id: &str, v: u64) {
 }
 
 /// The hour ending with the current minute, for `tenant` (or [`ALL`]: the dimensionless metrics).
-pub async fn tenant_summary(cw: &Client, namespace: &str, tenant: &str, now: SystemTime) -> Result<TenantSummary, String> {
-    let now_minute = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 60).unwrap_or(0);
+pub async fn tenant_summary(
+    cw: &Client,
+    namespace: &str,
+    tenant: &str,
+    now: SystemTime,
+) -> Result<TenantSummary, String> {
+    let now_minute = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 60)
+        .unwrap_or(0);
     let first_minute = now_minute - 59;
     let start = UNIX_EPOCH + Duration::from_secs(first_minute * 60);
     let end = UNIX_EPOCH + Duration::from_secs((now_minute + 1) * 60);
 
-    let queries = COUNTS.iter().map(|(id, metric)| query(id, namespace, metric, dims(tenant), 60, "Sum")).collect();
+    let queries = COUNTS
+        .iter()
+        .map(|(id, metric)| query(id, namespace, metric, dims(tenant), 60, "Sum"))
+        .collect();
     let series = fetch(cw, queries, start, end).await?;
     let minutes: Vec<MinutePoint> = (first_minute..=now_minute)
         .map(|m| {
             let mut counts = Counts::default();
             for (id, _) in COUNTS {
-                let v = series.get(id).and_then(|s| s.get(&((m * 60) as i64))).copied().unwrap_or(0.0);
+                let v = series
+                    .get(id)
+                    .and_then(|s| s.get(&((m * 60) as i64)))
+                    .copied()
+                    .unwrap_or(0.0);
                 set(&mut counts, id, v.round() as u64);
             }
             counts.client_errors = counts.failures.saturating_sub(counts.server_errors);
-            MinutePoint { minute_start: m * 60, counts, latency_avg_ms: None }
+            MinutePoint {
+                minute_start: m * 60,
+                counts,
+                latency_avg_ms: None,
+            }
         })
         .collect();
     let mut last_hour = Counts::default();
@@ -114,9 +166,29 @@ pub async fn tenant_summary(cw: &Client, namespace: &str, tenant: &str, now: Sys
     }
 
     // Percentiles over the whole hour; CloudWatch computes them from every value the lines carried.
-    let pct = fetch(cw, vec![query("p50", namespace, "Latency", dims(tenant), 3600, "p50"), query("p99", namespace, "Latency", dims(tenant), 3600, "p99")], start, end).await;
-    let read = |id: &str| pct.as_ref().ok().and_then(|s| s.get(id)).and_then(|s| s.values().copied().reduce(f64::max)).map(|v| (v * 100.0).round() / 100.0);
-    let latency_last_hour = LatencySummary { samples: last_hour.requests, p50_ms: read("p50"), p99_ms: read("p99"), max_ms: None };
+    let pct = fetch(
+        cw,
+        vec![
+            query("p50", namespace, "Latency", dims(tenant), 3600, "p50"),
+            query("p99", namespace, "Latency", dims(tenant), 3600, "p99"),
+        ],
+        start,
+        end,
+    )
+    .await;
+    let read = |id: &str| {
+        pct.as_ref()
+            .ok()
+            .and_then(|s| s.get(id))
+            .and_then(|s| s.values().copied().reduce(f64::max))
+            .map(|v| (v * 100.0).round() / 100.0)
+    };
+    let latency_last_hour = LatencySummary {
+        samples: last_hour.requests,
+        p50_ms: read("p50"),
+        p99_ms: read("p99"),
+        max_ms: None,
+    };
 
     Ok(TenantSummary {
         tenant: tenant.to_string(),
@@ -132,22 +204,46 @@ pub async fn tenant_summary(cw: &Client, namespace: &str, tenant: &str, now: Sys
 }
 
 /// The tenant's `FailuresByKind` series (found with `ListMetrics`), summed over the hour.
-async fn failures_by_kind(cw: &Client, namespace: &str, tenant: &str, start: SystemTime, end: SystemTime) -> Result<Vec<KindCount>, String> {
+async fn failures_by_kind(
+    cw: &Client,
+    namespace: &str,
+    tenant: &str,
+    start: SystemTime,
+    end: SystemTime,
+) -> Result<Vec<KindCount>, String> {
     let mut kinds: Vec<String> = Vec::new();
     let mut next: Option<String> = None;
     loop {
-        let mut req = cw.list_metrics().namespace(namespace).metric_name("FailuresByKind").set_next_token(next.take());
+        let mut req = cw
+            .list_metrics()
+            .namespace(namespace)
+            .metric_name("FailuresByKind")
+            .set_next_token(next.take());
         if tenant != ALL {
-            req = req.dimensions(DimensionFilter::builder().name("tenant").value(tenant).build());
+            req = req.dimensions(
+                DimensionFilter::builder()
+                    .name("tenant")
+                    .value(tenant)
+                    .build(),
+            );
         }
-        let r = req.send().await.map_err(|e| err("ListMetrics", aws_sdk_cloudwatch::error::DisplayErrorContext(e)))?;
+        let r = req.send().await.map_err(|e| {
+            err(
+                "ListMetrics",
+                aws_sdk_cloudwatch::error::DisplayErrorContext(e),
+            )
+        })?;
         for m in r.metrics() {
             let ds = m.dimensions();
             let has_tenant = ds.iter().any(|d| d.name() == Some("tenant"));
             if has_tenant != (tenant != ALL) {
                 continue;
             }
-            if let Some(k) = ds.iter().find(|d| d.name() == Some("kind")).and_then(|d| d.value()) {
+            if let Some(k) = ds
+                .iter()
+                .find(|d| d.name() == Some("kind"))
+                .and_then(|d| d.value())
+            {
                 if !kinds.iter().any(|x| x == k) {
                     kinds.push(k.to_string());
                 }
@@ -167,16 +263,31 @@ async fn failures_by_kind(cw: &Client, namespace: &str, tenant: &str, start: Sys
             .map(|(i, k)| {
                 let mut d = dims(tenant);
                 d.push(Dimension::builder().name("kind").value(k).build());
-                query(&format!("k{i}"), namespace, "FailuresByKind", d, 3600, "Sum")
+                query(
+                    &format!("k{i}"),
+                    namespace,
+                    "FailuresByKind",
+                    d,
+                    3600,
+                    "Sum",
+                )
             })
             .collect();
         let series = fetch(cw, queries, start, end).await?;
         for (i, k) in chunk.iter().enumerate() {
-            let n = series.get(&format!("k{i}")).map(|s| s.values().sum::<f64>()).unwrap_or(0.0).round() as u64;
+            let n = series
+                .get(&format!("k{i}"))
+                .map(|s| s.values().sum::<f64>())
+                .unwrap_or(0.0)
+                .round() as u64;
             let mut parts = k.splitn(2, ' ');
             let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
             if n > 0 {
-                out.push(KindCount { status, scim_type: parts.next().map(str::to_string), count: n });
+                out.push(KindCount {
+                    status,
+                    scim_type: parts.next().map(str::to_string),
+                    count: n,
+                });
             }
         }
     }

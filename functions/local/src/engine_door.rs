@@ -20,13 +20,13 @@
 
 use crate::in_process;
 use crate::listener::{self, ServeConfig};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4::SigningParams;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4::SigningParams;
 use dynoxide::Database;
 use scim_core::store::dynamo::DynamoStore;
 use sha2::{Digest, Sha256};
@@ -63,7 +63,9 @@ impl std::fmt::Debug for EngineKey {
 impl EngineKey {
     /// A new random key (256 bits), kept in memory only.
     pub fn random() -> Self {
-        EngineKey { secret: scim_core::auth::generate_token() }
+        EngineKey {
+            secret: scim_core::auth::generate_token(),
+        }
     }
 
     /// The key kept in `dir`, or a new one written there (mode 0600) and kept for later starts.
@@ -87,8 +89,19 @@ impl EngineKey {
     }
 
     /// A store on `table` that reaches the engine at `endpoint` through its door, signing with this key.
-    pub fn store(&self, endpoint: &str, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
-        DynamoStore::local_with_credentials(endpoint, table, call_timeout, ACCESS_KEY_ID, &self.secret)
+    pub fn store(
+        &self,
+        endpoint: &str,
+        table: impl Into<String>,
+        call_timeout: Duration,
+    ) -> DynamoStore {
+        DynamoStore::local_with_credentials(
+            endpoint,
+            table,
+            call_timeout,
+            ACCESS_KEY_ID,
+            &self.secret,
+        )
     }
 }
 
@@ -102,22 +115,50 @@ pub struct DoorConfig {
 
 impl DoorConfig {
     pub fn from_env() -> Self {
-        DoorConfig { serve: ServeConfig::from_env(), body_read_timeout: scim_core::config::HttpConfig::from_env().body_read_timeout }
+        DoorConfig {
+            serve: ServeConfig::from_env(),
+            body_read_timeout: scim_core::config::HttpConfig::from_env().body_read_timeout,
+        }
     }
 }
 
 impl Default for DoorConfig {
     fn default() -> Self {
-        DoorConfig { serve: ServeConfig::default(), body_read_timeout: scim_core::config::HttpConfig::default().body_read_timeout }
+        DoorConfig {
+            serve: ServeConfig::default(),
+            body_read_timeout: scim_core::config::HttpConfig::default().body_read_timeout,
+        }
     }
 }
 
 /// Serve the engine's DynamoDB API on `listener`, for callers that sign with `key`, within `cfg`'s limits.
-pub async fn serve(listener: TcpListener, db: Database, key: EngineKey, cfg: DoorConfig) -> std::io::Result<()> {
-    let app = axum::Router::new().fallback(door).with_state(Arc::new(Door { db, key, body_read_timeout: cfg.body_read_timeout }));
-    let busy = error_body("com.amazon.coral.availability#ThrottlingException", "The engine has too many open connections; retry shortly.");
+pub async fn serve(
+    listener: TcpListener,
+    db: Database,
+    key: EngineKey,
+    cfg: DoorConfig,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .fallback(door)
+        .with_state(Arc::new(Door {
+            db,
+            key,
+            body_read_timeout: cfg.body_read_timeout,
+        }));
+    let busy = error_body(
+        "com.amazon.coral.availability#ThrottlingException",
+        "The engine has too many open connections; retry shortly.",
+    );
     let busy = listener::busy_answer(AMZ_JSON, &busy);
-    listener::serve_until(app, listener, cfg.serve, busy, |io| io, std::future::pending()).await
+    listener::serve_until(
+        app,
+        listener,
+        cfg.serve,
+        busy,
+        |io| io,
+        std::future::pending(),
+    )
+    .await
 }
 
 struct Door {
@@ -129,7 +170,13 @@ struct Door {
 async fn door(State(door): State<Arc<Door>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // The head first: nothing of the body is read for a caller without the key.
-    let content_sha256 = match verify_head(&door.key, &parts.method, &parts.uri, &parts.headers, SystemTime::now()) {
+    let content_sha256 = match verify_head(
+        &door.key,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        SystemTime::now(),
+    ) {
         Ok(hash) => hash,
         Err(refusal) => {
             tracing::warn!(kind = refusal.kind(), "engine listener refused a request");
@@ -144,7 +191,11 @@ async fn door(State(door): State<Arc<Door>>, request: Request) -> Response {
         tracing::warn!(kind = refusal.kind(), "engine listener refused a request");
         return dynamo_json(400, refusal.body());
     }
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let (status, json) = in_process::answer_json(&door.db, target, &body);
     dynamo_json(status, json)
 }
@@ -152,26 +203,48 @@ async fn door(State(door): State<Arc<Door>>, request: Request) -> Response {
 /// A verified request's body: at most [`MAX_BODY`] bytes (also by its `Content-Length`, checked before any
 /// byte is read), within `timeout`.
 async fn read_body(body: Body, headers: &HeaderMap, timeout: Duration) -> Result<Bytes, Response> {
-    let too_large = || dynamo_json(413, error_body("com.amazon.coral.validate#ValidationException", "The request body is larger than 16 MB."));
-    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        dynamo_json(
+            413,
+            error_body(
+                "com.amazon.coral.validate#ValidationException",
+                "The request body is larger than 16 MB.",
+            ),
+        )
+    };
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) if declared.is_none() => Err(too_large()),
-        Ok(Err(_)) => Err(dynamo_json(400, error_body("com.amazon.coral.validate#ValidationException", "The request body was cut off."))),
+        Ok(Err(_)) => Err(dynamo_json(
+            400,
+            error_body(
+                "com.amazon.coral.validate#ValidationException",
+                "The request body was cut off.",
+            ),
+        )),
         Err(_) => {
             tracing::warn!("engine listener: a request body did not arrive in time");
             let detail = "The request body did not arrive within the body read timeout.";
-            Err(dynamo_json(408, error_body("com.amazon.coral.service#RequestTimeoutException", detail)))
+            Err(dynamo_json(
+                408,
+                error_body("com.amazon.coral.service#RequestTimeoutException", detail),
+            ))
         }
     }
 }
 
 /// `answer`, after which the connection is closed (its request's body may be unread).
 fn closing(mut answer: Response) -> Response {
-    answer.headers_mut().insert("connection", axum::http::HeaderValue::from_static("close"));
+    answer
+        .headers_mut()
+        .insert("connection", axum::http::HeaderValue::from_static("close"));
     answer
 }
 
@@ -228,7 +301,9 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, Refusal> {
     let rest = value
         .strip_prefix(ALGORITHM)
         .and_then(|r| r.strip_prefix(' '))
-        .ok_or_else(|| unrecognized("The request must be signed with AWS4-HMAC-SHA256 and the engine's key."))?;
+        .ok_or_else(|| {
+            unrecognized("The request must be signed with AWS4-HMAC-SHA256 and the engine's key.")
+        })?;
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
         match part.trim().split_once('=') {
@@ -238,23 +313,45 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, Refusal> {
             _ => return Err(invalid("The Authorization header is malformed.")),
         }
     }
-    let (Some(credential), Some(signed_headers), Some(signature)) = (credential, signed_headers, signature) else {
-        return Err(invalid("The Authorization header needs Credential, SignedHeaders and Signature."));
+    let (Some(credential), Some(signed_headers), Some(signature)) =
+        (credential, signed_headers, signature)
+    else {
+        return Err(invalid(
+            "The Authorization header needs Credential, SignedHeaders and Signature.",
+        ));
     };
     let scope: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, "aws4_request"] = scope.as_slice() else {
-        return Err(invalid("The Credential of the Authorization header is malformed."));
+        return Err(invalid(
+            "The Credential of the Authorization header is malformed.",
+        ));
     };
-    Ok(Authorization { access_key_id, date, region, service, signed_headers, signature })
+    Ok(Authorization {
+        access_key_id,
+        date,
+        region,
+        service,
+        signed_headers,
+        signature,
+    })
 }
 
 fn parse_amz_date(value: &str) -> Option<SystemTime> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(value, &format).ok().map(|t| t.assume_utc().into())
+    time::PrimitiveDateTime::parse(value, &format)
+        .ok()
+        .map(|t| t.assume_utc().into())
 }
 
 /// Check the request's SigV4 signature against `key` at time `now`, its body included.
-pub fn verify(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<(), Refusal> {
+pub fn verify(
+    key: &EngineKey,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<(), Refusal> {
     check_body(&verify_head(key, method, uri, headers, now)?, body)
 }
 
@@ -263,13 +360,21 @@ fn check_body(content_sha256: &str, body: &[u8]) -> Result<(), Refusal> {
     if hex::encode(Sha256::digest(body)) == content_sha256 {
         Ok(())
     } else {
-        Err(invalid("The request body does not match its signed x-amz-content-sha256."))
+        Err(invalid(
+            "The request body does not match its signed x-amz-content-sha256.",
+        ))
     }
 }
 
 /// Check the SigV4 signature of a request's head against `key` at time `now`, with the payload hash its
 /// signed `x-amz-content-sha256` header claims; that hash (for [`check_body`]) when it holds.
-pub fn verify_head(key: &EngineKey, method: &Method, uri: &Uri, headers: &HeaderMap, now: SystemTime) -> Result<String, Refusal> {
+pub fn verify_head(
+    key: &EngineKey,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Result<String, Refusal> {
     let auth_value = headers
         .get("authorization")
         .ok_or_else(|| unrecognized("The request carries no signature; sign it with the engine's key (SCIM_DATA_DIR/engine-key)."))?
@@ -277,24 +382,39 @@ pub fn verify_head(key: &EngineKey, method: &Method, uri: &Uri, headers: &Header
         .map_err(|_| invalid("The Authorization header is malformed."))?;
     let auth = parse_authorization(auth_value)?;
     if auth.access_key_id != ACCESS_KEY_ID {
-        return Err(unrecognized("The security token included in the request is invalid."));
+        return Err(unrecognized(
+            "The security token included in the request is invalid.",
+        ));
     }
     if auth.service != SERVICE {
-        return Err(invalid(format!("Credential should be scoped to the service '{SERVICE}'.")));
+        return Err(invalid(format!(
+            "Credential should be scoped to the service '{SERVICE}'."
+        )));
     }
-    let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok()).ok_or_else(|| invalid("The request needs an X-Amz-Date header."))?;
-    let signed_at = parse_amz_date(amz_date).ok_or_else(|| invalid("The X-Amz-Date header is malformed."))?;
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| invalid("The request needs an X-Amz-Date header."))?;
+    let signed_at =
+        parse_amz_date(amz_date).ok_or_else(|| invalid("The X-Amz-Date header is malformed."))?;
     if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
         return Err(invalid("The Credential's date does not match X-Amz-Date."));
     }
-    let skew = now.duration_since(signed_at).unwrap_or_else(|e| e.duration());
+    let skew = now
+        .duration_since(signed_at)
+        .unwrap_or_else(|e| e.duration());
     if skew > MAX_SKEW {
-        return Err(invalid(format!("Signature expired: {amz_date} is more than {} minutes from the engine's time.", MAX_SKEW.as_secs() / 60)));
+        return Err(invalid(format!(
+            "Signature expired: {amz_date} is more than {} minutes from the engine's time.",
+            MAX_SKEW.as_secs() / 60
+        )));
     }
     let names: Vec<&str> = auth.signed_headers.split(';').collect();
     for required in ["host", "x-amz-date", "x-amz-target", CONTENT_SHA256] {
         if !names.contains(&required) {
-            return Err(invalid(format!("The signed headers must include {required}.")));
+            return Err(invalid(format!(
+                "The signed headers must include {required}."
+            )));
         }
     }
     let mut signed = Vec::new();
@@ -304,19 +424,33 @@ pub fn verify_head(key: &EngineKey, method: &Method, uri: &Uri, headers: &Header
             return Err(invalid(format!("The signed header {name} is missing.")));
         }
         for v in values {
-            signed.push((*name, v.to_str().map_err(|_| invalid(format!("The signed header {name} is not text.")))?));
+            signed.push((
+                *name,
+                v.to_str()
+                    .map_err(|_| invalid(format!("The signed header {name} is not text.")))?,
+            ));
         }
     }
 
-    let content_sha256 = headers.get(CONTENT_SHA256).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if content_sha256.len() != 64 || !content_sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(invalid("The x-amz-content-sha256 header must be the body's SHA-256 in lower-case hex."));
+    let content_sha256 = headers
+        .get(CONTENT_SHA256)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_sha256.len() != 64
+        || !content_sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(invalid(
+            "The x-amz-content-sha256 header must be the body's SHA-256 in lower-case hex.",
+        ));
     }
 
     // The expected signature, by the SDK's signer (see the module comment). The URI's authority is a
     // placeholder: the signed `host` header (required above) is what the signer uses.
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let identity = Credentials::new(ACCESS_KEY_ID, key.secret.clone(), None, None, "engine-key").into();
+    let identity =
+        Credentials::new(ACCESS_KEY_ID, key.secret.clone(), None, None, "engine-key").into();
     let params = SigningParams::builder()
         .identity(&identity)
         .region(auth.region)
@@ -326,9 +460,16 @@ pub fn verify_head(key: &EngineKey, method: &Method, uri: &Uri, headers: &Header
         .build()
         .map_err(|_| invalid("The request cannot be verified."))?
         .into();
-    let request = SignableRequest::new(method.as_str(), format!("http://engine{path}"), signed.into_iter(), SignableBody::Precomputed(content_sha256.to_string()))
-        .map_err(|_| invalid("The request cannot be verified."))?;
-    let (instructions, expected) = sign(request, &params).map_err(|_| invalid("The request cannot be verified."))?.into_parts();
+    let request = SignableRequest::new(
+        method.as_str(),
+        format!("http://engine{path}"),
+        signed.into_iter(),
+        SignableBody::Precomputed(content_sha256.to_string()),
+    )
+    .map_err(|_| invalid("The request cannot be verified."))?;
+    let (instructions, expected) = sign(request, &params)
+        .map_err(|_| invalid("The request cannot be verified."))?
+        .into_parts();
     let (expected_headers, _) = instructions.into_parts();
     let expected_signed = expected_headers
         .iter()
@@ -377,7 +518,13 @@ mod tests {
         if content_sha256 {
             base.push((CONTENT_SHA256, &hash));
         }
-        let req = SignableRequest::new("POST", "http://127.0.0.1:4567/", base.iter().copied(), SignableBody::Bytes(body)).unwrap();
+        let req = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:4567/",
+            base.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
         let (instr, _) = sign(req, &params).unwrap().into_parts();
         let mut headers = HeaderMap::new();
         for (k, v) in base {
@@ -385,23 +532,57 @@ mod tests {
         }
         let (extra, _) = instr.into_parts();
         for h in extra {
-            headers.insert(axum::http::HeaderName::from_bytes(h.name().as_bytes()).unwrap(), h.value().parse().unwrap());
+            headers.insert(
+                axum::http::HeaderName::from_bytes(h.name().as_bytes()).unwrap(),
+                h.value().parse().unwrap(),
+            );
         }
         headers
     }
 
-    fn check(headers: &HeaderMap, body: &[u8], now: SystemTime, key: &EngineKey) -> Result<(), Refusal> {
-        verify(key, &Method::POST, &Uri::from_static("/"), headers, body, now)
+    fn check(
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+        key: &EngineKey,
+    ) -> Result<(), Refusal> {
+        verify(
+            key,
+            &Method::POST,
+            &Uri::from_static("/"),
+            headers,
+            body,
+            now,
+        )
     }
 
     #[test]
     fn a_request_signed_with_the_key_passes() {
         let key = EngineKey::random();
         let now = SystemTime::now();
-        assert_eq!(check(&signed(&key.secret, now, BODY), BODY, now, &key), Ok(()));
+        assert_eq!(
+            check(&signed(&key.secret, now, BODY), BODY, now, &key),
+            Ok(())
+        );
         // within the window either side
-        assert_eq!(check(&signed(&key.secret, now - Duration::from_secs(200), BODY), BODY, now, &key), Ok(()));
-        assert_eq!(check(&signed(&key.secret, now + Duration::from_secs(200), BODY), BODY, now, &key), Ok(()));
+        assert_eq!(
+            check(
+                &signed(&key.secret, now - Duration::from_secs(200), BODY),
+                BODY,
+                now,
+                &key
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &signed(&key.secret, now + Duration::from_secs(200), BODY),
+                BODY,
+                now,
+                &key
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -411,19 +592,36 @@ mod tests {
         h.insert("x-amz-target", "DynamoDB_20120810.GetItem".parse().unwrap());
         let r = check(&h, BODY, SystemTime::now(), &key).unwrap_err();
         assert_eq!(r.kind(), "UnrecognizedClientException");
-        assert!(r.body().contains("com.amazon.coral.service#UnrecognizedClientException"), "{}", r.body());
+        assert!(
+            r.body()
+                .contains("com.amazon.coral.service#UnrecognizedClientException"),
+            "{}",
+            r.body()
+        );
     }
 
     #[test]
     fn another_secret_or_key_id_is_refused() {
         let key = EngineKey::random();
         let now = SystemTime::now();
-        let r = check(&signed(&EngineKey::random().secret, now, BODY), BODY, now, &key).unwrap_err();
+        let r = check(
+            &signed(&EngineKey::random().secret, now, BODY),
+            BODY,
+            now,
+            &key,
+        )
+        .unwrap_err();
         assert_eq!(r.kind(), "InvalidSignatureException");
         let mut h = signed(&key.secret, now, BODY);
-        let other = h["authorization"].to_str().unwrap().replace("Credential=scim-local/", "Credential=someone/");
+        let other = h["authorization"]
+            .to_str()
+            .unwrap()
+            .replace("Credential=scim-local/", "Credential=someone/");
         h.insert("authorization", other.parse().unwrap());
-        assert_eq!(check(&h, BODY, now, &key).unwrap_err().kind(), "UnrecognizedClientException");
+        assert_eq!(
+            check(&h, BODY, now, &key).unwrap_err().kind(),
+            "UnrecognizedClientException"
+        );
     }
 
     #[test]
@@ -432,20 +630,42 @@ mod tests {
         let now = SystemTime::now();
         let h = signed(&key.secret, now, BODY);
         let tampered = br#"{"TableName":"t","Key":{"pk":{"S":"z"},"sk":{"S":"b"}}}"#;
-        assert_eq!(check(&h, tampered, now, &key).unwrap_err().kind(), "InvalidSignatureException");
+        assert_eq!(
+            check(&h, tampered, now, &key).unwrap_err().kind(),
+            "InvalidSignatureException"
+        );
         let mut h2 = h.clone();
-        h2.insert("x-amz-target", "DynamoDB_20120810.DeleteItem".parse().unwrap());
-        assert_eq!(check(&h2, BODY, now, &key).unwrap_err().kind(), "InvalidSignatureException");
+        h2.insert(
+            "x-amz-target",
+            "DynamoDB_20120810.DeleteItem".parse().unwrap(),
+        );
+        assert_eq!(
+            check(&h2, BODY, now, &key).unwrap_err().kind(),
+            "InvalidSignatureException"
+        );
         let mut h3 = h.clone();
         let sig = h3["authorization"].to_str().unwrap().to_string();
-        let flipped = format!("{}{}", &sig[..sig.len() - 1], if sig.ends_with('0') { '1' } else { '0' });
+        let flipped = format!(
+            "{}{}",
+            &sig[..sig.len() - 1],
+            if sig.ends_with('0') { '1' } else { '0' }
+        );
         h3.insert("authorization", flipped.parse().unwrap());
-        assert_eq!(check(&h3, BODY, now, &key).unwrap_err().kind(), "InvalidSignatureException");
+        assert_eq!(
+            check(&h3, BODY, now, &key).unwrap_err().kind(),
+            "InvalidSignatureException"
+        );
         // dropping x-amz-target from the signed headers is refused even with a valid signature
         let mut h4 = h.clone();
-        let a = h4["authorization"].to_str().unwrap().replace(";x-amz-target", "");
+        let a = h4["authorization"]
+            .to_str()
+            .unwrap()
+            .replace(";x-amz-target", "");
         h4.insert("authorization", a.parse().unwrap());
-        assert_eq!(check(&h4, BODY, now, &key).unwrap_err().kind(), "InvalidSignatureException");
+        assert_eq!(
+            check(&h4, BODY, now, &key).unwrap_err().kind(),
+            "InvalidSignatureException"
+        );
     }
 
     #[test]
@@ -460,20 +680,39 @@ mod tests {
         let h = signed(&key.secret, now, BODY);
         let claimed = verify_head(&key, &Method::POST, &Uri::from_static("/"), &h, now).unwrap();
         assert_eq!(claimed, hex::encode(Sha256::digest(BODY)));
-        assert_eq!(check_body(&claimed, b"{}").unwrap_err().kind(), "InvalidSignatureException");
+        assert_eq!(
+            check_body(&claimed, b"{}").unwrap_err().kind(),
+            "InvalidSignatureException"
+        );
         // Another hash in the header than the one signed is refused at the head.
         let mut h2 = h.clone();
-        h2.insert(CONTENT_SHA256, hex::encode(Sha256::digest(b"{}")).parse().unwrap());
-        assert_eq!(verify_head(&key, &Method::POST, &Uri::from_static("/"), &h2, now).unwrap_err().kind(), "InvalidSignatureException");
+        h2.insert(
+            CONTENT_SHA256,
+            hex::encode(Sha256::digest(b"{}")).parse().unwrap(),
+        );
+        assert_eq!(
+            verify_head(&key, &Method::POST, &Uri::from_static("/"), &h2, now)
+                .unwrap_err()
+                .kind(),
+            "InvalidSignatureException"
+        );
         h2.insert(CONTENT_SHA256, "UNSIGNED-PAYLOAD".parse().unwrap());
-        assert_eq!(verify_head(&key, &Method::POST, &Uri::from_static("/"), &h2, now).unwrap_err().kind(), "InvalidSignatureException");
+        assert_eq!(
+            verify_head(&key, &Method::POST, &Uri::from_static("/"), &h2, now)
+                .unwrap_err()
+                .kind(),
+            "InvalidSignatureException"
+        );
     }
 
     #[test]
     fn stale_or_future_dates_are_refused() {
         let key = EngineKey::random();
         let now = SystemTime::now();
-        for at in [now - Duration::from_secs(6 * 60), now + Duration::from_secs(6 * 60)] {
+        for at in [
+            now - Duration::from_secs(6 * 60),
+            now + Duration::from_secs(6 * 60),
+        ] {
             let r = check(&signed(&key.secret, at, BODY), BODY, now, &key).unwrap_err();
             assert_eq!(r.kind(), "InvalidSignatureException");
             assert!(r.body().contains("expired"), "{}", r.body());
@@ -497,10 +736,16 @@ mod tests {
         }
         let mut h = signed(&key.secret, now, BODY);
         h.insert("x-amz-date", "yesterday".parse().unwrap());
-        assert_eq!(check(&h, BODY, now, &key).unwrap_err().kind(), "InvalidSignatureException");
+        assert_eq!(
+            check(&h, BODY, now, &key).unwrap_err().kind(),
+            "InvalidSignatureException"
+        );
         let mut h = signed(&key.secret, now, BODY);
         h.remove("host");
-        assert_eq!(check(&h, BODY, now, &key).unwrap_err().kind(), "InvalidSignatureException");
+        assert_eq!(
+            check(&h, BODY, now, &key).unwrap_err().kind(),
+            "InvalidSignatureException"
+        );
     }
 
     #[test]
@@ -515,10 +760,19 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(dir.join(KEY_FILE))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o600
+            );
         }
         std::fs::write(dir.join(KEY_FILE), "short").unwrap();
-        assert!(EngineKey::load_or_create(&dir).unwrap_err().contains("malformed"));
+        assert!(EngineKey::load_or_create(&dir)
+            .unwrap_err()
+            .contains("malformed"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

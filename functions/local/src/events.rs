@@ -30,31 +30,58 @@ pub fn consumer(store: &DynamoStore, endpoint: &str, signed: bool, cfg: &EventsC
         let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
         aws_sdk_dynamodb::config::Credentials::new(key, secret, None, None, "scim-local")
     });
-    Consumer::new(store, streams_client_like(store.client(), endpoint, creds), log)
+    Consumer::new(
+        store,
+        streams_client_like(store.client(), endpoint, creds),
+        log,
+    )
 }
 
 /// Enable the stream (and TTL) if the table lacks them, then run the consumer, and the webhook delivery
 /// when configured, as background tasks.
-pub async fn start(store: &DynamoStore, endpoint: &str, signed: bool, cfg: &EventsConfig, webhook: Option<WebhookConfig>) -> Result<LocalEvents, String> {
+pub async fn start(
+    store: &DynamoStore,
+    endpoint: &str,
+    signed: bool,
+    cfg: &EventsConfig,
+    webhook: Option<WebhookConfig>,
+) -> Result<LocalEvents, String> {
     let mut c = consumer(store, endpoint, signed, cfg);
-    c.ensure_stream().await.map_err(|e| format!("change events: {e:?}"))?;
+    c.ensure_stream()
+        .await
+        .map_err(|e| format!("change events: {e:?}"))?;
     let log = Arc::new(EventLog::new(store, cfg.retention));
     let stats = c.stats.clone();
     // The consumer names the tenants it logged events for and wakes the deliverer (no polling of tenants).
-    let wake = webhook::Wake { notify: c.notify.clone(), tenants: c.logged_tenants.clone() };
+    let wake = webhook::Wake {
+        notify: c.notify.clone(),
+        tenants: c.logged_tenants.clone(),
+    };
     tokio::spawn(c.run(cfg.poll_interval));
     let status = webhook.map(|w| {
         let status = Arc::new(webhook::Status::default());
-        tokio::spawn(webhook::deliver(store.clone(), (*log).clone(), w, wake, status.clone()));
+        tokio::spawn(webhook::deliver(
+            store.clone(),
+            (*log).clone(),
+            w,
+            wake,
+            status.clone(),
+        ));
         status
     });
-    Ok(LocalEvents { log, stats, webhook: status })
+    Ok(LocalEvents {
+        log,
+        stats,
+        webhook: status,
+    })
 }
 
 /// The webhook settings from the environment (`SCIM_EVENTS_WEBHOOK_URL`; the secret from
 /// `SCIM_EVENTS_WEBHOOK_SECRET`, or kept in the data directory, made at first use), None when no URL.
 pub fn webhook_from_env(data_dir: &Path) -> Result<Option<WebhookConfig>, String> {
-    let Ok(url) = std::env::var("SCIM_EVENTS_WEBHOOK_URL") else { return Ok(None) };
+    let Ok(url) = std::env::var("SCIM_EVENTS_WEBHOOK_URL") else {
+        return Ok(None);
+    };
     // The local server's HTTP client speaks plain HTTP only (a receiver on this machine or the LAN).
     if !url.starts_with("http://") {
         return Err("SCIM_EVENTS_WEBHOOK_URL must be an http:// URL (the local server delivers over plain HTTP)".into());
@@ -67,11 +94,16 @@ pub fn webhook_from_env(data_dir: &Path) -> Result<Option<WebhookConfig>, String
                 Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
                 _ => {
                     let s = scim_core::auth::generate_token();
-                    crate::private_dir::write_private(&file, &s).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                    crate::private_dir::write_private(&file, &s)
+                        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
                     s
                 }
             }
         }
     };
-    Ok(Some(WebhookConfig { url, secret, ..WebhookConfig::default() }))
+    Ok(Some(WebhookConfig {
+        url,
+        secret,
+        ..WebhookConfig::default()
+    }))
 }

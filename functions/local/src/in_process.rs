@@ -57,7 +57,10 @@ impl InProcess {
         let target = request.headers().get("x-amz-target").unwrap_or("");
         let Some(bytes) = request.body().bytes() else {
             // The SDK's DynamoDB requests are always in memory; a streaming body would be a bug here.
-            return Err(ConnectorError::other("the in-process DynamoDB connector needs an in-memory body".into(), None));
+            return Err(ConnectorError::other(
+                "the in-process DynamoDB connector needs an in-memory body".into(),
+                None,
+            ));
         };
         let (status, json) = answer_json(&self.db, target, bytes);
         respond(status, json)
@@ -67,8 +70,11 @@ impl InProcess {
 /// One DynamoDB call, `x-amz-target` + JSON body → (HTTP status, JSON answer), errors as DynamoDB words.
 /// Shared by the in-process connector and the engine's door for other processes ([`crate::engine_door`]).
 pub(crate) fn answer_json(db: &Database, target: &str, body: &[u8]) -> (u16, String) {
-    let Some(operation) = target.strip_prefix(TARGET_PREFIX).or_else(|| target.strip_prefix(STREAMS_TARGET_PREFIX).filter(|op| is_streams_operation(op)))
-    else {
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX).or_else(|| {
+        target
+            .strip_prefix(STREAMS_TARGET_PREFIX)
+            .filter(|op| is_streams_operation(op))
+    }) else {
         return (400, error_body("UnknownOperationException", ""));
     };
     let Ok(body) = std::str::from_utf8(body) else {
@@ -96,7 +102,8 @@ fn call<Req: DeserializeOwned, Resp: Serialize>(
     body: &str,
     op: impl FnOnce(Req) -> dynoxide::Result<Resp>,
 ) -> Result<String, DynoxideError> {
-    let req = serde_json::from_str(body).map_err(|e| DynoxideError::ValidationException(readable(&e.to_string())))?;
+    let req = serde_json::from_str(body)
+        .map_err(|e| DynoxideError::ValidationException(readable(&e.to_string())))?;
     let resp = op(req)?;
     serde_json::to_string(&resp).map_err(|e| DynoxideError::InternalServerError(e.to_string()))
 }
@@ -105,7 +112,11 @@ fn call<Req: DeserializeOwned, Resp: Serialize>(
 /// position; neither belongs in the message.
 fn readable(msg: &str) -> String {
     let msg = match msg.split_once(':') {
-        Some((tag, rest)) if !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => rest,
+        Some((tag, rest))
+            if !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') =>
+        {
+            rest
+        }
         _ => msg,
     };
     match msg.rfind(" at line ") {
@@ -121,14 +132,19 @@ fn readable(msg: &str) -> String {
 /// within 30,000 users (docs/benchmark.md, "Profile"). In process an answer cannot be lost on the way
 /// back — the call returns or the process is gone — so the token protects nothing here and is dropped.
 /// Over HTTP (moto, AWS) the SDK's token stays.
-fn without_request_token(mut r: dynoxide::actions::transact_write_items::TransactWriteItemsRequest) -> dynoxide::actions::transact_write_items::TransactWriteItemsRequest {
+fn without_request_token(
+    mut r: dynoxide::actions::transact_write_items::TransactWriteItemsRequest,
+) -> dynoxide::actions::transact_write_items::TransactWriteItemsRequest {
     r.client_request_token = None;
     r
 }
 
 /// The operations of the Streams API (served by the same engine under their own target prefix).
 fn is_streams_operation(op: &str) -> bool {
-    matches!(op, "ListStreams" | "DescribeStream" | "GetShardIterator" | "GetRecords")
+    matches!(
+        op,
+        "ListStreams" | "DescribeStream" | "GetShardIterator" | "GetRecords"
+    )
 }
 
 /// The operations the store and the tools use (and the rest of the item and table API, so nothing the SDK
@@ -156,7 +172,9 @@ fn dispatch(db: &Database, operation: &str, body: &str) -> Result<String, Dynoxi
         "DescribeStream" => call(body, |r| db.describe_stream(r)),
         "GetShardIterator" => call(body, |r| db.get_shard_iterator(r)),
         "GetRecords" => call(body, |r| db.get_records(r)),
-        other => Err(DynoxideError::ValidationException(format!("operation {other} is not served in process"))),
+        other => Err(DynoxideError::ValidationException(format!(
+            "operation {other} is not served in process"
+        ))),
     }
 }
 
@@ -176,7 +194,9 @@ mod tests {
 
     #[test]
     fn unknown_target_is_a_400_dynamodb_error() {
-        let c = InProcess { db: Database::memory().unwrap() };
+        let c = InProcess {
+            db: Database::memory().unwrap(),
+        };
         let resp = c.answer(&request("Nope.GetItem", "{}")).unwrap();
         assert_eq!(resp.status().as_u16(), 400);
         assert!(text(&resp).contains("UnknownOperationException"));
@@ -184,48 +204,88 @@ mod tests {
 
     #[test]
     fn engine_errors_keep_their_status_and_type() {
-        let c = InProcess { db: Database::memory().unwrap() };
+        let c = InProcess {
+            db: Database::memory().unwrap(),
+        };
         let resp = c
-            .answer(&request("DynamoDB_20120810.GetItem", r#"{"TableName":"missing","Key":{"pk":{"S":"a"}}}"#))
+            .answer(&request(
+                "DynamoDB_20120810.GetItem",
+                r#"{"TableName":"missing","Key":{"pk":{"S":"a"}}}"#,
+            ))
             .unwrap();
         assert_eq!(resp.status().as_u16(), 400);
-        assert!(text(&resp).contains("ResourceNotFoundException"), "{}", text(&resp));
+        assert!(
+            text(&resp).contains("ResourceNotFoundException"),
+            "{}",
+            text(&resp)
+        );
     }
 
     #[test]
     fn transactions_keep_no_request_token() {
-        let c = InProcess { db: Database::memory().unwrap() };
+        let c = InProcess {
+            db: Database::memory().unwrap(),
+        };
         let create = r#"{"TableName":"tab","AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],
             "KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"BillingMode":"PAY_PER_REQUEST"}"#;
-        let resp = c.answer(&request("DynamoDB_20120810.CreateTable", create)).unwrap();
+        let resp = c
+            .answer(&request("DynamoDB_20120810.CreateTable", create))
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200, "{}", text(&resp));
         let tx = |v: &str| {
-            format!(r#"{{"ClientRequestToken":"same-token","TransactItems":[{{"Put":{{"TableName":"tab","Item":{{"pk":{{"S":"{v}"}}}}}}}}]}}"#)
+            format!(
+                r#"{{"ClientRequestToken":"same-token","TransactItems":[{{"Put":{{"TableName":"tab","Item":{{"pk":{{"S":"{v}"}}}}}}}}]}}"#
+            )
         };
         // With the token kept, the engine would answer the second (different) transaction with
         // IdempotentParameterMismatchException; without it both are applied.
         for v in ["a", "b"] {
-            let resp = c.answer(&request("DynamoDB_20120810.TransactWriteItems", &tx(v))).unwrap();
+            let resp = c
+                .answer(&request("DynamoDB_20120810.TransactWriteItems", &tx(v)))
+                .unwrap();
             assert_eq!(resp.status().as_u16(), 200, "{}", text(&resp));
         }
-        let get = c.answer(&request("DynamoDB_20120810.GetItem", r#"{"TableName":"tab","Key":{"pk":{"S":"b"}}}"#)).unwrap();
+        let get = c
+            .answer(&request(
+                "DynamoDB_20120810.GetItem",
+                r#"{"TableName":"tab","Key":{"pk":{"S":"b"}}}"#,
+            ))
+            .unwrap();
         assert!(text(&get).contains(r#""S":"b""#), "{}", text(&get));
     }
 
     #[test]
     fn refusals_read_as_dynamodb_words() {
-        let c = InProcess { db: Database::memory().unwrap() };
-        let resp = c.answer(&request("DynamoDB_20120810.GetItem", r#"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#)).unwrap();
+        let c = InProcess {
+            db: Database::memory().unwrap(),
+        };
+        let resp = c
+            .answer(&request(
+                "DynamoDB_20120810.GetItem",
+                r#"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#,
+            ))
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 400);
         let body = text(&resp);
-        assert!(body.contains("ValidationException") && body.contains("Member must have length greater than or equal to 3"), "{body}");
-        assert!(!body.contains("VALIDATION:") && !body.contains(" at line "), "{body}");
+        assert!(
+            body.contains("ValidationException")
+                && body.contains("Member must have length greater than or equal to 3"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("VALIDATION:") && !body.contains(" at line "),
+            "{body}"
+        );
     }
 
     #[test]
     fn malformed_json_is_a_400_not_a_panic() {
-        let c = InProcess { db: Database::memory().unwrap() };
-        let resp = c.answer(&request("DynamoDB_20120810.GetItem", "{not json")).unwrap();
+        let c = InProcess {
+            db: Database::memory().unwrap(),
+        };
+        let resp = c
+            .answer(&request("DynamoDB_20120810.GetItem", "{not json"))
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 400);
     }
 }

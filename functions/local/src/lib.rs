@@ -4,8 +4,8 @@
 //!
 //! The embedded engine is a dependency of this crate only — never of a Lambda function.
 
-use std::net::SocketAddr;
 use scim_core::store::dynamo::DynamoStore;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -36,7 +36,12 @@ impl EmbeddedDynamo {
     /// A store on `table` that reaches the engine in process (see [`in_process`]); the SDK calls are the
     /// same as over HTTP.
     pub fn store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
-        DynamoStore::local_via(&self.endpoint, table, call_timeout, in_process::http_client(self.db.clone()))
+        DynamoStore::local_via(
+            &self.endpoint,
+            table,
+            call_timeout,
+            in_process::http_client(self.db.clone()),
+        )
     }
 
     /// A store on `table` that reaches the engine over its HTTP listener, signing with its key (as
@@ -71,7 +76,10 @@ pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<EmbeddedD
 
 /// [`start_embedded_dynamodb`], its listener checking signatures against `key` (the one kept in the data
 /// directory, so that `scim-admin` can read it).
-pub async fn start_embedded_dynamodb_with_key(db_file: Option<&Path>, key: engine_door::EngineKey) -> Result<EmbeddedDynamo, String> {
+pub async fn start_embedded_dynamodb_with_key(
+    db_file: Option<&Path>,
+    key: engine_door::EngineKey,
+) -> Result<EmbeddedDynamo, String> {
     start_embedded_dynamodb_with(db_file, key, engine_door::DoorConfig::from_env()).await
 }
 
@@ -83,25 +91,42 @@ pub async fn start_embedded_dynamodb_with(
 ) -> Result<EmbeddedDynamo, String> {
     let db = match db_file {
         Some(p) => {
-            let path = p.to_str().ok_or_else(|| format!("database path {} is not valid UTF-8", p.display()))?;
-            private_dir::touch_private(p).map_err(|e| format!("cannot create embedded DynamoDB database {path}: {e}"))?;
+            let path = p
+                .to_str()
+                .ok_or_else(|| format!("database path {} is not valid UTF-8", p.display()))?;
+            private_dir::touch_private(p)
+                .map_err(|e| format!("cannot create embedded DynamoDB database {path}: {e}"))?;
             // Opened once so the engine makes its schema, closed, indexed (stream_index.rs), opened for good:
             // the engine's connection then plans its statements with the indexes from the start.
-            drop(dynoxide::Database::new(path).map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?);
+            drop(
+                dynoxide::Database::new(path)
+                    .map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?,
+            );
             stream_index::ensure(p)?;
-            dynoxide::Database::new(path).map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?
+            dynoxide::Database::new(path)
+                .map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?
         }
-        None => dynoxide::Database::memory().map_err(|e| format!("cannot open in-memory DynamoDB: {e}"))?,
+        None => dynoxide::Database::memory()
+            .map_err(|e| format!("cannot open in-memory DynamoDB: {e}"))?,
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind a loopback port for the embedded DynamoDB: {e}"))?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot bind a loopback port for the embedded DynamoDB: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(engine_door::serve(listener, db.clone(), key.clone(), door));
-    Ok(EmbeddedDynamo { endpoint: format!("http://{addr}"), key, db })
+    Ok(EmbeddedDynamo {
+        endpoint: format!("http://{addr}"),
+        key,
+        db,
+    })
 }
 
 /// What `scim-local` serves: the operator page (`/admin`, when given its credential) in front of every
 /// SCIM route.
-pub fn app(state: scim_core::http::AppState, admin: Option<std::sync::Arc<admin::AdminAuth>>) -> axum::Router {
+pub fn app(
+    state: scim_core::http::AppState,
+    admin: Option<std::sync::Arc<admin::AdminAuth>>,
+) -> axum::Router {
     app_with_webhook(state, admin, None)
 }
 
@@ -115,7 +140,9 @@ pub fn app_with_webhook(
     let admin_cfg = admin::AdminConfig::new(state.http.body_read_timeout);
     let scim = scim_core::http::router(state);
     match admin {
-        Some(auth) => admin::router_with_webhook(metrics, auth, admin_cfg, webhook).fallback_service(scim),
+        Some(auth) => {
+            admin::router_with_webhook(metrics, auth, admin_cfg, webhook).fallback_service(scim)
+        }
         None => scim,
     }
 }
@@ -123,7 +150,13 @@ pub fn app_with_webhook(
 /// Serve `router` on `listener` until the process is stopped (Ctrl-C / SIGTERM end it gracefully), with
 /// the timeouts and connection cap of [`serve::ServeConfig::from_env`].
 pub async fn serve(router: axum::Router, listener: TcpListener) -> std::io::Result<()> {
-    serve::serve_until(router, listener, serve::ServeConfig::from_env(), shutdown_signal()).await
+    serve::serve_until(
+        router,
+        listener,
+        serve::ServeConfig::from_env(),
+        shutdown_signal(),
+    )
+    .await
 }
 
 async fn shutdown_signal() {
@@ -132,7 +165,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

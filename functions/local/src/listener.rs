@@ -17,7 +17,6 @@
 use axum::http::Request;
 use axum::Router;
 use hyper::body::Incoming;
-use tower::ServiceExt as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -33,6 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tower::ServiceExt as _;
 
 /// Connection limits of a local listener, from the environment (documented in the README).
 #[derive(Debug, Clone)]
@@ -196,7 +196,10 @@ where
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(cfg.header_read_timeout)
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(with_peer(&router, peer)));
+            .serve_connection(
+                TokioIo::new(io),
+                TowerToHyperService::new(with_peer(&router, peer)),
+            );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
@@ -214,10 +217,13 @@ fn with_peer(
     router: &Router,
     peer: std::net::SocketAddr,
 ) -> tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone> {
-    router.clone().map_request(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        req
-    })
+    router
+        .clone()
+        .map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            req
+        })
 }
 
 /// The answer to a connection over a cap, then close.

@@ -58,7 +58,10 @@ ENVIRONMENT (all optional)
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(worker_threads()).enable_all().build();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .enable_all()
+        .build();
     let result = match runtime {
         Ok(rt) => rt.block_on(run()),
         Err(e) => Err(format!("cannot start the async runtime: {e}")),
@@ -74,7 +77,11 @@ fn main() {
 /// with 2 cores, 4 workers gave about +8 % on GET by id and on `userName eq` over 2 (three alternating
 /// pairs; docs/benchmark.md).
 fn worker_threads() -> usize {
-    if let Some(n) = std::env::var("TOKIO_WORKER_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0) {
+    if let Some(n) = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
         return n;
     }
     std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
@@ -93,7 +100,10 @@ async fn run() -> Result<(), String> {
     let store_cfg = StoreConfig::from_env();
     if args.iter().any(|a| a == "--create-table") {
         let store = DynamoStore::from_env(&store_cfg).await;
-        store.create_table_if_missing().await.map_err(|e| format!("create table {}: {e:?}", store_cfg.table))?;
+        store
+            .create_table_if_missing()
+            .await
+            .map_err(|e| format!("create table {}: {e:?}", store_cfg.table))?;
         println!("table {} is ready", store_cfg.table);
         return Ok(());
     }
@@ -105,7 +115,11 @@ async fn run() -> Result<(), String> {
     // The change events' consumer reaches the embedded engine in process whatever the server's transport.
     let mut events_store = None;
     let (store, endpoint, engine) = match &store_cfg.endpoint {
-        Some(ep) => (DynamoStore::local(ep, store_cfg.table.clone(), store_cfg.call_timeout), ep.clone(), format!("DynamoDB API at {ep}")),
+        Some(ep) => (
+            DynamoStore::local(ep, store_cfg.table.clone(), store_cfg.call_timeout),
+            ep.clone(),
+            format!("DynamoDB API at {ep}"),
+        ),
         None => {
             let file = data_dir.join("dynamodb.sqlite");
             // The engine's listener lets in only requests signed with this key (kept in the data directory,
@@ -120,20 +134,44 @@ async fn run() -> Result<(), String> {
             // The server itself reaches it in process (same SDK calls, no loopback socket), unless asked to
             // go through the engine's HTTP listener (to compare the two: docs/benchmark.md).
             let (store, transport) = match std::env::var("SCIM_EMBEDDED_TRANSPORT").as_deref() {
-                Ok("http") => (embedded.http_store(store_cfg.table.clone(), store_cfg.call_timeout), "over loopback HTTP"),
-                Ok("in-process") | Err(_) => (embedded.store(store_cfg.table.clone(), store_cfg.call_timeout), "in process"),
-                Ok(other) => return Err(format!("SCIM_EMBEDDED_TRANSPORT must be in-process or http, not {other:?}")),
+                Ok("http") => (
+                    embedded.http_store(store_cfg.table.clone(), store_cfg.call_timeout),
+                    "over loopback HTTP",
+                ),
+                Ok("in-process") | Err(_) => (
+                    embedded.store(store_cfg.table.clone(), store_cfg.call_timeout),
+                    "in process",
+                ),
+                Ok(other) => {
+                    return Err(format!(
+                        "SCIM_EMBEDDED_TRANSPORT must be in-process or http, not {other:?}"
+                    ))
+                }
             };
             embedded.sweep_ttl_every(std::time::Duration::from_secs(3600));
             events_store = Some(embedded.store(store_cfg.table.clone(), store_cfg.call_timeout));
-            (store, embedded.endpoint, format!("embedded DynamoDB engine (dynoxide) on {}, reached {transport}", file.display()))
+            (
+                store,
+                embedded.endpoint,
+                format!(
+                    "embedded DynamoDB engine (dynoxide) on {}, reached {transport}",
+                    file.display()
+                ),
+            )
         }
     };
-    store.create_table_if_missing().await.map_err(|e| format!("cannot create table {} on {endpoint}: {e:?}", store_cfg.table))?;
+    store.create_table_if_missing().await.map_err(|e| {
+        format!(
+            "cannot create table {} on {endpoint}: {e:?}",
+            store_cfg.table
+        )
+    })?;
 
-    let (token, token_origin) = credential(&data_dir, "SCIM_BEARER_TOKEN", local_engine::TOKEN_FILE)?;
+    let (token, token_origin) =
+        credential(&data_dir, "SCIM_BEARER_TOKEN", local_engine::TOKEN_FILE)?;
     // OAuth 2.0 (token endpoint, access tokens): signing keys kept in the data directory (0600).
-    let auth = Auth::from_token(&token)?.with_oauth(Some(scim_local::clients::local_oauth(&data_dir)?));
+    let auth =
+        Auth::from_token(&token)?.with_oauth(Some(scim_local::clients::local_oauth(&data_dir)?));
     // The operator page's own credential: never the SCIM token.
     let (admin_token, admin_origin) = credential(&data_dir, "SCIM_ADMIN_TOKEN", "admin-token")?;
     if admin_token.trim() == token.trim() {
@@ -147,27 +185,56 @@ async fn run() -> Result<(), String> {
     let events = match std::env::var("SCIM_EVENTS").as_deref() {
         Ok("off") => None,
         _ => {
-            let (events_store, signed) = match events_store { Some(s) => (s, false), None => (store.clone(), true) };
+            let (events_store, signed) = match events_store {
+                Some(s) => (s, false),
+                None => (store.clone(), true),
+            };
             let webhook = scim_local::events::webhook_from_env(&data_dir)?;
-            Some(scim_local::events::start(&events_store, &endpoint, signed, &scim_core::events::EventsConfig::from_env(), webhook).await?)
+            Some(
+                scim_local::events::start(
+                    &events_store,
+                    &endpoint,
+                    signed,
+                    &scim_core::events::EventsConfig::from_env(),
+                    webhook,
+                )
+                .await?,
+            )
         }
     };
-    let mut state = AppState::with_profile(Service::new(Arc::new(store), Limits::from_env()), auth, http_cfg, &profile);
+    let mut state = AppState::with_profile(
+        Service::new(Arc::new(store), Limits::from_env()),
+        auth,
+        http_cfg,
+        &profile,
+    );
     state.events = events.as_ref().map(|e| e.log.clone());
 
     let listen = std::env::var("SCIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("SCIM server ready");
-    println!("  Tenant URL:   {}", scim_local::tenant_url(addr, &base_path));
+    println!(
+        "  Tenant URL:   {}",
+        scim_local::tenant_url(addr, &base_path)
+    );
     // A generated token is shown once, when it is made; a kept or configured one is never echoed.
     let token_ref = match &token_origin {
         TokenOrigin::Generated(file) => {
-            println!("  Secret Token: {token}   (generated now and shown only this once; kept in {})", file.display());
+            println!(
+                "  Secret Token: {token}   (generated now and shown only this once; kept in {})",
+                file.display()
+            );
             format!("$(cat {})", file.display())
         }
         TokenOrigin::Kept(file) => {
-            println!("  Secret Token: kept in {} (not printed; run: cat {})", file.display(), file.display());
+            println!(
+                "  Secret Token: kept in {} (not printed; run: cat {})",
+                file.display(),
+                file.display()
+            );
             format!("$(cat {})", file.display())
         }
         TokenOrigin::Configured => {
@@ -180,21 +247,28 @@ async fn run() -> Result<(), String> {
     scim_local::private_dir::write_private(&admin_file, &format!("http://{addr}/admin"))
         .map_err(|e| format!("cannot write {}: {e}", admin_file.display()))?;
     let admin_where = match &admin_origin {
-        TokenOrigin::Generated(f) | TokenOrigin::Kept(f) => format!("admin token in {}", f.display()),
+        TokenOrigin::Generated(f) | TokenOrigin::Kept(f) => {
+            format!("admin token in {}", f.display())
+        }
         TokenOrigin::Configured => "admin token from SCIM_ADMIN_TOKEN".into(),
     };
     println!("  Operations:   http://{addr}/admin ({admin_where}; scim-admin status <tenant>)");
     println!("  Store:        {engine}, table {}", store_cfg.table);
     println!("  Profile:      {} ({})", profile.name, profile.description);
     if events.is_some() {
-        println!("  Events:       {}/Events (change events; docs/events.md)", scim_local::tenant_url(addr, &base_path));
+        println!(
+            "  Events:       {}/Events (change events; docs/events.md)",
+            scim_local::tenant_url(addr, &base_path)
+        );
     }
     println!("  Tenants:      http://{addr}/<tenant>{base_path} with tokens from scim-admin");
     println!("  OAuth:        token URL http://{addr}/<tenant>/oauth2/token (or http://{addr}/oauth2/token); clients: scim-admin client create <tenant>");
     println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
     let webhook = events.as_ref().and_then(|e| e.webhook.clone());
     let app = scim_local::app_with_webhook(state, Some(admin), webhook);
-    scim_local::serve(app, listener).await.map_err(|e| format!("server error: {e}"))
+    scim_local::serve(app, listener)
+        .await
+        .map_err(|e| format!("server error: {e}"))
 }
 
 /// Where a credential came from (decides whether the banner may show it).
@@ -218,6 +292,7 @@ fn credential(data_dir: &Path, env: &str, file: &str) -> Result<(String, TokenOr
         return Ok((t.trim().to_string(), TokenOrigin::Kept(file)));
     }
     let t = auth::generate_token();
-    scim_local::private_dir::create_private(&file, &t).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    scim_local::private_dir::create_private(&file, &t)
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok((t, TokenOrigin::Generated(file)))
 }

@@ -10,20 +10,28 @@ use std::path::Path;
 
 /// Create `dir` (mode 0700) or tighten it: the directory to 0700, each regular file in it to owner-only.
 pub fn prepare(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let tighten = |p: &Path, mode: u32| {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| format!("cannot make {} private to its owner (mode {mode:o}): {e}", p.display()))
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+                format!(
+                    "cannot make {} private to its owner (mode {mode:o}): {e}",
+                    p.display()
+                )
+            })
         };
         tighten(dir, 0o700)?;
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read data directory {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read data directory {}: {e}", dir.display()))?;
         for entry in entries.flatten() {
             let path = entry.path();
             // Not followed: a symlink's mode is not its target's, and a subdirectory is not ours to rewrite.
-            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
             let mode = meta.permissions().mode() & 0o777;
             if meta.is_file() && mode & 0o077 != 0 {
                 tighten(&path, mode & 0o700 | 0o600)?;
@@ -90,15 +98,24 @@ mod tests {
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(dir.join("dynamodb.sqlite"), "x").unwrap();
-        std::fs::set_permissions(dir.join("dynamodb.sqlite"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(
+            dir.join("dynamodb.sqlite"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         std::fs::write(dir.join("endpoint"), "x").unwrap();
-        std::fs::set_permissions(dir.join("endpoint"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::set_permissions(dir.join("endpoint"), std::fs::Permissions::from_mode(0o666))
+            .unwrap();
         std::fs::set_permissions(dir.join("sub"), std::fs::Permissions::from_mode(0o755)).unwrap();
         prepare(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("dynamodb.sqlite")), 0o600);
         assert_eq!(mode(&dir.join("endpoint")), 0o600);
-        assert_eq!(mode(&dir.join("sub")), 0o755, "subdirectories are left alone (the directory above is 0700)");
+        assert_eq!(
+            mode(&dir.join("sub")),
+            0o755,
+            "subdirectories are left alone (the directory above is 0700)"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -119,7 +136,10 @@ mod tests {
         assert_eq!(mode(&db), 0o600);
         create_private(&dir.join("k"), "s").unwrap();
         assert_eq!(mode(&dir.join("k")), 0o600);
-        assert!(create_private(&dir.join("k"), "t").is_err(), "create_private never overwrites");
+        assert!(
+            create_private(&dir.join("k"), "t").is_err(),
+            "create_private never overwrites"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -28,8 +28,19 @@ pub use crate::listener::ServeConfig;
 
 /// Serve `router` on `listener` until `shutdown` completes; then stop accepting and give open connections
 /// a few seconds to finish their requests.
-pub async fn serve_until(router: Router, listener: TcpListener, cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-    let busy = listener::busy_answer("application/scim+json", &scim_error_body(503, "The server has too many open connections; retry shortly"));
+pub async fn serve_until(
+    router: Router,
+    listener: TcpListener,
+    cfg: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let busy = listener::busy_answer(
+        "application/scim+json",
+        &scim_error_body(
+            503,
+            "The server has too many open connections; retry shortly",
+        ),
+    );
     listener::serve_until(router, listener, cfg, busy, Conn::new, shutdown).await
 }
 
@@ -52,7 +63,14 @@ pub struct Conn<S = Idle<TcpStream>> {
 
 impl<S> Conn<S> {
     pub fn new(inner: S) -> Self {
-        Conn { inner, framer: Framer::default(), incoming: Vec::new(), incoming_pos: 0, outgoing: Vec::new(), outgoing_pos: 0 }
+        Conn {
+            inner,
+            framer: Framer::default(),
+            incoming: Vec::new(),
+            incoming_pos: 0,
+            outgoing: Vec::new(),
+            outgoing_pos: 0,
+        }
     }
 }
 
@@ -73,7 +91,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
             if this.incoming_pos < this.incoming.len() {
@@ -109,7 +131,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_drain_outgoing(cx))?;
         if let Some(rewritten) = with_scim_body(buf) {
@@ -159,7 +185,10 @@ fn with_scim_body(buf: &[u8]) -> Option<Vec<u8>> {
     let mut out = String::with_capacity(head.len() + body.len() + 64);
     for line in head.trim_end_matches("\r\n").split("\r\n") {
         if line.to_ascii_lowercase().starts_with("content-length:") {
-            out.push_str(&format!("content-type: application/scim+json\r\ncontent-length: {}\r\n", body.len()));
+            out.push_str(&format!(
+                "content-type: application/scim+json\r\ncontent-length: {}\r\n",
+                body.len()
+            ));
         } else {
             out.push_str(line);
             out.push_str("\r\n");
@@ -282,16 +311,24 @@ impl Framer {
                 (true, Some(_)) => State::Passthrough,
             },
             State::Headers => {
-                let Ok(text) = std::str::from_utf8(line) else { return State::Headers };
-                let Some((name, value)) = text.split_once(':') else { return State::Headers };
+                let Ok(text) = std::str::from_utf8(line) else {
+                    return State::Headers;
+                };
+                let Some((name, value)) = text.split_once(':') else {
+                    return State::Headers;
+                };
                 let value = value.trim();
                 if name.eq_ignore_ascii_case("content-length") {
                     match value.parse::<u64>() {
-                        Ok(n) if self.content_length.is_none_or(|c| c == n) => self.content_length = Some(n),
+                        Ok(n) if self.content_length.is_none_or(|c| c == n) => {
+                            self.content_length = Some(n)
+                        }
                         _ => return State::Passthrough,
                     }
                 } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    if value.to_ascii_lowercase().rsplit(',').next().map(str::trim) == Some("chunked") {
+                    if value.to_ascii_lowercase().rsplit(',').next().map(str::trim)
+                        == Some("chunked")
+                    {
                         self.chunked = true;
                     } else {
                         return State::Passthrough;
@@ -300,7 +337,9 @@ impl Framer {
                 State::Headers
             }
             State::ChunkSize => {
-                let size = std::str::from_utf8(line).ok().and_then(|t| u64::from_str_radix(t.split(';').next().unwrap_or("").trim(), 16).ok());
+                let size = std::str::from_utf8(line).ok().and_then(|t| {
+                    u64::from_str_radix(t.split(';').next().unwrap_or("").trim(), 16).ok()
+                });
                 match size {
                     Some(0) => State::Trailers,
                     Some(n) => State::ChunkData(n),
@@ -350,11 +389,18 @@ mod tests {
             "GET /Users?filter=userName+eq+%22a%22 HTTP/1.1\r\nHost: x\r\n\r\nPOST /Users HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}GET /Users?filter=x+eq+%22y%22 HTTP/1.1\r\n\r\n",
             body.len()
         );
-        assert_eq!(String::from_utf8(run(&[input.as_bytes()])).unwrap(), expected);
+        assert_eq!(
+            String::from_utf8(run(&[input.as_bytes()])).unwrap(),
+            expected
+        );
         // The same bytes split at every position give the same result.
         for cut in 1..input.len() {
             let (a, b) = input.as_bytes().split_at(cut);
-            assert_eq!(String::from_utf8(run(&[a, b])).unwrap(), expected, "cut at {cut}");
+            assert_eq!(
+                String::from_utf8(run(&[a, b])).unwrap(),
+                expected,
+                "cut at {cut}"
+            );
         }
     }
 
@@ -378,7 +424,10 @@ mod tests {
         let out = String::from_utf8(with_scim_body(head).expect("rewritten")).unwrap();
         let (h, body) = out.split_once("\r\n\r\n").unwrap();
         assert!(h.contains("content-type: application/scim+json"), "{h}");
-        assert!(h.contains(&format!("content-length: {}", body.len())), "{h}");
+        assert!(
+            h.contains(&format!("content-length: {}", body.len())),
+            "{h}"
+        );
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["status"], "431");
         // The SCIM layer's own answers are left alone.

@@ -23,10 +23,17 @@ pub const STATEMENTS: &[&str] = &[
 
 /// Add the indexes to the engine's SQLite file at `db_file` (opened by the engine already, so the table exists).
 pub fn ensure(db_file: &Path) -> Result<(), String> {
-    let conn = rusqlite::Connection::open(db_file).map_err(|e| format!("cannot open {} to index its stream records: {e}", db_file.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let conn = rusqlite::Connection::open(db_file).map_err(|e| {
+        format!(
+            "cannot open {} to index its stream records: {e}",
+            db_file.display()
+        )
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
     for sql in STATEMENTS {
-        conn.execute_batch(sql).map_err(|e| format!("cannot index the embedded engine's stream records: {e}"))?;
+        conn.execute_batch(sql)
+            .map_err(|e| format!("cannot index the embedded engine's stream records: {e}"))?;
     }
     Ok(())
 }
@@ -37,7 +44,11 @@ mod tests {
 
     fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         rows.join(" | ")
     }
 
@@ -53,13 +64,24 @@ mod tests {
         let next_seq = "SELECT COALESCE(MAX(CAST(sequence_number AS INTEGER)), 0) + 1 FROM _stream_records WHERE table_name = 't'";
         let records = "SELECT event_name FROM _stream_records WHERE table_name = 't' AND shard_id = 's' AND CAST(sequence_number AS INTEGER) > 5 ORDER BY CAST(sequence_number AS INTEGER) ASC LIMIT 10";
         let before = plan(&rusqlite::Connection::open(&file).unwrap(), records);
-        assert!(before.contains("SCAN"), "without the indexes the engine scans: {before}");
+        assert!(
+            before.contains("SCAN"),
+            "without the indexes the engine scans: {before}"
+        );
         ensure(&file).unwrap();
         ensure(&file).unwrap(); // idempotent
         let conn = rusqlite::Connection::open(&file).unwrap();
         let (a, b) = (plan(&conn, next_seq), plan(&conn, records));
-        assert!(a.contains("INDEX scim_stream_records_seq"), "next sequence number: {a}");
-        assert!(b.contains("INDEX scim_stream_records_shard_seq") && !b.contains("SCAN") && !b.contains("TEMP B-TREE"), "GetRecords: {b}");
+        assert!(
+            a.contains("INDEX scim_stream_records_seq"),
+            "next sequence number: {a}"
+        );
+        assert!(
+            b.contains("INDEX scim_stream_records_shard_seq")
+                && !b.contains("SCAN")
+                && !b.contains("TEMP B-TREE"),
+            "GetRecords: {b}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

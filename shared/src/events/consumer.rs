@@ -17,7 +17,10 @@ use super::log::{sdk_err, EventLog, TTL_ATTR};
 use super::record::Change;
 use crate::store::dynamo::DynamoStore;
 use crate::store::StoreError;
-use aws_sdk_dynamodb::types::{AttributeValue as AV, StreamSpecification, StreamViewType, TimeToLiveSpecification, TimeToLiveStatus};
+use aws_sdk_dynamodb::types::{
+    AttributeValue as AV, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    TimeToLiveStatus,
+};
 use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use std::collections::{HashMap, HashSet};
@@ -56,9 +59,15 @@ pub struct Consumer {
 /// A DynamoDB Streams client that reaches the same engine and region as `dynamo` through the same HTTP
 /// client (the embedded engine's in-process transport too), at `endpoint`; signing with `credentials`, or
 /// unsigned when None (the in-process engine has nothing to authenticate to).
-pub fn streams_client_like(dynamo: &aws_sdk_dynamodb::Client, endpoint: &str, credentials: Option<aws_sdk_dynamodb::config::Credentials>) -> aws_sdk_dynamodbstreams::Client {
+pub fn streams_client_like(
+    dynamo: &aws_sdk_dynamodb::Client,
+    endpoint: &str,
+    credentials: Option<aws_sdk_dynamodb::config::Credentials>,
+) -> aws_sdk_dynamodbstreams::Client {
     let c = dynamo.config();
-    let mut b = aws_sdk_dynamodbstreams::Config::builder().behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    let mut b = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint);
     if let Some(r) = c.region() {
         b = b.region(r.clone());
     }
@@ -76,7 +85,11 @@ pub fn streams_client_like(dynamo: &aws_sdk_dynamodb::Client, endpoint: &str, cr
 }
 
 impl Consumer {
-    pub fn new(store: &DynamoStore, streams: aws_sdk_dynamodbstreams::Client, log: EventLog) -> Self {
+    pub fn new(
+        store: &DynamoStore,
+        streams: aws_sdk_dynamodbstreams::Client,
+        log: EventLog,
+    ) -> Self {
         Consumer {
             streams,
             client: store.client().clone(),
@@ -94,23 +107,60 @@ impl Consumer {
     /// Make sure the table has its stream (new and old images) and the TTL on `ttl` — a table created by
     /// an older version has neither (local use; on AWS the template declares both). Returns the stream.
     pub async fn ensure_stream(&mut self) -> Result<String, StoreError> {
-        let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| sdk_err("DescribeTable", e))?;
+        let d = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeTable", e))?;
         let t = d.table();
-        let enabled = t.and_then(|t| t.stream_specification()).is_some_and(|s| s.stream_enabled());
+        let enabled = t
+            .and_then(|t| t.stream_specification())
+            .is_some_and(|s| s.stream_enabled());
         if !enabled {
             let spec = StreamSpecification::builder()
                 .stream_enabled(true)
                 .stream_view_type(StreamViewType::NewAndOldImages)
                 .build()
                 .map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
-            self.client.update_table().table_name(&self.table).stream_specification(spec).send().await.map_err(|e| sdk_err("UpdateTable", e))?;
+            self.client
+                .update_table()
+                .table_name(&self.table)
+                .stream_specification(spec)
+                .send()
+                .await
+                .map_err(|e| sdk_err("UpdateTable", e))?;
             tracing::info!(table = %self.table, "enabled the table's stream for change events");
         }
-        let ttl = self.client.describe_time_to_live().table_name(&self.table).send().await;
-        let on = ttl.as_ref().ok().and_then(|r| r.time_to_live_description()).and_then(|d| d.time_to_live_status());
-        if !matches!(on, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)) {
-            let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTR).build().map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
-            if let Err(e) = self.client.update_time_to_live().table_name(&self.table).time_to_live_specification(spec).send().await {
+        let ttl = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await;
+        let on = ttl
+            .as_ref()
+            .ok()
+            .and_then(|r| r.time_to_live_description())
+            .and_then(|d| d.time_to_live_status());
+        if !matches!(
+            on,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            let spec = TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTR)
+                .build()
+                .map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
+            if let Err(e) = self
+                .client
+                .update_time_to_live()
+                .table_name(&self.table)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+            {
                 // Retention then relies on the Events API's own filter; nothing is lost.
                 tracing::warn!(error = %e, "could not enable the TTL of the events log");
             }
@@ -122,11 +172,22 @@ impl Consumer {
         if let Some(a) = &self.stream_arn {
             return Ok(a.clone());
         }
-        let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| sdk_err("DescribeTable", e))?;
+        let d = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| sdk_err("DescribeTable", e))?;
         let arn = d
             .table()
             .and_then(|t| t.latest_stream_arn())
-            .ok_or_else(|| StoreError::Internal(format!("table {} has no stream; change events need one", self.table)))?
+            .ok_or_else(|| {
+                StoreError::Internal(format!(
+                    "table {} has no stream; change events need one",
+                    self.table
+                ))
+            })?
             .to_string();
         self.stream_arn = Some(arn.clone());
         Ok(arn)
@@ -146,10 +207,16 @@ impl Consumer {
                 .send()
                 .await
                 .map_err(|e| sdk_err("DescribeStream", e))?;
-            let Some(desc) = d.stream_description() else { break };
+            let Some(desc) = d.stream_description() else {
+                break;
+            };
             for s in desc.shards() {
                 if let Some(id) = s.shard_id() {
-                    let first = s.sequence_number_range().and_then(|r| r.starting_sequence_number()).unwrap_or("").to_string();
+                    let first = s
+                        .sequence_number_range()
+                        .and_then(|r| r.starting_sequence_number())
+                        .unwrap_or("")
+                        .to_string();
                     shards.push((format!("{first:0>40}"), id.to_string()));
                 }
             }
@@ -188,9 +255,21 @@ impl Consumer {
                     None => return Ok(logged),
                 },
             };
-            let r = match self.streams.get_records().shard_iterator(&iterator).limit(1000).send().await {
+            let r = match self
+                .streams
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(1000)
+                .send()
+                .await
+            {
                 Ok(r) => r,
-                Err(e) if matches!(e.code(), Some("ExpiredIteratorException" | "TrimmedDataAccessException")) => {
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        Some("ExpiredIteratorException" | "TrimmedDataAccessException")
+                    ) =>
+                {
                     // Start again from the checkpoint at the next poll.
                     self.iterators.remove(shard);
                     return Ok(logged);
@@ -198,7 +277,9 @@ impl Consumer {
                 Err(e) => return Err(sdk_err("GetRecords", e)),
             };
             let changes: Vec<Change> = r.records().iter().filter_map(Change::from_sdk).collect();
-            self.stats.records.fetch_add(r.records().len() as u64, Ordering::Relaxed);
+            self.stats
+                .records
+                .fetch_add(r.records().len() as u64, Ordering::Relaxed);
             let events: Vec<_> = changes.iter().flat_map(events_of).collect();
             if !events.is_empty() {
                 self.log.append(&events).await?;
@@ -206,11 +287,16 @@ impl Consumer {
                     t.extend(events.iter().map(|e| e.tenant.clone()));
                 }
                 logged += events.len();
-                self.stats.events.fetch_add(events.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .events
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
             }
             let next = r.next_shard_iterator().map(str::to_string);
             let own = |c: &Change| c.pk() == Some(CHECKPOINT_PK);
-            if let Some(last) = changes.last().filter(|_| next.is_none() || changes.iter().any(|c| !own(c))) {
+            if let Some(last) = changes
+                .last()
+                .filter(|_| next.is_none() || changes.iter().any(|c| !own(c)))
+            {
                 self.checkpoint(shard, &last.seq, next.is_none()).await?;
             }
             match next {
@@ -232,7 +318,11 @@ impl Consumer {
         }
     }
 
-    async fn iterator_from_checkpoint(&mut self, arn: &str, shard: &str) -> Result<Option<String>, StoreError> {
+    async fn iterator_from_checkpoint(
+        &mut self,
+        arn: &str,
+        shard: &str,
+    ) -> Result<Option<String>, StoreError> {
         let cp = self
             .client
             .get_item()
@@ -244,18 +334,36 @@ impl Consumer {
             .await
             .map_err(|e| sdk_err("GetItem", e))?;
         let item = cp.item.unwrap_or_default();
-        if item.get("closed").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false) {
+        if item
+            .get("closed")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false)
+        {
             self.closed.insert(shard.to_string());
             return Ok(None);
         }
         let seq = item.get("seq").and_then(|v| v.as_s().ok()).cloned();
-        let mut req = self.streams.get_shard_iterator().stream_arn(arn).shard_id(shard);
+        let mut req = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(shard);
         req = match &seq {
-            Some(s) => req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(s),
+            Some(s) => req
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(s),
             None => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
         };
-        let r = req.send().await.map_err(|e| sdk_err("GetShardIterator", e))?;
-        tracing::debug!(shard, resume_after = seq.as_deref().unwrap_or("-"), "stream shard opened");
+        let r = req
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetShardIterator", e))?;
+        tracing::debug!(
+            shard,
+            resume_after = seq.as_deref().unwrap_or("-"),
+            "stream shard opened"
+        );
         Ok(r.shard_iterator().map(str::to_string))
     }
 

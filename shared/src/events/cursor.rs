@@ -33,7 +33,10 @@ pub struct Position {
 impl Position {
     /// The position after the event `id` at `order` (`id` None: order 0, before every event).
     pub fn after(order: u64, id: Option<&str>) -> Self {
-        Position { order, id_fp: id.map(fingerprint) }
+        Position {
+            order,
+            id_fp: id.map(fingerprint),
+        }
     }
 }
 
@@ -69,10 +72,18 @@ pub fn decode(keys: &dyn CursorKeys, table: &str, tenant: &str, cursor: &str) ->
     if cursor.len() > 512 {
         return None;
     }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.split('.');
-    let (v, order, fp, kid, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (v, order, fp, kid, tag) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     if v != VERSION || parts.next().is_some() {
         return None;
     }
@@ -98,7 +109,8 @@ pub fn decode(keys: &dyn CursorKeys, table: &str, tenant: &str, cursor: &str) ->
         return None;
     }
     let tag = hex::decode(tag).ok()?;
-    keys.verify(kid, &signed_data(table, tenant, order, fp), &tag).then_some(Position { order, id_fp })
+    keys.verify(kid, &signed_data(table, tenant, order, fp), &tag)
+        .then_some(Position { order, id_fp })
 }
 
 #[cfg(test)]
@@ -109,10 +121,16 @@ mod tests {
     struct Keys(Vec<(&'static str, hmac::Key)>);
     impl CursorKeys for Keys {
         fn sign(&self, data: &[u8]) -> (String, Vec<u8>) {
-            (self.0[0].0.to_string(), hmac::sign(&self.0[0].1, data).as_ref().to_vec())
+            (
+                self.0[0].0.to_string(),
+                hmac::sign(&self.0[0].1, data).as_ref().to_vec(),
+            )
         }
         fn verify(&self, kid: &str, data: &[u8], tag: &[u8]) -> bool {
-            self.0.iter().find(|(k, _)| *k == kid).is_some_and(|(_, key)| hmac::verify(key, data, tag).is_ok())
+            self.0
+                .iter()
+                .find(|(k, _)| *k == kid)
+                .is_some_and(|(_, key)| hmac::verify(key, data, tag).is_ok())
         }
     }
     fn key(b: u8) -> hmac::Key {
@@ -125,21 +143,47 @@ mod tests {
         let p = Position::after(42, Some("100-0"));
         let c = encode(&k, "scim", "acme", &p);
         assert_eq!(decode(&k, "scim", "acme", &c), Some(p));
-        for p in [Position::after(0, None), Position { order: 7, id_fp: None }] {
-            assert_eq!(decode(&k, "scim", "acme", &encode(&k, "scim", "acme", &p)), Some(p));
+        for p in [
+            Position::after(0, None),
+            Position {
+                order: 7,
+                id_fp: None,
+            },
+        ] {
+            assert_eq!(
+                decode(&k, "scim", "acme", &encode(&k, "scim", "acme", &p)),
+                Some(p)
+            );
         }
         assert_eq!(decode(&k, "scim", "globex", &c), None, "another tenant's");
         assert_eq!(decode(&k, "other", "acme", &c), None, "another table's");
-        assert_eq!(decode(&Keys(vec![("a", key(2))]), "scim", "acme", &c), None, "another server's key");
+        assert_eq!(
+            decode(&Keys(vec![("a", key(2))]), "scim", "acme", &c),
+            None,
+            "another server's key"
+        );
         // A rotated ring still verifies the old key's cursors.
-        assert_eq!(decode(&Keys(vec![("b", key(2)), ("a", key(1))]), "scim", "acme", &c), Some(p));
+        assert_eq!(
+            decode(
+                &Keys(vec![("b", key(2)), ("a", key(1))]),
+                "scim",
+                "acme",
+                &c
+            ),
+            Some(p)
+        );
     }
 
     #[test]
     fn altered_or_unsigned_cursors_are_refused() {
         let k = Keys(vec![("a", key(1))]);
         let c = encode(&k, "scim", "acme", &Position::after(42, Some("100-0")));
-        let text = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&c).unwrap()).unwrap();
+        let text = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&c)
+                .unwrap(),
+        )
+        .unwrap();
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let forged = [
             text.replacen(".42.", ".44.", 1),

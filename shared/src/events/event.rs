@@ -64,18 +64,31 @@ pub struct Member {
 
 /// What an item of the table is, from its partition key (see `store::keys`).
 enum ItemKind<'a> {
-    Resource { tenant: &'a str, rt: &'static ResourceType },
-    Member { tenant: &'a str, group: &'a str },
+    Resource {
+        tenant: &'a str,
+        rt: &'static ResourceType,
+    },
+    Member {
+        tenant: &'a str,
+        group: &'a str,
+    },
 }
 
 fn item_kind(pk: &str) -> Option<ItemKind<'_>> {
     let (tenant, rest) = pk.strip_prefix("T#")?.split_once('#')?;
     match rest {
-        "User" => Some(ItemKind::Resource { tenant, rt: schema::user_resource_type() }),
-        "Group" => Some(ItemKind::Resource { tenant, rt: schema::group_resource_type() }),
+        "User" => Some(ItemKind::Resource {
+            tenant,
+            rt: schema::user_resource_type(),
+        }),
+        "Group" => Some(ItemKind::Resource {
+            tenant,
+            rt: schema::group_resource_type(),
+        }),
         _ => {
             let group = rest.strip_prefix("Group#")?.strip_suffix("#members")?;
-            (!group.is_empty() && !group.contains('#')).then_some(ItemKind::Member { tenant, group })
+            (!group.is_empty() && !group.contains('#'))
+                .then_some(ItemKind::Member { tenant, group })
         }
     }
 }
@@ -90,7 +103,9 @@ pub fn is_domain_item(c: &Change) -> bool {
 /// did not change (a membership bumps the user's `grp` and version, the group's count) yields none: the
 /// membership's own record yields the member event.
 pub fn events_of(c: &Change) -> Vec<Event> {
-    let Some(kind) = c.pk().and_then(item_kind) else { return Vec::new() };
+    let Some(kind) = c.pk().and_then(item_kind) else {
+        return Vec::new();
+    };
     let Some(sk) = c.sk() else { return Vec::new() };
     let mut out = Vec::new();
     match kind {
@@ -101,7 +116,9 @@ pub fn events_of(c: &Change) -> Vec<Event> {
                 ChangeKind::Modify => return out,
             };
             let mut e = base(c, 0, kind, tenant, "Group", group, time_of(c, None));
-            e.member = Some(Member { value: sk.to_string() });
+            e.member = Some(Member {
+                value: sk.to_string(),
+            });
             out.push(e);
         }
         ItemKind::Resource { tenant, rt } => {
@@ -110,10 +127,24 @@ pub fn events_of(c: &Change) -> Vec<Event> {
             let new = c.new.as_ref().and_then(stored);
             match (c.kind, old, new) {
                 (ChangeKind::Insert, _, Some(n)) => {
-                    out.push(resource_event(c, 0, if user { USER_CREATED } else { GROUP_CREATED }, tenant, rt, &n));
+                    out.push(resource_event(
+                        c,
+                        0,
+                        if user { USER_CREATED } else { GROUP_CREATED },
+                        tenant,
+                        rt,
+                        &n,
+                    ));
                 }
                 (ChangeKind::Remove, Some(o), _) => {
-                    let mut e = resource_event(c, 0, if user { USER_DELETED } else { GROUP_DELETED }, tenant, rt, &o);
+                    let mut e = resource_event(
+                        c,
+                        0,
+                        if user { USER_DELETED } else { GROUP_DELETED },
+                        tenant,
+                        rt,
+                        &o,
+                    );
                     e.time = time_of(c, None);
                     out.push(e);
                 }
@@ -122,13 +153,24 @@ pub fn events_of(c: &Change) -> Vec<Event> {
                     if changed.is_empty() {
                         return out;
                     }
-                    let mut e = resource_event(c, 0, if user { USER_UPDATED } else { GROUP_UPDATED }, tenant, rt, &n);
+                    let mut e = resource_event(
+                        c,
+                        0,
+                        if user { USER_UPDATED } else { GROUP_UPDATED },
+                        tenant,
+                        rt,
+                        &n,
+                    );
                     e.changed_attributes = Some(changed);
                     out.push(e);
                     if user {
                         match (active(&o.attrs), active(&n.attrs)) {
-                            (true, false) => out.push(resource_event(c, 1, USER_DEACTIVATED, tenant, rt, &n)),
-                            (false, true) => out.push(resource_event(c, 1, USER_REACTIVATED, tenant, rt, &n)),
+                            (true, false) => {
+                                out.push(resource_event(c, 1, USER_DEACTIVATED, tenant, rt, &n))
+                            }
+                            (false, true) => {
+                                out.push(resource_event(c, 1, USER_REACTIVATED, tenant, rt, &n))
+                            }
                             _ => {}
                         }
                     }
@@ -140,7 +182,15 @@ pub fn events_of(c: &Change) -> Vec<Event> {
     out
 }
 
-fn base(c: &Change, index: usize, kind: &str, tenant: &str, resource_type: &str, id: &str, time: String) -> Event {
+fn base(
+    c: &Change,
+    index: usize,
+    kind: &str,
+    tenant: &str,
+    resource_type: &str,
+    id: &str,
+    time: String,
+) -> Event {
     Event {
         id: format!("{}-{index}", c.seq),
         kind: kind.to_string(),
@@ -158,11 +208,35 @@ fn base(c: &Change, index: usize, kind: &str, tenant: &str, resource_type: &str,
     }
 }
 
-fn resource_event(c: &Change, index: usize, kind: &str, tenant: &str, rt: &'static ResourceType, res: &StoredResource) -> Event {
-    let mut e = base(c, index, kind, tenant, rt.name, &res.id, time_of(c, Some(&res.last_modified)));
-    let text = |k: &str| crate::value::entry_ci(&res.attrs, k).map(|(_, v)| v).and_then(Value::as_str).map(str::to_string);
+fn resource_event(
+    c: &Change,
+    index: usize,
+    kind: &str,
+    tenant: &str,
+    rt: &'static ResourceType,
+    res: &StoredResource,
+) -> Event {
+    let mut e = base(
+        c,
+        index,
+        kind,
+        tenant,
+        rt.name,
+        &res.id,
+        time_of(c, Some(&res.last_modified)),
+    );
+    let text = |k: &str| {
+        crate::value::entry_ci(&res.attrs, k)
+            .map(|(_, v)| v)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     e.external_id = text("externalId");
-    e.user_name = if rt.name == "User" { text("userName") } else { None };
+    e.user_name = if rt.name == "User" {
+        text("userName")
+    } else {
+        None
+    };
     e.display_name = text("displayName");
     e.resource = Some(representation(res, rt));
     e
@@ -190,8 +264,9 @@ fn time_of(c: &Change, modified: Option<&str>) -> String {
         return m.to_string();
     }
     // As the store writes `meta` timestamps: UTC, three fractional digits.
-    const FORMAT: &[time::format_description::FormatItem<'static>] =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     let millis = (c.time * 1000.0).round() as i128;
     time::OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
         .ok()
@@ -216,9 +291,18 @@ fn stored(img: &Image) -> Option<StoredResource> {
         attrs,
         created: s("created").unwrap_or_default(),
         last_modified: s("modified").unwrap_or_default(),
-        version: img.get("ver").and_then(Attr::as_n).and_then(|n| n.parse().ok()).unwrap_or(0),
+        version: img
+            .get("ver")
+            .and_then(Attr::as_n)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
         groups,
-        member_count: img.get("mcount").and_then(Attr::as_n).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64,
+        member_count: img
+            .get("mcount")
+            .and_then(Attr::as_n)
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0)
+            .max(0) as u64,
     })
 }
 
@@ -250,10 +334,19 @@ pub fn changed_paths(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<
         if ov == nv {
             continue;
         }
-        let sep = if name.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) { ':' } else { '.' };
+        let sep = if name
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        {
+            ':'
+        } else {
+            '.'
+        };
         let leaves = match (ov, nv) {
             (Some(Value::Object(a)), Some(Value::Object(b))) => changed_members(a, b),
-            (None, Some(Value::Object(m))) | (Some(Value::Object(m)), None) => changed_members(&Map::new(), m),
+            (None, Some(Value::Object(m))) | (Some(Value::Object(m)), None) => {
+                changed_members(&Map::new(), m)
+            }
             _ => Vec::new(),
         };
         if leaves.is_empty() {
@@ -272,13 +365,19 @@ fn changed_members(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<St
     let keys: std::collections::BTreeSet<&String> = o.keys().chain(n.keys()).collect();
     keys.into_iter()
         .filter(|k| o.get(*k).map(|(_, v)| *v) != n.get(*k).map(|(_, v)| *v))
-        .map(|k| n.get(k).or(o.get(k)).map_or(k.clone(), |(name, _)| name.to_string()))
+        .map(|k| {
+            n.get(k)
+                .or(o.get(k))
+                .map_or(k.clone(), |(name, _)| name.to_string())
+        })
         .collect()
 }
 
 /// A document's members by lower-cased name (SCIM names are case-insensitive).
 fn by_lower_name(m: &Map<String, Value>) -> std::collections::BTreeMap<String, (&String, &Value)> {
-    m.iter().map(|(k, v)| (k.to_ascii_lowercase(), (k, v))).collect()
+    m.iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), (k, v)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -300,7 +399,13 @@ mod tests {
         m
     }
 
-    fn record(name: &str, seq: &str, keys: Value, old: Option<Value>, new: Option<Value>) -> Change {
+    fn record(
+        name: &str,
+        seq: &str,
+        keys: Value,
+        old: Option<Value>,
+        new: Option<Value>,
+    ) -> Change {
         let mut d = json!({"ApproximateCreationDateTime": 1796205600.5, "Keys": keys, "SequenceNumber": seq,
             "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"});
         if let Some(o) = old {
@@ -324,11 +429,25 @@ mod tests {
 
     #[test]
     fn a_created_user_is_one_event_with_its_resource() {
-        let c = record("INSERT", "100", keys("T#acme#User", "u1"), None, Some(user_image("acme", "u1", ann(json!(true), "Ann"), 1, &[])));
+        let c = record(
+            "INSERT",
+            "100",
+            keys("T#acme#User", "u1"),
+            None,
+            Some(user_image("acme", "u1", ann(json!(true), "Ann"), 1, &[])),
+        );
         let ev = events_of(&c);
         assert_eq!(ev.len(), 1);
         let e = &ev[0];
-        assert_eq!((e.id.as_str(), e.kind.as_str(), e.tenant.as_str(), e.resource_id.as_str()), ("100-0", USER_CREATED, "acme", "u1"));
+        assert_eq!(
+            (
+                e.id.as_str(),
+                e.kind.as_str(),
+                e.tenant.as_str(),
+                e.resource_id.as_str()
+            ),
+            ("100-0", USER_CREATED, "acme", "u1")
+        );
         assert_eq!(e.user_name.as_deref(), Some("ann@contoso.com"));
         assert_eq!(e.external_id.as_deref(), Some("ann-ext"));
         assert_eq!(e.time, "2026-12-02T10:00:01.000Z");
@@ -343,15 +462,30 @@ mod tests {
     fn a_patch_that_disables_is_an_update_and_a_deactivation() {
         let old = user_image("acme", "u1", ann(json!(true), "Ann"), 1, &[]);
         let new = user_image("acme", "u1", ann(json!(false), "Anna"), 2, &[]);
-        let ev = events_of(&record("MODIFY", "101", keys("T#acme#User", "u1"), Some(old.clone()), Some(new.clone())));
+        let ev = events_of(&record(
+            "MODIFY",
+            "101",
+            keys("T#acme#User", "u1"),
+            Some(old.clone()),
+            Some(new.clone()),
+        ));
         let kinds: Vec<&str> = ev.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, [USER_UPDATED, USER_DEACTIVATED]);
-        assert_eq!(ev[0].changed_attributes.as_deref().unwrap(), ["active", "name.givenName"]);
+        assert_eq!(
+            ev[0].changed_attributes.as_deref().unwrap(),
+            ["active", "name.givenName"]
+        );
         assert_eq!((ev[0].id.as_str(), ev[1].id.as_str()), ("101-0", "101-1"));
         assert_eq!(ev[1].resource.as_ref().unwrap()["active"], false);
         // And back: Entra's string boolean counts too.
         let back = user_image("acme", "u1", ann(json!("True"), "Anna"), 3, &[]);
-        let ev = events_of(&record("MODIFY", "102", keys("T#acme#User", "u1"), Some(new), Some(back)));
+        let ev = events_of(&record(
+            "MODIFY",
+            "102",
+            keys("T#acme#User", "u1"),
+            Some(new),
+            Some(back),
+        ));
         let kinds: Vec<&str> = ev.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, [USER_UPDATED, USER_REACTIVATED]);
     }
@@ -360,16 +494,36 @@ mod tests {
     fn a_membership_bookkeeping_change_of_the_user_is_no_event() {
         let old = user_image("acme", "u1", ann(json!(true), "Ann"), 1, &[]);
         let new = user_image("acme", "u1", ann(json!(true), "Ann"), 2, &["g1"]);
-        assert!(events_of(&record("MODIFY", "103", keys("T#acme#User", "u1"), Some(old), Some(new))).is_empty());
+        assert!(events_of(&record(
+            "MODIFY",
+            "103",
+            keys("T#acme#User", "u1"),
+            Some(old),
+            Some(new)
+        ))
+        .is_empty());
     }
 
     #[test]
     fn member_items_are_member_events() {
         let pk = "T#acme#Group#g1#members";
         let item = json!({"pk": {"S": pk}, "sk": {"S": "u1"}, "value": {"S": "u1"}});
-        let added = events_of(&record("INSERT", "104", keys(pk, "u1"), None, Some(item.clone())));
+        let added = events_of(&record(
+            "INSERT",
+            "104",
+            keys(pk, "u1"),
+            None,
+            Some(item.clone()),
+        ));
         assert_eq!(added.len(), 1);
-        assert_eq!((added[0].kind.as_str(), added[0].resource_type.as_str(), added[0].resource_id.as_str()), (GROUP_MEMBER_ADDED, "Group", "g1"));
+        assert_eq!(
+            (
+                added[0].kind.as_str(),
+                added[0].resource_type.as_str(),
+                added[0].resource_id.as_str()
+            ),
+            (GROUP_MEMBER_ADDED, "Group", "g1")
+        );
         assert_eq!(added[0].member, Some(Member { value: "u1".into() }));
         assert_eq!(added[0].time, "2026-12-02T10:00:00.500Z");
         let removed = events_of(&record("REMOVE", "105", keys(pk, "u1"), Some(item), None));
@@ -379,14 +533,32 @@ mod tests {
     #[test]
     fn deletes_carry_the_resource_as_it_was() {
         let old = user_image("acme", "u1", ann(json!(true), "Ann"), 4, &["g1"]);
-        let ev = events_of(&record("REMOVE", "106", keys("T#acme#User", "u1"), Some(old), None));
+        let ev = events_of(&record(
+            "REMOVE",
+            "106",
+            keys("T#acme#User", "u1"),
+            Some(old),
+            None,
+        ));
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].kind, USER_DELETED);
-        assert_eq!(ev[0].resource.as_ref().unwrap()["groups"], json!([{"value": "g1", "type": "direct"}]));
+        assert_eq!(
+            ev[0].resource.as_ref().unwrap()["groups"],
+            json!([{"value": "g1", "type": "direct"}])
+        );
         let g = json!({"pk": {"S": "T#default#Group"}, "sk": {"S": "g1"}, "id": {"S": "g1"}, "doc": {"S": "{\"displayName\":\"Sales\",\"externalId\":\"s\"}"},
             "created": {"S": "c"}, "modified": {"S": "m"}, "ver": {"N": "3"}, "mcount": {"N": "0"}});
-        let ev = events_of(&record("REMOVE", "107", keys("T#default#Group", "g1"), Some(g), None));
-        assert_eq!((ev[0].kind.as_str(), ev[0].tenant.as_str()), (GROUP_DELETED, "default"));
+        let ev = events_of(&record(
+            "REMOVE",
+            "107",
+            keys("T#default#Group", "g1"),
+            Some(g),
+            None,
+        ));
+        assert_eq!(
+            (ev[0].kind.as_str(), ev[0].tenant.as_str()),
+            (GROUP_DELETED, "default")
+        );
         assert_eq!(ev[0].display_name.as_deref(), Some("Sales"));
         assert_eq!(ev[0].user_name, None);
     }
@@ -417,7 +589,15 @@ mod tests {
         let a = json!({"userName": "a", "title": "x", ent: {"department": "Sales", "manager": {"value": "m1"}}});
         let b = json!({"USERNAME": "a", ent: {"department": "Ops", "manager": {"value": "m2"}}, "nickName": "n"});
         let got = changed_paths(a.as_object().unwrap(), b.as_object().unwrap());
-        assert_eq!(got, ["nickName", "title", format!("{ent}:department").as_str(), format!("{ent}:manager").as_str()]);
+        assert_eq!(
+            got,
+            [
+                "nickName",
+                "title",
+                format!("{ent}:department").as_str(),
+                format!("{ent}:manager").as_str()
+            ]
+        );
     }
 
     const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -435,15 +615,41 @@ mod tests {
             Box::new(move |v: &str| json!({"phoneNumbers": [{"type": kind, "value": v}]}))
         };
         vec![
-            (Box::new(|v: &str| json!({"userName": v})), "userName".into()),
-            (Box::new(|v: &str| json!({"active": v == "b"})), "active".into()),
-            (Box::new(|v: &str| json!({"displayName": v})), "displayName".into()),
+            (
+                Box::new(|v: &str| json!({"userName": v})),
+                "userName".into(),
+            ),
+            (
+                Box::new(|v: &str| json!({"active": v == "b"})),
+                "active".into(),
+            ),
+            (
+                Box::new(|v: &str| json!({"displayName": v})),
+                "displayName".into(),
+            ),
             (Box::new(|v: &str| json!({"title": v})), "title".into()),
-            (Box::new(|v: &str| json!({"emails": [{"type": "work", "value": v, "primary": true}]})), "emails".into()),
-            (Box::new(|v: &str| json!({"preferredLanguage": v})), "preferredLanguage".into()),
-            (Box::new(|v: &str| json!({"name": {"givenName": v}})), "name.givenName".into()),
-            (Box::new(|v: &str| json!({"name": {"familyName": v}})), "name.familyName".into()),
-            (Box::new(|v: &str| json!({"name": {"formatted": v}})), "name.formatted".into()),
+            (
+                Box::new(
+                    |v: &str| json!({"emails": [{"type": "work", "value": v, "primary": true}]}),
+                ),
+                "emails".into(),
+            ),
+            (
+                Box::new(|v: &str| json!({"preferredLanguage": v})),
+                "preferredLanguage".into(),
+            ),
+            (
+                Box::new(|v: &str| json!({"name": {"givenName": v}})),
+                "name.givenName".into(),
+            ),
+            (
+                Box::new(|v: &str| json!({"name": {"familyName": v}})),
+                "name.familyName".into(),
+            ),
+            (
+                Box::new(|v: &str| json!({"name": {"formatted": v}})),
+                "name.formatted".into(),
+            ),
             (addr("formatted"), "addresses".into()),
             (addr("streetAddress"), "addresses".into()),
             (addr("locality"), "addresses".into()),
@@ -453,10 +659,22 @@ mod tests {
             (phone("work"), "phoneNumbers".into()),
             (phone("mobile"), "phoneNumbers".into()),
             (phone("fax"), "phoneNumbers".into()),
-            (Box::new(|v: &str| json!({"externalId": v})), "externalId".into()),
-            (Box::new(|v: &str| json!({ENT: {"employeeNumber": v}})), e("employeeNumber")),
-            (Box::new(|v: &str| json!({ENT: {"department": v}})), e("department")),
-            (Box::new(|v: &str| json!({ENT: {"manager": {"value": v}}})), e("manager")),
+            (
+                Box::new(|v: &str| json!({"externalId": v})),
+                "externalId".into(),
+            ),
+            (
+                Box::new(|v: &str| json!({ENT: {"employeeNumber": v}})),
+                e("employeeNumber"),
+            ),
+            (
+                Box::new(|v: &str| json!({ENT: {"department": v}})),
+                e("department"),
+            ),
+            (
+                Box::new(|v: &str| json!({ENT: {"manager": {"value": v}}})),
+                e("manager"),
+            ),
         ]
     }
 
@@ -483,12 +701,28 @@ mod tests {
             "nickName": "n"});
         for (fragment, path) in entra_mapping() {
             for base in [&bare, &furnished] {
-                let base = &if path == "userName" { json!({}) } else { base.clone() };
+                let base = &if path == "userName" {
+                    json!({})
+                } else {
+                    base.clone()
+                };
                 let without = base.as_object().unwrap().clone();
                 let (a, b) = (with(base, &fragment("a")), with(base, &fragment("b")));
-                assert_eq!(changed_paths(&without, &a), [path.as_str()], "{path} added to {base}");
-                assert_eq!(changed_paths(&a, &b), [path.as_str()], "{path} replaced on {base}");
-                assert_eq!(changed_paths(&a, &without), [path.as_str()], "{path} removed from {base}");
+                assert_eq!(
+                    changed_paths(&without, &a),
+                    [path.as_str()],
+                    "{path} added to {base}"
+                );
+                assert_eq!(
+                    changed_paths(&a, &b),
+                    [path.as_str()],
+                    "{path} replaced on {base}"
+                );
+                assert_eq!(
+                    changed_paths(&a, &without),
+                    [path.as_str()],
+                    "{path} removed from {base}"
+                );
             }
         }
     }
@@ -512,7 +746,10 @@ mod tests {
         assert_eq!(changed_paths(full, bare), leaves, "removed whole");
         // A user's first manager reads as any later one; names of either case match.
         let first = json!({"userName": "u", ENT.to_uppercase(): {"Manager": {"value": "m1"}}});
-        assert_eq!(changed_paths(bare, first.as_object().unwrap()), [format!("{}:Manager", ENT.to_uppercase())]);
+        assert_eq!(
+            changed_paths(bare, first.as_object().unwrap()),
+            [format!("{}:Manager", ENT.to_uppercase())]
+        );
         let empty = json!({"userName": "u", "name": {}});
         assert_eq!(changed_paths(bare, empty.as_object().unwrap()), ["name"]);
     }
@@ -520,18 +757,47 @@ mod tests {
     #[test]
     fn a_first_manager_makes_an_update_naming_the_manager() {
         let old = user_image("acme", "u1", json!({"userName": "ann@contoso.com"}), 1, &[]);
-        let new = user_image("acme", "u1", json!({"userName": "ann@contoso.com", ENT: {"manager": {"value": "m1"}}}), 2, &[]);
-        let ev = events_of(&record("MODIFY", "109", keys("T#acme#User", "u1"), Some(old), Some(new)));
-        assert_eq!(ev[0].changed_attributes.as_deref().unwrap(), [format!("{ENT}:manager")]);
+        let new = user_image(
+            "acme",
+            "u1",
+            json!({"userName": "ann@contoso.com", ENT: {"manager": {"value": "m1"}}}),
+            2,
+            &[],
+        );
+        let ev = events_of(&record(
+            "MODIFY",
+            "109",
+            keys("T#acme#User", "u1"),
+            Some(old),
+            Some(new),
+        ));
+        assert_eq!(
+            ev[0].changed_attributes.as_deref().unwrap(),
+            [format!("{ENT}:manager")]
+        );
     }
 
     #[test]
     fn the_published_schema_names_every_type_and_field() {
-        let schema: Value = serde_json::from_str(include_str!("../../../docs/events.schema.json")).expect("schema is JSON");
-        let types: Vec<&str> = schema["properties"]["type"]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let schema: Value = serde_json::from_str(include_str!("../../../docs/events.schema.json"))
+            .expect("schema is JSON");
+        let types: Vec<&str> = schema["properties"]["type"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         let ours = [
-            USER_CREATED, USER_UPDATED, USER_DEACTIVATED, USER_REACTIVATED, USER_DELETED,
-            GROUP_CREATED, GROUP_UPDATED, GROUP_DELETED, GROUP_MEMBER_ADDED, GROUP_MEMBER_REMOVED,
+            USER_CREATED,
+            USER_UPDATED,
+            USER_DEACTIVATED,
+            USER_REACTIVATED,
+            USER_DELETED,
+            GROUP_CREATED,
+            GROUP_UPDATED,
+            GROUP_DELETED,
+            GROUP_MEMBER_ADDED,
+            GROUP_MEMBER_REMOVED,
         ];
         assert_eq!(types, ours);
         let full = Event {
@@ -552,18 +818,33 @@ mod tests {
         let v = serde_json::to_value(&full).unwrap();
         let props = schema["properties"].as_object().unwrap();
         for k in v.as_object().unwrap().keys() {
-            assert!(props.contains_key(k), "{k} is not in docs/events.schema.json");
+            assert!(
+                props.contains_key(k),
+                "{k} is not in docs/events.schema.json"
+            );
         }
-        assert_eq!(props.len(), v.as_object().unwrap().len(), "the schema names a field the events never carry");
+        assert_eq!(
+            props.len(),
+            v.as_object().unwrap().len(),
+            "the schema names a field the events never carry"
+        );
     }
 
     #[test]
     fn an_event_never_carries_a_password() {
         let mut doc = ann(json!(true), "Ann");
         doc["password"] = json!("Secret-123");
-        let c = record("INSERT", "108", keys("T#acme#User", "u1"), None, Some(user_image("acme", "u1", doc, 1, &[])));
+        let c = record(
+            "INSERT",
+            "108",
+            keys("T#acme#User", "u1"),
+            None,
+            Some(user_image("acme", "u1", doc, 1, &[])),
+        );
         let ev = events_of(&c);
         assert!(ev[0].resource.as_ref().unwrap().get("password").is_none());
-        assert!(!serde_json::to_string(&ev[0]).unwrap().contains("Secret-123"));
+        assert!(!serde_json::to_string(&ev[0])
+            .unwrap()
+            .contains("Secret-123"));
     }
 }

@@ -124,7 +124,11 @@ pub struct EventLog {
 
 impl EventLog {
     pub fn new(store: &DynamoStore, retention: Duration) -> Self {
-        EventLog { client: store.client().clone(), table: store.table().to_string(), retention }
+        EventLog {
+            client: store.client().clone(),
+            table: store.table().to_string(),
+            retention,
+        }
     }
 
     /// The table the log is in (a cursor is bound to it).
@@ -147,12 +151,16 @@ impl EventLog {
             }
         }
         for (tenant, evs) in by_tenant {
-            let encoded: Vec<(String, String)> = evs.into_iter().map(|e| (e.id.clone(), encode(e))).collect();
+            let encoded: Vec<(String, String)> =
+                evs.into_iter().map(|e| (e.id.clone(), encode(e))).collect();
             let mut rest = &encoded[..];
             while !rest.is_empty() {
                 let mut n = 0;
                 let mut bytes = 0;
-                while n < rest.len() && n < EVENTS_PER_TRANSACTION && (n == 0 || bytes + rest[n].1.len() <= TRANSACTION_BYTES) {
+                while n < rest.len()
+                    && n < EVENTS_PER_TRANSACTION
+                    && (n == 0 || bytes + rest[n].1.len() <= TRANSACTION_BYTES)
+                {
                     bytes += rest[n].1.len();
                     n += 1;
                 }
@@ -163,9 +171,18 @@ impl EventLog {
         Ok(())
     }
 
-    async fn write_chunk(&self, tenant: &str, chunk: &[(String, String)]) -> Result<(), StoreError> {
+    async fn write_chunk(
+        &self,
+        tenant: &str,
+        chunk: &[(String, String)],
+    ) -> Result<(), StoreError> {
         let mut pending: Vec<&(String, String)> = chunk.iter().collect();
-        let ttl = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + self.retention).as_secs().to_string();
+        let ttl = (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            + self.retention)
+            .as_secs()
+            .to_string();
         for attempt in 0..64u32 {
             if pending.is_empty() {
                 return Ok(());
@@ -213,15 +230,31 @@ impl EventLog {
                     items.push(TransactWriteItem::builder().put(put).build());
                 }
             }
-            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(SdkError::ServiceError(se)) => match se.err() {
                     TransactWriteItemsError::TransactionCanceledException(c) => {
-                        let reasons: Vec<&str> = c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+                        let reasons: Vec<&str> = c
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None"))
+                            .collect();
                         // An id item that exists: that event is in the log already (an earlier delivery).
-                        let logged: Vec<usize> = (0..pending.len()).filter(|i| reasons.get(2 + 2 * i) == Some(&"ConditionalCheckFailed")).collect();
+                        let logged: Vec<usize> = (0..pending.len())
+                            .filter(|i| reasons.get(2 + 2 * i) == Some(&"ConditionalCheckFailed"))
+                            .collect();
                         if !logged.is_empty() {
-                            tracing::debug!(tenant, skipped = logged.len(), "events already logged");
+                            tracing::debug!(
+                                tenant,
+                                skipped = logged.len(),
+                                "events already logged"
+                            );
                             let mut i = 0;
                             pending.retain(|_| {
                                 let keep = !logged.contains(&i);
@@ -234,7 +267,9 @@ impl EventLog {
                     other => {
                         let code = other.code().unwrap_or("unknown");
                         if !retryable(code) {
-                            return Err(StoreError::Internal(format!("TransactWriteItems (events log) failed: {code}")));
+                            return Err(StoreError::Internal(format!(
+                                "TransactWriteItems (events log) failed: {code}"
+                            )));
                         }
                     }
                 },
@@ -255,7 +290,12 @@ impl EventLog {
             .send()
             .await
             .map_err(|e| sdk_err("GetItem", e))?;
-        Ok(r.item.as_ref().and_then(|i| i.get("n")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0))
+        Ok(r.item
+            .as_ref()
+            .and_then(|i| i.get("n"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
     }
 
     /// Up to `limit` events of `tenant` after order `after` (0: from the oldest kept), in order, at most
@@ -269,7 +309,11 @@ impl EventLog {
             }
         }
         let last = events.last().map_or(after, |(o, _)| *o);
-        Ok(Page { events, last, more: scan.more })
+        Ok(Page {
+            events,
+            last,
+            more: scan.more,
+        })
     }
 
     /// One page of the Events API: up to `limit` events and at most `max_bytes` of event JSON, after
@@ -288,9 +332,14 @@ impl EventLog {
             Start::After(p) => (p.order, Some(p)),
         };
         for attempt in 0..2 {
-            let scan = self.scan(tenant, after, anchor.is_some(), limit, max_bytes).await?;
+            let scan = self
+                .scan(tenant, after, anchor.is_some(), limit, max_bytes)
+                .await?;
             let mut page = RawPage {
-                next: Position { order: after, id_fp: anchor.and_then(|p| p.id_fp) },
+                next: Position {
+                    order: after,
+                    id_fp: anchor.and_then(|p| p.id_fp),
+                },
                 events: Vec::new(),
                 more: scan.more,
                 size_limited: scan.size_limited,
@@ -330,7 +379,12 @@ impl EventLog {
             if attempt == 1 {
                 match anchor {
                     Some(_) => page.continuity = Continuity::Expired,
-                    None => page.next = Position { order: head, id_fp: None },
+                    None => {
+                        page.next = Position {
+                            order: head,
+                            id_fp: None,
+                        }
+                    }
                 }
                 return Ok(page);
             }
@@ -351,14 +405,25 @@ impl EventLog {
         max_bytes: usize,
     ) -> Result<Scan, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut s = Scan::default();
         let mut start: Option<HashMap<String, AV>> = None;
         let (mut bytes, mut largest, mut expect) = (0usize, 0usize, after + 1);
-        let (op, from) = if anchored && after > 0 { (">=", after) } else { (">", after) };
+        let (op, from) = if anchored && after > 0 {
+            (">=", after)
+        } else {
+            (">", after)
+        };
         loop {
-            let wanted = limit + 1 - s.events.len() + usize::from(anchored && s.anchor_id.is_none());
-            let fits = max_bytes.saturating_sub(bytes).checked_div(largest).map_or(FIRST_QUERY_ITEMS, |n| n + 1);
+            let wanted =
+                limit + 1 - s.events.len() + usize::from(anchored && s.anchor_id.is_none());
+            let fits = max_bytes
+                .saturating_sub(bytes)
+                .checked_div(largest)
+                .map_or(FIRST_QUERY_ITEMS, |n| n + 1);
             crate::store::record_call("Query");
             let r = self
                 .client
@@ -377,15 +442,23 @@ impl EventLog {
                 .map_err(|e| sdk_err("Query", e))?;
             let last_key = r.last_evaluated_key;
             for mut item in r.items.unwrap_or_default() {
-                let order = item.get("sk").and_then(|v| v.as_s().ok()).and_then(|s| s.parse::<u64>().ok());
-                let ttl = item.get(TTL_ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+                let order = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|s| s.parse::<u64>().ok());
+                let ttl = item
+                    .get(TTL_ATTR)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok());
                 let expired = ttl.is_some_and(|t| t <= now);
                 let id = match item.remove("id") {
                     Some(AV::S(id)) => id,
                     _ => String::new(),
                 };
                 let json = match item.remove("ev") {
-                    Some(AV::S(j)) if serde_json::from_str::<serde::de::IgnoredAny>(&j).is_ok() => Some(j),
+                    Some(AV::S(j)) if serde_json::from_str::<serde::de::IgnoredAny>(&j).is_ok() => {
+                        Some(j)
+                    }
                     _ => None,
                 };
                 let Some(order) = order else { continue };
@@ -468,9 +541,14 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 /// A failed call: unavailable when it may pass on a retry, internal otherwise.
-pub(crate) fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &str, e: SdkError<E, R>) -> StoreError {
+pub(crate) fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    op: &str,
+    e: SdkError<E, R>,
+) -> StoreError {
     match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{op}: {e}")),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            StoreError::Unavailable(format!("{op}: {e}"))
+        }
         _ => {
             let code = e.code().unwrap_or("unknown");
             if retryable(code) {

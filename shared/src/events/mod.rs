@@ -39,17 +39,27 @@ pub struct EventsConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { retention: Duration::from_secs(7 * 86_400), poll_interval: Duration::from_millis(200) }
+        EventsConfig {
+            retention: Duration::from_secs(7 * 86_400),
+            poll_interval: Duration::from_millis(200),
+        }
     }
 }
 
 impl EventsConfig {
     pub fn from_env() -> Self {
         let d = EventsConfig::default();
-        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > 0);
+        let num = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+        };
         EventsConfig {
-            retention: num("SCIM_EVENTS_RETENTION_DAYS").map_or(d.retention, |n| Duration::from_secs(n.min(3650) * 86_400)),
-            poll_interval: num("SCIM_EVENTS_POLL_MS").map_or(d.poll_interval, Duration::from_millis),
+            retention: num("SCIM_EVENTS_RETENTION_DAYS")
+                .map_or(d.retention, |n| Duration::from_secs(n.min(3650) * 86_400)),
+            poll_interval: num("SCIM_EVENTS_POLL_MS")
+                .map_or(d.poll_interval, Duration::from_millis),
         }
     }
 }

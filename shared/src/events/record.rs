@@ -80,11 +80,20 @@ impl Change {
             ds::OperationType::Remove => ChangeKind::Remove,
             _ => return None,
         };
-        let image = |m: Option<&HashMap<String, ds::AttributeValue>>| m.map(|m| m.iter().map(|(k, v)| (k.clone(), sdk_attr(v))).collect::<Image>());
+        let image = |m: Option<&HashMap<String, ds::AttributeValue>>| {
+            m.map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), sdk_attr(v)))
+                    .collect::<Image>()
+            })
+        };
         Some(Change {
             seq: d.sequence_number()?.to_string(),
             kind,
-            time: d.approximate_creation_date_time().map(|t| t.as_secs_f64()).unwrap_or(0.0),
+            time: d
+                .approximate_creation_date_time()
+                .map(|t| t.as_secs_f64())
+                .unwrap_or(0.0),
             keys: image(d.keys.as_ref()).unwrap_or_default(),
             old: image(d.old_image.as_ref()),
             new: image(d.new_image.as_ref()),
@@ -101,11 +110,20 @@ impl Change {
             _ => return None,
         };
         let d = r.get("dynamodb")?;
-        let image = |k: &str| d.get(k).and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), json_attr(v))).collect::<Image>());
+        let image = |k: &str| {
+            d.get(k).and_then(Value::as_object).map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), json_attr(v)))
+                    .collect::<Image>()
+            })
+        };
         Some(Change {
             seq: d.get("SequenceNumber")?.as_str()?.to_string(),
             kind,
-            time: d.get("ApproximateCreationDateTime").and_then(Value::as_f64).unwrap_or(0.0),
+            time: d
+                .get("ApproximateCreationDateTime")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
             keys: image("Keys").unwrap_or_default(),
             old: image("OldImage"),
             new: image("NewImage"),
@@ -125,11 +143,17 @@ fn sdk_attr(v: &ds::AttributeValue) -> Attr {
 
 /// One attribute value in DynamoDB JSON (`{"S": "x"}`, `{"N": "1"}`, `{"SS": [...]}`).
 fn json_attr(v: &Value) -> Attr {
-    let Some((t, x)) = v.as_object().and_then(|m| m.iter().next()) else { return Attr::Other };
+    let Some((t, x)) = v.as_object().and_then(|m| m.iter().next()) else {
+        return Attr::Other;
+    };
     match (t.as_str(), x) {
         ("S", Value::String(s)) => Attr::S(s.clone()),
         ("N", Value::String(n)) => Attr::N(n.clone()),
-        ("SS", Value::Array(a)) => Attr::Ss(a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()),
+        ("SS", Value::Array(a)) => Attr::Ss(
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
+        ),
         ("BOOL", Value::Bool(b)) => Attr::Bool(*b),
         _ => Attr::Other,
     }
@@ -157,9 +181,14 @@ mod tests {
         assert_eq!(c.seq, "111");
         assert_eq!(c.pk(), Some("T#acme#User"));
         assert_eq!(c.sk(), Some("u1"));
-        assert_eq!(c.new.as_ref().unwrap()["grp"], Attr::Ss(vec!["g1".into(), "g2".into()]));
+        assert_eq!(
+            c.new.as_ref().unwrap()["grp"],
+            Attr::Ss(vec!["g1".into(), "g2".into()])
+        );
         assert_eq!(c.old.as_ref().unwrap()["x"], Attr::Other);
         assert_eq!(c.time, 1764670000.0);
-        assert!(Change::from_json(&serde_json::json!({"eventName": "NOPE", "dynamodb": {}})).is_none());
+        assert!(
+            Change::from_json(&serde_json::json!({"eventName": "NOPE", "dynamodb": {}})).is_none()
+        );
     }
 }

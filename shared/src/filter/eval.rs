@@ -13,7 +13,8 @@ fn get_ci<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a 
 }
 
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
-    s.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    s.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 /// Core schema URNs (`urn:ietf:params:scim:schemas:core:2.0:User`, `…:Group`) name the top level of a resource.
@@ -22,7 +23,9 @@ const CORE_URN_PREFIX: &str = "urn:ietf:params:scim:schemas:core:";
 /// The values a path names in `res`: the attribute, or each element of a multi-valued one; with a
 /// sub-attribute, that sub-attribute of the object or of each element.
 fn values<'a>(res: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
-    let Some(obj) = res.as_object() else { return Vec::new() };
+    let Some(obj) = res.as_object() else {
+        return Vec::new();
+    };
     let found = match &path.urn {
         // An extension URN names the object stored under that key; a core URN names the top level.
         Some(urn) => match get_ci(obj, urn) {
@@ -44,7 +47,10 @@ fn values<'a>(res: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
         v => vec![v],
     };
     match &path.sub {
-        Some(sub) => items.into_iter().filter_map(|v| v.as_object().and_then(|m| get_ci(m, sub))).collect(),
+        Some(sub) => items
+            .into_iter()
+            .filter_map(|v| v.as_object().and_then(|m| get_ci(m, sub)))
+            .collect(),
         None => items,
     }
 }
@@ -83,12 +89,18 @@ fn compare(v: &Value, op: CompareOp, lit: &CompValue, case_exact: bool) -> bool 
     let ordering: Option<Ordering> = match (v, lit) {
         (Value::String(a), CompValue::Str(b)) => {
             // Two dateTimes are ordered chronologically (offsets and fractions honoured).
-            let ordered = matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le);
+            let ordered = matches!(
+                op,
+                CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+            );
             if let Some((x, y)) = ordered.then(|| datetime(a).zip(datetime(b))).flatten() {
                 Some(x.cmp(&y))
             } else {
-                let (a, b): (Cow<str>, Cow<str>) =
-                    if case_exact { (a.into(), b.into()) } else { (a.to_lowercase().into(), b.to_lowercase().into()) };
+                let (a, b): (Cow<str>, Cow<str>) = if case_exact {
+                    (a.into(), b.into())
+                } else {
+                    (a.to_lowercase().into(), b.to_lowercase().into())
+                };
                 match op {
                     CompareOp::Co => return a.contains(&*b),
                     CompareOp::Sw => return a.starts_with(&*b),
@@ -97,9 +109,14 @@ fn compare(v: &Value, op: CompareOp, lit: &CompValue, case_exact: bool) -> bool 
                 }
             }
         }
-        (Value::Number(a), CompValue::Num(b)) => a.as_f64().zip(b.as_f64()).and_then(|(x, y)| x.partial_cmp(&y)),
+        (Value::Number(a), CompValue::Num(b)) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(x, y)| x.partial_cmp(&y)),
         // Booleans only have equality (the parser already refuses gt/ge/lt/le against true/false).
-        (Value::Bool(a), CompValue::Bool(b)) => matches!(op, CompareOp::Eq | CompareOp::Ne).then(|| a.cmp(b)),
+        (Value::Bool(a), CompValue::Bool(b)) => {
+            matches!(op, CompareOp::Eq | CompareOp::Ne).then(|| a.cmp(b))
+        }
         _ => None,
     };
     let Some(o) = ordering else { return false };
@@ -141,16 +158,22 @@ impl Filter {
                 match (op, value) {
                     (CompareOp::Eq, CompValue::Null) => !vals.any(present),
                     (CompareOp::Ne, CompValue::Null) => vals.any(present),
-                    (CompareOp::Ne, _) => !vals.any(|v| compare(v, CompareOp::Eq, value, case_exact)),
+                    (CompareOp::Ne, _) => {
+                        !vals.any(|v| compare(v, CompareOp::Eq, value, case_exact))
+                    }
                     _ => vals.any(|v| compare(v, *op, value, case_exact)),
                 }
             }
-            Filter::ValuePath { path, filter } => values(res, path).into_iter().any(|element| match element {
-                Value::Object(_) => filter.eval(element, info, Some(path)),
-                Value::Null => false,
-                // A multi-valued primitive (e.g. `schemas`): the element is its own `value`.
-                primitive => filter.eval(&serde_json::json!({ "value": primitive }), info, Some(path)),
-            }),
+            Filter::ValuePath { path, filter } => {
+                values(res, path).into_iter().any(|element| match element {
+                    Value::Object(_) => filter.eval(element, info, Some(path)),
+                    Value::Null => false,
+                    // A multi-valued primitive (e.g. `schemas`): the element is its own `value`.
+                    primitive => {
+                        filter.eval(&serde_json::json!({ "value": primitive }), info, Some(path))
+                    }
+                })
+            }
         }
     }
 }

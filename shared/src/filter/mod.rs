@@ -16,7 +16,9 @@
 mod eval;
 mod parse;
 
-pub use parse::{parse_attr_path, parse_filter, parse_path, FilterError, MAX_FILTER_DEPTH, MAX_FILTER_TERMS};
+pub use parse::{
+    parse_attr_path, parse_filter, parse_path, FilterError, MAX_FILTER_DEPTH, MAX_FILTER_TERMS,
+};
 
 use serde_json::Value;
 
@@ -203,7 +205,9 @@ mod tests {
         fn case_exact(&self, _urn: Option<&str>, name: &str, sub: Option<&str>) -> bool {
             match sub {
                 Some(s) => s.eq_ignore_ascii_case("code"),
-                None => ["externalId", "id"].iter().any(|n| n.eq_ignore_ascii_case(name)),
+                None => ["externalId", "id"]
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name)),
             }
         }
     }
@@ -237,11 +241,19 @@ mod tests {
     }
 
     fn ap(urn: Option<&str>, name: &str, sub: Option<&str>) -> AttrPath {
-        AttrPath { urn: urn.map(Into::into), name: name.into(), sub: sub.map(Into::into) }
+        AttrPath {
+            urn: urn.map(Into::into),
+            name: name.into(),
+            sub: sub.map(Into::into),
+        }
     }
 
     fn cmp(name: &str, op: CompareOp, value: CompValue) -> Filter {
-        Filter::Compare { path: ap(None, name, None), op, value }
+        Filter::Compare {
+            path: ap(None, name, None),
+            op,
+            value,
+        }
     }
 
     fn s(v: &str) -> CompValue {
@@ -268,7 +280,10 @@ mod tests {
             ("le", CompareOp::Le),
         ] {
             assert_eq!(p(&format!("title {text} \"x\"")), cmp("title", op, s("x")));
-            assert_eq!(p(&format!("title {} \"x\"", text.to_uppercase())), cmp("title", op, s("x")));
+            assert_eq!(
+                p(&format!("title {} \"x\"", text.to_uppercase())),
+                cmp("title", op, s("x"))
+            );
         }
         assert_eq!(p("title pr"), Filter::Present(ap(None, "title", None)));
         assert_eq!(p("title PR"), Filter::Present(ap(None, "title", None)));
@@ -276,8 +291,11 @@ mod tests {
 
     #[test]
     fn and_binds_tighter_than_or() {
-        let (a, b, c) =
-            (cmp("a", CompareOp::Eq, s("1")), cmp("b", CompareOp::Eq, s("2")), cmp("c", CompareOp::Eq, s("3")));
+        let (a, b, c) = (
+            cmp("a", CompareOp::Eq, s("1")),
+            cmp("b", CompareOp::Eq, s("2")),
+            cmp("c", CompareOp::Eq, s("3")),
+        );
         let want = Filter::Or(bx(a.clone()), bx(Filter::And(bx(b.clone()), bx(c.clone()))));
         assert_eq!(p(r#"a eq "1" or b eq "2" and c eq "3""#), want);
         assert_eq!(p(r#"a eq "1" or (b eq "2" and c eq "3")"#), want);
@@ -288,7 +306,10 @@ mod tests {
             p(r#"a eq "1" and b eq "2" and c eq "3""#),
             Filter::And(bx(Filter::And(bx(a.clone()), bx(b.clone()))), bx(c.clone()))
         );
-        assert_eq!(p(r#"a eq "1" AND b eq "2" Or c eq "3""#), p(r#"(a eq "1" and b eq "2") or c eq "3""#));
+        assert_eq!(
+            p(r#"a eq "1" AND b eq "2" Or c eq "3""#),
+            p(r#"(a eq "1" and b eq "2") or c eq "3""#)
+        );
     }
 
     #[test]
@@ -302,10 +323,15 @@ mod tests {
 
     #[test]
     fn not_takes_a_parenthesised_filter() {
-        assert_eq!(p(r#"not (a eq "1")"#), Filter::Not(bx(cmp("a", CompareOp::Eq, s("1")))));
+        assert_eq!(
+            p(r#"not (a eq "1")"#),
+            Filter::Not(bx(cmp("a", CompareOp::Eq, s("1"))))
+        );
         assert_eq!(p(r#"NOT(a eq "1")"#), p(r#"not (a eq "1")"#));
         // not binds tighter than and.
-        assert!(matches!(p(r#"not (a pr) and b pr"#), Filter::And(l, _) if matches!(*l, Filter::Not(_))));
+        assert!(
+            matches!(p(r#"not (a pr) and b pr"#), Filter::And(l, _) if matches!(*l, Filter::Not(_)))
+        );
         assert!(m("not (userName eq \"x\")"));
         assert!(!m("not (userName pr)"));
         assert!(m("not (not (userName pr))"));
@@ -322,11 +348,20 @@ mod tests {
             bx(cmp("type", CompareOp::Eq, s("work"))),
             bx(cmp("primary", CompareOp::Eq, CompValue::Bool(true))),
         );
-        assert_eq!(f, Filter::ValuePath { path: ap(None, "emails", None), filter: bx(inner) });
+        assert_eq!(
+            f,
+            Filter::ValuePath {
+                path: ap(None, "emails", None),
+                filter: bx(inner)
+            }
+        );
         assert!(m(r#"emails[type eq "work" and value co "@work"]"#));
         assert!(!m(r#"emails[type eq "work" and value co "@home"]"#));
         assert!(m("emails[primary eq true]"));
-        assert!(!m(r#"emails[type eq "home" and primary eq true]"#), "both conditions on the same element");
+        assert!(
+            !m(r#"emails[type eq "home" and primary eq true]"#),
+            "both conditions on the same element"
+        );
         assert!(m(r#"emails[not (type eq "work")]"#));
         assert!(m(r#"userName pr and emails[type eq "home"]"#));
     }
@@ -334,7 +369,10 @@ mod tests {
     #[test]
     fn value_path_followed_by_sub_attribute_entra_form() {
         let f = p(r#"emails[type eq "work"].value eq "ANN@work.com""#);
-        assert_eq!(f, p(r#"emails[type eq "work" and value eq "ANN@work.com"]"#));
+        assert_eq!(
+            f,
+            p(r#"emails[type eq "work" and value eq "ANN@work.com"]"#)
+        );
         assert!(f.matches(&user(), &Info));
         assert!(!m(r#"emails[type eq "home"].value eq "ann@work.com""#));
         assert_eq!(
@@ -348,7 +386,9 @@ mod tests {
             }
         );
         assert!(m(r#"emails[type eq "work"].value pr"#));
-        assert!(m(r#"emails[type eq "work"].value co "@WORK" and userName pr"#));
+        assert!(m(
+            r#"emails[type eq "work"].value co "@WORK" and userName pr"#
+        ));
         // An `or` inside the brackets stays grouped: [(a or b) and value eq x].
         let f = p(r#"emails[type eq "x" or type eq "home"].value ew ".org""#);
         assert!(
@@ -366,17 +406,40 @@ mod tests {
 
     #[test]
     fn urn_qualified_attribute_names() {
-        let Filter::Compare { path, .. } = p(&format!("{ENTERPRISE}:department eq \"x\"")) else { panic!() };
+        let Filter::Compare { path, .. } = p(&format!("{ENTERPRISE}:department eq \"x\"")) else {
+            panic!()
+        };
         assert_eq!(path, ap(Some(ENTERPRISE), "department", None));
-        let Filter::Compare { path, .. } = p(&format!("{ENTERPRISE}:manager.value eq \"x\"")) else { panic!() };
-        assert_eq!(path, ap(Some(ENTERPRISE), "manager", Some("value")));
-        let Filter::Compare { path, .. } = p("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"x\"")
+        let Filter::Compare { path, .. } = p(&format!("{ENTERPRISE}:manager.value eq \"x\""))
         else {
             panic!()
         };
-        assert_eq!(path, ap(Some("urn:ietf:params:scim:schemas:core:2.0:User"), "name", Some("givenName")));
-        let Filter::Present(path) = p("URN:IETF:params:scim:schemas:core:2.0:Group:displayName pr") else { panic!() };
-        assert_eq!(path, ap(Some("URN:IETF:params:scim:schemas:core:2.0:Group"), "displayName", None));
+        assert_eq!(path, ap(Some(ENTERPRISE), "manager", Some("value")));
+        let Filter::Compare { path, .. } =
+            p("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"x\"")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            path,
+            ap(
+                Some("urn:ietf:params:scim:schemas:core:2.0:User"),
+                "name",
+                Some("givenName")
+            )
+        );
+        let Filter::Present(path) = p("URN:IETF:params:scim:schemas:core:2.0:Group:displayName pr")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            path,
+            ap(
+                Some("URN:IETF:params:scim:schemas:core:2.0:Group"),
+                "displayName",
+                None
+            )
+        );
         assert!(perr("urn:x eq \"1\"").contains("not a URN-qualified attribute name"));
         assert!(perr("urn: eq \"1\"").contains("not a URN-qualified attribute name"));
     }
@@ -387,11 +450,18 @@ mod tests {
         assert!(m(&format!("{ENTERPRISE}:manager.value eq \"m1\"")));
         assert!(m(&format!("{ENTERPRISE}:manager eq \"m1\"")));
         assert!(
-            m(&format!("{}:department eq \"r&d\"", ENTERPRISE.to_uppercase())),
+            m(&format!(
+                "{}:department eq \"r&d\"",
+                ENTERPRISE.to_uppercase()
+            )),
             "the URN key matches case-insensitively"
         );
-        assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"ANN@example.com\""));
-        assert!(m("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"ann\""));
+        assert!(m(
+            "urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"ANN@example.com\""
+        ));
+        assert!(m(
+            "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq \"ann\""
+        ));
         // An extension the resource lacks names nothing, not the top level.
         assert!(!m("urn:example:ext:1.0:User:userName pr"));
         assert!(!m(&format!("{ENTERPRISE}:userName pr")));
@@ -404,7 +474,10 @@ mod tests {
         assert!(m("EMAILS[TYPE EQ \"work\"].VALUE Pr"));
         assert!(m("userName pr oR nickName pR"));
         // Names are kept as written.
-        assert_eq!(p("USERNAME pr"), Filter::Present(ap(None, "USERNAME", None)));
+        assert_eq!(
+            p("USERNAME pr"),
+            Filter::Present(ap(None, "USERNAME", None))
+        );
     }
 
     #[test]
@@ -413,8 +486,12 @@ mod tests {
             p(r#"displayName eq "LACreateGroup-(1a2b)""#),
             cmp("displayName", CompareOp::Eq, s("LACreateGroup-(1a2b)"))
         );
-        assert_eq!(p(r#"userName eq "o'brien, (x) \"q\"""#), cmp("userName", CompareOp::Eq, s("o'brien, (x) \"q\"")));
-        let Filter::Compare { value, .. } = p(r#"userName eq "a [y] and b or c \\ \n \t \/ \u00e9 \ud83d\ude00""#)
+        assert_eq!(
+            p(r#"userName eq "o'brien, (x) \"q\"""#),
+            cmp("userName", CompareOp::Eq, s("o'brien, (x) \"q\""))
+        );
+        let Filter::Compare { value, .. } =
+            p(r#"userName eq "a [y] and b or c \\ \n \t \/ \u00e9 \ud83d\ude00""#)
         else {
             panic!()
         };
@@ -427,28 +504,54 @@ mod tests {
 
     #[test]
     fn unquoted_values_microsoft_docs_form() {
-        assert_eq!(p("externalId eq jyoung"), cmp("externalId", CompareOp::Eq, s("jyoung")));
+        assert_eq!(
+            p("externalId eq jyoung"),
+            cmp("externalId", CompareOp::Eq, s("jyoung"))
+        );
         assert_eq!(
             p("id eq 54D382A4-2050-4C03-94D1-E769F1D15682 and manager eq 2819c223-7f76-453a-919d-413861904646")
                 .to_string(),
             r#"id eq "54D382A4-2050-4C03-94D1-E769F1D15682" and manager eq "2819c223-7f76-453a-919d-413861904646""#
         );
-        assert_eq!(p("userName eq a@b.c"), cmp("userName", CompareOp::Eq, s("a@b.c")));
+        assert_eq!(
+            p("userName eq a@b.c"),
+            cmp("userName", CompareOp::Eq, s("a@b.c"))
+        );
         // co/sw/ew only compare strings, so a bare number is the string.
-        assert_eq!(p("externalId sw 12"), cmp("externalId", CompareOp::Sw, s("12")));
+        assert_eq!(
+            p("externalId sw 12"),
+            cmp("externalId", CompareOp::Sw, s("12"))
+        );
     }
 
     #[test]
     fn literal_values() {
-        assert_eq!(p("active eq true"), cmp("active", CompareOp::Eq, CompValue::Bool(true)));
-        assert_eq!(p("active eq FALSE"), cmp("active", CompareOp::Eq, CompValue::Bool(false)));
+        assert_eq!(
+            p("active eq true"),
+            cmp("active", CompareOp::Eq, CompValue::Bool(true))
+        );
+        assert_eq!(
+            p("active eq FALSE"),
+            cmp("active", CompareOp::Eq, CompValue::Bool(false))
+        );
         assert_eq!(p("x eq Null"), cmp("x", CompareOp::Eq, CompValue::Null));
-        assert_eq!(p("x eq 42"), cmp("x", CompareOp::Eq, CompValue::Num(42.into())));
+        assert_eq!(
+            p("x eq 42"),
+            cmp("x", CompareOp::Eq, CompValue::Num(42.into()))
+        );
         assert_eq!(
             p("x gt -1.5e3"),
-            cmp("x", CompareOp::Gt, CompValue::Num(serde_json::Number::from_f64(-1500.0).unwrap()))
+            cmp(
+                "x",
+                CompareOp::Gt,
+                CompValue::Num(serde_json::Number::from_f64(-1500.0).unwrap())
+            )
         );
-        assert_eq!(p("x eq \"true\""), cmp("x", CompareOp::Eq, s("true")), "a quoted keyword is a string");
+        assert_eq!(
+            p("x eq \"true\""),
+            cmp("x", CompareOp::Eq, s("true")),
+            "a quoted keyword is a string"
+        );
         // Not JSON numbers: strings.
         assert_eq!(p("x eq 01"), cmp("x", CompareOp::Eq, s("01")));
         assert_eq!(p("x eq 1e999"), cmp("x", CompareOp::Eq, s("1e999")));
@@ -461,9 +564,15 @@ mod tests {
         for (bad, needle) in [
             ("", "empty"),
             ("   \t", "empty"),
-            ("userName eq", "expected a value after 'userName eq' but found the end of the input (position 12)"),
+            (
+                "userName eq",
+                "expected a value after 'userName eq' but found the end of the input (position 12)",
+            ),
             ("userName eq )", "expected a value"),
-            ("userName xx \"a\"", "'xx' at position 10 is not an operator"),
+            (
+                "userName xx \"a\"",
+                "'xx' at position 10 is not an operator",
+            ),
             ("userName", "expected an operator"),
             ("userName eq \"a", "not terminated"),
             ("userName eq \"a\\\"", "not terminated"),
@@ -477,7 +586,10 @@ mod tests {
             ("emails[]", "expected an attribute name"),
             ("userName eq \"a\" b", "unexpected 'b' at position 17"),
             ("userName eq \"a\" and", "expected an attribute name"),
-            ("userName eq \"a\" or or b pr", "expected an attribute name but found 'or'"),
+            (
+                "userName eq \"a\" or or b pr",
+                "expected an attribute name but found 'or'",
+            ),
             ("active gt true", "gt cannot compare booleans or null"),
             ("x le null", "le cannot compare booleans or null"),
             ("x co true", "co needs a string"),
@@ -486,11 +598,17 @@ mod tests {
             ("jyoung", "expected an operator"),
             ("a.b.c eq 1", "more than one sub-attribute"),
             ("1abc eq 1", "not a valid attribute name"),
-            ("a..b pr", "'a..b' at position 1 is missing an attribute name"),
+            (
+                "a..b pr",
+                "'a..b' at position 1 is missing an attribute name",
+            ),
             ("a. pr", "missing an attribute name"),
             ("émail pr", "not a valid attribute name"),
             ("emails[type eq \"work\"].value", "expected an operator"),
-            ("emails[type eq \"work\"].  eq 1", "missing an attribute name"),
+            (
+                "emails[type eq \"work\"].  eq 1",
+                "missing an attribute name",
+            ),
         ] {
             let msg = perr(bad);
             assert!(msg.contains(needle), "{bad:?}: {msg}");
@@ -503,7 +621,10 @@ mod tests {
         let long = format!("a pr {}", "é".repeat(100));
         assert_eq!(
             perr(&long),
-            format!("unexpected '{}…' at position 6 (expected 'and', 'or' or the end)", "é".repeat(40))
+            format!(
+                "unexpected '{}…' at position 6 (expected 'and', 'or' or the end)",
+                "é".repeat(40)
+            )
         );
     }
 
@@ -512,8 +633,15 @@ mod tests {
         let e: crate::error::ScimError = parse_filter("userName xx \"a\"").unwrap_err().into();
         assert_eq!(e.status, 400);
         assert_eq!(e.scim_type, Some(crate::error::ScimType::InvalidFilter));
-        assert!(e.detail.starts_with("Invalid filter: 'xx' at position 10"), "{}", e.detail);
-        assert_eq!(parse_filter("").unwrap_err().to_string(), "the filter is empty");
+        assert!(
+            e.detail.starts_with("Invalid filter: 'xx' at position 10"),
+            "{}",
+            e.detail
+        );
+        assert_eq!(
+            parse_filter("").unwrap_err().to_string(),
+            "the filter is empty"
+        );
     }
 
     #[test]
@@ -533,7 +661,8 @@ mod tests {
         assert!(perr(&format!("(({mixed}))")).contains("nested"));
         // Long and/or chains do not recurse; their length is bounded instead.
         assert!(parse_filter(&vec!["a eq 1"; MAX_FILTER_TERMS].join(" and ")).is_ok());
-        assert!(perr(&vec!["a eq 1"; MAX_FILTER_TERMS + 1].join(" or ")).contains("more than 256 comparisons"));
+        assert!(perr(&vec!["a eq 1"; MAX_FILTER_TERMS + 1].join(" or "))
+            .contains("more than 256 comparisons"));
     }
 
     #[test]
@@ -552,7 +681,11 @@ mod tests {
             assert!(parse_filter(&hostile).is_err());
             assert!(parse_path(&hostile).is_err());
         }
-        assert!(start.elapsed() < std::time::Duration::from_secs(5), "took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
     }
 
     // ----- evaluation -----
@@ -577,7 +710,10 @@ mod tests {
 
     #[test]
     fn case_insensitive_and_case_exact_comparison() {
-        assert!(m("userName eq \"ANN@EXAMPLE.COM\""), "userName is case-insensitive");
+        assert!(
+            m("userName eq \"ANN@EXAMPLE.COM\""),
+            "userName is case-insensitive"
+        );
         assert!(m("externalId eq \"Ext-1\""));
         assert!(!m("externalId eq \"ext-1\""), "externalId is case-exact");
         assert!(!m("externalId co \"ext\"") && m("externalId co \"Ext\""));
@@ -593,7 +729,11 @@ mod tests {
     #[test]
     fn numbers_and_booleans() {
         assert!(
-            m("weight gt 69") && m("weight ge 70") && m("weight lt 70.5") && m("weight le 70") && !m("weight gt 70")
+            m("weight gt 69")
+                && m("weight ge 70")
+                && m("weight lt 70.5")
+                && m("weight le 70")
+                && !m("weight gt 70")
         );
         assert!(m("weight eq 70.0"), "numbers compare as f64");
         assert!(m("score lt 3") && m("score eq 2.5"));
@@ -623,16 +763,27 @@ mod tests {
     #[test]
     fn null_and_ne() {
         assert!(m("nickName ne \"x\""), "ne matches an absent attribute");
-        assert!(m("nickName eq null") && !m("userName eq null") && m("userName ne null") && !m("nickName ne null"));
+        assert!(
+            m("nickName eq null")
+                && !m("userName eq null")
+                && m("userName ne null")
+                && !m("nickName ne null")
+        );
         assert!(m("title eq null"), "an empty string counts as unassigned");
-        assert!(m("emails.type ne \"other\"") && !m("emails.type ne \"home\""), "ne negates the any-element eq");
+        assert!(
+            m("emails.type ne \"other\"") && !m("emails.type ne \"home\""),
+            "ne negates the any-element eq"
+        );
     }
 
     #[test]
     fn datetimes_compare_chronologically() {
         assert!(m("meta.lastModified gt \"2024-05-01T09:59:59Z\""));
         assert!(!m("meta.lastModified gt \"2024-05-01T11:00:00+00:00\""));
-        assert!(m("meta.lastModified gt \"2024-05-01T11:00:00+02:00\""), "an offset is honoured");
+        assert!(
+            m("meta.lastModified gt \"2024-05-01T11:00:00+02:00\""),
+            "an offset is honoured"
+        );
         assert!(m("meta.lastModified ge \"2024-05-01T10:00:00Z\""));
         assert!(m("meta.lastModified le \"2024-05-01T10:00:00Z\""));
         assert!(m("meta.lastModified lt \"2024-05-01T10:00:00.001Z\""));
@@ -642,24 +793,48 @@ mod tests {
 
     #[test]
     fn multi_valued_attributes_match_any_element() {
-        assert!(m("emails.value eq \"ann@home.org\"") && m("emails.type eq \"work\"") && m("emails.type eq \"home\""));
+        assert!(
+            m("emails.value eq \"ann@home.org\"")
+                && m("emails.type eq \"work\"")
+                && m("emails.type eq \"home\"")
+        );
         assert!(!m("emails.type eq \"other\""));
-        assert!(m("emails eq \"ANN@home.org\""), "a complex multi-valued attribute compares its value");
+        assert!(
+            m("emails eq \"ANN@home.org\""),
+            "a complex multi-valued attribute compares its value"
+        );
         assert!(m("emails co \"@home\"") && m("emails ew \".org\""));
-        assert!(m("tags eq \"blue\"") && m("tags eq \"GREEN\"") && !m("tags eq \"red\""), "multi-valued strings");
-        assert!(m("tags[value eq \"green\"]"), "a primitive element is its own value");
-        assert!(m("schemas eq \"urn:ietf:params:scim:schemas:core:2.0:User\""));
+        assert!(
+            m("tags eq \"blue\"") && m("tags eq \"GREEN\"") && !m("tags eq \"red\""),
+            "multi-valued strings"
+        );
+        assert!(
+            m("tags[value eq \"green\"]"),
+            "a primitive element is its own value"
+        );
+        assert!(m(
+            "schemas eq \"urn:ietf:params:scim:schemas:core:2.0:User\""
+        ));
     }
 
     #[test]
     fn complex_single_valued_compares_its_value() {
-        assert!(m("manager eq \"m1\"") && !m("manager eq \"m2\""), "unqualified manager is found in the extension");
+        assert!(
+            m("manager eq \"m1\"") && !m("manager eq \"m2\""),
+            "unqualified manager is found in the extension"
+        );
         assert!(m("manager.value eq \"m1\"") && m("manager.displayName eq \"boss\""));
         assert!(m("id eq \"u1\" and manager eq \"m1\""));
         assert!(m("department eq \"R&D\""));
         assert!(m(&format!("{ENTERPRISE}:manager eq \"m1\"")));
-        assert!(m("manager[value eq \"m1\"]"), "a value filter on a single complex value");
-        assert!(!m("name eq \"Ann\""), "a complex value without 'value' compares nothing");
+        assert!(
+            m("manager[value eq \"m1\"]"),
+            "a value filter on a single complex value"
+        );
+        assert!(
+            !m("name eq \"Ann\""),
+            "a complex value without 'value' compares nothing"
+        );
     }
 
     #[test]
@@ -669,9 +844,13 @@ mod tests {
         let gm = |s: &str| p(s).matches(&g, &Info);
         assert!(gm("members eq \"u2\"") && !gm("members eq \"u3\""));
         assert!(gm("members[value eq \"u1\"]") && gm("members.value eq \"u1\""));
-        assert!(gm("displayName eq \"LACreateGroup-(1a2b)\" and members eq \"u1\""));
+        assert!(gm(
+            "displayName eq \"LACreateGroup-(1a2b)\" and members eq \"u1\""
+        ));
         assert!(gm("members.$ref pr"));
-        assert!(gm("urn:ietf:params:scim:schemas:core:2.0:Group:displayName sw \"lacreate\""));
+        assert!(gm(
+            "urn:ietf:params:scim:schemas:core:2.0:Group:displayName sw \"lacreate\""
+        ));
         assert!(!p("members eq \"u1\"").matches(&json!({"displayName": "x"}), &Info));
         assert!(!p("members pr").matches(&json!({"members": []}), &Info));
         assert!(!p("a pr").matches(&json!("not an object"), &Info));
@@ -681,10 +860,23 @@ mod tests {
 
     #[test]
     fn patch_paths() {
-        let plain = |a: AttrPath| PatchPath { attr: a, filter: None, sub_after_filter: None };
-        assert_eq!(parse_path("userName").unwrap(), plain(ap(None, "userName", None)));
-        assert_eq!(parse_path("name.familyName").unwrap(), plain(ap(None, "name", Some("familyName"))));
-        assert_eq!(parse_path("  members \t").unwrap(), plain(ap(None, "members", None)));
+        let plain = |a: AttrPath| PatchPath {
+            attr: a,
+            filter: None,
+            sub_after_filter: None,
+        };
+        assert_eq!(
+            parse_path("userName").unwrap(),
+            plain(ap(None, "userName", None))
+        );
+        assert_eq!(
+            parse_path("name.familyName").unwrap(),
+            plain(ap(None, "name", Some("familyName")))
+        );
+        assert_eq!(
+            parse_path("  members \t").unwrap(),
+            plain(ap(None, "members", None))
+        );
         assert_eq!(
             parse_path("emails[type eq \"work\"].value").unwrap(),
             PatchPath {
@@ -697,24 +889,44 @@ mod tests {
             parse_path("members[value eq \"7f4bc1a3-285e-48ae-8202-5accb43efb0e\"]").unwrap(),
             PatchPath {
                 attr: ap(None, "members", None),
-                filter: Some(cmp("value", CompareOp::Eq, s("7f4bc1a3-285e-48ae-8202-5accb43efb0e"))),
+                filter: Some(cmp(
+                    "value",
+                    CompareOp::Eq,
+                    s("7f4bc1a3-285e-48ae-8202-5accb43efb0e")
+                )),
                 sub_after_filter: None
             }
         );
-        assert_eq!(parse_path(&format!("{ENTERPRISE}:manager")).unwrap(), plain(ap(Some(ENTERPRISE), "manager", None)));
+        assert_eq!(
+            parse_path(&format!("{ENTERPRISE}:manager")).unwrap(),
+            plain(ap(Some(ENTERPRISE), "manager", None))
+        );
         assert_eq!(
             parse_path(&format!(" {ENTERPRISE}:manager.value ")).unwrap(),
             plain(ap(Some(ENTERPRISE), "manager", Some("value")))
         );
         assert_eq!(
             parse_path(ENTERPRISE).unwrap(),
-            plain(ap(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"), "User", None))
+            plain(ap(
+                Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"),
+                "User",
+                None
+            ))
         );
         let addr = parse_path("addresses[type eq \"work\"].Formatted").unwrap();
-        assert_eq!((addr.attr.sub, addr.sub_after_filter.as_deref()), (None, Some("Formatted")));
+        assert_eq!(
+            (addr.attr.sub, addr.sub_after_filter.as_deref()),
+            (None, Some("Formatted"))
+        );
         let mgr = parse_path("manager[value eq \"x\"]").unwrap();
-        assert_eq!((mgr.attr.name.as_str(), mgr.filter), ("manager", Some(cmp("value", CompareOp::Eq, s("x")))));
-        assert!(parse_path("emails[type eq \"work\" and (primary eq true or value ew \".org\")]").is_ok());
+        assert_eq!(
+            (mgr.attr.name.as_str(), mgr.filter),
+            ("manager", Some(cmp("value", CompareOp::Eq, s("x"))))
+        );
+        assert!(
+            parse_path("emails[type eq \"work\" and (primary eq true or value ew \".org\")]")
+                .is_ok()
+        );
         assert!(parse_path("x eq 1").is_err(), "a filter is not a path");
     }
 
@@ -728,9 +940,15 @@ mod tests {
             ("a..b", "'a..b' at position 1 is missing an attribute name"),
             (".a", "missing an attribute name"),
             ("a.b.c", "more than one sub-attribute"),
-            ("emails[type eq \"w\"] x", "expected '.subAttribute' after ']' but found 'x' (position 21)"),
+            (
+                "emails[type eq \"w\"] x",
+                "expected '.subAttribute' after ']' but found 'x' (position 21)",
+            ),
             ("emails[type eq \"w\"]x", "expected '.subAttribute'"),
-            ("emails[type eq \"w\"].value.x", "not a valid attribute name"),
+            (
+                "emails[type eq \"w\"].value.x",
+                "not a valid attribute name",
+            ),
             ("emails[type eq \"w\"].", "missing an attribute name"),
             ("emails[type eq \"w\"][a pr]", "unexpected"),
             ("name.x[a eq 1]", "not a sub-attribute"),
@@ -739,18 +957,33 @@ mod tests {
             ("userName extra", "unexpected 'extra'"),
             ("\"userName\"", "must start with an attribute name"),
         ] {
-            let msg = parse_path(bad).map(|pp| format!("parsed as {pp:?}")).unwrap_or_else(|e| e.message);
+            let msg = parse_path(bad)
+                .map(|pp| format!("parsed as {pp:?}"))
+                .unwrap_or_else(|e| e.message);
             assert!(msg.contains(needle), "{bad:?}: {msg}");
         }
-        let deep = format!("emails[{}a pr{}]", "(".repeat(MAX_FILTER_DEPTH), ")".repeat(MAX_FILTER_DEPTH));
+        let deep = format!(
+            "emails[{}a pr{}]",
+            "(".repeat(MAX_FILTER_DEPTH),
+            ")".repeat(MAX_FILTER_DEPTH)
+        );
         assert!(parse_path(&deep).unwrap_err().message.contains("nested"));
     }
 
     #[test]
     fn attr_paths_for_projection() {
-        assert_eq!(parse_attr_path("emails.value").unwrap(), ap(None, "emails", Some("value")));
-        assert_eq!(parse_attr_path(" members ").unwrap(), ap(None, "members", None));
-        assert_eq!(parse_attr_path(&format!("{ENTERPRISE}:manager")).unwrap(), ap(Some(ENTERPRISE), "manager", None));
+        assert_eq!(
+            parse_attr_path("emails.value").unwrap(),
+            ap(None, "emails", Some("value"))
+        );
+        assert_eq!(
+            parse_attr_path(" members ").unwrap(),
+            ap(None, "members", None)
+        );
+        assert_eq!(
+            parse_attr_path(&format!("{ENTERPRISE}:manager")).unwrap(),
+            ap(Some(ENTERPRISE), "manager", None)
+        );
         for bad in ["", " ", "a b", "emails[type pr]", "a..b", "\"a\"", "(a)"] {
             assert!(parse_attr_path(bad).is_err(), "{bad:?}");
         }
@@ -762,25 +995,50 @@ mod tests {
     fn display_is_canonical() {
         for (input, canonical) in [
             ("USERNAME Eq \"a\"", "USERNAME eq \"a\""),
-            ("a eq 1 or (b eq 2 and c eq 3)", "a eq 1 or b eq 2 and c eq 3"),
-            ("(a eq 1 or b eq 2) and c eq 3", "(a eq 1 or b eq 2) and c eq 3"),
-            ("a eq 1 and (b eq 2 and c eq 3)", "a eq 1 and (b eq 2 and c eq 3)"),
+            (
+                "a eq 1 or (b eq 2 and c eq 3)",
+                "a eq 1 or b eq 2 and c eq 3",
+            ),
+            (
+                "(a eq 1 or b eq 2) and c eq 3",
+                "(a eq 1 or b eq 2) and c eq 3",
+            ),
+            (
+                "a eq 1 and (b eq 2 and c eq 3)",
+                "a eq 1 and (b eq 2 and c eq 3)",
+            ),
             ("((a pr)) and b pr and c pr", "a pr and b pr and c pr"),
             ("not ((a pr or b pr))", "not (a pr or b pr)"),
             ("externalId eq jyoung", "externalId eq \"jyoung\""),
-            ("emails[type eq \"work\"].value eq \"x\"", "emails[type eq \"work\" and value eq \"x\"]"),
+            (
+                "emails[type eq \"work\"].value eq \"x\"",
+                "emails[type eq \"work\" and value eq \"x\"]",
+            ),
             (
                 "emails[type eq \"a\" or type eq \"b\"].value pr",
                 "emails[(type eq \"a\" or type eq \"b\") and value pr]",
             ),
-            ("x eq \"q\\\"\\\\\\n\\u0001\"", "x eq \"q\\\"\\\\\\n\\u0001\""),
-            ("x eq TRUE and y eq NULL and z GE 1E2", "x eq true and y eq null and z ge 100.0"),
+            (
+                "x eq \"q\\\"\\\\\\n\\u0001\"",
+                "x eq \"q\\\"\\\\\\n\\u0001\"",
+            ),
+            (
+                "x eq TRUE and y eq NULL and z GE 1E2",
+                "x eq true and y eq null and z ge 100.0",
+            ),
         ] {
             assert_eq!(p(input).to_string(), canonical, "{input}");
         }
-        assert_eq!(parse_path("emails[type eq \"work\"].value").unwrap().to_string(), "emails[type eq \"work\"].value");
         assert_eq!(
-            parse_path(&format!("{ENTERPRISE}:manager.value")).unwrap().to_string(),
+            parse_path("emails[type eq \"work\"].value")
+                .unwrap()
+                .to_string(),
+            "emails[type eq \"work\"].value"
+        );
+        assert_eq!(
+            parse_path(&format!("{ENTERPRISE}:manager.value"))
+                .unwrap()
+                .to_string(),
             format!("{ENTERPRISE}:manager.value")
         );
         assert_eq!(CompareOp::Ge.to_string(), "ge");
@@ -819,7 +1077,11 @@ mod tests {
             assert_round_trip(&p(src));
         }
         // Right at the depth limit, the canonical form is still accepted.
-        let deepest = format!("{}a pr or b pr and c pr{}", "(not (".repeat(16), "))".repeat(16));
+        let deepest = format!(
+            "{}a pr or b pr and c pr{}",
+            "(not (".repeat(16),
+            "))".repeat(16)
+        );
         assert_round_trip(&p(&deepest));
         let deepest = format!(
             "{}emails[type pr or value pr].display pr{}",
@@ -827,15 +1089,18 @@ mod tests {
             ")".repeat(MAX_FILTER_DEPTH - 2)
         );
         assert_round_trip(&p(&deepest));
-        assert!(parse_filter(&format!("({deepest})")).is_err(), "the implied group counts towards the limit");
+        assert!(
+            parse_filter(&format!("({deepest})")).is_err(),
+            "the implied group counts towards the limit"
+        );
     }
 
     #[test]
     fn arbitrary_token_soup_never_panics() {
         let toks = [
-            "(", ")", "[", "]", "\"", "\\", "eq", "and", "or", "not", "a.b", "urn:x:y", " ", "pr", "1", ".v", "é",
-            "\"x\"", ":", ".", "gt", "true", "null", "\\u", "😀", "urn:", "emails", "-", "\t", "not (", "a eq 1",
-            "b pr", "x[y pr]",
+            "(", ")", "[", "]", "\"", "\\", "eq", "and", "or", "not", "a.b", "urn:x:y", " ", "pr",
+            "1", ".v", "é", "\"x\"", ":", ".", "gt", "true", "null", "\\u", "😀", "urn:", "emails",
+            "-", "\t", "not (", "a eq 1", "b pr", "x[y pr]",
         ];
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
@@ -867,6 +1132,9 @@ mod tests {
                 let _ = parse_path(&text[..i]);
             }
         }
-        assert!(parsed > 10, "the soup should sometimes be a valid filter ({parsed})");
+        assert!(
+            parsed > 10,
+            "the soup should sometimes be a valid filter ({parsed})"
+        );
     }
 }

@@ -34,7 +34,9 @@ impl From<FilterError> for crate::error::ScimError {
 }
 
 fn err<T>(message: impl Into<String>) -> Result<T, FilterError> {
-    Err(FilterError { message: message.into() })
+    Err(FilterError {
+        message: message.into(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +57,10 @@ impl Tok {
             Tok::RParen => "')'".into(),
             Tok::LBracket => "'['".into(),
             Tok::RBracket => "']'".into(),
-            Tok::Str(s) => format!("the string {}", excerpt(&Value::String(s.clone()).to_string())),
+            Tok::Str(s) => format!(
+                "the string {}",
+                excerpt(&Value::String(s.clone()).to_string())
+            ),
             Tok::Word(w) => format!("'{}'", excerpt(w)),
         }
     }
@@ -116,13 +121,18 @@ fn tokenize(input: &str) -> Result<Vec<(Tok, usize)>, FilterError> {
                 }
                 let raw: String = chars[start..i].iter().collect();
                 let s: String = serde_json::from_str(&raw).map_err(|e| FilterError {
-                    message: format!("the string starting at position {pos} is not a valid JSON string ({e})"),
+                    message: format!(
+                        "the string starting at position {pos} is not a valid JSON string ({e})"
+                    ),
                 })?;
                 out.push((Tok::Str(s), pos));
             }
             _ => {
                 let start = i;
-                while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '(' | ')' | '[' | ']' | '"') {
+                while i < chars.len()
+                    && !chars[i].is_whitespace()
+                    && !matches!(chars[i], '(' | ')' | '[' | ']' | '"')
+                {
                     i += 1;
                 }
                 out.push((Tok::Word(chars[start..i].iter().collect()), pos));
@@ -164,7 +174,12 @@ impl Parser {
     fn new(input: &str) -> Result<Self, FilterError> {
         let toks = tokenize(input)?;
         let end = input.chars().count() + 1;
-        Ok(Parser { toks, at: 0, end, terms: 0 })
+        Ok(Parser {
+            toks,
+            at: 0,
+            end,
+            terms: 0,
+        })
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -202,7 +217,10 @@ impl Parser {
     fn finish(&self) -> Result<(), FilterError> {
         match self.peek() {
             None => Ok(()),
-            Some(_) => err(format!("unexpected {} (expected 'and', 'or' or the end)", self.found())),
+            Some(_) => err(format!(
+                "unexpected {} (expected 'and', 'or' or the end)",
+                self.found()
+            )),
         }
     }
 
@@ -248,9 +266,13 @@ impl Parser {
                 }
                 // `not pr`, `not eq "x"`, `not[...]`: an attribute that happens to be called "not".
                 Some((Tok::LBracket, _)) => {}
-                Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") || compare_op(w).is_some() => {}
+                Some((Tok::Word(w), _))
+                    if w.eq_ignore_ascii_case("pr") || compare_op(w).is_some() => {}
                 _ => {
-                    return err(format!("expected '(' after 'not' at position {} (write: not (<filter>))", self.pos()))
+                    return err(format!(
+                        "expected '(' after 'not' at position {} (write: not (<filter>))",
+                        self.pos()
+                    ))
                 }
             }
         }
@@ -278,11 +300,16 @@ impl Parser {
                 if (w.eq_ignore_ascii_case("and") || w.eq_ignore_ascii_case("or"))
                     && !matches!(self.peek(), Some(Tok::Word(op)) if op.eq_ignore_ascii_case("pr") || compare_op(op).is_some()) =>
             {
-                return err(format!("expected an attribute name but found '{w}' at position {pos}"));
+                return err(format!(
+                    "expected an attribute name but found '{w}' at position {pos}"
+                ));
             }
             Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
             Some((t, pos)) => {
-                return err(format!("expected an attribute name but found {} at position {pos}", t.describe()))
+                return err(format!(
+                    "expected an attribute name but found {} at position {pos}",
+                    t.describe()
+                ))
             }
             None => {
                 return err(format!(
@@ -293,7 +320,10 @@ impl Parser {
         };
         if self.peek() == Some(&Tok::LBracket) {
             if in_value {
-                return err(format!("a value filter cannot contain another value filter (at position {})", self.pos()));
+                return err(format!(
+                    "a value filter cannot contain another value filter (at position {})",
+                    self.pos()
+                ));
             }
             if path.sub.is_some() {
                 return err(format!(
@@ -316,7 +346,11 @@ impl Parser {
                         self.deeper(d)?;
                     }
                     self.at += 1;
-                    let sub_path = AttrPath { urn: None, name: sub, sub: None };
+                    let sub_path = AttrPath {
+                        urn: None,
+                        name: sub,
+                        sub: None,
+                    };
                     let cond = self.comparison(sub_path)?;
                     return Ok(Filter::ValuePath {
                         path,
@@ -324,7 +358,10 @@ impl Parser {
                     });
                 }
             }
-            return Ok(Filter::ValuePath { path, filter: Box::new(inner) });
+            return Ok(Filter::ValuePath {
+                path,
+                filter: Box::new(inner),
+            });
         }
         self.comparison(path)
     }
@@ -332,7 +369,9 @@ impl Parser {
     fn comparison(&mut self, path: AttrPath) -> Result<Filter, FilterError> {
         let op_pos = self.pos();
         let op = match self.next() {
-            Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") => return Ok(Filter::Present(path)),
+            Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("pr") => {
+                return Ok(Filter::Present(path))
+            }
             Some((Tok::Word(w), _)) => match compare_op(&w) {
                 Some(op) => op,
                 None => {
@@ -342,28 +381,49 @@ impl Parser {
                     ))
                 }
             },
-            _ => return err(format!("expected an operator ({OPS}) after '{path}' at position {op_pos}")),
+            _ => {
+                return err(format!(
+                    "expected an operator ({OPS}) after '{path}' at position {op_pos}"
+                ))
+            }
         };
         let found = self.found();
         let value = match self.next() {
             Some((Tok::Str(s), _)) => CompValue::Str(s),
             // co/sw/ew only apply to strings: an unquoted `externalId sw 12` means the string "12".
-            Some((Tok::Word(w), _)) if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) => {
+            Some((Tok::Word(w), _))
+                if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) =>
+            {
                 match word_value(&w) {
                     CompValue::Num(_) => CompValue::Str(w),
                     other => other,
                 }
             }
             Some((Tok::Word(w), _)) => word_value(&w),
-            _ => return err(format!("expected a value after '{path} {}' but found {found}", op_name(op))),
+            _ => {
+                return err(format!(
+                    "expected a value after '{path} {}' but found {found}",
+                    op_name(op)
+                ))
+            }
         };
-        if matches!(op, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le)
-            && matches!(value, CompValue::Bool(_) | CompValue::Null)
+        if matches!(
+            op,
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+        ) && matches!(value, CompValue::Bool(_) | CompValue::Null)
         {
-            return err(format!("{} cannot compare booleans or null (position {op_pos})", op_name(op)));
+            return err(format!(
+                "{} cannot compare booleans or null (position {op_pos})",
+                op_name(op)
+            ));
         }
-        if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) && !matches!(value, CompValue::Str(_)) {
-            return err(format!("{} needs a string value (position {op_pos})", op_name(op)));
+        if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
+            && !matches!(value, CompValue::Str(_))
+        {
+            return err(format!(
+                "{} needs a string value (position {op_pos})",
+                op_name(op)
+            ));
         }
         Ok(Filter::Compare { path, op, value })
     }
@@ -390,10 +450,18 @@ fn word_value(w: &str) -> CompValue {
 /// `word` is the whole token `name` came from, for the message.
 fn check_name(name: &str, word: &str, pos: usize) -> Result<(), FilterError> {
     if name.is_empty() {
-        return err(format!("'{}' at position {pos} is missing an attribute name (check the dots)", excerpt(word)));
+        return err(format!(
+            "'{}' at position {pos} is missing an attribute name (check the dots)",
+            excerpt(word)
+        ));
     }
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$' || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '$' || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
     if ok {
         Ok(())
     } else {
@@ -406,10 +474,18 @@ fn check_name(name: &str, word: &str, pos: usize) -> Result<(), FilterError> {
 
 /// `[urn ":"] name ["." sub]`. The URN is everything before the last colon (its version `2.0` holds a dot).
 fn parse_attr_word(word: &str, pos: usize) -> Result<AttrPath, FilterError> {
-    let (urn, rest) = if word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+    let (urn, rest) = if word
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+    {
         match word.rsplit_once(':') {
             Some((u, r)) if u.len() > 4 => (Some(u.to_string()), r),
-            _ => return err(format!("'{}' at position {pos} is not a URN-qualified attribute name", excerpt(word))),
+            _ => {
+                return err(format!(
+                    "'{}' at position {pos} is not a URN-qualified attribute name",
+                    excerpt(word)
+                ))
+            }
         }
     } else {
         (None, word)
@@ -422,9 +498,16 @@ fn parse_attr_word(word: &str, pos: usize) -> Result<AttrPath, FilterError> {
         check_name(s, word, pos)?;
     }
     if parts.next().is_some() {
-        return err(format!("'{}' at position {pos} has more than one sub-attribute level", excerpt(word)));
+        return err(format!(
+            "'{}' at position {pos} has more than one sub-attribute level",
+            excerpt(word)
+        ));
     }
-    Ok(AttrPath { urn, name: name.to_string(), sub: sub.map(str::to_string) })
+    Ok(AttrPath {
+        urn,
+        name: name.to_string(),
+        sub: sub.map(str::to_string),
+    })
 }
 
 /// Parse a SCIM filter (RFC 7644 §3.4.2.2) into its AST.
@@ -447,13 +530,22 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
     let (attr, pos) = match p.next() {
         Some((Tok::Word(w), pos)) => (parse_attr_word(&w, pos)?, pos),
         Some((t, pos)) => {
-            return err(format!("the path must start with an attribute name, not {} (position {pos})", t.describe()))
+            return err(format!(
+                "the path must start with an attribute name, not {} (position {pos})",
+                t.describe()
+            ))
         }
         None => return err("the path is empty"),
     };
     if p.peek() != Some(&Tok::LBracket) {
-        p.finish().map_err(|_| FilterError { message: format!("unexpected {} in path", p.found()) })?;
-        return Ok(PatchPath { attr, filter: None, sub_after_filter: None });
+        p.finish().map_err(|_| FilterError {
+            message: format!("unexpected {} in path", p.found()),
+        })?;
+        return Ok(PatchPath {
+            attr,
+            filter: None,
+            sub_after_filter: None,
+        });
     }
     if attr.sub.is_some() {
         return err(format!(
@@ -471,13 +563,25 @@ pub fn parse_path(input: &str) -> Result<PatchPath, FilterError> {
                 Some(sub.to_string())
             }
             None => {
-                return err(format!("expected '.subAttribute' after ']' but found '{}' (position {wpos})", excerpt(&w)))
+                return err(format!(
+                    "expected '.subAttribute' after ']' but found '{}' (position {wpos})",
+                    excerpt(&w)
+                ))
             }
         },
-        Some((t, tpos)) => return err(format!("unexpected {} after ']' (position {tpos})", t.describe())),
+        Some((t, tpos)) => {
+            return err(format!(
+                "unexpected {} after ']' (position {tpos})",
+                t.describe()
+            ))
+        }
     };
     p.finish()?;
-    Ok(PatchPath { attr, filter: Some(filter), sub_after_filter })
+    Ok(PatchPath {
+        attr,
+        filter: Some(filter),
+        sub_after_filter,
+    })
 }
 
 /// Parse a plain attribute path (`attributes=` / `excludedAttributes=` entries).

@@ -74,7 +74,13 @@ fn result_reserve(op: &BulkOp, base_url: &str) -> usize {
     let detail = "\u{1}".repeat(BULK_DETAIL_CHARS);
     let error = ScimError::new(412, Some(ScimType::InvalidValue), detail).to_json();
     let version = format!("W/\"{}\"", u64::MAX);
-    body_len(&op_result(op, 412, Some(location), Some(version), Some(error))) + 1
+    body_len(&op_result(
+        op,
+        412,
+        Some(location),
+        Some(version),
+        Some(error),
+    )) + 1
 }
 
 /// The result of an operation the response had no room left for.
@@ -88,7 +94,11 @@ fn not_run(op: &BulkOp, max: usize) -> Value {
 
 /// `POST /Bulk` (RFC 7644 §3.7): each operation runs through the same handler as its own request would,
 /// so it is answered with exactly the status it would have on its own.
-pub(super) async fn bulk(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, req: Request) -> ScimResult<Response> {
+pub(super) async fn bulk(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    req: Request,
+) -> ScimResult<Response> {
     let limits = &st.service.limits;
     let body = read_json(req, limits.bulk_max_payload).await?;
     let request = crate::bulk::parse(&body, limits.bulk_max_operations)?;
@@ -104,7 +114,11 @@ pub(super) async fn bulk(State(st): State<AppState>, Extension(ctx): Extension<R
         errors += 1;
     }
     // Room kept for a "not run" result of every operation not answered yet.
-    let short: Vec<usize> = request.ops.iter().map(|op| body_len(&not_run(op, max)) + 1).collect();
+    let short: Vec<usize> = request
+        .ops
+        .iter()
+        .map(|op| body_len(&not_run(op, max)) + 1)
+        .collect();
     let mut pending: usize = order.iter().map(|&i| short[i]).sum();
     if used + pending > max {
         return Err(ScimError::payload_too_large(format!(
@@ -129,35 +143,71 @@ pub(super) async fn bulk(State(st): State<AppState>, Extension(ctx): Extension<R
             continue;
         }
         let resp = match crate::bulk::resolve(op, &ids) {
-            None => ScimError::new(409, Some(crate::error::ScimType::InvalidValue), "A bulkId this operation refers to was not created (its operation failed)").into_response(),
-            Some(resolved) => run_bulk_op(&st, &ctx, &resolved).await.unwrap_or_else(IntoResponse::into_response),
+            None => ScimError::new(
+                409,
+                Some(crate::error::ScimType::InvalidValue),
+                "A bulkId this operation refers to was not created (its operation failed)",
+            )
+            .into_response(),
+            Some(resolved) => run_bulk_op(&st, &ctx, &resolved)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
         };
         let status = resp.status().as_u16();
-        let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let version = resp.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let version = resp
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let json_body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status < 400 {
-            if let (Some(b), Some(id)) = (&op.bulk_id, json_body.get("id").and_then(Value::as_str)) {
+            if let (Some(b), Some(id)) = (&op.bulk_id, json_body.get("id").and_then(Value::as_str))
+            {
                 ids.insert(b.clone(), id.to_string());
             }
-            let location = location.or_else(|| json_body.pointer("/meta/location").and_then(Value::as_str).map(str::to_string));
+            let location = location.or_else(|| {
+                json_body
+                    .pointer("/meta/location")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
             results[i] = Some(op_result(op, status, location, version, None));
         } else {
             errors += 1;
             results[i] = Some(op_result(op, status, None, None, Some(json_body)));
         }
         let size = results[i].as_ref().map_or(0, |r| body_len(r) + 1);
-        debug_assert!(size <= reserve, "a bulk result ({size} bytes) passed its reserve ({reserve})");
+        debug_assert!(
+            size <= reserve,
+            "a bulk result ({size} bytes) passed its reserve ({reserve})"
+        );
         used += size;
     }
     let ops: Vec<Value> = results.into_iter().flatten().collect();
     let body = json!({"schemas": [crate::bulk::BULK_RESPONSE], "Operations": ops});
-    debug_assert!(body_len(&body) <= max, "a BulkResponse passed the response bound");
+    debug_assert!(
+        body_len(&body) <= max,
+        "a BulkResponse passed the response bound"
+    );
     Ok(scim_json(StatusCode::OK, &body))
 }
 
-async fn run_bulk_op(st: &AppState, ctx: &RequestCtx, op: &crate::bulk::BulkOp) -> ScimResult<Response> {
+async fn run_bulk_op(
+    st: &AppState,
+    ctx: &RequestCtx,
+    op: &crate::bulk::BulkOp,
+) -> ScimResult<Response> {
     let path = op.path.trim_start_matches('/');
     let (endpoint, id) = match path.split_once('/') {
         Some((e, id)) => (format!("/{e}"), Some(id.to_string())),
@@ -170,16 +220,45 @@ async fn run_bulk_op(st: &AppState, ctx: &RequestCtx, op: &crate::bulk::BulkOp) 
         .find(|r| r.endpoint.eq_ignore_ascii_case(&endpoint))
         .ok_or_else(|| ScimError::not_found(format!("There is no resource type at {}", op.path)))?;
     let mut headers = HeaderMap::new();
-    if let Some(v) = op.version.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+    if let Some(v) = op
+        .version
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
         headers.insert(header::IF_MATCH, v);
     }
     let (state, ext) = (State(st.clone()), Extension(ctx.clone()));
     let data = || ScimBody(op.data.clone().unwrap_or(Value::Null));
     match (op.method.as_str(), id) {
         ("POST", None) => create(state, ext, RawQuery(None), data(), rt).await,
-        ("PUT", Some(id)) => replace(state, ext, PathParam(id), RawQuery(None), headers, data(), rt).await,
-        ("PATCH", Some(id)) => patch(state, ext, PathParam(id), RawQuery(None), headers, data(), rt).await,
+        ("PUT", Some(id)) => {
+            replace(
+                state,
+                ext,
+                PathParam(id),
+                RawQuery(None),
+                headers,
+                data(),
+                rt,
+            )
+            .await
+        }
+        ("PATCH", Some(id)) => {
+            patch(
+                state,
+                ext,
+                PathParam(id),
+                RawQuery(None),
+                headers,
+                data(),
+                rt,
+            )
+            .await
+        }
         ("DELETE", Some(id)) => delete(state, ext, PathParam(id), headers, rt).await,
-        (m, _) => Err(ScimError::method_not_allowed(format!("{m} is not supported on {} in a bulk operation", op.path))),
+        (m, _) => Err(ScimError::method_not_allowed(format!(
+            "{m} is not supported on {} in a bulk operation",
+            op.path
+        ))),
     }
 }

@@ -27,35 +27,70 @@ pub(super) fn routes() -> Router<AppState> {
 async fn spc(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
     let mut doc = discovery::service_provider_config(&ctx.base_url, &st.service.limits);
     if st.auth.oauth().is_some() {
-        let origin = ctx.base_url.strip_suffix(st.http.base_path.as_str()).unwrap_or(&ctx.base_url);
+        let origin = ctx
+            .base_url
+            .strip_suffix(st.http.base_path.as_str())
+            .unwrap_or(&ctx.base_url);
         discovery::add_oauth_scheme(&mut doc, &format!("{origin}/oauth2/token"));
     }
     scim_json(StatusCode::OK, &doc)
 }
 
 async fn schemas(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
-    let docs = discovery::schemas(&st.resource_types).into_iter().map(|s| discovery::schema_doc(s, &ctx.base_url)).collect();
+    let docs = discovery::schemas(&st.resource_types)
+        .into_iter()
+        .map(|s| discovery::schema_doc(s, &ctx.base_url))
+        .collect();
     scim_json(StatusCode::OK, &discovery::list(docs))
 }
 
-async fn schema_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, PathParam(urn): PathParam) -> ScimResult<Response> {
+async fn schema_one(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    PathParam(urn): PathParam,
+) -> ScimResult<Response> {
     let s = discovery::schemas(&st.resource_types)
         .into_iter()
         .find(|s| s.id.eq_ignore_ascii_case(&urn))
-        .ok_or_else(|| ScimError::not_found(format!("Schema {urn} is not served here; GET /Schemas lists those that are")))?;
-    Ok(scim_json(StatusCode::OK, &discovery::schema_doc(s, &ctx.base_url)))
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "Schema {urn} is not served here; GET /Schemas lists those that are"
+            ))
+        })?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &discovery::schema_doc(s, &ctx.base_url),
+    ))
 }
 
-async fn resource_types(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>) -> Response {
-    let docs = st.resource_types.iter().map(|rt| discovery::resource_type_doc(rt, &ctx.base_url)).collect();
+async fn resource_types(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+) -> Response {
+    let docs = st
+        .resource_types
+        .iter()
+        .map(|rt| discovery::resource_type_doc(rt, &ctx.base_url))
+        .collect();
     scim_json(StatusCode::OK, &discovery::list(docs))
 }
 
-async fn resource_type_one(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, PathParam(name): PathParam) -> ScimResult<Response> {
+async fn resource_type_one(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    PathParam(name): PathParam,
+) -> ScimResult<Response> {
     let rt = st
         .resource_types
         .iter()
         .find(|rt| rt.name.eq_ignore_ascii_case(&name))
-        .ok_or_else(|| ScimError::not_found(format!("Resource type {name} is not served here; GET /ResourceTypes lists those that are")))?;
-    Ok(scim_json(StatusCode::OK, &discovery::resource_type_doc(rt, &ctx.base_url)))
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "Resource type {name} is not served here; GET /ResourceTypes lists those that are"
+            ))
+        })?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &discovery::resource_type_doc(rt, &ctx.base_url),
+    ))
 }

@@ -42,8 +42,14 @@ struct ServerKeys<'a> {
 
 impl<'a> ServerKeys<'a> {
     fn of(st: &'a AppState) -> Self {
-        let token = st.auth.derived_key("events-cursor").map(|k| hmac::Key::new(hmac::HMAC_SHA256, &k));
-        ServerKeys { ring: st.auth.oauth().map(|o| o.ring()), token }
+        let token = st
+            .auth
+            .derived_key("events-cursor")
+            .map(|k| hmac::Key::new(hmac::HMAC_SHA256, &k));
+        ServerKeys {
+            ring: st.auth.oauth().map(|o| o.ring()),
+            token,
+        }
     }
 }
 
@@ -61,7 +67,10 @@ impl CursorKeys for ServerKeys<'_> {
 
     fn verify(&self, kid: &str, data: &[u8], tag: &[u8]) -> bool {
         match kid {
-            TOKEN_KID => self.token.as_ref().is_some_and(|k| hmac::verify(k, data, tag).is_ok()),
+            TOKEN_KID => self
+                .token
+                .as_ref()
+                .is_some_and(|k| hmac::verify(k, data, tag).is_ok()),
             // Accepted only where no key could have signed it.
             UNKEYED_KID => self.ring.is_none() && self.token.is_none() && sha256(data) == tag,
             kid => self.ring.is_some_and(|r| r.verify(kid, data, tag)),
@@ -70,12 +79,20 @@ impl CursorKeys for ServerKeys<'_> {
 }
 
 fn sha256(data: &[u8]) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
 }
 
-async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, RawQuery(q): RawQuery) -> ScimResult<Response> {
+async fn list(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    RawQuery(q): RawQuery,
+) -> ScimResult<Response> {
     let Some(log) = st.events.as_ref() else {
-        return Err(ScimError::not_found("Change events are not enabled on this server"));
+        return Err(ScimError::not_found(
+            "Change events are not enabled on this server",
+        ));
     };
     let keys = ServerKeys::of(&st);
     let (mut start, mut limit) = (Start::Oldest, DEFAULT_PAGE);
@@ -83,12 +100,20 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
         match k.as_ref() {
             "after" => {
                 let pos = cursor::decode(&keys, log.table(), &ctx.tenant, &v);
-                start = Start::After(pos.ok_or_else(|| not_ours("is not one this server issued for this tenant's events"))?);
+                start = Start::After(pos.ok_or_else(|| {
+                    not_ours("is not one this server issued for this tenant's events")
+                })?);
             }
             "limit" => {
-                limit = v.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
-                    ScimError::invalid_value(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
-                })?
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ScimError::invalid_value(format!(
+                            "limit must be a whole number from 1 to {MAX_PAGE}"
+                        ))
+                    })?
             }
             _ => {}
         }
@@ -97,14 +122,20 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
     match page.continuity {
         Continuity::Whole => {}
         Continuity::BeyondHead => {
-            return Err(not_ours("is past the last event of this tenant's log: it is not a position this log issued"))
+            return Err(not_ours(
+                "is past the last event of this tenant's log: it is not a position this log issued",
+            ))
         }
-        Continuity::OtherLog => {
-            return Err(not_ours("names an event this tenant's log does not hold at its position: it is another log's"))
-        }
+        Continuity::OtherLog => return Err(not_ours(
+            "names an event this tenant's log does not hold at its position: it is another log's",
+        )),
         Continuity::Expired => {
             let secs = log.retention().as_secs();
-            let kept = if secs % 86_400 == 0 { format!("{} days", secs / 86_400) } else { format!("{secs} seconds") };
+            let kept = if secs % 86_400 == 0 {
+                format!("{} days", secs / 86_400)
+            } else {
+                format!("{secs} seconds")
+            };
             return Err(ScimError::bad_request(
                 ScimType::ExpiredCursor,
                 format!(
@@ -116,7 +147,12 @@ async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>,
         }
     }
     let next = cursor::encode(&keys, log.table(), &ctx.tenant, &page.next);
-    Ok(page_response(page.events.iter().map(|e| e.json.as_str()), &next, page.more, page.size_limited))
+    Ok(page_response(
+        page.events.iter().map(|e| e.json.as_str()),
+        &next,
+        page.more,
+        page.size_limited,
+    ))
 }
 
 /// A 400 `invalidValue` for a cursor that is not a position of this tenant's log.
@@ -146,10 +182,13 @@ fn page_response<'a>(
     }
     body.push_str("],\"nextCursor\":");
     body.push_str(&serde_json::Value::from(next).to_string());
-    body.push_str(&format!(",\"hasMore\":{more},\"sizeLimited\":{size_limited}}}"));
+    body.push_str(&format!(
+        ",\"hasMore\":{more},\"sizeLimited\":{size_limited}}}"
+    ));
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     resp.extensions_mut().insert(ScimBodyMarker);
     resp
 }
@@ -160,7 +199,12 @@ mod tests {
 
     #[test]
     fn a_page_is_json_with_the_events_as_logged() {
-        let resp = page_response(["{\"id\":\"1-0\"}", "{\"id\":\"2-0\"}"].into_iter(), "abc", true, false);
+        let resp = page_response(
+            ["{\"id\":\"1-0\"}", "{\"id\":\"2-0\"}"].into_iter(),
+            "abc",
+            true,
+            false,
+        );
         assert_eq!(resp.headers()[header::CONTENT_TYPE], SCIM_JSON);
         let empty = page_response(std::iter::empty(), "c", false, false);
         assert_eq!(empty.status(), StatusCode::OK);
@@ -169,13 +213,25 @@ mod tests {
     #[test]
     fn unkeyed_cursors_are_refused_where_a_key_exists() {
         let ring = KeyRing::parse(&KeyRing::generate_text("k1")).unwrap();
-        let none = ServerKeys { ring: None, token: None };
+        let none = ServerKeys {
+            ring: None,
+            token: None,
+        };
         let (kid, tag) = none.sign(b"x");
         assert_eq!(kid, UNKEYED_KID);
         assert!(none.verify(&kid, b"x", &tag));
-        let keyed = ServerKeys { ring: Some(&ring), token: None };
-        assert!(!keyed.verify(&kid, b"x", &tag), "a server with keys never takes an unsigned cursor");
-        let token = ServerKeys { ring: None, token: Some(hmac::Key::new(hmac::HMAC_SHA256, &[7; 32])) };
+        let keyed = ServerKeys {
+            ring: Some(&ring),
+            token: None,
+        };
+        assert!(
+            !keyed.verify(&kid, b"x", &tag),
+            "a server with keys never takes an unsigned cursor"
+        );
+        let token = ServerKeys {
+            ring: None,
+            token: Some(hmac::Key::new(hmac::HMAC_SHA256, &[7; 32])),
+        };
         let (kid, tag) = token.sign(b"x");
         assert_eq!(kid, TOKEN_KID);
         assert!(token.verify(&kid, b"x", &tag) && !token.verify(&kid, b"y", &tag));

@@ -20,7 +20,10 @@ pub(super) struct BodyRules {
 
 impl Default for BodyRules {
     fn default() -> Self {
-        BodyRules { limit: 1024 * 1024, timeout: std::time::Duration::from_secs(30) }
+        BodyRules {
+            limit: 1024 * 1024,
+            timeout: std::time::Duration::from_secs(30),
+        }
     }
 }
 
@@ -32,7 +35,11 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
     type Rejection = ScimError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ScimError> {
-        let rules = req.extensions().get::<BodyRules>().copied().unwrap_or_default();
+        let rules = req
+            .extensions()
+            .get::<BodyRules>()
+            .copied()
+            .unwrap_or_default();
         read_json(req, rules.limit).await.map(ScimBody)
     }
 }
@@ -42,33 +49,75 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
 /// (408 after it).
 pub(super) async fn read_json(req: Request, limit: usize) -> ScimResult<Value> {
     {
-        let timeout = req.extensions().get::<BodyRules>().copied().unwrap_or_default().timeout;
+        let timeout = req
+            .extensions()
+            .get::<BodyRules>()
+            .copied()
+            .unwrap_or_default()
+            .timeout;
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let ct = ct
+                .to_str()
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if ct != SCIM_JSON && ct != "application/json" {
                 return Err(ScimError::unsupported_media_type(format!(
                     "Content-Type '{ct}' is not accepted; send application/scim+json or application/json"
                 )));
             }
         }
-        let too_large = || ScimError::payload_too_large(format!("The request body is larger than {limit} bytes"));
-        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let too_large = || {
+            ScimError::payload_too_large(format!("The request body is larger than {limit} bytes"))
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
-        let collected = tokio::time::timeout(timeout, http_body_util::Limited::new(req.into_body(), limit).collect()).await;
+        let collected = tokio::time::timeout(
+            timeout,
+            http_body_util::Limited::new(req.into_body(), limit).collect(),
+        )
+        .await;
         let Ok(collected) = collected else {
-            return Err(ScimError::new(408, None, format!("The request body did not arrive within {} s", timeout.as_secs())));
+            return Err(ScimError::new(
+                408,
+                None,
+                format!(
+                    "The request body did not arrive within {} s",
+                    timeout.as_secs()
+                ),
+            ));
         };
         let bytes = match collected {
             Ok(b) => b.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
-            Err(_) => return Err(ScimError::invalid_syntax("The request body could not be read")),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return Err(too_large())
+            }
+            Err(_) => {
+                return Err(ScimError::invalid_syntax(
+                    "The request body could not be read",
+                ))
+            }
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ScimError::invalid_syntax("The request body is empty; a JSON object is required"));
+            return Err(ScimError::invalid_syntax(
+                "The request body is empty; a JSON object is required",
+            ));
         }
-        serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("The request body is not valid JSON: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ScimError::invalid_syntax(format!("The request body is not valid JSON: {e}"))
+        })
     }
 }
 
@@ -78,10 +127,14 @@ pub struct PathParam(pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
     type Rejection = ScimError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ScimError> {
-        let Path(params): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ScimError::invalid_syntax(format!("The request path could not be decoded: {e}")))?;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ScimError> {
+        let Path(params): Path<Vec<(String, String)>> =
+            Path::from_request_parts(parts, state).await.map_err(|e| {
+                ScimError::invalid_syntax(format!("The request path could not be decoded: {e}"))
+            })?;
         params
             .into_iter()
             .rev()

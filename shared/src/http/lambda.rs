@@ -14,14 +14,18 @@ use tower::ServiceExt;
 
 /// Serve `router` as this Lambda function's handler (in place of `lambda_http::run`).
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| {
-        let adapter: Adapter<'static, _, Router> = Adapter::from(router.clone());
-        async move {
-            let LambdaEvent { payload, context } = event;
-            let request: LambdaRequest = serde_json::from_value(repair(payload))?;
-            Ok::<_, lambda_http::Error>(adapter.oneshot(LambdaEvent::new(request, context)).await?)
-        }
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<Value>| {
+            let adapter: Adapter<'static, _, Router> = Adapter::from(router.clone());
+            async move {
+                let LambdaEvent { payload, context } = event;
+                let request: LambdaRequest = serde_json::from_value(repair(payload))?;
+                Ok::<_, lambda_http::Error>(
+                    adapter.oneshot(LambdaEvent::new(request, context)).await?,
+                )
+            }
+        },
+    ))
     .await
 }
 
@@ -49,6 +53,9 @@ mod tests {
     #[test]
     fn raw_quotes_in_the_query_string_are_escaped_once() {
         let event = serde_json::json!({"rawQueryString": "filter=userName+eq+\"a%40b.c\"", "rawPath": "/scim/v2/Users"});
-        assert_eq!(repair(event)["rawQueryString"], "filter=userName+eq+%22a%40b.c%22");
+        assert_eq!(
+            repair(event)["rawQueryString"],
+            "filter=userName+eq+%22a%40b.c%22"
+        );
     }
 }

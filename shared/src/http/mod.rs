@@ -61,7 +61,9 @@ pub fn bulk_router(state: AppState) -> Router {
 }
 
 fn bulk_function_routes(state: &AppState) -> Router<AppState> {
-    let mut r = Router::new().route("/Bulk", post(bulk::bulk)).route("/.search", post(resources::search_all));
+    let mut r = Router::new()
+        .route("/Bulk", post(bulk::bulk))
+        .route("/.search", post(resources::search_all));
     if let Some(user) = state.resource_type("User") {
         r = r.merge(resources::me_routes(user));
     }
@@ -70,7 +72,10 @@ fn bulk_function_routes(state: &AppState) -> Router<AppState> {
 
 /// The routes of one resource type of the profile (none when the profile does not serve it).
 fn type_router(state: AppState, name: &str) -> Router {
-    let inner = state.resource_type(name).map(resources::routes).unwrap_or_default();
+    let inner = state
+        .resource_type(name)
+        .map(resources::routes)
+        .unwrap_or_default();
     wrap(state, inner)
 }
 
@@ -101,15 +106,25 @@ fn wrap_with(state: AppState, inner: Router<AppState>, outside: Router<AppState>
     let routed: Router<AppState> = if base.is_empty() {
         inner
     } else {
-        Router::new().nest(&base, inner.clone()).nest(&format!("/{{tenant}}{base}"), inner)
+        Router::new()
+            .nest(&base, inner.clone())
+            .nest(&format!("/{{tenant}}{base}"), inner)
     };
     let routed = routed
-        .fallback(|uri: Uri| async move { ScimError::not_found(format!("There is no SCIM endpoint at {}", uri.path())) })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::scim_layer))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked; answered 500");
-            ScimError::internal("The server hit an unexpected error while handling the request").into_response()
-        }))
+        .fallback(|uri: Uri| async move {
+            ScimError::not_found(format!("There is no SCIM endpoint at {}", uri.path()))
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::scim_layer,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked; answered 500");
+                ScimError::internal("The server hit an unexpected error while handling the request")
+                    .into_response()
+            },
+        ))
         .with_state(state.clone());
     // Clean the path before any routing, of the SCIM routes and of `outside` alike: `//Users` (a Tenant
     // URL pasted with a trailing slash), `/Users/`, `/acme/oauth2/token/` (a token URL pasted so).
@@ -117,8 +132,15 @@ fn wrap_with(state: AppState, inner: Router<AppState>, outside: Router<AppState>
     // token endpoint is told apart by its path).
     let served = outside.with_state(state.clone()).fallback_service(routed);
     Router::new()
-        .fallback_service(tower::ServiceBuilder::new().map_request(clean_path).service(served))
-        .layer(axum::middleware::from_fn_with_state(state, middleware::observe))
+        .fallback_service(
+            tower::ServiceBuilder::new()
+                .map_request(clean_path)
+                .service(served),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::observe,
+        ))
 }
 
 fn clean_path(mut req: Request) -> Request {

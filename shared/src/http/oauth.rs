@@ -30,18 +30,27 @@ pub const MAX_TOKEN_REQUEST_BYTES: usize = 16 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
     let tenant_path = format!("/{{tenant}}{TOKEN_PATH}");
-    Router::new().route(TOKEN_PATH, any(endpoint)).route(&tenant_path, any(endpoint)).layer(
-        tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("token endpoint panicked");
-            let e = OAuthError::new(ErrorCode::TemporarilyUnavailable, "the server hit an unexpected error; retry shortly");
-            refused(&e)
-        }),
-    )
+    Router::new()
+        .route(TOKEN_PATH, any(endpoint))
+        .route(&tenant_path, any(endpoint))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("token endpoint panicked");
+                let e = OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "the server hit an unexpected error; retry shortly",
+                );
+                refused(&e)
+            },
+        ))
 }
 
 async fn endpoint(State(st): State<AppState>, req: Request) -> Response {
     let Some(tenant) = tenant_of(req.uri().path(), TOKEN_PATH) else {
-        let e = OAuthError::new(ErrorCode::InvalidRequest, "there is no token endpoint at this path");
+        let e = OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "there is no token endpoint at this path",
+        );
         return error(StatusCode::NOT_FOUND, &e);
     };
     token(st, tenant, req).await
@@ -50,16 +59,38 @@ async fn endpoint(State(st): State<AppState>, req: Request) -> Response {
 async fn token(st: AppState, tenant: String, req: Request) -> Response {
     let started = Instant::now();
     let Some(oauth) = st.auth.oauth().cloned() else {
-        return error(StatusCode::NOT_FOUND, &OAuthError::new(ErrorCode::InvalidRequest, "OAuth is not enabled on this server"));
+        return error(
+            StatusCode::NOT_FOUND,
+            &OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "OAuth is not enabled on this server",
+            ),
+        );
     };
     if req.method() != Method::POST {
-        let mut r = error(StatusCode::METHOD_NOT_ALLOWED, &OAuthError::new(ErrorCode::InvalidRequest, "the token endpoint accepts POST only"));
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "the token endpoint accepts POST only",
+            ),
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     let (content_type, authorization, declared) = {
-        let text = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        (text(header::CONTENT_TYPE), text(header::AUTHORIZATION), text(header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<usize>().ok()))
+        let text = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (
+            text(header::CONTENT_TYPE),
+            text(header::AUTHORIZATION),
+            text(header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<usize>().ok()),
+        )
     };
     if declared.is_some_and(|n| n > MAX_TOKEN_REQUEST_BYTES) {
         return too_large();
@@ -67,15 +98,37 @@ async fn token(st: AppState, tenant: String, req: Request) -> Response {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_TOKEN_REQUEST_BYTES);
     let body = match tokio::time::timeout(st.http.body_read_timeout, limited.collect()).await {
         Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
-        Ok(Err(_)) => return error(StatusCode::BAD_REQUEST, &OAuthError::new(ErrorCode::InvalidRequest, "the request body could not be read")),
-        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, &OAuthError::new(ErrorCode::InvalidRequest, "the request body did not arrive in time")),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return too_large()
+        }
+        Ok(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "the request body could not be read",
+                ),
+            )
+        }
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                &OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "the request body did not arrive in time",
+                ),
+            )
+        }
     };
     let parsed = match request::parse(content_type.as_deref(), authorization.as_deref(), &body) {
         Ok(p) => p,
         Err(e) => return refused(&e),
     };
-    let (result, usage) = store::measure(oauth.grant(&tenant, &parsed, &*st.service.store, SystemTime::now())).await;
+    let (result, usage) =
+        store::measure(oauth.grant(&tenant, &parsed, &*st.service.store, SystemTime::now())).await;
     let mut resp = match result {
         Ok(issued) => {
             let body = serde_json::json!({
@@ -91,8 +144,12 @@ async fn token(st: AppState, tenant: String, req: Request) -> Response {
         Err(e) => refused(&e),
     };
     if st.http.expose_call_count {
-        resp.headers_mut().insert(CALLS_HEADER, HeaderValue::from(usage.calls));
-        if let Ok(v) = HeaderValue::from_str(&format!("read={}, write={}", usage.read_units, usage.write_units)) {
+        resp.headers_mut()
+            .insert(CALLS_HEADER, HeaderValue::from(usage.calls));
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "read={}, write={}",
+            usage.read_units, usage.write_units
+        )) {
             resp.headers_mut().insert(CAPACITY_HEADER, v);
         }
     }
@@ -103,8 +160,15 @@ async fn token(st: AppState, tenant: String, req: Request) -> Response {
 }
 
 fn too_large() -> Response {
-    let mut r = error(StatusCode::PAYLOAD_TOO_LARGE, &OAuthError::new(ErrorCode::InvalidRequest, format!("the token request body is larger than {MAX_TOKEN_REQUEST_BYTES} bytes")));
-    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let mut r = error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &OAuthError::new(
+            ErrorCode::InvalidRequest,
+            format!("the token request body is larger than {MAX_TOKEN_REQUEST_BYTES} bytes"),
+        ),
+    );
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 
@@ -114,21 +178,31 @@ fn refused(e: &OAuthError) -> Response {
     let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut r = error(status, e);
     if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oauth2\", charset=\"UTF-8\""));
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"oauth2\", charset=\"UTF-8\""),
+        );
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
     }
     r
 }
 
 fn error(status: StatusCode, e: &OAuthError) -> Response {
-    let mut r = Response::builder().status(status).header(header::CONTENT_TYPE, "application/json").body(Body::from(e.body().to_string())).unwrap_or_default();
+    let mut r = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(e.body().to_string()))
+        .unwrap_or_default();
     no_store(&mut r);
     r
 }
 
 fn no_store(r: &mut Response) {
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }

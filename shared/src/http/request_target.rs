@@ -71,22 +71,43 @@ mod tests {
     use super::*;
 
     fn repaired(line: &str) -> String {
-        String::from_utf8(repair_request_line(line.as_bytes()).unwrap_or_else(|| line.as_bytes().to_vec())).unwrap()
+        String::from_utf8(
+            repair_request_line(line.as_bytes()).unwrap_or_else(|| line.as_bytes().to_vec()),
+        )
+        .unwrap()
     }
 
     #[test]
     fn entra_request_lines_become_valid_uris() {
         assert_eq!(
-            repaired(r#"GET /scim/v2/Users?filter=userName+eq+"dale.mohr%40romaguera.uk" HTTP/1.1"#),
+            repaired(
+                r#"GET /scim/v2/Users?filter=userName+eq+"dale.mohr%40romaguera.uk" HTTP/1.1"#
+            ),
             "GET /scim/v2/Users?filter=userName+eq+%22dale.mohr%40romaguera.uk%22 HTTP/1.1"
         );
-        assert_eq!(repaired(r#"GET /Users?filter=displayName+eq+"LAUser-(0b1d2a5b)" HTTP/1.1"#), "GET /Users?filter=displayName+eq+%22LAUser-(0b1d2a5b)%22 HTTP/1.1");
-        assert_eq!(repaired(r#"GET /Users?filter=userName eq "a b" HTTP/1.1"#), "GET /Users?filter=userName%20eq%20%22a%20b%22 HTTP/1.1");
-        assert_eq!(repaired("GET /Users?filter=userName+eq+\"jos\u{e9}\" HTTP/1.1"), "GET /Users?filter=userName+eq+%22jos%C3%A9%22 HTTP/1.1");
-        for line in ["GET /Users?filter=userName+eq+%22x%22 HTTP/1.1", "GET /scim/v2/Users/abc HTTP/1.1", "garbage"] {
+        assert_eq!(
+            repaired(r#"GET /Users?filter=displayName+eq+"LAUser-(0b1d2a5b)" HTTP/1.1"#),
+            "GET /Users?filter=displayName+eq+%22LAUser-(0b1d2a5b)%22 HTTP/1.1"
+        );
+        assert_eq!(
+            repaired(r#"GET /Users?filter=userName eq "a b" HTTP/1.1"#),
+            "GET /Users?filter=userName%20eq%20%22a%20b%22 HTTP/1.1"
+        );
+        assert_eq!(
+            repaired("GET /Users?filter=userName+eq+\"jos\u{e9}\" HTTP/1.1"),
+            "GET /Users?filter=userName+eq+%22jos%C3%A9%22 HTTP/1.1"
+        );
+        for line in [
+            "GET /Users?filter=userName+eq+%22x%22 HTTP/1.1",
+            "GET /scim/v2/Users/abc HTTP/1.1",
+            "garbage",
+        ] {
             assert!(repair_request_line(line.as_bytes()).is_none(), "{line}");
         }
-        for line in [repaired(r#"GET /Users?filter=externalId+eq+"9edf3db5-1" HTTP/1.1"#), repaired("GET /a?b=<{|}>^`\\ HTTP/1.1")] {
+        for line in [
+            repaired(r#"GET /Users?filter=externalId+eq+"9edf3db5-1" HTTP/1.1"#),
+            repaired("GET /a?b=<{|}>^`\\ HTTP/1.1"),
+        ] {
             let target = line.split(' ').nth(1).unwrap();
             assert!(target.parse::<http::Uri>().is_ok(), "{target}");
         }

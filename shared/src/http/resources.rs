@@ -13,9 +13,9 @@ use super::respond::{
 };
 use super::state::{AppState, RequestCtx};
 use crate::error::{ScimError, ScimResult};
+use crate::model::{Projection, StoredResource};
 use crate::query::{self, ListParams};
 use crate::schema::{ResourceType, LIST_RESPONSE};
-use crate::model::{Projection, StoredResource};
 use crate::service::{etag_matches, PageAt};
 use crate::store::{ListPage, PageBudget};
 use axum::extract::{RawQuery, State};
@@ -27,19 +27,47 @@ use serde_json::{json, Value};
 
 /// `<endpoint>`, `<endpoint>/.search` and `<endpoint>/{id}` of one resource type.
 pub(super) fn routes(rt: &'static ResourceType) -> Router<AppState> {
-    let collection: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery| list(st, ctx, q, rt))
-        .post(move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, body: ScimBody| create(st, ctx, q, body, rt));
-    let item: MethodRouter<AppState> = get(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap| {
-        get_one(st, ctx, id, q, h, rt)
-    })
-    .put(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap, body: ScimBody| {
-        replace(st, ctx, id, q, h, body, rt)
-    })
-    .patch(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, q: RawQuery, h: HeaderMap, body: ScimBody| {
-        patch(st, ctx, id, q, h, body, rt)
-    })
-    .delete(move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, h: HeaderMap| delete(st, ctx, id, h, rt));
-    let search = axum::routing::post(move |st: State<AppState>, ctx: Extension<RequestCtx>, body: ScimBody| search(st, ctx, body, rt));
+    let collection: MethodRouter<AppState> = get(
+        move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery| list(st, ctx, q, rt),
+    )
+    .post(
+        move |st: State<AppState>, ctx: Extension<RequestCtx>, q: RawQuery, body: ScimBody| {
+            create(st, ctx, q, body, rt)
+        },
+    );
+    let item: MethodRouter<AppState> = get(
+        move |st: State<AppState>,
+              ctx: Extension<RequestCtx>,
+              id: PathParam,
+              q: RawQuery,
+              h: HeaderMap| { get_one(st, ctx, id, q, h, rt) },
+    )
+    .put(
+        move |st: State<AppState>,
+              ctx: Extension<RequestCtx>,
+              id: PathParam,
+              q: RawQuery,
+              h: HeaderMap,
+              body: ScimBody| { replace(st, ctx, id, q, h, body, rt) },
+    )
+    .patch(
+        move |st: State<AppState>,
+              ctx: Extension<RequestCtx>,
+              id: PathParam,
+              q: RawQuery,
+              h: HeaderMap,
+              body: ScimBody| { patch(st, ctx, id, q, h, body, rt) },
+    )
+    .delete(
+        move |st: State<AppState>, ctx: Extension<RequestCtx>, id: PathParam, h: HeaderMap| {
+            delete(st, ctx, id, h, rt)
+        },
+    );
+    let search = axum::routing::post(
+        move |st: State<AppState>, ctx: Extension<RequestCtx>, body: ScimBody| {
+            search(st, ctx, body, rt)
+        },
+    );
     Router::new()
         .route(rt.endpoint, collection)
         .route(&format!("{}/.search", rt.endpoint), search)
@@ -74,7 +102,12 @@ pub(super) fn me_routes(rt: &'static ResourceType) -> Router<AppState> {
     Router::new().route("/Me", routes)
 }
 
-async fn list(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, RawQuery(q): RawQuery, rt: &'static ResourceType) -> ScimResult<Response> {
+async fn list(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    RawQuery(q): RawQuery,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
     let p = ListParams::parse_for(&query::decode(q.as_deref()), &st.service.limits, rt.name)?;
     list_response(&st, &ctx, rt, &p).await
 }
@@ -95,12 +128,23 @@ struct Page {
 impl Page {
     fn new(max_response_bytes: usize) -> Self {
         let room = max_response_bytes.saturating_sub(LIST_ENVELOPE_BYTES);
-        Page { room, used: 0, resources: Vec::new(), last: None }
+        Page {
+            room,
+            used: 0,
+            resources: Vec::new(),
+            last: None,
+        }
     }
 
     /// What the store may still fill.
-    fn budget<'a>(&self, cost: &'a (dyn Fn(&StoredResource) -> usize + Send + Sync)) -> PageBudget<'a> {
-        PageBudget { max_bytes: self.room - self.used, cost }
+    fn budget<'a>(
+        &self,
+        cost: &'a (dyn Fn(&StoredResource) -> usize + Send + Sync),
+    ) -> PageBudget<'a> {
+        PageBudget {
+            max_bytes: self.room - self.used,
+            cost,
+        }
     }
 
     /// Render `items` (a store page priced with [`page_cost`]) in order while they fit; false when one did
@@ -127,7 +171,12 @@ impl Page {
     }
 
     /// The page ended before its first resource: that resource alone is more than a response may hold.
-    fn check_progress(&self, rt: &ResourceType, page: &ListPage, rendered_all: bool) -> ScimResult<()> {
+    fn check_progress(
+        &self,
+        rt: &ResourceType,
+        page: &ListPage,
+        rendered_all: bool,
+    ) -> ScimResult<()> {
         if self.resources.is_empty() && (page.full || !rendered_all) {
             let what = format!("The next {} of this list", rt.name);
             return Err(too_large(rt, &what, None, self.room + LIST_ENVELOPE_BYTES));
@@ -138,12 +187,25 @@ impl Page {
 
 /// A ListResponse for `p` (GET with query parameters, or POST `.search`), within the response bound: the
 /// store prices each resource ([`page_cost`]) and stops reading when the next would not fit.
-async fn list_response(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, p: &ListParams) -> ScimResult<Response> {
+async fn list_response(
+    st: &AppState,
+    ctx: &RequestCtx,
+    rt: &'static ResourceType,
+    p: &ListParams,
+) -> ScimResult<Response> {
     let after = p.cursor.as_ref().and_then(|c| c.as_deref());
     let mut out = Page::new(st.service.limits.max_response_bytes);
     let cost = page_cost(ctx, rt, &p.projection);
-    let at = PageAt { start_index: p.start_index, count: p.count, after, budget: Some(out.budget(&cost)) };
-    let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), at).await?;
+    let at = PageAt {
+        start_index: p.start_index,
+        count: p.count,
+        after,
+        budget: Some(out.budget(&cost)),
+    };
+    let page = st
+        .service
+        .list(&ctx.tenant, rt, p.filter.as_ref(), at)
+        .await?;
     let rendered_all = out.render(st, ctx, rt, &page.items, &p.projection).await?;
     out.check_progress(rt, &page, rendered_all)?;
     let n = out.resources.len();
@@ -162,7 +224,10 @@ async fn list_response(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceTyp
             }
         }
     }
-    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a list page passed the bound");
+    debug_assert!(
+        body_len(&body) <= st.service.limits.max_response_bytes,
+        "a list page passed the bound"
+    );
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -201,7 +266,16 @@ pub(super) async fn replace(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.replace(&ctx.tenant, rt, &id, body, header_str(&headers, header::IF_MATCH)?).await?;
+    let res = st
+        .service
+        .replace(
+            &ctx.tenant,
+            rt,
+            &id,
+            body,
+            header_str(&headers, header::IF_MATCH)?,
+        )
+        .await?;
     resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q, true).await
 }
 
@@ -214,10 +288,21 @@ pub(super) async fn patch(
     ScimBody(body): ScimBody,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    let res = st.service.patch(&ctx.tenant, rt, &id, &body, header_str(&headers, header::IF_MATCH)?).await?;
+    let res = st
+        .service
+        .patch(
+            &ctx.tenant,
+            rt,
+            &id,
+            &body,
+            header_str(&headers, header::IF_MATCH)?,
+        )
+        .await?;
     // Groups answer 204 (Entra: "Returning a body with a list of all the members isn't advisable") unless
     // the client asked for attributes.
-    let asked = query::decode(q.as_deref()).iter().any(|(k, _)| k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes"));
+    let asked = query::decode(q.as_deref()).iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
+    });
     if rt.name == "Group" && !asked {
         return Ok(empty_response(StatusCode::NO_CONTENT, res.as_ref()));
     }
@@ -235,33 +320,62 @@ pub(super) async fn delete(
     headers: HeaderMap,
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
-    st.service.delete(&ctx.tenant, rt, &id, header_str(&headers, header::IF_MATCH)?).await?;
+    st.service
+        .delete(
+            &ctx.tenant,
+            rt,
+            &id,
+            header_str(&headers, header::IF_MATCH)?,
+        )
+        .await?;
     Ok(empty_response(StatusCode::NO_CONTENT, None))
 }
 /// A SearchRequest body (RFC 7644 §3.4.3) as the query parameters it stands for.
 fn search_params(body: &Value) -> ScimResult<Vec<(String, String)>> {
     let Value::Object(obj) = body else {
-        return Err(ScimError::invalid_syntax("A SearchRequest must be a JSON object"));
+        return Err(ScimError::invalid_syntax(
+            "A SearchRequest must be a JSON object",
+        ));
     };
     let mut pairs = Vec::new();
     for (k, v) in obj {
         let value = match v {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            Value::Array(items) if k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes") => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| ScimError::invalid_value(format!("'{k}' must be a list of attribute names"))))
-                .collect::<ScimResult<Vec<_>>>()?
-                .join(","),
+            Value::Array(items)
+                if k.eq_ignore_ascii_case("attributes")
+                    || k.eq_ignore_ascii_case("excludedAttributes") =>
+            {
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            ScimError::invalid_value(format!(
+                                "'{k}' must be a list of attribute names"
+                            ))
+                        })
+                    })
+                    .collect::<ScimResult<Vec<_>>>()?
+                    .join(",")
+            }
             _ if k.eq_ignore_ascii_case("schemas") => continue,
-            other => return Err(ScimError::invalid_value(format!("SearchRequest '{k}' has an unsupported value {other}"))),
+            other => {
+                return Err(ScimError::invalid_value(format!(
+                    "SearchRequest '{k}' has an unsupported value {other}"
+                )))
+            }
         };
         pairs.push((k.clone(), value));
     }
     Ok(pairs)
 }
 
-async fn search(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, ScimBody(body): ScimBody, rt: &'static ResourceType) -> ScimResult<Response> {
+async fn search(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    ScimBody(body): ScimBody,
+    rt: &'static ResourceType,
+) -> ScimResult<Response> {
     let p = ListParams::parse_for(&search_params(&body)?, &st.service.limits, rt.name)?;
     list_response(&st, &ctx, rt, &p).await
 }
@@ -269,7 +383,11 @@ async fn search(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx
 /// `POST /.search`: every resource type of the profile, one after the other, paged by `startIndex`. The
 /// response bound is shared: once a type's part of the page ends early, later types add nothing to it
 /// (the next page, at `startIndex + itemsPerPage`, continues inside that type), but still count.
-pub(super) async fn search_all(State(st): State<AppState>, Extension(ctx): Extension<RequestCtx>, ScimBody(body): ScimBody) -> ScimResult<Response> {
+pub(super) async fn search_all(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    ScimBody(body): ScimBody,
+) -> ScimResult<Response> {
     let pairs = search_params(&body)?;
     if pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("cursor")) {
         return Err(ScimError::invalid_value("Cursor paging is offered per resource type (/Users/.search, /Groups/.search), not across them"));
@@ -280,13 +398,27 @@ pub(super) async fn search_all(State(st): State<AppState>, Extension(ctx): Exten
     let mut skip = p.start_index.saturating_sub(1);
     let mut ended = false;
     for rt in st.resource_types.iter().copied() {
-        let want = if ended { 0 } else { p.count - out.resources.len() };
+        let want = if ended {
+            0
+        } else {
+            p.count - out.resources.len()
+        };
         let cost = page_cost(&ctx, rt, &p.projection);
-        let at = PageAt { start_index: skip + 1, count: want, after: None, budget: Some(out.budget(&cost)) };
-        let page = st.service.list(&ctx.tenant, rt, p.filter.as_ref(), at).await?;
+        let at = PageAt {
+            start_index: skip + 1,
+            count: want,
+            after: None,
+            budget: Some(out.budget(&cost)),
+        };
+        let page = st
+            .service
+            .list(&ctx.tenant, rt, p.filter.as_ref(), at)
+            .await?;
         total += page.total;
         skip = skip.saturating_sub(page.total);
-        let rendered_all = out.render(&st, &ctx, rt, &page.items, &p.projection).await?;
+        let rendered_all = out
+            .render(&st, &ctx, rt, &page.items, &p.projection)
+            .await?;
         out.check_progress(rt, &page, rendered_all)?;
         ended |= page.full || !rendered_all;
     }
@@ -298,6 +430,9 @@ pub(super) async fn search_all(State(st): State<AppState>, Extension(ctx): Exten
         "startIndex": p.start_index,
         "itemsPerPage": n,
     });
-    debug_assert!(body_len(&body) <= st.service.limits.max_response_bytes, "a .search page passed the bound");
+    debug_assert!(
+        body_len(&body) <= st.service.limits.max_response_bytes,
+        "a .search page passed the bound"
+    );
     Ok(scim_json(StatusCode::OK, &body))
 }

@@ -29,10 +29,14 @@ impl IntoResponse for ScimError {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = scim_json(status, &self.to_json());
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == 401 {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"SCIM\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"SCIM\""),
+            );
         }
         // For the metrics recorder (`middleware::observe`): the status's `scimType` and detail.
         resp.extensions_mut().insert(self);
@@ -43,7 +47,8 @@ impl IntoResponse for ScimError {
 pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     resp.extensions_mut().insert(ScimBodyMarker);
     resp
 }
@@ -81,7 +86,12 @@ pub(super) fn page_cost<'a>(
 
 /// 400 `tooMany`: one resource's representation is more than a response may hold (only a group's
 /// members can make it so: a User always fits, see `config::RESPONSE_BYTES_MIN`).
-pub(super) fn too_large(rt: &ResourceType, what: &str, bytes: Option<usize>, max: usize) -> ScimError {
+pub(super) fn too_large(
+    rt: &ResourceType,
+    what: &str,
+    bytes: Option<usize>,
+    max: usize,
+) -> ScimError {
     let size = bytes.map(|b| format!("{b} bytes, ")).unwrap_or_default();
     ScimError::bad_request(
         ScimType::TooMany,
@@ -96,14 +106,27 @@ pub(super) fn too_large(rt: &ResourceType, what: &str, bytes: Option<usize>, max
 
 /// The full representation, with a group's members read from their items unless the projection leaves
 /// them out (`excludedAttributes=members` costs no member read).
-pub(super) async fn representation(st: &AppState, ctx: &RequestCtx, rt: &'static ResourceType, res: &StoredResource, projection: &Projection) -> ScimResult<Value> {
+pub(super) async fn representation(
+    st: &AppState,
+    ctx: &RequestCtx,
+    rt: &'static ResourceType,
+    res: &StoredResource,
+    projection: &Projection,
+) -> ScimResult<Value> {
     let mut body = model::render(res, rt, &ctx.base_url);
     if rt.name == "Group" && !projection.excludes(rt, "members") {
         // The member count is kept with every membership change: an empty group costs no member read.
-        let members = if res.member_count == 0 { Vec::new() } else { st.service.members(&ctx.tenant, &res.id).await? };
+        let members = if res.member_count == 0 {
+            Vec::new()
+        } else {
+            st.service.members(&ctx.tenant, &res.id).await?
+        };
         if let Value::Object(obj) = &mut body {
             let meta = obj.remove("meta");
-            let list: Vec<Value> = members.iter().map(|m| member_entry(&ctx.base_url, m)).collect();
+            let list: Vec<Value> = members
+                .iter()
+                .map(|m| member_entry(&ctx.base_url, m))
+                .collect();
             obj.insert("members".into(), Value::Array(list));
             if let Some(meta) = meta {
                 obj.insert("meta".into(), meta);
@@ -132,7 +155,14 @@ pub(super) async fn resource_response(
     let size = body_len(&body);
     let mut resp = match (size > max, written) {
         (false, _) => scim_json(status, &body),
-        (true, false) => return Err(too_large(rt, &format!("{} {}", rt.name, res.id), Some(size), max)),
+        (true, false) => {
+            return Err(too_large(
+                rt,
+                &format!("{} {}", rt.name, res.id),
+                Some(size),
+                max,
+            ))
+        }
         (true, true) if status == StatusCode::CREATED => empty_response(status, None),
         (true, true) => empty_response(StatusCode::NO_CONTENT, None),
     };

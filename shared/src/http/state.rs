@@ -31,15 +31,26 @@ impl AppState {
             service: Arc::new(service),
             auth: Arc::new(auth),
             http: Arc::new(http),
-            resource_types: Arc::new(vec![schema::user_resource_type(), schema::group_resource_type()]),
+            resource_types: Arc::new(vec![
+                schema::user_resource_type(),
+                schema::group_resource_type(),
+            ]),
             metrics: Arc::new(Metrics::from_env()),
             events: None,
         }
     }
 
     /// With the resource types and extensions of `profile`.
-    pub fn with_profile(service: Service, auth: Auth, http: HttpConfig, profile: &crate::profile::Profile) -> Self {
-        AppState { resource_types: Arc::new(profile.resource_types.clone()), ..AppState::new(service, auth, http) }
+    pub fn with_profile(
+        service: Service,
+        auth: Auth,
+        http: HttpConfig,
+        profile: &crate::profile::Profile,
+    ) -> Self {
+        AppState {
+            resource_types: Arc::new(profile.resource_types.clone()),
+            ..AppState::new(service, auth, http)
+        }
     }
 
     pub(super) fn resource_type(&self, name: &str) -> Option<&'static ResourceType> {

@@ -27,18 +27,31 @@ pub(super) fn tenant_of(path: &str, root: &str) -> Option<String> {
         return Some(DEFAULT_TENANT.to_string());
     }
     let rest = path.strip_prefix('/')?;
-    let (first, after) = rest.split_once('/').map(|(a, b)| (a, format!("/{b}"))).unwrap_or((rest, String::new()));
+    let (first, after) = rest
+        .split_once('/')
+        .map(|(a, b)| (a, format!("/{b}")))
+        .unwrap_or((rest, String::new()));
     (under(&after) && valid_tenant(first)).then(|| first.to_string())
 }
 
 pub(super) fn base_url(cfg: &HttpConfig, headers: &HeaderMap, tenant: &str) -> String {
-    let tenant_part = if tenant == DEFAULT_TENANT { String::new() } else { format!("/{tenant}") };
+    let tenant_part = if tenant == DEFAULT_TENANT {
+        String::new()
+    } else {
+        format!("/{tenant}")
+    };
     if let Some(u) = &cfg.public_url {
         let origin = u.strip_suffix(cfg.base_path.as_str()).unwrap_or(u);
         return format!("{origin}{tenant_part}{}", cfg.base_path);
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("http");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
     format!("{proto}://{host}{tenant_part}{}", cfg.base_path)
 }
 
@@ -48,14 +61,29 @@ mod tests {
 
     #[test]
     fn tenant_from_path() {
-        assert_eq!(tenant_of("/scim/v2/Users", "/scim/v2").as_deref(), Some(DEFAULT_TENANT));
-        assert_eq!(tenant_of("/scim/v2", "/scim/v2").as_deref(), Some(DEFAULT_TENANT));
-        assert_eq!(tenant_of("/acme/scim/v2/Users/1", "/scim/v2").as_deref(), Some("acme"));
+        assert_eq!(
+            tenant_of("/scim/v2/Users", "/scim/v2").as_deref(),
+            Some(DEFAULT_TENANT)
+        );
+        assert_eq!(
+            tenant_of("/scim/v2", "/scim/v2").as_deref(),
+            Some(DEFAULT_TENANT)
+        );
+        assert_eq!(
+            tenant_of("/acme/scim/v2/Users/1", "/scim/v2").as_deref(),
+            Some("acme")
+        );
         assert_eq!(tenant_of("/Acme/scim/v2/Users", "/scim/v2"), None);
         assert_eq!(tenant_of("/acme/other/Users", "/scim/v2"), None);
         assert_eq!(tenant_of("/scim/v2x/Users", "/scim/v2"), None);
         // Aliases of the base URL are no tenant: a capital, an escape, a reserved name.
-        for alias in ["/A/scim/v2/Users", "/%61/scim/v2/Users", "/scim/scim/v2/Users", "/default/scim/v2/Users", "/x/y/scim/v2"] {
+        for alias in [
+            "/A/scim/v2/Users",
+            "/%61/scim/v2/Users",
+            "/scim/scim/v2/Users",
+            "/default/scim/v2/Users",
+            "/x/y/scim/v2",
+        ] {
             assert_eq!(tenant_of(alias, "/scim/v2"), None, "{alias}");
         }
         assert_eq!(tenant_of("/anything", "").as_deref(), Some(DEFAULT_TENANT));
@@ -63,18 +91,40 @@ mod tests {
 
     #[test]
     fn the_token_endpoint_reads_its_tenant_by_the_same_rule() {
-        assert_eq!(tenant_of("/oauth2/token", TOKEN_PATH).as_deref(), Some(DEFAULT_TENANT));
-        assert_eq!(tenant_of("/acme/oauth2/token", TOKEN_PATH).as_deref(), Some("acme"));
-        let aliases = ["/%61/oauth2/token", "/%61cme/oauth2/token", "/A/oauth2/token"];
-        for alias in aliases.into_iter().chain(["/default/oauth2/token", "/a/b/oauth2/token"]) {
+        assert_eq!(
+            tenant_of("/oauth2/token", TOKEN_PATH).as_deref(),
+            Some(DEFAULT_TENANT)
+        );
+        assert_eq!(
+            tenant_of("/acme/oauth2/token", TOKEN_PATH).as_deref(),
+            Some("acme")
+        );
+        let aliases = [
+            "/%61/oauth2/token",
+            "/%61cme/oauth2/token",
+            "/A/oauth2/token",
+        ];
+        for alias in aliases
+            .into_iter()
+            .chain(["/default/oauth2/token", "/a/b/oauth2/token"])
+        {
             assert_eq!(tenant_of(alias, TOKEN_PATH), None, "{alias}");
         }
     }
 
     #[test]
     fn base_url_carries_the_tenant() {
-        let cfg = HttpConfig { public_url: Some("https://api.example.com/scim/v2".into()), ..HttpConfig::default() };
-        assert_eq!(base_url(&cfg, &HeaderMap::new(), "acme"), "https://api.example.com/acme/scim/v2");
-        assert_eq!(base_url(&cfg, &HeaderMap::new(), DEFAULT_TENANT), "https://api.example.com/scim/v2");
+        let cfg = HttpConfig {
+            public_url: Some("https://api.example.com/scim/v2".into()),
+            ..HttpConfig::default()
+        };
+        assert_eq!(
+            base_url(&cfg, &HeaderMap::new(), "acme"),
+            "https://api.example.com/acme/scim/v2"
+        );
+        assert_eq!(
+            base_url(&cfg, &HeaderMap::new(), DEFAULT_TENANT),
+            "https://api.example.com/scim/v2"
+        );
     }
 }

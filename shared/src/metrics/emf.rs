@@ -42,7 +42,9 @@ pub struct Emf {
 
 impl std::fmt::Debug for Emf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emf").field("namespace", &self.namespace).finish_non_exhaustive()
+        f.debug_struct("Emf")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,12 +60,18 @@ impl Clone for Emf {
 
 impl Emf {
     pub fn stdout(namespace: impl Into<String>) -> Self {
-        Emf { namespace: namespace.into(), sink: Sink::Stdout }
+        Emf {
+            namespace: namespace.into(),
+            sink: Sink::Stdout,
+        }
     }
 
     /// Lines kept in memory ([`Emf::lines`]), for tests.
     pub fn memory(namespace: impl Into<String>) -> Self {
-        Emf { namespace: namespace.into(), sink: Sink::Memory(Mutex::new(VecDeque::new())) }
+        Emf {
+            namespace: namespace.into(),
+            sink: Sink::Memory(Mutex::new(VecDeque::new())),
+        }
     }
 
     pub fn namespace(&self) -> &str {
@@ -73,7 +81,10 @@ impl Emf {
     /// The lines a memory sink holds, oldest first (none for standard output).
     pub fn lines(&self) -> Vec<String> {
         match &self.sink {
-            Sink::Memory(m) => m.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default(),
+            Sink::Memory(m) => m
+                .lock()
+                .map(|l| l.iter().cloned().collect())
+                .unwrap_or_default(),
             Sink::Stdout => Vec::new(),
         }
     }
@@ -109,11 +120,19 @@ impl Emf {
     ) -> String {
         // The dimension sets: `tenant` (when the request is counted for one) and none, each with `extra`.
         let dims = |extra: Option<&'static str>| -> Value {
-            let base: Vec<Vec<&str>> = if tenant.is_some() { vec![vec!["tenant"], vec![]] } else { vec![vec![]] };
-            Value::from(base.into_iter().map(|mut set| {
-                set.extend(extra);
-                Value::from(set)
-            }).collect::<Vec<Value>>())
+            let base: Vec<Vec<&str>> = if tenant.is_some() {
+                vec![vec!["tenant"], vec![]]
+            } else {
+                vec![vec![]]
+            };
+            Value::from(
+                base.into_iter()
+                    .map(|mut set| {
+                        set.extend(extra);
+                        Value::from(set)
+                    })
+                    .collect::<Vec<Value>>(),
+            )
         };
         let fail = u8::from(o.is_failure());
         let mut root = Map::new();
@@ -125,15 +144,30 @@ impl Emf {
                 ("ServerErrors", "Count", json!(u8::from(o.status >= 500))),
                 ("AuthFailures", "Count", auth_failure),
                 ("Throttles", "Count", json!(u8::from(o.status == 429))),
-                ("Latency", "Milliseconds", json!((o.latency_ms * 100.0).round() / 100.0)),
+                (
+                    "Latency",
+                    "Milliseconds",
+                    json!((o.latency_ms * 100.0).round() / 100.0),
+                ),
             ],
-            Class::Token => vec![("TokenRequests", "Count", json!(1)), ("TokenFailures", "Count", json!(fail))],
+            Class::Token => vec![
+                ("TokenRequests", "Count", json!(1)),
+                ("TokenFailures", "Count", json!(fail)),
+            ],
             Class::Unauthenticated => {
-                vec![("Unauthenticated", "Count", json!(1)), ("AuthFailures", "Count", auth_failure)]
+                vec![
+                    ("Unauthenticated", "Count", json!(1)),
+                    ("AuthFailures", "Count", auth_failure),
+                ]
             }
         };
-        let metrics: Vec<Value> = values.iter().map(|(n, u, _)| json!({"Name": n, "Unit": u})).collect();
-        let mut directives = vec![json!({"Namespace": self.namespace, "Dimensions": dims(None), "Metrics": metrics})];
+        let metrics: Vec<Value> = values
+            .iter()
+            .map(|(n, u, _)| json!({"Name": n, "Unit": u}))
+            .collect();
+        let mut directives = vec![
+            json!({"Namespace": self.namespace, "Dimensions": dims(None), "Metrics": metrics}),
+        ];
         if let Some(f) = failed.filter(|_| class == Class::Scim) {
             let kind = match &f.scim_type {
                 Some(t) => format!("{} {t}", f.status),
@@ -143,8 +177,14 @@ impl Emf {
             root.insert("kind".into(), json!(kind));
             root.insert("FailuresByKind".into(), json!(1));
         }
-        root.insert("_aws".into(), json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}));
-        root.insert("tenant".into(), json!(tenant.unwrap_or(super::UNATTRIBUTED)));
+        root.insert(
+            "_aws".into(),
+            json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
+        );
+        root.insert(
+            "tenant".into(),
+            json!(tenant.unwrap_or(super::UNATTRIBUTED)),
+        );
         root.insert("route".into(), json!(o.route));
         root.insert("status".into(), json!(o.status));
         for (name, _, v) in values {
@@ -184,33 +224,81 @@ mod tests {
     #[test]
     fn a_successful_request_has_per_tenant_and_total_metrics() {
         let e = Emf::memory("Ns");
-        let o = Outcome { route: RouteKind::Scim, status: 200, scim_type: None, latency_ms: 1.234 };
-        let v: Value = serde_json::from_str(&e.line(Some("acme"), &o, Class::Scim, None, 1_700_000_000_000)).unwrap();
+        let o = Outcome {
+            route: RouteKind::Scim,
+            status: 200,
+            scim_type: None,
+            latency_ms: 1.234,
+        };
+        let v: Value =
+            serde_json::from_str(&e.line(Some("acme"), &o, Class::Scim, None, 1_700_000_000_000))
+                .unwrap();
         check_directives(&v);
         let d = &v["_aws"]["CloudWatchMetrics"];
         assert_eq!(d.as_array().unwrap().len(), 1);
         assert_eq!(d[0]["Namespace"], "Ns");
         assert_eq!(d[0]["Dimensions"], json!([["tenant"], []]));
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000u64);
-        assert_eq!((v["tenant"].as_str(), v["Requests"].as_u64(), v["Failures"].as_u64(), v["Latency"].as_f64()), (Some("acme"), Some(1), Some(0), Some(1.23)));
+        assert_eq!(
+            (
+                v["tenant"].as_str(),
+                v["Requests"].as_u64(),
+                v["Failures"].as_u64(),
+                v["Latency"].as_f64()
+            ),
+            (Some("acme"), Some(1), Some(0), Some(1.23))
+        );
         assert!(v.get("detail").is_none() && v.get("path").is_none());
     }
 
     #[test]
     fn a_failure_adds_its_kind_and_an_unattributed_one_only_the_total() {
         let e = Emf::memory("Ns");
-        let o = Outcome { route: RouteKind::Scim, status: 400, scim_type: Some("invalidFilter"), latency_ms: 1.0 };
-        let f = FailedRequest { at: "t".into(), tenant: "(unattributed)".into(), method: "GET".into(), path: "/x/scim/v2/Users".into(), status: 400, scim_type: Some("invalidFilter".into()), detail: "d".into() };
+        let o = Outcome {
+            route: RouteKind::Scim,
+            status: 400,
+            scim_type: Some("invalidFilter"),
+            latency_ms: 1.0,
+        };
+        let f = FailedRequest {
+            at: "t".into(),
+            tenant: "(unattributed)".into(),
+            method: "GET".into(),
+            path: "/x/scim/v2/Users".into(),
+            status: 400,
+            scim_type: Some("invalidFilter".into()),
+            detail: "d".into(),
+        };
         let v: Value = serde_json::from_str(&e.line(None, &o, Class::Scim, Some(&f), 1)).unwrap();
         check_directives(&v);
         let d = &v["_aws"]["CloudWatchMetrics"];
         assert_eq!(d[0]["Dimensions"], json!([[]]));
         assert_eq!(d[1]["Dimensions"], json!([["kind"]]));
-        assert_eq!((v["kind"].as_str(), v["FailuresByKind"].as_u64(), v["scimType"].as_str()), (Some("400 invalidFilter"), Some(1), Some("invalidFilter")));
-        let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
-        let v: Value = serde_json::from_str(&e.line(Some("acme"), &t, Class::Token, None, 1)).unwrap();
+        assert_eq!(
+            (
+                v["kind"].as_str(),
+                v["FailuresByKind"].as_u64(),
+                v["scimType"].as_str()
+            ),
+            (Some("400 invalidFilter"), Some(1), Some("invalidFilter"))
+        );
+        let t = Outcome {
+            route: RouteKind::Token,
+            status: 401,
+            scim_type: None,
+            latency_ms: 1.0,
+        };
+        let v: Value =
+            serde_json::from_str(&e.line(Some("acme"), &t, Class::Token, None, 1)).unwrap();
         check_directives(&v);
-        assert_eq!((v["TokenRequests"].as_u64(), v["TokenFailures"].as_u64(), v.get("Requests")), (Some(1), Some(1), None));
+        assert_eq!(
+            (
+                v["TokenRequests"].as_u64(),
+                v["TokenFailures"].as_u64(),
+                v.get("Requests")
+            ),
+            (Some(1), Some(1), None)
+        );
     }
 
     /// A refused credential is counted as such, with its path for the refused-credentials query, but in
@@ -219,17 +307,45 @@ mod tests {
     #[test]
     fn unauthenticated_and_token_lines_carry_no_failure_ratio_or_kind() {
         let e = Emf::memory("Ns");
-        let o = Outcome { route: RouteKind::Scim, status: 401, scim_type: None, latency_ms: 1.0 };
-        let f = FailedRequest { at: "t".into(), tenant: "acme".into(), method: "GET".into(), path: "/acme/scim/v2/Users".into(), status: 401, scim_type: None, detail: "d".into() };
-        let v: Value = serde_json::from_str(&e.line(Some("acme"), &o, Class::Unauthenticated, Some(&f), 1)).unwrap();
+        let o = Outcome {
+            route: RouteKind::Scim,
+            status: 401,
+            scim_type: None,
+            latency_ms: 1.0,
+        };
+        let f = FailedRequest {
+            at: "t".into(),
+            tenant: "acme".into(),
+            method: "GET".into(),
+            path: "/acme/scim/v2/Users".into(),
+            status: 401,
+            scim_type: None,
+            detail: "d".into(),
+        };
+        let v: Value =
+            serde_json::from_str(&e.line(Some("acme"), &o, Class::Unauthenticated, Some(&f), 1))
+                .unwrap();
         check_directives(&v);
-        assert_eq!((v["Unauthenticated"].as_u64(), v["AuthFailures"].as_u64(), v["path"].as_str()), (Some(1), Some(1), Some("/acme/scim/v2/Users")));
+        assert_eq!(
+            (
+                v["Unauthenticated"].as_u64(),
+                v["AuthFailures"].as_u64(),
+                v["path"].as_str()
+            ),
+            (Some(1), Some(1), Some("/acme/scim/v2/Users"))
+        );
         for absent in ["Requests", "Failures", "Latency", "kind", "FailuresByKind"] {
             assert!(v.get(absent).is_none(), "{absent} in {v}");
         }
         assert_eq!(v["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(), 1);
-        let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
-        let v: Value = serde_json::from_str(&e.line(Some("acme"), &t, Class::Token, Some(&f), 1)).unwrap();
+        let t = Outcome {
+            route: RouteKind::Token,
+            status: 401,
+            scim_type: None,
+            latency_ms: 1.0,
+        };
+        let v: Value =
+            serde_json::from_str(&e.line(Some("acme"), &t, Class::Token, Some(&f), 1)).unwrap();
         assert!(v.get("kind").is_none() && v["TokenFailures"] == 1, "{v}");
     }
 }

@@ -109,7 +109,9 @@ impl Class {
     pub fn of(facts: &RequestFacts, o: &Outcome) -> Class {
         match o.route {
             RouteKind::Token => Class::Token,
-            RouteKind::Scim if !facts.authenticated && (400..500).contains(&o.status) && o.status != 429 => {
+            RouteKind::Scim
+                if !facts.authenticated && (400..500).contains(&o.status) && o.status != 429 =>
+            {
                 Class::Unauthenticated
             }
             RouteKind::Scim => Class::Scim,
@@ -278,12 +280,22 @@ pub struct MetricsConfig {
 
 impl MetricsConfig {
     pub fn from_env() -> Self {
-        let flag = |name: &str| std::env::var(name).ok().map(|v| !matches!(v.trim(), "0" | "off" | "false" | "no"));
+        let flag = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| !matches!(v.trim(), "0" | "off" | "false" | "no"))
+        };
         let emf_on = flag("SCIM_METRICS_EMF").unwrap_or_else(crate::config::on_lambda);
-        let namespace = std::env::var("SCIM_METRICS_NAMESPACE").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| emf::DEFAULT_NAMESPACE.into());
+        let namespace = std::env::var("SCIM_METRICS_NAMESPACE")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| emf::DEFAULT_NAMESPACE.into());
         MetricsConfig {
             enabled: flag("SCIM_METRICS").unwrap_or(true),
-            failures_kept: std::env::var("SCIM_METRICS_FAILURES_KEPT").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(50),
+            failures_kept: std::env::var("SCIM_METRICS_FAILURES_KEPT")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(50),
             emf: emf_on.then(|| emf::Emf::stdout(namespace)),
         }
     }
@@ -291,7 +303,11 @@ impl MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { enabled: true, failures_kept: 50, emf: None }
+        MetricsConfig {
+            enabled: true,
+            failures_kept: 50,
+            emf: None,
+        }
     }
 }
 
@@ -310,7 +326,13 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(cfg: MetricsConfig) -> Self {
         let kept = cfg.failures_kept;
-        Metrics { cfg, since: SystemTime::now(), all: Mutex::new(Window::new(kept)), unattributed: Mutex::new(Window::new(kept)), tenants: RwLock::new(HashMap::new()) }
+        Metrics {
+            cfg,
+            since: SystemTime::now(),
+            all: Mutex::new(Window::new(kept)),
+            unattributed: Mutex::new(Window::new(kept)),
+            tenants: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn from_env() -> Self {
@@ -339,17 +361,31 @@ impl Metrics {
         if map.len() >= MAX_TENANTS && !map.contains_key(t) {
             return None;
         }
-        Some(map.entry(t.to_string()).or_insert_with(|| Arc::new(Mutex::new(Window::new(self.cfg.failures_kept)))).clone())
+        Some(
+            map.entry(t.to_string())
+                .or_insert_with(|| Arc::new(Mutex::new(Window::new(self.cfg.failures_kept))))
+                .clone(),
+        )
     }
 
     /// Count one finished request. `error` is the SCIM error it was answered with, if any (its `detail`
     /// is redacted before it is kept).
-    pub fn record(&self, facts: &RequestFacts, method: &str, path: &str, outcome: &Outcome, error: Option<&ScimError>) {
+    pub fn record(
+        &self,
+        facts: &RequestFacts,
+        method: &str,
+        path: &str,
+        outcome: &Outcome,
+        error: Option<&ScimError>,
+    ) {
         if !self.cfg.enabled {
             return;
         }
         let now = SystemTime::now();
-        let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let secs = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let minute = secs / 60;
         let window = self.window_for(facts.tenant.as_deref(), facts.authenticated);
         let class = Class::of(facts, outcome);
@@ -375,16 +411,38 @@ impl Metrics {
         }
         if let Some(emf) = &self.cfg.emf {
             let tenant = window.is_some().then_some(label);
-            emf.write(&emf.line(tenant, outcome, class, failed.as_ref(), secs * 1000 + u64::from(now.duration_since(UNIX_EPOCH).map(|d| d.subsec_millis()).unwrap_or(0))));
+            emf.write(
+                &emf.line(
+                    tenant,
+                    outcome,
+                    class,
+                    failed.as_ref(),
+                    secs * 1000
+                        + u64::from(
+                            now.duration_since(UNIX_EPOCH)
+                                .map(|d| d.subsec_millis())
+                                .unwrap_or(0),
+                        ),
+                ),
+            );
         }
     }
 
     fn now_minute() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 60).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() / 60)
+            .unwrap_or(0)
     }
 
     fn row(name: &str, w: &Window, now_minute: u64) -> TenantRow {
-        TenantRow { tenant: name.to_string(), total: w.total(), last_hour: w.last(now_minute, 60), last_5_minutes: w.last(now_minute, 5), latency_last_hour: w.latency(now_minute) }
+        TenantRow {
+            tenant: name.to_string(),
+            total: w.total(),
+            last_hour: w.last(now_minute, 60),
+            last_5_minutes: w.last(now_minute, 5),
+            latency_last_hour: w.latency(now_minute),
+        }
     }
 
     /// Every tenant's line, and the total.
@@ -404,8 +462,17 @@ impl Metrics {
                 tenants.push(Self::row(UNATTRIBUTED, &w, m));
             }
         }
-        let all = self.all.lock().map(|w| Self::row(ALL, &w, m)).unwrap_or_else(|_| Self::row(ALL, &Window::new(0), m));
-        Overview { now: rfc3339(SystemTime::now()), since: rfc3339(self.since), all, tenants }
+        let all = self
+            .all
+            .lock()
+            .map(|w| Self::row(ALL, &w, m))
+            .unwrap_or_else(|_| Self::row(ALL, &Window::new(0), m));
+        Overview {
+            now: rfc3339(SystemTime::now()),
+            since: rfc3339(self.since),
+            all,
+            tenants,
+        }
     }
 
     /// One tenant's figures ([`ALL`] and [`UNATTRIBUTED`] too); None for a tenant never counted.
@@ -442,14 +509,19 @@ impl Default for Metrics {
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").field("enabled", &self.cfg.enabled).finish_non_exhaustive()
+        f.debug_struct("Metrics")
+            .field("enabled", &self.cfg.enabled)
+            .finish_non_exhaustive()
     }
 }
 
 /// RFC 3339 in UTC to the second (`2026-12-02T07:48:53Z`).
 fn rfc3339(t: SystemTime) -> String {
     let t = time::OffsetDateTime::from(t);
-    t.replace_nanosecond(0).unwrap_or(t).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -458,34 +530,82 @@ mod tests {
     use crate::error::ScimType;
 
     fn facts(t: &str, authenticated: bool) -> RequestFacts {
-        RequestFacts { tenant: Some(t.into()), authenticated }
+        RequestFacts {
+            tenant: Some(t.into()),
+            authenticated,
+        }
     }
 
     fn ok(status: u16) -> Outcome {
-        Outcome { route: RouteKind::Scim, status, scim_type: None, latency_ms: 1.5 }
+        Outcome {
+            route: RouteKind::Scim,
+            status,
+            scim_type: None,
+            latency_ms: 1.5,
+        }
     }
 
     #[test]
     fn token_paths_are_recognised() {
-        assert_eq!(RouteKind::of_path("/acme/oauth2/token"), (RouteKind::Token, Some("acme".into())));
-        assert_eq!(RouteKind::of_path("/oauth2/token/"), (RouteKind::Token, Some("default".into())));
-        assert_eq!(RouteKind::of_path("/Bad/oauth2/token"), (RouteKind::Token, None));
+        assert_eq!(
+            RouteKind::of_path("/acme/oauth2/token"),
+            (RouteKind::Token, Some("acme".into()))
+        );
+        assert_eq!(
+            RouteKind::of_path("/oauth2/token/"),
+            (RouteKind::Token, Some("default".into()))
+        );
+        assert_eq!(
+            RouteKind::of_path("/Bad/oauth2/token"),
+            (RouteKind::Token, None)
+        );
         assert_eq!(RouteKind::of_path("/acme/scim/v2/Users").0, RouteKind::Scim);
     }
 
     #[test]
     fn unknown_tenants_cannot_be_minted_by_unauthenticated_requests() {
         let m = Metrics::default();
-        m.record(&facts("ghost", false), "GET", "/ghost/scim/v2/Users", &ok(401), None);
+        m.record(
+            &facts("ghost", false),
+            "GET",
+            "/ghost/scim/v2/Users",
+            &ok(401),
+            None,
+        );
         assert!(m.summary("ghost").is_none());
         assert_eq!(m.summary(UNATTRIBUTED).unwrap().total.unauthenticated, 1);
         // Once the tenant authenticated, its later 401s are shown with it (apart from its failures); the
         // base URL's directory always is.
-        m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users", &ok(200), None);
-        m.record(&facts("acme", false), "GET", "/acme/scim/v2/Users", &ok(401), None);
-        m.record(&facts("default", false), "GET", "/scim/v2/Users", &ok(401), None);
+        m.record(
+            &facts("acme", true),
+            "GET",
+            "/acme/scim/v2/Users",
+            &ok(200),
+            None,
+        );
+        m.record(
+            &facts("acme", false),
+            "GET",
+            "/acme/scim/v2/Users",
+            &ok(401),
+            None,
+        );
+        m.record(
+            &facts("default", false),
+            "GET",
+            "/scim/v2/Users",
+            &ok(401),
+            None,
+        );
         let acme = m.summary("acme").unwrap();
-        assert_eq!((acme.total.requests, acme.total.auth_failures, acme.total.unauthenticated), (1, 1, 1));
+        assert_eq!(
+            (
+                acme.total.requests,
+                acme.total.auth_failures,
+                acme.total.unauthenticated
+            ),
+            (1, 1, 1)
+        );
         assert_eq!(m.summary("default").unwrap().total.unauthenticated, 1);
         let all = m.summary(ALL).unwrap().total;
         assert_eq!((all.requests, all.unauthenticated), (1, 3));
@@ -496,14 +616,41 @@ mod tests {
     #[test]
     fn failures_are_kept_redacted_by_kind() {
         let m = Metrics::default();
-        let e = ScimError::uniqueness("userName \"ann@contoso.com\" is already in use by another resource");
-        let o = Outcome { route: RouteKind::Scim, status: 409, scim_type: Some(ScimType::Uniqueness.as_str()), latency_ms: 2.0 };
-        m.record(&facts("acme", true), "POST", "/acme/scim/v2/Users", &o, Some(&e));
+        let e = ScimError::uniqueness(
+            "userName \"ann@contoso.com\" is already in use by another resource",
+        );
+        let o = Outcome {
+            route: RouteKind::Scim,
+            status: 409,
+            scim_type: Some(ScimType::Uniqueness.as_str()),
+            latency_ms: 2.0,
+        };
+        m.record(
+            &facts("acme", true),
+            "POST",
+            "/acme/scim/v2/Users",
+            &o,
+            Some(&e),
+        );
         let s = m.summary("acme").unwrap();
-        assert_eq!(s.failures_by_kind, vec![KindCount { status: 409, scim_type: Some("uniqueness".into()), count: 1 }]);
+        assert_eq!(
+            s.failures_by_kind,
+            vec![KindCount {
+                status: 409,
+                scim_type: Some("uniqueness".into()),
+                count: 1
+            }]
+        );
         let f = &s.last_failures[0];
-        assert_eq!((f.method.as_str(), f.path.as_str(), f.status), ("POST", "/acme/scim/v2/Users", 409));
-        assert!(!f.detail.contains("ann") && f.detail.starts_with("userName \"…\""), "{}", f.detail);
+        assert_eq!(
+            (f.method.as_str(), f.path.as_str(), f.status),
+            ("POST", "/acme/scim/v2/Users", 409)
+        );
+        assert!(
+            !f.detail.contains("ann") && f.detail.starts_with("userName \"…\""),
+            "{}",
+            f.detail
+        );
         assert_eq!(s.last_hour.failure_ratio(), Some(1.0));
         assert_eq!(s.latency_last_hour.samples, 1);
     }
@@ -511,11 +658,31 @@ mod tests {
     #[test]
     fn token_requests_are_counted_apart() {
         let m = Metrics::default();
-        let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
-        m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users", &ok(200), None);
-        m.record(&facts("acme", false), "POST", "/acme/oauth2/token", &t, None);
+        let t = Outcome {
+            route: RouteKind::Token,
+            status: 401,
+            scim_type: None,
+            latency_ms: 1.0,
+        };
+        m.record(
+            &facts("acme", true),
+            "GET",
+            "/acme/scim/v2/Users",
+            &ok(200),
+            None,
+        );
+        m.record(
+            &facts("acme", false),
+            "POST",
+            "/acme/oauth2/token",
+            &t,
+            None,
+        );
         let c = m.summary("acme").unwrap().total;
-        assert_eq!((c.requests, c.failures, c.token_requests, c.token_failures), (1, 0, 1, 1));
+        assert_eq!(
+            (c.requests, c.failures, c.token_requests, c.token_failures),
+            (1, 0, 1, 1)
+        );
     }
 
     /// What the page shows adds up: failures by kind sum to the failures counted, and the kept list holds
@@ -523,19 +690,72 @@ mod tests {
     #[test]
     fn failures_by_kind_add_up_to_the_failures() {
         let m = Metrics::default();
-        let token = |status| Outcome { route: RouteKind::Token, status, scim_type: None, latency_ms: 1.0 };
-        m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users", &ok(200), None);
-        m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users/x", &ok(404), None);
-        m.record(&facts("acme", false), "POST", "/acme/oauth2/token", &token(401), None);
-        m.record(&facts("acme", false), "POST", "/acme/oauth2/token", &token(400), None);
-        m.record(&facts("acme", true), "POST", "/acme/oauth2/token", &token(200), None);
+        let token = |status| Outcome {
+            route: RouteKind::Token,
+            status,
+            scim_type: None,
+            latency_ms: 1.0,
+        };
+        m.record(
+            &facts("acme", true),
+            "GET",
+            "/acme/scim/v2/Users",
+            &ok(200),
+            None,
+        );
+        m.record(
+            &facts("acme", true),
+            "GET",
+            "/acme/scim/v2/Users/x",
+            &ok(404),
+            None,
+        );
+        m.record(
+            &facts("acme", false),
+            "POST",
+            "/acme/oauth2/token",
+            &token(401),
+            None,
+        );
+        m.record(
+            &facts("acme", false),
+            "POST",
+            "/acme/oauth2/token",
+            &token(400),
+            None,
+        );
+        m.record(
+            &facts("acme", true),
+            "POST",
+            "/acme/oauth2/token",
+            &token(200),
+            None,
+        );
         for name in ["acme", ALL] {
             let s = m.summary(name).unwrap();
-            assert_eq!(s.last_unauthenticated.len(), 2, "failed token requests are shown apart: {name}");
+            assert_eq!(
+                s.last_unauthenticated.len(),
+                2,
+                "failed token requests are shown apart: {name}"
+            );
             let by_kind: u64 = s.failures_by_kind.iter().map(|k| k.count).sum();
-            assert_eq!((by_kind, s.total.failures), (1, 1), "{name}: {:?}", s.failures_by_kind);
-            assert_eq!(s.last_failures.len() as u64, s.total.failures, "{name}: {:?}", s.last_failures);
-            assert_eq!((s.total.token_requests, s.total.token_failures), (3, 2), "{name}");
+            assert_eq!(
+                (by_kind, s.total.failures),
+                (1, 1),
+                "{name}: {:?}",
+                s.failures_by_kind
+            );
+            assert_eq!(
+                s.last_failures.len() as u64,
+                s.total.failures,
+                "{name}: {:?}",
+                s.last_failures
+            );
+            assert_eq!(
+                (s.total.token_requests, s.total.token_failures),
+                (3, 2),
+                "{name}"
+            );
         }
     }
 
@@ -543,35 +763,111 @@ mod tests {
     /// Entra's quarantine warning nor flush its real failures out of the kept list.
     #[test]
     fn unauthenticated_requests_do_not_count_against_the_tenant() {
-        let m = Metrics::new(MetricsConfig { failures_kept: 5, ..MetricsConfig::default() });
+        let m = Metrics::new(MetricsConfig {
+            failures_kept: 5,
+            ..MetricsConfig::default()
+        });
         let e = ScimError::uniqueness("userName \"x\" is already in use by another resource");
-        let dup = Outcome { route: RouteKind::Scim, status: 409, scim_type: Some("uniqueness"), latency_ms: 1.0 };
+        let dup = Outcome {
+            route: RouteKind::Scim,
+            status: 409,
+            scim_type: Some("uniqueness"),
+            latency_ms: 1.0,
+        };
         for _ in 0..9 {
-            m.record(&facts("acme", true), "GET", "/acme/scim/v2/Users", &ok(200), None);
+            m.record(
+                &facts("acme", true),
+                "GET",
+                "/acme/scim/v2/Users",
+                &ok(200),
+                None,
+            );
         }
-        m.record(&facts("acme", true), "POST", "/acme/scim/v2/Users", &dup, Some(&e));
+        m.record(
+            &facts("acme", true),
+            "POST",
+            "/acme/scim/v2/Users",
+            &dup,
+            Some(&e),
+        );
         for _ in 0..100 {
-            m.record(&facts("acme", false), "GET", "/acme/scim/v2/Users", &ok(401), None);
+            m.record(
+                &facts("acme", false),
+                "GET",
+                "/acme/scim/v2/Users",
+                &ok(401),
+                None,
+            );
         }
         let s = m.summary("acme").unwrap();
         assert_eq!(s.last_hour.failure_ratio(), Some(0.1), "{:?}", s.last_hour);
-        assert_eq!((s.total.requests, s.total.failures, s.total.client_errors), (10, 1, 1));
-        assert_eq!(s.total.auth_failures, 100, "refused credentials are still counted as such");
-        assert_eq!(s.last_failures.iter().map(|f| f.status).collect::<Vec<_>>(), vec![409], "the real failure is kept");
-        assert_eq!(s.failures_by_kind, vec![KindCount { status: 409, scim_type: Some("uniqueness".into()), count: 1 }]);
+        assert_eq!(
+            (s.total.requests, s.total.failures, s.total.client_errors),
+            (10, 1, 1)
+        );
+        assert_eq!(
+            s.total.auth_failures, 100,
+            "refused credentials are still counted as such"
+        );
+        assert_eq!(
+            s.last_failures.iter().map(|f| f.status).collect::<Vec<_>>(),
+            vec![409],
+            "the real failure is kept"
+        );
+        assert_eq!(
+            s.failures_by_kind,
+            vec![KindCount {
+                status: 409,
+                scim_type: Some("uniqueness".into()),
+                count: 1
+            }]
+        );
         let all = m.summary(ALL).unwrap();
-        assert_eq!((all.total.requests, all.total.failures), (10, 1), "nor the total's");
+        assert_eq!(
+            (all.total.requests, all.total.failures),
+            (10, 1),
+            "nor the total's"
+        );
         // Shown apart, bounded: the count, and the last few refused requests.
-        assert_eq!((s.total.unauthenticated, s.last_hour.unauthenticated, all.total.unauthenticated), (100, 100, 100));
-        assert_eq!(s.last_unauthenticated.len(), 5, "at most SCIM_METRICS_FAILURES_KEPT (5 here)");
-        assert!(s.last_unauthenticated.iter().all(|f| f.status == 401 && f.path == "/acme/scim/v2/Users"));
+        assert_eq!(
+            (
+                s.total.unauthenticated,
+                s.last_hour.unauthenticated,
+                all.total.unauthenticated
+            ),
+            (100, 100, 100)
+        );
+        assert_eq!(
+            s.last_unauthenticated.len(),
+            5,
+            "at most SCIM_METRICS_FAILURES_KEPT (5 here)"
+        );
+        assert!(s
+            .last_unauthenticated
+            .iter()
+            .all(|f| f.status == 401 && f.path == "/acme/scim/v2/Users"));
         let m = Metrics::default();
         for _ in 0..100 {
-            m.record(&facts("default", false), "GET", "/scim/v2/Users", &ok(401), None);
+            m.record(
+                &facts("default", false),
+                "GET",
+                "/scim/v2/Users",
+                &ok(401),
+                None,
+            );
         }
-        assert_eq!(m.summary("default").unwrap().last_unauthenticated.len(), UNAUTHENTICATED_KEPT);
+        assert_eq!(
+            m.summary("default").unwrap().last_unauthenticated.len(),
+            UNAUTHENTICATED_KEPT
+        );
         // The store failing or throttling during authentication is the server's failure: the tenant's.
-        m.record(&facts("default", false), "GET", "/scim/v2/Users", &ok(503), None);
+        m.record(
+            &facts("default", false),
+            "GET",
+            "/scim/v2/Users",
+            &ok(503),
+            None,
+        );
         assert_eq!(m.summary("default").unwrap().total.server_errors, 1);
     }
 
@@ -581,23 +877,48 @@ mod tests {
     #[ignore]
     fn record_cost() {
         let m = Metrics::default();
-        let e = ScimError::uniqueness("userName \"ann@contoso.com\" is already in use by another resource");
-        let fail = Outcome { route: RouteKind::Scim, status: 409, scim_type: Some("uniqueness"), latency_ms: 2.0 };
+        let e = ScimError::uniqueness(
+            "userName \"ann@contoso.com\" is already in use by another resource",
+        );
+        let fail = Outcome {
+            route: RouteKind::Scim,
+            status: 409,
+            scim_type: Some("uniqueness"),
+            latency_ms: 2.0,
+        };
         let n = 1_000_000u32;
         for (name, outcome, error) in [("success", ok(200), None), ("failure", fail, Some(&e))] {
             let started = std::time::Instant::now();
             for i in 0..n {
                 let t = if i % 2 == 0 { "acme" } else { "globex" };
-                m.record(&facts(t, true), "GET", "/acme/scim/v2/Users/2f1c", &outcome, error);
+                m.record(
+                    &facts(t, true),
+                    "GET",
+                    "/acme/scim/v2/Users/2f1c",
+                    &outcome,
+                    error,
+                );
             }
-            println!("record ({name}): {:.0} ns per request", started.elapsed().as_nanos() as f64 / f64::from(n));
+            println!(
+                "record ({name}): {:.0} ns per request",
+                started.elapsed().as_nanos() as f64 / f64::from(n)
+            );
         }
     }
 
     #[test]
     fn off_records_nothing() {
-        let m = Metrics::new(MetricsConfig { enabled: false, ..MetricsConfig::default() });
-        m.record(&facts("default", true), "GET", "/scim/v2/Users", &ok(200), None);
+        let m = Metrics::new(MetricsConfig {
+            enabled: false,
+            ..MetricsConfig::default()
+        });
+        m.record(
+            &facts("default", true),
+            "GET",
+            "/scim/v2/Users",
+            &ok(200),
+            None,
+        );
         assert_eq!(m.overview().all.total.requests, 0);
     }
 }

@@ -30,17 +30,41 @@ const HIDDEN: &str = "…";
 fn vocabulary() -> &'static HashSet<String> {
     static V: OnceLock<HashSet<String>> = OnceLock::new();
     V.get_or_init(|| {
-        let mut v: HashSet<String> = ["add", "replace", "remove", "and", "or", "not", "eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le"]
-            .iter()
-            .chain(schema::COMMON_ATTRIBUTES.iter())
-            .chain(["value", "path", "op", "operations", "members", "(", ")", "[", "]"].iter())
-            .map(|s| s.to_ascii_lowercase())
-            .collect();
-        for s in [schema::user_schema(), schema::enterprise_user_schema(), schema::group_schema()] {
+        let mut v: HashSet<String> = [
+            "add", "replace", "remove", "and", "or", "not", "eq", "ne", "co", "sw", "ew", "pr",
+            "gt", "ge", "lt", "le",
+        ]
+        .iter()
+        .chain(schema::COMMON_ATTRIBUTES.iter())
+        .chain(
+            [
+                "value",
+                "path",
+                "op",
+                "operations",
+                "members",
+                "(",
+                ")",
+                "[",
+                "]",
+            ]
+            .iter(),
+        )
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+        for s in [
+            schema::user_schema(),
+            schema::enterprise_user_schema(),
+            schema::group_schema(),
+        ] {
             v.insert(s.id.to_ascii_lowercase());
             for a in &s.attributes {
                 let mut names = vec![a.name.clone()];
-                names.extend(a.sub_attributes.iter().map(|sub| format!("{}.{}", a.name, sub.name)));
+                names.extend(
+                    a.sub_attributes
+                        .iter()
+                        .map(|sub| format!("{}.{}", a.name, sub.name)),
+                );
                 for n in names {
                     v.insert(format!("{}:{}", s.id, n).to_ascii_lowercase());
                     v.insert(n.to_ascii_lowercase());
@@ -72,7 +96,12 @@ fn spans(text: &str) -> Vec<Span> {
             Some((start, q)) if c == q => {
                 let inner = &text[start + 1..i];
                 let kept = vocabulary().contains(&inner.to_ascii_lowercase());
-                out.push(Span { start, end: i + 1, quote: q, kept });
+                out.push(Span {
+                    start,
+                    end: i + 1,
+                    quote: q,
+                    kept,
+                });
                 open = None;
             }
             _ => {}
@@ -80,7 +109,12 @@ fn spans(text: &str) -> Vec<Span> {
     }
     // An unterminated quote runs to the end of the text: never kept.
     if let Some((start, q)) = open {
-        out.push(Span { start, end: text.len(), quote: q, kept: false });
+        out.push(Span {
+            start,
+            end: text.len(),
+            quote: q,
+            kept: false,
+        });
     }
     out
 }
@@ -89,13 +123,30 @@ fn spans(text: &str) -> Vec<Span> {
 /// cut to [`MAX_DETAIL`] characters.
 pub fn detail(detail: &str) -> String {
     let spans = spans(detail);
-    let hidden_kinds: Vec<char> = QUOTES.iter().copied().filter(|q| spans.iter().any(|s| s.quote == *q && !s.kept)).collect();
+    let hidden_kinds: Vec<char> = QUOTES
+        .iter()
+        .copied()
+        .filter(|q| spans.iter().any(|s| s.quote == *q && !s.kept))
+        .collect();
     let mut text = detail.to_string();
     if let Some(first) = spans.iter().find(|s| !s.kept) {
-        let end = spans.iter().filter(|s| hidden_kinds.contains(&s.quote)).map(|s| s.end).max().unwrap_or(first.end);
-        text = format!("{}{q}{HIDDEN}{q}{}", &detail[..first.start], &detail[end..], q = first.quote);
+        let end = spans
+            .iter()
+            .filter(|s| hidden_kinds.contains(&s.quote))
+            .map(|s| s.end)
+            .max()
+            .unwrap_or(first.end);
+        text = format!(
+            "{}{q}{HIDDEN}{q}{}",
+            &detail[..first.start],
+            &detail[end..],
+            q = first.quote
+        );
     }
-    let words: Vec<&str> = text.split(' ').map(|w| if w.contains('@') { HIDDEN } else { w }).collect();
+    let words: Vec<&str> = text
+        .split(' ')
+        .map(|w| if w.contains('@') { HIDDEN } else { w })
+        .collect();
     let joined = words.join(" ");
     if joined.chars().count() > MAX_DETAIL {
         let mut cut: String = joined.chars().take(MAX_DETAIL).collect();
@@ -112,7 +163,13 @@ pub fn detail(detail: &str) -> String {
 pub fn path(path: &str) -> String {
     let path = path.split('?').next().unwrap_or("");
     path.split('/')
-        .map(|seg| if seg.contains('@') || seg.to_ascii_lowercase().contains("%40") || seg.len() > 100 { HIDDEN } else { seg })
+        .map(|seg| {
+            if seg.contains('@') || seg.to_ascii_lowercase().contains("%40") || seg.len() > 100 {
+                HIDDEN
+            } else {
+                seg
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -131,8 +188,12 @@ mod tests {
             detail("Attribute 'active' must be a boolean, but the request gave the string \"Ann Smith\""),
             "Attribute 'active' must be a boolean, but the request gave the string \"…\""
         );
-        assert_eq!(detail("Attribute 'name.givenName' must be a string, but the request gave 12"), "Attribute 'name.givenName' must be a string, but the request gave 12");
-        let urn = "'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager' is read-only";
+        assert_eq!(
+            detail("Attribute 'name.givenName' must be a string, but the request gave 12"),
+            "Attribute 'name.givenName' must be a string, but the request gave 12"
+        );
+        let urn =
+            "'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager' is read-only";
         assert_eq!(detail(urn), urn);
         assert_eq!(detail("User 2f1c-9 not found"), "User 2f1c-9 not found");
     }
@@ -140,10 +201,19 @@ mod tests {
     #[test]
     fn values_holding_quotes_never_leak() {
         for (input, secret) in [
-            ("the request gave the string \"John \"Johnny\" Smith\" for 'displayName'", ["John", "Johnny", "Smith"]),
-            ("The PATCH path \"emails[value eq \"ann@x.com\"]\" is not valid: expected 'and'", ["ann", "x.com", "emails"]),
+            (
+                "the request gave the string \"John \"Johnny\" Smith\" for 'displayName'",
+                ["John", "Johnny", "Smith"],
+            ),
+            (
+                "The PATCH path \"emails[value eq \"ann@x.com\"]\" is not valid: expected 'and'",
+                ["ann", "x.com", "emails"],
+            ),
             ("gave the string \"x\" title \"y\"", ["x\"", "title", "y\""]),
-            ("gave \"O'Brien Maria Lopez\" and 'Maria' 'title'", ["O'Brien", "Maria", "Lopez"]),
+            (
+                "gave \"O'Brien Maria Lopez\" and 'Maria' 'title'",
+                ["O'Brien", "Maria", "Lopez"],
+            ),
             ("unterminated \"Maria Lopez", ["Maria", "Lopez", "Maria"]),
         ] {
             let out = detail(input);
@@ -159,22 +229,36 @@ mod tests {
             detail("Invalid filter: expected an operator (eq ne co sw ew pr gt ge lt le) after 'userName' at position 10"),
             "Invalid filter: expected an operator (eq ne co sw ew pr gt ge lt le) after 'userName' at position 10"
         );
-        let out = detail("Invalid filter: unexpected 'jsmith' at position 13 (expected 'and', 'or' or the end)");
-        assert!(out.starts_with("Invalid filter: unexpected '…'") && !out.contains("jsmith"), "{out}");
+        let out = detail(
+            "Invalid filter: unexpected 'jsmith' at position 13 (expected 'and', 'or' or the end)",
+        );
+        assert!(
+            out.starts_with("Invalid filter: unexpected '…'") && !out.contains("jsmith"),
+            "{out}"
+        );
     }
 
     #[test]
     fn e_mail_addresses_outside_quotes_and_long_details_are_cut() {
-        assert_eq!(detail("no endpoint at /Users/ann@x.com here"), "no endpoint at … here");
+        assert_eq!(
+            detail("no endpoint at /Users/ann@x.com here"),
+            "no endpoint at … here"
+        );
         let long = "x ".repeat(400);
         assert_eq!(detail(&long).chars().count(), MAX_DETAIL + 1);
     }
 
     #[test]
     fn paths_lose_queries_and_user_names() {
-        assert_eq!(path("/acme/scim/v2/Users/ann@x.com"), "/acme/scim/v2/Users/…");
+        assert_eq!(
+            path("/acme/scim/v2/Users/ann@x.com"),
+            "/acme/scim/v2/Users/…"
+        );
         assert_eq!(path("/scim/v2/Users/ann%40x.com"), "/scim/v2/Users/…");
-        assert_eq!(path("/scim/v2/Users?filter=userName eq \"a\""), "/scim/v2/Users");
+        assert_eq!(
+            path("/scim/v2/Users?filter=userName eq \"a\""),
+            "/scim/v2/Users"
+        );
         assert_eq!(path("/scim/v2/Users/2f1c"), "/scim/v2/Users/2f1c");
     }
 }

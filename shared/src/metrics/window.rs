@@ -7,7 +7,10 @@
 //!
 //! Imports: nothing of the crate; [`super`]'s types only.
 
-use super::{Class, Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Outcome, UNAUTHENTICATED_KEPT};
+use super::{
+    Class, Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Outcome,
+    UNAUTHENTICATED_KEPT,
+};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Minutes in the series (the chart's hour).
@@ -42,7 +45,10 @@ struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: [0; BUCKETS], max_ms: 0.0 }
+        Histogram {
+            counts: [0; BUCKETS],
+            max_ms: 0.0,
+        }
     }
 }
 
@@ -140,11 +146,20 @@ impl Window {
     }
 
     /// Count one request that ended at `minute` (minutes since the epoch), as `class` says.
-    pub(super) fn add(&mut self, o: &Outcome, class: Class, minute: u64, failed: Option<&FailedRequest>) {
+    pub(super) fn add(
+        &mut self,
+        o: &Outcome,
+        class: Class,
+        minute: u64,
+        failed: Option<&FailedRequest>,
+    ) {
         self.total.add(o, class);
         let m = &mut self.minutes[(minute % MINUTES as u64) as usize];
         if m.minute != minute {
-            *m = Minute { minute, ..Minute::default() };
+            *m = Minute {
+                minute,
+                ..Minute::default()
+            };
         }
         m.counts.add(o, class);
         if class != Class::Scim {
@@ -157,11 +172,17 @@ impl Window {
         let slot_no = minute / SLOT_MINUTES;
         let s = &mut self.slots[(slot_no % SLOTS as u64) as usize];
         if s.slot != slot_no {
-            *s = Slot { slot: slot_no, hist: Histogram::default() };
+            *s = Slot {
+                slot: slot_no,
+                hist: Histogram::default(),
+            };
         }
         s.hist.add(o.latency_ms);
         if o.is_failure() {
-            *self.kinds.entry((o.status, o.scim_type.unwrap_or(""))).or_insert(0) += 1;
+            *self
+                .kinds
+                .entry((o.status, o.scim_type.unwrap_or("")))
+                .or_insert(0) += 1;
         }
         if let Some(f) = failed {
             keep(&mut self.failures, self.failures_kept, f);
@@ -179,9 +200,17 @@ impl Window {
             .map(|back| {
                 let minute = now_minute.saturating_sub(back);
                 let m = &self.minutes[(minute % MINUTES as u64) as usize];
-                let (counts, sum) = if m.minute == minute { (m.counts, m.latency_ms_sum) } else { (Counts::default(), 0.0) };
+                let (counts, sum) = if m.minute == minute {
+                    (m.counts, m.latency_ms_sum)
+                } else {
+                    (Counts::default(), 0.0)
+                };
                 let avg = (counts.requests > 0).then(|| round2(sum / counts.requests as f64));
-                MinutePoint { minute_start: minute * 60, counts, latency_avg_ms: avg }
+                MinutePoint {
+                    minute_start: minute * 60,
+                    counts,
+                    latency_avg_ms: avg,
+                }
             })
             .collect()
     }
@@ -206,13 +235,25 @@ impl Window {
                 h.merge(&s.hist);
             }
         }
-        LatencySummary { samples: h.total(), p50_ms: h.quantile(0.50), p99_ms: h.quantile(0.99), max_ms: (h.total() > 0).then_some(round2(h.max_ms)) }
+        LatencySummary {
+            samples: h.total(),
+            p50_ms: h.quantile(0.50),
+            p99_ms: h.quantile(0.99),
+            max_ms: (h.total() > 0).then_some(round2(h.max_ms)),
+        }
     }
 
     /// Failures by status and `scimType` since start, most frequent first.
     pub(super) fn kinds(&self) -> Vec<KindCount> {
-        let mut v: Vec<KindCount> =
-            self.kinds.iter().map(|((status, t), n)| KindCount { status: *status, scim_type: (!t.is_empty()).then(|| t.to_string()), count: *n }).collect();
+        let mut v: Vec<KindCount> = self
+            .kinds
+            .iter()
+            .map(|((status, t), n)| KindCount {
+                status: *status,
+                scim_type: (!t.is_empty()).then(|| t.to_string()),
+                count: *n,
+            })
+            .collect();
         v.sort_by(|a, b| b.count.cmp(&a.count).then(a.status.cmp(&b.status)));
         v
     }
@@ -234,14 +275,22 @@ mod tests {
     use crate::metrics::RouteKind;
 
     fn outcome(status: u16, latency_ms: f64) -> Outcome {
-        Outcome { route: RouteKind::Scim, status, scim_type: None, latency_ms }
+        Outcome {
+            route: RouteKind::Scim,
+            status,
+            scim_type: None,
+            latency_ms,
+        }
     }
 
     #[test]
     fn buckets_bound_their_values_within_a_fifth() {
         for us in [1.0, 50.0, 51.0, 700.0, 1_000.0, 12_345.0, 3_000_000.0] {
             let b = bound_ms(bucket(us)) * 1000.0;
-            assert!(b >= us && b <= us.max(FIRST_BOUND_US) * 1.19 + 1e-6, "{us} µs → bound {b}");
+            assert!(
+                b >= us && b <= us.max(FIRST_BOUND_US) * 1.19 + 1e-6,
+                "{us} µs → bound {b}"
+            );
         }
         assert_eq!(bucket(1e12), BUCKETS - 1);
     }
@@ -283,7 +332,15 @@ mod tests {
     fn the_ring_buffer_keeps_the_newest() {
         let mut w = Window::new(2);
         for i in 0..5u16 {
-            let f = FailedRequest { at: i.to_string(), tenant: "t".into(), method: "GET".into(), path: "/".into(), status: 400 + i, scim_type: None, detail: String::new() };
+            let f = FailedRequest {
+                at: i.to_string(),
+                tenant: "t".into(),
+                method: "GET".into(),
+                path: "/".into(),
+                status: 400 + i,
+                scim_type: None,
+                detail: String::new(),
+            };
             w.add(&outcome(400 + i, 1.0), Class::Scim, 10, Some(&f));
         }
         let kept: Vec<u16> = w.failures().iter().map(|f| f.status).collect();

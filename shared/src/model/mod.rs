@@ -45,9 +45,12 @@ impl StoredResource {
 /// Server time as RFC 3339 with milliseconds, UTC (`2018-03-27T19:59:26.000Z`).
 pub fn now_rfc3339() -> String {
     // Always three fractional digits (RFC 3339 formatting would drop a zero fraction).
-    const FORMAT: &[time::format_description::FormatItem<'static>] =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    OffsetDateTime::now_utc().format(FORMAT).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    OffsetDateTime::now_utc()
+        .format(FORMAT)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 /// A new, never-reused resource id (random UUID v4; the store also refuses to overwrite an id).
@@ -58,7 +61,10 @@ pub fn new_id() -> String {
 /// The case-insensitive uniqueness key of a resource: lower-cased `userName` (User) or `displayName` (Group).
 pub fn unique_key(rt: &ResourceType, attrs: &Map<String, Value>) -> Option<String> {
     let attr = unique_attr(rt)?;
-    attrs.get(attr).and_then(Value::as_str).map(str::to_lowercase)
+    attrs
+        .get(attr)
+        .and_then(Value::as_str)
+        .map(str::to_lowercase)
 }
 
 /// The attribute that identifies a resource to people and must be unique per tenant.
@@ -123,7 +129,11 @@ pub fn validate(attrs: &mut Map<String, Value>, rt: &ResourceType) -> ScimResult
             check_type(def, &def.name, value)?;
         } else if let Some(ext) = rt.extension(key) {
             let Value::Object(inner) = value else {
-                return Err(type_error(&ext.id, "an object holding the extension's attributes", value));
+                return Err(type_error(
+                    &ext.id,
+                    "an object holding the extension's attributes",
+                    value,
+                ));
             };
             for (k, v) in inner {
                 if let Some(def) = ext.attr(k) {
@@ -158,7 +168,13 @@ fn check_single(def: &AttrDef, label: &str, value: &Value) -> ScimResult<()> {
         }
         AttrType::DateTime => match value.as_str() {
             Some(s) if OffsetDateTime::parse(s, &Rfc3339).is_ok() => {}
-            _ => return Err(type_error(label, "an RFC 3339 date-time string such as 2024-05-01T12:00:00Z", value)),
+            _ => {
+                return Err(type_error(
+                    label,
+                    "an RFC 3339 date-time string such as 2024-05-01T12:00:00Z",
+                    value,
+                ))
+            }
         },
         AttrType::Boolean => {
             if !value.is_boolean() {
@@ -199,7 +215,9 @@ fn check_single_or_multi(def: &AttrDef, label: &str, value: &Value) -> ScimResul
 
 fn type_error(label: &str, expected: &str, got: &Value) -> ScimError {
     let shown = describe(got);
-    ScimError::invalid_value(format!("Attribute '{label}' must be {expected}, but the request gave {shown}"))
+    ScimError::invalid_value(format!(
+        "Attribute '{label}' must be {expected}, but the request gave {shown}"
+    ))
 }
 
 /// Enforce the size limits on a resource about to be written: at most `max_values` leaf values and no
@@ -213,7 +231,9 @@ pub fn check_size(attrs: &Map<String, Value>, max_values: usize, max_len: usize)
                 *count += 1;
                 let n = s.chars().count();
                 if n > max_len {
-                    return Err(ScimError::invalid_value(format!("The value of '{key}' is {n} characters long; the limit is {max_len}")));
+                    return Err(ScimError::invalid_value(format!(
+                        "The value of '{key}' is {n} characters long; the limit is {max_len}"
+                    )));
                 }
                 Ok(())
             }
@@ -228,7 +248,9 @@ pub fn check_size(attrs: &Map<String, Value>, max_values: usize, max_len: usize)
         walk(k, v, &mut count, max_len)?;
     }
     if count > max_values {
-        return Err(ScimError::invalid_value(format!("The resource has {count} attribute values; the limit is {max_values}")));
+        return Err(ScimError::invalid_value(format!(
+            "The resource has {count} attribute values; the limit is {max_values}"
+        )));
     }
     Ok(())
 }
@@ -238,7 +260,10 @@ pub fn check_size(attrs: &Map<String, Value>, max_values: usize, max_len: usize)
 pub fn canonicalise(obj: Map<String, Value>, rt: &ResourceType) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in obj {
-        if let Some(common) = ["id", "externalId", "meta", "schemas"].iter().find(|c| c.eq_ignore_ascii_case(&key)) {
+        if let Some(common) = ["id", "externalId", "meta", "schemas"]
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(&key))
+        {
             out.insert((*common).to_string(), value);
         } else if let Some(def) = rt.core.attr(&key) {
             out.insert(def.name.clone(), canonical_value(def, value));
@@ -306,17 +331,20 @@ fn canonical_value(def: &AttrDef, value: Value) -> Value {
 
 fn canonical_members(m: Map<String, Value>, defs: &[AttrDef]) -> Map<String, Value> {
     m.into_iter()
-        .map(|(k, v)| match defs.iter().find(|d| d.name.eq_ignore_ascii_case(&k)) {
-            Some(d) => (d.name.clone(), canonical_value(d, v)),
-            None => (k, v),
-        })
+        .map(
+            |(k, v)| match defs.iter().find(|d| d.name.eq_ignore_ascii_case(&k)) {
+                Some(d) => (d.name.clone(), canonical_value(d, v)),
+                None => (k, v),
+            },
+        )
         .collect()
 }
 
 /// Drop attributes the client may not set: read-only ones (`groups`, `manager.displayName`, …) and
 /// write-only secrets (`password`: this server holds no credentials).
 fn drop_server_owned(attrs: &mut Map<String, Value>, rt: &ResourceType) {
-    let schemas = std::iter::once((rt.core, None)).chain(rt.extensions.iter().map(|(s, _)| (*s, Some(s.id.as_str()))));
+    let schemas = std::iter::once((rt.core, None))
+        .chain(rt.extensions.iter().map(|(s, _)| (*s, Some(s.id.as_str()))));
     for (schema, urn) in schemas {
         let target = match urn {
             None => Some(&mut *attrs),
@@ -372,7 +400,11 @@ pub fn render(res: &StoredResource, rt: &ResourceType, base_url: &str) -> Value 
         if k == "id" || k == "meta" || k == "schemas" {
             continue;
         }
-        if rt.core.attr(k).is_some_and(|d| d.returned == Returned::Never) {
+        if rt
+            .core
+            .attr(k)
+            .is_some_and(|d| d.returned == Returned::Never)
+        {
             continue;
         }
         out.insert(k.clone(), v.clone());
@@ -425,7 +457,9 @@ impl Projection {
     }
 
     pub fn apply(&self, rt: &ResourceType, resource: Value) -> Value {
-        let Value::Object(mut obj) = resource else { return resource };
+        let Value::Object(mut obj) = resource else {
+            return resource;
+        };
         if !self.attributes.is_empty() {
             let mut out = Map::new();
             for (k, v) in obj.iter() {
@@ -435,17 +469,31 @@ impl Projection {
                 }
                 if let Some(ext) = rt.extension(k) {
                     if let Value::Object(inner) = v {
-                        let kept = select_members(inner, |name| {
-                            self.attributes.iter().filter_map(|p| ext_selector(rt, p, &ext.id, name)).collect()
-                        }, &ext.attributes);
+                        let kept = select_members(
+                            inner,
+                            |name| {
+                                self.attributes
+                                    .iter()
+                                    .filter_map(|p| ext_selector(rt, p, &ext.id, name))
+                                    .collect()
+                            },
+                            &ext.attributes,
+                        );
                         if !kept.is_empty() {
                             out.insert(k.clone(), Value::Object(kept));
                         }
                     }
                     continue;
                 }
-                let always = rt.core.attr(k).is_some_and(|d| d.returned == Returned::Always);
-                let sels: Vec<Selector> = self.attributes.iter().filter_map(|p| core_selector(rt, p, k)).collect();
+                let always = rt
+                    .core
+                    .attr(k)
+                    .is_some_and(|d| d.returned == Returned::Always);
+                let sels: Vec<Selector> = self
+                    .attributes
+                    .iter()
+                    .filter_map(|p| core_selector(rt, p, k))
+                    .collect();
                 if always {
                     out.insert(k.clone(), v.clone());
                 } else if let Some(kept) = select_value(v, &sels) {
@@ -469,7 +517,10 @@ enum Selector {
 }
 
 fn names_attr(rt: &ResourceType, p: &AttrPath, name: &str) -> bool {
-    let core = p.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(&rt.core.id));
+    let core = p
+        .urn
+        .as_deref()
+        .is_none_or(|u| u.eq_ignore_ascii_case(&rt.core.id));
     core && p.name.eq_ignore_ascii_case(name)
 }
 
@@ -485,11 +536,17 @@ fn core_selector(rt: &ResourceType, p: &AttrPath, key: &str) -> Option<Selector>
 
 fn ext_selector(_rt: &ResourceType, p: &AttrPath, ext_id: &str, member: &str) -> Option<Selector> {
     // `urn:…:enterprise:2.0:User` alone (parsed as urn `urn:…:enterprise:2.0`, name `User`) selects it all.
-    let whole = p.sub.is_none() && p.urn.as_deref().is_some_and(|u| format!("{u}:{}", p.name).eq_ignore_ascii_case(ext_id));
+    let whole = p.sub.is_none()
+        && p.urn
+            .as_deref()
+            .is_some_and(|u| format!("{u}:{}", p.name).eq_ignore_ascii_case(ext_id));
     if whole {
         return Some(Selector::All);
     }
-    let in_ext = p.urn.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(ext_id));
+    let in_ext = p
+        .urn
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case(ext_id));
     if in_ext && p.name.eq_ignore_ascii_case(member) {
         return Some(match &p.sub {
             None => Selector::All,
@@ -499,10 +556,16 @@ fn ext_selector(_rt: &ResourceType, p: &AttrPath, ext_id: &str, member: &str) ->
     None
 }
 
-fn select_members(inner: &Map<String, Value>, sels_for: impl Fn(&str) -> Vec<Selector>, defs: &[AttrDef]) -> Map<String, Value> {
+fn select_members(
+    inner: &Map<String, Value>,
+    sels_for: impl Fn(&str) -> Vec<Selector>,
+    defs: &[AttrDef],
+) -> Map<String, Value> {
     let mut kept = Map::new();
     for (name, v) in inner {
-        let always = defs.iter().any(|d| d.name.eq_ignore_ascii_case(name) && d.returned == Returned::Always);
+        let always = defs
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(name) && d.returned == Returned::Always);
         let sels = sels_for(name);
         if always {
             kept.insert(name.clone(), v.clone());
@@ -528,7 +591,10 @@ fn select_value(v: &Value, sels: &[Selector]) -> Option<Value> {
         })
         .collect();
     let pick = |m: &Map<String, Value>| -> Map<String, Value> {
-        m.iter().filter(|(k, _)| subs.iter().any(|s| s.eq_ignore_ascii_case(k))).map(|(k, v)| (k.clone(), v.clone())).collect()
+        m.iter()
+            .filter(|(k, _)| subs.iter().any(|s| s.eq_ignore_ascii_case(k)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     };
     match v {
         Value::Object(m) => {
@@ -563,7 +629,9 @@ fn exclude(rt: &ResourceType, obj: &mut Map<String, Value>, p: &AttrPath) {
     let (target, def): (&mut Map<String, Value>, Option<&AttrDef>) = match p.urn.as_deref() {
         Some(u) if !u.eq_ignore_ascii_case(&rt.core.id) => {
             let Some(ext) = rt.extension(u) else { return };
-            let Some(Value::Object(inner)) = obj.get_mut(&ext.id) else { return };
+            let Some(Value::Object(inner)) = obj.get_mut(&ext.id) else {
+                return;
+            };
             (inner, ext.attr(&p.name))
         }
         _ => {
@@ -577,14 +645,17 @@ fn exclude(rt: &ResourceType, obj: &mut Map<String, Value>, p: &AttrPath) {
     if def.is_some_and(|d| d.returned == Returned::Always) {
         return;
     }
-    let Some(key) = entry_ci(target, &p.name).map(|(k, _)| k.clone()) else { return };
+    let Some(key) = entry_ci(target, &p.name).map(|(k, _)| k.clone()) else {
+        return;
+    };
     match &p.sub {
         None => {
             target.remove(&key);
         }
         Some(sub) => {
             if let Some(v) = target.get_mut(&key) {
-                let drop_sub = |m: &mut Map<String, Value>| m.retain(|k, _| !k.eq_ignore_ascii_case(sub));
+                let drop_sub =
+                    |m: &mut Map<String, Value>| m.retain(|k, _| !k.eq_ignore_ascii_case(sub));
                 match v {
                     Value::Object(m) => drop_sub(m),
                     Value::Array(items) => items.iter_mut().for_each(|i| {
@@ -610,7 +681,11 @@ mod tests {
     }
 
     fn ap(urn: Option<&str>, name: &str, sub: Option<&str>) -> AttrPath {
-        AttrPath { urn: urn.map(Into::into), name: name.into(), sub: sub.map(Into::into) }
+        AttrPath {
+            urn: urn.map(Into::into),
+            name: name.into(),
+            sub: sub.map(Into::into),
+        }
     }
 
     #[test]
@@ -637,7 +712,10 @@ mod tests {
             "phoneNumbers":[{"value":"+1 (555) 010-0000","type":"work"}], "customThing": "kept"});
         let attrs = prepare_input(body, rt()).unwrap();
         assert_eq!(attrs["userName"], "Ann@X.com");
-        assert_eq!(attrs["emails"], json!([{"value":"Ann@X.COM","primary":true,"type":"work"}]));
+        assert_eq!(
+            attrs["emails"],
+            json!([{"value":"Ann@X.COM","primary":true,"type":"work"}])
+        );
         assert_eq!(attrs[ENTERPRISE_USER_SCHEMA], json!({"department":"R&D"}));
         assert_eq!(attrs["phoneNumbers"][0]["value"], "+1 (555) 010-0000");
         assert_eq!(attrs["customThing"], "kept");
@@ -647,7 +725,10 @@ mod tests {
     fn urn_qualified_top_level_keys_move_into_their_extension() {
         let body = json!({"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber":"42"});
         let attrs = prepare_input(body, rt()).unwrap();
-        assert_eq!(attrs[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber":"42"}));
+        assert_eq!(
+            attrs[ENTERPRISE_USER_SCHEMA],
+            json!({"employeeNumber":"42"})
+        );
     }
 
     #[test]
@@ -657,12 +738,19 @@ mod tests {
         let attrs = prepare_input(body, rt()).unwrap();
         assert!(attrs.get("password").is_none());
         assert!(attrs.get("groups").is_none());
-        assert_eq!(attrs[ENTERPRISE_USER_SCHEMA]["manager"], json!({"value":"m"}));
+        assert_eq!(
+            attrs[ENTERPRISE_USER_SCHEMA]["manager"],
+            json!({"value":"m"})
+        );
     }
 
     #[test]
     fn missing_or_empty_user_name_is_rejected() {
-        for body in [json!({"displayName":"x"}), json!({"userName":""}), json!({"userName":null})] {
+        for body in [
+            json!({"displayName":"x"}),
+            json!({"userName":""}),
+            json!({"userName":null}),
+        ] {
             let e = prepare_input(body, rt()).unwrap_err();
             assert_eq!(e.status, 400);
             assert!(e.detail.contains("userName"), "{}", e.detail);
@@ -673,7 +761,11 @@ mod tests {
     fn wrong_types_are_rejected_with_a_clear_detail() {
         let e = prepare_input(json!({"userName":"a","active":"maybe"}), rt()).unwrap_err();
         assert_eq!(e.scim_type, Some(crate::error::ScimType::InvalidValue));
-        assert!(e.detail.contains("'active' must be a boolean"), "{}", e.detail);
+        assert!(
+            e.detail.contains("'active' must be a boolean"),
+            "{}",
+            e.detail
+        );
         let e = prepare_input(json!({"userName":"a","emails":{"value":"x"}}), rt()).unwrap_err();
         assert!(e.detail.contains("emails"), "{}", e.detail);
         let e = prepare_input(json!({"userName":"a","name":{"givenName":5}}), rt()).unwrap_err();
@@ -690,38 +782,78 @@ mod tests {
             rt(),
         )
         .unwrap();
-        StoredResource { id: "u1".into(), attrs, created: "c".into(), last_modified: "m".into(), version: 3, ..Default::default() }
+        StoredResource {
+            id: "u1".into(),
+            attrs,
+            created: "c".into(),
+            last_modified: "m".into(),
+            version: 3,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn render_adds_schemas_id_and_meta() {
         let v = render(&sample(), rt(), "https://h/scim/v2");
-        assert_eq!(v["schemas"], json!([crate::schema::USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+        assert_eq!(
+            v["schemas"],
+            json!([crate::schema::USER_SCHEMA, ENTERPRISE_USER_SCHEMA])
+        );
         assert_eq!(v["id"], "u1");
-        assert_eq!(v["meta"], json!({"resourceType":"User","created":"c","lastModified":"m",
-            "location":"https://h/scim/v2/Users/u1","version":"W/\"3\""}));
+        assert_eq!(
+            v["meta"],
+            json!({"resourceType":"User","created":"c","lastModified":"m",
+            "location":"https://h/scim/v2/Users/u1","version":"W/\"3\""})
+        );
     }
 
     #[test]
     fn attributes_projection_keeps_id_and_requested_paths() {
         let full = render(&sample(), rt(), "");
-        let p = Projection { attributes: vec![ap(None, "userName", None), ap(None, "name", Some("givenName")), ap(None, "emails", Some("value")),
-            ap(Some(ENTERPRISE_USER_SCHEMA), "manager", None)], excluded: vec![] };
-        assert_eq!(p.apply(rt(), full), json!({"schemas":[crate::schema::USER_SCHEMA, ENTERPRISE_USER_SCHEMA],"id":"u1","userName":"a",
-            "name":{"givenName":"G"},"emails":[{"value":"a@x"}], ENTERPRISE_USER_SCHEMA:{"manager":{"value":"m"}}}));
+        let p = Projection {
+            attributes: vec![
+                ap(None, "userName", None),
+                ap(None, "name", Some("givenName")),
+                ap(None, "emails", Some("value")),
+                ap(Some(ENTERPRISE_USER_SCHEMA), "manager", None),
+            ],
+            excluded: vec![],
+        };
+        assert_eq!(
+            p.apply(rt(), full),
+            json!({"schemas":[crate::schema::USER_SCHEMA, ENTERPRISE_USER_SCHEMA],"id":"u1","userName":"a",
+            "name":{"givenName":"G"},"emails":[{"value":"a@x"}], ENTERPRISE_USER_SCHEMA:{"manager":{"value":"m"}}})
+        );
     }
 
     #[test]
     fn attributes_id_only() {
-        let p = Projection { attributes: vec![ap(None, "ID", None)], excluded: vec![] };
+        let p = Projection {
+            attributes: vec![ap(None, "ID", None)],
+            excluded: vec![],
+        };
         let v = p.apply(rt(), render(&sample(), rt(), ""));
-        assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["schemas", "id"]);
+        assert_eq!(
+            v.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["schemas", "id"]
+        );
     }
 
     #[test]
     fn excluded_attributes_remove_paths_but_never_id() {
-        let p = Projection { attributes: vec![], excluded: vec![ap(None, "emails", None), ap(None, "name", Some("familyName")), ap(None, "id", None),
-            ap(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"), "User", None)] };
+        let p = Projection {
+            attributes: vec![],
+            excluded: vec![
+                ap(None, "emails", None),
+                ap(None, "name", Some("familyName")),
+                ap(None, "id", None),
+                ap(
+                    Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0"),
+                    "User",
+                    None,
+                ),
+            ],
+        };
         let v = p.apply(rt(), render(&sample(), rt(), ""));
         assert!(v.get("emails").is_none());
         assert_eq!(v["name"], json!({"givenName":"G"}));

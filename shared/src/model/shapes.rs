@@ -38,7 +38,9 @@ pub(crate) fn coerce_attrs(attrs: &mut Map<String, Value>, defs: &[AttrDef]) {
 /// A value of attribute `def`: an array of values when multi-valued, else one value.
 pub(crate) fn coerce_value(def: &AttrDef, value: &mut Value) {
     match value {
-        Value::Array(items) if def.multi_valued => items.iter_mut().for_each(|v| coerce_single(def, v)),
+        Value::Array(items) if def.multi_valued => {
+            items.iter_mut().for_each(|v| coerce_single(def, v))
+        }
         other => coerce_single(def, other),
     }
 }
@@ -77,7 +79,12 @@ pub(crate) fn references_in(attrs: &mut Map<String, Value>, defs: &[AttrDef]) ->
     let mut cleared = Vec::new();
     let keys: Vec<String> = attrs.keys().cloned().collect();
     for key in keys {
-        let Some(def) = defs.iter().find(|d| d.name.eq_ignore_ascii_case(&key) && is_reference(d)) else { continue };
+        let Some(def) = defs
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(&key) && is_reference(d))
+        else {
+            continue;
+        };
         if attrs.get_mut(&key).is_some_and(|v| apply_shape(def, v)) {
             attrs.shift_remove(&key);
             cleared.push(def.name.clone());
@@ -105,8 +112,12 @@ pub(crate) fn apply_shape(def: &AttrDef, value: &mut Value) -> bool {
 pub fn manager_object(resource: &mut Map<String, Value>, rt: &ResourceType) {
     references_in(resource, &rt.core.attributes);
     for (schema, _) in &rt.extensions {
-        let Some(key) = entry_ci(resource, &schema.id).map(|(k, _)| k.clone()) else { continue };
-        let Some(Value::Object(inner)) = resource.get_mut(&key) else { continue };
+        let Some(key) = entry_ci(resource, &schema.id).map(|(k, _)| k.clone()) else {
+            continue;
+        };
+        let Some(Value::Object(inner)) = resource.get_mut(&key) else {
+            continue;
+        };
         references_in(inner, &schema.attributes);
         if inner.is_empty() {
             resource.shift_remove(&key);
@@ -142,7 +153,12 @@ pub(crate) fn reference_shape(def: &AttrDef, value: &Value) -> RefShape {
         Value::Object(m) => {
             let m: Map<String, Value> = m
                 .iter()
-                .map(|(k, v)| (def.sub(k).map_or_else(|| k.clone(), |d| d.name.clone()), v.clone()))
+                .map(|(k, v)| {
+                    (
+                        def.sub(k).map_or_else(|| k.clone(), |d| d.name.clone()),
+                        v.clone(),
+                    )
+                })
                 .collect();
             match m.get("value") {
                 Some(Value::Null) => RefShape::Clear,
@@ -175,18 +191,35 @@ mod tests {
     fn manager_object_on_post_bodies() {
         let rt = user_resource_type();
         for (given, want) in [
-            (json!("m-1"), json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}})),
-            (json!({"Value": "m-1"}), json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}})),
-            (json!([{"value": "m-1", "$ref": "r"}]), json!({ENT: {"manager": {"value": "m-1", "$ref": "r"}, "department": "D"}})),
+            (
+                json!("m-1"),
+                json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}}),
+            ),
+            (
+                json!({"Value": "m-1"}),
+                json!({ENT: {"manager": {"value": "m-1"}, "department": "D"}}),
+            ),
+            (
+                json!([{"value": "m-1", "$ref": "r"}]),
+                json!({ENT: {"manager": {"value": "m-1", "$ref": "r"}, "department": "D"}}),
+            ),
             (json!(""), json!({ENT: {"department": "D"}})),
         ] {
-            let Value::Object(mut m) = json!({ENT: {"manager": given, "department": "D"}}) else { unreachable!() };
+            let Value::Object(mut m) = json!({ENT: {"manager": given, "department": "D"}}) else {
+                unreachable!()
+            };
             manager_object(&mut m, rt);
             assert_eq!(Value::Object(m), want);
         }
-        let Value::Object(mut m) = json!({"userName": "u", ENT: {"manager": null}}) else { unreachable!() };
+        let Value::Object(mut m) = json!({"userName": "u", ENT: {"manager": null}}) else {
+            unreachable!()
+        };
         manager_object(&mut m, rt);
-        assert_eq!(Value::Object(m), json!({"userName": "u"}), "an extension left empty is dropped");
+        assert_eq!(
+            Value::Object(m),
+            json!({"userName": "u"}),
+            "an extension left empty is dropped"
+        );
     }
 
     // ---- 4. string_booleans -------------------------------------------------------------------------------
@@ -199,14 +232,19 @@ mod tests {
             "emails": [{"value": "a@b", "primary": "True"}, {"value": "c@d", "primary": "false"}],
             "roles": [{"value": "r", "primary": "False"}],
             ENT: {"department": "true"}
-        }) else { unreachable!() };
+        }) else {
+            unreachable!()
+        };
         coerce_string_booleans(&mut m, user_resource_type());
-        assert_eq!(Value::Object(m), json!({
-            "UserName": "u", "active": true, "title": "false",
-            "emails": [{"value": "a@b", "primary": true}, {"value": "c@d", "primary": false}],
-            "roles": [{"value": "r", "primary": false}],
-            ENT: {"department": "true"}
-        }));
+        assert_eq!(
+            Value::Object(m),
+            json!({
+                "UserName": "u", "active": true, "title": "false",
+                "emails": [{"value": "a@b", "primary": true}, {"value": "c@d", "primary": false}],
+                "roles": [{"value": "r", "primary": false}],
+                ENT: {"department": "true"}
+            })
+        );
     }
 
     // ---- 5. remove_with_value_on_single_valued -----------------------------------------------------------

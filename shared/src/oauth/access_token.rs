@@ -59,15 +59,22 @@ pub fn verify(ring: &KeyRing, token: &str, now: i64) -> Result<Claims, Invalid> 
         return Err(Invalid::Malformed);
     }
     let (input, tag) = token.rsplit_once('.').ok_or(Invalid::Malformed)?;
-    let mut parts = input.strip_prefix(PREFIX).ok_or(Invalid::Malformed)?.split('.');
+    let mut parts = input
+        .strip_prefix(PREFIX)
+        .ok_or(Invalid::Malformed)?
+        .split('.');
     let (Some(kid), Some(body), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Invalid::Malformed);
     };
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| Invalid::Malformed)?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| Invalid::Malformed)?;
     if !ring.verify(kid, input.as_bytes(), &tag) {
         return Err(Invalid::Signature);
     }
-    let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| Invalid::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| Invalid::Malformed)?;
     let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| Invalid::Malformed)?;
     if now >= claims.exp {
         return Err(Invalid::Expired);
@@ -87,7 +94,12 @@ mod tests {
     }
 
     fn claims(iat: i64, exp: i64) -> Claims {
-        Claims { t: "acme".into(), c: "client1".into(), iat, exp }
+        Claims {
+            t: "acme".into(),
+            c: "client1".into(),
+            iat,
+            exp,
+        }
     }
 
     #[test]
@@ -99,7 +111,11 @@ mod tests {
         assert_eq!(verify(&r, &t, 4599).map(|c| c.exp), Ok(4600));
         assert_eq!(verify(&r, &t, 4600), Err(Invalid::Expired));
         assert_eq!(verify(&r, &t, 900), Err(Invalid::IssuedInFuture));
-        assert_eq!(verify(&r, &t, 940).map(|c| c.iat), Ok(1000), "within the skew");
+        assert_eq!(
+            verify(&r, &t, 940).map(|c| c.iat),
+            Ok(1000),
+            "within the skew"
+        );
     }
 
     #[test]
@@ -115,11 +131,23 @@ mod tests {
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap());
         let forged = format!("{PREFIX}k1.{body}.{tag}");
         assert_eq!(verify(&r, &forged, 1000), Err(Invalid::Signature));
-        for bad in ["", "at1.", "at1.k1", "at1.k1.x", "at1.k1.x.y.z", "bearer", &format!("{t}x"), &"a".repeat(2000)] {
+        for bad in [
+            "",
+            "at1.",
+            "at1.k1",
+            "at1.k1.x",
+            "at1.k1.x.y.z",
+            "bearer",
+            &format!("{t}x"),
+            &"a".repeat(2000),
+        ] {
             assert!(verify(&r, bad, 1000).is_err(), "{bad}");
         }
         // Tag made with a kid the ring does not have.
         let r2 = ring("k2");
-        assert_eq!(verify(&r, &issue(&r2, &claims(1000, 4600)), 1000), Err(Invalid::Signature));
+        assert_eq!(
+            verify(&r, &issue(&r2, &claims(1000, 4600)), 1000),
+            Err(Invalid::Signature)
+        );
     }
 }

@@ -32,7 +32,11 @@ pub fn new_secret_id() -> String {
 /// Client ids this server could have made, or an admin could reasonably type: 1–64 letters, digits,
 /// `-` and `_`. Anything else is refused before any store call (it cannot exist).
 pub fn valid_client_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Hex SHA-256 of a secret.
@@ -41,12 +45,21 @@ pub fn secret_hash(secret: &str) -> String {
 }
 
 /// A new secret, valid `days` from `now_unix`: the secret (to show once) and its stored form.
-pub fn new_secret(days: u32, now_unix: i64, created: &str) -> Result<(String, ClientSecret), String> {
+pub fn new_secret(
+    days: u32,
+    now_unix: i64,
+    created: &str,
+) -> Result<(String, ClientSecret), String> {
     if !(MIN_SECRET_DAYS..=MAX_SECRET_DAYS).contains(&days) {
         return Err(format!("a client secret must live {MIN_SECRET_DAYS} to {MAX_SECRET_DAYS} days (one to three years), not {days}"));
     }
     let secret = hex::encode(rand::random::<[u8; 32]>());
-    let stored = ClientSecret { id: new_secret_id(), hash: secret_hash(&secret), created: created.to_string(), expires: now_unix + i64::from(days) * 86_400 };
+    let stored = ClientSecret {
+        id: new_secret_id(),
+        hash: secret_hash(&secret),
+        created: created.to_string(),
+        expires: now_unix + i64::from(days) * 86_400,
+    };
     Ok((secret, stored))
 }
 
@@ -91,7 +104,10 @@ mod tests {
     #[test]
     fn secrets_and_their_lifetimes() {
         let (secret, stored) = new_secret(DEFAULT_SECRET_DAYS, 1000, "c").unwrap();
-        assert_eq!((secret.len(), stored.hash.len(), stored.expires), (64, 64, 1000 + 730 * 86_400));
+        assert_eq!(
+            (secret.len(), stored.hash.len(), stored.expires),
+            (64, 64, 1000 + 730 * 86_400)
+        );
         assert_eq!(stored.hash, secret_hash(&secret));
         assert!(!stored.hash.contains(&secret));
         assert!(new_secret(364, 0, "c").is_err() && new_secret(1096, 0, "c").is_err());
@@ -102,7 +118,10 @@ mod tests {
         assert_eq!(matching_secret(&h, &all, 1000), Match::Valid);
         assert_eq!(matching_secret(&h, &all, stored.expires - 1), Match::Valid);
         assert_eq!(matching_secret(&h, &all, stored.expires), Match::Expired);
-        assert_eq!(matching_secret(&secret_hash("nope"), &all, 1000), Match::None);
+        assert_eq!(
+            matching_secret(&secret_hash("nope"), &all, 1000),
+            Match::None
+        );
         assert_eq!(matching_secret(&h, &[], 1000), Match::None);
     }
 

@@ -76,7 +76,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        OAuthError { code, description: description.into(), basic_challenge: false }
+        OAuthError {
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        }
     }
 
     pub fn with_basic_challenge(mut self, basic: bool) -> Self {
@@ -86,7 +90,8 @@ impl OAuthError {
 
     /// The one answer to every failed client authentication, whatever failed.
     pub fn client_authentication_failed(basic: bool) -> Self {
-        OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").with_basic_challenge(basic)
+        OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
+            .with_basic_challenge(basic)
     }
 
     pub fn body(&self) -> serde_json::Value {
@@ -96,7 +101,10 @@ impl OAuthError {
 
 fn unavailable(e: &StoreError) -> OAuthError {
     tracing::warn!(error = ?e, "token endpoint: store call failed");
-    OAuthError::new(ErrorCode::TemporarilyUnavailable, "the server cannot issue tokens right now; retry shortly")
+    OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "the server cannot issue tokens right now; retry shortly",
+    )
 }
 
 /// The settings of the token endpoint and the access-token check.
@@ -115,7 +123,11 @@ pub struct OAuthSettings {
 
 impl Default for OAuthSettings {
     fn default() -> Self {
-        OAuthSettings { token_lifetime: Duration::from_secs(60 * 60), client_check: Duration::from_secs(30), scopes: vec!["scim".into()] }
+        OAuthSettings {
+            token_lifetime: Duration::from_secs(60 * 60),
+            client_check: Duration::from_secs(30),
+            scopes: vec!["scim".into()],
+        }
     }
 }
 
@@ -126,26 +138,41 @@ impl OAuthSettings {
         let num = |name: &str, default: u64| -> Result<u64, String> {
             match std::env::var(name) {
                 Err(_) => Ok(default),
-                Ok(v) => v.trim().parse().map_err(|_| format!("{name} must be a whole number, not {v:?}")),
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name} must be a whole number, not {v:?}")),
             }
         };
-        let minutes = num("SCIM_OAUTH_TOKEN_LIFETIME_MINUTES", d.token_lifetime.as_secs() / 60)?;
+        let minutes = num(
+            "SCIM_OAUTH_TOKEN_LIFETIME_MINUTES",
+            d.token_lifetime.as_secs() / 60,
+        )?;
         let check = num("SCIM_OAUTH_CLIENT_CHECK_SECS", d.client_check.as_secs())?;
         let scopes: Vec<String> = match std::env::var("SCIM_OAUTH_SCOPES") {
             Ok(v) => v.split_whitespace().map(str::to_string).collect(),
             Err(_) => d.scopes,
         };
-        OAuthSettings { token_lifetime: Duration::from_secs(minutes * 60), client_check: Duration::from_secs(check), scopes }.checked()
+        OAuthSettings {
+            token_lifetime: Duration::from_secs(minutes * 60),
+            client_check: Duration::from_secs(check),
+            scopes,
+        }
+        .checked()
     }
 
     /// The settings if every value is within its bounds.
     pub fn checked(self) -> Result<Self, String> {
         let minutes = self.token_lifetime.as_secs() / 60;
-        if !(MIN_LIFETIME_MINUTES..=MAX_LIFETIME_MINUTES).contains(&minutes) || !self.token_lifetime.as_secs().is_multiple_of(60) {
+        if !(MIN_LIFETIME_MINUTES..=MAX_LIFETIME_MINUTES).contains(&minutes)
+            || !self.token_lifetime.as_secs().is_multiple_of(60)
+        {
             return Err(format!("SCIM_OAUTH_TOKEN_LIFETIME_MINUTES must be {MIN_LIFETIME_MINUTES}-{MAX_LIFETIME_MINUTES} (Entra's gallery rules), not {minutes}"));
         }
         if self.client_check.as_secs() > MAX_CLIENT_CHECK_SECS {
-            return Err(format!("SCIM_OAUTH_CLIENT_CHECK_SECS must be 0-{MAX_CLIENT_CHECK_SECS}"));
+            return Err(format!(
+                "SCIM_OAUTH_CLIENT_CHECK_SECS must be 0-{MAX_CLIENT_CHECK_SECS}"
+            ));
         }
         if self.scopes.is_empty() {
             return Err("SCIM_OAUTH_SCOPES names no scope".into());
@@ -165,7 +192,11 @@ pub struct Issued {
 
 impl std::fmt::Debug for Issued {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Issued {{ client_id: {:?}, expires_in: {}, scope: {:?} }}", self.client_id, self.expires_in, self.scope)
+        write!(
+            f,
+            "Issued {{ client_id: {:?}, expires_in: {}, scope: {:?} }}",
+            self.client_id, self.expires_in, self.scope
+        )
     }
 }
 
@@ -189,7 +220,10 @@ pub struct OAuth {
 
 impl std::fmt::Debug for OAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuth").field("ring", &self.ring).field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("OAuth")
+            .field("ring", &self.ring)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,12 +231,19 @@ impl std::fmt::Debug for OAuth {
 const MAX_CACHED_CLIENTS: usize = 10_000;
 
 fn unix(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl OAuth {
     pub fn new(ring: KeyRing, settings: OAuthSettings, jwks: Jwks) -> Self {
-        OAuth { ring, settings, jwks, clients: Mutex::new(HashMap::new()) }
+        OAuth {
+            ring,
+            settings,
+            jwks,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn settings(&self) -> &OAuthSettings {
@@ -217,7 +258,12 @@ impl OAuth {
     /// expired one).
     pub fn issue_at(&self, tenant: &str, client_id: &str, now: SystemTime) -> String {
         let iat = unix(now);
-        let claims = Claims { t: tenant.to_string(), c: client_id.to_string(), iat, exp: iat + self.settings.token_lifetime.as_secs() as i64 };
+        let claims = Claims {
+            t: tenant.to_string(),
+            c: client_id.to_string(),
+            iat,
+            exp: iat + self.settings.token_lifetime.as_secs() as i64,
+        };
         access_token::issue(&self.ring, &claims)
     }
 
@@ -225,20 +271,41 @@ impl OAuth {
     /// client's authentication against the store and issues a token. Every failure of the client's
     /// credentials is the same `invalid_client`, after the same store call and the same hashing whether
     /// or not the client exists.
-    pub async fn grant<S: ClientStore + ?Sized>(&self, tenant: &str, req: &TokenRequest, store: &S, now: SystemTime) -> Result<Issued, OAuthError> {
+    pub async fn grant<S: ClientStore + ?Sized>(
+        &self,
+        tenant: &str,
+        req: &TokenRequest,
+        store: &S,
+        now: SystemTime,
+    ) -> Result<Issued, OAuthError> {
         let scope = self.scope(req)?;
         let client_id = req.client.client_id();
         let refuse = |why: &str| {
-            tracing::info!(tenant, reason = why, "token request refused: client authentication failed");
+            tracing::info!(
+                tenant,
+                reason = why,
+                "token request refused: client authentication failed"
+            );
             OAuthError::client_authentication_failed(req.basic)
         };
         let well_formed = credentials::valid_client_id(client_id);
         match &req.client {
             ClientAuth::Secret { secret, .. } => {
-                let creds = if well_formed { store.client_credentials(tenant, client_id).await.map_err(|e| unavailable(&e))? } else { None };
+                let creds = if well_formed {
+                    store
+                        .client_credentials(tenant, client_id)
+                        .await
+                        .map_err(|e| unavailable(&e))?
+                } else {
+                    None
+                };
                 let presented = credentials::secret_hash(secret);
                 let active = creds.as_ref().is_some_and(|c| !c.client.revoked);
-                let matched = credentials::matching_secret(&presented, creds.as_ref().map(|c| c.secrets.as_slice()).unwrap_or(&[]), unix(now));
+                let matched = credentials::matching_secret(
+                    &presented,
+                    creds.as_ref().map(|c| c.secrets.as_slice()).unwrap_or(&[]),
+                    unix(now),
+                );
                 if let Some(c) = &creds {
                     self.remember(tenant, client_id, !c.client.revoked);
                 }
@@ -246,7 +313,9 @@ impl OAuth {
                     (false, _, _) => return Err(refuse("unknown client")),
                     (true, false, _) => return Err(refuse("client revoked")),
                     (true, true, credentials::Match::None) => return Err(refuse("wrong secret")),
-                    (true, true, credentials::Match::Expired) => return Err(refuse("secret expired")),
+                    (true, true, credentials::Match::Expired) => {
+                        return Err(refuse("secret expired"))
+                    }
                     (true, true, credentials::Match::Valid) => {}
                 }
             }
@@ -254,7 +323,10 @@ impl OAuth {
                 // The client and the tenant's trust, read together (two GetItems) whatever the client id,
                 // so an unknown client costs what a known one costs.
                 let (client, trust) = if well_formed {
-                    futures::join!(store.oauth_client(tenant, client_id), store.wif_trust(tenant))
+                    futures::join!(
+                        store.oauth_client(tenant, client_id),
+                        store.wif_trust(tenant)
+                    )
                 } else {
                     (Ok(None), store.wif_trust(tenant).await)
                 };
@@ -264,7 +336,9 @@ impl OAuth {
                 };
                 // The assertion is checked before the client, so the work is the same for any client id.
                 let verified = self.jwks.verify(assertion, &trust_of(&trust), now).await;
-                let Some(client) = client else { return Err(refuse("unknown client")) };
+                let Some(client) = client else {
+                    return Err(refuse("unknown client"));
+                };
                 self.remember(tenant, client_id, !client.revoked);
                 if client.revoked {
                     return Err(refuse("client revoked"));
@@ -292,7 +366,11 @@ impl OAuth {
                 let mut granted: Vec<&str> = Vec::new();
                 for t in s.split(' ') {
                     if !self.settings.scopes.iter().any(|a| a == t) {
-                        return Err(OAuthError::new(ErrorCode::InvalidScope, format!("the scope may only be {}", self.settings.scopes.join(" "))).with_basic_challenge(req.basic));
+                        return Err(OAuthError::new(
+                            ErrorCode::InvalidScope,
+                            format!("the scope may only be {}", self.settings.scopes.join(" ")),
+                        )
+                        .with_basic_challenge(req.basic));
                     }
                     if !granted.contains(&t) {
                         granted.push(t);
@@ -308,14 +386,23 @@ impl OAuth {
             if cache.len() >= MAX_CACHED_CLIENTS {
                 cache.clear();
             }
-            cache.insert((tenant.to_string(), client_id.to_string()), (active, Instant::now()));
+            cache.insert(
+                (tenant.to_string(), client_id.to_string()),
+                (active, Instant::now()),
+            );
         }
     }
 
     /// Whether `token` is a valid access token of `tenant` at `now`: its signature and expiry (no store
     /// call), its tenant, and its client not revoked — read from the store at most once per
     /// `client_check` per client and instance.
-    pub async fn authenticate<S: ClientStore + ?Sized>(&self, tenant: &str, token: &str, store: &S, now: SystemTime) -> Result<(), TokenRefused> {
+    pub async fn authenticate<S: ClientStore + ?Sized>(
+        &self,
+        tenant: &str,
+        token: &str,
+        store: &S,
+        now: SystemTime,
+    ) -> Result<(), TokenRefused> {
         let claims = access_token::verify(&self.ring, token, unix(now)).map_err(|e| {
             tracing::info!(tenant, reason = ?e, "access token refused");
             TokenRefused::Invalid("invalid access token")
@@ -328,7 +415,10 @@ impl OAuth {
         let active = match cached {
             Some((active, at)) if at.elapsed() < self.settings.client_check => active,
             _ => {
-                let client = store.oauth_client(&claims.t, &claims.c).await.map_err(TokenRefused::Store)?;
+                let client = store
+                    .oauth_client(&claims.t, &claims.c)
+                    .await
+                    .map_err(TokenRefused::Store)?;
                 let active = client.is_some_and(|c| !c.revoked);
                 self.remember(&claims.t, &claims.c, active);
                 active
@@ -343,30 +433,49 @@ impl OAuth {
 }
 
 fn trust_of(t: &WifTrustRecord) -> WifTrust {
-    WifTrust { issuer: t.issuer.clone(), subject: t.subject.clone(), audience: t.audience.clone(), jwks_url: t.jwks_url.clone() }
+    WifTrust {
+        issuer: t.issuer.clone(),
+        subject: t.subject.clone(),
+        audience: t.audience.clone(),
+        jwks_url: t.jwks_url.clone(),
+    }
 }
 
 /// The stored form of a checked trust.
 pub fn trust_record(t: &WifTrust) -> WifTrustRecord {
-    WifTrustRecord { issuer: t.issuer.clone(), subject: t.subject.clone(), audience: t.audience.clone(), jwks_url: t.jwks_url.clone() }
+    WifTrustRecord {
+        issuer: t.issuer.clone(),
+        subject: t.subject.clone(),
+        audience: t.audience.clone(),
+        jwks_url: t.jwks_url.clone(),
+    }
 }
 
 /// The key ring from configuration, for a Lambda function: the SSM parameter named by
 /// `SCIM_OAUTH_KEYS_SSM_PARAMETER`, else `SCIM_OAUTH_SIGNING_KEYS`, else (under `cargo lambda watch`) the
 /// file `scim-local` keeps in its data directory `local`. None: OAuth is off. An empty variable counts as
 /// unset (the SAM template passes an empty parameter name when OAuth is off).
-pub async fn ring_from_env(sdk: &aws_config::SdkConfig, local: Option<&std::path::Path>) -> Result<Option<KeyRing>, String> {
+pub async fn ring_from_env(
+    sdk: &aws_config::SdkConfig,
+    local: Option<&std::path::Path>,
+) -> Result<Option<KeyRing>, String> {
     let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     if let Some(name) = set(KEYS_SSM_VAR) {
-        return KeyRing::from_ssm(&aws_sdk_ssm::Client::new(sdk), &name).await.map(Some);
+        return KeyRing::from_ssm(&aws_sdk_ssm::Client::new(sdk), &name)
+            .await
+            .map(Some);
     }
     if let Some(text) = set(KEYS_VAR) {
-        return KeyRing::parse(&text).map(Some).map_err(|e| format!("{KEYS_VAR}: {e}"));
+        return KeyRing::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{KEYS_VAR}: {e}"));
     }
     if let Some(dir) = local {
         let file = dir.join(KEYS_FILE);
         if let Ok(text) = std::fs::read_to_string(&file) {
-            return KeyRing::parse(&text).map(Some).map_err(|e| format!("{}: {e}", file.display()));
+            return KeyRing::parse(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", file.display()));
         }
     }
     Ok(None)
@@ -374,10 +483,19 @@ pub async fn ring_from_env(sdk: &aws_config::SdkConfig, local: Option<&std::path
 
 /// The OAuth state of a Lambda function from its environment ([`ring_from_env`], [`OAuthSettings::from_env`]),
 /// or None when no key ring is configured.
-pub async fn from_env(sdk: &aws_config::SdkConfig, local: Option<&std::path::Path>) -> Result<Option<std::sync::Arc<OAuth>>, String> {
-    let Some(ring) = ring_from_env(sdk, local).await? else { return Ok(None) };
+pub async fn from_env(
+    sdk: &aws_config::SdkConfig,
+    local: Option<&std::path::Path>,
+) -> Result<Option<std::sync::Arc<OAuth>>, String> {
+    let Some(ring) = ring_from_env(sdk, local).await? else {
+        return Ok(None);
+    };
     let settings = OAuthSettings::from_env()?;
-    Ok(Some(std::sync::Arc::new(OAuth::new(ring, settings, Jwks::with_settings(assertion::JwksSettings::from_env())))))
+    Ok(Some(std::sync::Arc::new(OAuth::new(
+        ring,
+        settings,
+        Jwks::with_settings(assertion::JwksSettings::from_env()),
+    ))))
 }
 
 /// The key ring's text in the environment (Lambda, tests).
@@ -393,32 +511,93 @@ mod tests {
 
     #[test]
     fn settings_bounds() {
-        let with = |minutes: u64, check: u64| OAuthSettings { token_lifetime: Duration::from_secs(minutes * 60), client_check: Duration::from_secs(check), ..OAuthSettings::default() }.checked();
-        assert!(with(60, 30).is_ok() && with(360, 0).is_ok() && with(360, MAX_CLIENT_CHECK_SECS).is_ok());
-        for (m, c) in [(59, 30), (361, 30), (0, 30), (60, MAX_CLIENT_CHECK_SECS + 1)] {
+        let with = |minutes: u64, check: u64| {
+            OAuthSettings {
+                token_lifetime: Duration::from_secs(minutes * 60),
+                client_check: Duration::from_secs(check),
+                ..OAuthSettings::default()
+            }
+            .checked()
+        };
+        assert!(
+            with(60, 30).is_ok()
+                && with(360, 0).is_ok()
+                && with(360, MAX_CLIENT_CHECK_SECS).is_ok()
+        );
+        for (m, c) in [
+            (59, 30),
+            (361, 30),
+            (0, 30),
+            (60, MAX_CLIENT_CHECK_SECS + 1),
+        ] {
             assert!(with(m, c).is_err(), "{m} {c}");
         }
-        assert!(OAuthSettings { scopes: vec![], ..OAuthSettings::default() }.checked().is_err());
+        assert!(OAuthSettings {
+            scopes: vec![],
+            ..OAuthSettings::default()
+        }
+        .checked()
+        .is_err());
         let d = OAuthSettings::default();
-        assert_eq!((d.token_lifetime.as_secs(), d.client_check.as_secs(), d.scopes.clone()), (3600, 30, vec!["scim".to_string()]));
+        assert_eq!(
+            (
+                d.token_lifetime.as_secs(),
+                d.client_check.as_secs(),
+                d.scopes.clone()
+            ),
+            (3600, 30, vec!["scim".to_string()])
+        );
     }
 
     #[test]
     fn errors_as_rfc_6749_says() {
         let e = OAuthError::client_authentication_failed(true);
-        assert_eq!((e.code.status(), e.body()["error"].as_str(), e.basic_challenge), (401, Some("invalid_client"), true));
+        assert_eq!(
+            (
+                e.code.status(),
+                e.body()["error"].as_str(),
+                e.basic_challenge
+            ),
+            (401, Some("invalid_client"), true)
+        );
         assert_eq!(ErrorCode::InvalidScope.status(), 400);
-        assert_eq!(ErrorCode::UnsupportedGrantType.as_str(), "unsupported_grant_type");
+        assert_eq!(
+            ErrorCode::UnsupportedGrantType.as_str(),
+            "unsupported_grant_type"
+        );
     }
 
     #[test]
     fn issued_tokens_carry_tenant_client_and_lifetime() {
         let ring = KeyRing::parse(&KeyRing::generate_text("k")).unwrap();
-        let o = OAuth::new(ring, OAuthSettings { token_lifetime: Duration::from_secs(7200), ..OAuthSettings::default() }, Jwks::new());
+        let o = OAuth::new(
+            ring,
+            OAuthSettings {
+                token_lifetime: Duration::from_secs(7200),
+                ..OAuthSettings::default()
+            },
+            Jwks::new(),
+        );
         let now = SystemTime::now();
         let t = o.issue_at("acme", "c1", now);
         let claims = access_token::verify(o.ring(), &t, unix(now)).unwrap();
-        assert_eq!((claims.t.as_str(), claims.c.as_str(), claims.exp - claims.iat), ("acme", "c1", 7200));
-        assert!(!format!("{:?}", Issued { access_token: t.clone(), expires_in: 1, scope: "s".into(), client_id: "c".into() }).contains(&t));
+        assert_eq!(
+            (
+                claims.t.as_str(),
+                claims.c.as_str(),
+                claims.exp - claims.iat
+            ),
+            ("acme", "c1", 7200)
+        );
+        assert!(!format!(
+            "{:?}",
+            Issued {
+                access_token: t.clone(),
+                expires_in: 1,
+                scope: "s".into(),
+                client_id: "c".into()
+            }
+        )
+        .contains(&t));
     }
 }

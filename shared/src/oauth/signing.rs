@@ -25,12 +25,25 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").field("kids", &self.keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()).finish()
+        f.debug_struct("KeyRing")
+            .field(
+                "kids",
+                &self
+                    .keys
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
 fn valid_kid(kid: &str) -> bool {
-    !kid.is_empty() && kid.len() <= MAX_KID_LEN && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !kid.is_empty()
+        && kid.len() <= MAX_KID_LEN
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl KeyRing {
@@ -39,9 +52,16 @@ impl KeyRing {
     /// contain key material.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut keys: Vec<(String, hmac::Key)> = Vec::new();
-        for (n, entry) in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|e| !e.is_empty()).enumerate() {
+        for (n, entry) in text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
             let Some((kid, hexkey)) = entry.split_once(':') else {
-                return Err(format!("signing key {} is not of the form <key id>:<hex key>", n + 1));
+                return Err(format!(
+                    "signing key {} is not of the form <key id>:<hex key>",
+                    n + 1
+                ));
             };
             if !valid_kid(kid) {
                 return Err(format!("signing key {}: the key id must be 1-{MAX_KID_LEN} letters, digits, '-' or '_'", n + 1));
@@ -49,9 +69,13 @@ impl KeyRing {
             if keys.iter().any(|(k, _)| k == kid) {
                 return Err(format!("signing key id {kid} appears twice"));
             }
-            let bytes = hex::decode(hexkey).map_err(|_| format!("signing key {kid} is not hexadecimal"))?;
+            let bytes =
+                hex::decode(hexkey).map_err(|_| format!("signing key {kid} is not hexadecimal"))?;
             if bytes.len() < MIN_KEY_BYTES {
-                return Err(format!("signing key {kid} is shorter than {MIN_KEY_BYTES} bytes ({} hex digits)", MIN_KEY_BYTES * 2));
+                return Err(format!(
+                    "signing key {kid} is shorter than {MIN_KEY_BYTES} bytes ({} hex digits)",
+                    MIN_KEY_BYTES * 2
+                ));
             }
             keys.push((kid.to_string(), hmac::Key::new(hmac::HMAC_SHA256, &bytes)));
         }
@@ -86,7 +110,10 @@ impl KeyRing {
     /// Whether `tag` is the HMAC of `data` by the key `kid` (constant-time comparison). False for an
     /// unknown key id.
     pub fn verify(&self, kid: &str, data: &[u8], tag: &[u8]) -> bool {
-        self.keys.iter().find(|(k, _)| k == kid).is_some_and(|(_, key)| hmac::verify(key, data, tag).is_ok())
+        self.keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .is_some_and(|(_, key)| hmac::verify(key, data, tag).is_ok())
     }
 
     /// Reads the ring from the SSM SecureString parameter `name` (decrypted).
@@ -97,8 +124,16 @@ impl KeyRing {
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| format!("cannot read the OAuth signing keys from SSM parameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))?;
-        let value = out.parameter.and_then(|p| p.value).ok_or_else(|| format!("SSM parameter {name} has no value"))?;
+            .map_err(|e| {
+                format!(
+                    "cannot read the OAuth signing keys from SSM parameter {name}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                )
+            })?;
+        let value = out
+            .parameter
+            .and_then(|p| p.value)
+            .ok_or_else(|| format!("SSM parameter {name} has no value"))?;
         KeyRing::parse(&value).map_err(|e| format!("SSM parameter {name}: {e}"))
     }
 }
@@ -116,18 +151,36 @@ mod tests {
         let rotated = KeyRing::parse(&format!("b:{K2}, a:{K1}")).unwrap();
         let (kid, tag) = old.sign(b"x");
         assert_eq!(kid, "a");
-        assert!(rotated.verify("a", b"x", &tag), "the old key still verifies after the new one signs");
+        assert!(
+            rotated.verify("a", b"x", &tag),
+            "the old key still verifies after the new one signs"
+        );
         let (kid, tag2) = rotated.sign(b"x");
         assert_eq!(kid, "b");
-        assert!(!old.verify("b", b"x", &tag2), "an unknown kid never verifies");
+        assert!(
+            !old.verify("b", b"x", &tag2),
+            "an unknown kid never verifies"
+        );
         assert!(!rotated.verify("a", b"y", &tag));
-        assert!(!rotated.verify("b", b"x", &tag), "a tag of key a is not one of key b");
+        assert!(
+            !rotated.verify("b", b"x", &tag),
+            "a tag of key a is not one of key b"
+        );
         assert_eq!(rotated.kids(), vec!["b", "a"]);
     }
 
     #[test]
     fn refuses_bad_rings_without_echoing_keys() {
-        for bad in ["", " , ", "a", &format!("a:{}", &K1[..62]), "a:zz", &format!("a:{K1},a:{K2}"), &format!("a b:{K1}"), &format!(":{K1}")] {
+        for bad in [
+            "",
+            " , ",
+            "a",
+            &format!("a:{}", &K1[..62]),
+            "a:zz",
+            &format!("a:{K1},a:{K2}"),
+            &format!("a b:{K1}"),
+            &format!(":{K1}"),
+        ] {
             let e = KeyRing::parse(bad).unwrap_err();
             assert!(!e.contains(K1) && !e.contains(K2), "{e}");
         }

@@ -13,7 +13,11 @@ use crate::value::{describe, drop_nulls, entry_ci, is_unassigned};
 use serde_json::{Map, Value};
 
 /// Apply `ops` in order. All or nothing: on the first failing operation the resource is left unchanged.
-pub fn apply(resource: &mut Map<String, Value>, ops: &[PatchOp], rt: &ResourceType) -> ScimResult<()> {
+pub fn apply(
+    resource: &mut Map<String, Value>,
+    ops: &[PatchOp],
+    rt: &ResourceType,
+) -> ScimResult<()> {
     let mut work = resource.clone();
     for op in ops {
         apply_one(&mut work, op, rt)?;
@@ -58,7 +62,13 @@ impl AttrInfo for ElementInfo<'_> {
 // add / replace
 // ---------------------------------------------------------------------------------------------------
 
-fn write_target(res: &mut Map<String, Value>, kind: PatchOpKind, target: &Target, value: Value, rt: &ResourceType) -> ScimResult<()> {
+fn write_target(
+    res: &mut Map<String, Value>,
+    kind: PatchOpKind,
+    target: &Target,
+    value: Value,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     match target {
         Target::Ignored => Ok(()),
         Target::Core => write_pathless(res, kind, value, rt),
@@ -68,7 +78,12 @@ fn write_target(res: &mut Map<String, Value>, kind: PatchOpKind, target: &Target
 }
 
 /// `add`/`replace` without a path: every key of the object value is an attribute (RFC 7644 §3.5.2.1).
-fn write_pathless(res: &mut Map<String, Value>, kind: PatchOpKind, value: Value, rt: &ResourceType) -> ScimResult<()> {
+fn write_pathless(
+    res: &mut Map<String, Value>,
+    kind: PatchOpKind,
+    value: Value,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     let Value::Object(obj) = value else {
         return Err(ScimError::invalid_value(format!(
             "An {} without \"path\" needs an object value whose keys are attribute names, such as \
@@ -104,7 +119,11 @@ fn write_extension(
     };
     for (name, v) in obj {
         let def = schema.and_then(|s| s.attr(&name));
-        let t = AttrTarget::new(Some(key.to_string()), def.map_or(name, |d| d.name.clone()), def);
+        let t = AttrTarget::new(
+            Some(key.to_string()),
+            def.map_or(name, |d| d.name.clone()),
+            def,
+        );
         if !t.read_only {
             write_attr(res, kind, &t, v, rt)?;
         }
@@ -112,7 +131,13 @@ fn write_extension(
     Ok(())
 }
 
-fn write_attr(res: &mut Map<String, Value>, kind: PatchOpKind, t: &AttrTarget, value: Value, rt: &ResourceType) -> ScimResult<()> {
+fn write_attr(
+    res: &mut Map<String, Value>,
+    kind: PatchOpKind,
+    t: &AttrTarget,
+    value: Value,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     if t.write_only() {
         return Ok(());
     }
@@ -132,21 +157,35 @@ fn write_attr(res: &mut Map<String, Value>, kind: PatchOpKind, t: &AttrTarget, v
 }
 
 /// The whole attribute: append to / replace a multi-valued one, merge a complex one, set a simple one.
-fn write_whole(c: &mut Map<String, Value>, key: &str, kind: PatchOpKind, t: &AttrTarget, value: Value) -> ScimResult<()> {
+fn write_whole(
+    c: &mut Map<String, Value>,
+    key: &str,
+    kind: PatchOpKind,
+    t: &AttrTarget,
+    value: Value,
+) -> ScimResult<()> {
     if value.is_null() {
         c.shift_remove(key);
         return Ok(());
     }
     match t.def {
         Some(d) if d.multi_valued => {
-            let items: Vec<Value> = into_items(value).into_iter().map(|v| canonical_element(d, v)).collect();
+            let items: Vec<Value> = into_items(value)
+                .into_iter()
+                .map(|v| canonical_element(d, v))
+                .collect();
             let slot = c.entry(key).or_insert(Value::Null);
             let mut list = match (kind, std::mem::take(slot)) {
                 (PatchOpKind::Add, Value::Array(cur)) => cur,
-                (PatchOpKind::Add, Value::Null) | (PatchOpKind::Replace, _) | (PatchOpKind::Remove, _) => Vec::new(),
+                (PatchOpKind::Add, Value::Null)
+                | (PatchOpKind::Replace, _)
+                | (PatchOpKind::Remove, _) => Vec::new(),
                 (PatchOpKind::Add, other) => vec![other],
             };
-            let written: Vec<usize> = items.into_iter().map(|it| add_element(d, &mut list, it)).collect();
+            let written: Vec<usize> = items
+                .into_iter()
+                .map(|it| add_element(d, &mut list, it))
+                .collect();
             reset_other_primaries(&mut list, &written);
             *slot = Value::Array(list);
         }
@@ -193,11 +232,19 @@ fn merge_complex(c: &mut Map<String, Value>, key: &str, d: &AttrDef, m: Map<Stri
 /// `d` is a single-valued reference (has a `value` sub-attribute) and `value` differs from the current one.
 fn new_reference(d: Option<&AttrDef>, cur: &Map<String, Value>, value: Option<&Value>) -> bool {
     let Some(d) = d else { return false };
-    !d.multi_valued && d.sub("value").is_some() && value.is_some_and(|v| cur.get("value") != Some(v))
+    !d.multi_valued
+        && d.sub("value").is_some()
+        && value.is_some_and(|v| cur.get("value") != Some(v))
 }
 
 /// A sub-attribute without filter: `name.givenName`; on a multi-valued attribute every element gets it.
-fn write_sub_everywhere(c: &mut Map<String, Value>, key: &str, t: &AttrTarget, s: &SubTarget, value: Value) -> ScimResult<()> {
+fn write_sub_everywhere(
+    c: &mut Map<String, Value>,
+    key: &str,
+    t: &AttrTarget,
+    s: &SubTarget,
+    value: Value,
+) -> ScimResult<()> {
     let multi = t.def.is_some_and(|d| d.multi_valued);
     let slot = c.entry(key).or_insert(Value::Null);
     match *slot {
@@ -241,8 +288,19 @@ fn set_sub(m: &mut Map<String, Value>, def: Option<&AttrDef>, s: &SubTarget, val
 
 /// Through a value filter: every matching element gets the value (merged object or `sub_after_filter`);
 /// when nothing matches, a new element is built from the filter's `eq` comparisons (§5 item 7).
-fn write_filtered(c: &mut Map<String, Value>, key: &str, t: &AttrTarget, f: &Filter, value: Value, rt: &ResourceType) -> ScimResult<()> {
-    let info = ElementInfo { rt, urn: t.ext.as_deref(), name: &t.name };
+fn write_filtered(
+    c: &mut Map<String, Value>,
+    key: &str,
+    t: &AttrTarget,
+    f: &Filter,
+    value: Value,
+    rt: &ResourceType,
+) -> ScimResult<()> {
+    let info = ElementInfo {
+        rt,
+        urn: t.ext.as_deref(),
+        name: &t.name,
+    };
     let multi = t.def.is_none_or(|d| d.multi_valued);
     let slot = c.entry(key).or_insert(Value::Null);
     match *slot {
@@ -293,11 +351,11 @@ fn write_element(el: &mut Value, t: &AttrTarget, value: &Value) -> ScimResult<()
         }
         (None, other) => {
             return Err(ScimError::invalid_value(format!(
-                "The PATCH path \"{}\" selects whole values, so its value must be an object such as \
+            "The PATCH path \"{}\" selects whole values, so its value must be an object such as \
                  {{\"value\": \"…\"}}; the request gave {}",
-                t.label,
-                describe(other)
-            )))
+            t.label,
+            describe(other)
+        )))
         }
     }
     Ok(())
@@ -322,7 +380,11 @@ fn seed_element(t: &AttrTarget, f: &Filter) -> ScimResult<Value> {
 
 fn eq_pairs(f: &Filter) -> Option<Vec<(String, Value)>> {
     match f {
-        Filter::Compare { path, op: CompareOp::Eq, value } if path.urn.is_none() && path.sub.is_none() => {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.urn.is_none() && path.sub.is_none() => {
             let v = match value {
                 CompValue::Str(s) => Value::String(s.clone()),
                 CompValue::Num(n) => Value::Number(n.clone()),
@@ -377,7 +439,11 @@ fn reset_other_primaries(list: &mut [Value], written: &[usize]) {
         Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
         _ => false,
     };
-    let Some(&winner) = written.iter().rev().find(|&&i| list.get(i).is_some_and(is_primary)) else {
+    let Some(&winner) = written
+        .iter()
+        .rev()
+        .find(|&&i| list.get(i).is_some_and(is_primary))
+    else {
         return;
     };
     for (i, el) in list.iter_mut().enumerate() {
@@ -393,7 +459,12 @@ fn reset_other_primaries(list: &mut [Value], written: &[usize]) {
 // remove
 // ---------------------------------------------------------------------------------------------------
 
-fn remove_target(res: &mut Map<String, Value>, target: &Target, value: Option<&Value>, rt: &ResourceType) -> ScimResult<()> {
+fn remove_target(
+    res: &mut Map<String, Value>,
+    target: &Target,
+    value: Option<&Value>,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     match target {
         Target::Ignored => Ok(()),
         Target::Core => Err(ScimError::invalid_path(
@@ -409,17 +480,30 @@ fn remove_target(res: &mut Map<String, Value>, target: &Target, value: Option<&V
 }
 
 /// Remove an attribute, a sub-attribute, or the elements a filter selects. Absent targets are a no-op.
-fn remove_attr(res: &mut Map<String, Value>, t: &AttrTarget, value: Option<&Value>, rt: &ResourceType) -> ScimResult<()> {
+fn remove_attr(
+    res: &mut Map<String, Value>,
+    t: &AttrTarget,
+    value: Option<&Value>,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     if t.write_only() {
         return Ok(());
     }
     if t.read_only {
         return Err(read_only_error(t));
     }
-    let info = ElementInfo { rt, urn: t.ext.as_deref(), name: &t.name };
-    let Some(c) = existing_container(res, t.ext.as_deref()) else { return Ok(()) };
+    let info = ElementInfo {
+        rt,
+        urn: t.ext.as_deref(),
+        name: &t.name,
+    };
+    let Some(c) = existing_container(res, t.ext.as_deref()) else {
+        return Ok(());
+    };
     let key = key_in(c, &t.name);
-    let Some(slot) = c.get_mut(&key) else { return Ok(()) };
+    let Some(slot) = c.get_mut(&key) else {
+        return Ok(());
+    };
     match (&t.filter, &t.sub) {
         (None, None) => match (value, &mut *slot) {
             (Some(listed), Value::Array(items)) => remove_listed(t.def, items, listed),
@@ -442,7 +526,11 @@ fn remove_listed(def: Option<&AttrDef>, items: &mut Vec<Value>, listed: &Value) 
         })
         .collect();
     let by_value = def.is_some_and(|d| d.sub("value").is_some());
-    items.retain(|e| !listed.iter().any(|l| e == l || (by_value && same_value(e, l))));
+    items.retain(|e| {
+        !listed
+            .iter()
+            .any(|l| e == l || (by_value && same_value(e, l)))
+    });
 }
 
 fn remove_sub(slot: &mut Value, s: &SubTarget) {
@@ -492,11 +580,17 @@ fn remove_filtered(slot: &mut Value, f: &Filter, sub: Option<&SubTarget>, info: 
 // ---------------------------------------------------------------------------------------------------
 
 fn read_only_error(t: &AttrTarget) -> ScimError {
-    ScimError::mutability(format!("'{}' is read-only and cannot be changed with PATCH", t.label))
+    ScimError::mutability(format!(
+        "'{}' is read-only and cannot be changed with PATCH",
+        t.label
+    ))
 }
 
 /// The map holding the attribute, created for extensions when missing.
-fn ensure_container<'m>(res: &'m mut Map<String, Value>, ext: Option<&str>) -> ScimResult<&'m mut Map<String, Value>> {
+fn ensure_container<'m>(
+    res: &'m mut Map<String, Value>,
+    ext: Option<&str>,
+) -> ScimResult<&'m mut Map<String, Value>> {
     let Some(ext) = ext else { return Ok(res) };
     let key = key_in(res, ext);
     let slot = res.entry(key.clone()).or_insert(Value::Null);
@@ -512,7 +606,10 @@ fn ensure_container<'m>(res: &'m mut Map<String, Value>, ext: Option<&str>) -> S
     }
 }
 
-fn existing_container<'m>(res: &'m mut Map<String, Value>, ext: Option<&str>) -> Option<&'m mut Map<String, Value>> {
+fn existing_container<'m>(
+    res: &'m mut Map<String, Value>,
+    ext: Option<&str>,
+) -> Option<&'m mut Map<String, Value>> {
     let Some(ext) = ext else { return Some(res) };
     let key = key_in(res, ext);
     match res.get_mut(&key) {
@@ -570,8 +667,8 @@ fn canonical_members(d: &AttrDef, m: Map<String, Value>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::parse_ops;
     use crate::error::ScimType;
+    use crate::patch::parse_ops;
     use crate::schema::{group_resource_type, user_resource_type};
     use serde_json::json;
 
@@ -607,7 +704,9 @@ mod tests {
     }
 
     fn run_on(rt: &ResourceType, resource: Value, body: &Value) -> ScimResult<Value> {
-        let Value::Object(mut m) = resource else { panic!("fixture must be an object") };
+        let Value::Object(mut m) = resource else {
+            panic!("fixture must be an object")
+        };
         let ops = parse_ops(body, rt)?;
         apply(&mut m, &ops, rt)?;
         Ok(Value::Object(m))
@@ -624,7 +723,8 @@ mod tests {
     }
 
     fn patch_group(ops: Value) -> Value {
-        run_on(group_resource_type(), group(), &envelope(ops)).unwrap_or_else(|e| panic!("PATCH failed: {e}"))
+        run_on(group_resource_type(), group(), &envelope(ops))
+            .unwrap_or_else(|e| panic!("PATCH failed: {e}"))
     }
 
     fn user_err(ops: Value) -> ScimError {
@@ -642,7 +742,9 @@ mod tests {
     }
 
     fn ent(v: &mut Value) -> &mut Map<String, Value> {
-        v.get_mut(ENT).and_then(Value::as_object_mut).expect("fixture has the enterprise extension")
+        v.get_mut(ENT)
+            .and_then(Value::as_object_mut)
+            .expect("fixture has the enterprise extension")
     }
 
     // ---- dialect §1.4 (a): multi-valued + sub-attribute replace -------------------------------------
@@ -662,7 +764,12 @@ mod tests {
     #[test]
     fn s1_4b_replace_user_name() {
         let got = patch_user_body(entra_fixture!("user-patch-b-user-name"));
-        assert_eq!(got, user_with(|u| u["userName"] = json!("5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com")));
+        assert_eq!(
+            got,
+            user_with(
+                |u| u["userName"] = json!("5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com")
+            )
+        );
     }
 
     // ---- §1.4 (c): replace multiple attributes, both dialects ----------------------------------------
@@ -704,7 +811,10 @@ mod tests {
             u["name"] = json!({"givenName": "Foo", "familyName": "Bar", "formatted": "Foo Bar"});
         });
         assert_eq!(got, want);
-        assert!(got.get("name.givenName").is_none(), "no literal dotted keys are stored");
+        assert!(
+            got.get("name.givenName").is_none(),
+            "no literal dotted keys are stored"
+        );
     }
 
     // ---- §1.4 (d): add a single-value attribute; mixed ops; creating a missing work email -----------
@@ -763,7 +873,9 @@ mod tests {
 
     #[test]
     fn unmatched_filter_that_is_not_eq_is_no_target() {
-        let e = user_err(json!([{"op": "replace", "path": "emails[value co \"nobody\"].type", "value": "home"}]));
+        let e = user_err(
+            json!([{"op": "replace", "path": "emails[value co \"nobody\"].type", "value": "home"}]),
+        );
         assert_eq!((e.status, e.scim_type), (400, Some(ScimType::NoTarget)));
     }
 
@@ -785,7 +897,12 @@ mod tests {
     fn s1_4e_manager_urn_path_bare_string() {
         // imulab/go-scim#75
         let got = patch_user_body(entra_fixture!("user-patch-e-manager-urn-bare-string"));
-        assert_eq!(got, user_with(|u| u[ENT]["manager"] = json!({"value": "45619541-95de-4d5e-9872-571b5d2c5577"})));
+        assert_eq!(
+            got,
+            user_with(
+                |u| u[ENT]["manager"] = json!({"value": "45619541-95de-4d5e-9872-571b5d2c5577"})
+            )
+        );
     }
 
     #[test]
@@ -795,11 +912,26 @@ mod tests {
         let mut u = user();
         ent(&mut u).shift_remove("manager");
         let rt = user_resource_type();
-        let set = run_on(rt, u.clone(), &envelope(json!([{"op": "Add", "path": path, "value": "id-1"}]))).unwrap();
+        let set = run_on(
+            rt,
+            u.clone(),
+            &envelope(json!([{"op": "Add", "path": path, "value": "id-1"}])),
+        )
+        .unwrap();
         assert_eq!(set[ENT]["manager"], json!({"value": "id-1"}));
-        let changed = run_on(rt, set, &envelope(json!([{"op": "replace", "path": path, "value": "id-2"}]))).unwrap();
+        let changed = run_on(
+            rt,
+            set,
+            &envelope(json!([{"op": "replace", "path": path, "value": "id-2"}])),
+        )
+        .unwrap();
         assert_eq!(changed[ENT]["manager"], json!({"value": "id-2"}));
-        let removed = run_on(rt, changed, &envelope(json!([{"op": "replace", "path": path, "value": ""}]))).unwrap();
+        let removed = run_on(
+            rt,
+            changed,
+            &envelope(json!([{"op": "replace", "path": path, "value": ""}])),
+        )
+        .unwrap();
         assert_eq!(removed, u);
     }
 
@@ -808,29 +940,46 @@ mod tests {
         // scimvalidator.microsoft.com [PG #3–#5]
         let path = format!("{ENT}:manager");
         for op in ["add", "replace"] {
-            let got = patch_user(json!([{"op": op, "path": path, "value": {"value": "AXTKDLNRKMKT"}}]));
-            assert_eq!(got, user_with(|u| u[ENT]["manager"] = json!({"value": "AXTKDLNRKMKT"})));
+            let got =
+                patch_user(json!([{"op": op, "path": path, "value": {"value": "AXTKDLNRKMKT"}}]));
+            assert_eq!(
+                got,
+                user_with(|u| u[ENT]["manager"] = json!({"value": "AXTKDLNRKMKT"}))
+            );
         }
         let got = patch_user(json!([{"op": "remove", "path": path}]));
-        assert_eq!(got, user_with(|u| {
-            ent(u).shift_remove("manager");
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                ent(u).shift_remove("manager");
+            })
+        );
     }
 
     #[test]
     fn manager_capitalised_value_key_and_path() {
         // [PM] "Manager": {"Value": …}; §5 item 30 `Manager.Value`
-        let got = patch_user(json!([{"op": "replace", "path": format!("{ENT}:Manager"), "value": {"Value": "m-9"}}]));
-        assert_eq!(got, user_with(|u| u[ENT]["manager"] = json!({"value": "m-9"})));
+        let got = patch_user(
+            json!([{"op": "replace", "path": format!("{ENT}:Manager"), "value": {"Value": "m-9"}}]),
+        );
+        assert_eq!(
+            got,
+            user_with(|u| u[ENT]["manager"] = json!({"value": "m-9"}))
+        );
         let got = patch_user(json!([{"op": "replace", "path": "Manager.Value", "value": "m-10"}]));
-        assert_eq!(got, user_with(|u| u[ENT]["manager"] = json!({"value": "m-10"})));
+        assert_eq!(
+            got,
+            user_with(|u| u[ENT]["manager"] = json!({"value": "m-10"}))
+        );
     }
 
     #[test]
     fn manager_change_drops_the_previous_managers_ref() {
         let mut u = user();
         u[ENT]["manager"] = json!({"value": "mgr-1", "$ref": "../Users/mgr-1"});
-        let body = envelope(json!([{"op": "replace", "path": format!("{ENT}:manager"), "value": {"value": "mgr-2"}}]));
+        let body = envelope(
+            json!([{"op": "replace", "path": format!("{ENT}:manager"), "value": {"value": "mgr-2"}}]),
+        );
         let got = run_on(user_resource_type(), u, &body).unwrap();
         assert_eq!(got[ENT]["manager"], json!({"value": "mgr-2"}));
     }
@@ -838,25 +987,37 @@ mod tests {
     #[test]
     fn s1_4e_manager_remove_with_filter() {
         // thomaspoignant/scim-patch#453
-        let got = patch_user(json!([{"op": "remove", "path": "manager[value eq \"someone-else\"]"}]));
+        let got =
+            patch_user(json!([{"op": "remove", "path": "manager[value eq \"someone-else\"]"}]));
         assert_eq!(got, user(), "a filter that does not match removes nothing");
         let got = patch_user(json!([{"op": "remove", "path": "manager[value eq \"mgr-1\"]"}]));
-        assert_eq!(got, user_with(|u| {
-            ent(u).shift_remove("manager");
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                ent(u).shift_remove("manager");
+            })
+        );
     }
 
     #[test]
     fn manager_set_via_pathless_extension_object_and_cleared_with_empty_string() {
-        let got = patch_user(json!([{"op": "replace", "value": {ENT: {"manager": "m-3", "department": "Ops"}}}]));
-        assert_eq!(got, user_with(|u| {
-            u[ENT]["manager"] = json!({"value": "m-3"});
-            u[ENT]["department"] = json!("Ops");
-        }));
+        let got = patch_user(
+            json!([{"op": "replace", "value": {ENT: {"manager": "m-3", "department": "Ops"}}}]),
+        );
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u[ENT]["manager"] = json!({"value": "m-3"});
+                u[ENT]["department"] = json!("Ops");
+            })
+        );
         let got = patch_user(json!([{"op": "replace", "value": {ENT: {"manager": ""}}}]));
-        assert_eq!(got, user_with(|u| {
-            ent(u).shift_remove("manager");
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                ent(u).shift_remove("manager");
+            })
+        );
     }
 
     // ---- §1.4 (f): remove with a value on a single-valued path ---------------------------------------
@@ -865,11 +1026,17 @@ mod tests {
     fn s1_4f_remove_with_value_on_single_valued_path() {
         // AzureAD/SCIMReferenceCode PR #87: the value is ignored, the target removed.
         let got = patch_user_body(entra_fixture!("user-patch-f-remove-with-value"));
-        assert_eq!(got, user_with(|u| u["emails"] = json!([{"type": "work", "primary": true}])));
+        assert_eq!(
+            got,
+            user_with(|u| u["emails"] = json!([{"type": "work", "primary": true}]))
+        );
         let got = patch_user(json!([{"op": "Remove", "path": "title", "value": "Engineer (old)"}]));
-        assert_eq!(got, user_with(|u| {
-            u.as_object_mut().unwrap().shift_remove("title");
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u.as_object_mut().unwrap().shift_remove("title");
+            })
+        );
     }
 
     // ---- §1.4 (g): roles -------------------------------------------------------------------------------
@@ -881,7 +1048,11 @@ mod tests {
         let got = patch_user_body(body);
         assert_eq!(got, user_with(|u| u["roles"] = roles.clone()));
         // Sent again on the next cycle: no duplicates.
-        let again = run_on(user_resource_type(), got.clone(), &envelope(json!([{"op": "Add", "path": "roles", "value": roles}])));
+        let again = run_on(
+            user_resource_type(),
+            got.clone(),
+            &envelope(json!([{"op": "Add", "path": "roles", "value": roles}])),
+        );
         assert_eq!(again.unwrap(), got);
     }
 
@@ -894,10 +1065,13 @@ mod tests {
             {"primary": "False", "type": "WindowsAzureActiveDirectoryRole", "display": "Admin", "value": "Admin"}
         ]}]));
         let got = run_on(user_resource_type(), u, &body).unwrap();
-        assert_eq!(got["roles"], json!([
-            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "User", "value": "User"},
-            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Admin", "value": "Admin"}
-        ]));
+        assert_eq!(
+            got["roles"],
+            json!([
+                {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "User", "value": "User"},
+                {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Admin", "value": "Admin"}
+            ])
+        );
     }
 
     // ---- §1.4 (h) and §5 item 27: clearing ------------------------------------------------------------
@@ -932,14 +1106,21 @@ mod tests {
             m.shift_remove("displayName");
             ent(u).shift_remove("employeeNumber");
         });
-        let got = patch_user(json!([{"op": "replace", "value": {"title": "", "displayName": "", format!("{ENT}:employeeNumber"): ""}}]));
+        let got = patch_user(
+            json!([{"op": "replace", "value": {"title": "", "displayName": "", format!("{ENT}:employeeNumber"): ""}}]),
+        );
         assert_eq!(got, cleared);
-        let got = patch_user(json!([{"op": "replace", "value": {"title": null, "displayName": null, ENT: {"employeeNumber": null}}}]));
+        let got = patch_user(
+            json!([{"op": "replace", "value": {"title": null, "displayName": null, ENT: {"employeeNumber": null}}}]),
+        );
         assert_eq!(got, cleared);
         let got = patch_user(json!([{"op": "replace", "path": "title", "value": null}]));
-        assert_eq!(got, user_with(|u| {
-            u.as_object_mut().unwrap().shift_remove("title");
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u.as_object_mut().unwrap().shift_remove("title");
+            })
+        );
     }
 
     #[test]
@@ -952,8 +1133,12 @@ mod tests {
             assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)));
             assert!(e.detail.contains("userName is required"), "{}", e.detail);
         }
-        let e = run_on(group_resource_type(), group(), &envelope(json!([{"op": "replace", "path": "displayName", "value": ""}])))
-            .unwrap_err();
+        let e = run_on(
+            group_resource_type(),
+            group(),
+            &envelope(json!([{"op": "replace", "path": "displayName", "value": ""}])),
+        )
+        .unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
     }
 
@@ -977,7 +1162,12 @@ mod tests {
     fn s1_5_re_enable_and_lowercase_variants() {
         let disabled = user_with(|u| u["active"] = json!(false));
         let rt = user_resource_type();
-        let got = run_on(rt, disabled, &envelope(json!([{"op": "Replace", "path": "active", "value": "True"}]))).unwrap();
+        let got = run_on(
+            rt,
+            disabled,
+            &envelope(json!([{"op": "Replace", "path": "active", "value": "True"}])),
+        )
+        .unwrap();
         assert_eq!(got, user());
         let got = patch_user(json!([{"op": "Replace", "path": "active", "value": "false"}]));
         assert_eq!(got["active"], json!(false));
@@ -998,11 +1188,18 @@ mod tests {
 
     #[test]
     fn s1_6_validator_pathless_rename_and_external_id() {
-        let got = run_on(group_resource_type(), group(), &entra_fixture!("group-patch-rename-pathless")).unwrap();
+        let got = run_on(
+            group_resource_type(),
+            group(),
+            &entra_fixture!("group-patch-rename-pathless"),
+        )
+        .unwrap();
         let mut want = group();
         want["displayName"] = json!("MSADPJJZWBUS");
         assert_eq!(got, want);
-        let got = patch_group(json!([{"op": "replace", "value": {"externalId": "c3b97a69-0000-4fa4-a1e5-55f3a5e7b0ad"}}]));
+        let got = patch_group(
+            json!([{"op": "replace", "value": {"externalId": "c3b97a69-0000-4fa4-a1e5-55f3a5e7b0ad"}}]),
+        );
         let mut want = group();
         want["externalId"] = json!("c3b97a69-0000-4fa4-a1e5-55f3a5e7b0ad");
         assert_eq!(got, want);
@@ -1010,53 +1207,95 @@ mod tests {
 
     #[test]
     fn s1_6_add_members() {
-        let got = run_on(group_resource_type(), json!({"displayName": "g"}), &entra_fixture!("group-patch-add-members")).unwrap();
-        assert_eq!(got, json!({"displayName": "g", "members": [{"value": "f648f8d5ea4e4cd38e9c"}]}));
+        let got = run_on(
+            group_resource_type(),
+            json!({"displayName": "g"}),
+            &entra_fixture!("group-patch-add-members"),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            json!({"displayName": "g", "members": [{"value": "f648f8d5ea4e4cd38e9c"}]})
+        );
         // Several in one request (gallery checklist), one already present.
         let got = patch_group(json!([{"op": "Add", "path": "members", "value": [
             {"$ref": null, "value": "u1"}, {"value": "u4"}, {"value": "u5"}
         ]}]));
-        assert_eq!(got["members"], json!([{"value": "u1"}, {"value": "f648f8d5ea4e4cd38e9c"}, {"value": "u3"}, {"value": "u4"}, {"value": "u5"}]));
+        assert_eq!(
+            got["members"],
+            json!([{"value": "u1"}, {"value": "f648f8d5ea4e4cd38e9c"}, {"value": "u3"}, {"value": "u4"}, {"value": "u5"}])
+        );
     }
 
     #[test]
     fn s1_6_remove_member_default_dialect_value_array() {
         let want = json!([{"value": "u1"}, {"value": "u3"}]);
-        let got = run_on(group_resource_type(), group(), &entra_fixture!("group-patch-remove-members")).unwrap();
+        let got = run_on(
+            group_resource_type(),
+            group(),
+            &entra_fixture!("group-patch-remove-members"),
+        )
+        .unwrap();
         assert_eq!(got["members"], want);
-        let got = patch_group(json!([{"op": "Remove", "path": "members", "value": [{"value": "f648f8d5ea4e4cd38e9c"}]}]));
+        let got = patch_group(
+            json!([{"op": "Remove", "path": "members", "value": [{"value": "f648f8d5ea4e4cd38e9c"}]}]),
+        );
         assert_eq!(got["members"], want);
-        let got = patch_group(json!([{"op": "Remove", "path": "members", "value": [{"value": "u1"}, {"value": "u3"}]}]));
+        let got = patch_group(
+            json!([{"op": "Remove", "path": "members", "value": [{"value": "u1"}, {"value": "u3"}]}]),
+        );
         assert_eq!(got["members"], json!([{"value": "f648f8d5ea4e4cd38e9c"}]));
     }
 
     #[test]
     fn s1_6_remove_member_flag_dialect_filter() {
-        let got = patch_group(json!([{"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"}]));
+        let got = patch_group(
+            json!([{"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"}]),
+        );
         assert_eq!(got["members"], json!([{"value": "u1"}, {"value": "u3"}]));
-        let got = patch_group(json!([{"op": "remove", "path": "members[value eq \"7f4bc1a3-285e-48ae-8202-5accb43efb0e\"]"}]));
+        let got = patch_group(
+            json!([{"op": "remove", "path": "members[value eq \"7f4bc1a3-285e-48ae-8202-5accb43efb0e\"]"}]),
+        );
         assert_eq!(got, group(), "removing a non-member is a no-op");
     }
 
     #[test]
     fn remove_members_without_value_clears_all() {
         let got = patch_group(json!([{"op": "Remove", "path": "members"}]));
-        assert_eq!(got, json!({"displayName": "displayName", "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"}));
+        assert_eq!(
+            got,
+            json!({"displayName": "displayName", "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"})
+        );
     }
 
     #[test]
     fn remove_last_member_removes_the_array() {
-        let body = envelope(json!([{"op": "Remove", "path": "members", "value": [{"value": "u1"}]}]));
-        let got = run_on(group_resource_type(), json!({"displayName": "g", "members": [{"value": "u1"}]}), &body).unwrap();
+        let body =
+            envelope(json!([{"op": "Remove", "path": "members", "value": [{"value": "u1"}]}]));
+        let got = run_on(
+            group_resource_type(),
+            json!({"displayName": "g", "members": [{"value": "u1"}]}),
+            &body,
+        )
+        .unwrap();
         assert_eq!(got, json!({"displayName": "g"}));
     }
 
     #[test]
     fn member_id_with_quote_is_escaped() {
-        let body = envelope(json!([{"op": "Remove", "path": "members", "value": [{"value": "o'brien\"x"}]}]));
-        let got = run_on(group_resource_type(), json!({"displayName": "g", "members": [{"value": "o'brien\"x"}, {"value": "u2"}]}), &body)
-            .unwrap();
-        assert_eq!(got, json!({"displayName": "g", "members": [{"value": "u2"}]}));
+        let body = envelope(
+            json!([{"op": "Remove", "path": "members", "value": [{"value": "o'brien\"x"}]}]),
+        );
+        let got = run_on(
+            group_resource_type(),
+            json!({"displayName": "g", "members": [{"value": "o'brien\"x"}, {"value": "u2"}]}),
+            &body,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            json!({"displayName": "g", "members": [{"value": "u2"}]})
+        );
     }
 
     #[test]
@@ -1082,7 +1321,8 @@ mod tests {
         ]));
         let want = user_with(|u| {
             u["addresses"] = json!([{"type": "other", "formatted": "1 Main St"}]);
-            u["urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User"] = json!({"costCenter": "CC-1"});
+            u["urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User"] =
+                json!({"costCenter": "CC-1"});
             u["msDsCloudExtensionAttribute1"] = json!("x1");
             u["name"]["honorificMiddle"] = json!("Q");
             u["active"] = json!(false);
@@ -1102,9 +1342,12 @@ mod tests {
         assert_eq!(got, user_with(|u| u["title"] = json!("CTO")));
         // `add` of an empty array adds nothing.
         let got = patch_user(json!([{"op": "add", "value": {"roles": [], "title": null}}]));
-        assert_eq!(got, user_with(|u| {
-            u.as_object_mut().unwrap().shift_remove("title");
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u.as_object_mut().unwrap().shift_remove("title");
+            })
+        );
     }
 
     #[test]
@@ -1130,8 +1373,14 @@ mod tests {
             {"op": "replace", "path": "emails[type eq \"WORK\"].value", "value": "MiXeD.Case@Contoso.COM"},
             {"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 (425) 555-0100"}
         ]));
-        assert_eq!(got["emails"], json!([{"value": "MiXeD.Case@Contoso.COM", "type": "work", "primary": true}]));
-        assert_eq!(got["phoneNumbers"], json!([{"type": "work", "value": "+1 (425) 555-0100"}]));
+        assert_eq!(
+            got["emails"],
+            json!([{"value": "MiXeD.Case@Contoso.COM", "type": "work", "primary": true}])
+        );
+        assert_eq!(
+            got["phoneNumbers"],
+            json!([{"type": "work", "value": "+1 (425) 555-0100"}])
+        );
     }
 
     // ---- engine semantics ---------------------------------------------------------------------------
@@ -1147,7 +1396,9 @@ mod tests {
             rt,
         )
         .unwrap();
-        let Value::Object(mut m) = user() else { unreachable!() };
+        let Value::Object(mut m) = user() else {
+            unreachable!()
+        };
         let before = m.clone();
         let e = apply(&mut m, &ops, rt).unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::Mutability));
@@ -1166,10 +1417,20 @@ mod tests {
 
     #[test]
     fn remove_of_absent_attribute_is_a_no_op() {
-        for path in ["nickName", "name.middleName", "addresses[type eq \"work\"]", "addresses[type eq \"work\"].country",
-                     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter", "unknownThing",
-                     "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:x"] {
-            assert_eq!(patch_user(json!([{"op": "remove", "path": path}])), user(), "remove {path}");
+        for path in [
+            "nickName",
+            "name.middleName",
+            "addresses[type eq \"work\"]",
+            "addresses[type eq \"work\"].country",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
+            "unknownThing",
+            "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:x",
+        ] {
+            assert_eq!(
+                patch_user(json!([{"op": "remove", "path": path}])),
+                user(),
+                "remove {path}"
+            );
         }
     }
 
@@ -1179,52 +1440,94 @@ mod tests {
             {"value": "test.user@contoso.com", "type": "work", "primary": true},
             {"Value": "home@example.org", "Type": "home", "Primary": "true"}
         ]}]));
-        assert_eq!(got["emails"], json!([
-            {"value": "test.user@contoso.com", "type": "work", "primary": false},
-            {"value": "home@example.org", "type": "home", "primary": true}
-        ]));
+        assert_eq!(
+            got["emails"],
+            json!([
+                {"value": "test.user@contoso.com", "type": "work", "primary": false},
+                {"value": "home@example.org", "type": "home", "primary": true}
+            ])
+        );
     }
 
     #[test]
     fn add_single_object_to_multi_valued() {
-        let got = patch_user(json!([{"op": "add", "path": "emails", "value": {"value": "b@x.org", "type": "other"}}]));
-        assert_eq!(got["emails"], json!([
-            {"value": "test.user@contoso.com", "type": "work", "primary": true},
-            {"value": "b@x.org", "type": "other"}
-        ]));
+        let got = patch_user(
+            json!([{"op": "add", "path": "emails", "value": {"value": "b@x.org", "type": "other"}}]),
+        );
+        assert_eq!(
+            got["emails"],
+            json!([
+                {"value": "test.user@contoso.com", "type": "work", "primary": true},
+                {"value": "b@x.org", "type": "other"}
+            ])
+        );
     }
 
     #[test]
     fn replace_whole_array() {
-        let got = patch_user(json!([{"op": "replace", "path": "emails", "value": [{"value": "only@x.org", "type": "work"}]}]));
-        assert_eq!(got["emails"], json!([{"value": "only@x.org", "type": "work"}]));
+        let got = patch_user(
+            json!([{"op": "replace", "path": "emails", "value": [{"value": "only@x.org", "type": "work"}]}]),
+        );
+        assert_eq!(
+            got["emails"],
+            json!([{"value": "only@x.org", "type": "work"}])
+        );
         let got = patch_user(json!([{"op": "replace", "path": "emails", "value": []}]));
-        assert!(got.get("emails").is_none(), "an array left empty is removed");
+        assert!(
+            got.get("emails").is_none(),
+            "an array left empty is removed"
+        );
     }
 
     #[test]
     fn replace_filtered_element_with_object_merges() {
-        let got = patch_user(json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": {"value": "w@x.org", "display": "W"}}]));
-        assert_eq!(got["emails"], json!([{"value": "w@x.org", "type": "work", "primary": true, "display": "W"}]));
+        let got = patch_user(
+            json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": {"value": "w@x.org", "display": "W"}}]),
+        );
+        assert_eq!(
+            got["emails"],
+            json!([{"value": "w@x.org", "type": "work", "primary": true, "display": "W"}])
+        );
     }
 
     #[test]
     fn replace_complex_single_valued_merges_sub_attributes() {
-        let got = patch_user(json!([{"op": "replace", "path": "name", "value": {"givenName": "G"}}]));
-        assert_eq!(got["name"], json!({"givenName": "G", "familyName": "User", "formatted": "Test User"}));
+        let got =
+            patch_user(json!([{"op": "replace", "path": "name", "value": {"givenName": "G"}}]));
+        assert_eq!(
+            got["name"],
+            json!({"givenName": "G", "familyName": "User", "formatted": "Test User"})
+        );
         let got = patch_user(json!([{"op": "replace", "value": {"name": {"familyName": "F"}}}]));
-        assert_eq!(got["name"], json!({"givenName": "Test", "familyName": "F", "formatted": "Test User"}));
+        assert_eq!(
+            got["name"],
+            json!({"givenName": "Test", "familyName": "F", "formatted": "Test User"})
+        );
     }
 
     #[test]
     fn remove_filtered_sub_attribute_and_element() {
         let mut u = user();
-        u["emails"] = json!([{"value": "a@x.org", "type": "work"}, {"value": "b@x.org", "type": "home"}]);
+        u["emails"] =
+            json!([{"value": "a@x.org", "type": "work"}, {"value": "b@x.org", "type": "home"}]);
         let rt = user_resource_type();
-        let got = run_on(rt, u.clone(), &envelope(json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]))).unwrap();
+        let got = run_on(
+            rt,
+            u.clone(),
+            &envelope(json!([{"op": "remove", "path": "emails[type eq \"home\"]"}])),
+        )
+        .unwrap();
         assert_eq!(got["emails"], json!([{"value": "a@x.org", "type": "work"}]));
-        let got = run_on(rt, u, &envelope(json!([{"op": "remove", "path": "emails[type eq \"work\"].type"}]))).unwrap();
-        assert_eq!(got["emails"], json!([{"value": "a@x.org"}, {"value": "b@x.org", "type": "home"}]));
+        let got = run_on(
+            rt,
+            u,
+            &envelope(json!([{"op": "remove", "path": "emails[type eq \"work\"].type"}])),
+        )
+        .unwrap();
+        assert_eq!(
+            got["emails"],
+            json!([{"value": "a@x.org"}, {"value": "b@x.org", "type": "home"}])
+        );
     }
 
     #[test]
@@ -1247,22 +1550,33 @@ mod tests {
             {"op": "remove", "path": format!("{ENT}:department")},
             {"op": "remove", "path": format!("{ENT}:manager")}
         ]));
-        assert_eq!(got, user_with(|u| {
-            u.as_object_mut().unwrap().shift_remove(ENT);
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u.as_object_mut().unwrap().shift_remove(ENT);
+            })
+        );
     }
 
     #[test]
     fn whole_extension_path() {
-        let got = patch_user(json!([{"op": "replace", "path": ENT, "value": {"department": "D2", "costCenter": "C"}}]));
-        assert_eq!(got, user_with(|u| {
-            u[ENT]["department"] = json!("D2");
-            u[ENT]["costCenter"] = json!("C");
-        }));
+        let got = patch_user(
+            json!([{"op": "replace", "path": ENT, "value": {"department": "D2", "costCenter": "C"}}]),
+        );
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u[ENT]["department"] = json!("D2");
+                u[ENT]["costCenter"] = json!("C");
+            })
+        );
         let got = patch_user(json!([{"op": "remove", "path": ENT}]));
-        assert_eq!(got, user_with(|u| {
-            u.as_object_mut().unwrap().shift_remove(ENT);
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u.as_object_mut().unwrap().shift_remove(ENT);
+            })
+        );
     }
 
     #[test]
@@ -1271,10 +1585,13 @@ mod tests {
             {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:userName", "value": "u2@contoso.com"},
             {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName", "value": "G"}
         ]));
-        assert_eq!(got, user_with(|u| {
-            u["userName"] = json!("u2@contoso.com");
-            u["name"]["givenName"] = json!("G");
-        }));
+        assert_eq!(
+            got,
+            user_with(|u| {
+                u["userName"] = json!("u2@contoso.com");
+                u["name"]["givenName"] = json!("G");
+            })
+        );
     }
 
     #[test]
@@ -1291,7 +1608,10 @@ mod tests {
     #[test]
     fn rejects_bad_op() {
         let e = user_err(json!([{"op": "Move", "path": "title", "value": "x"}]));
-        assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidSyntax)));
+        assert_eq!(
+            (e.status, e.scim_type),
+            (400, Some(ScimType::InvalidSyntax))
+        );
         assert!(e.detail.contains("Move"), "{}", e.detail);
     }
 
@@ -1312,9 +1632,21 @@ mod tests {
 
     #[test]
     fn rejects_read_only_targets() {
-        for path in ["id", "meta", "groups", "meta.lastModified", "groups[value eq \"g\"]", format!("{ENT}:manager.displayName").as_str()] {
+        for path in [
+            "id",
+            "meta",
+            "groups",
+            "meta.lastModified",
+            "groups[value eq \"g\"]",
+            format!("{ENT}:manager.displayName").as_str(),
+        ] {
             let e = user_err(json!([{"op": "replace", "path": path, "value": "x"}]));
-            assert_eq!((e.status, e.scim_type), (400, Some(ScimType::Mutability)), "{path}: {}", e.detail);
+            assert_eq!(
+                (e.status, e.scim_type),
+                (400, Some(ScimType::Mutability)),
+                "{path}: {}",
+                e.detail
+            );
         }
         let e = user_err(json!([{"op": "remove", "path": "groups"}]));
         assert_eq!(e.scim_type, Some(ScimType::Mutability));
@@ -1322,9 +1654,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed_path() {
-        for path in ["emails[type eq \"work\"", "emails[type eq]", "name..givenName"] {
+        for path in [
+            "emails[type eq \"work\"",
+            "emails[type eq]",
+            "name..givenName",
+        ] {
             let e = user_err(json!([{"op": "replace", "path": path, "value": "x"}]));
-            assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidPath)), "{path}: {}", e.detail);
+            assert_eq!(
+                (e.status, e.scim_type),
+                (400, Some(ScimType::InvalidPath)),
+                "{path}: {}",
+                e.detail
+            );
         }
     }
 
@@ -1332,7 +1673,8 @@ mod tests {
     fn rejects_structurally_impossible_targets() {
         let e = user_err(json!([{"op": "replace", "path": "userName.x", "value": "x"}]));
         assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
-        let e = user_err(json!([{"op": "replace", "path": "userName[value eq \"x\"]", "value": "x"}]));
+        let e =
+            user_err(json!([{"op": "replace", "path": "userName[value eq \"x\"]", "value": "x"}]));
         assert_eq!(e.scim_type, Some(ScimType::InvalidPath));
         let e = user_err(json!([{"op": "add", "value": "just a string"}]));
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
@@ -1340,7 +1682,9 @@ mod tests {
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
         let e = user_err(json!([{"op": "add", "path": "title"}]));
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
-        let e = user_err(json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": "x@y"}]));
+        let e = user_err(
+            json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": "x@y"}]),
+        );
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
     }
 
@@ -1353,11 +1697,19 @@ mod tests {
             json!({"schemas": "urn:ietf:params:scim:api:messages:2.0:PatchOp", "Operations": [1, 2]}),
             envelope(json!([{"op": 5}])),
             envelope(json!([{"op": "add", "path": 5, "value": 1}])),
-            envelope(json!([{"op": "add", "path": "", "value": {"": "x", ".": 1, "urn:": 2, "a.b.c.d": 3}}])),
+            envelope(
+                json!([{"op": "add", "path": "", "value": {"": "x", ".": 1, "urn:": 2, "a.b.c.d": 3}}]),
+            ),
             envelope(json!([{"op": "add", "path": "emails[type eq \"w\"].value.x", "value": 1}])),
-            envelope(json!([{"op": "remove", "path": "members", "value": [null, 1, {"value": {"x": 1}}]}])),
-            envelope(json!([{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:User", "value": "x"}])),
-            envelope(json!([{"op": "add", "path": "manager", "value": [{"value": "a"}, {"value": "b"}]}])),
+            envelope(
+                json!([{"op": "remove", "path": "members", "value": [null, 1, {"value": {"x": 1}}]}]),
+            ),
+            envelope(
+                json!([{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:User", "value": "x"}]),
+            ),
+            envelope(
+                json!([{"op": "add", "path": "manager", "value": [{"value": "a"}, {"value": "b"}]}]),
+            ),
             envelope(json!([{"op": "add", "path": ENT, "value": [1]}])),
             envelope(json!([{"op": "add", "value": {ENT: "not an object"}}])),
         ];

@@ -18,8 +18,8 @@ use super::target::{is_urn, resolve, resolve_key, Target};
 use crate::error::{ScimError, ScimResult};
 use crate::filter;
 use crate::model::shapes::{
-    apply_shape, coerce_attrs, coerce_single, coerce_string_booleans, coerce_value, is_reference, reference_shape,
-    references_in, RefShape,
+    apply_shape, coerce_attrs, coerce_single, coerce_string_booleans, coerce_value, is_reference,
+    reference_shape, references_in, RefShape,
 };
 use crate::schema::{ResourceType, PATCH_OP};
 use crate::value::{describe, entry_ci};
@@ -36,7 +36,10 @@ pub const PIPELINE: [(&str, Normaliser); 7] = [
     ("pathless_dotted_keys", pathless_dotted_keys),
     ("manager_shapes", manager_shapes),
     ("string_booleans", string_booleans),
-    ("remove_with_value_on_single_valued", remove_with_value_on_single_valued),
+    (
+        "remove_with_value_on_single_valued",
+        remove_with_value_on_single_valued,
+    ),
     ("member_remove_with_value", member_remove_with_value),
     ("empty_string_clears", empty_string_clears),
 ];
@@ -68,10 +71,14 @@ pub fn envelope(body: &mut Value) -> ScimResult<&mut Vec<Value>> {
     })?;
     let ops = obj.shift_remove(&key).unwrap_or_default();
     let Value::Array(mut ops) = ops else {
-        return Err(ScimError::invalid_syntax("\"Operations\" must be an array of {\"op\", \"path\", \"value\"} objects"));
+        return Err(ScimError::invalid_syntax(
+            "\"Operations\" must be an array of {\"op\", \"path\", \"value\"} objects",
+        ));
     };
     if ops.is_empty() {
-        return Err(ScimError::invalid_syntax("\"Operations\" is empty: a PATCH needs at least one operation"));
+        return Err(ScimError::invalid_syntax(
+            "\"Operations\" is empty: a PATCH needs at least one operation",
+        ));
     }
     for (i, op) in ops.iter_mut().enumerate() {
         canonical_op_members(i, op)?;
@@ -79,7 +86,9 @@ pub fn envelope(body: &mut Value) -> ScimResult<&mut Vec<Value>> {
     let slot = obj.entry("Operations").or_insert(Value::Array(ops));
     match slot {
         Value::Array(ops) => Ok(ops),
-        _ => Err(ScimError::internal("PATCH operations were lost while normalising")),
+        _ => Err(ScimError::internal(
+            "PATCH operations were lost while normalising",
+        )),
     }
 }
 
@@ -89,7 +98,10 @@ fn check_schemas(obj: &Map<String, Value>) -> ScimResult<()> {
             "The PATCH body has no \"schemas\": it must be [\"{PATCH_OP}\"]"
         )));
     };
-    let has = |v: &Value| v.as_str().is_some_and(|s| s.trim().eq_ignore_ascii_case(PATCH_OP));
+    let has = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(PATCH_OP))
+    };
     let ok = match schemas {
         Value::Array(list) => list.iter().any(has),
         single => has(single),
@@ -110,7 +122,10 @@ fn canonical_op_members(i: usize, op: &mut Value) -> ScimResult<()> {
         )));
     };
     for name in ["op", "path", "value"] {
-        if let Some(k) = entry_ci(m, name).map(|(k, _)| k.clone()).filter(|k| k != name) {
+        if let Some(k) = entry_ci(m, name)
+            .map(|(k, _)| k.clone())
+            .filter(|k| k != name)
+        {
             if let Some(v) = m.shift_remove(&k) {
                 m.insert(name.to_string(), v);
             }
@@ -189,7 +204,9 @@ pub fn pathless_dotted_keys(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResu
         if !is_write(&kind) || path_of(&op).is_some() {
             return Ok(vec![op]);
         }
-        let Some(Value::Object(obj)) = op.get("value") else { return Ok(vec![op]) };
+        let Some(Value::Object(obj)) = op.get("value") else {
+            return Ok(vec![op]);
+        };
         if !obj.iter().any(|(k, v)| is_path_key(k, v, rt)) {
             return Ok(vec![op]);
         }
@@ -198,7 +215,11 @@ pub fn pathless_dotted_keys(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResu
         for (k, v) in obj {
             if is_path_key(k, v, rt) {
                 if !plain.is_empty() {
-                    out.push(make_op(&kind, None, Some(Value::Object(std::mem::take(&mut plain)))));
+                    out.push(make_op(
+                        &kind,
+                        None,
+                        Some(Value::Object(std::mem::take(&mut plain))),
+                    ));
                 }
                 out.push(make_op(&kind, Some(k.clone()), Some(v.clone())));
             } else {
@@ -219,7 +240,9 @@ fn is_path_key(key: &str, value: &Value, rt: &ResourceType) -> bool {
             return false;
         }
         let under_known = rt.schema_urns().any(|u| {
-            key.get(..u.len()).is_some_and(|p| p.eq_ignore_ascii_case(u)) && key.get(u.len()..).is_some_and(|r| r.starts_with(':'))
+            key.get(..u.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(u))
+                && key.get(u.len()..).is_some_and(|r| r.starts_with(':'))
         });
         return (under_known || !value.is_object()) && parses();
     }
@@ -249,9 +272,15 @@ pub fn manager_shapes(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()>
             }
             return Ok(keep_unless_emptied(op, out));
         };
-        let Some(Target::Attr(t)) = target(&path, rt) else { return Ok(vec![op]) };
-        let Some(def) = t.def.filter(|d| is_reference(d) && t.is_whole()) else { return Ok(vec![op]) };
-        let Some(value) = op.get_mut("value") else { return Ok(vec![op]) };
+        let Some(Target::Attr(t)) = target(&path, rt) else {
+            return Ok(vec![op]);
+        };
+        let Some(def) = t.def.filter(|d| is_reference(d) && t.is_whole()) else {
+            return Ok(vec![op]);
+        };
+        let Some(value) = op.get_mut("value") else {
+            return Ok(vec![op]);
+        };
         match reference_shape(def, value) {
             RefShape::Clear => Ok(vec![make_op("remove", Some(path), None)]),
             RefShape::Set(v) => {
@@ -269,16 +298,23 @@ fn pathless_references(obj: &mut Map<String, Value>, rt: &ResourceType) -> Vec<V
     let mut removes = Vec::new();
     let keys: Vec<String> = obj.keys().cloned().collect();
     for key in keys {
-        let Some(target) = obj.get(&key).map(|v| resolve_key(&key, v, rt)) else { continue };
+        let Some(target) = obj.get(&key).map(|v| resolve_key(&key, v, rt)) else {
+            continue;
+        };
         match target {
             Target::Attr(t) => {
-                let Some(def) = t.def.filter(|d| is_reference(d)) else { continue };
+                let Some(def) = t.def.filter(|d| is_reference(d)) else {
+                    continue;
+                };
                 if obj.get_mut(&key).is_some_and(|v| apply_shape(def, v)) {
                     obj.shift_remove(&key);
                     removes.push(make_op("remove", Some(key.clone()), None));
                 }
             }
-            Target::Extension { key: urn, schema: Some(schema) } => {
+            Target::Extension {
+                key: urn,
+                schema: Some(schema),
+            } => {
                 if let Some(Value::Object(inner)) = obj.get_mut(&key) {
                     let cleared = references_in(inner, &schema.attributes);
                     if !cleared.is_empty() && inner.is_empty() {
@@ -314,14 +350,18 @@ pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()
             None => Some(Target::Core),
             Some(p) => target(p, rt),
         };
-        let (Some(target), Some(value)) = (target, op.get_mut("value")) else { continue };
+        let (Some(target), Some(value)) = (target, op.get_mut("value")) else {
+            continue;
+        };
         match target {
             Target::Core => {
                 if let Value::Object(m) = value {
                     coerce_string_booleans(m, rt);
                 }
             }
-            Target::Extension { schema: Some(s), .. } => {
+            Target::Extension {
+                schema: Some(s), ..
+            } => {
                 if let Value::Object(m) = value {
                     coerce_attrs(m, &s.attributes);
                 }
@@ -342,7 +382,6 @@ pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()
     Ok(())
 }
 
-
 // ---------------------------------------------------------------------------------------------------
 // 5. remove_with_value_on_single_valued
 // ---------------------------------------------------------------------------------------------------
@@ -355,7 +394,10 @@ pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()
 /// would leave stale data that Entra then never clears.) A `value` stays only where it selects elements:
 /// a whole multi-valued (or unknown) attribute without filter.
 #[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
-pub fn remove_with_value_on_single_valued(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
+pub fn remove_with_value_on_single_valued(
+    ops: &mut Vec<Value>,
+    rt: &ResourceType,
+) -> ScimResult<()> {
     for op in ops.iter_mut() {
         if op_kind(op) != "remove" || op.get("value").is_none() {
             continue;
@@ -390,9 +432,15 @@ pub fn member_remove_with_value(ops: &mut Vec<Value>, rt: &ResourceType) -> Scim
         if op_kind(&op) != "remove" {
             return Ok(vec![op]);
         }
-        let Some(path) = path_of(&op).map(|p| p.trim().to_string()) else { return Ok(vec![op]) };
-        let Some(Target::Attr(t)) = target(&path, rt) else { return Ok(vec![op]) };
-        let listable = t.is_whole() && t.def.is_some_and(|d| d.multi_valued && d.is_complex() && d.sub("value").is_some());
+        let Some(path) = path_of(&op).map(|p| p.trim().to_string()) else {
+            return Ok(vec![op]);
+        };
+        let Some(Target::Attr(t)) = target(&path, rt) else {
+            return Ok(vec![op]);
+        };
+        let listable = t.is_whole()
+            && t.def
+                .is_some_and(|d| d.multi_valued && d.is_complex() && d.sub("value").is_some());
         if !listable {
             return Ok(vec![op]);
         }
@@ -407,7 +455,11 @@ pub fn member_remove_with_value(ops: &mut Vec<Value>, rt: &ResourceType) -> Scim
             match element_value(&item) {
                 Some(id) => {
                     let literal = serde_json::to_string(&id).unwrap_or_default();
-                    out.push(make_op("remove", Some(format!("{path}[value eq {literal}]")), None));
+                    out.push(make_op(
+                        "remove",
+                        Some(format!("{path}[value eq {literal}]")),
+                        None,
+                    ));
                 }
                 None => rest.push(item),
             }
@@ -423,9 +475,10 @@ pub fn member_remove_with_value(ops: &mut Vec<Value>, rt: &ResourceType) -> Scim
 fn element_value(item: &Value) -> Option<Value> {
     match item {
         Value::String(_) | Value::Number(_) => Some(item.clone()),
-        Value::Object(m) => {
-            entry_ci(m, "value").map(|(_, v)| v).filter(|v| v.is_string() || v.is_number()).cloned()
-        }
+        Value::Object(m) => entry_ci(m, "value")
+            .map(|(_, v)| v)
+            .filter(|v| v.is_string() || v.is_number())
+            .cloned(),
         _ => None,
     }
 }
@@ -457,7 +510,9 @@ pub fn empty_string_clears(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResul
         }
         match target(&path, rt) {
             Some(Target::Attr(t)) if t.required() => Err(required_error(&t.label, rt)),
-            Some(Target::Attr(_)) | Some(Target::Extension { .. }) => Ok(vec![make_op("remove", Some(path), None)]),
+            Some(Target::Attr(_)) | Some(Target::Extension { .. }) => {
+                Ok(vec![make_op("remove", Some(path), None)])
+            }
             _ => Ok(vec![op]),
         }
     })
@@ -481,11 +536,20 @@ fn pathless_clears(obj: &mut Map<String, Value>, rt: &ResourceType) -> ScimResul
                 }
             }
             Target::Extension { key: urn, schema } => {
-                let Some(Value::Object(inner)) = obj.get_mut(&key) else { continue };
-                let names: Vec<String> = inner.iter().filter(|(_, v)| clears(v)).map(|(k, _)| k.clone()).collect();
+                let Some(Value::Object(inner)) = obj.get_mut(&key) else {
+                    continue;
+                };
+                let names: Vec<String> = inner
+                    .iter()
+                    .filter(|(_, v)| clears(v))
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for name in names {
                     inner.shift_remove(&name);
-                    if schema.and_then(|s| s.attr(&name)).is_some_and(|d| d.required) {
+                    if schema
+                        .and_then(|s| s.attr(&name))
+                        .is_some_and(|d| d.required)
+                    {
                         return Err(required_error(&format!("{urn}:{name}"), rt));
                     }
                     removes.push(make_op("remove", Some(format!("{urn}:{name}")), None));
@@ -526,7 +590,11 @@ fn clears(v: &Value) -> bool {
 /// A pathless operation followed by the operations split out of it; the pathless one is dropped when
 /// splitting emptied its value (it would change nothing).
 fn keep_unless_emptied(op: Value, split: Vec<Value>) -> Vec<Value> {
-    let emptied = !split.is_empty() && op.get("value").and_then(Value::as_object).is_some_and(Map::is_empty);
+    let emptied = !split.is_empty()
+        && op
+            .get("value")
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty);
     if emptied {
         split
     } else {
@@ -535,7 +603,10 @@ fn keep_unless_emptied(op: Value, split: Vec<Value>) -> Vec<Value> {
 }
 
 /// Replace each operation by the operations `f` makes of it.
-fn rewrite(ops: &mut Vec<Value>, mut f: impl FnMut(Value) -> ScimResult<Vec<Value>>) -> ScimResult<()> {
+fn rewrite(
+    ops: &mut Vec<Value>,
+    mut f: impl FnMut(Value) -> ScimResult<Vec<Value>>,
+) -> ScimResult<()> {
     let old = std::mem::take(ops);
     for op in old {
         ops.extend(f(op)?);
@@ -588,13 +659,17 @@ mod tests {
 
     /// Run one normaliser on already-enveloped, lower-cased operations.
     fn one(n: Normaliser, ops: Value) -> Value {
-        let Value::Array(mut ops) = ops else { panic!("ops must be an array") };
+        let Value::Array(mut ops) = ops else {
+            panic!("ops must be an array")
+        };
         n(&mut ops, user_resource_type()).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
         Value::Array(ops)
     }
 
     fn one_group(n: Normaliser, ops: Value) -> Value {
-        let Value::Array(mut ops) = ops else { panic!("ops must be an array") };
+        let Value::Array(mut ops) = ops else {
+            panic!("ops must be an array")
+        };
         n(&mut ops, group_resource_type()).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
         Value::Array(ops)
     }
@@ -612,18 +687,27 @@ mod tests {
         let mut b = json!({"Schemas": ["URN:ietf:params:scim:api:messages:2.0:patchop"],
                            "operations": [{"Op": "Replace", "Path": "title", "Value": "x"}]});
         patch_request(&mut b, user_resource_type()).unwrap();
-        assert_eq!(b["Operations"], json!([{"op": "replace", "path": "title", "value": "x"}]));
+        assert_eq!(
+            b["Operations"],
+            json!([{"op": "replace", "path": "title", "value": "x"}])
+        );
         assert!(b.get("operations").is_none());
     }
 
     #[test]
     fn envelope_null_or_empty_path_is_absent() {
-        let ops = pipeline(user_resource_type(), body(json!([
-            {"op": "replace", "path": null, "value": {"title": "a"}},
-            {"op": "replace", "path": " ", "value": {"title": "b"}}
-        ])))
+        let ops = pipeline(
+            user_resource_type(),
+            body(json!([
+                {"op": "replace", "path": null, "value": {"title": "a"}},
+                {"op": "replace", "path": " ", "value": {"title": "b"}}
+            ])),
+        )
         .unwrap();
-        assert_eq!(ops, json!([{"op": "replace", "value": {"title": "a"}}, {"op": "replace", "value": {"title": "b"}}]));
+        assert_eq!(
+            ops,
+            json!([{"op": "replace", "value": {"title": "a"}}, {"op": "replace", "value": {"title": "b"}}])
+        );
     }
 
     #[test]
@@ -631,16 +715,32 @@ mod tests {
         let rt = user_resource_type();
         let cases = [
             (json!("x"), "JSON object"),
-            (json!({"Operations": [{"op": "add", "path": "title", "value": "x"}]}), "no \"schemas\""),
-            (json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "Operations": []}), "must contain"),
+            (
+                json!({"Operations": [{"op": "add", "path": "title", "value": "x"}]}),
+                "no \"schemas\"",
+            ),
+            (
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "Operations": []}),
+                "must contain",
+            ),
             (json!({"schemas": [PATCH_OP]}), "no \"Operations\""),
             (json!({"schemas": [PATCH_OP], "Operations": []}), "empty"),
-            (json!({"schemas": [PATCH_OP], "Operations": {"op": "add"}}), "must be an array"),
-            (json!({"schemas": [PATCH_OP], "Operations": ["add"]}), "Operations[0] must be an object"),
+            (
+                json!({"schemas": [PATCH_OP], "Operations": {"op": "add"}}),
+                "must be an array",
+            ),
+            (
+                json!({"schemas": [PATCH_OP], "Operations": ["add"]}),
+                "Operations[0] must be an object",
+            ),
         ];
         for (b, needle) in cases {
             let e = pipeline(rt, b.clone()).unwrap_err();
-            assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidSyntax)), "{b}");
+            assert_eq!(
+                (e.status, e.scim_type),
+                (400, Some(ScimType::InvalidSyntax)),
+                "{b}"
+            );
             assert!(e.detail.contains(needle), "{b}: {}", e.detail);
         }
         let e = pipeline(rt, body(json!([{"op": "add", "path": 3, "value": 1}]))).unwrap_err();
@@ -657,24 +757,37 @@ mod tests {
 
     #[test]
     fn op_case_lower_cases_entra_ops() {
-        let got = one(op_case, json!([
-            {"op": "Add", "path": "nickName", "value": "Babs"},
-            {"op": "Replace", "path": "active", "value": "False"},
-            {"op": "Remove", "path": "title"},
-            {"op": "REMOVE", "path": "title"}
-        ]));
-        let ops: Vec<&str> = got.as_array().unwrap().iter().map(|o| o["op"].as_str().unwrap()).collect();
+        let got = one(
+            op_case,
+            json!([
+                {"op": "Add", "path": "nickName", "value": "Babs"},
+                {"op": "Replace", "path": "active", "value": "False"},
+                {"op": "Remove", "path": "title"},
+                {"op": "REMOVE", "path": "title"}
+            ]),
+        );
+        let ops: Vec<&str> = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["op"].as_str().unwrap())
+            .collect();
         assert_eq!(ops, ["add", "replace", "remove", "remove"]);
     }
 
     #[test]
     fn op_case_rejects_unknown_or_missing_op() {
         for (ops, needle) in [
-            (json!([{"op": "add", "path": "a", "value": 1}, {"op": "Copy", "path": "a"}]), "Operations[1] has op \"Copy\""),
+            (
+                json!([{"op": "add", "path": "a", "value": 1}, {"op": "Copy", "path": "a"}]),
+                "Operations[1] has op \"Copy\"",
+            ),
             (json!([{"path": "a"}]), "no \"op\""),
             (json!([{"op": true}]), "not true"),
         ] {
-            let Value::Array(mut ops) = ops else { unreachable!() };
+            let Value::Array(mut ops) = ops else {
+                unreachable!()
+            };
             let e = op_case(&mut ops, user_resource_type()).unwrap_err();
             assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax));
             assert!(e.detail.contains(needle), "{}", e.detail);
@@ -686,30 +799,42 @@ mod tests {
     #[test]
     fn pathless_dotted_keys_flag_dialect_payload() {
         // dialect §1.4 (c), with aadOptscim062020
-        let got = one(pathless_dotted_keys, entra_fixture!("user-patch-c-flag-dialect-pathless")["Operations"].clone());
-        assert_eq!(got, json!([
-            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
-            {"op": "replace", "value": {"displayName": "Bjfe"}},
-            {"op": "replace", "path": "name.givenName", "value": "Kkom"},
-            {"op": "replace", "path": "name.familyName", "value": "Unua"},
-            {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "Aklq"}
-        ]));
+        let got = one(
+            pathless_dotted_keys,
+            entra_fixture!("user-patch-c-flag-dialect-pathless")["Operations"].clone(),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "TestMhvaes@test.microsoft.com"},
+                {"op": "replace", "value": {"displayName": "Bjfe"}},
+                {"op": "replace", "path": "name.givenName", "value": "Kkom"},
+                {"op": "replace", "path": "name.familyName", "value": "Unua"},
+                {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "value": "Aklq"}
+            ])
+        );
     }
 
     #[test]
     fn pathless_dotted_keys_add_keeps_key_order() {
         // pond/scimitar#123
-        let got = one(pathless_dotted_keys, json!([
-            {"op": "add", "value": {"displayName": "Foo Bar", "title": "Bar Foo", "name.givenName": "Foo",
-                                    "name.familyName": "Bar", "name.formatted": "Foo Bar", "nickName": "FB"}}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "add", "value": {"displayName": "Foo Bar", "title": "Bar Foo"}},
-            {"op": "add", "path": "name.givenName", "value": "Foo"},
-            {"op": "add", "path": "name.familyName", "value": "Bar"},
-            {"op": "add", "path": "name.formatted", "value": "Foo Bar"},
-            {"op": "add", "value": {"nickName": "FB"}}
-        ]));
+        let got = one(
+            pathless_dotted_keys,
+            json!([
+                {"op": "add", "value": {"displayName": "Foo Bar", "title": "Bar Foo", "name.givenName": "Foo",
+                                        "name.familyName": "Bar", "name.formatted": "Foo Bar", "nickName": "FB"}}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "add", "value": {"displayName": "Foo Bar", "title": "Bar Foo"}},
+                {"op": "add", "path": "name.givenName", "value": "Foo"},
+                {"op": "add", "path": "name.familyName", "value": "Bar"},
+                {"op": "add", "path": "name.formatted", "value": "Foo Bar"},
+                {"op": "add", "value": {"nickName": "FB"}}
+            ])
+        );
     }
 
     #[test]
@@ -723,12 +848,15 @@ mod tests {
             "title": "T"
         }}]);
         let got = one(pathless_dotted_keys, ops);
-        assert_eq!(got, json!([
-            {"op": "add", "value": {ENT: {"department": "D"}, "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User": {"x": 1}}},
-            {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:y", "value": "2"},
-            {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "m"}},
-            {"op": "add", "value": {"weird key.with space": 1, "title": "T"}}
-        ]));
+        assert_eq!(
+            got,
+            json!([
+                {"op": "add", "value": {ENT: {"department": "D"}, "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User": {"x": 1}}},
+                {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:y", "value": "2"},
+                {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "m"}},
+                {"op": "add", "value": {"weird key.with space": 1, "title": "T"}}
+            ])
+        );
     }
 
     #[test]
@@ -745,51 +873,69 @@ mod tests {
     #[test]
     fn manager_shapes_all_four() {
         let p = format!("{ENT}:manager");
-        let got = one(manager_shapes, json!([
-            {"op": "add", "path": "manager", "value": [{"$ref": "http://.../scim/Users/00aa", "value": "00aa"}]},
-            {"op": "add", "path": p, "value": "45619541-95de-4d5e-9872-571b5d2c5577"},
-            {"op": "replace", "path": p, "value": {"value": "AXTKDLNRKMKT"}},
-            {"op": "replace", "path": p, "value": {"Value": "m-1", "DisplayName": "Boss"}},
-            {"op": "replace", "path": p, "value": 42}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "add", "path": "manager", "value": {"$ref": "http://.../scim/Users/00aa", "value": "00aa"}},
-            {"op": "add", "path": p, "value": {"value": "45619541-95de-4d5e-9872-571b5d2c5577"}},
-            {"op": "replace", "path": p, "value": {"value": "AXTKDLNRKMKT"}},
-            {"op": "replace", "path": p, "value": {"value": "m-1", "displayName": "Boss"}},
-            {"op": "replace", "path": p, "value": {"value": 42}}
-        ]));
+        let got = one(
+            manager_shapes,
+            json!([
+                {"op": "add", "path": "manager", "value": [{"$ref": "http://.../scim/Users/00aa", "value": "00aa"}]},
+                {"op": "add", "path": p, "value": "45619541-95de-4d5e-9872-571b5d2c5577"},
+                {"op": "replace", "path": p, "value": {"value": "AXTKDLNRKMKT"}},
+                {"op": "replace", "path": p, "value": {"Value": "m-1", "DisplayName": "Boss"}},
+                {"op": "replace", "path": p, "value": 42}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "add", "path": "manager", "value": {"$ref": "http://.../scim/Users/00aa", "value": "00aa"}},
+                {"op": "add", "path": p, "value": {"value": "45619541-95de-4d5e-9872-571b5d2c5577"}},
+                {"op": "replace", "path": p, "value": {"value": "AXTKDLNRKMKT"}},
+                {"op": "replace", "path": p, "value": {"value": "m-1", "displayName": "Boss"}},
+                {"op": "replace", "path": p, "value": {"value": 42}}
+            ])
+        );
     }
 
     #[test]
     fn manager_shapes_empty_means_remove() {
         let p = format!("{ENT}:manager");
-        let got = one(manager_shapes, json!([
-            {"op": "replace", "path": p, "value": ""},
-            {"op": "replace", "path": p, "value": null},
-            {"op": "replace", "path": p, "value": []},
-            {"op": "replace", "path": p, "value": {"value": ""}},
-            {"op": "add", "path": "Manager", "value": [{"value": null}]}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "remove", "path": p}, {"op": "remove", "path": p}, {"op": "remove", "path": p},
-            {"op": "remove", "path": p}, {"op": "remove", "path": "Manager"}
-        ]));
+        let got = one(
+            manager_shapes,
+            json!([
+                {"op": "replace", "path": p, "value": ""},
+                {"op": "replace", "path": p, "value": null},
+                {"op": "replace", "path": p, "value": []},
+                {"op": "replace", "path": p, "value": {"value": ""}},
+                {"op": "add", "path": "Manager", "value": [{"value": null}]}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "remove", "path": p}, {"op": "remove", "path": p}, {"op": "remove", "path": p},
+                {"op": "remove", "path": p}, {"op": "remove", "path": "Manager"}
+            ])
+        );
     }
 
     #[test]
     fn manager_shapes_in_pathless_values() {
-        let got = one(manager_shapes, json!([
-            {"op": "replace", "value": {ENT: {"Manager": "m-2", "department": "D"}}},
-            {"op": "replace", "value": {ENT: {"manager": ""}, "title": "T"}},
-            {"op": "replace", "value": {"manager": [{"value": "m-3"}]}}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "replace", "value": {ENT: {"Manager": {"value": "m-2"}, "department": "D"}}},
-            {"op": "replace", "value": {"title": "T"}},
-            {"op": "remove", "path": format!("{ENT}:manager")},
-            {"op": "replace", "value": {"manager": {"value": "m-3"}}}
-        ]));
+        let got = one(
+            manager_shapes,
+            json!([
+                {"op": "replace", "value": {ENT: {"Manager": "m-2", "department": "D"}}},
+                {"op": "replace", "value": {ENT: {"manager": ""}, "title": "T"}},
+                {"op": "replace", "value": {"manager": [{"value": "m-3"}]}}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "replace", "value": {ENT: {"Manager": {"value": "m-2"}, "department": "D"}}},
+                {"op": "replace", "value": {"title": "T"}},
+                {"op": "remove", "path": format!("{ENT}:manager")},
+                {"op": "replace", "value": {"manager": {"value": "m-3"}}}
+            ])
+        );
     }
 
     #[test]
@@ -805,47 +951,59 @@ mod tests {
     #[test]
     fn string_booleans_active_and_primary() {
         // dialect §1.5 default dialect; AzureAD/SCIMReferenceCode#21
-        let got = one(string_booleans, json!([
-            {"op": "replace", "path": "active", "value": "False"},
-            {"op": "replace", "path": "active", "value": "true"},
-            {"op": "replace", "path": "emails[type eq \"work\"].primary", "value": "True"},
-            {"op": "add", "path": "emails", "value": [{"value": "a@b", "Primary": "FALSE"}]},
-            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"primary": "true"}},
-            {"op": "replace", "value": {"active": "False", "title": "True", "emails": [{"primary": "True"}]}},
-            {"op": "replace", "path": "title", "value": "False"},
-            {"op": "replace", "path": "active", "value": "yes"},
-            {"op": "remove", "path": "active", "value": "False"}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "replace", "path": "active", "value": false},
-            {"op": "replace", "path": "active", "value": true},
-            {"op": "replace", "path": "emails[type eq \"work\"].primary", "value": true},
-            {"op": "add", "path": "emails", "value": [{"value": "a@b", "Primary": false}]},
-            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"primary": true}},
-            {"op": "replace", "value": {"active": false, "title": "True", "emails": [{"primary": true}]}},
-            {"op": "replace", "path": "title", "value": "False"},
-            {"op": "replace", "path": "active", "value": "yes"},
-            {"op": "remove", "path": "active", "value": "False"}
-        ]));
+        let got = one(
+            string_booleans,
+            json!([
+                {"op": "replace", "path": "active", "value": "False"},
+                {"op": "replace", "path": "active", "value": "true"},
+                {"op": "replace", "path": "emails[type eq \"work\"].primary", "value": "True"},
+                {"op": "add", "path": "emails", "value": [{"value": "a@b", "Primary": "FALSE"}]},
+                {"op": "add", "path": "emails[type eq \"work\"]", "value": {"primary": "true"}},
+                {"op": "replace", "value": {"active": "False", "title": "True", "emails": [{"primary": "True"}]}},
+                {"op": "replace", "path": "title", "value": "False"},
+                {"op": "replace", "path": "active", "value": "yes"},
+                {"op": "remove", "path": "active", "value": "False"}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "replace", "path": "active", "value": false},
+                {"op": "replace", "path": "active", "value": true},
+                {"op": "replace", "path": "emails[type eq \"work\"].primary", "value": true},
+                {"op": "add", "path": "emails", "value": [{"value": "a@b", "Primary": false}]},
+                {"op": "add", "path": "emails[type eq \"work\"]", "value": {"primary": true}},
+                {"op": "replace", "value": {"active": false, "title": "True", "emails": [{"primary": true}]}},
+                {"op": "replace", "path": "title", "value": "False"},
+                {"op": "replace", "path": "active", "value": "yes"},
+                {"op": "remove", "path": "active", "value": "False"}
+            ])
+        );
     }
 
     #[test]
     fn remove_with_value_on_single_valued_drops_the_value() {
         // AzureAD/SCIMReferenceCode PR #87
-        let got = one(remove_with_value_on_single_valued, json!([
-            {"op": "remove", "path": "emails[type eq \"work\"].value", "value": "updated@example.org"},
-            {"op": "remove", "path": "title", "value": "x"},
-            {"op": "remove", "path": format!("{ENT}:manager"), "value": {"value": "m"}},
-            {"op": "remove", "path": "emails", "value": [{"value": "a@b"}]},
-            {"op": "remove", "path": "unknownList", "value": ["a"]}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "remove", "path": "emails[type eq \"work\"].value"},
-            {"op": "remove", "path": "title"},
-            {"op": "remove", "path": format!("{ENT}:manager")},
-            {"op": "remove", "path": "emails", "value": [{"value": "a@b"}]},
-            {"op": "remove", "path": "unknownList", "value": ["a"]}
-        ]));
+        let got = one(
+            remove_with_value_on_single_valued,
+            json!([
+                {"op": "remove", "path": "emails[type eq \"work\"].value", "value": "updated@example.org"},
+                {"op": "remove", "path": "title", "value": "x"},
+                {"op": "remove", "path": format!("{ENT}:manager"), "value": {"value": "m"}},
+                {"op": "remove", "path": "emails", "value": [{"value": "a@b"}]},
+                {"op": "remove", "path": "unknownList", "value": ["a"]}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "remove", "path": "emails[type eq \"work\"].value"},
+                {"op": "remove", "path": "title"},
+                {"op": "remove", "path": format!("{ENT}:manager")},
+                {"op": "remove", "path": "emails", "value": [{"value": "a@b"}]},
+                {"op": "remove", "path": "unknownList", "value": ["a"]}
+            ])
+        );
     }
 
     // ---- 6. member_remove_with_value ----------------------------------------------------------------------
@@ -853,31 +1011,43 @@ mod tests {
     #[test]
     fn member_remove_with_value_default_dialect() {
         // dialect §1.6 [S1] / [S2] without flag
-        let got = one_group(member_remove_with_value, json!([
-            {"op": "remove", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]},
-            {"op": "remove", "path": "Members", "value": [{"value": "u1091"}, {"Value": "u2"}]}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"},
-            {"op": "remove", "path": "Members[value eq \"u1091\"]"},
-            {"op": "remove", "path": "Members[value eq \"u2\"]"}
-        ]));
+        let got = one_group(
+            member_remove_with_value,
+            json!([
+                {"op": "remove", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]},
+                {"op": "remove", "path": "Members", "value": [{"value": "u1091"}, {"Value": "u2"}]}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"},
+                {"op": "remove", "path": "Members[value eq \"u1091\"]"},
+                {"op": "remove", "path": "Members[value eq \"u2\"]"}
+            ])
+        );
     }
 
     #[test]
     fn member_remove_with_value_escapes_and_keeps_the_rest() {
-        let got = one_group(member_remove_with_value, json!([
-            {"op": "remove", "path": "members", "value": [{"value": "a\"b\\c"}, {"display": "no id"}]},
-            {"op": "remove", "path": "members", "value": []},
-            {"op": "remove", "path": "members"},
-            {"op": "remove", "path": "members[value eq \"x\"]"}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "remove", "path": "members[value eq \"a\\\"b\\\\c\"]"},
-            {"op": "remove", "path": "members", "value": [{"display": "no id"}]},
-            {"op": "remove", "path": "members"},
-            {"op": "remove", "path": "members[value eq \"x\"]"}
-        ]));
+        let got = one_group(
+            member_remove_with_value,
+            json!([
+                {"op": "remove", "path": "members", "value": [{"value": "a\"b\\c"}, {"display": "no id"}]},
+                {"op": "remove", "path": "members", "value": []},
+                {"op": "remove", "path": "members"},
+                {"op": "remove", "path": "members[value eq \"x\"]"}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "remove", "path": "members[value eq \"a\\\"b\\\\c\"]"},
+                {"op": "remove", "path": "members", "value": [{"display": "no id"}]},
+                {"op": "remove", "path": "members"},
+                {"op": "remove", "path": "members[value eq \"x\"]"}
+            ])
+        );
         let generated = got[0]["path"].as_str().unwrap();
         let parsed = filter::parse_path(generated).unwrap();
         assert!(parsed.filter.is_some(), "the generated path parses back");
@@ -885,8 +1055,14 @@ mod tests {
 
     #[test]
     fn member_remove_with_value_is_generic_over_value_lists() {
-        let got = one(member_remove_with_value, json!([{"op": "remove", "path": "emails", "value": [{"value": "a@b", "type": "work"}]}]));
-        assert_eq!(got, json!([{"op": "remove", "path": "emails[value eq \"a@b\"]"}]));
+        let got = one(
+            member_remove_with_value,
+            json!([{"op": "remove", "path": "emails", "value": [{"value": "a@b", "type": "work"}]}]),
+        );
+        assert_eq!(
+            got,
+            json!([{"op": "remove", "path": "emails[value eq \"a@b\"]"}])
+        );
     }
 
     // ---- 7. empty_string_clears -----------------------------------------------------------------------------
@@ -894,50 +1070,80 @@ mod tests {
     #[test]
     fn empty_string_clears_with_paths() {
         // [LA] SCIM_Null_Update_Test
-        let got = one(empty_string_clears, json!([
-            {"op": "replace", "path": "title", "value": ""},
-            {"op": "replace", "path": "nickName", "value": null},
-            {"op": "add", "path": "emails[type eq \"work\"].value", "value": ""},
-            {"op": "replace", "path": format!("{ENT}:department"), "value": ""},
-            {"op": "replace", "path": "displayName", "value": " "}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "remove", "path": "title"},
-            {"op": "remove", "path": "nickName"},
-            {"op": "remove", "path": "emails[type eq \"work\"].value"},
-            {"op": "remove", "path": format!("{ENT}:department")},
-            {"op": "replace", "path": "displayName", "value": " "}
-        ]));
+        let got = one(
+            empty_string_clears,
+            json!([
+                {"op": "replace", "path": "title", "value": ""},
+                {"op": "replace", "path": "nickName", "value": null},
+                {"op": "add", "path": "emails[type eq \"work\"].value", "value": ""},
+                {"op": "replace", "path": format!("{ENT}:department"), "value": ""},
+                {"op": "replace", "path": "displayName", "value": " "}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "remove", "path": "title"},
+                {"op": "remove", "path": "nickName"},
+                {"op": "remove", "path": "emails[type eq \"work\"].value"},
+                {"op": "remove", "path": format!("{ENT}:department")},
+                {"op": "replace", "path": "displayName", "value": " "}
+            ])
+        );
     }
 
     #[test]
     fn empty_string_clears_pathless() {
-        let got = one(empty_string_clears, json!([
-            {"op": "replace", "value": {"title": "", "displayName": "New", "nickName": null, "id": "",
-                                        ENT: {"department": "", "costCenter": "C"}}},
-            {"op": "replace", "value": {ENT: {"division": null}}}
-        ]));
-        assert_eq!(got, json!([
-            {"op": "replace", "value": {"displayName": "New", ENT: {"costCenter": "C"}}},
-            {"op": "remove", "path": "title"},
-            {"op": "remove", "path": "nickName"},
-            {"op": "remove", "path": format!("{ENT}:department")},
-            {"op": "remove", "path": format!("{ENT}:division")}
-        ]));
+        let got = one(
+            empty_string_clears,
+            json!([
+                {"op": "replace", "value": {"title": "", "displayName": "New", "nickName": null, "id": "",
+                                            ENT: {"department": "", "costCenter": "C"}}},
+                {"op": "replace", "value": {ENT: {"division": null}}}
+            ]),
+        );
+        assert_eq!(
+            got,
+            json!([
+                {"op": "replace", "value": {"displayName": "New", ENT: {"costCenter": "C"}}},
+                {"op": "remove", "path": "title"},
+                {"op": "remove", "path": "nickName"},
+                {"op": "remove", "path": format!("{ENT}:department")},
+                {"op": "remove", "path": format!("{ENT}:division")}
+            ])
+        );
     }
 
     #[test]
     fn empty_string_on_required_attribute_is_invalid_value() {
         for (rt, ops) in [
-            (user_resource_type(), json!([{"op": "replace", "path": "userName", "value": ""}])),
-            (user_resource_type(), json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:userName", "value": null}])),
-            (user_resource_type(), json!([{"op": "replace", "value": {"userName": ""}}])),
-            (group_resource_type(), json!([{"op": "replace", "path": "displayName", "value": ""}])),
+            (
+                user_resource_type(),
+                json!([{"op": "replace", "path": "userName", "value": ""}]),
+            ),
+            (
+                user_resource_type(),
+                json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:userName", "value": null}]),
+            ),
+            (
+                user_resource_type(),
+                json!([{"op": "replace", "value": {"userName": ""}}]),
+            ),
+            (
+                group_resource_type(),
+                json!([{"op": "replace", "path": "displayName", "value": ""}]),
+            ),
         ] {
-            let Value::Array(mut ops) = ops else { unreachable!() };
+            let Value::Array(mut ops) = ops else {
+                unreachable!()
+            };
             let e = empty_string_clears(&mut ops, rt).unwrap_err();
             assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)));
-            assert!(e.detail.contains("is required and cannot be empty"), "{}", e.detail);
+            assert!(
+                e.detail.contains("is required and cannot be empty"),
+                "{}",
+                e.detail
+            );
         }
     }
 
@@ -945,8 +1151,15 @@ mod tests {
 
     #[test]
     fn pipeline_on_default_dialect_group_removal() {
-        let ops = pipeline(group_resource_type(), entra_fixture!("group-patch-remove-members")).unwrap();
-        assert_eq!(ops, json!([{"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"}]));
+        let ops = pipeline(
+            group_resource_type(),
+            entra_fixture!("group-patch-remove-members"),
+        )
+        .unwrap();
+        assert_eq!(
+            ops,
+            json!([{"op": "remove", "path": "members[value eq \"f648f8d5ea4e4cd38e9c\"]"}])
+        );
     }
 
     #[test]
@@ -957,12 +1170,15 @@ mod tests {
                                         "title": ""}}
         ])))
         .unwrap();
-        assert_eq!(ops, json!([
-            {"op": "replace", "value": {"active": false}},
-            {"op": "replace", "path": "name.givenName", "value": "G"},
-            {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "m-1"}},
-            {"op": "remove", "path": "title"}
-        ]));
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "replace", "value": {"active": false}},
+                {"op": "replace", "path": "name.givenName", "value": "G"},
+                {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "m-1"}},
+                {"op": "remove", "path": "title"}
+            ])
+        );
     }
 
     /// Each rewrite on the payload captured from Entra that made it necessary (`shared/fixtures/entra/`):
@@ -971,38 +1187,79 @@ mod tests {
     fn captured_payloads_through_the_pipeline() {
         let p = format!("{ENT}:manager");
         let cases = [
-            ("string_booleans", entra_fixture!("user-patch-disable-string-false"),
-             json!([{"op": "replace", "path": "active", "value": false}])),
-            ("string_booleans", entra_fixture!("user-patch-enable-string-true"),
-             json!([{"op": "replace", "path": "active", "value": true}])),
-            ("manager_shapes", entra_fixture!("user-patch-e-manager-array-with-ref"),
-             json!([{"op": "add", "path": "manager", "value": {"$ref": "http://example.com/scim/Users/00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
-                                                              "value": "00aa00aa-bb11-cc22-dd33-44ee44ee44ee"}}])),
-            ("manager_shapes", entra_fixture!("user-patch-e-manager-urn-bare-string"),
-             json!([{"op": "add", "path": p, "value": {"value": "45619541-95de-4d5e-9872-571b5d2c5577"}}])),
-            ("manager_shapes", entra_fixture!("user-patch-e-manager-clear-empty-string"), json!([{"op": "remove", "path": p}])),
-            ("remove_with_value_on_single_valued", entra_fixture!("user-patch-f-remove-with-value"),
-             json!([{"op": "remove", "path": "emails[type eq \"work\"].value"}])),
-            ("empty_string_clears", entra_fixture!("user-patch-h-clear-pathless"),
-             json!([{"op": "remove", "path": "title"}, {"op": "remove", "path": "nickName"},
-                    {"op": "remove", "path": format!("{ENT}:department")}])),
-            ("op_case", entra_fixture!("user-patch-b-user-name"),
-             json!([{"op": "replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}])),
+            (
+                "string_booleans",
+                entra_fixture!("user-patch-disable-string-false"),
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            ),
+            (
+                "string_booleans",
+                entra_fixture!("user-patch-enable-string-true"),
+                json!([{"op": "replace", "path": "active", "value": true}]),
+            ),
+            (
+                "manager_shapes",
+                entra_fixture!("user-patch-e-manager-array-with-ref"),
+                json!([{"op": "add", "path": "manager", "value": {"$ref": "http://example.com/scim/Users/00aa00aa-bb11-cc22-dd33-44ee44ee44ee",
+                                                              "value": "00aa00aa-bb11-cc22-dd33-44ee44ee44ee"}}]),
+            ),
+            (
+                "manager_shapes",
+                entra_fixture!("user-patch-e-manager-urn-bare-string"),
+                json!([{"op": "add", "path": p, "value": {"value": "45619541-95de-4d5e-9872-571b5d2c5577"}}]),
+            ),
+            (
+                "manager_shapes",
+                entra_fixture!("user-patch-e-manager-clear-empty-string"),
+                json!([{"op": "remove", "path": p}]),
+            ),
+            (
+                "remove_with_value_on_single_valued",
+                entra_fixture!("user-patch-f-remove-with-value"),
+                json!([{"op": "remove", "path": "emails[type eq \"work\"].value"}]),
+            ),
+            (
+                "empty_string_clears",
+                entra_fixture!("user-patch-h-clear-pathless"),
+                json!([{"op": "remove", "path": "title"}, {"op": "remove", "path": "nickName"},
+                    {"op": "remove", "path": format!("{ENT}:department")}]),
+            ),
+            (
+                "op_case",
+                entra_fixture!("user-patch-b-user-name"),
+                json!([{"op": "replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}]),
+            ),
         ];
         for (rewrite, payload, want) in cases {
-            let got = pipeline(user_resource_type(), payload.clone()).unwrap_or_else(|e| panic!("{rewrite}: {e}"));
+            let got = pipeline(user_resource_type(), payload.clone())
+                .unwrap_or_else(|e| panic!("{rewrite}: {e}"));
             assert_eq!(got, want, "{rewrite} on {payload}");
         }
-        let got = pipeline(group_resource_type(), entra_fixture!("group-patch-add-members")).unwrap();
-        assert_eq!(got, json!([{"op": "add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}]));
+        let got = pipeline(
+            group_resource_type(),
+            entra_fixture!("group-patch-add-members"),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            json!([{"op": "add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}])
+        );
     }
 
     #[test]
     fn pipeline_names_are_listed_in_order() {
         let names: Vec<&str> = PIPELINE.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, [
-            "op_case", "pathless_dotted_keys", "manager_shapes", "string_booleans",
-            "remove_with_value_on_single_valued", "member_remove_with_value", "empty_string_clears"
-        ]);
+        assert_eq!(
+            names,
+            [
+                "op_case",
+                "pathless_dotted_keys",
+                "manager_shapes",
+                "string_booleans",
+                "remove_with_value_on_single_valued",
+                "member_remove_with_value",
+                "empty_string_clears"
+            ]
+        );
     }
 }

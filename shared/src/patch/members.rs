@@ -44,7 +44,10 @@ impl MemberPlan {
     }
 
     fn clear(&mut self) {
-        *self = MemberPlan { clear: true, ..Default::default() };
+        *self = MemberPlan {
+            clear: true,
+            ..Default::default()
+        };
     }
 
     /// The `members` of a POST or PUT body.
@@ -105,7 +108,14 @@ pub fn split(ops: Vec<PatchOp>) -> ScimResult<(Vec<PatchOp>, MemberPlan)> {
     let mut plan = MemberPlan::default();
     for op in ops {
         match &op.path {
-            Some(path) if is_members(&path.attr.name) && path.attr.urn.as_deref().is_none_or(|u| u.to_ascii_lowercase().contains(":core:")) => {
+            Some(path)
+                if is_members(&path.attr.name)
+                    && path
+                        .attr
+                        .urn
+                        .as_deref()
+                        .is_none_or(|u| u.to_ascii_lowercase().contains(":core:")) =>
+            {
                 member_op(&op, &mut plan)?;
             }
             None => {
@@ -184,22 +194,42 @@ mod tests {
     #[test]
     fn entra_add_members() {
         // docs/entra-dialect.md §1.6 "Add members"
-        let (attrs, p) = plan(json!([{"op":"Add","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}, {"value":"u2"}]}]));
+        let (attrs, p) = plan(
+            json!([{"op":"Add","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}, {"value":"u2"}]}]),
+        );
         assert!(attrs.is_empty());
-        assert_eq!(p, MemberPlan { clear: false, adds: ids(&["f648f8d5ea4e4cd38e9c", "u2"]), removes: vec![] });
+        assert_eq!(
+            p,
+            MemberPlan {
+                clear: false,
+                adds: ids(&["f648f8d5ea4e4cd38e9c", "u2"]),
+                removes: vec![]
+            }
+        );
     }
 
     #[test]
     fn entra_remove_with_value_array_removes_only_those() {
         // §1.6 default dialect; §5 item 4
-        let (_, p) = plan(json!([{"op":"Remove","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}]}]));
-        assert_eq!(p, MemberPlan { clear: false, adds: vec![], removes: ids(&["f648f8d5ea4e4cd38e9c"]) });
+        let (_, p) = plan(
+            json!([{"op":"Remove","path":"members","value":[{"$ref":null,"value":"f648f8d5ea4e4cd38e9c"}]}]),
+        );
+        assert_eq!(
+            p,
+            MemberPlan {
+                clear: false,
+                adds: vec![],
+                removes: ids(&["f648f8d5ea4e4cd38e9c"])
+            }
+        );
     }
 
     #[test]
     fn entra_remove_by_filter_removes_only_that_member() {
         // §1.6 with flag; §5 item 5
-        let (_, p) = plan(json!([{"op":"remove","path":"members[value eq \"7f4bc1a3-285e-48ae-8202-5accb43efb0e\"]"}]));
+        let (_, p) = plan(
+            json!([{"op":"remove","path":"members[value eq \"7f4bc1a3-285e-48ae-8202-5accb43efb0e\"]"}]),
+        );
         assert_eq!(p.removes, ids(&["7f4bc1a3-285e-48ae-8202-5accb43efb0e"]));
         assert!(!p.clear);
     }
@@ -218,9 +248,25 @@ mod tests {
             {"op":"remove","path":"members","value":[{"value":"c"}]},
             {"op":"add","path":"members","value":[{"value":"c"}]}
         ]));
-        assert_eq!(p, MemberPlan { clear: false, adds: ids(&["b", "c"]), removes: ids(&["a"]) });
-        let (_, p) = plan(json!([{"op":"add","path":"members","value":[{"value":"a"}]}, {"op":"replace","path":"members","value":[{"value":"z"}]}]));
-        assert_eq!(p, MemberPlan { clear: true, adds: ids(&["z"]), removes: vec![] });
+        assert_eq!(
+            p,
+            MemberPlan {
+                clear: false,
+                adds: ids(&["b", "c"]),
+                removes: ids(&["a"])
+            }
+        );
+        let (_, p) = plan(
+            json!([{"op":"add","path":"members","value":[{"value":"a"}]}, {"op":"replace","path":"members","value":[{"value":"z"}]}]),
+        );
+        assert_eq!(
+            p,
+            MemberPlan {
+                clear: true,
+                adds: ids(&["z"]),
+                removes: vec![]
+            }
+        );
     }
 
     #[test]
@@ -229,7 +275,8 @@ mod tests {
         let (attrs, p) = plan(json!([{"op":"replace","value":{"displayName":"MSADPJJZWBUS"}}]));
         assert_eq!(attrs.len(), 1);
         assert!(p.is_empty());
-        let (attrs, p) = plan(json!([{"op":"add","value":{"displayName":"X","members":[{"value":"m"}]}}]));
+        let (attrs, p) =
+            plan(json!([{"op":"add","value":{"displayName":"X","members":[{"value":"m"}]}}]));
         assert_eq!(attrs.len(), 1);
         assert_eq!(p.adds, ids(&["m"]));
     }

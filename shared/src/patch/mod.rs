@@ -53,6 +53,10 @@ use serde_json::Value;
 pub fn parse_ops(body: &Value, rt: &ResourceType) -> ScimResult<Vec<PatchOp>> {
     let mut body = body.clone();
     dialect::patch_request(&mut body, rt)?;
-    let list = body.get("Operations").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let list = body
+        .get("Operations")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     list.iter().map(|op| ops::parse_op(op, rt)).collect()
 }

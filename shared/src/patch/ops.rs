@@ -50,7 +50,9 @@ pub struct PatchOp {
 pub(super) fn parse_op(op: &Value, rt: &ResourceType) -> ScimResult<PatchOp> {
     let name = op.get("op").and_then(Value::as_str).unwrap_or_default();
     let kind = PatchOpKind::parse(name).ok_or_else(|| {
-        ScimError::invalid_syntax(format!("Unsupported PATCH op \"{name}\": use add, replace or remove"))
+        ScimError::invalid_syntax(format!(
+            "Unsupported PATCH op \"{name}\": use add, replace or remove"
+        ))
     })?;
     let path = match op.get("path") {
         None | Some(Value::Null) => None,
@@ -62,7 +64,11 @@ pub(super) fn parse_op(op: &Value, rt: &ResourceType) -> ScimResult<PatchOp> {
             )))
         }
     };
-    Ok(PatchOp { op: kind, path, value: op.get("value").cloned() })
+    Ok(PatchOp {
+        op: kind,
+        path,
+        value: op.get("value").cloned(),
+    })
 }
 
 /// Parse a PATCH path. A path that is exactly a schema URN of `rt` (the whole enterprise extension, say)
@@ -70,9 +76,18 @@ pub(super) fn parse_op(op: &Value, rt: &ResourceType) -> ScimResult<PatchOp> {
 pub(super) fn parse_patch_path(path: &str, rt: &ResourceType) -> ScimResult<PatchPath> {
     let path = path.trim();
     if let Some(urn) = rt.canonical_urn(path) {
-        let attr = AttrPath { urn: None, name: urn.to_string(), sub: None };
-        return Ok(PatchPath { attr, filter: None, sub_after_filter: None });
+        let attr = AttrPath {
+            urn: None,
+            name: urn.to_string(),
+            sub: None,
+        };
+        return Ok(PatchPath {
+            attr,
+            filter: None,
+            sub_after_filter: None,
+        });
     }
-    filter::parse_path(path)
-        .map_err(|e| ScimError::invalid_path(format!("The PATCH path \"{path}\" is not valid: {e}")))
+    filter::parse_path(path).map_err(|e| {
+        ScimError::invalid_path(format!("The PATCH path \"{path}\" is not valid: {e}"))
+    })
 }

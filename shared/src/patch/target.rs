@@ -6,9 +6,8 @@
 
 use crate::error::{ScimError, ScimResult};
 use crate::filter::{Filter, PatchPath};
-use crate::schema::{AttrDef, Mutability, ResourceType, Resolved, Schema, COMMON_ATTRIBUTES};
+use crate::schema::{AttrDef, Mutability, Resolved, ResourceType, Schema, COMMON_ATTRIBUTES};
 use serde_json::Value;
-
 
 /// Where a PATCH path or a key of a pathless value object points.
 #[derive(Debug, Clone)]
@@ -18,7 +17,10 @@ pub(super) enum Target {
     /// Exactly the core schema URN: its object value holds top-level attributes.
     Core,
     /// Exactly an extension schema URN: the whole extension object (`schema` is None when unknown).
-    Extension { key: String, schema: Option<&'static Schema> },
+    Extension {
+        key: String,
+        schema: Option<&'static Schema>,
+    },
     /// An attribute, possibly with a value filter and/or a sub-attribute.
     Attr(AttrTarget),
 }
@@ -51,7 +53,15 @@ impl AttrTarget {
             Some(u) => format!("{u}:{name}"),
             None => name.clone(),
         };
-        AttrTarget { ext, name, def, read_only, filter: None, sub: None, label }
+        AttrTarget {
+            ext,
+            name,
+            def,
+            read_only,
+            filter: None,
+            sub: None,
+            label,
+        }
     }
 
     /// Whether emptying this target would break a required attribute (`userName`, group `displayName`).
@@ -66,7 +76,8 @@ impl AttrTarget {
     /// `password`: this server keeps no credentials, so writes to writeOnly attributes are ignored
     /// (as POST/PUT drop them).
     pub(super) fn write_only(&self) -> bool {
-        self.def.is_some_and(|d| d.mutability == Mutability::WriteOnly)
+        self.def
+            .is_some_and(|d| d.mutability == Mutability::WriteOnly)
     }
 
     /// The target is a whole attribute (no filter, no sub-attribute).
@@ -88,16 +99,24 @@ pub(super) fn resolve(path: &PatchPath, rt: &ResourceType) -> ScimResult<Target>
             return Ok(Target::Core);
         }
         if let Some(schema) = rt.extension(&full) {
-            return Ok(Target::Extension { key: schema.id.clone(), schema: Some(schema) });
+            return Ok(Target::Extension {
+                key: schema.id.clone(),
+                schema: Some(schema),
+            });
         }
     }
-    let Some(mut t) = locate(a.urn.as_deref(), &a.name, rt) else { return Ok(Target::Ignored) };
+    let Some(mut t) = locate(a.urn.as_deref(), &a.name, rt) else {
+        return Ok(Target::Ignored);
+    };
     t.label = label(path);
     t.filter = path.filter.clone();
     if let Some(s) = sub {
         let def = t.def.and_then(|d| d.sub(s));
         t.read_only |= def.is_some_and(|d| d.mutability == Mutability::ReadOnly);
-        t.sub = Some(SubTarget { name: def.map_or_else(|| s.to_string(), |d| d.name.clone()), def });
+        t.sub = Some(SubTarget {
+            name: def.map_or_else(|| s.to_string(), |d| d.name.clone()),
+            def,
+        });
     }
     check_shape(&t)?;
     Ok(Target::Attr(t))
@@ -109,10 +128,16 @@ pub(super) fn resolve_key(key: &str, value: &Value, rt: &ResourceType) -> Target
         return Target::Core;
     }
     if let Some(schema) = rt.extension(key) {
-        return Target::Extension { key: schema.id.clone(), schema: Some(schema) };
+        return Target::Extension {
+            key: schema.id.clone(),
+            schema: Some(schema),
+        };
     }
     if is_urn(key) && value.is_object() {
-        return Target::Extension { key: key.to_string(), schema: None };
+        return Target::Extension {
+            key: key.to_string(),
+            schema: None,
+        };
     }
     match locate(None, key, rt) {
         None => Target::Ignored,
@@ -131,23 +156,36 @@ fn locate(urn: Option<&str>, name: &str, rt: &ResourceType) -> Option<AttrTarget
         let ext = urn.map(|u| rt.canonical_urn(u).unwrap_or(u).to_string());
         return Some(AttrTarget::new(ext, name.to_string(), None));
     }
-    if let Some(common) = COMMON_ATTRIBUTES.iter().find(|c| c.eq_ignore_ascii_case(name)) {
+    if let Some(common) = COMMON_ATTRIBUTES
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+    {
         return match *common {
             "schemas" => None,
             "externalId" => Some(AttrTarget::new(None, "externalId".into(), None)),
-            other => Some(AttrTarget { read_only: true, ..AttrTarget::new(None, other.into(), None) }),
+            other => Some(AttrTarget {
+                read_only: true,
+                ..AttrTarget::new(None, other.into(), None)
+            }),
         };
     }
     if urn.is_none() {
         if let Some(r) = unique_extension_attr(rt, name) {
-            return Some(AttrTarget::new(Some(r.schema.id.clone()), r.def.name.clone(), Some(r.def)));
+            return Some(AttrTarget::new(
+                Some(r.schema.id.clone()),
+                r.def.name.clone(),
+                Some(r.def),
+            ));
         }
     }
     Some(AttrTarget::new(None, name.to_string(), None))
 }
 
 fn unique_extension_attr(rt: &ResourceType, name: &str) -> Option<Resolved<'static>> {
-    let mut hits = rt.extensions.iter().filter_map(|(s, _)| rt.resolve(Some(&s.id), name));
+    let mut hits = rt
+        .extensions
+        .iter()
+        .filter_map(|(s, _)| rt.resolve(Some(&s.id), name));
     let first = hits.next()?;
     hits.next().is_none().then_some(first)
 }

@@ -74,24 +74,53 @@ pub enum AddSecret {
 pub trait ClientStore: Send + Sync {
     /// Store a new client with its first secret, in one transaction. The tenant must be registered
     /// (except the base URL's directory, `default`); `Internal` when it is not or the id is taken.
-    async fn create_client(&self, client: &OAuthClient, secret: &ClientSecret) -> Result<(), StoreError>;
+    async fn create_client(
+        &self,
+        client: &OAuthClient,
+        secret: &ClientSecret,
+    ) -> Result<(), StoreError>;
     /// The client item alone (one GetItem): what the access-token check reads to learn about revocation.
-    async fn oauth_client(&self, tenant: &str, id: &str) -> Result<Option<OAuthClient>, StoreError>;
+    async fn oauth_client(&self, tenant: &str, id: &str)
+        -> Result<Option<OAuthClient>, StoreError>;
     /// The client and its secrets (one Query): what the token endpoint reads.
-    async fn client_credentials(&self, tenant: &str, id: &str) -> Result<Option<ClientCredentials>, StoreError>;
+    async fn client_credentials(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<ClientCredentials>, StoreError>;
     /// Every client of the tenant with its secrets.
     async fn list_clients(&self, tenant: &str) -> Result<Vec<ClientCredentials>, StoreError>;
     /// Add a secret to a client that exists, is not revoked and holds fewer than
     /// [`MAX_SECRETS_PER_CLIENT`]; conditioned on the client item, so it cannot race a revocation.
-    async fn add_secret(&self, tenant: &str, client_id: &str, secret: &ClientSecret) -> Result<AddSecret, StoreError>;
+    async fn add_secret(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret: &ClientSecret,
+    ) -> Result<AddSecret, StoreError>;
     /// Delete one secret; false when the client has no such secret.
-    async fn revoke_secret(&self, tenant: &str, client_id: &str, secret_id: &str) -> Result<bool, StoreError>;
+    async fn revoke_secret(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret_id: &str,
+    ) -> Result<bool, StoreError>;
     /// Mark the client revoked (kept, so its id is never reused); false when there is no such client.
-    async fn revoke_client(&self, tenant: &str, client_id: &str, now: &str) -> Result<bool, StoreError>;
+    async fn revoke_client(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        now: &str,
+    ) -> Result<bool, StoreError>;
     /// The tenant's WIF trust (one GetItem).
     async fn wif_trust(&self, tenant: &str) -> Result<Option<WifTrustRecord>, StoreError>;
     /// Set (or replace) the tenant's WIF trust. The tenant must be registered (except `default`).
-    async fn put_wif_trust(&self, tenant: &str, trust: &WifTrustRecord, now: &str) -> Result<(), StoreError>;
+    async fn put_wif_trust(
+        &self,
+        tenant: &str,
+        trust: &WifTrustRecord,
+        now: &str,
+    ) -> Result<(), StoreError>;
     /// Remove it; false when there was none.
     async fn remove_wif_trust(&self, tenant: &str) -> Result<bool, StoreError>;
 }

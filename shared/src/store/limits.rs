@@ -58,27 +58,59 @@ pub fn index_key(key: &str) -> Result<(), StoreError> {
 
 /// Can a resource with these attributes (and, for a user, these groups) be stored under `id`? Checks every
 /// key it would write and the size of its item.
-pub fn resource(tenant: &str, rt: &ResourceType, id: &str, attrs: &Map<String, Value>, groups: &[String]) -> Result<(), StoreError> {
+pub fn resource(
+    tenant: &str,
+    rt: &ResourceType,
+    id: &str,
+    attrs: &Map<String, Value>,
+    groups: &[String],
+) -> Result<(), StoreError> {
     self::id("The id", id)?;
     if let (Some(attr), Some(unique)) = (model::unique_attr(rt), model::unique_key(rt, attrs)) {
         // The guard key is the longer of the two keys holding the unique value (`…#uniq#<value>` vs `…#<value>`).
-        let prefix = keys::guard_pk(tenant, rt, "").len().max(keys::gsi1pk(tenant, rt, "").len());
+        let prefix = keys::guard_pk(tenant, rt, "")
+            .len()
+            .max(keys::gsi1pk(tenant, rt, "").len());
         check_key_value(attr, unique.len(), prefix, ", lower-cased")?;
     }
     let external = attrs.get("externalId").and_then(Value::as_str);
     if let Some(ext) = external {
-        check_key_value("externalId", ext.len(), keys::gsi2pk(tenant, rt, "").len(), "")?;
+        check_key_value(
+            "externalId",
+            ext.len(),
+            keys::gsi2pk(tenant, rt, "").len(),
+            "",
+        )?;
     }
     let resource_pk = keys::resource_pk(tenant, rt);
-    let unique_keys = model::unique_key(rt, attrs).map_or(0, |u| "gsi1pk".len() + keys::gsi1pk(tenant, rt, &u).len());
+    let unique_keys = model::unique_key(rt, attrs)
+        .map_or(0, |u| "gsi1pk".len() + keys::gsi1pk(tenant, rt, &u).len());
     let external_key = external.map_or(0, |x| "gsi2pk".len() + keys::gsi2pk(tenant, rt, x).len());
-    let fixed = "pk".len() + resource_pk.len() + "sk".len() + id.len() + "id".len() + id.len() + "doc".len() + METADATA_BYTES + unique_keys + external_key;
-    let groups_bytes: usize = groups.iter().map(String::len).sum::<usize>() + if groups.is_empty() { 0 } else { "grp".len() };
-    let reserve = if rt.name == "User" { groups_bytes.max(GROUPS_RESERVE_BYTES) } else { groups_bytes };
+    let fixed = "pk".len()
+        + resource_pk.len()
+        + "sk".len()
+        + id.len()
+        + "id".len()
+        + id.len()
+        + "doc".len()
+        + METADATA_BYTES
+        + unique_keys
+        + external_key;
+    let groups_bytes: usize = groups.iter().map(String::len).sum::<usize>()
+        + if groups.is_empty() { 0 } else { "grp".len() };
+    let reserve = if rt.name == "User" {
+        groups_bytes.max(GROUPS_RESERVE_BYTES)
+    } else {
+        groups_bytes
+    };
     let document = json_len(attrs);
     let allowed = ITEM_BYTES.saturating_sub(fixed + reserve);
     if document > allowed {
-        let room = if rt.name == "User" { ", less room kept for the user's group memberships" } else { "" };
+        let room = if rt.name == "User" {
+            ", less room kept for the user's group memberships"
+        } else {
+            ""
+        };
         return Err(StoreError::TooLarge(format!(
             "The {} is {document} bytes as stored (JSON); a stored {} may be at most {allowed} bytes: DynamoDB's item limit of 400 KB ({ITEM_BYTES} bytes){room}",
             rt.name, rt.name
@@ -131,20 +163,49 @@ mod tests {
     fn user_name_is_bounded_by_the_guard_key() {
         let rt = user_resource_type();
         let max = PARTITION_KEY_BYTES - keys::guard_pk("default", rt, "").len();
-        assert!(resource("default", rt, "id", &attrs(json!({"userName": "a".repeat(max)})), &[]).is_ok());
-        let e = resource("default", rt, "id", &attrs(json!({"userName": "a".repeat(max + 1)})), &[]).unwrap_err();
-        assert!(matches!(&e, StoreError::TooLarge(d) if d.contains(&format!("at most {max} bytes")) && d.contains("2048")), "{e:?}");
+        assert!(resource(
+            "default",
+            rt,
+            "id",
+            &attrs(json!({"userName": "a".repeat(max)})),
+            &[]
+        )
+        .is_ok());
+        let e = resource(
+            "default",
+            rt,
+            "id",
+            &attrs(json!({"userName": "a".repeat(max + 1)})),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, StoreError::TooLarge(d) if d.contains(&format!("at most {max} bytes")) && d.contains("2048")),
+            "{e:?}"
+        );
         // Bytes, not characters, and after lower-casing.
-        assert!(resource("default", rt, "id", &attrs(json!({"userName": "É".repeat(max / 2 + 1)})), &[]).is_err());
+        assert!(resource(
+            "default",
+            rt,
+            "id",
+            &attrs(json!({"userName": "É".repeat(max / 2 + 1)})),
+            &[]
+        )
+        .is_err());
     }
 
     #[test]
     fn document_size_keeps_room_for_groups() {
         let rt = user_resource_type();
-        let ok = attrs(json!({"userName": "u", "title": "a".repeat(ITEM_BYTES - GROUPS_RESERVE_BYTES - 1000)}));
+        let ok = attrs(
+            json!({"userName": "u", "title": "a".repeat(ITEM_BYTES - GROUPS_RESERVE_BYTES - 1000)}),
+        );
         assert!(resource("default", rt, "id", &ok, &[]).is_ok());
-        let big = attrs(json!({"userName": "u", "title": "a".repeat(ITEM_BYTES - GROUPS_RESERVE_BYTES)}));
-        assert!(matches!(resource("default", rt, "id", &big, &[]), Err(StoreError::TooLarge(d)) if d.contains("400 KB")));
+        let big =
+            attrs(json!({"userName": "u", "title": "a".repeat(ITEM_BYTES - GROUPS_RESERVE_BYTES)}));
+        assert!(
+            matches!(resource("default", rt, "id", &big, &[]), Err(StoreError::TooLarge(d)) if d.contains("400 KB"))
+        );
         // Groups do not reserve room; a group document may use it.
         let g = attrs(json!({"displayName": "g", "description": "a".repeat(ITEM_BYTES - 1000)}));
         assert!(resource("default", group_resource_type(), "id", &g, &[]).is_ok());

@@ -92,7 +92,9 @@ pub struct PageBudget<'a> {
 
 impl std::fmt::Debug for PageBudget<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageBudget").field("max_bytes", &self.max_bytes).finish_non_exhaustive()
+        f.debug_struct("PageBudget")
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,7 +111,13 @@ pub struct PageFill<'a> {
 
 impl<'a> PageFill<'a> {
     pub fn new(q: &ListQuery<'a>) -> Self {
-        PageFill { count: q.count, budget: q.budget, used: 0, full: false, items: Vec::new() }
+        PageFill {
+            count: q.count,
+            budget: q.budget,
+            used: 0,
+            full: false,
+            items: Vec::new(),
+        }
     }
     /// Room for more: fewer than `count` resources and the budget not reached.
     pub fn open(&self) -> bool {
@@ -149,7 +157,12 @@ impl ListQuery<'_> {
             }
         }
         let more = total > skip + fill.items.len();
-        ListPage { total, items: fill.items, more, full: fill.full }
+        ListPage {
+            total,
+            items: fill.items,
+            more,
+            full: fill.full,
+        }
     }
 }
 
@@ -171,22 +184,51 @@ pub trait Store: ResourceStore + MemberStore + TokenStore + ClientStore {}
 impl<T: ResourceStore + MemberStore + TokenStore + ClientStore + ?Sized> Store for T {}
 
 mod clients;
-pub use clients::{AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord, MAX_SECRETS_PER_CLIENT};
+pub use clients::{
+    AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord,
+    MAX_SECRETS_PER_CLIENT,
+};
 
 /// Users and groups as resources. `rt` selects the resource type (User, Group); `tenant` is part of every key.
 #[async_trait]
 pub trait ResourceStore: Send + Sync {
     /// One strongly consistent read.
-    async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    async fn get(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// Insert a new resource and its uniqueness guard, and count it, in one transaction.
-    async fn create(&self, tenant: &str, rt: &'static ResourceType, res: &StoredResource) -> Result<(), StoreError>;
+    async fn create(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        res: &StoredResource,
+    ) -> Result<(), StoreError>;
     /// Replace `old` by `new` if `old.version` is still current (else `VersionConflict`); moves the
     /// uniqueness guard when the unique attribute changes.
-    async fn replace(&self, tenant: &str, rt: &'static ResourceType, old: &StoredResource, new: &StoredResource) -> Result<(), StoreError>;
+    async fn replace(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        old: &StoredResource,
+        new: &StoredResource,
+    ) -> Result<(), StoreError>;
     /// Delete `existing` if its version is still current, with its guard, and uncount it.
-    async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError>;
+    async fn delete(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        existing: &StoredResource,
+    ) -> Result<(), StoreError>;
     /// Filtered, paged listing; `total` counts all matches.
-    async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError>;
+    async fn list(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        q: ListQuery<'_>,
+    ) -> Result<ListPage, StoreError>;
 }
 
 /// The members of groups (users only), kept as items of their own; `tenant` is part of every key.
@@ -195,13 +237,30 @@ pub trait MemberStore: Send + Sync {
     /// Whether group `group_id` exists and, of `ids`, which are users of the tenant and which are members
     /// of the group: batched reads (the group item rides in the first batch), at most 49 ids a call, never
     /// the member list. An empty `group_id` (a group not created yet) reads users only.
-    async fn member_status(&self, tenant: &str, group_id: &str, ids: &[String]) -> Result<MemberStatus, StoreError>;
+    async fn member_status(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        ids: &[String],
+    ) -> Result<MemberStatus, StoreError>;
     /// The ids of the members of `group_id`, in id order; `TooMany` when there are more than `limit`.
-    async fn list_members(&self, tenant: &str, group_id: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn list_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
     /// Add `adds` (users, not yet members) and remove `removes` (current members), in transactions of at
     /// most [`MEMBERS_PER_TRANSACTION`] memberships, each also updating the users' `groups` and the group's
     /// member count, version and lastModified. A membership that changed meanwhile → `VersionConflict`.
-    async fn change_members(&self, tenant: &str, group_id: &str, adds: &[String], removes: &[String], now: &str) -> Result<(), StoreError>;
+    async fn change_members(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        adds: &[String],
+        removes: &[String],
+        now: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// A tenant token as stored: never the token itself, only its hash.
@@ -260,14 +319,23 @@ pub struct Usage {
 /// Record one DynamoDB call against the current request (no-op outside [`measure`]).
 pub fn record_call(op: &'static str) {
     tracing::debug!(op, "dynamodb call");
-    let _ = REQUEST_USAGE.try_with(|c| c.set(Usage { calls: c.get().calls + 1, ..c.get() }));
+    let _ = REQUEST_USAGE.try_with(|c| {
+        c.set(Usage {
+            calls: c.get().calls + 1,
+            ..c.get()
+        })
+    });
 }
 
 /// Record the capacity units a successful call consumed (no-op outside [`measure`]).
 pub fn record_capacity(read_units: f64, write_units: f64) {
     let _ = REQUEST_USAGE.try_with(|c| {
         let u = c.get();
-        c.set(Usage { read_units: u.read_units + read_units, write_units: u.write_units + write_units, ..u })
+        c.set(Usage {
+            read_units: u.read_units + read_units,
+            write_units: u.write_units + write_units,
+            ..u
+        })
     });
 }
 

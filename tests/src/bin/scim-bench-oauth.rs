@@ -39,21 +39,42 @@ fn parse(args: &[String]) -> Result<Opts, String> {
     let mut kv = std::collections::BTreeMap::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let name = a.strip_prefix("--").ok_or_else(|| format!("unexpected argument {a}"))?;
+        let name = a
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {a}"))?;
         let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-        if !["origin", "tenant", "client-id", "client-secret", "token", "requests", "json"].contains(&name) {
+        if ![
+            "origin",
+            "tenant",
+            "client-id",
+            "client-secret",
+            "token",
+            "requests",
+            "json",
+        ]
+        .contains(&name)
+        {
             return Err(format!("unknown option --{name}; see --help"));
         }
         kv.insert(name.to_string(), value.clone());
     }
-    let need = |k: &str| kv.get(k).cloned().ok_or_else(|| format!("--{k} is required; see --help"));
+    let need = |k: &str| {
+        kv.get(k)
+            .cloned()
+            .ok_or_else(|| format!("--{k} is required; see --help"))
+    };
     let origin = need("origin")?.trim_end_matches('/').to_string();
     let url = reqwest::Url::parse(&origin).map_err(|e| format!("--origin: {e}"))?;
     let host = url.host_str().unwrap_or("");
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     if !loopback {
-        return Err(format!("--origin {origin} is not a loopback address; this tool talks to this machine only"));
+        return Err(format!(
+            "--origin {origin} is not a loopback address; this tool talks to this machine only"
+        ));
     }
     Ok(Opts {
         origin,
@@ -61,7 +82,15 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         client_id: need("client-id")?,
         client_secret: need("client-secret")?,
         token: need("token")?,
-        requests: kv.get("requests").map(|v| v.parse().map_err(|_| format!("--requests wants a number, got {v}"))).transpose()?.unwrap_or(200).clamp(1, 100_000),
+        requests: kv
+            .get("requests")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| format!("--requests wants a number, got {v}"))
+            })
+            .transpose()?
+            .unwrap_or(200)
+            .clamp(1, 100_000),
         json: kv.get("json").cloned(),
     })
 }
@@ -84,8 +113,22 @@ impl Sample {
     fn summary(&self) -> serde_json::Value {
         let mut ms = self.ms.clone();
         ms.sort_by(|a, b| a.total_cmp(b));
-        let pct = |p: f64| ms.get(((ms.len() as f64 * p).ceil() as usize).saturating_sub(1).min(ms.len().saturating_sub(1))).copied().unwrap_or(0.0);
-        let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+        let pct = |p: f64| {
+            ms.get(
+                ((ms.len() as f64 * p).ceil() as usize)
+                    .saturating_sub(1)
+                    .min(ms.len().saturating_sub(1)),
+            )
+            .copied()
+            .unwrap_or(0.0)
+        };
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
         let calls: Vec<f64> = self.calls.iter().map(|c| f64::from(*c)).collect();
         serde_json::json!({
             "requests": ms.len(),
@@ -98,7 +141,10 @@ impl Sample {
 }
 
 fn calls(r: &reqwest::Response) -> Option<u32> {
-    r.headers().get("x-scim-dynamodb-calls").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+    r.headers()
+        .get("x-scim-dynamodb-calls")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 async fn run(o: Opts) -> Result<serde_json::Value, String> {
@@ -108,7 +154,11 @@ async fn run(o: Opts) -> Result<serde_json::Value, String> {
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())?;
-    let prefix = if o.tenant == "default" { String::new() } else { format!("/{}", o.tenant) };
+    let prefix = if o.tenant == "default" {
+        String::new()
+    } else {
+        format!("/{}", o.tenant)
+    };
     let token_url = format!("{}{prefix}/oauth2/token", o.origin);
     let scim = format!("{}{prefix}/scim/v2/Users?filter=userName%20eq%20%228f5b9e0e-3f6d-4a57-9d3b-1b7f0c7e9a21%22", o.origin);
 
@@ -131,14 +181,26 @@ async fn run(o: Opts) -> Result<serde_json::Value, String> {
         if status != 200 {
             return Err(format!("the token endpoint answered {status}: {body}"));
         }
-        access_token = body["access_token"].as_str().unwrap_or_default().to_string();
+        access_token = body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
     }
 
     let (mut with_access, mut with_static) = (Sample::default(), Sample::default());
     for i in 0..o.requests * 2 {
-        let (token, sample) = if i % 2 == 0 { (&access_token, &mut with_access) } else { (&o.token, &mut with_static) };
+        let (token, sample) = if i % 2 == 0 {
+            (&access_token, &mut with_access)
+        } else {
+            (&o.token, &mut with_static)
+        };
         let started = Instant::now();
-        let r = client.get(&scim).bearer_auth(token).send().await.map_err(|e| format!("SCIM request: {e}"))?;
+        let r = client
+            .get(&scim)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("SCIM request: {e}"))?;
         let c = calls(&r);
         let status = r.status().as_u16();
         let _ = r.bytes().await;
@@ -147,7 +209,10 @@ async fn run(o: Opts) -> Result<serde_json::Value, String> {
             return Err(format!("the SCIM request answered {status}"));
         }
         if c.is_none() {
-            return Err("the server does not expose DynamoDB calls: start it with SCIM_EXPOSE_CALL_COUNT=1".into());
+            return Err(
+                "the server does not expose DynamoDB calls: start it with SCIM_EXPOSE_CALL_COUNT=1"
+                    .into(),
+            );
         }
     }
     Ok(serde_json::json!({
@@ -173,13 +238,32 @@ async fn main() {
     };
     match result {
         Ok((report, json)) => {
-            println!("{:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>11}", "", "requests", "p50 ms", "p95 ms", "p99 ms", "mean ms", "DynamoDB calls (mean, min-max)");
-            for key in ["token_endpoint", "scim_with_access_token", "scim_with_static_token"] {
+            println!(
+                "{:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>11}",
+                "",
+                "requests",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "mean ms",
+                "DynamoDB calls (mean, min-max)"
+            );
+            for key in [
+                "token_endpoint",
+                "scim_with_access_token",
+                "scim_with_static_token",
+            ] {
                 let s = &report[key];
                 println!(
                     "{key:<26} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.2} ({}-{})",
-                    s["requests"], s["p50_ms"].as_f64().unwrap_or(0.0), s["p95_ms"].as_f64().unwrap_or(0.0), s["p99_ms"].as_f64().unwrap_or(0.0),
-                    s["mean_ms"].as_f64().unwrap_or(0.0), s["calls_mean"].as_f64().unwrap_or(0.0), s["calls_min"], s["calls_max"]
+                    s["requests"],
+                    s["p50_ms"].as_f64().unwrap_or(0.0),
+                    s["p95_ms"].as_f64().unwrap_or(0.0),
+                    s["p99_ms"].as_f64().unwrap_or(0.0),
+                    s["mean_ms"].as_f64().unwrap_or(0.0),
+                    s["calls_mean"].as_f64().unwrap_or(0.0),
+                    s["calls_min"],
+                    s["calls_max"]
                 );
             }
             if let Some(f) = json {

@@ -8,8 +8,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use reqwest::{Method, Url};
-use serde_json::{json, Value};
 use scim_core::store::keys;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -125,21 +125,50 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
-        let Some(name) = a.strip_prefix("--") else { return Err(format!("unexpected argument {a}")) };
+        let Some(name) = a.strip_prefix("--") else {
+            return Err(format!("unexpected argument {a}"));
+        };
         let (name, value) = match name.split_once('=') {
             Some((n, v)) => (n.to_string(), v.to_string()),
             None => {
                 i += 1;
-                (name.to_string(), args.get(i).cloned().ok_or_else(|| format!("--{name} needs a value"))?)
+                (
+                    name.to_string(),
+                    args.get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("--{name} needs a value"))?,
+                )
             }
         };
         kv.insert(name, value);
         i += 1;
     }
     let known = [
-        "base-url", "token", "label", "scenario", "users", "groups", "group-size", "member-batch", "concurrency", "duration-secs", "read-secs",
-        "page-size", "page-rounds", "quirks", "max-phase-secs", "ceiling", "ceiling-table", "ceiling-tenant", "ceiling-data-dir", "server-pid", "json",
-        "load-concurrency", "load-member-batch", "scale-group-sizes", "samples",
+        "base-url",
+        "token",
+        "label",
+        "scenario",
+        "users",
+        "groups",
+        "group-size",
+        "member-batch",
+        "concurrency",
+        "duration-secs",
+        "read-secs",
+        "page-size",
+        "page-rounds",
+        "quirks",
+        "max-phase-secs",
+        "ceiling",
+        "ceiling-table",
+        "ceiling-tenant",
+        "ceiling-data-dir",
+        "server-pid",
+        "json",
+        "load-concurrency",
+        "load-member-batch",
+        "scale-group-sizes",
+        "samples",
     ];
     if let Some(k) = kv.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!("unknown option --{k}; see --help"));
@@ -152,24 +181,46 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     };
     let scale = scenario != Scenario::Default;
     let num = |k: &str, d: usize| -> Result<usize, String> {
-        kv.get(k).map(|v| v.parse::<usize>().map_err(|_| format!("--{k} wants a number, got {v}"))).unwrap_or(Ok(d))
+        kv.get(k)
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("--{k} wants a number, got {v}"))
+            })
+            .unwrap_or(Ok(d))
     };
-    let base_url = kv.get("base-url").cloned().ok_or("--base-url is required")?.trim_end_matches('/').to_string();
+    let base_url = kv
+        .get("base-url")
+        .cloned()
+        .ok_or("--base-url is required")?
+        .trim_end_matches('/')
+        .to_string();
     check_loopback(&base_url)?;
     let mut ceiling_key = None;
     if let Some(c) = kv.get("ceiling") {
         check_loopback(c)?;
         let dir = kv.get("ceiling-data-dir").ok_or("--ceiling needs --ceiling-data-dir (the server's SCIM_DATA_DIR, which keeps the engine's key)")?;
-        ceiling_key = Some(scim_local::engine_door::EngineKey::read(std::path::Path::new(dir))?);
+        ceiling_key = Some(scim_local::engine_door::EngineKey::read(
+            std::path::Path::new(dir),
+        )?);
     }
     let sizes = match kv.get("scale-group-sizes") {
-        Some(s) => s.split(',').map(|x| x.trim().parse::<usize>().map_err(|_| format!("bad --scale-group-sizes {s}"))).collect::<Result<Vec<_>, _>>()?,
+        Some(s) => s
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("bad --scale-group-sizes {s}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
         None => vec![10, 1000, 100_000],
     };
     let o = Opts {
         label: kv.get("label").cloned().unwrap_or_else(|| base_url.clone()),
         base_url,
-        token: kv.get("token").cloned().ok_or("--token is required (any value for a server without auth)")?,
+        token: kv
+            .get("token")
+            .cloned()
+            .ok_or("--token is required (any value for a server without auth)")?,
         scenario,
         users: num("users", if scale { 100_000 } else { 1000 })?,
         groups: num("groups", 10)?,
@@ -184,9 +235,18 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         max_phase_secs: num("max-phase-secs", if scale { 3600 } else { 300 })?.max(1) as u64,
         ceiling: kv.get("ceiling").cloned(),
         ceiling_key,
-        ceiling_table: kv.get("ceiling-table").cloned().unwrap_or_else(|| "scim".into()),
-        ceiling_tenant: kv.get("ceiling-tenant").cloned().unwrap_or_else(|| "default".into()),
-        server_pid: kv.get("server-pid").map(|p| p.parse().map_err(|_| format!("bad --server-pid {p}"))).transpose()?,
+        ceiling_table: kv
+            .get("ceiling-table")
+            .cloned()
+            .unwrap_or_else(|| "scim".into()),
+        ceiling_tenant: kv
+            .get("ceiling-tenant")
+            .cloned()
+            .unwrap_or_else(|| "default".into()),
+        server_pid: kv
+            .get("server-pid")
+            .map(|p| p.parse().map_err(|_| format!("bad --server-pid {p}")))
+            .transpose()?,
         json: kv.get("json").cloned(),
         load_concurrency: num("load-concurrency", 8)?.clamp(1, 256),
         load_member_batch: num("load-member-batch", 1000)?.max(1),
@@ -200,12 +260,20 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
 fn check_loopback(url: &str) -> Result<(), String> {
     let u = Url::parse(url).map_err(|e| format!("{url}: not a URL ({e})"))?;
     if u.scheme() != "http" {
-        return Err(format!("{url}: only http:// on a loopback address is allowed"));
+        return Err(format!(
+            "{url}: only http:// on a loopback address is allowed"
+        ));
     }
     // `host_str` is the parsed, normalised host (`127.1` and `0x7f.0.0.1` come out as `127.0.0.1`).
     let host = u.host_str().unwrap_or("");
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let ok = bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ok = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
     if ok {
         Ok(())
     } else {
@@ -240,17 +308,37 @@ impl Recorder {
         let i = match ops.iter().position(|(n, _)| n == op) {
             Some(i) => i,
             None => {
-                ops.push((op.to_string(), OpRec { phase: phase.to_string(), ..Default::default() }));
+                ops.push((
+                    op.to_string(),
+                    OpRec {
+                        phase: phase.to_string(),
+                        ..Default::default()
+                    },
+                ));
                 ops.len() - 1
             }
         };
         f(&mut ops[i].1)
     }
 
-    fn record(&self, phase: &str, op: &str, us: u32, status: u16, usage: Usage, err: Option<Value>) {
+    fn record(
+        &self,
+        phase: &str,
+        op: &str,
+        us: u32,
+        status: u16,
+        usage: Usage,
+        err: Option<Value>,
+    ) {
         self.with(phase, op, |r| {
             r.lat_us.push(us);
-            *r.statuses.entry(if status == 0 { "transport".into() } else { status.to_string() }).or_default() += 1;
+            *r.statuses
+                .entry(if status == 0 {
+                    "transport".into()
+                } else {
+                    status.to_string()
+                })
+                .or_default() += 1;
             if let Some(c) = usage.calls {
                 r.calls.push(c);
             }
@@ -319,12 +407,26 @@ impl Reply {
 }
 
 impl Scim {
-    async fn req(&self, rec: &Recorder, phase: &str, op: &str, method: Method, path: &str, body: Option<&Value>) -> Reply {
+    async fn req(
+        &self,
+        rec: &Recorder,
+        phase: &str,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
         let url = format!("{}{}", self.base, path);
-        let mut rb = self.http.request(method.clone(), &url).header("Authorization", &self.auth).header("Accept", "application/scim+json");
+        let mut rb = self
+            .http
+            .request(method.clone(), &url)
+            .header("Authorization", &self.auth)
+            .header("Accept", "application/scim+json");
         let body_text = body.map(Value::to_string);
         if let Some(b) = &body_text {
-            rb = rb.header("Content-Type", "application/scim+json").body(b.clone());
+            rb = rb
+                .header("Content-Type", "application/scim+json")
+                .body(b.clone());
         }
         let t0 = Instant::now();
         let (status, text, usage) = match rb.send().await {
@@ -347,7 +449,12 @@ impl Scim {
                    "status": status, "response": resp})
         });
         rec.record(phase, op, us, status, usage, err);
-        Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), us, usage }
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            us,
+            usage,
+        }
     }
 }
 
@@ -363,10 +470,17 @@ impl Usage {
     fn of(h: &reqwest::header::HeaderMap) -> Usage {
         let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
         let capacity = text(CAPACITY_HEADER).and_then(|v| {
-            let unit = |k: &str| v.split(", ").find_map(|p| p.strip_prefix(k)).and_then(|n| n.parse::<f64>().ok());
+            let unit = |k: &str| {
+                v.split(", ")
+                    .find_map(|p| p.strip_prefix(k))
+                    .and_then(|n| n.parse::<f64>().ok())
+            };
             Some((unit("read=")?, unit("write=")?))
         });
-        Usage { calls: text(CALLS_HEADER).and_then(|v| v.parse().ok()), capacity }
+        Usage {
+            calls: text(CALLS_HEADER).and_then(|v| v.parse().ok()),
+            capacity,
+        }
     }
 }
 
@@ -503,7 +617,13 @@ impl Ctx {
         Instant::now() + Duration::from_secs(secs.min(self.o.max_phase_secs))
     }
     fn live_users(&self) -> Vec<UserInfo> {
-        self.users.lock().unwrap().iter().flatten().cloned().collect()
+        self.users
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 
@@ -524,7 +644,13 @@ where
 // Phases of the default scenario
 
 /// Entra's initial cycle for users: look the user up by userName, then create it.
-async fn phase_initial_users(ctx: &Arc<Ctx>, phase: &'static str, n: usize, concurrency: usize, lookup: bool) {
+async fn phase_initial_users(
+    ctx: &Arc<Ctx>,
+    phase: &'static str,
+    n: usize,
+    concurrency: usize,
+    lookup: bool,
+) {
     let t = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = ctx.deadline(ctx.o.max_phase_secs);
@@ -539,16 +665,54 @@ async fn phase_initial_users(ctx: &Arc<Ctx>, phase: &'static str, n: usize, conc
                 let name = user_name(&ctx.run, i);
                 if lookup {
                     let path = format!("/Users?filter={}", enc(&format!("userName eq \"{name}\"")));
-                    let r = ctx.scim.req(&ctx.rec, phase, "filter_user_absent", Method::GET, &path, None).await;
+                    let r = ctx
+                        .scim
+                        .req(
+                            &ctx.rec,
+                            phase,
+                            "filter_user_absent",
+                            Method::GET,
+                            &path,
+                            None,
+                        )
+                        .await;
                     if r.ok() && r.body["totalResults"].as_u64() != Some(0) {
-                        ctx.rec.mark_error(phase, "filter_user_absent", json!({"request": path, "unexpected": r.body}));
+                        ctx.rec.mark_error(
+                            phase,
+                            "filter_user_absent",
+                            json!({"request": path, "unexpected": r.body}),
+                        );
                     }
                 }
-                let op = if lookup { "create_user" } else { "load_create_user" };
-                let r = ctx.scim.req(&ctx.rec, phase, op, Method::POST, "/Users", Some(&user_body(&ctx.run, i))).await;
+                let op = if lookup {
+                    "create_user"
+                } else {
+                    "load_create_user"
+                };
+                let r = ctx
+                    .scim
+                    .req(
+                        &ctx.rec,
+                        phase,
+                        op,
+                        Method::POST,
+                        "/Users",
+                        Some(&user_body(&ctx.run, i)),
+                    )
+                    .await;
                 match r.body["id"].as_str() {
-                    Some(id) if r.ok() => ctx.users.lock().unwrap()[i] = Some(UserInfo { idx: i, id: id.to_string(), name }),
-                    _ if r.ok() => ctx.rec.mark_error(phase, op, json!({"request": "POST /Users", "unexpected": "no id in the answer"})),
+                    Some(id) if r.ok() => {
+                        ctx.users.lock().unwrap()[i] = Some(UserInfo {
+                            idx: i,
+                            id: id.to_string(),
+                            name,
+                        })
+                    }
+                    _ if r.ok() => ctx.rec.mark_error(
+                        phase,
+                        op,
+                        json!({"request": "POST /Users", "unexpected": "no id in the answer"}),
+                    ),
                     _ => {}
                 }
             }
@@ -576,23 +740,65 @@ async fn phase_groups(ctx: &Arc<Ctx>) {
                     break;
                 }
                 let name = group_name(&ctx.run, g);
-                let path = format!("/Groups?excludedAttributes=members&filter={}", enc(&format!("displayName eq \"{name}\"")));
-                ctx.scim.req(&ctx.rec, phase, "filter_group_absent", Method::GET, &path, None).await;
-                let r = ctx.scim.req(&ctx.rec, phase, "create_group", Method::POST, "/Groups", Some(&group_body(&ctx.run, g))).await;
-                let Some(gid) = r.body["id"].as_str().filter(|_| r.ok()).map(str::to_string) else { continue };
-                let info = Arc::new(GroupInfo { id: gid.clone(), members: Mutex::new(HashSet::new()) });
+                let path = format!(
+                    "/Groups?excludedAttributes=members&filter={}",
+                    enc(&format!("displayName eq \"{name}\""))
+                );
+                ctx.scim
+                    .req(
+                        &ctx.rec,
+                        phase,
+                        "filter_group_absent",
+                        Method::GET,
+                        &path,
+                        None,
+                    )
+                    .await;
+                let r = ctx
+                    .scim
+                    .req(
+                        &ctx.rec,
+                        phase,
+                        "create_group",
+                        Method::POST,
+                        "/Groups",
+                        Some(&group_body(&ctx.run, g)),
+                    )
+                    .await;
+                let Some(gid) = r.body["id"].as_str().filter(|_| r.ok()).map(str::to_string) else {
+                    continue;
+                };
+                let info = Arc::new(GroupInfo {
+                    id: gid.clone(),
+                    members: Mutex::new(HashSet::new()),
+                });
                 ctx.groups.lock().unwrap().push(info.clone());
                 let n = users.len().max(1);
-                let mut wanted: Vec<&UserInfo> = (0..size).filter_map(|k| users[(g * size + k) % n].as_ref()).collect();
+                let mut wanted: Vec<&UserInfo> = (0..size)
+                    .filter_map(|k| users[(g * size + k) % n].as_ref())
+                    .collect();
                 wanted.dedup_by_key(|u| u.idx);
                 for chunk in wanted.chunks(batch) {
                     if Instant::now() > deadline {
                         break;
                     }
                     let ids: Vec<&str> = chunk.iter().map(|u| u.id.as_str()).collect();
-                    let r = ctx.scim.req(&ctx.rec, phase, "add_members_batch", Method::PATCH, &format!("/Groups/{gid}"), Some(&add_members(&ids))).await;
+                    let r = ctx
+                        .scim
+                        .req(
+                            &ctx.rec,
+                            phase,
+                            "add_members_batch",
+                            Method::PATCH,
+                            &format!("/Groups/{gid}"),
+                            Some(&add_members(&ids)),
+                        )
+                        .await;
                     if r.ok() {
-                        info.members.lock().unwrap().extend(chunk.iter().map(|u| u.idx));
+                        info.members
+                            .lock()
+                            .unwrap()
+                            .extend(chunk.iter().map(|u| u.idx));
                     }
                 }
             }
@@ -603,7 +809,13 @@ async fn phase_groups(ctx: &Arc<Ctx>) {
 }
 
 /// One kind of read alone, at full concurrency, for `secs`.
-async fn phase_reads(ctx: &Arc<Ctx>, phase: &'static str, op: &'static str, secs: u64, users: Arc<Vec<UserInfo>>) {
+async fn phase_reads(
+    ctx: &Arc<Ctx>,
+    phase: &'static str,
+    op: &'static str,
+    secs: u64,
+    users: Arc<Vec<UserInfo>>,
+) {
     if users.is_empty() {
         return;
     }
@@ -628,15 +840,36 @@ async fn phase_reads(ctx: &Arc<Ctx>, phase: &'static str, op: &'static str, secs
 
 async fn read_one(ctx: &Ctx, phase: &str, op: &str, u: &UserInfo) {
     if op.ends_with("get_user") {
-        let r = ctx.scim.req(&ctx.rec, phase, op, Method::GET, &format!("/Users/{}", u.id), None).await;
+        let r = ctx
+            .scim
+            .req(
+                &ctx.rec,
+                phase,
+                op,
+                Method::GET,
+                &format!("/Users/{}", u.id),
+                None,
+            )
+            .await;
         if r.ok() && r.body["id"].as_str() != Some(u.id.as_str()) {
-            ctx.rec.mark_error(phase, op, json!({"request": format!("GET /Users/{}", u.id), "unexpected": r.body}));
+            ctx.rec.mark_error(
+                phase,
+                op,
+                json!({"request": format!("GET /Users/{}", u.id), "unexpected": r.body}),
+            );
         }
     } else {
-        let path = format!("/Users?filter={}", enc(&format!("userName eq \"{}\"", u.name)));
-        let r = ctx.scim.req(&ctx.rec, phase, op, Method::GET, &path, None).await;
+        let path = format!(
+            "/Users?filter={}",
+            enc(&format!("userName eq \"{}\"", u.name))
+        );
+        let r = ctx
+            .scim
+            .req(&ctx.rec, phase, op, Method::GET, &path, None)
+            .await;
         if r.ok() && r.body["totalResults"].as_u64() != Some(1) {
-            ctx.rec.mark_error(phase, op, json!({"request": path, "unexpected": r.body}));
+            ctx.rec
+                .mark_error(phase, op, json!({"request": path, "unexpected": r.body}));
         }
     }
 }
@@ -644,7 +877,9 @@ async fn read_one(ctx: &Ctx, phase: &str, op: &str, u: &UserInfo) {
 /// The engine's ceiling: GetItem by key (strongly consistent, as the store reads) and a GSI Query on
 /// `gsi1`, each at `--concurrency` for `--read-secs`, with the SDK the server uses.
 async fn phase_ceiling(ctx: &Arc<Ctx>, users: Arc<Vec<UserInfo>>) {
-    let (Some(ep), Some(key)) = (ctx.o.ceiling.clone(), ctx.o.ceiling_key.clone()) else { return };
+    let (Some(ep), Some(key)) = (ctx.o.ceiling.clone(), ctx.o.ceiling_key.clone()) else {
+        return;
+    };
     if users.is_empty() {
         return;
     }
@@ -731,17 +966,45 @@ async fn phase_incremental(ctx: &Arc<Ctx>) {
                     0..=33 => {
                         read_one(&ctx, phase, "incr_get_user", &u).await;
                         let body = user_update(u.idx, n, &ctx.run);
-                        ctx.scim.req(&ctx.rec, phase, "incr_patch_user", Method::PATCH, &format!("/Users/{}", u.id), Some(&body)).await;
+                        ctx.scim
+                            .req(
+                                &ctx.rec,
+                                phase,
+                                "incr_patch_user",
+                                Method::PATCH,
+                                &format!("/Users/{}", u.id),
+                                Some(&body),
+                            )
+                            .await;
                     }
                     34..=49 => read_one(&ctx, phase, "incr_filter_user", &u).await,
                     50..=59 => {
-                        ctx.scim.req(&ctx.rec, phase, "incr_disable_user", Method::PATCH, &format!("/Users/{}", u.id), Some(&disable())).await;
+                        ctx.scim
+                            .req(
+                                &ctx.rec,
+                                phase,
+                                "incr_disable_user",
+                                Method::PATCH,
+                                &format!("/Users/{}", u.id),
+                                Some(&disable()),
+                            )
+                            .await;
                     }
                     60..=69 if !groups.is_empty() => {
                         let g = &groups[rng.below(groups.len())];
                         let fresh = { g.members.lock().unwrap().insert(u.idx) };
                         if fresh {
-                            let r = ctx.scim.req(&ctx.rec, phase, "incr_group_add_member", Method::PATCH, &format!("/Groups/{}", g.id), Some(&add_members(&[&u.id]))).await;
+                            let r = ctx
+                                .scim
+                                .req(
+                                    &ctx.rec,
+                                    phase,
+                                    "incr_group_add_member",
+                                    Method::PATCH,
+                                    &format!("/Groups/{}", g.id),
+                                    Some(&add_members(&[&u.id])),
+                                )
+                                .await;
                             if !r.ok() {
                                 g.members.lock().unwrap().remove(&u.idx);
                             }
@@ -763,7 +1026,17 @@ async fn phase_incremental(ctx: &Arc<Ctx>) {
                             found
                         };
                         if let Some(m) = pick {
-                            let r = ctx.scim.req(&ctx.rec, phase, "incr_group_remove_member", Method::PATCH, &format!("/Groups/{}", g.id), Some(&remove_member(&m.id))).await;
+                            let r = ctx
+                                .scim
+                                .req(
+                                    &ctx.rec,
+                                    phase,
+                                    "incr_group_remove_member",
+                                    Method::PATCH,
+                                    &format!("/Groups/{}", g.id),
+                                    Some(&remove_member(&m.id)),
+                                )
+                                .await;
                             if r.ok() {
                                 g.members.lock().unwrap().remove(&m.idx);
                             }
@@ -771,10 +1044,36 @@ async fn phase_incremental(ctx: &Arc<Ctx>) {
                     }
                     78..=89 if !groups.is_empty() => {
                         let g = &groups[rng.below(groups.len())];
-                        ctx.scim.req(&ctx.rec, phase, "incr_get_group", Method::GET, &format!("/Groups/{}?excludedAttributes=members", g.id), None).await;
+                        ctx.scim
+                            .req(
+                                &ctx.rec,
+                                phase,
+                                "incr_get_group",
+                                Method::GET,
+                                &format!("/Groups/{}?excludedAttributes=members", g.id),
+                                None,
+                            )
+                            .await;
                     }
-                    90..=91 if mine.len() > 1 && deletes_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1)).is_ok() => {
-                        let r = ctx.scim.req(&ctx.rec, phase, "incr_delete_user", Method::DELETE, &format!("/Users/{}", u.id), None).await;
+                    90..=91
+                        if mine.len() > 1
+                            && deletes_left
+                                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                                    d.checked_sub(1)
+                                })
+                                .is_ok() =>
+                    {
+                        let r = ctx
+                            .scim
+                            .req(
+                                &ctx.rec,
+                                phase,
+                                "incr_delete_user",
+                                Method::DELETE,
+                                &format!("/Users/{}", u.id),
+                                None,
+                            )
+                            .await;
                         if r.ok() || r.status == 404 {
                             mine.swap_remove(k);
                             ctx.users.lock().unwrap()[u.idx] = None;
@@ -832,21 +1131,41 @@ async fn phase_paging(ctx: &Arc<Ctx>) {
 /// (1, 1+count, …) or by cursor (RFC 9865). Checks that every user comes exactly once, in id order, and
 /// records the latency and capacity of the first and the last [`WALK_EDGE`] pages and of the whole walk.
 async fn phase_walk(ctx: &Arc<Ctx>, cursor: bool) {
-    let (phase, op) = if cursor { ("walk_cursor", "walk_cursor_page") } else { ("walk_index", "walk_index_page") };
+    let (phase, op) = if cursor {
+        ("walk_cursor", "walk_cursor_page")
+    } else {
+        ("walk_index", "walk_index_page")
+    };
     let count = ctx.o.page_size;
     let t = Instant::now();
     let deadline = ctx.deadline(ctx.o.max_phase_secs);
-    let (mut pages, mut seen, mut last_id) = (Vec::<(u32, Option<u32>, Option<f64>)>::new(), 0usize, String::new());
+    let (mut pages, mut seen, mut last_id) = (
+        Vec::<(u32, Option<u32>, Option<f64>)>::new(),
+        0usize,
+        String::new(),
+    );
     let mut next = String::new();
     let mut start = 1usize;
     let mut complete = false;
     while Instant::now() < deadline {
-        let path = if cursor { format!("/Users?count={count}&cursor={}", enc(&next)) } else { format!("/Users?startIndex={start}&count={count}") };
-        let r = ctx.scim.req(&ctx.rec, phase, op, Method::GET, &path, None).await;
+        let path = if cursor {
+            format!("/Users?count={count}&cursor={}", enc(&next))
+        } else {
+            format!("/Users?startIndex={start}&count={count}")
+        };
+        let r = ctx
+            .scim
+            .req(&ctx.rec, phase, op, Method::GET, &path, None)
+            .await;
         if !r.ok() {
             break;
         }
-        let ids: Vec<&str> = r.body["Resources"].as_array().into_iter().flatten().filter_map(|u| u["id"].as_str()).collect();
+        let ids: Vec<&str> = r.body["Resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u["id"].as_str())
+            .collect();
         if ids.is_empty() {
             complete = true;
             break;
@@ -915,8 +1234,20 @@ async fn phase_quirks(ctx: &Arc<Ctx>) {
             let m = g.members.lock().unwrap().iter().next().copied();
             if let Some(idx) = m {
                 if let Some(mu) = live.iter().find(|x| x.idx == idx) {
-                    let body = patch(json!([{"op": "Remove", "path": "members", "value": [{"value": mu.id}]}]));
-                    let r = ctx.scim.req(&ctx.rec, phase, "quirk_remove_members_value_array", Method::PATCH, &format!("/Groups/{}", g.id), Some(&body)).await;
+                    let body = patch(
+                        json!([{"op": "Remove", "path": "members", "value": [{"value": mu.id}]}]),
+                    );
+                    let r = ctx
+                        .scim
+                        .req(
+                            &ctx.rec,
+                            phase,
+                            "quirk_remove_members_value_array",
+                            Method::PATCH,
+                            &format!("/Groups/{}", g.id),
+                            Some(&body),
+                        )
+                        .await;
                     if r.ok() {
                         g.members.lock().unwrap().remove(&idx);
                     }
@@ -924,20 +1255,69 @@ async fn phase_quirks(ctx: &Arc<Ctx>) {
             }
         }
         // Add to a value path whose element does not exist yet (Entra's phone numbers).
-        let body = patch(json!([{"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": format!("+1 555 01{q:02}")}]));
+        let body = patch(
+            json!([{"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": format!("+1 555 01{q:02}")}]),
+        );
         let uq = &live[(live.len() / 2 + q) % live.len()];
-        ctx.scim.req(&ctx.rec, phase, "quirk_add_absent_value_path", Method::PATCH, &format!("/Users/{}", uq.id), Some(&body)).await;
+        ctx.scim
+            .req(
+                &ctx.rec,
+                phase,
+                "quirk_add_absent_value_path",
+                Method::PATCH,
+                &format!("/Users/{}", uq.id),
+                Some(&body),
+            )
+            .await;
         // Pathless replace with dotted and URN-qualified keys.
-        let body = patch(json!([{"op": "Replace", "value": {"name.givenName": format!("Q{q}"), format!("{rt_ms}:employeeNumber"): format!("Q{q:06}")}}]));
-        ctx.scim.req(&ctx.rec, phase, "quirk_pathless_dotted_urn", Method::PATCH, &format!("/Users/{}", u.id), Some(&body)).await;
+        let body = patch(
+            json!([{"op": "Replace", "value": {"name.givenName": format!("Q{q}"), format!("{rt_ms}:employeeNumber"): format!("Q{q:06}")}}]),
+        );
+        ctx.scim
+            .req(
+                &ctx.rec,
+                phase,
+                "quirk_pathless_dotted_urn",
+                Method::PATCH,
+                &format!("/Users/{}", u.id),
+                Some(&body),
+            )
+            .await;
         // Manager as a bare id string.
-        let body = patch(json!([{"op": "Add", "path": format!("{rt_ms}:manager"), "value": other.id}]));
-        ctx.scim.req(&ctx.rec, phase, "quirk_manager_as_string", Method::PATCH, &format!("/Users/{}", u.id), Some(&body)).await;
+        let body =
+            patch(json!([{"op": "Add", "path": format!("{rt_ms}:manager"), "value": other.id}]));
+        ctx.scim
+            .req(
+                &ctx.rec,
+                phase,
+                "quirk_manager_as_string",
+                Method::PATCH,
+                &format!("/Users/{}", u.id),
+                Some(&body),
+            )
+            .await;
         // Unquoted externalId filter.
-        let path = format!("/Users?filter={}", enc(&format!("externalId eq {}", external_id(&ctx.run, u.idx))));
-        let r = ctx.scim.req(&ctx.rec, phase, "quirk_filter_unquoted", Method::GET, &path, None).await;
+        let path = format!(
+            "/Users?filter={}",
+            enc(&format!("externalId eq {}", external_id(&ctx.run, u.idx)))
+        );
+        let r = ctx
+            .scim
+            .req(
+                &ctx.rec,
+                phase,
+                "quirk_filter_unquoted",
+                Method::GET,
+                &path,
+                None,
+            )
+            .await;
         if r.ok() && r.body["totalResults"].as_u64() != Some(1) {
-            ctx.rec.mark_error(phase, "quirk_filter_unquoted", json!({"request": path, "unexpected": r.body}));
+            ctx.rec.mark_error(
+                phase,
+                "quirk_filter_unquoted",
+                json!({"request": path, "unexpected": r.body}),
+            );
         }
     }
     ctx.rec.end_phase(phase, t);
@@ -958,22 +1338,52 @@ async fn scale_groups(ctx: &Arc<Ctx>) -> Vec<(usize, String)> {
         let (ctx, users, out) = (ctx.clone(), users.clone(), out.clone());
         let size = sizes[gi].min(n_users);
         async move {
-            let r = ctx.scim.req(&ctx.rec, phase, "load_create_group", Method::POST, "/Groups", Some(&group_body(&ctx.run, gi))).await;
-            let Some(gid) = r.body["id"].as_str().filter(|_| r.ok()).map(str::to_string) else { return };
-            let ids: Vec<&str> = users[..size].iter().flatten().map(|u| u.id.as_str()).collect();
+            let r = ctx
+                .scim
+                .req(
+                    &ctx.rec,
+                    phase,
+                    "load_create_group",
+                    Method::POST,
+                    "/Groups",
+                    Some(&group_body(&ctx.run, gi)),
+                )
+                .await;
+            let Some(gid) = r.body["id"].as_str().filter(|_| r.ok()).map(str::to_string) else {
+                return;
+            };
+            let ids: Vec<&str> = users[..size]
+                .iter()
+                .flatten()
+                .map(|u| u.id.as_str())
+                .collect();
             for chunk in ids.chunks(ctx.o.load_member_batch) {
                 if Instant::now() > deadline {
                     eprintln!("  group of {size}: time limit reached while loading members");
                     break;
                 }
-                ctx.scim.req(&ctx.rec, phase, "load_add_members", Method::PATCH, &format!("/Groups/{gid}"), Some(&add_members(chunk))).await;
+                ctx.scim
+                    .req(
+                        &ctx.rec,
+                        phase,
+                        "load_add_members",
+                        Method::PATCH,
+                        &format!("/Groups/{gid}"),
+                        Some(&add_members(chunk)),
+                    )
+                    .await;
             }
             out.lock().unwrap().push((gi, gid));
         }
     })
     .await;
     ctx.rec.end_phase(phase, t);
-    let mut v: Vec<(usize, String)> = out.lock().unwrap().iter().map(|(gi, id)| (sizes[*gi].min(n_users), id.clone())).collect();
+    let mut v: Vec<(usize, String)> = out
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(gi, id)| (sizes[*gi].min(n_users), id.clone()))
+        .collect();
     v.sort();
     v
 }
@@ -995,7 +1405,16 @@ async fn scale_patch(ctx: &Arc<Ctx>, users: Arc<Vec<UserInfo>>) {
                 }
                 let u = &mine[rng.below(mine.len())];
                 let body = user_update(u.idx, n, &ctx.run);
-                ctx.scim.req(&ctx.rec, phase, "scale_patch_user", Method::PATCH, &format!("/Users/{}", u.id), Some(&body)).await;
+                ctx.scim
+                    .req(
+                        &ctx.rec,
+                        phase,
+                        "scale_patch_user",
+                        Method::PATCH,
+                        &format!("/Users/{}", u.id),
+                        Some(&body),
+                    )
+                    .await;
             }
         }
     })
@@ -1019,8 +1438,26 @@ async fn scale_member_add(ctx: &Arc<Ctx>, groups: &[(usize, String)], spares: &[
         for (size, gid) in groups {
             let add = format!("member_add_{size}");
             let rem = format!("member_remove_{size}");
-            ctx.scim.req(&ctx.rec, phase, &add, Method::PATCH, &format!("/Groups/{gid}"), Some(&add_members(&[&u.id]))).await;
-            ctx.scim.req(&ctx.rec, phase, &rem, Method::PATCH, &format!("/Groups/{gid}"), Some(&remove_member(&u.id))).await;
+            ctx.scim
+                .req(
+                    &ctx.rec,
+                    phase,
+                    &add,
+                    Method::PATCH,
+                    &format!("/Groups/{gid}"),
+                    Some(&add_members(&[&u.id])),
+                )
+                .await;
+            ctx.scim
+                .req(
+                    &ctx.rec,
+                    phase,
+                    &rem,
+                    Method::PATCH,
+                    &format!("/Groups/{gid}"),
+                    Some(&remove_member(&u.id)),
+                )
+                .await;
         }
     }
     ctx.rec.end_phase(phase, t);
@@ -1031,7 +1468,13 @@ async fn scale_member_add(ctx: &Arc<Ctx>, groups: &[(usize, String)], spares: &[
 
 fn report(ctx: &Ctx) -> Value {
     let phases: Vec<(String, f64)> = ctx.rec.phases.lock().unwrap().clone();
-    let wall = |p: &str| phases.iter().find(|(n, _)| n == p).map(|(_, s)| *s).unwrap_or(0.0);
+    let wall = |p: &str| {
+        phases
+            .iter()
+            .find(|(n, _)| n == p)
+            .map(|(_, s)| *s)
+            .unwrap_or(0.0)
+    };
     let mut ops_json = Vec::new();
     let mut ops = ctx.rec.ops.lock().unwrap();
     for (name, r) in ops.iter_mut() {
@@ -1048,7 +1491,10 @@ fn report(ctx: &Ctx) -> Value {
             Value::Null
         } else {
             let n = r.capacity.len() as f64;
-            let (rs, ws): (f64, f64) = r.capacity.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+            let (rs, ws): (f64, f64) = r
+                .capacity
+                .iter()
+                .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
             let max = |f: fn(&(f64, f64)) -> f64| r.capacity.iter().map(f).fold(0.0, f64::max);
             json!({"read_mean": r2(rs / n), "read_max": max(|c| c.0), "write_mean": r2(ws / n), "write_max": max(|c| c.1)})
         };
@@ -1064,7 +1510,12 @@ fn report(ctx: &Ctx) -> Value {
     let mut phases_json = Vec::new();
     let (mut w_req, mut w_err, mut w_secs) = (0u64, 0u64, 0.0f64);
     for (p, secs) in &phases {
-        let (req, err) = ops.iter().filter(|(_, r)| &r.phase == p).fold((0u64, 0u64), |(a, b), (_, r)| (a + r.lat_us.len() as u64, b + r.errors));
+        let (req, err) = ops
+            .iter()
+            .filter(|(_, r)| &r.phase == p)
+            .fold((0u64, 0u64), |(a, b), (_, r)| {
+                (a + r.lat_us.len() as u64, b + r.errors)
+            });
         let workload = !(p.starts_with("ceiling") || p == "quirks");
         if workload {
             w_req += req;
@@ -1098,8 +1549,15 @@ fn report(ctx: &Ctx) -> Value {
 }
 
 fn proc_memory(pid: u32) -> Value {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return json!({"error": format!("cannot read /proc/{pid}/status")}) };
-    let kb = |key: &str| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok());
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return json!({"error": format!("cannot read /proc/{pid}/status")});
+    };
+    let kb = |key: &str| {
+        s.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     json!({"pid": pid, "vm_hwm_mb": kb("VmHWM:").map(|k| r2(k as f64 / 1024.0)), "vm_rss_mb": kb("VmRSS:").map(|k| r2(k as f64 / 1024.0))})
 }
 
@@ -1113,18 +1571,40 @@ fn op_of<'a>(rep: &'a Value, name: &str) -> Option<&'a Value> {
 
 fn print_table(rep: &Value) {
     println!();
-    println!("== {} ({} scenario) ==", rep["label"].as_str().unwrap_or(""), rep["scenario"].as_str().unwrap_or(""));
+    println!(
+        "== {} ({} scenario) ==",
+        rep["label"].as_str().unwrap_or(""),
+        rep["scenario"].as_str().unwrap_or("")
+    );
     println!(
         "{:<34} {:<18} {:>7} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6}",
-        "operation", "phase", "count", "errors", "ops/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "calls", "RCU", "WCU"
+        "operation",
+        "phase",
+        "count",
+        "errors",
+        "ops/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "calls",
+        "RCU",
+        "WCU"
     );
     for o in rep["ops"].as_array().into_iter().flatten() {
         let calls = match o["dynamodb_calls"]["mean"].as_f64() {
             Some(m) if o["dynamodb_calls"]["min"] == o["dynamodb_calls"]["max"] => format!("{m}"),
-            Some(_) => format!("{}-{}", o["dynamodb_calls"]["min"], o["dynamodb_calls"]["max"]),
+            Some(_) => format!(
+                "{}-{}",
+                o["dynamodb_calls"]["min"], o["dynamodb_calls"]["max"]
+            ),
             None => "-".into(),
         };
-        let units = |k: &str| o["capacity_units"][k].as_f64().map_or_else(|| "-".to_string(), |u| format!("{u}"));
+        let units = |k: &str| {
+            o["capacity_units"][k]
+                .as_f64()
+                .map_or_else(|| "-".to_string(), |u| format!("{u}"))
+        };
         println!(
             "{:<34} {:<18} {:>7} {:>6} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>6} {:>6}",
             o["op"].as_str().unwrap_or(""),
@@ -1141,20 +1621,62 @@ fn print_table(rep: &Value) {
             units("write_mean")
         );
     }
-    println!("{:<34} {:>9} {:>9} {:>7} {:>10}", "phase", "wall s", "requests", "errors", "req/s");
+    println!(
+        "{:<34} {:>9} {:>9} {:>7} {:>10}",
+        "phase", "wall s", "requests", "errors", "req/s"
+    );
     for p in rep["phases"].as_array().into_iter().flatten() {
-        println!("{:<34} {:>9.1} {:>9} {:>7} {:>10.1}", p["phase"].as_str().unwrap_or(""), f(&p["wall_secs"]), p["requests"].as_u64().unwrap_or(0), p["errors"].as_u64().unwrap_or(0), f(&p["requests_per_sec"]));
+        println!(
+            "{:<34} {:>9.1} {:>9} {:>7} {:>10.1}",
+            p["phase"].as_str().unwrap_or(""),
+            f(&p["wall_secs"]),
+            p["requests"].as_u64().unwrap_or(0),
+            p["errors"].as_u64().unwrap_or(0),
+            f(&p["requests_per_sec"])
+        );
     }
     let t = &rep["workload_total"];
-    println!("{:<34} {:>9.1} {:>9} {:>7} {:>10.1}", "WORKLOAD TOTAL (no ceiling/quirks)", f(&t["wall_secs"]), t["requests"].as_u64().unwrap_or(0), t["errors"].as_u64().unwrap_or(0), f(&t["requests_per_sec"]));
-    for (server, engine, label) in [("get_user", "ceiling_get_item", "GET by id vs GetItem"), ("filter_user", "ceiling_gsi_query", "userName eq vs GSI Query"),
-        ("scale_get_user", "ceiling_get_item", "GET by id vs GetItem"), ("scale_filter_user", "ceiling_gsi_query", "userName eq vs GSI Query")] {
+    println!(
+        "{:<34} {:>9.1} {:>9} {:>7} {:>10.1}",
+        "WORKLOAD TOTAL (no ceiling/quirks)",
+        f(&t["wall_secs"]),
+        t["requests"].as_u64().unwrap_or(0),
+        t["errors"].as_u64().unwrap_or(0),
+        f(&t["requests_per_sec"])
+    );
+    for (server, engine, label) in [
+        ("get_user", "ceiling_get_item", "GET by id vs GetItem"),
+        (
+            "filter_user",
+            "ceiling_gsi_query",
+            "userName eq vs GSI Query",
+        ),
+        ("scale_get_user", "ceiling_get_item", "GET by id vs GetItem"),
+        (
+            "scale_filter_user",
+            "ceiling_gsi_query",
+            "userName eq vs GSI Query",
+        ),
+    ] {
         if let (Some(s), Some(e)) = (op_of(rep, server), op_of(rep, engine)) {
             let pct = 100.0 * f(&s["ops_per_sec"]) / f(&e["ops_per_sec"]).max(1e-9);
-            println!("ceiling: {label}: {:.0} / {:.0} ops/s = {pct:.0} % of the engine (target >= 70 %)", f(&s["ops_per_sec"]), f(&e["ops_per_sec"]));
+            println!(
+                "ceiling: {label}: {:.0} / {:.0} ops/s = {pct:.0} % of the engine (target >= 70 %)",
+                f(&s["ops_per_sec"]),
+                f(&e["ops_per_sec"])
+            );
         }
     }
-    if let (Some(a), Some(b)) = (op_of(rep, "member_add_10"), rep["ops"].as_array().and_then(|v| v.iter().rfind(|o| o["op"].as_str().is_some_and(|n| n.starts_with("member_add_"))))) {
+    if let (Some(a), Some(b)) = (
+        op_of(rep, "member_add_10"),
+        rep["ops"].as_array().and_then(|v| {
+            v.iter().rfind(|o| {
+                o["op"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("member_add_"))
+            })
+        }),
+    ) {
         println!(
             "member add: {} p50 {:.2} ms mean {:.2} ms vs member_add_10 p50 {:.2} ms mean {:.2} ms: ratio {:.2} (p50), {:.2} (mean) (target <= 1.2)",
             b["op"].as_str().unwrap_or(""), f(&b["p50_ms"]), f(&b["mean_ms"]), f(&a["p50_ms"]), f(&a["mean_ms"]),
@@ -1171,36 +1693,69 @@ fn print_table(rep: &Value) {
         );
     }
     if !rep["server_memory"].is_null() {
-        println!("server memory: peak RSS (VmHWM) {} MB, RSS now {} MB", rep["server_memory"]["vm_hwm_mb"], rep["server_memory"]["vm_rss_mb"]);
+        println!(
+            "server memory: peak RSS (VmHWM) {} MB, RSS now {} MB",
+            rep["server_memory"]["vm_hwm_mb"], rep["server_memory"]["vm_rss_mb"]
+        );
     }
     let rejected: Vec<String> = rep["ops"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|o| o["errors"].as_u64().unwrap_or(0) > 0)
-        .map(|o| format!("{} ({} of {}; statuses {})", o["op"].as_str().unwrap_or(""), o["errors"], o["count"], o["statuses"]))
+        .map(|o| {
+            format!(
+                "{} ({} of {}; statuses {})",
+                o["op"].as_str().unwrap_or(""),
+                o["errors"],
+                o["count"],
+                o["statuses"]
+            )
+        })
         .collect();
     if !rejected.is_empty() {
         println!("operations with errors: {}", rejected.join("; "));
-        for o in rep["ops"].as_array().into_iter().flatten().filter(|o| !o["first_error"].is_null()) {
-            println!("  first error of {}: {}", o["op"].as_str().unwrap_or(""), o["first_error"]);
+        for o in rep["ops"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| !o["first_error"].is_null())
+        {
+            println!(
+                "  first error of {}: {}",
+                o["op"].as_str().unwrap_or(""),
+                o["first_error"]
+            );
         }
     }
 }
 
 fn compare(a_file: &str, b_file: &str) -> Result<(), String> {
     let read = |p: &str| -> Result<Value, String> {
-        serde_json::from_str(&std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?).map_err(|e| format!("{p}: {e}"))
+        serde_json::from_str(&std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?)
+            .map_err(|e| format!("{p}: {e}"))
     };
     let (a, b) = (read(a_file)?, read(b_file)?);
-    let (an, bn) = (a["label"].as_str().unwrap_or("A"), b["label"].as_str().unwrap_or("B"));
+    let (an, bn) = (
+        a["label"].as_str().unwrap_or("A"),
+        b["label"].as_str().unwrap_or("B"),
+    );
     println!();
     println!("== ratios: {an} / {bn} (ops/s: higher is better for {an}; p99: lower is better for {an}) ==");
-    println!("{:<32} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>10}", "operation", "ops/s A", "ops/s B", "A/B", "p99 A", "p99 B", "A/B", "errors B");
+    println!(
+        "{:<32} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>10}",
+        "operation", "ops/s A", "ops/s B", "A/B", "p99 A", "p99 B", "A/B", "errors B"
+    );
     for o in a["ops"].as_array().into_iter().flatten() {
         let name = o["op"].as_str().unwrap_or("");
         let Some(t) = op_of(&b, name) else { continue };
-        let ratio = |x: f64, y: f64| if y > 0.0 { format!("{:.2}", x / y) } else { "-".into() };
+        let ratio = |x: f64, y: f64| {
+            if y > 0.0 {
+                format!("{:.2}", x / y)
+            } else {
+                "-".into()
+            }
+        };
         println!(
             "{:<32} {:>10.1} {:>10.1} {:>8} {:>9.2} {:>9.2} {:>8} {:>10}",
             name,
@@ -1221,10 +1776,16 @@ fn compare(a_file: &str, b_file: &str) -> Result<(), String> {
     );
     for p in a["phases"].as_array().into_iter().flatten() {
         let name = p["phase"].as_str().unwrap_or("");
-        if let Some(q) = b["phases"].as_array().and_then(|v| v.iter().find(|x| x["phase"] == p["phase"])) {
+        if let Some(q) = b["phases"]
+            .as_array()
+            .and_then(|v| v.iter().find(|x| x["phase"] == p["phase"]))
+        {
             let (x, y) = (f(&p["requests_per_sec"]), f(&q["requests_per_sec"]));
             if y > 0.0 {
-                println!("  phase {name:<20} {x:>9.1} vs {y:>9.1} req/s: ratio {:.2}", x / y);
+                println!(
+                    "  phase {name:<20} {x:>9.1} vs {y:>9.1} req/s: ratio {:.2}",
+                    x / y
+                );
             }
         }
     }
@@ -1233,9 +1794,22 @@ fn compare(a_file: &str, b_file: &str) -> Result<(), String> {
         .into_iter()
         .flatten()
         .filter(|o| o["errors"].as_u64().unwrap_or(0) > 0)
-        .map(|o| format!("{} (statuses {})", o["op"].as_str().unwrap_or(""), o["statuses"]))
+        .map(|o| {
+            format!(
+                "{} (statuses {})",
+                o["op"].as_str().unwrap_or(""),
+                o["statuses"]
+            )
+        })
         .collect();
-    println!("{bn} rejected or got wrong: {}", if rejected.is_empty() { "nothing".into() } else { rejected.join("; ") });
+    println!(
+        "{bn} rejected or got wrong: {}",
+        if rejected.is_empty() {
+            "nothing".into()
+        } else {
+            rejected.join("; ")
+        }
+    );
     Ok(())
 }
 
@@ -1274,10 +1848,26 @@ async fn main() {
         .tcp_nodelay(true)
         .build()
         .expect("http client");
-    let run = format!("{:06x}", SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0) & 0xff_ffff);
-    let total_users = o.users + if o.scenario == Scenario::Scale { SPARE_USERS } else { 0 };
+    let run = format!(
+        "{:06x}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            & 0xff_ffff
+    );
+    let total_users = o.users
+        + if o.scenario == Scenario::Scale {
+            SPARE_USERS
+        } else {
+            0
+        };
     let ctx = Arc::new(Ctx {
-        scim: Scim { http, base: o.base_url.clone(), auth: format!("Bearer {}", o.token) },
+        scim: Scim {
+            http,
+            base: o.base_url.clone(),
+            auth: format!("Bearer {}", o.token),
+        },
         rec: Recorder::default(),
         users: Mutex::new(vec![None; total_users]),
         groups: Mutex::new(Vec::new()),
@@ -1286,13 +1876,25 @@ async fn main() {
         started: Instant::now(),
         walks: Mutex::new(Vec::new()),
     });
-    eprintln!("scim-bench: {} at {} ({:?} scenario, run {})", o.label, o.base_url, o.scenario, ctx.run);
+    eprintln!(
+        "scim-bench: {} at {} ({:?} scenario, run {})",
+        o.label, o.base_url, o.scenario, ctx.run
+    );
     // One request first: a wrong URL or token is reported before any load.
-    let probe = ctx.scim.http.get(format!("{}/ServiceProviderConfig", o.base_url)).header("Authorization", &ctx.scim.auth).send().await;
+    let probe = ctx
+        .scim
+        .http
+        .get(format!("{}/ServiceProviderConfig", o.base_url))
+        .header("Authorization", &ctx.scim.auth)
+        .send()
+        .await;
     match probe {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => {
-            eprintln!("scim-bench: GET /ServiceProviderConfig answered {}; check --base-url and --token", r.status());
+            eprintln!(
+                "scim-bench: GET /ServiceProviderConfig answered {}; check --base-url and --token",
+                r.status()
+            );
             std::process::exit(1);
         }
         Err(e) => {
@@ -1305,8 +1907,22 @@ async fn main() {
             phase_initial_users(&ctx, "initial_users", o.users, o.concurrency, true).await;
             phase_groups(&ctx).await;
             let users = Arc::new(ctx.live_users());
-            phase_reads(&ctx, "read_get_user", "get_user", o.read_secs, users.clone()).await;
-            phase_reads(&ctx, "read_filter_user", "filter_user", o.read_secs, users.clone()).await;
+            phase_reads(
+                &ctx,
+                "read_get_user",
+                "get_user",
+                o.read_secs,
+                users.clone(),
+            )
+            .await;
+            phase_reads(
+                &ctx,
+                "read_filter_user",
+                "filter_user",
+                o.read_secs,
+                users.clone(),
+            )
+            .await;
             phase_ceiling(&ctx, users).await;
             phase_incremental(&ctx).await;
             phase_paging(&ctx).await;
@@ -1315,12 +1931,27 @@ async fn main() {
         Scenario::Scale => {
             phase_initial_users(&ctx, "load_users", total_users, o.load_concurrency, false).await;
             let all = ctx.live_users();
-            let (main, spares): (Vec<UserInfo>, Vec<UserInfo>) = all.into_iter().partition(|u| u.idx < o.users);
+            let (main, spares): (Vec<UserInfo>, Vec<UserInfo>) =
+                all.into_iter().partition(|u| u.idx < o.users);
             eprintln!("  loaded {} users (+{} spare)", main.len(), spares.len());
             let groups = scale_groups(&ctx).await;
             let users = Arc::new(main);
-            phase_reads(&ctx, "scale_get_user", "scale_get_user", o.read_secs, users.clone()).await;
-            phase_reads(&ctx, "scale_filter_user", "scale_filter_user", o.read_secs, users.clone()).await;
+            phase_reads(
+                &ctx,
+                "scale_get_user",
+                "scale_get_user",
+                o.read_secs,
+                users.clone(),
+            )
+            .await;
+            phase_reads(
+                &ctx,
+                "scale_filter_user",
+                "scale_filter_user",
+                o.read_secs,
+                users.clone(),
+            )
+            .await;
             phase_ceiling(&ctx, users.clone()).await;
             phase_walk(&ctx, false).await;
             phase_walk(&ctx, true).await;
@@ -1337,7 +1968,8 @@ async fn main() {
     let rep = report(&ctx);
     print_table(&rep);
     if let Some(path) = &o.json {
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&rep).unwrap_or_default()) {
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&rep).unwrap_or_default())
+        {
             eprintln!("scim-bench: cannot write {path}: {e}");
             std::process::exit(1);
         }

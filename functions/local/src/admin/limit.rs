@@ -99,7 +99,9 @@ impl SignInThrottle {
     pub fn failed(&self, peer: Option<IpAddr>) {
         let now = Instant::now();
         let window = self.limits.window;
-        let Ok(mut st) = self.state.lock() else { return };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
         let bump = |b: &mut Bucket| {
             if !b.live(window, now) {
                 *b = Bucket {

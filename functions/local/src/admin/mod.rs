@@ -22,14 +22,14 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use limit::{SignInLimits, SignInThrottle};
 use scim_core::auth::{generate_token, token_hash};
 use scim_core::metrics::Metrics;
-use limit::{SignInLimits, SignInThrottle};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
@@ -63,9 +63,14 @@ impl AdminAuth {
     pub fn new(token: &str) -> Result<Self, String> {
         let t = token.trim();
         if t.len() < 16 {
-            return Err("the admin token is shorter than 16 characters; use a long random secret".into());
+            return Err(
+                "the admin token is shorter than 16 characters; use a long random secret".into(),
+            );
         }
-        Ok(AdminAuth { token_digest: digest(t), sessions: Mutex::new(HashMap::new()) })
+        Ok(AdminAuth {
+            token_digest: digest(t),
+            sessions: Mutex::new(HashMap::new()),
+        })
     }
 
     fn token_ok(&self, presented: &str) -> bool {
@@ -89,7 +94,9 @@ impl AdminAuth {
 
     fn session_ok(&self, id: &str) -> bool {
         let key = token_hash(id);
-        self.sessions.lock().is_ok_and(|s| s.get(&key).is_some_and(|at| at.elapsed() < SESSION_TTL))
+        self.sessions
+            .lock()
+            .is_ok_and(|s| s.get(&key).is_some_and(|at| at.elapsed() < SESSION_TTL))
     }
 
     fn close_session(&self, id: &str) {
@@ -126,7 +133,15 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 /// A path segment, percent-encoded (tenant ids are plain, but `(all)` and `(unattributed)` are not).
 pub fn path_segment(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'-' { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The operator routes' settings.
@@ -139,7 +154,10 @@ pub struct AdminConfig {
 
 impl AdminConfig {
     pub fn new(body_read_timeout: Duration) -> Self {
-        AdminConfig { body_read_timeout, sign_in: SignInLimits::default() }
+        AdminConfig {
+            body_read_timeout,
+            sign_in: SignInLimits::default(),
+        }
     }
 }
 
@@ -160,7 +178,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 
@@ -176,7 +199,11 @@ enum Refused {
 fn gate(st: &AdminState, headers: &HeaderMap, peer: &Peer) -> Result<(), Refused> {
     let Some(token) = bearer(headers) else {
         let live = session_cookie(headers).is_some_and(|id| st.auth.session_ok(id));
-        return if live { Ok(()) } else { Err(Refused::Unauthorised) };
+        return if live {
+            Ok(())
+        } else {
+            Err(Refused::Unauthorised)
+        };
     };
     if let Some(wait) = st.throttle.check(peer.0) {
         return Err(Refused::Throttled(wait));
@@ -191,26 +218,37 @@ fn gate(st: &AdminState, headers: &HeaderMap, peer: &Peer) -> Result<(), Refused
 }
 
 fn retry_after(mut resp: Response, wait: Duration) -> Response {
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
     resp
 }
 
 /// The answer to a request whose body was not (fully) read: the connection is not reused.
 fn closing(mut resp: Response) -> Response {
-    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
 fn throttled_message(wait: Duration) -> String {
-    format!("Too many failed sign-ins; try again in {} s.", wait.as_secs().max(1))
+    format!(
+        "Too many failed sign-ins; try again in {} s.",
+        wait.as_secs().max(1)
+    )
 }
 
 fn refused_page(r: Refused) -> Response {
     match r {
         Refused::Unauthorised => html(StatusCode::UNAUTHORIZED, page::login(None)),
-        Refused::Throttled(w) => {
-            retry_after(html(StatusCode::TOO_MANY_REQUESTS, page::login(Some(&throttled_message(w)))), w)
-        }
+        Refused::Throttled(w) => retry_after(
+            html(
+                StatusCode::TOO_MANY_REQUESTS,
+                page::login(Some(&throttled_message(w))),
+            ),
+            w,
+        ),
     }
 }
 
@@ -258,8 +296,14 @@ pub fn router_with_webhook(
 fn hardened(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -269,19 +313,32 @@ fn hardened(mut resp: Response) -> Response {
 }
 
 fn html(status: StatusCode, body: maud::Markup) -> Response {
-    hardened((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body.into_string()).into_response())
+    hardened(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body.into_string(),
+        )
+            .into_response(),
+    )
 }
 
 fn json(status: StatusCode, body: impl serde::Serialize) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scim-admin\""));
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"scim-admin\""),
+        );
     }
     hardened(resp)
 }
 
 fn unauthorised_json() -> Response {
-    json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "send Authorization: Bearer <admin token> (the file admin-token in the data directory)"}))
+    json(
+        StatusCode::UNAUTHORIZED,
+        serde_json::json!({"error": "send Authorization: Bearer <admin token> (the file admin-token in the data directory)"}),
+    )
 }
 
 async fn overview_page(State(st): State<AdminState>, peer: Peer, headers: HeaderMap) -> Response {
@@ -291,7 +348,15 @@ async fn overview_page(State(st): State<AdminState>, peer: Peer, headers: Header
     let webhook = st.webhook.as_ref().map(|w| w.troubles());
     let all = st.metrics.summary(scim_core::metrics::ALL);
     let recording = st.metrics.enabled();
-    html(StatusCode::OK, page::overview(&st.metrics.overview(), all.as_ref(), recording, webhook.as_deref()))
+    html(
+        StatusCode::OK,
+        page::overview(
+            &st.metrics.overview(),
+            all.as_ref(),
+            recording,
+            webhook.as_deref(),
+        ),
+    )
 }
 
 /// The webhook's tenants in trouble: `{"enabled": bool, "tenants": [{tenant, eventId, type, attempts,
@@ -300,8 +365,15 @@ async fn webhook_json(State(st): State<AdminState>, peer: Peer, headers: HeaderM
     if let Err(r) = gate(&st, &headers, &peer) {
         return refused_json(r);
     }
-    let tenants = st.webhook.as_ref().map(|w| w.troubles()).unwrap_or_default();
-    json(StatusCode::OK, serde_json::json!({"enabled": st.webhook.is_some(), "tenants": tenants}))
+    let tenants = st
+        .webhook
+        .as_ref()
+        .map(|w| w.troubles())
+        .unwrap_or_default();
+    json(
+        StatusCode::OK,
+        serde_json::json!({"enabled": st.webhook.is_some(), "tenants": tenants}),
+    )
 }
 
 async fn tenant_page(
@@ -337,25 +409,46 @@ async fn tenant_json(
     }
     match st.metrics.summary(&tenant) {
         Some(s) => json(StatusCode::OK, s),
-        None => json(StatusCode::NOT_FOUND, serde_json::json!({"error": "no request has been counted for this tenant since the server started"})),
+        None => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "no request has been counted for this tenant since the server started"}),
+        ),
     }
 }
 
 /// The sign-in form's body: at most [`MAX_FORM_BYTES`], within the body read timeout (408 after it).
 async fn read_form(req: Request, timeout: Duration) -> Result<Bytes, Response> {
-    let too_large =
-        || closing(html(StatusCode::PAYLOAD_TOO_LARGE, page::login(Some("The sign-in form was too large."))));
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    let too_large = || {
+        closing(html(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            page::login(Some("The sign-in form was too large.")),
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok());
     let declared = declared.and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_FORM_BYTES) {
         return Err(too_large());
     }
-    match tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)).await {
+    match tokio::time::timeout(
+        timeout,
+        axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES),
+    )
+    .await
+    {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(_)) => Err(too_large()),
         Err(_) => {
-            let m = format!("The sign-in form did not arrive within {} s.", timeout.as_secs());
-            Err(closing(html(StatusCode::REQUEST_TIMEOUT, page::login(Some(&m)))))
+            let m = format!(
+                "The sign-in form did not arrive within {} s.",
+                timeout.as_secs()
+            );
+            Err(closing(html(
+                StatusCode::REQUEST_TIMEOUT,
+                page::login(Some(&m)),
+            )))
         }
     }
 }
@@ -370,15 +463,25 @@ async fn login(State(st): State<AdminState>, peer: Peer, req: Request) -> Respon
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let token = form_urlencoded::parse(&body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).unwrap_or_default();
+    let token = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
     if token.is_empty() || !st.auth.token_ok(&token) {
         st.throttle.failed(peer.0);
-        return html(StatusCode::UNAUTHORIZED, page::login(Some("That is not the admin token.")));
+        return html(
+            StatusCode::UNAUTHORIZED,
+            page::login(Some("That is not the admin token.")),
+        );
     }
     st.throttle.succeeded(peer.0);
     let id = st.auth.open_session();
-    let cookie = format!("{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_TTL.as_secs());
-    let mut resp = hardened((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response());
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}",
+        SESSION_TTL.as_secs()
+    );
+    let mut resp =
+        hardened((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response());
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -389,8 +492,12 @@ async fn logout(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers) {
         st.auth.close_session(id);
     }
-    let mut resp = hardened((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response());
-    resp.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("scim_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"));
+    let mut resp =
+        hardened((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin")]).into_response());
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("scim_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
     resp
 }
 
@@ -414,7 +521,10 @@ mod tests {
         assert!(!a.allows(&HeaderMap::new()));
         let id = a.open_session();
         assert!(a.allows(&headers(header::COOKIE, &format!("other=1; {COOKIE}={id}"))));
-        assert!(!a.allows(&headers(header::COOKIE, &format!("{COOKIE}={T}"))), "the token is no session id");
+        assert!(
+            !a.allows(&headers(header::COOKIE, &format!("{COOKIE}={T}"))),
+            "the token is no session id"
+        );
         a.close_session(&id);
         assert!(!a.allows(&headers(header::COOKIE, &format!("{COOKIE}={id}"))));
         assert!(AdminAuth::new("short").is_err());

@@ -5,9 +5,12 @@
 //! Imports: `scim_core::metrics` (the figures it shows), `crate::webhook` (the webhook's refused events).
 
 use super::path_segment;
-use maud::{html, Markup, PreEscaped, DOCTYPE};
 use crate::webhook::Trouble;
-use scim_core::metrics::{Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow, TenantSummary};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use scim_core::metrics::{
+    Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow,
+    TenantSummary,
+};
 use scim_core::metrics::{ALL, UNAUTHENTICATED_KEPT};
 
 const CSS: &str = r#"
@@ -72,22 +75,30 @@ fn layout(title: &str, signed_in: bool, body: Markup) -> Markup {
 
 /// The sign-in form (with a message after a failed attempt).
 pub fn login(message: Option<&str>) -> Markup {
-    layout("Sign in", false, html! {
-        form.login method="post" action="/admin/login" {
-            h2 { "Operator sign-in" }
-            p.note { "Paste the admin token: the file " code { "admin-token" } " in the server's data directory (not the SCIM token)." }
-            @if let Some(m) = message { p.bad { (m) } }
-            label for="token" { "Admin token" }
-            input id="token" name="token" type="password" autocomplete="current-password" autofocus required;
-            button type="submit" { "Sign in" }
-        }
-    })
+    layout(
+        "Sign in",
+        false,
+        html! {
+            form.login method="post" action="/admin/login" {
+                h2 { "Operator sign-in" }
+                p.note { "Paste the admin token: the file " code { "admin-token" } " in the server's data directory (not the SCIM token)." }
+                @if let Some(m) = message { p.bad { (m) } }
+                label for="token" { "Admin token" }
+                input id="token" name="token" type="password" autocomplete="current-password" autofocus required;
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
 }
 
 pub fn unknown_tenant(tenant: &str) -> Markup {
-    layout("Unknown tenant", true, html! {
-        p { "No request has been counted for tenant " code { (tenant) } " since the server started. " a href="/admin" { "Back to all tenants" } }
-    })
+    layout(
+        "Unknown tenant",
+        true,
+        html! {
+            p { "No request has been counted for tenant " code { (tenant) } " since the server started. " a href="/admin" { "Back to all tenants" } }
+        },
+    )
 }
 
 fn pct(ratio: Option<f64>) -> String {
@@ -141,7 +152,9 @@ fn cards(hour: &Counts, five: &Counts, latency: &LatencySummary) -> Markup {
 }
 
 fn hh_mm(unix: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix as i64).map(|t| format!("{:02}:{:02}", t.hour(), t.minute())).unwrap_or_default()
+    time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .map(|t| format!("{:02}:{:02}", t.hour(), t.minute()))
+        .unwrap_or_default()
 }
 
 /// Requests (blue) and failures (red, in front) per minute over the last hour, as inline SVG.
@@ -153,7 +166,12 @@ pub fn chart(minutes: &[MinutePoint]) -> Markup {
     const TOP: f64 = 8.0;
     let plot_w = W - LEFT - 8.0;
     let plot_h = H - BOTTOM - TOP;
-    let max = minutes.iter().map(|m| m.counts.requests.max(m.counts.token_requests)).max().unwrap_or(0).max(1);
+    let max = minutes
+        .iter()
+        .map(|m| m.counts.requests.max(m.counts.token_requests))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let slot = plot_w / minutes.len().max(1) as f64;
     let y = |v: u64| TOP + plot_h - plot_h * v as f64 / max as f64;
     let n = minutes.len();
@@ -292,38 +310,50 @@ pub fn overview(
     recording: bool,
     webhook: Option<&[Trouble]>,
 ) -> Markup {
-    layout("All tenants", true, html! {
-        @if !recording { p.warn { "Recording is off (SCIM_METRICS=off): these figures do not move." } }
-        p.note { "Figures since " (o.since) " (server start), read at " (o.now) ". Failure ratios are of the last hour; times are UTC." }
-        (cards(&o.all.last_hour, &o.all.last_5_minutes, &o.all.latency_last_hour))
-        h2 { "Tenants" }
-        (tenants_table(&o.tenants))
-        h2 { "Last hour, all tenants" }
-        @if let Some(a) = all { (chart(&a.minutes)) }
-        h2 { "Latest failed requests, any tenant" }
-        (failures_table("failures", all.map(|a| a.last_failures.as_slice()).unwrap_or(&[]), true))
-        (unauthenticated_section(all.map(|a| a.last_unauthenticated.as_slice()).unwrap_or(&[]), true))
-        (webhook_section(webhook))
-        p.note { "JSON: " a href="/admin/api/overview" { "/admin/api/overview" } ", " code { "/admin/api/tenants/<tenant>" } }
-    })
+    layout(
+        "All tenants",
+        true,
+        html! {
+            @if !recording { p.warn { "Recording is off (SCIM_METRICS=off): these figures do not move." } }
+            p.note { "Figures since " (o.since) " (server start), read at " (o.now) ". Failure ratios are of the last hour; times are UTC." }
+            (cards(&o.all.last_hour, &o.all.last_5_minutes, &o.all.latency_last_hour))
+            h2 { "Tenants" }
+            (tenants_table(&o.tenants))
+            h2 { "Last hour, all tenants" }
+            @if let Some(a) = all { (chart(&a.minutes)) }
+            h2 { "Latest failed requests, any tenant" }
+            (failures_table("failures", all.map(|a| a.last_failures.as_slice()).unwrap_or(&[]), true))
+            (unauthenticated_section(all.map(|a| a.last_unauthenticated.as_slice()).unwrap_or(&[]), true))
+            (webhook_section(webhook))
+            p.note { "JSON: " a href="/admin/api/overview" { "/admin/api/overview" } ", " code { "/admin/api/tenants/<tenant>" } }
+        },
+    )
 }
 
 /// One tenant: cards, chart, failures by kind, last failed requests.
 pub fn tenant(s: &TenantSummary) -> Markup {
-    let title = if s.tenant == ALL { "All tenants".to_string() } else { format!("Tenant {}", s.tenant) };
-    layout(&title, true, html! {
-        p.note { a href="/admin" { "← all tenants" } " · totals since start: " (s.total.requests) " requests, " (s.total.failures) " failed; "
-            (s.total.unauthenticated) " unauthenticated (apart)" }
-        (cards(&s.last_hour, &s.last_5_minutes, &s.latency_last_hour))
-        h2 { "Last failed requests" }
-        (failures_table("failures", &s.last_failures, s.tenant == ALL))
-        (unauthenticated_section(&s.last_unauthenticated, s.tenant == ALL))
-        h2 { "Failures by kind (since start)" }
-        (kinds_table(&s.failures_by_kind))
-        h2 { "Last hour" }
-        (chart(&s.minutes))
-        p.note { "JSON: " a href=(format!("/admin/api/tenants/{}", path_segment(&s.tenant))) { "/admin/api/tenants/" (s.tenant) } }
-    })
+    let title = if s.tenant == ALL {
+        "All tenants".to_string()
+    } else {
+        format!("Tenant {}", s.tenant)
+    };
+    layout(
+        &title,
+        true,
+        html! {
+            p.note { a href="/admin" { "← all tenants" } " · totals since start: " (s.total.requests) " requests, " (s.total.failures) " failed; "
+                (s.total.unauthenticated) " unauthenticated (apart)" }
+            (cards(&s.last_hour, &s.last_5_minutes, &s.latency_last_hour))
+            h2 { "Last failed requests" }
+            (failures_table("failures", &s.last_failures, s.tenant == ALL))
+            (unauthenticated_section(&s.last_unauthenticated, s.tenant == ALL))
+            h2 { "Failures by kind (since start)" }
+            (kinds_table(&s.failures_by_kind))
+            h2 { "Last hour" }
+            (chart(&s.minutes))
+            p.note { "JSON: " a href=(format!("/admin/api/tenants/{}", path_segment(&s.tenant))) { "/admin/api/tenants/" (s.tenant) } }
+        },
+    )
 }
 
 /// The webhook's tenants whose head event was refused (parked, or being retried): tenant, event id and
@@ -377,13 +407,25 @@ mod tests {
     #[test]
     fn values_are_escaped() {
         let m = Metrics::default();
-        let facts = RequestFacts { tenant: Some("default".into()), authenticated: true };
+        let facts = RequestFacts {
+            tenant: Some("default".into()),
+            authenticated: true,
+        };
         let e = scim_core::error::ScimError::invalid_value("<script>alert(1)</script> & co");
-        let o = Outcome { route: RouteKind::Scim, status: 400, scim_type: Some("invalidValue"), latency_ms: 1.0 };
+        let o = Outcome {
+            route: RouteKind::Scim,
+            status: 400,
+            scim_type: Some("invalidValue"),
+            latency_ms: 1.0,
+        };
         m.record(&facts, "POST", "/scim/v2/Users/<b>x</b>", &o, Some(&e));
         let s = m.summary("default").unwrap();
         let page = tenant(&s).into_string();
-        assert!(!page.contains("<script>alert") && page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"), "{page}");
+        assert!(
+            !page.contains("<script>alert")
+                && page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"),
+            "{page}"
+        );
         assert!(!page.contains("<b>x</b>"));
         let page = unknown_tenant("<i>t</i>").into_string();
         assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
@@ -393,27 +435,69 @@ mod tests {
     #[test]
     fn no_element_has_two_class_attributes() {
         let m = Metrics::default();
-        let facts = RequestFacts { tenant: Some("default".into()), authenticated: true };
+        let facts = RequestFacts {
+            tenant: Some("default".into()),
+            authenticated: true,
+        };
         for status in [200, 404, 500, 429, 401] {
-            m.record(&facts, "GET", "/scim/v2/Users", &Outcome { route: RouteKind::Scim, status, scim_type: None, latency_ms: 1.0 }, None);
+            m.record(
+                &facts,
+                "GET",
+                "/scim/v2/Users",
+                &Outcome {
+                    route: RouteKind::Scim,
+                    status,
+                    scim_type: None,
+                    latency_ms: 1.0,
+                },
+                None,
+            );
         }
-        let t = Outcome { route: RouteKind::Token, status: 401, scim_type: None, latency_ms: 1.0 };
+        let t = Outcome {
+            route: RouteKind::Token,
+            status: 401,
+            scim_type: None,
+            latency_ms: 1.0,
+        };
         m.record(&facts, "POST", "/oauth2/token", &t, None);
-        let pages = [overview(&m.overview(), m.summary(ALL).as_ref(), true, None), tenant(&m.summary("default").unwrap())];
+        let pages = [
+            overview(&m.overview(), m.summary(ALL).as_ref(), true, None),
+            tenant(&m.summary("default").unwrap()),
+        ];
         for page in pages.map(|p| p.into_string()) {
             for tag in page.split('<').map(|t| t.split('>').next().unwrap_or("")) {
-                assert!(tag.matches(" class=").count() <= 1, "two class attributes: <{tag}>");
+                assert!(
+                    tag.matches(" class=").count() <= 1,
+                    "two class attributes: <{tag}>"
+                );
             }
-            assert!(page.contains("class=\"num bad\"") && page.contains("class=\"v bad\""), "{page}");
+            assert!(
+                page.contains("class=\"num bad\"") && page.contains("class=\"v bad\""),
+                "{page}"
+            );
         }
     }
 
     #[test]
     fn the_chart_has_a_bar_per_busy_minute() {
         let m = Metrics::default();
-        let facts = RequestFacts { tenant: Some("default".into()), authenticated: true };
+        let facts = RequestFacts {
+            tenant: Some("default".into()),
+            authenticated: true,
+        };
         for status in [200, 200, 404] {
-            m.record(&facts, "GET", "/scim/v2/Users", &Outcome { route: RouteKind::Scim, status, scim_type: None, latency_ms: 1.0 }, None);
+            m.record(
+                &facts,
+                "GET",
+                "/scim/v2/Users",
+                &Outcome {
+                    route: RouteKind::Scim,
+                    status,
+                    scim_type: None,
+                    latency_ms: 1.0,
+                },
+                None,
+            );
         }
         let svg = chart(&m.summary("default").unwrap().minutes).into_string();
         assert_eq!(svg.matches("class=\"req\"").count(), 1);

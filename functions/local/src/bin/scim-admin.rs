@@ -8,8 +8,8 @@
 
 use scim_core::auth::{generate_token, token_hash, valid_tenant};
 use scim_core::config::StoreConfig;
-use scim_core::store::dynamo::DynamoStore;
 use scim_core::local_engine::{self, RunningEngine};
+use scim_core::store::dynamo::DynamoStore;
 use scim_core::store::{StoreError, TokenRecord, TokenStore};
 
 const HELP: &str = "scim-admin: manage tenants and bearer tokens
@@ -66,13 +66,20 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
             Ok(()) => return Ok(s),
             // Nobody listens there any more: the server is stopped, open the database directly.
             Err(StoreError::Unavailable(_)) => {}
-            Err(e) => return Err(format!("the running server's engine at {} refused the call: {e:?}", engine.endpoint())),
+            Err(e) => {
+                return Err(format!(
+                    "the running server's engine at {} refused the call: {e:?}",
+                    engine.endpoint()
+                ))
+            }
         }
     }
     scim_local::private_dir::prepare(&dir)?;
     let embedded = scim_local::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
     let s = embedded.store(cfg.table.clone(), cfg.call_timeout);
-    s.create_table_if_missing().await.map_err(|e| format!("create table: {e:?}"))?;
+    s.create_table_if_missing()
+        .await
+        .map_err(|e| format!("create table: {e:?}"))?;
     Ok(s)
 }
 
@@ -81,15 +88,28 @@ static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// The running scim-local's figures for `tenant`, through its operator API.
 async fn local_status(tenant: &str) -> Result<String, String> {
     let dir = local_engine::data_dir();
-    let endpoint = std::fs::read_to_string(dir.join("admin-endpoint"))
-        .map_err(|e| format!("cannot read {} ({e}): is scim-local running with SCIM_DATA_DIR={}?", dir.join("admin-endpoint").display(), dir.display()))?;
+    let endpoint = std::fs::read_to_string(dir.join("admin-endpoint")).map_err(|e| {
+        format!(
+            "cannot read {} ({e}): is scim-local running with SCIM_DATA_DIR={}?",
+            dir.join("admin-endpoint").display(),
+            dir.display()
+        )
+    })?;
     let token = match std::env::var("SCIM_ADMIN_TOKEN") {
         Ok(t) => t,
-        Err(_) => std::fs::read_to_string(dir.join("admin-token")).map_err(|e| format!("cannot read the admin token {}: {e}", dir.join("admin-token").display()))?,
+        Err(_) => std::fs::read_to_string(dir.join("admin-token")).map_err(|e| {
+            format!(
+                "cannot read the admin token {}: {e}",
+                dir.join("admin-token").display()
+            )
+        })?,
     };
     let endpoint = endpoint.trim();
     let summary = scim_local::admin::client::tenant_summary(endpoint, token.trim(), tenant).await?;
-    Ok(scim_local::admin::text::summary(&summary, &format!("scim-local at {endpoint}")))
+    Ok(scim_local::admin::text::summary(
+        &summary,
+        &format!("scim-local at {endpoint}"),
+    ))
 }
 
 /// The tenant's figures of the last hour from CloudWatch.
@@ -97,12 +117,25 @@ async fn aws_status(tenant: &str, _args: &[String]) -> Result<String, String> {
     let namespace = NAMESPACE
         .get()
         .cloned()
-        .or_else(|| std::env::var("SCIM_METRICS_NAMESPACE").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var("SCIM_METRICS_NAMESPACE")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| scim_core::metrics::emf::DEFAULT_NAMESPACE.to_string());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
-    let summary = scim_local::cloudwatch::tenant_summary(&cw, &namespace, tenant, std::time::SystemTime::now()).await?;
-    let mut text = scim_local::admin::text::summary(&summary, &format!("CloudWatch, namespace {namespace}"));
+    let summary = scim_local::cloudwatch::tenant_summary(
+        &cw,
+        &namespace,
+        tenant,
+        std::time::SystemTime::now(),
+    )
+    .await?;
+    let mut text =
+        scim_local::admin::text::summary(&summary, &format!("CloudWatch, namespace {namespace}"));
     text.push_str("last failed requests: CloudWatch Logs Insights, saved query scim-<Stage>/last-failed-requests-of-a-tenant\n");
     Ok(text)
 }
@@ -136,11 +169,27 @@ async fn run() -> Result<(), String> {
     match words.as_slice() {
         ["tenant", "create", ..] => {
             let t = tenant_arg(&args, 2)?;
-            let created = store(aws).await?.create_tenant(t, &now).await.map_err(|e| format!("{e:?}"))?;
-            println!("{}", if created { format!("tenant {t} created") } else { format!("tenant {t} already exists") });
+            let created = store(aws)
+                .await?
+                .create_tenant(t, &now)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            println!(
+                "{}",
+                if created {
+                    format!("tenant {t} created")
+                } else {
+                    format!("tenant {t} already exists")
+                }
+            );
         }
         ["tenant", "list"] => {
-            for t in store(aws).await?.list_tenants().await.map_err(|e| format!("{e:?}"))? {
+            for t in store(aws)
+                .await?
+                .list_tenants()
+                .await
+                .map_err(|e| format!("{e:?}"))?
+            {
                 println!("{t}");
             }
         }
@@ -151,34 +200,62 @@ async fn run() -> Result<(), String> {
                 None => String::new(),
             };
             let user = match words.iter().position(|w| *w == "--user") {
-                Some(i) => Some(words.get(i + 1).ok_or("--user needs a user id")?.to_string()),
+                Some(i) => Some(
+                    words
+                        .get(i + 1)
+                        .ok_or("--user needs a user id")?
+                        .to_string(),
+                ),
                 None => None,
             };
             let token = generate_token();
             let hash = token_hash(&token);
-            let rec = TokenRecord { id: hash[..12].to_string(), hash, tenant: t.to_string(), label, created: now, user };
-            store(aws).await?.put_token(&rec).await.map_err(|e| match e {
-                scim_core::store::StoreError::Internal(m) => m,
-                other => format!("{other:?}"),
-            })?;
+            let rec = TokenRecord {
+                id: hash[..12].to_string(),
+                hash,
+                tenant: t.to_string(),
+                label,
+                created: now,
+                user,
+            };
+            store(aws)
+                .await?
+                .put_token(&rec)
+                .await
+                .map_err(|e| match e {
+                    scim_core::store::StoreError::Internal(m) => m,
+                    other => format!("{other:?}"),
+                })?;
             println!("token id: {}", rec.id);
             println!("token:    {token}");
             println!("(shown once: only its hash is stored. Base URL: <server>/{t}/scim/v2)");
         }
         ["token", "list", ..] => {
             let t = tenant_arg(&args, 2)?;
-            for r in store(aws).await?.list_tokens(t).await.map_err(|e| format!("{e:?}"))? {
+            for r in store(aws)
+                .await?
+                .list_tokens(t)
+                .await
+                .map_err(|e| format!("{e:?}"))?
+            {
                 println!("{}\t{}\t{}", r.id, r.created, r.label);
             }
         }
         ["token", "revoke", ..] => {
             let t = tenant_arg(&args, 2)?;
             let id = args.get(3).ok_or("missing <token-id>; see `token list`")?;
-            let done = store(aws).await?.revoke_token(t, id).await.map_err(|e| format!("{e:?}"))?;
+            let done = store(aws)
+                .await?
+                .revoke_token(t, id)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
             if !done {
                 return Err(format!("tenant {t} has no token {id}"));
             }
-            println!("token {id} revoked (servers stop accepting it within {} s)", scim_core::auth::TOKEN_CACHE_TTL.as_secs());
+            println!(
+                "token {id} revoked (servers stop accepting it within {} s)",
+                scim_core::auth::TOKEN_CACHE_TTL.as_secs()
+            );
         }
         ["status", ..] => {
             let name = args.get(1).ok_or("missing <tenant>; see --help")?;
@@ -188,10 +265,17 @@ async fn run() -> Result<(), String> {
                 "default" => "default".to_string(),
                 _ => tenant_arg(&args, 1)?.to_string(),
             };
-            let text = if aws { aws_status(&tenant, &args).await? } else { local_status(&tenant).await? };
+            let text = if aws {
+                aws_status(&tenant, &args).await?
+            } else {
+                local_status(&tenant).await?
+            };
             print!("{text}");
         }
-        ["client", ..] | ["wif", ..] => print!("{}", scim_local::clients::command(&store(aws).await?, &words).await?),
+        ["client", ..] | ["wif", ..] => print!(
+            "{}",
+            scim_local::clients::command(&store(aws).await?, &words).await?
+        ),
         _ => return Err("unknown command; see --help".into()),
     }
     Ok(())

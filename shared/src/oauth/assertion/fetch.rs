@@ -62,7 +62,9 @@ impl fmt::Display for FetchError {
 
 /// Checks a JWKS URL against the module's rule and parses it.
 pub fn check_jwks_url(url: &str, allow_http: bool) -> Result<http::Uri, FetchError> {
-    let uri: http::Uri = url.parse().map_err(|_| FetchError::UrlRefused("not a URL"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| FetchError::UrlRefused("not a URL"))?;
     let authority = uri.authority().ok_or(FetchError::UrlRefused("no host"))?;
     if authority.as_str().contains('@') {
         return Err(FetchError::UrlRefused("user-info in the URL"));
@@ -74,14 +76,17 @@ pub fn check_jwks_url(url: &str, allow_http: bool) -> Result<http::Uri, FetchErr
     match uri.scheme_str() {
         Some("https") => Ok(uri),
         Some("http") if allow_http || is_loopback(host) => Ok(uri),
-        Some("http") => Err(FetchError::UrlRefused("http is allowed only to a loopback host")),
+        Some("http") => Err(FetchError::UrlRefused(
+            "http is allowed only to a loopback host",
+        )),
         _ => Err(FetchError::UrlRefused("not http(s)")),
     }
 }
 
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 type Https = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
@@ -99,33 +104,61 @@ pub(super) struct Fetcher {
 
 impl Fetcher {
     pub(super) fn new(timeout: Duration, max_body_bytes: usize, allow_http: bool) -> Self {
-        Fetcher { timeout, max_body_bytes, allow_http, https: OnceLock::new(), plain: OnceLock::new() }
+        Fetcher {
+            timeout,
+            max_body_bytes,
+            allow_http,
+            https: OnceLock::new(),
+            plain: OnceLock::new(),
+        }
     }
 
     /// GET `url` → its body (at most `max_body_bytes`), all within `timeout`.
     pub(super) async fn fetch(&self, url: &str) -> Result<Bytes, FetchError> {
         let uri = check_jwks_url(url, self.allow_http)?;
         if uri.scheme_str() == Some("https") {
-            let client = self.https.get_or_init(|| build_https(self.timeout)).as_ref().map_err(|e| FetchError::Tls(e.clone()))?;
+            let client = self
+                .https
+                .get_or_init(|| build_https(self.timeout))
+                .as_ref()
+                .map_err(|e| FetchError::Tls(e.clone()))?;
             self.get(client, uri).await
         } else {
-            self.get(self.plain.get_or_init(|| builder().build(connector(self.timeout))), uri).await
+            self.get(
+                self.plain
+                    .get_or_init(|| builder().build(connector(self.timeout))),
+                uri,
+            )
+            .await
         }
     }
 
-    async fn get<C: Connect + Clone + Send + Sync + 'static>(&self, client: &Client<C, Empty<Bytes>>, uri: http::Uri) -> Result<Bytes, FetchError> {
+    async fn get<C: Connect + Clone + Send + Sync + 'static>(
+        &self,
+        client: &Client<C, Empty<Bytes>>,
+        uri: http::Uri,
+    ) -> Result<Bytes, FetchError> {
         let request = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, concat!("scim-core/", env!("CARGO_PKG_VERSION"), " (jwks)"))
+            .header(
+                http::header::USER_AGENT,
+                concat!("scim-core/", env!("CARGO_PKG_VERSION"), " (jwks)"),
+            )
             .body(Empty::new())
             .map_err(|e| FetchError::Connect(e.to_string()))?;
         let max = self.max_body_bytes;
         let exchange = async move {
-            let response = client.request(request).await.map_err(|e| FetchError::Connect(error_chain(&e)))?;
+            let response = client
+                .request(request)
+                .await
+                .map_err(|e| FetchError::Connect(error_chain(&e)))?;
             if response.status() != http::StatusCode::OK {
                 return Err(FetchError::Status(response.status().as_u16()));
             }
-            let announced = response.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            let announced = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             if announced.is_some_and(|n| n > max as u64) {
                 return Err(FetchError::TooLarge);
             }
@@ -135,7 +168,9 @@ impl Fetcher {
                 Err(e) => Err(FetchError::Connect(e.to_string())),
             }
         };
-        tokio::time::timeout(self.timeout, exchange).await.map_err(|_| FetchError::Timeout)?
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| FetchError::Timeout)?
     }
 }
 
@@ -187,7 +222,9 @@ mod tests {
         assert!(ok("http://127.8.9.10/keys"));
         assert!(ok("http://localhost:1/keys"));
         assert!(ok("http://[::1]:9/keys"));
-        assert!(!ok("http://login.microsoftonline.com/x/discovery/v2.0/keys"));
+        assert!(!ok(
+            "http://login.microsoftonline.com/x/discovery/v2.0/keys"
+        ));
         assert!(!ok("http://10.0.0.1/keys"));
         assert!(!ok("http://127.0.0.1.example.com/keys"));
         assert!(!ok("http://[::2]/keys"));
@@ -205,6 +242,11 @@ mod tests {
     #[test]
     fn errors_name_no_secret_and_read_well() {
         assert_eq!(FetchError::Status(503).to_string(), "answered HTTP 503");
-        assert_eq!(check_jwks_url("http://10.0.0.1/k", false).unwrap_err().to_string(), "JWKS URL refused: http is allowed only to a loopback host");
+        assert_eq!(
+            check_jwks_url("http://10.0.0.1/k", false)
+                .unwrap_err()
+                .to_string(),
+            "JWKS URL refused: http is allowed only to a loopback host"
+        );
     }
 }

@@ -61,7 +61,10 @@ impl JwksSettings {
     pub fn from_env() -> Self {
         let d = JwksSettings::default();
         JwksSettings {
-            fetch_timeout: Duration::from_millis(crate::config::env_num("SCIM_WIF_JWKS_TIMEOUT_MS", d.fetch_timeout.as_millis() as u64)),
+            fetch_timeout: Duration::from_millis(crate::config::env_num(
+                "SCIM_WIF_JWKS_TIMEOUT_MS",
+                d.fetch_timeout.as_millis() as u64,
+            )),
             allow_http: crate::config::env_flag("SCIM_WIF_ALLOW_HTTP_JWKS"),
             ..d
         }
@@ -85,7 +88,10 @@ struct Entry {
 
 impl Entry {
     fn snapshot(&self) -> Arc<KeySet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The key if known and the set not older than `max_age`.
@@ -116,8 +122,16 @@ impl Jwks {
     }
 
     pub fn with_settings(settings: JwksSettings) -> Self {
-        let fetcher = Fetcher::new(settings.fetch_timeout, settings.max_body_bytes, settings.allow_http);
-        Jwks { settings, fetcher, entries: Mutex::new(HashMap::new()) }
+        let fetcher = Fetcher::new(
+            settings.fetch_timeout,
+            settings.max_body_bytes,
+            settings.allow_http,
+        );
+        Jwks {
+            settings,
+            fetcher,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn settings(&self) -> &JwksSettings {
@@ -146,12 +160,19 @@ impl Jwks {
             return stale.ok_or(Rejected::UnknownKey);
         }
         *last_attempt = Some(Instant::now());
-        let fetched = self.fetcher.fetch(url).await.and_then(|body| parse_key_set(&body, self.settings.max_keys));
+        let fetched = self
+            .fetcher
+            .fetch(url)
+            .await
+            .and_then(|body| parse_key_set(&body, self.settings.max_keys));
         match fetched {
             Ok(keys) => {
                 tracing::info!(url, keys = keys.len(), "JWKS fetched");
                 let found = keys.get(kid).cloned();
-                *entry.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(KeySet { keys, fetched_at: Some(Instant::now()) });
+                *entry.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(KeySet {
+                    keys,
+                    fetched_at: Some(Instant::now()),
+                });
                 found.ok_or(Rejected::UnknownKey)
             }
             Err(e) => {
@@ -167,7 +188,10 @@ impl Jwks {
     pub(super) fn preload(&self, url: &str, document: &[u8]) -> Result<(), FetchError> {
         let keys = parse_key_set(document, self.settings.max_keys)?;
         let entry = self.entry(url);
-        *entry.current.write().unwrap() = Arc::new(KeySet { keys, fetched_at: Some(Instant::now()) });
+        *entry.current.write().unwrap() = Arc::new(KeySet {
+            keys,
+            fetched_at: Some(Instant::now()),
+        });
         *entry.gate.try_lock().expect("gate free") = Some(Instant::now());
         Ok(())
     }
@@ -176,21 +200,35 @@ impl Jwks {
 /// The usable keys of a JWKS document (RFC 7517 §5): RSA, for signatures (`use` absent or `sig`), for RS256
 /// (`alg` absent or `RS256`), with a `kid`, a modulus of 2048 bits or more. Other entries are skipped;
 /// of two entries with one `kid`, the first counts.
-fn parse_key_set(document: &[u8], max_keys: usize) -> Result<HashMap<String, DecodingKey>, FetchError> {
+fn parse_key_set(
+    document: &[u8],
+    max_keys: usize,
+) -> Result<HashMap<String, DecodingKey>, FetchError> {
     let doc: Value = serde_json::from_slice(document).map_err(|_| FetchError::NotJwks)?;
-    let entries = doc.get("keys").and_then(Value::as_array).ok_or(FetchError::NotJwks)?;
+    let entries = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or(FetchError::NotJwks)?;
     if entries.len() > max_keys {
         return Err(FetchError::TooManyKeys);
     }
     let mut keys = HashMap::new();
     for jwk in entries {
         let field = |name: &str| jwk.get(name).and_then(Value::as_str);
-        let optional_is = |name: &str, want: &str| jwk.get(name).is_none() || field(name) == Some(want);
-        if field("kty") != Some("RSA") || !optional_is("use", "sig") || !optional_is("alg", "RS256") {
+        let optional_is =
+            |name: &str, want: &str| jwk.get(name).is_none() || field(name) == Some(want);
+        if field("kty") != Some("RSA") || !optional_is("use", "sig") || !optional_is("alg", "RS256")
+        {
             continue;
         }
-        let (Some(kid), Some(n), Some(e)) = (field("kid"), field("n"), field("e")) else { continue };
-        if kid.is_empty() || kid.len() > MAX_KID_LEN || keys.contains_key(kid) || modulus_bits(n) < 2048 {
+        let (Some(kid), Some(n), Some(e)) = (field("kid"), field("n"), field("e")) else {
+            continue;
+        };
+        if kid.is_empty()
+            || kid.len() > MAX_KID_LEN
+            || keys.contains_key(kid)
+            || modulus_bits(n) < 2048
+        {
             continue;
         }
         if let Ok(key) = DecodingKey::from_rsa_components(n, e) {
@@ -205,7 +243,9 @@ fn parse_key_set(document: &[u8], max_keys: usize) -> Result<HashMap<String, Dec
 
 /// Bits of a base64url big-endian modulus (0 if it does not decode).
 fn modulus_bits(n: &str) -> usize {
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(n) else { return 0 };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(n) else {
+        return 0;
+    };
     let significant: Vec<u8> = bytes.into_iter().skip_while(|b| *b == 0).collect();
     match significant.first() {
         Some(first) => significant.len() * 8 - first.leading_zeros() as usize,

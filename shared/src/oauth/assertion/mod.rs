@@ -71,7 +71,12 @@ impl WifTrust {
     /// this server would fetch (https, or http on a loopback host when `allow_http` is false). For
     /// `scim-admin` to refuse a bad trust when it is set rather than at the first assertion.
     pub fn check(&self, allow_http: bool) -> Result<(), String> {
-        for (name, v) in [("issuer", &self.issuer), ("subject", &self.subject), ("audience", &self.audience), ("JWKS URL", &self.jwks_url)] {
+        for (name, v) in [
+            ("issuer", &self.issuer),
+            ("subject", &self.subject),
+            ("audience", &self.audience),
+            ("JWKS URL", &self.jwks_url),
+        ] {
             if v.trim().is_empty() {
                 return Err(format!("the {name} is empty"));
             }
@@ -82,7 +87,9 @@ impl WifTrust {
                 return Err(format!("the {name} has leading or trailing spaces"));
             }
         }
-        check_jwks_url(&self.jwks_url, allow_http).map(|_| ()).map_err(|e| e.to_string())
+        check_jwks_url(&self.jwks_url, allow_http)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -171,16 +178,26 @@ impl std::error::Error for Rejected {}
 
 impl Jwks {
     /// Applies every rule of the module's documentation to `assertion` for `trust`, at time `now`.
-    pub async fn verify(&self, assertion: &str, trust: &WifTrust, now: SystemTime) -> Result<VerifiedAssertion, Rejected> {
+    pub async fn verify(
+        &self,
+        assertion: &str,
+        trust: &WifTrust,
+        now: SystemTime,
+    ) -> Result<VerifiedAssertion, Rejected> {
         let jws = Compact::parse(assertion)?;
         let kid = check_header(&jws.header)?;
         let checked = check_claims(&jws.claims, trust, now)?;
         let key = self.key(&trust.jwks_url, &kid).await?;
         // The one algorithm and the one backend, fixed here: RS256 (checked in the header to agree, never
         // taken from it) on aws-lc-rs, called directly so no process-wide provider choice can change it.
-        let verifier = (jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.verifier_factory)(&jsonwebtoken::Algorithm::RS256, &key)
+        let verifier = (jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.verifier_factory)(
+            &jsonwebtoken::Algorithm::RS256,
+            &key,
+        )
+        .map_err(|_| Rejected::BadSignature)?;
+        verifier
+            .verify(jws.signing_input.as_bytes(), &jws.signature)
             .map_err(|_| Rejected::BadSignature)?;
-        verifier.verify(jws.signing_input.as_bytes(), &jws.signature).map_err(|_| Rejected::BadSignature)?;
         Ok(VerifiedAssertion {
             iss: trust.issuer.clone(),
             sub: trust.subject.clone(),
@@ -208,7 +225,9 @@ impl<'a> Compact<'a> {
             return Err(Rejected::TooLong);
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(Rejected::Malformed);
         };
         if s.is_empty() {
@@ -216,14 +235,21 @@ impl<'a> Compact<'a> {
             return Err(Rejected::Algorithm);
         }
         let object = |seg: &str| -> Result<Map<String, Value>, Rejected> {
-            let bytes = URL_SAFE_NO_PAD.decode(seg).map_err(|_| Rejected::Malformed)?;
+            let bytes = URL_SAFE_NO_PAD
+                .decode(seg)
+                .map_err(|_| Rejected::Malformed)?;
             match serde_json::from_slice(&bytes) {
                 Ok(Value::Object(m)) => Ok(m),
                 _ => Err(Rejected::Malformed),
             }
         };
         let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| Rejected::Malformed)?;
-        Ok(Compact { signing_input: &token[..h.len() + 1 + p.len()], signature, header: object(h)?, claims: object(p)? })
+        Ok(Compact {
+            signing_input: &token[..h.len() + 1 + p.len()],
+            signature,
+            header: object(h)?,
+            claims: object(p)?,
+        })
     }
 }
 
@@ -258,7 +284,11 @@ struct Checked {
 }
 
 /// The claim rules (RFC 7523 §3, RFC 7519 §4.1).
-fn check_claims(claims: &Map<String, Value>, trust: &WifTrust, now: SystemTime) -> Result<Checked, Rejected> {
+fn check_claims(
+    claims: &Map<String, Value>,
+    trust: &WifTrust,
+    now: SystemTime,
+) -> Result<Checked, Rejected> {
     if claims.get("iss").and_then(Value::as_str) != Some(trust.issuer.as_str()) {
         return Err(Rejected::Issuer);
     }
@@ -267,7 +297,9 @@ fn check_claims(claims: &Map<String, Value>, trust: &WifTrust, now: SystemTime) 
     }
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => *a == trust.audience,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(trust.audience.as_str())),
+        Some(Value::Array(list)) => list
+            .iter()
+            .any(|a| a.as_str() == Some(trust.audience.as_str())),
         _ => false,
     };
     if !aud_ok {
@@ -280,7 +312,10 @@ fn check_claims(claims: &Map<String, Value>, trust: &WifTrust, now: SystemTime) 
             Some(v) => v.as_i64().map(|t| Some(t as i128)).ok_or(()),
         }
     };
-    let now_s = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i128).unwrap_or(0);
+    let now_s = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i128)
+        .unwrap_or(0);
     let skew = CLOCK_SKEW.as_secs() as i128;
     let exp = time("exp").ok().flatten().ok_or(Rejected::MissingExpiry)?;
     let nbf = time("nbf").map_err(|_| Rejected::BadTime)?;

@@ -26,12 +26,18 @@ pub struct TestKey {
 
 impl TestKey {
     pub fn generate(kid: &str) -> Self {
-        TestKey { kid: kid.to_string(), pair: Arc::new(RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation")) }
+        TestKey {
+            kid: kid.to_string(),
+            pair: Arc::new(RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation")),
+        }
     }
 
     /// The same key pair under another `kid`.
     pub fn with_kid(&self, kid: &str) -> Self {
-        TestKey { kid: kid.to_string(), pair: self.pair.clone() }
+        TestKey {
+            kid: kid.to_string(),
+            pair: self.pair.clone(),
+        }
     }
 
     /// The public key as a JWK, shaped like Microsoft's (`kty`, `use`, `kid`, `n`, `e`; `alg` too).
@@ -51,15 +57,29 @@ impl TestKey {
     pub fn public_pem(&self) -> String {
         let der = self.pair.public_key().as_der().expect("public key DER");
         let body = STANDARD.encode(der.as_ref());
-        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+            .collect();
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        )
     }
 
     /// `header.claims.signature` with an RS256 signature by this key, whatever the header says.
     pub fn sign(&self, header: &Value, claims: &Value) -> String {
         let input = signing_input(header, claims);
         let mut signature = vec![0; self.pair.public_modulus_len()];
-        self.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature).expect("RSA signature");
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut signature,
+            )
+            .expect("RSA signature");
         format!("{input}.{}", b64(&signature))
     }
 }
@@ -76,7 +96,10 @@ pub fn header(kid: &str) -> Value {
 
 /// Claims shaped like Entra's WIF assertion for `trust`, issued at `now`, valid 65 minutes.
 pub fn claims(trust: &WifTrust, now: SystemTime) -> Value {
-    let t = now.duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
+    let t = now
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
     json!({
         "aud": trust.audience,
         "iss": trust.issuer,
@@ -96,7 +119,8 @@ pub fn claims(trust: &WifTrust, now: SystemTime) -> Value {
 /// A trust shaped like one copied from Entra, with its JWKS at `jwks_url`.
 pub fn trust(jwks_url: &str) -> WifTrust {
     WifTrust {
-        issuer: "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/v2.0".into(),
+        issuer: "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/v2.0"
+            .into(),
         subject: "9c7e2f1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b".into(),
         audience: "api://b5ba7a93-4452-4522-aeb4-a2b5da870c16".into(),
         jwks_url: jwks_url.into(),
@@ -122,5 +146,9 @@ pub fn b64(bytes: &[u8]) -> String {
 }
 
 fn signing_input(header: &Value, claims: &Value) -> String {
-    format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()))
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
 }

@@ -6,7 +6,8 @@ use super::*;
 use serde_json::json;
 use std::sync::OnceLock;
 
-const URL: &str = "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/discovery/v2.0/keys";
+const URL: &str =
+    "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/discovery/v2.0/keys";
 
 /// `k1` is in the JWKS; `rogue` is not (same `kid` given to it in tests that forge).
 fn keys() -> &'static (TestKey, TestKey) {
@@ -28,12 +29,20 @@ fn trust() -> WifTrust {
 
 fn jwks() -> Jwks {
     let j = Jwks::new();
-    j.preload(URL, testing::jwks_document([&keys().0]).to_string().as_bytes()).unwrap();
+    j.preload(
+        URL,
+        testing::jwks_document([&keys().0]).to_string().as_bytes(),
+    )
+    .unwrap();
     j
 }
 
 fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 fn verify_at(token: &str, trust: &WifTrust, at: SystemTime) -> Result<VerifiedAssertion, Rejected> {
@@ -97,8 +106,14 @@ fn entras_assertion_is_accepted() {
     assert_eq!(v.aud, trust().audience);
     assert_eq!(v.kid, "k1");
     assert_eq!(secs(v.exp), secs(now()) + 3900);
-    assert_eq!(v.tid.as_deref(), Some("ce5f061f-abe6-4e40-9615-301f87bcb7f0"));
-    assert_eq!(v.oid.as_deref(), Some("d2f8ee76-c549-45b8-a143-f5b640669704"));
+    assert_eq!(
+        v.tid.as_deref(),
+        Some("ce5f061f-abe6-4e40-9615-301f87bcb7f0")
+    );
+    assert_eq!(
+        v.oid.as_deref(),
+        Some("d2f8ee76-c549-45b8-a143-f5b640669704")
+    );
 }
 
 #[test]
@@ -106,19 +121,57 @@ fn algorithm_must_be_rs256() {
     let (k1, _) = keys();
     let claims = testing::claims(&trust(), now());
     // alg none, unsigned and with a (meaningless) signature
-    assert_eq!(verify(&testing::unsigned(&json!({"alg": "none", "kid": "k1"}), &claims)), Err(Rejected::Algorithm));
-    assert_eq!(verify(&k1.sign(&json!({"alg": "none", "kid": "k1", "typ": "JWT"}), &claims)), Err(Rejected::Algorithm));
+    assert_eq!(
+        verify(&testing::unsigned(
+            &json!({"alg": "none", "kid": "k1"}),
+            &claims
+        )),
+        Err(Rejected::Algorithm)
+    );
+    assert_eq!(
+        verify(&k1.sign(&json!({"alg": "none", "kid": "k1", "typ": "JWT"}), &claims)),
+        Err(Rejected::Algorithm)
+    );
     // even an unsecured JWS that claims RS256 has no signature to check
-    assert_eq!(verify(&testing::unsigned(&testing::header("k1"), &claims)), Err(Rejected::Algorithm));
+    assert_eq!(
+        verify(&testing::unsigned(&testing::header("k1"), &claims)),
+        Err(Rejected::Algorithm)
+    );
     // HMAC keyed with the public key (as PEM, as the JWK's modulus), and the other HMACs
     for alg in ["HS256", "HS384", "HS512"] {
         let h = json!({"alg": alg, "kid": "k1", "typ": "JWT"});
-        assert_eq!(verify(&testing::sign_hs256(k1.public_pem().as_bytes(), &h, &claims)), Err(Rejected::Algorithm), "{alg}");
+        assert_eq!(
+            verify(&testing::sign_hs256(
+                k1.public_pem().as_bytes(),
+                &h,
+                &claims
+            )),
+            Err(Rejected::Algorithm),
+            "{alg}"
+        );
     }
     let n = k1.jwk()["n"].as_str().unwrap().to_string();
-    assert_eq!(verify(&testing::sign_hs256(n.as_bytes(), &json!({"alg": "HS256", "kid": "k1"}), &claims)), Err(Rejected::Algorithm));
+    assert_eq!(
+        verify(&testing::sign_hs256(
+            n.as_bytes(),
+            &json!({"alg": "HS256", "kid": "k1"}),
+            &claims
+        )),
+        Err(Rejected::Algorithm)
+    );
     // every other algorithm, a lower-case RS256, a missing or non-string alg — even with a valid RS256 signature
-    for alg in [json!("RS384"), json!("RS512"), json!("PS256"), json!("ES256"), json!("EdDSA"), json!("rs256"), json!("RS256 "), json!(["RS256"]), json!(256), Value::Null] {
+    for alg in [
+        json!("RS384"),
+        json!("RS512"),
+        json!("PS256"),
+        json!("ES256"),
+        json!("EdDSA"),
+        json!("rs256"),
+        json!("RS256 "),
+        json!(["RS256"]),
+        json!(256),
+        Value::Null,
+    ] {
         let token = header_set("alg", alg.clone());
         assert_eq!(verify(&token), Err(Rejected::Algorithm), "{alg}");
     }
@@ -128,7 +181,14 @@ fn algorithm_must_be_rs256() {
 
 #[test]
 fn kid_must_be_a_string() {
-    for kid in [json!(1), json!(["k1"]), json!({"kid": "k1"}), json!(""), json!("k".repeat(MAX_KID_LEN + 1)), Value::Null] {
+    for kid in [
+        json!(1),
+        json!(["k1"]),
+        json!({"kid": "k1"}),
+        json!(""),
+        json!("k".repeat(MAX_KID_LEN + 1)),
+        Value::Null,
+    ] {
         let token = header_set("kid", kid.clone());
         assert_eq!(verify(&token), Err(Rejected::MissingKid), "{kid}");
     }
@@ -156,31 +216,61 @@ fn keys_named_by_the_token_are_ignored() {
     h["jwk"] = rogue.jwk();
     h["jku"] = json!("http://127.0.0.1:1/attacker-keys");
     h["x5u"] = json!("http://127.0.0.1:1/attacker-cert");
-    assert_eq!(verify(&rogue.sign(&h, &testing::claims(&trust(), now()))), Err(Rejected::BadSignature));
+    assert_eq!(
+        verify(&rogue.sign(&h, &testing::claims(&trust(), now()))),
+        Err(Rejected::BadSignature)
+    );
 }
 
 #[test]
 fn signature_must_be_by_the_jwks_key() {
     let (k1, rogue) = keys();
     // same kid, another key
-    assert_eq!(verify(&rogue.sign(&testing::header("k1"), &testing::claims(&trust(), now()))), Err(Rejected::BadSignature));
+    assert_eq!(
+        verify(&rogue.sign(&testing::header("k1"), &testing::claims(&trust(), now()))),
+        Err(Rejected::BadSignature)
+    );
     // claims changed after signing
     let good = with_claims(|_| {});
     let parts: Vec<&str> = good.split('.').collect();
     let mut c = testing::claims(&trust(), now());
     c["exp"] = json!(secs(now()) + 7200);
-    let altered = format!("{}.{}.{}", parts[0], testing::b64(c.to_string().as_bytes()), parts[2]);
+    let altered = format!(
+        "{}.{}.{}",
+        parts[0],
+        testing::b64(c.to_string().as_bytes()),
+        parts[2]
+    );
     assert_eq!(verify(&altered), Err(Rejected::BadSignature));
     // a signature cut short, or another token's signature
     let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     sig.pop();
-    assert_eq!(verify(&format!("{}.{}.{}", parts[0], parts[1], testing::b64(&sig))), Err(Rejected::BadSignature));
+    assert_eq!(
+        verify(&format!("{}.{}.{}", parts[0], parts[1], testing::b64(&sig))),
+        Err(Rejected::BadSignature)
+    );
     // a signature in a non-canonical base64url form (256 bytes leave 4 bits of the last character, which
     // must be zero; `B` sets one) is not even read
     let sig = parts[2];
-    assert_eq!(verify(&format!("{}.{}.{}B", parts[0], parts[1], &sig[..sig.len() - 1])), Err(Rejected::Malformed));
+    assert_eq!(
+        verify(&format!(
+            "{}.{}.{}B",
+            parts[0],
+            parts[1],
+            &sig[..sig.len() - 1]
+        )),
+        Err(Rejected::Malformed)
+    );
     let other = k1.sign(&testing::header("k1"), &json!({"other": true}));
-    assert_eq!(verify(&format!("{}.{}.{}", parts[0], parts[1], other.rsplit('.').next().unwrap())), Err(Rejected::BadSignature));
+    assert_eq!(
+        verify(&format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            other.rsplit('.').next().unwrap()
+        )),
+        Err(Rejected::BadSignature)
+    );
 }
 
 #[test]
@@ -198,11 +288,19 @@ fn issuer_subject_audience_are_compared_exactly() {
     let cases: Vec<(&str, Value, Rejected)> = vec![
         ("iss", json!(format!("{}/", t.issuer)), Rejected::Issuer),
         ("iss", json!(t.issuer.to_uppercase()), Rejected::Issuer),
-        ("iss", json!("https://sts.windows.net/ce5f061f-abe6-4e40-9615-301f87bcb7f0/"), Rejected::Issuer),
+        (
+            "iss",
+            json!("https://sts.windows.net/ce5f061f-abe6-4e40-9615-301f87bcb7f0/"),
+            Rejected::Issuer,
+        ),
         ("iss", json!([t.issuer]), Rejected::Issuer),
         ("sub", json!(t.subject.to_uppercase()), Rejected::Subject),
         ("sub", json!(""), Rejected::Subject),
-        ("aud", json!(format!("{}/.default", t.audience)), Rejected::Audience),
+        (
+            "aud",
+            json!(format!("{}/.default", t.audience)),
+            Rejected::Audience,
+        ),
         ("aud", json!([]), Rejected::Audience),
         ("aud", json!(["api://other"]), Rejected::Audience),
         ("aud", json!([[t.audience]]), Rejected::Audience),
@@ -221,7 +319,11 @@ fn issuer_subject_audience_are_compared_exactly() {
 #[test]
 fn audience_may_be_an_array() {
     let aud = trust().audience;
-    for value in [json!([aud]), json!(["api://other", aud]), json!([1, aud, null])] {
+    for value in [
+        json!([aud]),
+        json!(["api://other", aud]),
+        json!([1, aud, null]),
+    ] {
         let token = claim_set("aud", value.clone());
         assert_eq!(verify(&token).expect("array with the audience").aud, aud);
     }
@@ -230,7 +332,12 @@ fn audience_may_be_an_array() {
 #[test]
 fn expiry_is_required_and_checked_with_the_skew() {
     let skew = CLOCK_SKEW.as_secs();
-    for exp in [Value::Null, json!("1772179816"), json!(1772179816.5), json!(true)] {
+    for exp in [
+        Value::Null,
+        json!("1772179816"),
+        json!(1772179816.5),
+        json!(true),
+    ] {
         let token = claim_set("exp", exp.clone());
         assert_eq!(verify(&token), Err(Rejected::MissingExpiry), "exp {exp}");
     }
@@ -241,8 +348,14 @@ fn expiry_is_required_and_checked_with_the_skew() {
     let exp = now() + Duration::from_secs(3900);
     assert!(verify_at(&token, &trust(), exp).is_ok());
     assert!(verify_at(&token, &trust(), exp + Duration::from_secs(skew - 1)).is_ok());
-    assert_eq!(verify_at(&token, &trust(), exp + Duration::from_secs(skew)), Err(Rejected::Expired));
-    assert_eq!(verify_at(&token, &trust(), exp + Duration::from_secs(86_400)), Err(Rejected::Expired));
+    assert_eq!(
+        verify_at(&token, &trust(), exp + Duration::from_secs(skew)),
+        Err(Rejected::Expired)
+    );
+    assert_eq!(
+        verify_at(&token, &trust(), exp + Duration::from_secs(86_400)),
+        Err(Rejected::Expired)
+    );
 }
 
 #[test]
@@ -271,7 +384,11 @@ fn not_before_and_issued_at_are_checked_with_the_skew() {
         c.remove("iat");
     });
     assert!(verify(&token).is_ok());
-    for (claim, v) in [("nbf", json!("now")), ("iat", json!(1.5)), ("nbf", Value::Null)] {
+    for (claim, v) in [
+        ("nbf", json!("now")),
+        ("iat", json!(1.5)),
+        ("nbf", Value::Null),
+    ] {
         let token = claim_set(claim, v.clone());
         assert_eq!(verify(&token), Err(Rejected::BadTime), "{claim} {v}");
     }
@@ -282,8 +399,16 @@ fn lifetime_is_bounded() {
     let limit = secs(now()) + MAX_LIFETIME.as_secs() + CLOCK_SKEW.as_secs();
     let token = claim_set("exp", json!(limit));
     assert!(verify(&token).is_ok());
-    for (exp, want) in [(json!(limit + 1), Rejected::LifetimeTooLong), (json!(i64::MAX), Rejected::LifetimeTooLong), (json!(u64::MAX), Rejected::MissingExpiry)] {
-        assert_eq!(verify(&claim_set("exp", exp.clone())), Err(want), "exp {exp}");
+    for (exp, want) in [
+        (json!(limit + 1), Rejected::LifetimeTooLong),
+        (json!(i64::MAX), Rejected::LifetimeTooLong),
+        (json!(u64::MAX), Rejected::MissingExpiry),
+    ] {
+        assert_eq!(
+            verify(&claim_set("exp", exp.clone())),
+            Err(want),
+            "exp {exp}"
+        );
     }
 }
 
@@ -297,11 +422,18 @@ fn length_is_capped_before_parsing() {
         filler += 1;
     }
     let fits = sized(filler);
-    assert!(fits.len() <= MAX_ASSERTION_BYTES && fits.len() > MAX_ASSERTION_BYTES - 4, "{}", fits.len());
+    assert!(
+        fits.len() <= MAX_ASSERTION_BYTES && fits.len() > MAX_ASSERTION_BYTES - 4,
+        "{}",
+        fits.len()
+    );
     assert!(verify(&fits).is_ok());
     assert_eq!(verify(&sized(filler + 1)), Err(Rejected::TooLong));
     // Refused before parsing: garbage over the cap is "too long", not "malformed".
-    assert_eq!(verify(&"a".repeat(MAX_ASSERTION_BYTES + 1)), Err(Rejected::TooLong));
+    assert_eq!(
+        verify(&"a".repeat(MAX_ASSERTION_BYTES + 1)),
+        Err(Rejected::TooLong)
+    );
 }
 
 #[test]
@@ -330,7 +462,10 @@ fn malformed_tokens() {
 #[test]
 fn rejections_read_well_and_name_no_token() {
     assert_eq!(Rejected::Algorithm.to_string(), "alg is not RS256");
-    assert_eq!(Rejected::JwksUnavailable(FetchError::Timeout).to_string(), "JWKS unavailable: timed out");
+    assert_eq!(
+        Rejected::JwksUnavailable(FetchError::Timeout).to_string(),
+        "JWKS unavailable: timed out"
+    );
 }
 
 #[test]
@@ -338,7 +473,13 @@ fn key_sets_keep_only_usable_rsa_signing_keys() {
     let (k1, rogue) = keys();
     let other = rogue.with_kid("k2");
     let mut skipped = vec![];
-    for (field, value) in [("kty", json!("EC")), ("use", json!("enc")), ("alg", json!("RS512")), ("kid", json!(7)), ("n", json!("AQAB"))] {
+    for (field, value) in [
+        ("kty", json!("EC")),
+        ("use", json!("enc")),
+        ("alg", json!("RS512")),
+        ("kid", json!(7)),
+        ("n", json!("AQAB")),
+    ] {
         let mut jwk = other.jwk();
         jwk[field] = value;
         skipped.push(jwk);
@@ -348,20 +489,42 @@ fn key_sets_keep_only_usable_rsa_signing_keys() {
     skipped.push(no_kid);
     // An answer with only unusable keys is a failed fetch (the cache keeps its keys).
     let j = Jwks::new();
-    assert_eq!(j.preload(URL, json!({ "keys": skipped }).to_string().as_bytes()), Err(FetchError::NoUsableKeys));
+    assert_eq!(
+        j.preload(URL, json!({ "keys": skipped }).to_string().as_bytes()),
+        Err(FetchError::NoUsableKeys)
+    );
     // Beside a usable key, they are skipped; the first of two entries with one kid counts.
     let mut doc = json!({ "keys": skipped });
-    doc["keys"].as_array_mut().unwrap().extend([k1.jwk(), rogue.with_kid("k1").jwk()]);
+    doc["keys"]
+        .as_array_mut()
+        .unwrap()
+        .extend([k1.jwk(), rogue.with_kid("k1").jwk()]);
     let j = Jwks::new();
     j.preload(URL, doc.to_string().as_bytes()).unwrap();
     assert!(run(j.verify(&with_claims(|_| {}), &trust(), now())).is_ok());
     let k2 = other.sign(&testing::header("k2"), &testing::claims(&trust(), now()));
-    assert_eq!(run(j.verify(&k2, &trust(), now())), Err(Rejected::UnknownKey));
+    assert_eq!(
+        run(j.verify(&k2, &trust(), now())),
+        Err(Rejected::UnknownKey)
+    );
     // Bounds and shape.
-    let small = Jwks::with_settings(JwksSettings { max_keys: 2, ..JwksSettings::default() });
-    assert_eq!(small.preload(URL, testing::jwks_document([k1, k1, k1]).to_string().as_bytes()), Err(FetchError::TooManyKeys));
+    let small = Jwks::with_settings(JwksSettings {
+        max_keys: 2,
+        ..JwksSettings::default()
+    });
+    assert_eq!(
+        small.preload(
+            URL,
+            testing::jwks_document([k1, k1, k1]).to_string().as_bytes()
+        ),
+        Err(FetchError::TooManyKeys)
+    );
     for bad in ["", "[]", "{}", "{\"keys\": {}}", "not json"] {
-        assert_eq!(Jwks::new().preload(URL, bad.as_bytes()), Err(FetchError::NotJwks), "{bad}");
+        assert_eq!(
+            Jwks::new().preload(URL, bad.as_bytes()),
+            Err(FetchError::NotJwks),
+            "{bad}"
+        );
     }
 }
 
@@ -369,11 +532,36 @@ fn key_sets_keep_only_usable_rsa_signing_keys() {
 fn trust_check() {
     let t = trust();
     assert_eq!(t.check(false), Ok(()));
-    assert!(WifTrust { issuer: " ".into(), ..t.clone() }.check(false).is_err());
-    assert!(WifTrust { subject: format!("{} ", t.subject), ..t.clone() }.check(false).is_err());
-    assert!(WifTrust { audience: "a".repeat(2049), ..t.clone() }.check(false).is_err());
-    assert!(WifTrust { jwks_url: "http://login.microsoftonline.com/keys".into(), ..t.clone() }.check(false).is_err());
-    assert!(WifTrust { jwks_url: "http://login.microsoftonline.com/keys".into(), ..t.clone() }.check(true).is_ok());
+    assert!(WifTrust {
+        issuer: " ".into(),
+        ..t.clone()
+    }
+    .check(false)
+    .is_err());
+    assert!(WifTrust {
+        subject: format!("{} ", t.subject),
+        ..t.clone()
+    }
+    .check(false)
+    .is_err());
+    assert!(WifTrust {
+        audience: "a".repeat(2049),
+        ..t.clone()
+    }
+    .check(false)
+    .is_err());
+    assert!(WifTrust {
+        jwks_url: "http://login.microsoftonline.com/keys".into(),
+        ..t.clone()
+    }
+    .check(false)
+    .is_err());
+    assert!(WifTrust {
+        jwks_url: "http://login.microsoftonline.com/keys".into(),
+        ..t.clone()
+    }
+    .check(true)
+    .is_ok());
     let back: WifTrust = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
     assert_eq!(back, t);
 }

@@ -9,7 +9,8 @@ use super::table::{classify, conditional_write, failed, put, record_read, TxErro
 use super::{build_err, key, s, DynamoStore, Item};
 use crate::store::keys::{self, PK, SK};
 use crate::store::{
-    record_call, AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, StoreError, WifTrustRecord, MAX_SECRETS_PER_CLIENT,
+    record_call, AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, StoreError,
+    WifTrustRecord, MAX_SECRETS_PER_CLIENT,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
@@ -21,7 +22,11 @@ const UNREGISTERED_OK: &str = "default";
 
 #[async_trait]
 impl ClientStore for DynamoStore {
-    async fn create_client(&self, client: &OAuthClient, secret: &ClientSecret) -> Result<(), StoreError> {
+    async fn create_client(
+        &self,
+        client: &OAuthClient,
+        secret: &ClientSecret,
+    ) -> Result<(), StoreError> {
         let pk = keys::oauth_pk(&client.tenant);
         let mut item = key(&pk, &keys::client_sk(&client.id));
         item.insert("client_id".into(), s(&client.id));
@@ -36,20 +41,40 @@ impl ClientStore for DynamoStore {
         }
         let first = items.len();
         items.push(put(&self.table, item, "attribute_not_exists(#pk)", None)?);
-        items.push(put(&self.table, secret_item(&pk, &client.id, secret), "attribute_not_exists(#pk)", None)?);
+        items.push(put(
+            &self.table,
+            secret_item(&pk, &client.id, secret),
+            "attribute_not_exists(#pk)",
+            None,
+        )?);
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TxError::Cancelled(r)) if first == 1 && failed(&r, 0) => Err(StoreError::Internal(format!("tenant {} does not exist", client.tenant))),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("client not stored (its id is taken?): {r:?}"))),
+            Err(TxError::Cancelled(r)) if first == 1 && failed(&r, 0) => Err(StoreError::Internal(
+                format!("tenant {} does not exist", client.tenant),
+            )),
+            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!(
+                "client not stored (its id is taken?): {r:?}"
+            ))),
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
-    async fn oauth_client(&self, tenant: &str, id: &str) -> Result<Option<OAuthClient>, StoreError> {
-        Ok(self.get_item(key(&keys::oauth_pk(tenant), &keys::client_sk(id))).await?.map(|i| client_of(&i, tenant)))
+    async fn oauth_client(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<OAuthClient>, StoreError> {
+        Ok(self
+            .get_item(key(&keys::oauth_pk(tenant), &keys::client_sk(id)))
+            .await?
+            .map(|i| client_of(&i, tenant)))
     }
 
-    async fn client_credentials(&self, tenant: &str, id: &str) -> Result<Option<ClientCredentials>, StoreError> {
+    async fn client_credentials(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<ClientCredentials>, StoreError> {
         let items = self.oauth_items(tenant, Some(&keys::client_sk(id))).await?;
         Ok(group(items, tenant).into_iter().find(|c| c.client.id == id))
     }
@@ -59,7 +84,12 @@ impl ClientStore for DynamoStore {
         Ok(group(items, tenant))
     }
 
-    async fn add_secret(&self, tenant: &str, client_id: &str, secret: &ClientSecret) -> Result<AddSecret, StoreError> {
+    async fn add_secret(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret: &ClientSecret,
+    ) -> Result<AddSecret, StoreError> {
         let pk = keys::oauth_pk(tenant);
         let bump = Update::builder()
             .table_name(&self.table)
@@ -76,23 +106,37 @@ impl ClientStore for DynamoStore {
             .map_err(build_err)?;
         let items = vec![
             TransactWriteItem::builder().update(bump).build(),
-            put(&self.table, secret_item(&pk, client_id, secret), "attribute_not_exists(#pk)", None)?,
+            put(
+                &self.table,
+                secret_item(&pk, client_id, secret),
+                "attribute_not_exists(#pk)",
+                None,
+            )?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(AddSecret::Added),
-            Err(TxError::Cancelled(r)) if failed(&r, 0) => Ok(match self.oauth_client(tenant, client_id).await? {
-                None => AddSecret::NoClient,
-                Some(c) if c.revoked => AddSecret::Revoked,
-                Some(c) if c.secrets >= MAX_SECRETS_PER_CLIENT => AddSecret::TooMany,
-                // The client changed between the transaction and this read (a secret revoked meanwhile).
-                Some(_) => return Err(StoreError::Contention),
-            }),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("secret not stored (its id is taken?): {r:?}"))),
+            Err(TxError::Cancelled(r)) if failed(&r, 0) => {
+                Ok(match self.oauth_client(tenant, client_id).await? {
+                    None => AddSecret::NoClient,
+                    Some(c) if c.revoked => AddSecret::Revoked,
+                    Some(c) if c.secrets >= MAX_SECRETS_PER_CLIENT => AddSecret::TooMany,
+                    // The client changed between the transaction and this read (a secret revoked meanwhile).
+                    Some(_) => return Err(StoreError::Contention),
+                })
+            }
+            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!(
+                "secret not stored (its id is taken?): {r:?}"
+            ))),
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
-    async fn revoke_secret(&self, tenant: &str, client_id: &str, secret_id: &str) -> Result<bool, StoreError> {
+    async fn revoke_secret(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret_id: &str,
+    ) -> Result<bool, StoreError> {
         let pk = keys::oauth_pk(tenant);
         let delete = Delete::builder()
             .table_name(&self.table)
@@ -111,22 +155,35 @@ impl ClientStore for DynamoStore {
             .expression_attribute_values(":one", AV::N("1".into()))
             .build()
             .map_err(build_err)?;
-        let items = vec![TransactWriteItem::builder().delete(delete).build(), TransactWriteItem::builder().update(uncount).build()];
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(uncount).build(),
+        ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TxError::Cancelled(r)) if failed(&r, 0) || failed(&r, 1) => Ok(false),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("secret revocation cancelled: {r:?}"))),
+            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!(
+                "secret revocation cancelled: {r:?}"
+            ))),
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
-    async fn revoke_client(&self, tenant: &str, client_id: &str, now: &str) -> Result<bool, StoreError> {
+    async fn revoke_client(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
         record_call("UpdateItem");
         let r = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(&keys::oauth_pk(tenant), &keys::client_sk(client_id))))
+            .set_key(Some(key(
+                &keys::oauth_pk(tenant),
+                &keys::client_sk(client_id),
+            )))
             .update_expression("SET #r = :true, #at = if_not_exists(#at, :now)")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", PK)
@@ -142,7 +199,9 @@ impl ClientStore for DynamoStore {
     }
 
     async fn wif_trust(&self, tenant: &str) -> Result<Option<WifTrustRecord>, StoreError> {
-        let item = self.get_item(key(&keys::oauth_pk(tenant), keys::WIF_SK)).await?;
+        let item = self
+            .get_item(key(&keys::oauth_pk(tenant), keys::WIF_SK))
+            .await?;
         Ok(item.map(|i| WifTrustRecord {
             issuer: text(&i, "issuer"),
             subject: text(&i, "subject"),
@@ -151,7 +210,12 @@ impl ClientStore for DynamoStore {
         }))
     }
 
-    async fn put_wif_trust(&self, tenant: &str, trust: &WifTrustRecord, now: &str) -> Result<(), StoreError> {
+    async fn put_wif_trust(
+        &self,
+        tenant: &str,
+        trust: &WifTrustRecord,
+        now: &str,
+    ) -> Result<(), StoreError> {
         let mut item = key(&keys::oauth_pk(tenant), keys::WIF_SK);
         item.insert("issuer".into(), s(&trust.issuer));
         item.insert("subject".into(), s(&trust.subject));
@@ -162,11 +226,25 @@ impl ClientStore for DynamoStore {
         if let Some(check) = self.tenant_exists(tenant)? {
             items.push(check);
         }
-        items.push(TransactWriteItem::builder().put(Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(build_err)?).build());
+        items.push(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+        );
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::Internal(format!("tenant {tenant} does not exist"))),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("trust not stored: {r:?}"))),
+            Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::Internal(format!(
+                "tenant {tenant} does not exist"
+            ))),
+            Err(TxError::Cancelled(r)) => {
+                Err(StoreError::Internal(format!("trust not stored: {r:?}")))
+            }
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -201,11 +279,17 @@ impl DynamoStore {
             .expression_attribute_names("#pk", PK)
             .build()
             .map_err(build_err)?;
-        Ok(Some(TransactWriteItem::builder().condition_check(check).build()))
+        Ok(Some(
+            TransactWriteItem::builder().condition_check(check).build(),
+        ))
     }
 
     /// The items of the tenant's OAuth partition whose sort key begins with `prefix` (strongly consistent).
-    async fn oauth_items(&self, tenant: &str, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
+    async fn oauth_items(
+        &self,
+        tenant: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -248,11 +332,17 @@ fn secret_item(pk: &str, client_id: &str, secret: &ClientSecret) -> Item {
 }
 
 fn text(item: &Item, k: &str) -> String {
-    item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+    item.get(k)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn number(item: &Item, k: &str) -> i64 {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn client_of(item: &Item, tenant: &str) -> OAuthClient {
@@ -262,7 +352,11 @@ fn client_of(item: &Item, tenant: &str) -> OAuthClient {
         label: text(item, "label"),
         created: text(item, "created"),
         // A client item whose flag cannot be read counts as revoked: fail closed.
-        revoked: item.get("revoked").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
+        revoked: item
+            .get("revoked")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
         revoked_at: item.get("revoked_at").and_then(|v| v.as_s().ok()).cloned(),
         secrets: number(item, "secrets").max(0) as u32,
     }
@@ -273,9 +367,14 @@ fn group(items: Vec<Item>, tenant: &str) -> Vec<ClientCredentials> {
     let mut out: Vec<ClientCredentials> = Vec::new();
     for item in items {
         let sk = text(&item, SK);
-        let Some(rest) = sk.strip_prefix("C#") else { continue };
+        let Some(rest) = sk.strip_prefix("C#") else {
+            continue;
+        };
         match rest.split_once("#S#") {
-            None => out.push(ClientCredentials { client: client_of(&item, tenant), secrets: Vec::new() }),
+            None => out.push(ClientCredentials {
+                client: client_of(&item, tenant),
+                secrets: Vec::new(),
+            }),
             Some((client_id, _)) => {
                 if let Some(c) = out.iter_mut().rev().find(|c| c.client.id == client_id) {
                     c.secrets.push(ClientSecret {

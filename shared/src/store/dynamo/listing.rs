@@ -27,37 +27,61 @@ struct Counters {
 
 impl DynamoStore {
     /// [`ResourceStore::list`].
-    pub(super) async fn list_resources(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
+    pub(super) async fn list_resources(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        q: ListQuery<'_>,
+    ) -> Result<ListPage, StoreError> {
         let Some(filter) = q.filter else {
             let counters = self.total(tenant, rt).await?;
             let total = counters.total;
             let skip = q.start_index.saturating_sub(1);
             if q.count == 0 || skip >= total {
-                return Ok(ListPage { total, ..ListPage::default() });
+                return Ok(ListPage {
+                    total,
+                    ..ListPage::default()
+                });
             }
             let (start, seq) = match q.after {
                 Some(id) => (Some(key(&keys::resource_pk(tenant, rt), id)), None),
                 None => (None, Some(counters)),
             };
-            let page = self.list_unfiltered(tenant, rt, skip, &q, start, seq).await?;
+            let page = self
+                .list_unfiltered(tenant, rt, skip, &q, start, seq)
+                .await?;
             return Ok(ListPage { total, ..page });
         };
         let candidates = match plan(filter, rt) {
             Access::ById(id) => self.get(tenant, rt, &id).await?.into_iter().collect(),
-            Access::ByUnique(u) => {
-                self.query_index(GSI1, GSI1PK, keys::gsi1pk(tenant, rt, &u)).await?.iter().map(from_item).collect::<Result<Vec<_>, _>>()?
-            }
-            Access::ByExternalId(x) => {
-                self.query_index(GSI2, GSI2PK, keys::gsi2pk(tenant, rt, &x)).await?.iter().map(from_item).collect::<Result<Vec<_>, _>>()?
-            }
+            Access::ByUnique(u) => self
+                .query_index(GSI1, GSI1PK, keys::gsi1pk(tenant, rt, &u))
+                .await?
+                .iter()
+                .map(from_item)
+                .collect::<Result<Vec<_>, _>>()?,
+            Access::ByExternalId(x) => self
+                .query_index(GSI2, GSI2PK, keys::gsi2pk(tenant, rt, &x))
+                .await?
+                .iter()
+                .map(from_item)
+                .collect::<Result<Vec<_>, _>>()?,
             Access::Evaluate => return self.scan_filtered(tenant, rt, filter, &q).await,
         };
-        let mut matches: Vec<StoredResource> = candidates.into_iter().filter(|r| filter.matches(&model::render(r, rt, ""), rt)).collect();
+        let mut matches: Vec<StoredResource> = candidates
+            .into_iter()
+            .filter(|r| filter.matches(&model::render(r, rt, ""), rt))
+            .collect();
         matches.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(q.window(matches))
     }
 
-    async fn query_index(&self, index: &str, key_attr: &str, key: String) -> Result<Vec<Item>, StoreError> {
+    async fn query_index(
+        &self,
+        index: &str,
+        key_attr: &str,
+        key: String,
+    ) -> Result<Vec<Item>, StoreError> {
         limits::index_key(&key)?;
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -106,10 +130,18 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("Query", e))?;
         record_read(r.consumed_capacity());
-        let num = |i: &Item, a: &str| i.get(a).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+        let num = |i: &Item, a: &str| {
+            i.get(a)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
         let sum: i64 = r.items().iter().map(|i| num(i, "n")).sum();
         let seq: i64 = r.items().iter().map(|i| num(i, SEQ)).sum();
-        Ok(Counters { total: sum.max(0) as usize, seq: seq.max(0) as u64 })
+        Ok(Counters {
+            total: sum.max(0) as usize,
+            seq: seq.max(0) as u64,
+        })
     }
 
     /// Page through the tenant's resources of type `rt` in id order: skip `skip`, then read `q.count` —
@@ -133,14 +165,18 @@ impl DynamoStore {
         let pk = keys::resource_pk(tenant, rt);
         let mut to_skip = skip;
         if let Some(seq) = seq {
-            if let Some((at, id)) = self.positions.nearest(tenant, rt.name, seq.seq, seq.total, skip) {
+            if let Some((at, id)) = self
+                .positions
+                .nearest(tenant, rt.name, seq.seq, seq.total, skip)
+            {
                 start = Some(key(&pk, &id));
                 to_skip = skip - at;
             }
         }
         let learn = |position: usize, last: Option<&str>| {
             if let (Some(seq), Some(id)) = (seq, last) {
-                self.positions.learn(tenant, rt.name, seq.seq, seq.total, position, id);
+                self.positions
+                    .learn(tenant, rt.name, seq.seq, seq.total, position, id);
             }
         };
         while to_skip > 0 {
@@ -157,7 +193,10 @@ impl DynamoStore {
             to_skip = to_skip.saturating_sub(r.count as usize);
             match r.last_evaluated_key {
                 Some(k) if !k.is_empty() => {
-                    learn(skip - to_skip, k.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str));
+                    learn(
+                        skip - to_skip,
+                        k.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str),
+                    );
                     start = Some(k)
                 }
                 _ => return Ok(ListPage::default()),
@@ -193,8 +232,16 @@ impl DynamoStore {
         }
         // The budget ended the page: resources follow its last one (in this Query's answer or after it).
         more |= fill.full;
-        learn(skip + fill.items.len(), fill.items.last().map(|r| r.id.as_str()));
-        Ok(ListPage { total: 0, items: fill.items, more, full: fill.full })
+        learn(
+            skip + fill.items.len(),
+            fill.items.last().map(|r| r.id.as_str()),
+        );
+        Ok(ListPage {
+            total: 0,
+            items: fill.items,
+            more,
+            full: fill.full,
+        })
     }
 
     /// Evaluate `filter` over the tenant's resources, page by page, examining at most `q.max_scan`: every
@@ -251,7 +298,12 @@ impl DynamoStore {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => {
                     let more = total > before + fill.items.len();
-                    return Ok(ListPage { total, items: fill.items, more, full: fill.full });
+                    return Ok(ListPage {
+                        total,
+                        items: fill.items,
+                        more,
+                        full: fill.full,
+                    });
                 }
             }
         }
@@ -271,8 +323,15 @@ enum Access {
 /// itself, or one side of an `and`); the full filter is still evaluated on what the key access returns.
 fn plan(filter: &Filter, rt: &ResourceType) -> Access {
     match filter {
-        Filter::Compare { path, op: CompareOp::Eq, value: CompValue::Str(v) }
-            if path.sub.is_none() && path.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(&rt.core.id)) =>
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::Str(v),
+        } if path.sub.is_none()
+            && path
+                .urn
+                .as_deref()
+                .is_none_or(|u| u.eq_ignore_ascii_case(&rt.core.id)) =>
         {
             let n = path.name.as_str();
             if n.eq_ignore_ascii_case("id") {
@@ -300,14 +359,28 @@ mod tests {
     use crate::schema::user_resource_type;
 
     fn eq(name: &str, v: &str) -> Filter {
-        Filter::Compare { path: AttrPath { urn: None, name: name.into(), sub: None }, op: CompareOp::Eq, value: CompValue::Str(v.into()) }
+        Filter::Compare {
+            path: AttrPath {
+                urn: None,
+                name: name.into(),
+                sub: None,
+            },
+            op: CompareOp::Eq,
+            value: CompValue::Str(v.into()),
+        }
     }
 
     #[test]
     fn plan_pushes_down_eq_on_keys() {
         let rt = user_resource_type();
-        assert_eq!(plan(&eq("USERNAME", "Ann"), rt), Access::ByUnique("ann".into()));
-        assert_eq!(plan(&eq("externalId", "X"), rt), Access::ByExternalId("X".into()));
+        assert_eq!(
+            plan(&eq("USERNAME", "Ann"), rt),
+            Access::ByUnique("ann".into())
+        );
+        assert_eq!(
+            plan(&eq("externalId", "X"), rt),
+            Access::ByExternalId("X".into())
+        );
         assert_eq!(plan(&eq("id", "abc"), rt), Access::ById("abc".into()));
         assert_eq!(plan(&eq("displayName", "x"), rt), Access::Evaluate);
         let and = Filter::And(Box::new(eq("title", "t")), Box::new(eq("userName", "u")));
@@ -318,13 +391,28 @@ mod tests {
 
     #[test]
     fn page_slices_by_start_index_and_count() {
-        let r = |id: &str| StoredResource { id: id.into(), attrs: Default::default(), created: String::new(), last_modified: String::new(), version: 1, ..Default::default() };
-        let q = |start_index, count, after| {
-            ListQuery { filter: None, start_index, count, max_scan: 10, after, budget: None }
+        let r = |id: &str| StoredResource {
+            id: id.into(),
+            attrs: Default::default(),
+            created: String::new(),
+            last_modified: String::new(),
+            version: 1,
+            ..Default::default()
+        };
+        let q = |start_index, count, after| ListQuery {
+            filter: None,
+            start_index,
+            count,
+            max_scan: 10,
+            after,
+            budget: None,
         };
         let p = q(2, 1, None).window(vec![r("a"), r("b"), r("c")]);
         assert_eq!(p.total, 3);
-        assert_eq!(p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            p.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
         assert!(p.more);
         assert_eq!(q(5, 10, None).window(vec![r("a")]).items.len(), 0);
         let p = q(1, 5, Some("a")).window(vec![r("a"), r("b"), r("c")]);
@@ -333,7 +421,10 @@ mod tests {
 
     #[test]
     fn a_budget_ends_the_page_before_the_resource_that_does_not_fit() {
-        let r = |id: &str| StoredResource { id: id.into(), ..Default::default() };
+        let r = |id: &str| StoredResource {
+            id: id.into(),
+            ..Default::default()
+        };
         // Each resource costs 10 bytes, plus its id's length: "a" 11, "bb" 12, "ccc" 13.
         let cost = |r: &StoredResource| 10 + r.id.len();
         let q = |max_bytes, start_index| ListQuery {
@@ -342,17 +433,26 @@ mod tests {
             count: 5,
             max_scan: 10,
             after: None,
-            budget: Some(crate::store::PageBudget { max_bytes, cost: &cost }),
+            budget: Some(crate::store::PageBudget {
+                max_bytes,
+                cost: &cost,
+            }),
         };
         let all = || vec![r("a"), r("bb"), r("ccc")];
         let ids = |p: &ListPage| p.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
         let p = q(23, 1).window(all());
-        assert_eq!((ids(&p), p.more, p.total), (vec!["a".to_string(), "bb".to_string()], true, 3));
+        assert_eq!(
+            (ids(&p), p.more, p.total),
+            (vec!["a".to_string(), "bb".to_string()], true, 3)
+        );
         let p = q(22, 1).window(all());
         assert_eq!((ids(&p), p.more), (vec!["a".to_string()], true));
         // Continuing at startIndex + itemsPerPage gives the rest.
         let p = q(25, 2).window(all());
-        assert_eq!((ids(&p), p.more), (vec!["bb".to_string(), "ccc".to_string()], false));
+        assert_eq!(
+            (ids(&p), p.more),
+            (vec!["bb".to_string(), "ccc".to_string()], false)
+        );
         // A resource that alone does not fit: an empty page, and more to come.
         let p = q(10, 1).window(all());
         assert_eq!((p.items.len(), p.more), (0, true));

@@ -55,7 +55,11 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into(), positions: Arc::default() }
+        DynamoStore {
+            client,
+            table: table.into(),
+            positions: Arc::default(),
+        }
     }
 
     /// Production client: region and credentials from the standard AWS chain, optional endpoint override.
@@ -66,8 +70,11 @@ impl DynamoStore {
 
     /// From an already loaded AWS configuration (shared with other clients at init).
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, cfg: &StoreConfig) -> Self {
-        let mut b = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(cfg.call_timeout).build());
+        let mut b = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(cfg.call_timeout)
+                .build(),
+        );
         if let Some(ep) = &cfg.endpoint {
             b = b.endpoint_url(ep);
         }
@@ -79,16 +86,36 @@ impl DynamoStore {
     pub fn local(endpoint: &str, table: impl Into<String>, call_timeout: Duration) -> Self {
         let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
         let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
-        let conf = local_config(endpoint, call_timeout).credentials_provider(Credentials::new(key, secret, None, None, "scim-local"));
+        let conf = local_config(endpoint, call_timeout).credentials_provider(Credentials::new(
+            key,
+            secret,
+            None,
+            None,
+            "scim-local",
+        ));
         DynamoStore::new(Client::from_conf(conf.build()), table)
     }
 
     /// Client for a local DynamoDB API with explicit credentials (the embedded engine's key, read from the
     /// data directory), whatever the environment holds: every call is signed with them, and so is its
     /// body's hash ([`ContentSha256`]), which the engine's door requires.
-    pub fn local_with_credentials(endpoint: &str, table: impl Into<String>, call_timeout: Duration, access_key_id: &str, secret_access_key: &str) -> Self {
-        let creds = Credentials::new(access_key_id, secret_access_key, None, None, "scim-local-engine");
-        let conf = local_config(endpoint, call_timeout).credentials_provider(creds).interceptor(ContentSha256);
+    pub fn local_with_credentials(
+        endpoint: &str,
+        table: impl Into<String>,
+        call_timeout: Duration,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> Self {
+        let creds = Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "scim-local-engine",
+        );
+        let conf = local_config(endpoint, call_timeout)
+            .credentials_provider(creds)
+            .interceptor(ContentSha256);
         DynamoStore::new(Client::from_conf(conf.build()), table)
     }
 
@@ -96,8 +123,21 @@ impl DynamoStore {
     /// of a socket. The SDK builds and parses every call as it does against AWS; it does not sign them,
     /// as there are no credentials to prove to a function call in the same process (no credentials
     /// provider, so the SDK falls back to its no-auth scheme).
-    pub fn local_via(endpoint: &str, table: impl Into<String>, call_timeout: Duration, http: SharedHttpClient) -> Self {
-        DynamoStore::new(Client::from_conf(local_config(endpoint, call_timeout).http_client(http).allow_no_auth().build()), table)
+    pub fn local_via(
+        endpoint: &str,
+        table: impl Into<String>,
+        call_timeout: Duration,
+        http: SharedHttpClient,
+    ) -> Self {
+        DynamoStore::new(
+            Client::from_conf(
+                local_config(endpoint, call_timeout)
+                    .http_client(http)
+                    .allow_no_auth()
+                    .build(),
+            ),
+            table,
+        )
     }
 
     pub fn client(&self) -> &Client {
@@ -129,7 +169,11 @@ impl aws_sdk_dynamodb::config::Intercept for ContentSha256 {
         use sha2::Digest;
         let req = ctx.request_mut();
         // DynamoDB bodies are always in memory; a streaming one goes without (and the door refuses it).
-        if let Some(hash) = req.body().bytes().map(|b| hex::encode(sha2::Sha256::digest(b))) {
+        if let Some(hash) = req
+            .body()
+            .bytes()
+            .map(|b| hex::encode(sha2::Sha256::digest(b)))
+        {
             req.headers_mut().insert("x-amz-content-sha256", hash);
         }
         Ok(())
@@ -143,7 +187,11 @@ fn local_config(endpoint: &str, call_timeout: Duration) -> aws_sdk_dynamodb::con
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .endpoint_url(endpoint)
-        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(call_timeout).build())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(call_timeout)
+                .build(),
+        )
 }
 
 fn key(pk: &str, sk: &str) -> Item {
@@ -162,7 +210,8 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 fn to_item(tenant: &str, rt: &ResourceType, res: &StoredResource) -> Result<Item, StoreError> {
-    let doc = serde_json::to_string(&res.attrs).map_err(|e| StoreError::Internal(format!("encode resource: {e}")))?;
+    let doc = serde_json::to_string(&res.attrs)
+        .map_err(|e| StoreError::Internal(format!("encode resource: {e}")))?;
     let mut item = Item::new();
     item.insert(PK.into(), s(keys::resource_pk(tenant, rt)));
     item.insert(SK.into(), s(&res.id));
@@ -182,20 +231,35 @@ fn to_item(tenant: &str, rt: &ResourceType, res: &StoredResource) -> Result<Item
 
 fn from_item(item: &Item) -> Result<StoredResource, StoreError> {
     let get = |k: &str| -> Result<&String, StoreError> {
-        item.get(k).and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Internal(format!("stored item lacks '{k}'")))
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| StoreError::Internal(format!("stored item lacks '{k}'")))
     };
     let attrs = match serde_json::from_str(get("doc")?) {
         Ok(serde_json::Value::Object(m)) => m,
-        _ => return Err(StoreError::Internal("stored document is not a JSON object".into())),
+        _ => {
+            return Err(StoreError::Internal(
+                "stored document is not a JSON object".into(),
+            ))
+        }
     };
     let version = item
         .get("ver")
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| StoreError::Internal("stored item lacks 'ver'".into()))?;
-    let mut groups: Vec<String> = item.get("grp").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+    let mut groups: Vec<String> = item
+        .get("grp")
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default();
     groups.sort();
-    let member_count = item.get("mcount").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0).max(0) as u64;
+    let member_count = item
+        .get("mcount")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0) as u64;
     Ok(StoredResource {
         id: get("id")?.clone(),
         attrs,

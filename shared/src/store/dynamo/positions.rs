@@ -59,12 +59,23 @@ impl Default for Positions {
 
 impl Positions {
     pub fn new(max_lists: usize, max_marks: usize) -> Self {
-        Positions { inner: Mutex::new(Inner::default()), max_lists: max_lists.max(1), max_marks: max_marks.max(2) }
+        Positions {
+            inner: Mutex::new(Inner::default()),
+            max_lists: max_lists.max(1),
+            max_marks: max_marks.max(2),
+        }
     }
 
     /// The checkpoint `(position, id)` with the largest position `≤ at`, learned at change sequence `seq`
     /// and total `total`.
-    pub fn nearest(&self, tenant: &str, rt: &'static str, seq: u64, total: usize, at: usize) -> Option<(usize, String)> {
+    pub fn nearest(
+        &self,
+        tenant: &str,
+        rt: &'static str,
+        seq: u64,
+        total: usize,
+        at: usize,
+    ) -> Option<(usize, String)> {
         let mut inner = self.lock();
         inner.clock += 1;
         let now = inner.clock;
@@ -73,13 +84,24 @@ impl Positions {
         if (list.seq, list.total) != (seq, total) {
             return None;
         }
-        list.marks.range(..=at).next_back().map(|(p, id)| (*p, id.clone()))
+        list.marks
+            .range(..=at)
+            .next_back()
+            .map(|(p, id)| (*p, id.clone()))
     }
 
     /// Remember that at change sequence `seq` and total `total` the item at 1-based `position` has id
     /// `id`. Checkpoints of an older sequence (or of another total at the same sequence) are dropped; one
     /// from an older sequence than those kept is ignored.
-    pub fn learn(&self, tenant: &str, rt: &'static str, seq: u64, total: usize, position: usize, id: &str) {
+    pub fn learn(
+        &self,
+        tenant: &str,
+        rt: &'static str,
+        seq: u64,
+        total: usize,
+        position: usize,
+        id: &str,
+    ) {
         if position == 0 {
             return;
         }
@@ -88,11 +110,20 @@ impl Positions {
         let now = inner.clock;
         let key = (tenant.to_string(), rt);
         if !inner.lists.contains_key(&key) && inner.lists.len() >= self.max_lists {
-            if let Some(oldest) = inner.lists.iter().min_by_key(|(_, l)| l.used).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = inner
+                .lists
+                .iter()
+                .min_by_key(|(_, l)| l.used)
+                .map(|(k, _)| k.clone())
+            {
                 inner.lists.remove(&oldest);
             }
         }
-        let list = inner.lists.entry(key).or_insert_with(|| List { seq, total, ..List::default() });
+        let list = inner.lists.entry(key).or_insert_with(|| List {
+            seq,
+            total,
+            ..List::default()
+        });
         list.used = now;
         if seq < list.seq {
             return;
@@ -140,19 +171,29 @@ mod tests {
         assert_eq!(p.nearest("t", "User", 7, 300, 99), None);
         assert_eq!(p.nearest("t", "User", 7, 300, 100), Some((100, "a".into())));
         assert_eq!(p.nearest("t", "User", 7, 300, 199), Some((100, "a".into())));
-        assert_eq!(p.nearest("t", "User", 7, 300, 10_000), Some((200, "b".into())));
+        assert_eq!(
+            p.nearest("t", "User", 7, 300, 10_000),
+            Some((200, "b".into()))
+        );
     }
 
     #[test]
     fn another_sequence_invalidates() {
         let p = Positions::default();
         p.learn("t", "User", 7, 300, 100, "a");
-        assert_eq!(p.nearest("t", "User", 8, 300, 150), None, "a create or delete happened since");
+        assert_eq!(
+            p.nearest("t", "User", 8, 300, 150),
+            None,
+            "a create or delete happened since"
+        );
         assert_eq!(p.nearest("t", "User", 6, 300, 150), None);
         // A request that still read the older sequence does not overwrite newer checkpoints.
         p.learn("t", "User", 8, 300, 300, "c");
         p.learn("t", "User", 7, 300, 200, "b");
-        assert_eq!(p.nearest("t", "User", 8, 300, 1000), Some((300, "c".into())));
+        assert_eq!(
+            p.nearest("t", "User", 8, 300, 1000),
+            Some((300, "c".into()))
+        );
         assert_eq!(p.nearest("t", "User", 7, 300, 1000), None);
         assert_eq!(p.len(), 1, "the sequence-7 checkpoint went with the change");
     }
@@ -161,7 +202,11 @@ mod tests {
     fn another_total_at_the_same_sequence_invalidates() {
         let p = Positions::default();
         p.learn("t", "User", 7, 300, 100, "a");
-        assert_eq!(p.nearest("t", "User", 7, 301, 150), None, "a writer that did not bump the sequence");
+        assert_eq!(
+            p.nearest("t", "User", 7, 301, 150),
+            None,
+            "a writer that did not bump the sequence"
+        );
         p.learn("t", "User", 7, 301, 120, "b");
         assert_eq!(p.nearest("t", "User", 7, 301, 150), Some((120, "b".into())));
         assert_eq!(p.nearest("t", "User", 7, 300, 150), None);
@@ -184,11 +229,16 @@ mod tests {
         for i in 1..=1000 {
             p.learn("t", "User", 1, 300, i * 100, &format!("id{i}"));
             // A sequential walk always finds the checkpoint of the page before.
-            assert_eq!(p.nearest("t", "User", 1, 300, i * 100), Some((i * 100, format!("id{i}"))));
+            assert_eq!(
+                p.nearest("t", "User", 1, 300, i * 100),
+                Some((i * 100, format!("id{i}")))
+            );
             assert!(p.len() <= 8);
         }
         // Older positions are still covered, with wider gaps.
-        let (pos, _) = p.nearest("t", "User", 1, 300, 50_000).expect("a checkpoint below 50,000");
+        let (pos, _) = p
+            .nearest("t", "User", 1, 300, 50_000)
+            .expect("a checkpoint below 50,000");
         assert!(pos <= 50_000 && pos > 0);
     }
 
@@ -199,7 +249,10 @@ mod tests {
         p.learn("b", "User", 1, 300, 10, "y");
         assert!(p.nearest("a", "User", 1, 300, 10).is_some());
         p.learn("c", "User", 1, 300, 10, "z");
-        assert!(p.nearest("b", "User", 1, 300, 10).is_none(), "b was the least recently used");
+        assert!(
+            p.nearest("b", "User", 1, 300, 10).is_none(),
+            "b was the least recently used"
+        );
         assert!(p.nearest("a", "User", 1, 300, 10).is_some());
         assert!(p.nearest("c", "User", 1, 300, 10).is_some());
     }

@@ -8,7 +8,9 @@ use super::{build_err, from_item, key, s, to_item, DynamoStore, Item, SEQ};
 use crate::model::{self, StoredResource};
 use crate::schema::ResourceType;
 use crate::store::keys::{self, GSI1PK, GSI2PK, GUARD_SK, PK, SK};
-use crate::store::{limits, record_call, ListPage, ListQuery, ResourceStore, StoreError, MEMBERS_PER_TRANSACTION};
+use crate::store::{
+    limits, record_call, ListPage, ListQuery, ResourceStore, StoreError, MEMBERS_PER_TRANSACTION,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
@@ -17,30 +19,67 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl ResourceStore for DynamoStore {
-    async fn get(&self, tenant: &str, rt: &'static ResourceType, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    async fn get(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         limits::id("The id", id)?;
-        self.get_item(key(&keys::resource_pk(tenant, rt), id)).await?.as_ref().map(from_item).transpose()
+        self.get_item(key(&keys::resource_pk(tenant, rt), id))
+            .await?
+            .as_ref()
+            .map(from_item)
+            .transpose()
     }
 
-    async fn create(&self, tenant: &str, rt: &'static ResourceType, res: &StoredResource) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        res: &StoredResource,
+    ) -> Result<(), StoreError> {
         limits::resource(tenant, rt, &res.id, &res.attrs, &res.groups)?;
-        let mut items = vec![put(&self.table, to_item(tenant, rt, res)?, "attribute_not_exists(#pk)", None)?];
+        let mut items = vec![put(
+            &self.table,
+            to_item(tenant, rt, res)?,
+            "attribute_not_exists(#pk)",
+            None,
+        )?];
         let unique = model::unique_key(rt, &res.attrs);
         if let Some(u) = &unique {
-            items.push(put(&self.table, guard_item(tenant, rt, u, &res.id), "attribute_not_exists(#pk)", None)?);
+            items.push(put(
+                &self.table,
+                guard_item(tenant, rt, u, &res.id),
+                "attribute_not_exists(#pk)",
+                None,
+            )?);
         }
         items.push(counter_update(&self.table, tenant, rt, 1)?);
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TxError::Cancelled(r)) if unique.is_some() && failed(&r, 1) => Err(uniqueness(rt, res)),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("create cancelled: {r:?}"))),
+            Err(TxError::Cancelled(r)) if unique.is_some() && failed(&r, 1) => {
+                Err(uniqueness(rt, res))
+            }
+            Err(TxError::Cancelled(r)) => {
+                Err(StoreError::Internal(format!("create cancelled: {r:?}")))
+            }
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
-    async fn replace(&self, tenant: &str, rt: &'static ResourceType, old: &StoredResource, new: &StoredResource) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        old: &StoredResource,
+        new: &StoredResource,
+    ) -> Result<(), StoreError> {
         limits::resource(tenant, rt, &new.id, &new.attrs, &new.groups)?;
-        let (old_key, new_key) = (model::unique_key(rt, &old.attrs), model::unique_key(rt, &new.attrs));
+        let (old_key, new_key) = (
+            model::unique_key(rt, &old.attrs),
+            model::unique_key(rt, &new.attrs),
+        );
         let upd = ResourceUpdate::new(tenant, rt, old, new)?;
         if old_key == new_key {
             record_call("UpdateItem");
@@ -61,15 +100,24 @@ impl ResourceStore for DynamoStore {
                     record_write(out.consumed_capacity());
                     Ok(())
                 }
-                Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(StoreError::VersionConflict),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                    Err(StoreError::VersionConflict)
+                }
                 Err(e) => Err(classify("UpdateItem", e)),
             };
         }
-        let mut items = vec![TransactWriteItem::builder().update(upd.into_transact(&self.table)?).build()];
+        let mut items = vec![TransactWriteItem::builder()
+            .update(upd.into_transact(&self.table)?)
+            .build()];
         let mut new_guard_at = None;
         if let Some(u) = &new_key {
             new_guard_at = Some(items.len());
-            items.push(put(&self.table, guard_item(tenant, rt, u, &new.id), "attribute_not_exists(#pk)", None)?);
+            items.push(put(
+                &self.table,
+                guard_item(tenant, rt, u, &new.id),
+                "attribute_not_exists(#pk)",
+                None,
+            )?);
         }
         if let Some(u) = &old_key {
             items.push(delete_guard(&self.table, tenant, rt, u, &old.id)?);
@@ -77,13 +125,22 @@ impl ResourceStore for DynamoStore {
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::VersionConflict),
-            Err(TxError::Cancelled(r)) if new_guard_at.is_some_and(|i| failed(&r, i)) => Err(uniqueness(rt, new)),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("replace cancelled: {r:?}"))),
+            Err(TxError::Cancelled(r)) if new_guard_at.is_some_and(|i| failed(&r, i)) => {
+                Err(uniqueness(rt, new))
+            }
+            Err(TxError::Cancelled(r)) => {
+                Err(StoreError::Internal(format!("replace cancelled: {r:?}")))
+            }
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
-    async fn delete(&self, tenant: &str, rt: &'static ResourceType, existing: &StoredResource) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        existing: &StoredResource,
+    ) -> Result<(), StoreError> {
         // Memberships go first, so an interrupted delete leaves a consistent resource a retry finishes.
         let mut inline: Vec<TransactWriteItem> = Vec::new();
         let mut ver = existing.version;
@@ -100,11 +157,12 @@ impl ResourceStore for DynamoStore {
                     items.extend(leave_group(&self.table, tenant, g, &existing.id)?);
                 }
                 let grp = AV::Ss(chunk.to_vec());
-                let user = user_groups_builder(&self.table, tenant, &existing.id, "DELETE", grp, &now)
-                    .condition_expression("#ver = :ver")
-                    .expression_attribute_values(":ver", AV::N(ver.to_string()))
-                    .build()
-                    .map_err(build_err)?;
+                let user =
+                    user_groups_builder(&self.table, tenant, &existing.id, "DELETE", grp, &now)
+                        .condition_expression("#ver = :ver")
+                        .expression_attribute_values(":ver", AV::N(ver.to_string()))
+                        .build()
+                        .map_err(build_err)?;
                 items.push(TransactWriteItem::builder().update(user).build());
                 self.transact_members(items).await?;
                 ver += 1;
@@ -133,14 +191,22 @@ impl ResourceStore for DynamoStore {
             Ok(()) => Ok(()),
             Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::VersionConflict),
             // A membership changed while the user was being deleted: read again and retry.
-            Err(TxError::Cancelled(r)) if r.iter().any(|x| x == "ConditionalCheckFailed") => Err(StoreError::VersionConflict),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("delete cancelled: {r:?}"))),
+            Err(TxError::Cancelled(r)) if r.iter().any(|x| x == "ConditionalCheckFailed") => {
+                Err(StoreError::VersionConflict)
+            }
+            Err(TxError::Cancelled(r)) => {
+                Err(StoreError::Internal(format!("delete cancelled: {r:?}")))
+            }
             Err(TxError::Store(e)) => Err(e),
         }
     }
 
-
-    async fn list(&self, tenant: &str, rt: &'static ResourceType, q: ListQuery<'_>) -> Result<ListPage, StoreError> {
+    async fn list(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        q: ListQuery<'_>,
+    ) -> Result<ListPage, StoreError> {
         self.list_resources(tenant, rt, q).await
     }
 }
@@ -156,14 +222,22 @@ struct ResourceUpdate {
 }
 
 impl ResourceUpdate {
-    fn new(tenant: &str, rt: &ResourceType, old: &StoredResource, new: &StoredResource) -> Result<Self, StoreError> {
+    fn new(
+        tenant: &str,
+        rt: &ResourceType,
+        old: &StoredResource,
+        new: &StoredResource,
+    ) -> Result<Self, StoreError> {
         let item = to_item(tenant, rt, new)?;
         let mut key = Item::new();
         let mut names = HashMap::new();
         let mut values = Item::new();
         let mut set = Vec::new();
         let mut remove = Vec::new();
-        for (i, attr) in ["doc", "modified", "ver", GSI1PK, GSI2PK].into_iter().enumerate() {
+        for (i, attr) in ["doc", "modified", "ver", GSI1PK, GSI2PK]
+            .into_iter()
+            .enumerate()
+        {
             names.insert(format!("#a{i}"), attr.to_string());
             match item.get(attr) {
                 Some(v) => {
@@ -184,7 +258,13 @@ impl ResourceUpdate {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        Ok(ResourceUpdate { key, expression, condition: "#ver = :ver", names, values })
+        Ok(ResourceUpdate {
+            key,
+            expression,
+            condition: "#ver = :ver",
+            names,
+            values,
+        })
     }
 
     fn into_transact(self, table: &str) -> Result<Update, StoreError> {
@@ -202,8 +282,16 @@ impl ResourceUpdate {
 
 fn uniqueness(rt: &ResourceType, res: &StoredResource) -> StoreError {
     let attr = model::unique_attr(rt).unwrap_or("name");
-    let value = res.attrs.get(attr).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    StoreError::Uniqueness { attr: attr.to_string(), value }
+    let value = res
+        .attrs
+        .get(attr)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    StoreError::Uniqueness {
+        attr: attr.to_string(),
+        value,
+    }
 }
 
 fn guard_item(tenant: &str, rt: &ResourceType, unique_lower: &str, id: &str) -> Item {
@@ -214,7 +302,13 @@ fn guard_item(tenant: &str, rt: &ResourceType, unique_lower: &str, id: &str) -> 
     item
 }
 
-fn delete_guard(table: &str, tenant: &str, rt: &ResourceType, unique_lower: &str, id: &str) -> Result<TransactWriteItem, StoreError> {
+fn delete_guard(
+    table: &str,
+    tenant: &str,
+    rt: &ResourceType,
+    unique_lower: &str,
+    id: &str,
+) -> Result<TransactWriteItem, StoreError> {
     // Only the owner's guard is removed; a guard held by another id is left alone (condition id = :id
     // would cancel the whole write, so it is not used: a foreign guard is never ours to delete).
     let d = Delete::builder()
@@ -229,7 +323,12 @@ fn delete_guard(table: &str, tenant: &str, rt: &ResourceType, unique_lower: &str
     Ok(TransactWriteItem::builder().delete(d).build())
 }
 
-fn counter_update(table: &str, tenant: &str, rt: &ResourceType, delta: i64) -> Result<TransactWriteItem, StoreError> {
+fn counter_update(
+    table: &str,
+    tenant: &str,
+    rt: &ResourceType,
+    delta: i64,
+) -> Result<TransactWriteItem, StoreError> {
     let shard = rand::random_range(0..keys::COUNTER_SHARDS);
     let u = Update::builder()
         .table_name(table)

@@ -10,8 +10,9 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ConsumedCapacity, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ReturnConsumedCapacity, ScalarAttributeType, TableStatus, TransactWriteItem,
+    AttributeDefinition, BillingMode, ConsumedCapacity, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ReturnConsumedCapacity, ScalarAttributeType,
+    TableStatus, TransactWriteItem,
 };
 use std::time::Duration;
 
@@ -19,21 +20,45 @@ impl DynamoStore {
     /// One cheap call that opens the connection (TLS handshake) during init and checks the table exists.
     pub async fn warm_up(&self) -> Result<(), StoreError> {
         record_call("DescribeTable");
-        self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e))?;
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTable", e))?;
         Ok(())
     }
 
     /// Create the table with its GSIs if it does not exist, and wait until it is active (local and test
     /// use; in AWS the SAM template owns the table).
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
-        let s = |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
-        let hash = |n: &str| KeySchemaElement::builder().attribute_name(n).key_type(KeyType::Hash).build();
-        let range = |n: &str| KeySchemaElement::builder().attribute_name(n).key_type(KeyType::Range).build();
+        let s = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let hash = |n: &str| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(KeyType::Hash)
+                .build()
+        };
+        let range = |n: &str| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(KeyType::Range)
+                .build()
+        };
         let gsi = |name: &str, key: &str| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(hash(key).expect("static key schema"))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .expect("static index definition")
         };
@@ -58,7 +83,13 @@ impl DynamoStore {
             Err(e) => return Err(classify("CreateTable", e)),
         }
         for _ in 0..120 {
-            let d = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| classify("DescribeTable", e))?;
+            let d = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTable", e))?;
             let status = d.table().and_then(|t| t.table_status().cloned());
             if status == Some(TableStatus::Active) {
                 return Ok(());
@@ -69,7 +100,10 @@ impl DynamoStore {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Err(StoreError::Internal(format!("table {} did not become active", self.table)))
+        Err(StoreError::Internal(format!(
+            "table {} did not become active",
+            self.table
+        )))
     }
 
     async fn probe(&self) -> bool {
@@ -111,26 +145,45 @@ impl DynamoStore {
             .return_consumed_capacity(TOTAL)
     }
 
-
     pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
         record_call("TransactWriteItems");
-        match self.client.transact_write_items().set_transact_items(Some(items)).return_consumed_capacity(TOTAL).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(TOTAL)
+            .send()
+            .await
+        {
             Ok(out) => {
                 record_write(out.consumed_capacity());
                 Ok(())
             }
             Err(SdkError::ServiceError(se)) => match se.err() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let reasons: Vec<String> = c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
+                    let reasons: Vec<String> = c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_string())
+                        .collect();
                     if reasons.iter().any(|r| r == "TransactionConflict") {
                         return Err(TxError::Store(StoreError::Contention));
                     }
-                    if reasons.iter().any(|r| r == "ThrottlingError" || r == "ProvisionedThroughputExceeded") {
-                        return Err(TxError::Store(StoreError::Throttled("transaction throttled".into())));
+                    if reasons
+                        .iter()
+                        .any(|r| r == "ThrottlingError" || r == "ProvisionedThroughputExceeded")
+                    {
+                        return Err(TxError::Store(StoreError::Throttled(
+                            "transaction throttled".into(),
+                        )));
                     }
                     Err(TxError::Cancelled(reasons))
                 }
-                other => Err(TxError::Store(classify_code("TransactWriteItems", other.code(), &format!("{other:?}")))),
+                other => Err(TxError::Store(classify_code(
+                    "TransactWriteItems",
+                    other.code(),
+                    &format!("{other:?}"),
+                ))),
             },
             Err(e) => Err(TxError::Store(classify("TransactWriteItems", e))),
         }
@@ -144,7 +197,9 @@ pub(super) enum TxError {
 }
 
 pub(super) fn failed(reasons: &[String], index: usize) -> bool {
-    reasons.get(index).is_some_and(|r| r == "ConditionalCheckFailed")
+    reasons
+        .get(index)
+        .is_some_and(|r| r == "ConditionalCheckFailed")
 }
 
 /// Every item call asks DynamoDB for the capacity it consumed (table and indexes together): free, and it
@@ -152,7 +207,9 @@ pub(super) fn failed(reasons: &[String], index: usize) -> bool {
 pub(super) const TOTAL: ReturnConsumedCapacity = ReturnConsumedCapacity::Total;
 
 fn units<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity>) -> f64 {
-    cc.into_iter().filter_map(ConsumedCapacity::capacity_units).sum()
+    cc.into_iter()
+        .filter_map(ConsumedCapacity::capacity_units)
+        .sum()
 }
 
 pub(super) fn record_read<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity>) {
@@ -179,7 +236,10 @@ pub(super) fn conditional_write<E: ProvideErrorMetadata + std::fmt::Debug, R: st
     }
 }
 
-pub(super) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(op: &str, e: SdkError<E, R>) -> StoreError {
+pub(super) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    op: &str,
+    e: SdkError<E, R>,
+) -> StoreError {
     match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
             tracing::warn!(op, error = ?e, "dynamodb unavailable");
@@ -191,11 +251,18 @@ pub(super) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::D
 
 fn classify_code(op: &str, code: Option<&str>, detail: &str) -> StoreError {
     match code {
-        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded" | "LimitExceededException") => {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "LimitExceededException",
+        ) => {
             tracing::warn!(op, code, "dynamodb throttled");
             StoreError::Throttled(format!("{op}: {}", code.unwrap_or("")))
         }
-        Some("TransactionConflictException" | "TransactionInProgressException") => StoreError::Contention,
+        Some("TransactionConflictException" | "TransactionInProgressException") => {
+            StoreError::Contention
+        }
         // A size limit the checks in `limits` did not foresee (e.g. a user's `grp` set outgrowing its item
         // reserve): still a request too large to store, not a server fault.
         Some("ValidationException") if detail.contains("size") => {
@@ -216,13 +283,25 @@ fn classify_code(op: &str, code: Option<&str>, detail: &str) -> StoreError {
     }
 }
 
-pub(super) fn put(table: &str, item: Item, condition: &str, ver: Option<u64>) -> Result<TransactWriteItem, StoreError> {
-    let mut b = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
+pub(super) fn put(
+    table: &str,
+    item: Item,
+    condition: &str,
+    ver: Option<u64>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut b = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition);
     if condition.contains("#pk") {
         b = b.expression_attribute_names("#pk", PK);
     }
     if let Some(v) = ver {
-        b = b.expression_attribute_names("#ver", "ver").expression_attribute_values(":ver", AV::N(v.to_string()));
+        b = b
+            .expression_attribute_names("#ver", "ver")
+            .expression_attribute_values(":ver", AV::N(v.to_string()));
     }
-    Ok(TransactWriteItem::builder().put(b.build().map_err(build_err)?).build())
+    Ok(TransactWriteItem::builder()
+        .put(b.build().map_err(build_err)?)
+        .build())
 }

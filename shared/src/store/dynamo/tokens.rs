@@ -11,7 +11,10 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem};
 #[async_trait]
 impl TokenStore for DynamoStore {
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.get_item(key(&keys::token_pk(hash), GUARD_SK)).await?.map(|i| token_record(&i, hash)))
+        Ok(self
+            .get_item(key(&keys::token_pk(hash), GUARD_SK))
+            .await?
+            .map(|i| token_record(&i, hash)))
     }
 
     async fn create_tenant(&self, tenant: &str, now: &str) -> Result<bool, StoreError> {
@@ -33,7 +36,9 @@ impl TokenStore for DynamoStore {
     }
 
     async fn list_tenants(&self) -> Result<Vec<String>, StoreError> {
-        self.sort_keys(keys::TENANTS_PK).await.map(|items| items.into_iter().map(|(sk, _)| sk).collect())
+        self.sort_keys(keys::TENANTS_PK)
+            .await
+            .map(|items| items.into_iter().map(|(sk, _)| sk).collect())
     }
 
     async fn put_token(&self, rec: &TokenRecord) -> Result<(), StoreError> {
@@ -57,14 +62,21 @@ impl TokenStore for DynamoStore {
             .build()
             .map_err(build_err)?;
         let items = vec![
-            TransactWriteItem::builder().condition_check(tenant_exists).build(),
+            TransactWriteItem::builder()
+                .condition_check(tenant_exists)
+                .build(),
             put(&self.table, by_hash, "attribute_not_exists(#pk)", None)?,
             put(&self.table, by_tenant, "attribute_not_exists(#pk)", None)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::Internal(format!("tenant {} does not exist", rec.tenant))),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("token not stored: {r:?}"))),
+            Err(TxError::Cancelled(r)) if failed(&r, 0) => Err(StoreError::Internal(format!(
+                "tenant {} does not exist",
+                rec.tenant
+            ))),
+            Err(TxError::Cancelled(r)) => {
+                Err(StoreError::Internal(format!("token not stored: {r:?}")))
+            }
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -75,7 +87,11 @@ impl TokenStore for DynamoStore {
             .await?
             .into_iter()
             .map(|(_, item)| {
-                let hash = item.get("hash").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let hash = item
+                    .get("hash")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 token_record(&item, &hash)
             })
             .collect())
@@ -83,14 +99,29 @@ impl TokenStore for DynamoStore {
 
     async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let tokens = self.list_tokens(tenant).await?;
-        let Some(rec) = tokens.into_iter().find(|t| t.id == id) else { return Ok(false) };
-        let del = |k: Item| -> Result<TransactWriteItem, StoreError> {
-            Ok(TransactWriteItem::builder().delete(Delete::builder().table_name(&self.table).set_key(Some(k)).build().map_err(build_err)?).build())
+        let Some(rec) = tokens.into_iter().find(|t| t.id == id) else {
+            return Ok(false);
         };
-        let items = vec![del(key(&keys::token_pk(&rec.hash), GUARD_SK))?, del(key(&keys::tenant_tokens_pk(tenant), id))?];
+        let del = |k: Item| -> Result<TransactWriteItem, StoreError> {
+            Ok(TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(k))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build())
+        };
+        let items = vec![
+            del(key(&keys::token_pk(&rec.hash), GUARD_SK))?,
+            del(key(&keys::tenant_tokens_pk(tenant), id))?,
+        ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(TxError::Cancelled(r)) => Err(StoreError::Internal(format!("revoke cancelled: {r:?}"))),
+            Err(TxError::Cancelled(r)) => {
+                Err(StoreError::Internal(format!("revoke cancelled: {r:?}")))
+            }
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -103,7 +134,12 @@ impl DynamoStore {
         let mut start = None;
         loop {
             record_call("Query");
-            let r = self.partition_query(pk, start.take()).consistent_read(true).send().await.map_err(|e| classify("Query", e))?;
+            let r = self
+                .partition_query(pk, start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
             record_read(r.consumed_capacity());
             for item in r.items.unwrap_or_default() {
                 if let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()).cloned() {
@@ -119,7 +155,12 @@ impl DynamoStore {
 }
 
 fn token_record(item: &Item, hash: &str) -> TokenRecord {
-    let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let get = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
     TokenRecord {
         hash: hash.to_string(),
         tenant: get("tenant"),
