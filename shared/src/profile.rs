@@ -4,7 +4,9 @@
 //! to a JSON file of the same shape (see `shared/profiles/`). Validation, PATCH paths, filters,
 //! projection, `/Schemas` and `/ResourceTypes` all follow the active profile's resource types.
 
-use crate::schema::{enterprise_user_schema, group_schema, user_schema, ResourceType, Schema};
+use crate::schema::{
+    enterprise_user_schema, group_schema, user_schema, ResourceKind, ResourceType, Schema,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -97,15 +99,14 @@ impl Profile {
         };
         let mut resource_types = Vec::new();
         for (name, spec) in &file.resource_types {
-            let (name, endpoint, description, core) = match name.as_str() {
-                "User" => ("User", "/Users", "User Account", user_schema()),
-                "Group" => ("Group", "/Groups", "Group", group_schema()),
-                other => {
-                    return Err(format!(
-                        "unknown resource type '{other}' (User and Group are served)"
-                    ))
-                }
+            let kind = ResourceKind::from_name(name).ok_or_else(|| {
+                format!("unknown resource type '{name}' (User and Group are served)")
+            })?;
+            let (endpoint, description, core) = match kind {
+                ResourceKind::User => ("/Users", "User Account", user_schema()),
+                ResourceKind::Group => ("/Groups", "Group", group_schema()),
             };
+            let name = kind.name();
             let core: &'static Schema = if spec.canonical_values.is_empty() {
                 core
             } else {
@@ -119,6 +120,7 @@ impl Profile {
                 .map(|e| find(&e.schema).map(|s| (s, e.required)))
                 .collect::<Result<Vec<_>, _>>()?;
             let rt: &'static ResourceType = Box::leak(Box::new(ResourceType {
+                kind,
                 name,
                 endpoint,
                 description,
@@ -127,11 +129,11 @@ impl Profile {
             }));
             resource_types.push(rt);
         }
-        if !resource_types.iter().any(|r| r.name == "User") {
+        if !resource_types.iter().any(|r| r.is_user()) {
             return Err("a profile must serve the User resource type".into());
         }
         // User first, then Group: the order /ResourceTypes lists them in.
-        resource_types.sort_by_key(|r| if r.name == "User" { 0 } else { 1 });
+        resource_types.sort_by_key(|r| if r.is_user() { 0 } else { 1 });
         Ok(Profile {
             name: file.name,
             description: file.description,
@@ -139,8 +141,10 @@ impl Profile {
         })
     }
 
+    /// The profile's resource type named `name` (`User`, `Group`), if it serves it.
     pub fn resource_type(&self, name: &str) -> Option<&'static ResourceType> {
-        self.resource_types.iter().copied().find(|r| r.name == name)
+        let kind = ResourceKind::from_name(name)?;
+        self.resource_types.iter().copied().find(|r| r.kind == kind)
     }
 }
 

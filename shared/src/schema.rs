@@ -158,6 +158,9 @@ impl Schema {
 /// A resource type (RFC 7643 §6): its core schema and the extensions it carries.
 #[derive(Debug, Clone)]
 pub struct ResourceType {
+    /// What kind of resource this is: the behaviour that differs between users and groups branches on
+    /// it, never on the name.
+    pub kind: ResourceKind,
     /// "User" or "Group".
     pub name: &'static str,
     /// "/Users" or "/Groups".
@@ -166,6 +169,54 @@ pub struct ResourceType {
     pub core: &'static Schema,
     /// Extension schemas and whether each is required.
     pub extensions: Vec<(&'static Schema, bool)>,
+}
+
+/// The resource kinds the server serves. Decided once, where a resource type is loaded (from its name in a
+/// profile, [`ResourceKind::from_name`]); everything else asks the kind, so a type-name string is compared
+/// in one place only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// Users: unique by `userName`, carry the read-only `groups` attribute.
+    User,
+    /// Groups: unique by `displayName`, hold members (as member items, not in the group's own item).
+    Group,
+}
+
+impl ResourceKind {
+    /// The kind a profile's resource-type name names (exactly `User` or `Group`, as RFC 7643 spells them).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "User" => Some(ResourceKind::User),
+            "Group" => Some(ResourceKind::Group),
+            _ => None,
+        }
+    }
+
+    /// The resource type's name (`meta.resourceType`, `/ResourceTypes`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+
+    /// The attribute that identifies a resource to people and must be unique per tenant.
+    pub fn unique_attr(self) -> &'static str {
+        match self {
+            ResourceKind::User => "userName",
+            ResourceKind::Group => "displayName",
+        }
+    }
+}
+
+impl ResourceType {
+    pub fn is_user(&self) -> bool {
+        self.kind == ResourceKind::User
+    }
+
+    pub fn is_group(&self) -> bool {
+        self.kind == ResourceKind::Group
+    }
 }
 
 /// Common attributes every resource has (RFC 7643 §3.1), handled by the server rather than a schema.
@@ -254,6 +305,7 @@ pub fn group_schema() -> &'static Schema {
 pub fn user_resource_type() -> &'static ResourceType {
     static R: OnceLock<ResourceType> = OnceLock::new();
     R.get_or_init(|| ResourceType {
+        kind: ResourceKind::User,
         name: "User",
         endpoint: "/Users",
         description: "User Account",
@@ -265,6 +317,7 @@ pub fn user_resource_type() -> &'static ResourceType {
 pub fn group_resource_type() -> &'static ResourceType {
     static R: OnceLock<ResourceType> = OnceLock::new();
     R.get_or_init(|| ResourceType {
+        kind: ResourceKind::Group,
         name: "Group",
         endpoint: "/Groups",
         description: "Group",

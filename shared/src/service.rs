@@ -268,10 +268,6 @@ pub struct PageAt<'a> {
     pub budget: Option<PageBudget<'a>>,
 }
 
-fn is_group(rt: &ResourceType) -> bool {
-    rt.name == "Group"
-}
-
 /// Take `members` (any case) out of a Group POST/PUT body: members are items, not part of the document.
 fn take_members(body: &mut Value) -> ScimResult<MemberPlan> {
     let Value::Object(obj) = body else {
@@ -332,7 +328,7 @@ impl Service {
         rt: &'static ResourceType,
         mut body: Value,
     ) -> ScimResult<StoredResource> {
-        if !is_group(rt) {
+        if !rt.is_group() {
             return self.create_document(tenant, rt, body).await;
         }
         let plan = take_members(&mut body)?;
@@ -356,7 +352,7 @@ impl Service {
         mut body: Value,
         if_match: Option<&str>,
     ) -> ScimResult<StoredResource> {
-        if !is_group(rt) {
+        if !rt.is_group() {
             return self.replace_document(tenant, rt, id, body, if_match).await;
         }
         let had_members = body
@@ -389,7 +385,7 @@ impl Service {
         body: &Value,
         if_match: Option<&str>,
     ) -> ScimResult<Option<StoredResource>> {
-        if !is_group(rt) {
+        if !rt.is_group() {
             return self
                 .patch_document(tenant, rt, id, body, if_match)
                 .await
@@ -578,7 +574,7 @@ impl Service {
         filter: Option<&Filter>,
         page: PageAt<'_>,
     ) -> ScimResult<ListPage> {
-        let Some(f) = filter.filter(|f| is_group(rt) && mentions_members(f)) else {
+        let Some(f) = filter.filter(|f| rt.is_group() && mentions_members(f)) else {
             return self.list_documents(tenant, rt, filter, page).await;
         };
         let (rest, required) = split_member_terms(f)?;

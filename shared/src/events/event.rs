@@ -76,16 +76,16 @@ enum ItemKind<'a> {
 
 fn item_kind(pk: &str) -> Option<ItemKind<'_>> {
     let (tenant, rest) = pk.strip_prefix("T#")?.split_once('#')?;
-    match rest {
-        "User" => Some(ItemKind::Resource {
+    match schema::ResourceKind::from_name(rest) {
+        Some(schema::ResourceKind::User) => Some(ItemKind::Resource {
             tenant,
             rt: schema::user_resource_type(),
         }),
-        "Group" => Some(ItemKind::Resource {
+        Some(schema::ResourceKind::Group) => Some(ItemKind::Resource {
             tenant,
             rt: schema::group_resource_type(),
         }),
-        _ => {
+        None => {
             let group = rest.strip_prefix("Group#")?.strip_suffix("#members")?;
             (!group.is_empty() && !group.contains('#'))
                 .then_some(ItemKind::Member { tenant, group })
@@ -122,7 +122,7 @@ pub fn events_of(c: &Change) -> Vec<Event> {
             out.push(e);
         }
         ItemKind::Resource { tenant, rt } => {
-            let user = rt.name == "User";
+            let user = rt.is_user();
             let old = c.old.as_ref().and_then(stored);
             let new = c.new.as_ref().and_then(stored);
             match (c.kind, old, new) {
@@ -232,11 +232,7 @@ fn resource_event(
             .map(str::to_string)
     };
     e.external_id = text("externalId");
-    e.user_name = if rt.name == "User" {
-        text("userName")
-    } else {
-        None
-    };
+    e.user_name = if rt.is_user() { text("userName") } else { None };
     e.display_name = text("displayName");
     e.resource = Some(representation(res, rt));
     e

@@ -32,6 +32,7 @@ mod tenant;
 pub use state::{AppState, RequestCtx};
 
 use crate::error::ScimError;
+use crate::schema::ResourceKind;
 use axum::extract::Request;
 use axum::http::Uri;
 use axum::response::IntoResponse;
@@ -64,16 +65,16 @@ fn bulk_function_routes(state: &AppState) -> Router<AppState> {
     let mut r = Router::new()
         .route("/Bulk", post(bulk::bulk))
         .route("/.search", post(resources::search_all));
-    if let Some(user) = state.resource_type("User") {
+    if let Some(user) = state.resource_type(ResourceKind::User) {
         r = r.merge(resources::me_routes(user));
     }
     r
 }
 
 /// The routes of one resource type of the profile (none when the profile does not serve it).
-fn type_router(state: AppState, name: &str) -> Router {
+fn type_router(state: AppState, kind: ResourceKind) -> Router {
     let inner = state
-        .resource_type(name)
+        .resource_type(kind)
         .map(resources::routes)
         .unwrap_or_default();
     wrap(state, inner)
@@ -81,12 +82,12 @@ fn type_router(state: AppState, name: &str) -> Router {
 
 /// `/Groups` and `/Groups/{id}` only (the `groups` Lambda function).
 pub fn groups_router(state: AppState) -> Router {
-    type_router(state, "Group")
+    type_router(state, ResourceKind::Group)
 }
 
 /// `/Users` and `/Users/{id}` only (the `users` Lambda function).
 pub fn users_router(state: AppState) -> Router {
-    type_router(state, "User")
+    type_router(state, ResourceKind::User)
 }
 
 /// The discovery endpoints and the Events API (the `discovery` Lambda function, which API Gateway's

@@ -303,7 +303,7 @@ pub(super) async fn patch(
     let asked = query::decode(q.as_deref()).iter().any(|(k, _)| {
         k.eq_ignore_ascii_case("attributes") || k.eq_ignore_ascii_case("excludedAttributes")
     });
-    if rt.name == "Group" && !asked {
+    if rt.is_group() && !asked {
         return Ok(empty_response(StatusCode::NO_CONTENT, res.as_ref()));
     }
     let res = match res {

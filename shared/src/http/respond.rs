@@ -72,7 +72,7 @@ pub(super) fn page_cost<'a>(
     rt: &'static ResourceType,
     projection: &'a Projection,
 ) -> impl Fn(&StoredResource) -> usize + Send + Sync + 'a {
-    let with_members = rt.name == "Group" && !projection.excludes(rt, "members");
+    let with_members = rt.is_group() && !projection.excludes(rt, "members");
     let entry = body_len(&member_entry(&ctx.base_url, &model::new_id())) + 1;
     move |res: &StoredResource| {
         let own = body_len(&projection.apply(rt, model::render(res, rt, &ctx.base_url))) + 1;
@@ -114,7 +114,7 @@ pub(super) async fn representation(
     projection: &Projection,
 ) -> ScimResult<Value> {
     let mut body = model::render(res, rt, &ctx.base_url);
-    if rt.name == "Group" && !projection.excludes(rt, "members") {
+    if rt.is_group() && !projection.excludes(rt, "members") {
         // The member count is kept with every membership change: an empty group costs no member read.
         let members = if res.member_count == 0 {
             Vec::new()

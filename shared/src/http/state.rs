@@ -7,7 +7,7 @@
 use crate::auth::Auth;
 use crate::config::HttpConfig;
 use crate::metrics::Metrics;
-use crate::schema::{self, ResourceType};
+use crate::schema::{self, ResourceKind, ResourceType};
 use crate::service::Service;
 use std::sync::Arc;
 
@@ -53,8 +53,9 @@ impl AppState {
         }
     }
 
-    pub(super) fn resource_type(&self, name: &str) -> Option<&'static ResourceType> {
-        self.resource_types.iter().copied().find(|r| r.name == name)
+    /// The profile's resource type of this kind, if the profile serves it.
+    pub(super) fn resource_type(&self, kind: ResourceKind) -> Option<&'static ResourceType> {
+        self.resource_types.iter().copied().find(|r| r.kind == kind)
     }
 }
 

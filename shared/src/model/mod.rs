@@ -69,11 +69,7 @@ pub fn unique_key(rt: &ResourceType, attrs: &Map<String, Value>) -> Option<Strin
 
 /// The attribute that identifies a resource to people and must be unique per tenant.
 pub fn unique_attr(rt: &ResourceType) -> Option<&'static str> {
-    match rt.name {
-        "User" => Some("userName"),
-        "Group" => Some("displayName"),
-        _ => None,
-    }
+    Some(rt.kind.unique_attr())
 }
 
 /// Turn a POST or PUT body into stored attributes: the body must be an object; `null`s, empty

@@ -98,7 +98,7 @@ pub fn resource(
         + external_key;
     let groups_bytes: usize = groups.iter().map(String::len).sum::<usize>()
         + if groups.is_empty() { 0 } else { "grp".len() };
-    let reserve = if rt.name == "User" {
+    let reserve = if rt.is_user() {
         groups_bytes.max(GROUPS_RESERVE_BYTES)
     } else {
         groups_bytes
@@ -106,7 +106,7 @@ pub fn resource(
     let document = json_len(attrs);
     let allowed = ITEM_BYTES.saturating_sub(fixed + reserve);
     if document > allowed {
-        let room = if rt.name == "User" {
+        let room = if rt.is_user() {
             ", less room kept for the user's group memberships"
         } else {
             ""

@@ -144,7 +144,7 @@ impl ResourceStore for DynamoStore {
         // Memberships go first, so an interrupted delete leaves a consistent resource a retry finishes.
         let mut inline: Vec<TransactWriteItem> = Vec::new();
         let mut ver = existing.version;
-        if rt.name == "Group" {
+        if rt.is_group() {
             self.remove_all_members(tenant, &existing.id).await?;
         } else if existing.groups.len() > MEMBERS_PER_TRANSACTION - 1 {
             // Each chunk also takes its groups out of the user's `grp`, conditioned on the version read

@@ -1,0 +1,66 @@
+//! A house rule, checked on the source: the behaviour that differs between users and groups branches on
+//! `ResourceKind` (`schema.rs`), never on a resource type's name. The one place a type name is compared
+//! is where a profile's resource type is loaded (`ResourceKind::from_name` in `schema.rs`).
+
+use std::path::{Path, PathBuf};
+
+/// The spellings of a comparison with a type name (tests compare JSON values with them; so only the
+/// crates' sources are read, not their tests' folders).
+const COMPARISONS: [&str; 6] = [
+    "== \"User\"",
+    "== \"Group\"",
+    "!= \"User\"",
+    "!= \"Group\"",
+    "\"User\" =>",
+    "\"Group\" =>",
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_type_name_is_compared_outside_the_schema_loader() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    rust_files(&root.join("shared/src"), &mut files);
+    for f in std::fs::read_dir(root.join("functions")).unwrap() {
+        let src = f.unwrap().path().join("src");
+        if src.is_dir() {
+            rust_files(&src, &mut files);
+        }
+    }
+    assert!(
+        files.len() > 50,
+        "the sources were not found under {}",
+        root.display()
+    );
+    let loader = root.join("shared/src/schema.rs");
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| **f != loader) {
+        let text = std::fs::read_to_string(file).unwrap();
+        // Unit tests at the end of a file compare rendered JSON with type names; they are not behaviour.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            if COMPARISONS.iter().any(|c| line.contains(c)) {
+                found.push(format!("{}:{}: {line}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "branch on ResourceKind (rt.kind, rt.is_user(), rt.is_group()), not on a type's name:\n{}",
+        found.join("\n")
+    );
+}
