@@ -558,6 +558,25 @@ impl Service {
         }
     }
 
+    /// The member ids a representation of `res` lists: None for a user, or when `wanted` is false (the
+    /// projection leaves them out: no read); a group's members otherwise — read from their items, except
+    /// for an empty group (the member count is kept with every membership change).
+    pub async fn members_of(
+        &self,
+        tenant: &str,
+        rt: &ResourceType,
+        res: &StoredResource,
+        wanted: bool,
+    ) -> ScimResult<Option<Vec<String>>> {
+        if !rt.is_group() || !wanted {
+            return Ok(None);
+        }
+        if res.member_count == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        self.members(tenant, &res.id).await.map(Some)
+    }
+
     /// A group's member ids (bounded by `SCIM_MAX_GROUP_MEMBERS`).
     pub async fn members(&self, tenant: &str, group_id: &str) -> ScimResult<Vec<String>> {
         Ok(self

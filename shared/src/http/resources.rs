@@ -10,6 +10,7 @@
 use super::extract::{header_str, PathParam, ScimBody};
 use super::respond::{
     body_len, empty_response, page_cost, representation, resource_response, scim_json, too_large,
+    wants_members,
 };
 use super::state::{AppState, RequestCtx};
 use crate::error::{ScimError, ScimResult};
@@ -158,7 +159,9 @@ impl Page {
         projection: &Projection,
     ) -> ScimResult<bool> {
         for r in items {
-            let v = representation(st, ctx, rt, r, projection).await?;
+            let wanted = wants_members(rt, projection);
+            let members = st.service.members_of(&ctx.tenant, rt, r, wanted).await?;
+            let v = representation(ctx, rt, r, members.as_deref(), projection);
             let cost = body_len(&v) + 1;
             if self.used + cost > self.room {
                 return Ok(false);
@@ -239,7 +242,34 @@ pub(super) async fn create(
     rt: &'static ResourceType,
 ) -> ScimResult<Response> {
     let res = st.service.create(&ctx.tenant, rt, body).await?;
-    resource_response(&st, StatusCode::CREATED, &res, rt, &ctx, &q, true).await
+    answer(&st, StatusCode::CREATED, &res, rt, &ctx, &q, true).await
+}
+
+/// Answer with one resource: read what its representation lists (a group's members, through the
+/// service; none when the projection leaves them out), then render it ([`resource_response`]).
+async fn answer(
+    st: &AppState,
+    status: StatusCode,
+    res: &StoredResource,
+    rt: &'static ResourceType,
+    ctx: &RequestCtx,
+    q: &Option<String>,
+    written: bool,
+) -> ScimResult<Response> {
+    let projection = query::projection(&query::decode(q.as_deref()))?;
+    let wanted = wants_members(rt, &projection);
+    let members = st.service.members_of(&ctx.tenant, rt, res, wanted).await?;
+    let max = st.service.limits.max_response_bytes;
+    resource_response(
+        status,
+        res,
+        rt,
+        ctx,
+        &projection,
+        members.as_deref(),
+        max,
+        written,
+    )
 }
 
 async fn get_one(
@@ -254,7 +284,7 @@ async fn get_one(
     if header_str(&headers, header::IF_NONE_MATCH)?.is_some_and(|t| etag_matches(t, &res)) {
         return Ok(empty_response(StatusCode::NOT_MODIFIED, Some(&res)));
     }
-    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q, false).await
+    answer(&st, StatusCode::OK, &res, rt, &ctx, &q, false).await
 }
 
 pub(super) async fn replace(
@@ -276,7 +306,7 @@ pub(super) async fn replace(
             header_str(&headers, header::IF_MATCH)?,
         )
         .await?;
-    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q, true).await
+    answer(&st, StatusCode::OK, &res, rt, &ctx, &q, true).await
 }
 
 pub(super) async fn patch(
@@ -310,7 +340,7 @@ pub(super) async fn patch(
         Some(r) => r,
         None => st.service.get(&ctx.tenant, rt, &id).await?,
     };
-    resource_response(&st, StatusCode::OK, &res, rt, &ctx, &q, true).await
+    answer(&st, StatusCode::OK, &res, rt, &ctx, &q, true).await
 }
 
 pub(super) async fn delete(

@@ -1,17 +1,17 @@
 //! Answers: [`ScimError`] as a SCIM Error response, [`scim_json`] bodies (`application/scim+json`), a
-//! resource's representation (a group's members read from their items), resource responses with `ETag` and
+//! resource's representation (a group's members given by the caller: rendering reads no store), resource
+//! responses with `ETag` and
 //! `Location`, and bodiless answers (204, 304). Every body that grows with the data is held under the
 //! response bound (`Limits::max_response_bytes`, counted by `config::lambda_body_len`): [`page_cost`]
 //! prices a resource for a list page before it is read whole; a representation over the bound is refused
 //! (GET) or left out (the answer to a write that is done).
 //!
-//! Imports: `state` of `http`; the crate's `config`, `error`, `model`, `query`, `schema`.
+//! Imports: `state` of `http`; the crate's `config`, `error`, `model`, `schema`.
 
-use super::state::{AppState, RequestCtx};
+use super::state::RequestCtx;
 use crate::config::lambda_body_len;
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::model::{self, Projection, StoredResource};
-use crate::query;
 use crate::schema::{self, ResourceType};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -72,7 +72,7 @@ pub(super) fn page_cost<'a>(
     rt: &'static ResourceType,
     projection: &'a Projection,
 ) -> impl Fn(&StoredResource) -> usize + Send + Sync + 'a {
-    let with_members = rt.is_group() && !projection.excludes(rt, "members");
+    let with_members = wants_members(rt, projection);
     let entry = body_len(&member_entry(&ctx.base_url, &model::new_id())) + 1;
     move |res: &StoredResource| {
         let own = body_len(&projection.apply(rt, model::render(res, rt, &ctx.base_url))) + 1;
@@ -104,63 +104,62 @@ pub(super) fn too_large(
     )
 }
 
-/// The full representation, with a group's members read from their items unless the projection leaves
-/// them out (`excludedAttributes=members` costs no member read).
-pub(super) async fn representation(
-    st: &AppState,
+/// Whether a representation of `rt` under `projection` lists members (a group's, unless
+/// `excludedAttributes=members` or an `attributes` list without them).
+pub(super) fn wants_members(rt: &ResourceType, projection: &Projection) -> bool {
+    rt.is_group() && !projection.excludes(rt, "members")
+}
+
+/// The full representation, with `members` (read by the caller, [`crate::service::Service::members_of`])
+/// listed for a group whose projection asks for them. Renders only: no store read.
+pub(super) fn representation(
     ctx: &RequestCtx,
     rt: &'static ResourceType,
     res: &StoredResource,
+    members: Option<&[String]>,
     projection: &Projection,
-) -> ScimResult<Value> {
+) -> Value {
     let mut body = model::render(res, rt, &ctx.base_url);
-    if rt.is_group() && !projection.excludes(rt, "members") {
-        // The member count is kept with every membership change: an empty group costs no member read.
-        let members = if res.member_count == 0 {
-            Vec::new()
-        } else {
-            st.service.members(&ctx.tenant, &res.id).await?
-        };
-        if let Value::Object(obj) = &mut body {
-            let meta = obj.remove("meta");
-            let list: Vec<Value> = members
-                .iter()
-                .map(|m| member_entry(&ctx.base_url, m))
-                .collect();
-            obj.insert("members".into(), Value::Array(list));
-            if let Some(meta) = meta {
-                obj.insert("meta".into(), meta);
-            }
+    if let (Some(members), Value::Object(obj)) = (members, &mut body) {
+        let meta = obj.remove("meta");
+        let list: Vec<Value> = members
+            .iter()
+            .map(|m| member_entry(&ctx.base_url, m))
+            .collect();
+        obj.insert("members".into(), Value::Array(list));
+        if let Some(meta) = meta {
+            obj.insert("meta".into(), meta);
         }
     }
-    Ok(projection.apply(rt, body))
+    projection.apply(rt, body)
 }
 
-/// The resource with `ETag` (and `Location` for 201). A representation over the response bound (a group
-/// with very many members) is refused with 400 `tooMany` when the request only reads it; after a write —
-/// done, whatever the answer — the answer has no body instead: 201 stays 201 (with `Location`), 200
-/// becomes 204 (RFC 7644 §3.5.2 allows 204 to a PATCH; a PUT's client reads the resource again).
-pub(super) async fn resource_response(
-    st: &AppState,
+/// The resource with `ETag` (and `Location` for 201), `members` as [`representation`] takes them. A
+/// representation over the response bound (`max_bytes`: a group with very many members) is refused with
+/// 400 `tooMany` when the request only reads it; after a write — done, whatever the answer — the answer
+/// has no body instead: 201 stays 201 (with `Location`), 200 becomes 204 (RFC 7644 §3.5.2 allows 204 to a
+/// PATCH; a PUT's client reads the resource again).
+#[allow(clippy::too_many_arguments)] // the answer's every input, each used once; grouping them adds a type
+pub(super) fn resource_response(
     status: StatusCode,
     res: &StoredResource,
     rt: &'static ResourceType,
     ctx: &RequestCtx,
-    q: &Option<String>,
+    projection: &Projection,
+    members: Option<&[String]>,
+    max_bytes: usize,
     written: bool,
 ) -> ScimResult<Response> {
-    let projection = query::projection(&query::decode(q.as_deref()))?;
-    let body = representation(st, ctx, rt, res, &projection).await?;
-    let max = st.service.limits.max_response_bytes;
+    let body = representation(ctx, rt, res, members, projection);
     let size = body_len(&body);
-    let mut resp = match (size > max, written) {
+    let mut resp = match (size > max_bytes, written) {
         (false, _) => scim_json(status, &body),
         (true, false) => {
             return Err(too_large(
                 rt,
                 &format!("{} {}", rt.name, res.id),
                 Some(size),
-                max,
+                max_bytes,
             ))
         }
         (true, true) if status == StatusCode::CREATED => empty_response(status, None),

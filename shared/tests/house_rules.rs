@@ -1,6 +1,8 @@
-//! A house rule, checked on the source: the behaviour that differs between users and groups branches on
-//! `ResourceKind` (`schema.rs`), never on a resource type's name. The one place a type name is compared
-//! is where a profile's resource type is loaded (`ResourceKind::from_name` in `schema.rs`).
+//! House rules, checked on the source:
+//! * the behaviour that differs between users and groups branches on `ResourceKind` (`schema.rs`), never
+//!   on a resource type's name; the one place a type name is compared is where a profile's resource type
+//!   is loaded (`ResourceKind::from_name` in `schema.rs`);
+//! * rendering (`http/respond.rs`) reads no store.
 
 use std::path::{Path, PathBuf};
 
@@ -63,4 +65,21 @@ fn no_type_name_is_compared_outside_the_schema_loader() {
         "branch on ResourceKind (rt.kind, rt.is_user(), rt.is_group()), not on a type's name:\n{}",
         found.join("\n")
     );
+}
+
+/// Rendering reads no store: `http/respond.rs` turns a resource, and what the handler read for it (a
+/// group's members), into an answer, synchronously. A store read there would hide DynamoDB calls
+/// behind a rendering step (the handler reads through the service instead).
+#[test]
+fn rendering_reads_no_store() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/respond.rs");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    for needle in [".await", "async fn", "AppState", "service", "store::"] {
+        let hits: Vec<&str> = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//") && l.contains(needle))
+            .collect();
+        assert!(hits.is_empty(), "respond.rs uses `{needle}`: {hits:?}");
+    }
 }
