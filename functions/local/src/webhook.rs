@@ -39,7 +39,7 @@ pub const SIGNATURE_HEADER: &str = "scim-signature";
 pub const EVENT_ID_HEADER: &str = "scim-event-id";
 pub const EVENT_TYPE_HEADER: &str = "scim-event-type";
 /// Where the deliverer keeps each tenant's position (and its parked event).
-pub const WEBHOOK_PK: &str = "EVENTS#webhook";
+pub use scim_core::store::keys::WEBHOOK_POSITIONS_PK as WEBHOOK_PK;
 /// Events one delivery turn of a tenant sends at most before the next tenant's turn.
 const PAGE: usize = 20;
 /// A failure's words are cut to this length.

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Partition of the consumer's checkpoints (one item per shard).
-pub const CHECKPOINT_PK: &str = "EVENTS#shards";
+pub use crate::store::keys::STREAM_CHECKPOINTS_PK as CHECKPOINT_PK;
 
 /// What the consumer has done since it started (read by tests and the local server's log).
 #[derive(Debug, Default)]

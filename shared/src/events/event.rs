@@ -6,6 +6,7 @@
 use super::record::{Attr, Change, ChangeKind, Image};
 use crate::model::{self, StoredResource};
 use crate::schema::{self, ResourceType};
+use crate::store::keys;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -75,22 +76,16 @@ enum ItemKind<'a> {
 }
 
 fn item_kind(pk: &str) -> Option<ItemKind<'_>> {
-    let (tenant, rest) = pk.strip_prefix("T#")?.split_once('#')?;
-    match schema::ResourceKind::from_name(rest) {
-        Some(schema::ResourceKind::User) => Some(ItemKind::Resource {
+    Some(match keys::domain_key(pk)? {
+        keys::DomainKey::Resource { tenant, kind } => ItemKind::Resource {
             tenant,
-            rt: schema::user_resource_type(),
-        }),
-        Some(schema::ResourceKind::Group) => Some(ItemKind::Resource {
-            tenant,
-            rt: schema::group_resource_type(),
-        }),
-        None => {
-            let group = rest.strip_prefix("Group#")?.strip_suffix("#members")?;
-            (!group.is_empty() && !group.contains('#'))
-                .then_some(ItemKind::Member { tenant, group })
-        }
-    }
+            rt: match kind {
+                schema::ResourceKind::User => schema::user_resource_type(),
+                schema::ResourceKind::Group => schema::group_resource_type(),
+            },
+        },
+        keys::DomainKey::Member { tenant, group } => ItemKind::Member { tenant, group },
+    })
 }
 
 /// True when the record is about a resource or a membership (the items events are made of); every

@@ -48,15 +48,7 @@ const FIRST_QUERY_ITEMS: usize = 16;
 /// The TTL attribute (the table's TimeToLiveSpecification names it).
 pub const TTL_ATTR: &str = "ttl";
 
-pub fn log_pk(tenant: &str) -> String {
-    format!("T#{tenant}#events")
-}
-fn ids_pk(tenant: &str) -> String {
-    format!("T#{tenant}#events#ids")
-}
-fn head_pk(tenant: &str) -> String {
-    format!("T#{tenant}#events#head")
-}
+use crate::store::keys::{event_ids_pk as ids_pk, events_head_pk as head_pk, events_pk as log_pk};
 fn order_sk(order: u64) -> String {
     format!("{order:020}")
 }

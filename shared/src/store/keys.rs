@@ -9,13 +9,22 @@
 //! | OAuth client | `T#<tenant>#oauth` | `C#<client id>` | — (`revoked`, `secrets` count) |
 //! | client secret | `T#<tenant>#oauth` | `C#<client id>#S#<secret id>` | — (`hash`, `expires`) |
 //! | WIF trust | `T#<tenant>#oauth` | `WIF` | — (`issuer`, `subject`, `audience`, `jwks_url`) |
+//! | event (events log) | `T#<tenant>#events` | order, 20 digits | — (`id`, `ev`, `ttl`) |
+//! | logged event id | `T#<tenant>#events#ids` | event id | — (`o`, `ttl`) |
+//! | events log head | `T#<tenant>#events#head` | `#` | — (`n`) |
+//! | stream checkpoint (no tenant's) | `EVENTS#shards` | shard id | — (`seq`, `closed`) |
+//! | webhook position | `EVENTS#webhook` | `<tenant>` | — (the deliverer's position and any parked event) |
+//!
+//! The webhook position is the one item a tenant owns whose partition key does not start with the
+//! tenant (the deliverer lists every tenant's position in one Query): removing a tenant removes
+//! `EVENTS#webhook` / `<tenant>` too.
 //!
 //! A user item also holds `grp`, the string set of its groups' ids, and a group item `mcount`, its number
 //! of members; both change in the same transactions as the member items.
 //!
 //! Only key attributes are normalised (lower-cased); the resource itself is stored verbatim in `doc`.
 
-use crate::schema::ResourceType;
+use crate::schema::{ResourceKind, ResourceType};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -90,3 +99,90 @@ pub fn secret_sk(client_id: &str, secret_id: &str) -> String {
 
 /// The tenant's WIF trust item (in its OAuth partition).
 pub const WIF_SK: &str = "WIF";
+
+/// A tenant's events log (sort key: the event's order, 20 digits).
+pub fn events_pk(tenant: &str) -> String {
+    format!("T#{tenant}#events")
+}
+
+/// The ids of a tenant's logged events (deduplication; sort key: the event id).
+pub fn event_ids_pk(tenant: &str) -> String {
+    format!("T#{tenant}#events#ids")
+}
+
+/// The head of a tenant's events log (sort key [`GUARD_SK`]; `n`: the last order given).
+pub fn events_head_pk(tenant: &str) -> String {
+    format!("T#{tenant}#events#head")
+}
+
+/// The stream consumer's checkpoints, one item per shard (no tenant's).
+pub const STREAM_CHECKPOINTS_PK: &str = "EVENTS#shards";
+
+/// The webhook deliverer's positions, one item per tenant (sort key: the tenant id).
+pub const WEBHOOK_POSITIONS_PK: &str = "EVENTS#webhook";
+
+/// What a partition key names, for the items change events are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainKey<'a> {
+    /// A resource item ([`resource_pk`]).
+    Resource { tenant: &'a str, kind: ResourceKind },
+    /// A group's member item ([`members_pk`]).
+    Member { tenant: &'a str, group: &'a str },
+}
+
+/// The inverse of [`resource_pk`] and [`members_pk`]: None for every other item (guards, counters,
+/// tokens, the events log, checkpoints).
+pub fn domain_key(pk: &str) -> Option<DomainKey<'_>> {
+    let (tenant, rest) = pk.strip_prefix("T#")?.split_once('#')?;
+    if let Some(kind) = ResourceKind::from_name(rest) {
+        return Some(DomainKey::Resource { tenant, kind });
+    }
+    let group = rest.strip_prefix("Group#")?.strip_suffix("#members")?;
+    (!group.is_empty() && !group.contains('#')).then_some(DomainKey::Member { tenant, group })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{group_resource_type, user_resource_type};
+
+    #[test]
+    fn domain_key_reads_back_the_keys_written() {
+        let (u, g) = (user_resource_type(), group_resource_type());
+        assert_eq!(
+            domain_key(&resource_pk("acme", u)),
+            Some(DomainKey::Resource {
+                tenant: "acme",
+                kind: ResourceKind::User
+            })
+        );
+        assert_eq!(
+            domain_key(&resource_pk("a-b", g)),
+            Some(DomainKey::Resource {
+                tenant: "a-b",
+                kind: ResourceKind::Group
+            })
+        );
+        assert_eq!(
+            domain_key(&members_pk("acme", "g1")),
+            Some(DomainKey::Member {
+                tenant: "acme",
+                group: "g1"
+            })
+        );
+        for other in [
+            guard_pk("acme", u, "ann"),
+            counter_pk("acme"),
+            tenant_tokens_pk("acme"),
+            oauth_pk("acme"),
+            events_pk("acme"),
+            event_ids_pk("acme"),
+            events_head_pk("acme"),
+            STREAM_CHECKPOINTS_PK.to_string(),
+            WEBHOOK_POSITIONS_PK.to_string(),
+            TENANTS_PK.to_string(),
+        ] {
+            assert_eq!(domain_key(&other), None, "{other}");
+        }
+    }
+}
