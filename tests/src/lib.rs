@@ -664,3 +664,30 @@ macro_rules! store_tests {
         }
     };
 }
+
+/// A webhook receiver's check, from docs/events.md alone: parse `scim-signature: t=<unix>,v2=<hex>`,
+/// recompute HMAC-SHA256 over `<t>\n<event id>\n<event type>\n<raw body>`, compare in constant time, and
+/// refuse a `t` more than five minutes from now.
+pub fn webhook_signature_ok(secret: &str, header: &str, id: &str, kind: &str, body: &str) -> bool {
+    let mut t = None;
+    let mut v2 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", x)) => t = x.parse::<u64>().ok(),
+            Some(("v2", x)) => v2 = hex::decode(x).ok(),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v2)) = (t, v2) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now.abs_diff(t) > 300 {
+        return false;
+    }
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    aws_lc_rs::hmac::verify(&key, format!("{t}\n{id}\n{kind}\n{body}").as_bytes(), &v2).is_ok()
+}

@@ -583,30 +583,9 @@ async fn redirects_are_failures_and_never_followed(s: TestServer) {
     );
 }
 
-/// A receiver following docs/events.md: parse `t` and `v2`, recompute HMAC-SHA256 over
-/// `<t>\n<scim-event-id>\n<scim-event-type>\n<raw body>`, compare in constant time, refuse a stale `t`.
+/// A receiver following docs/events.md (the harness's [`scim_tests::webhook_signature_ok`]).
 fn verify(secret: &str, signature: &str, id: &str, kind: &str, body: &str) -> bool {
-    let mut t = None;
-    let mut v2 = None;
-    for part in signature.split(',') {
-        match part.split_once('=') {
-            Some(("t", x)) => t = x.parse::<u64>().ok(),
-            Some(("v2", x)) => v2 = hex::decode(x).ok(),
-            _ => {}
-        }
-    }
-    let (Some(t), Some(v2)) = (t, v2) else {
-        return false;
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    if now.abs_diff(t) > 300 {
-        return false;
-    }
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
-    aws_lc_rs::hmac::verify(&key, format!("{t}\n{id}\n{kind}\n{body}").as_bytes(), &v2).is_ok()
+    scim_tests::webhook_signature_ok(secret, signature, id, kind, body)
 }
 
 /// The documented recipe accepts what the deliverer sends; the same signature with another event id or
