@@ -46,9 +46,9 @@ pub fn token_hash(token: &str) -> String {
 
 /// Names no tenant may have: `default` is the internal id of the directory served at the base URL (its keys
 /// are `T#default#…`), `scim` the first segment of that URL; the others are kept for routes beside the
-/// tenants' (token endpoint, operator pages, events).
+/// tenants' (token endpoint, operator pages, events, the management API, the setup page).
 pub const RESERVED_TENANT_IDS: &[&str] = &[
-    "default", "scim", "admin", "oauth2", "events", "metrics", "health",
+    "default", "scim", "admin", "oauth2", "events", "metrics", "health", "manage", "setup",
 ];
 
 /// Tenant ids: lower-case letters, digits and `-`, 1–63 characters, starting with a letter or digit, and

@@ -41,6 +41,7 @@ pub mod filter;
 pub mod http;
 pub mod local_engine;
 pub mod logging;
+pub mod manage;
 pub mod metrics;
 pub mod model;
 pub mod oauth;

@@ -7,6 +7,7 @@
 use scim_core::store::dynamo::DynamoStore;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -121,8 +122,8 @@ pub async fn start_embedded_dynamodb_with(
     })
 }
 
-/// What `scim-local` serves: the operator page (`/admin`, when given its credential) in front of every
-/// SCIM route.
+/// What `scim-local` serves: the operator page (`/admin`) and the management API (`/manage/v1`), both
+/// when given the admin credential, in front of every SCIM route.
 pub fn app(
     state: scim_core::http::AppState,
     admin: Option<std::sync::Arc<admin::AdminAuth>>,
@@ -138,10 +139,19 @@ pub fn app_with_webhook(
 ) -> axum::Router {
     let metrics = state.metrics.clone();
     let admin_cfg = admin::AdminConfig::new(state.http.body_read_timeout);
+    let manage = admin.as_ref().map(|_| {
+        let settings = scim_core::manage::ManageSettings::from_env().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "management settings ignored");
+            scim_core::manage::ManageSettings::default()
+        });
+        let manager = scim_core::manage::Manager::new(state.service.store.clone(), settings)
+            .with_gate(state.gate.clone());
+        scim_core::http::manage::routes(state.clone(), Arc::new(manager))
+    });
     let scim = scim_core::http::router(state);
     match admin {
         Some(auth) => {
-            admin::router_with_webhook(metrics, auth, admin_cfg, webhook).fallback_service(scim)
+            admin::router_with(metrics, auth, admin_cfg, webhook, manage).fallback_service(scim)
         }
         None => scim,
     }

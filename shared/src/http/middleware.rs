@@ -4,13 +4,14 @@
 //! route, the metrics recorder ([`observe`]).
 //!
 //! Imports: `state`, `tenant`, `extract` (body rules), `respond` (content type, SCIM bodies) of `http`; the
-//! crate's `error`, `store` (call counting), `metrics`.
+//! crate's `error`, `store` (call counting), `metrics`, `manage::gate` (paused and deleted tenants).
 
 use super::extract::BodyRules;
 use super::respond::{ScimBodyMarker, SCIM_JSON};
 use super::state::{AppState, RequestCtx};
 use super::tenant::{base_url, tenant_of};
 use crate::error::{ScimError, ScimType};
+use crate::manage::gate::{Closed, PAUSED_RETRY_AFTER_SECS};
 use crate::metrics::{Outcome, RequestFacts, RouteKind};
 use crate::store;
 use axum::extract::{Request, State};
@@ -55,6 +56,9 @@ pub(super) async fn scim_layer(
             Err(e) => return e.into_response(),
         };
         authenticated = true;
+        if let Err(closed) = state.gate.check(&tenant, &*state.service.store).await {
+            return closed_answer(&tenant, closed).into_response();
+        }
         let ctx = RequestCtx {
             tenant: tenant.clone(),
             base_url: base_url(&state.http, req.headers(), &tenant),
@@ -118,6 +122,23 @@ pub(super) async fn scim_layer(
         authenticated,
     });
     resp
+}
+
+/// The SCIM answer for a tenant the gate keeps closed (`manage::gate`).
+fn closed_answer(tenant: &str, closed: Closed) -> ScimError {
+    match closed {
+        Closed::Paused => ScimError::unavailable(
+            503,
+            PAUSED_RETRY_AFTER_SECS,
+            format!("Provisioning to tenant \"{tenant}\" is paused by the service provider; retry later (nothing was changed)"),
+        ),
+        Closed::Deleting => ScimError::new(
+            403,
+            None,
+            format!("Tenant \"{tenant}\" is being deleted by the service provider; its directory no longer accepts requests"),
+        ),
+        Closed::Store(e) => ScimError::from(e),
+    }
 }
 
 /// Around every route (outermost): count the finished request in [`crate::metrics::Metrics`] — by the

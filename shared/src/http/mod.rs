@@ -11,12 +11,14 @@
 //!   and the metrics recorder (`observe`);
 //! * `resources`, `bulk`, `discovery`: the handlers and their routes; `oauth`: the token endpoint (outside
 //!   the SCIM middleware, inside the metrics recorder);
+//! * [`manage`]: the management API (`/manage/v1`), outside the SCIM middleware with its own principal;
 //! * [`request_target`] and [`lambda`]: request lines and Lambda events as clients really send them.
 //!
 //! This module imports from all of them; none of them imports from it.
 
 pub mod extract;
 pub mod lambda;
+pub mod manage;
 pub mod middleware;
 pub mod request_target;
 pub mod respond;

@@ -9,11 +9,12 @@
 //! none of its SCIM routes.
 //!
 //! Imports: `state`, `tenant`, `middleware` (the call-count headers) of `http`; the crate's `auth`, `oauth`,
-//! `store`.
+//! `store`, `manage::gate`.
 
 use super::middleware::{CALLS_HEADER, CAPACITY_HEADER};
 use super::state::AppState;
 use super::tenant::{tenant_of, TOKEN_PATH};
+use crate::manage::gate::Closed;
 use crate::oauth::{request, ErrorCode, OAuthError};
 use crate::store;
 use axum::body::Body;
@@ -127,8 +128,18 @@ async fn token(st: AppState, tenant: String, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return refused(&e),
     };
-    let (result, usage) =
-        store::measure(oauth.grant(&tenant, &parsed, &*st.service.store, SystemTime::now())).await;
+    // A paused tenant, or one being deleted, gets no token; asked after the client proved itself, so
+    // that the tenant's state is told only to its own clients.
+    let (result, usage) = store::measure(async {
+        let issued = oauth
+            .grant(&tenant, &parsed, &*st.service.store, SystemTime::now())
+            .await?;
+        match st.gate.check(&tenant, &*st.service.store).await {
+            Ok(()) => Ok(issued),
+            Err(closed) => Err(closed_refusal(&tenant, closed)),
+        }
+    })
+    .await;
     let mut resp = match result {
         Ok(issued) => {
             let body = serde_json::json!({
@@ -157,6 +168,26 @@ async fn token(st: AppState, tenant: String, req: Request) -> Response {
     // Never the request's credentials, assertion or body.
     tracing::info!(tenant = %tenant, status = resp.status().as_u16(), latency_ms, dynamodb_calls = usage.calls, "token request");
     resp
+}
+
+/// The token endpoint's refusal for a tenant the gate keeps closed (`manage::gate`).
+fn closed_refusal(tenant: &str, closed: Closed) -> OAuthError {
+    match closed {
+        Closed::Paused => OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            format!(
+                "provisioning to tenant {tenant} is paused by the service provider; retry later"
+            ),
+        ),
+        Closed::Deleting => OAuthError::new(
+            ErrorCode::InvalidClient,
+            format!("tenant {tenant} is being deleted by the service provider"),
+        ),
+        Closed::Store(_) => OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the directory store did not answer in time; retry shortly",
+        ),
+    }
 }
 
 fn too_large() -> Response {

@@ -1,7 +1,7 @@
 //! What every handler is given: the shared [`AppState`] (service, auth, HTTP settings, the profile's resource
 //! types) and the per-request [`RequestCtx`] the middleware sets (tenant, base URL, `/Me` user).
 //!
-//! Imports: the crate's `auth`, `config`, `schema`, `service`, `profile`, `metrics`, `events`; nothing else of
+//! Imports: the crate's `auth`, `config`, `schema`, `service`, `profile`, `metrics`, `events`, `manage` (the tenant gate); nothing else of
 //! `http`, so every other module of `http` may import it.
 
 use crate::auth::Auth;
@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The events log the Events API reads (`docs/events.md`); None: `/Events` answers 404.
     pub events: Option<Arc<crate::events::EventLog>>,
+    /// Whether a tenant's requests are served (paused, being deleted): `manage::gate`.
+    pub gate: Arc<crate::manage::gate::TenantGate>,
 }
 
 impl AppState {
@@ -37,6 +39,12 @@ impl AppState {
             ]),
             metrics: Arc::new(Metrics::from_env()),
             events: None,
+            gate: Arc::new(
+                crate::manage::gate::TenantGate::from_env().unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "tenant gate settings ignored");
+                    crate::manage::gate::TenantGate::default()
+                }),
+            ),
         }
     }
 

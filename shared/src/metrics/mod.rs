@@ -46,6 +46,9 @@ pub const MAX_TENANTS: usize = 10_000;
 /// at most this many, and never more than `SCIM_METRICS_FAILURES_KEPT`.
 pub const UNAUTHENTICATED_KEPT: usize = 20;
 
+/// Entra quarantines a provisioning job whose failures pass this share of its requests.
+pub const QUARANTINE_RATIO: f64 = 0.40;
+
 /// What a route is, for counting: the SCIM API, or the OAuth token endpoint (`POST /{tenant}/oauth2/token`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

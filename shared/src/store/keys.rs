@@ -12,6 +12,8 @@
 //! | event (events log) | `T#<tenant>#events` | order, 20 digits | — (`id`, `ev`, `ttl`) |
 //! | logged event id | `T#<tenant>#events#ids` | event id | — (`o`, `ttl`) |
 //! | events log head | `T#<tenant>#events#head` | `#` | — (`n`) |
+//! | tenant (register) | `TENANTS` | `<tenant>` | — (`name`, `meta`, `state`, `ver`, `created`, `updated`) |
+//! | audit entry | `T#<tenant>#audit` | `<RFC 3339 µs>#<nonce>` | — (`actor`, `action`, `target`, `ttl`) |
 //! | stream checkpoint (no tenant's) | `EVENTS#shards` | shard id | — (`seq`, `closed`) |
 //! | webhook position | `EVENTS#webhook` | `<tenant>` | — (the deliverer's position and any parked event) |
 //!
@@ -59,6 +61,16 @@ pub fn members_pk(tenant: &str, group_id: &str) -> String {
 
 /// The registry of tenants (one item per tenant, sort key = tenant id).
 pub const TENANTS_PK: &str = "TENANTS";
+
+/// A tenant's audit trail (sort key: [`audit_sk`], so entries sort by time).
+pub fn audit_pk(tenant: &str) -> String {
+    format!("T#{tenant}#audit")
+}
+
+/// An audit entry's sort key: its time (RFC 3339 with microseconds, UTC) and its nonce.
+pub fn audit_sk(at: &str, nonce: &str) -> String {
+    format!("{at}#{nonce}")
+}
 
 /// A token, found by its hash at authentication.
 pub fn token_pk(hash: &str) -> String {
@@ -178,6 +190,7 @@ mod tests {
             events_pk("acme"),
             event_ids_pk("acme"),
             events_head_pk("acme"),
+            audit_pk("acme"),
             STREAM_CHECKPOINTS_PK.to_string(),
             WEBHOOK_POSITIONS_PK.to_string(),
             TENANTS_PK.to_string(),

@@ -3,7 +3,8 @@
 //! talks to an embedded DynamoDB engine (dynoxide) or to moto; in the cloud to DynamoDB itself.
 //!
 //! This module owns the contract: [`ResourceStore`], [`MemberStore`], [`TokenStore`], [`ClientStore`]
-//! (OAuth clients, their secrets and WIF trusts, in `clients.rs`) and their sum [`Store`], the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
+//! (OAuth clients, their secrets and WIF trusts, in `clients.rs`), [`TenantStore`] (the tenant register and
+//! the audit trail, whose entries ride in the writes they record: `tenants.rs`) and their sum [`Store`], the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
 //! measurement ([`measure`]). It imports `error`, `filter`, `model` and `schema`, never its children:
 //! [`keys`] (the key layout) and [`limits`] (DynamoDB's size limits) import only it, `model` and
 //! `schema`; [`dynamo`] builds on all three.
@@ -179,9 +180,15 @@ pub struct ListPage {
 
 /// The whole store: resources, group members, tenants and tokens, OAuth clients. Implemented for every
 /// type that implements the parts; code that needs only one part asks for that part.
-pub trait Store: ResourceStore + MemberStore + TokenStore + ClientStore {}
+pub trait Store: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore {}
 
-impl<T: ResourceStore + MemberStore + TokenStore + ClientStore + ?Sized> Store for T {}
+impl<T: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore + ?Sized> Store for T {}
+
+mod tenants;
+pub use tenants::{
+    audit_written, audited, pending_audit, AuditEntry, TenantPage, TenantRecord, TenantState,
+    TenantStore, TenantWrite,
+};
 
 mod clients;
 pub use clients::{

@@ -274,7 +274,22 @@ pub fn router_with_webhook(
     cfg: AdminConfig,
     webhook: Option<Arc<crate::webhook::Status>>,
 ) -> Router {
-    Router::new()
+    router_with(metrics, auth, cfg, webhook, None)
+}
+
+/// [`router_with_webhook`], and the management API (`manage`: `scim_core::http::manage::routes`) for the
+/// admin credential: a correct admin token sent as a bearer makes a request `local-admin`'s, throttled
+/// with the sign-ins (one budget of wrong guesses for both). A session cookie does not count there: an
+/// API called from a browser's cookie could be driven by another site's form.
+pub fn router_with(
+    metrics: Arc<Metrics>,
+    auth: Arc<AdminAuth>,
+    cfg: AdminConfig,
+    webhook: Option<Arc<crate::webhook::Status>>,
+    manage: Option<Router>,
+) -> Router {
+    let throttle = Arc::new(SignInThrottle::new(cfg.sign_in));
+    let mut r = Router::new()
         .route("/admin", get(overview_page))
         .route("/admin/", get(overview_page))
         .route("/admin/login", post(login))
@@ -285,12 +300,54 @@ pub fn router_with_webhook(
         .route("/admin/api/webhook", get(webhook_json))
         .with_state(AdminState {
             metrics,
-            auth,
-            throttle: Arc::new(SignInThrottle::new(cfg.sign_in)),
+            auth: auth.clone(),
+            throttle: throttle.clone(),
             body_read_timeout: cfg.body_read_timeout,
             webhook,
-        })
+        });
+    if let Some(m) = manage {
+        let guard = ManageGuard { auth, throttle };
+        r = r.merge(m.layer(axum::middleware::from_fn_with_state(
+            guard,
+            manage_principal,
+        )));
+    }
+    r
 }
+
+#[derive(Clone)]
+struct ManageGuard {
+    auth: Arc<AdminAuth>,
+    throttle: Arc<SignInThrottle>,
+}
+
+/// The management API's principal locally: `local-admin` for a correct admin bearer token. Without a
+/// bearer the request goes on without a principal (the API answers 401); a wrong one counts as a failed
+/// attempt, and past the limit nothing is compared (429).
+async fn manage_principal(
+    State(g): State<ManageGuard>,
+    peer: Peer,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = bearer(req.headers()) {
+        if let Some(wait) = g.throttle.check(peer.0) {
+            let body = serde_json::json!({"error": {"code": "throttled", "message": throttled_message(wait)}});
+            return retry_after(json(StatusCode::TOO_MANY_REQUESTS, body), wait);
+        }
+        if g.auth.token_ok(token) {
+            g.throttle.succeeded(peer.0);
+            req.extensions_mut()
+                .insert(scim_core::manage::Principal(LOCAL_ADMIN.into()));
+        } else {
+            g.throttle.failed(peer.0);
+        }
+    }
+    next.run(req).await
+}
+
+/// The principal of the admin credential in audit entries.
+pub const LOCAL_ADMIN: &str = "local-admin";
 
 /// Headers every admin answer carries: no caching, no framing, no outside resources, no referrer.
 fn hardened(mut resp: Response) -> Response {

@@ -5,7 +5,7 @@
 //! on it not being revoked, so a rotation cannot slip past a revocation and two rotations cannot exceed
 //! the bound. Imports the parent module and `table`.
 
-use super::table::{classify, conditional_write, failed, put, record_read, TxError, TOTAL};
+use super::table::{classify, failed, put, record_read, TxError, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
 use crate::store::keys::{self, PK, SK};
 use crate::store::{
@@ -175,10 +175,8 @@ impl ClientStore for DynamoStore {
         client_id: &str,
         now: &str,
     ) -> Result<bool, StoreError> {
-        record_call("UpdateItem");
-        let r = self
-            .client
-            .update_item()
+        // A transaction of one item, so that a management operation's audit entry can ride along.
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(
                 &keys::oauth_pk(tenant),
@@ -191,11 +189,10 @@ impl ClientStore for DynamoStore {
             .expression_attribute_names("#at", "revoked_at")
             .expression_attribute_values(":true", AV::Bool(true))
             .expression_attribute_values(":now", s(now))
-            .return_consumed_capacity(TOTAL)
-            .send()
+            .build()
+            .map_err(build_err)?;
+        self.transact_one(TransactWriteItem::builder().update(update).build())
             .await
-            .map(|out| out.consumed_capacity);
-        conditional_write("UpdateItem", r)
     }
 
     async fn wif_trust(&self, tenant: &str) -> Result<Option<WifTrustRecord>, StoreError> {
@@ -250,23 +247,31 @@ impl ClientStore for DynamoStore {
     }
 
     async fn remove_wif_trust(&self, tenant: &str) -> Result<bool, StoreError> {
-        record_call("DeleteItem");
-        let r = self
-            .client
-            .delete_item()
+        let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(&keys::oauth_pk(tenant), keys::WIF_SK)))
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", PK)
-            .return_consumed_capacity(TOTAL)
-            .send()
+            .build()
+            .map_err(build_err)?;
+        self.transact_one(TransactWriteItem::builder().delete(delete).build())
             .await
-            .map(|out| out.consumed_capacity);
-        conditional_write("DeleteItem", r)
     }
 }
 
 impl DynamoStore {
+    /// One conditional write as a transaction: true when written, false when its condition failed.
+    async fn transact_one(&self, item: TransactWriteItem) -> Result<bool, StoreError> {
+        match self.transact(vec![item]).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Cancelled(r)) if failed(&r, 0) => Ok(false),
+            Err(TxError::Cancelled(r)) => {
+                Err(StoreError::Internal(format!("write cancelled: {r:?}")))
+            }
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
     /// The condition that `tenant` is registered, as a transaction item (none for the base URL's directory).
     fn tenant_exists(&self, tenant: &str) -> Result<Option<TransactWriteItem>, StoreError> {
         if tenant == UNREGISTERED_OK {

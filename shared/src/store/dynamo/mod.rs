@@ -16,6 +16,7 @@
 //! | [`resources`] | resource items: `ResourceStore` (its `list` is [`listing`]'s), uniqueness guards, counter updates | `table`, `members` |
 //! | [`tokens`] | tenants and tokens: `TokenStore` | `table` |
 //! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
+//! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 
 mod clients;
@@ -24,6 +25,7 @@ mod members;
 pub mod positions;
 mod resources;
 mod table;
+mod tenants;
 mod tokens;
 
 use crate::config::StoreConfig;

@@ -145,7 +145,14 @@ impl DynamoStore {
             .return_consumed_capacity(TOTAL)
     }
 
-    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+    /// One TransactWriteItems. Inside [`crate::store::audited`], the pending audit entry is appended as
+    /// the last item (so the callers' indexes of their own items stay right) and, once committed, is no
+    /// longer pending.
+    pub(super) async fn transact(&self, mut items: Vec<TransactWriteItem>) -> Result<(), TxError> {
+        let audit = crate::store::pending_audit();
+        if let Some(e) = &audit {
+            items.push(super::tenants::audit_put(&self.table, e).map_err(TxError::Store)?);
+        }
         record_call("TransactWriteItems");
         match self
             .client
@@ -157,6 +164,9 @@ impl DynamoStore {
         {
             Ok(out) => {
                 record_write(out.consumed_capacity());
+                if audit.is_some() {
+                    crate::store::audit_written();
+                }
                 Ok(())
             }
             Err(SdkError::ServiceError(se)) => match se.err() {
@@ -218,22 +228,6 @@ pub(super) fn record_read<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity>
 
 pub(super) fn record_write<'a>(cc: impl IntoIterator<Item = &'a ConsumedCapacity>) {
     record_capacity(0.0, units(cc));
-}
-
-/// The outcome of a conditional write (`r`: its answer, mapped to the capacity it consumed): `true` when it
-/// was made (its capacity recorded), `false` when its condition failed, an error otherwise.
-pub(super) fn conditional_write<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    op: &str,
-    r: Result<Option<ConsumedCapacity>, SdkError<E, R>>,
-) -> Result<bool, StoreError> {
-    match r {
-        Ok(cc) => {
-            record_write(cc.as_ref());
-            Ok(true)
-        }
-        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-        Err(e) => Err(classify(op, e)),
-    }
 }
 
 pub(super) fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(

@@ -1,10 +1,12 @@
 //! Tenants and their tokens: `TokenStore` (the tenant register, token items by hash and by tenant).
 //! Imports the parent module and `table`.
 
-use super::table::{classify, conditional_write, failed, put, record_read, TxError, TOTAL};
+use super::table::{classify, failed, put, record_read, TxError};
 use super::{build_err, key, s, DynamoStore, Item};
 use crate::store::keys::{self, GUARD_SK, PK, SK};
-use crate::store::{record_call, StoreError, TokenRecord, TokenStore};
+use crate::store::{
+    record_call, StoreError, TenantRecord, TenantState, TenantStore, TokenRecord, TokenStore,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem};
 
@@ -18,21 +20,16 @@ impl TokenStore for DynamoStore {
     }
 
     async fn create_tenant(&self, tenant: &str, now: &str) -> Result<bool, StoreError> {
-        let mut item = key(keys::TENANTS_PK, tenant);
-        item.insert("created".into(), s(now));
-        record_call("PutItem");
-        let r = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .return_consumed_capacity(TOTAL)
-            .send()
-            .await
-            .map(|out| out.consumed_capacity);
-        conditional_write("PutItem", r)
+        self.register_tenant(&TenantRecord {
+            id: tenant.to_string(),
+            display_name: tenant.to_string(),
+            metadata: "{}".into(),
+            state: TenantState::Active,
+            created: now.to_string(),
+            updated: now.to_string(),
+            version: 1,
+        })
+        .await
     }
 
     async fn list_tenants(&self) -> Result<Vec<String>, StoreError> {
