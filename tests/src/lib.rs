@@ -56,7 +56,8 @@ struct Moto {
     _child: Mutex<Child>,
 }
 
-fn python() -> String {
+/// The Python that has moto (and openapi-spec-validator): `SCIM_MOTO_PYTHON`, else `.venv`, else `python3`.
+pub fn python() -> String {
     if let Ok(p) = std::env::var("SCIM_MOTO_PYTHON") {
         return p;
     }
@@ -620,6 +621,14 @@ pub fn patch_body(ops: impl Into<Value>) -> Value {
 
 /// Run each named `async fn(TestServer)` on both engines: `engine_tests!(a, b)` generates
 /// `dynoxide::a`, `moto::a`, `dynoxide::b`, `moto::b`.
+/// Trials per race test: `SCIM_RACE_TRIALS`, else `default`.
+pub fn race_trials(default: usize) -> usize {
+    std::env::var("SCIM_RACE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[macro_export]
 macro_rules! engine_tests {
     ($($name:ident),* $(,)?) => {
