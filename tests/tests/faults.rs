@@ -13,6 +13,9 @@ use scim_core::store::{
     AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord,
 };
 use scim_core::store::{
+    AuditEntry, TenantPage, TenantRecord, TenantState, TenantStore, TenantWrite,
+};
+use scim_core::store::{
     ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord,
     TokenStore,
 };
@@ -80,6 +83,33 @@ impl TokenStore for Faulty {
     }
     async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         self.inner.revoke_token(tenant, id).await
+    }
+}
+
+#[async_trait]
+impl TenantStore for Faulty {
+    async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        self.inner.tenant(id).await
+    }
+    async fn tenant_state(&self, id: &str) -> Result<Option<TenantState>, StoreError> {
+        self.inner.tenant_state(id).await
+    }
+    async fn register_tenant(&self, r: &TenantRecord) -> Result<bool, StoreError> {
+        self.inner.register_tenant(r).await
+    }
+    async fn update_tenant(&self, r: &TenantRecord, v: u64) -> Result<TenantWrite, StoreError> {
+        self.inner.update_tenant(r, v).await
+    }
+    async fn tenant_page(&self, after: Option<&str>, n: usize) -> Result<TenantPage, StoreError> {
+        self.inner.tenant_page(after, n).await
+    }
+    async fn audit_entries(
+        &self,
+        t: &str,
+        before: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_entries(t, before, n).await
     }
 }
 

@@ -443,8 +443,9 @@ async fn revoked_client_seen_only_by_the_check(srv: TestServer) {
     let first = scim_get(&srv, "acme", &token, TEST_CONNECTION).await;
     assert_eq!(
         (first.status, first.calls()),
-        (200, 2),
-        "the first use reads the client once (GetItem) besides the Query"
+        (200, 3),
+        "the first use reads the client once (GetItem) and the tenant's state (the gate's GetItem, \
+         cached per tenant) besides the Query"
     );
     let second = scim_get(&srv, "acme", &token, TEST_CONNECTION).await;
     assert_eq!(
