@@ -171,6 +171,9 @@ impl Auth {
                 let ok = valid_tenant(&r.tenant)
                     && bool::from(r.tenant.as_bytes().ct_eq(tenant.as_bytes()));
                 let user = r.user.clone();
+                if ok {
+                    note_use(store, &hash, r.last_used).await;
+                }
                 if let Ok(mut cache) = self.cache.lock() {
                     if cache.len() > 10_000 {
                         cache.clear();
@@ -228,6 +231,20 @@ fn strip_bearer(h: &str) -> Option<&str> {
     let h = h.trim_start();
     let (scheme, rest) = h.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+}
+
+/// Write down a tenant token's use (for "last used" in the management API), at most once per
+/// `USE_NOTE_SECS`; a failure to write it down never fails the request.
+async fn note_use(store: &dyn Store, hash: &str, last_used: Option<i64>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if crate::store::use_worth_noting(last_used, now) {
+        if let Err(e) = store.note_token_use(hash, now).await {
+            tracing::warn!(error = ?e, "a token's use was not written down");
+        }
+    }
 }
 
 /// A new random token: 32 bytes from the OS generator, hex-encoded (64 characters).

@@ -511,6 +511,7 @@ impl TestServer {
             label: "test".into(),
             created: String::new(),
             user: user.map(Into::into),
+            last_used: None,
         };
         self.store.put_token(&rec).await.expect("put token");
         token

@@ -84,6 +84,9 @@ impl TokenStore for Faulty {
     async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         self.inner.revoke_token(tenant, id).await
     }
+    async fn note_token_use(&self, hash: &str, at: i64) -> Result<(), StoreError> {
+        self.inner.note_token_use(hash, at).await
+    }
 }
 
 #[async_trait]
@@ -158,6 +161,12 @@ impl ClientStore for Faulty {
     }
     async fn remove_wif_trust(&self, t: &str) -> Result<bool, StoreError> {
         self.inner.remove_wif_trust(t).await
+    }
+    async fn note_secret_use(&self, t: &str, c: &str, s: &str, at: i64) -> Result<(), StoreError> {
+        self.inner.note_secret_use(t, c, s, at).await
+    }
+    async fn note_trust_use(&self, t: &str, at: i64) -> Result<(), StoreError> {
+        self.inner.note_trust_use(t, at).await
     }
 }
 

@@ -214,6 +214,27 @@ async fn onboarding_as_a_vendor_does_it(srv: TestServer) {
     .await;
     assert_eq!(rot.status, 201, "{}", rot.text);
     let second = rot.body["clientSecret"].as_str().unwrap().to_string();
+    let second_id = rot.body["secretId"].as_str().unwrap().to_string();
+    let creds = manage(&srv, Method::GET, "/tenants/acme/credentials", None).await;
+    let used = |id: &str| {
+        creds.body["clients"][0]["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["lastUsed"].clone())
+            .unwrap()
+    };
+    assert!(
+        used(&first_secret_id).is_string(),
+        "Entra used the first secret: {}",
+        creds.text
+    );
+    assert!(
+        used(&second_id).is_null(),
+        "nobody used the second yet: {}",
+        creds.text
+    );
     assert_ne!(second, first_secret);
     assert_eq!(
         entra_token(&token_endpoint, &client_id, &second)
@@ -241,6 +262,15 @@ async fn onboarding_as_a_vendor_does_it(srv: TestServer) {
             .status,
         200
     );
+
+    // The vendor can tell which secret Entra still uses before revoking the old one.
+    let creds = manage(&srv, Method::GET, "/tenants/acme/credentials", None).await;
+    let secrets = creds.body["clients"][0]["secrets"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(secrets.len(), 1, "{}", creds.text);
+    assert!(secrets[0]["lastUsed"].is_string(), "{}", creds.text);
 
     // 5. The audit trail lists each step, with its principal, oldest first.
     let actions = audit_actions(&srv, "acme").await;

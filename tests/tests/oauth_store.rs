@@ -263,6 +263,7 @@ async fn wif_trusts(s: DynamoStore) {
         subject: "9c7e2f1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b".into(),
         audience: "api://b5ba7a93-4452-4522-aeb4-a2b5da870c16".into(),
         jwks_url: "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/discovery/v2.0/keys".into(),
+        last_used: None,
     };
     assert_eq!(s.wif_trust("acme").await.unwrap(), None);
     s.put_wif_trust("acme", &t, "x").await.unwrap();

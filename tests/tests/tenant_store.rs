@@ -16,6 +16,7 @@ scim_tests::store_tests!(
     an_audit_entry_commits_with_its_write_or_not_at_all,
     the_audit_trail_is_read_newest_first_in_pages,
     the_gate_reads_the_state_alone,
+    a_credentials_use_is_written_down_and_never_brings_it_back,
 );
 
 fn rec(id: &str) -> TenantRecord {
@@ -194,4 +195,73 @@ async fn the_gate_reads_the_state_alone(s: DynamoStore) {
     let (state, calls) = count_calls(s.tenant_state("acme")).await;
     assert_eq!((state.unwrap(), calls), (Some(TenantState::Active), 1));
     assert_eq!(s.tenant_state("nobody").await.unwrap(), None);
+}
+
+async fn a_credentials_use_is_written_down_and_never_brings_it_back(s: DynamoStore) {
+    use scim_core::store::{OAuthClient, TokenRecord, WifTrustRecord};
+    s.create_tenant("acme", "x").await.unwrap();
+    let tok = TokenRecord {
+        hash: "ab".repeat(32),
+        tenant: "acme".into(),
+        id: "tok1".into(),
+        label: String::new(),
+        created: "x".into(),
+        user: None,
+        last_used: None,
+    };
+    s.put_token(&tok).await.unwrap();
+    let (r, calls) = count_calls(s.note_token_use(&tok.hash, 1_700_000_000)).await;
+    r.unwrap();
+    assert_eq!(calls, 1);
+    assert_eq!(
+        s.token(&tok.hash).await.unwrap().unwrap().last_used,
+        Some(1_700_000_000)
+    );
+    let (_, secret) = scim_core::oauth::credentials::new_secret(730, 1_700_000_000, "x").unwrap();
+    let client = OAuthClient {
+        tenant: "acme".into(),
+        id: "c1".into(),
+        label: String::new(),
+        created: "x".into(),
+        revoked: false,
+        revoked_at: None,
+        secrets: 1,
+    };
+    s.create_client(&client, &secret).await.unwrap();
+    s.note_secret_use("acme", "c1", &secret.id, 1_700_000_100)
+        .await
+        .unwrap();
+    let creds = s.client_credentials("acme", "c1").await.unwrap().unwrap();
+    assert_eq!(creds.secrets[0].last_used, Some(1_700_000_100));
+    let trust = WifTrustRecord {
+        issuer: "i".into(),
+        subject: "s".into(),
+        audience: "a".into(),
+        jwks_url: "https://example.com/keys".into(),
+        last_used: None,
+    };
+    s.put_wif_trust("acme", &trust, "x").await.unwrap();
+    s.note_trust_use("acme", 1_700_000_200).await.unwrap();
+    assert_eq!(
+        s.wif_trust("acme").await.unwrap().unwrap().last_used,
+        Some(1_700_000_200)
+    );
+    // Revoked or removed meanwhile: the note brings nothing back.
+    assert!(s.revoke_token("acme", "tok1").await.unwrap());
+    assert!(s.revoke_secret("acme", "c1", &secret.id).await.unwrap());
+    assert!(s.remove_wif_trust("acme").await.unwrap());
+    s.note_token_use(&tok.hash, 1_700_000_300).await.unwrap();
+    s.note_secret_use("acme", "c1", &secret.id, 1_700_000_300)
+        .await
+        .unwrap();
+    s.note_trust_use("acme", 1_700_000_300).await.unwrap();
+    assert_eq!(s.token(&tok.hash).await.unwrap(), None);
+    assert!(s
+        .client_credentials("acme", "c1")
+        .await
+        .unwrap()
+        .unwrap()
+        .secrets
+        .is_empty());
+    assert_eq!(s.wif_trust("acme").await.unwrap(), None);
 }

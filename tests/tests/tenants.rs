@@ -233,6 +233,7 @@ async fn no_tenant_can_be_the_base_urls_directory(srv: TestServer) {
         label: "forged".into(),
         created: String::new(),
         user: None,
+        last_used: None,
     };
     srv.store.put_token(&rec).await.expect("put token");
     for path in ["/Users".to_string(), format!("/Users/{uid}")] {

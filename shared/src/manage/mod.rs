@@ -532,6 +532,7 @@ impl Manager {
             label: label.to_string(),
             created: crate::model::now_rfc3339(),
             user: user.map(str::to_string),
+            last_used: None,
         };
         let (r, _) = audited(
             self.entry(p, id, "token.issue", &rec.id),
@@ -781,10 +782,14 @@ impl Manager {
         let tokens = self.store.list_tokens(id).await?;
         let clients = self.store.list_clients(id).await?;
         let wif = self.store.wif_trust(id).await?;
+        // A token's use is written on the item authentication reads (found by its hash).
+        let used =
+            futures::future::join_all(tokens.iter().map(|t| self.store.token(&t.hash))).await;
         let now = unix_now();
         Ok(json!({
-            "tokens": tokens.iter().map(|t| json!({
+            "tokens": tokens.iter().zip(used).map(|(t, u)| json!({
                 "id": t.id, "label": t.label, "created": t.created, "user": t.user,
+                "lastUsed": u.ok().flatten().and_then(|r| r.last_used).map(rfc3339),
             })).collect::<Vec<_>>(),
             "clients": clients.iter().map(|c| client_view(c, now)).collect::<Vec<_>>(),
             "wif": wif.map(|w| wif_view(&w)),
@@ -874,10 +879,14 @@ fn client_view(c: &ClientCredentials, now: i64) -> Value {
             "created": s.created,
             "expires": rfc3339(s.expires),
             "expired": s.expires <= now,
+            "lastUsed": s.last_used.map(rfc3339),
         })).collect::<Vec<_>>(),
     })
 }
 
 fn wif_view(w: &WifTrustRecord) -> Value {
-    json!({"issuer": w.issuer, "subject": w.subject, "audience": w.audience, "jwksUrl": w.jwks_url})
+    json!({
+        "issuer": w.issuer, "subject": w.subject, "audience": w.audience, "jwksUrl": w.jwks_url,
+        "lastUsed": w.last_used.map(rfc3339),
+    })
 }

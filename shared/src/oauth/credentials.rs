@@ -59,6 +59,7 @@ pub fn new_secret(
         hash: secret_hash(&secret),
         created: created.to_string(),
         expires: now_unix + i64::from(days) * 86_400,
+        last_used: None,
     };
     Ok((secret, stored))
 }

@@ -318,6 +318,20 @@ impl OAuth {
                     }
                     (true, true, credentials::Match::Valid) => {}
                 }
+                // The secret that matched (the client proved it knows it, so finding it leaks nothing).
+                if let Some(s) = creds
+                    .as_ref()
+                    .and_then(|c| c.secrets.iter().find(|s| s.hash == presented))
+                {
+                    if crate::store::use_worth_noting(s.last_used, unix(now)) {
+                        if let Err(e) = store
+                            .note_secret_use(tenant, client_id, &s.id, unix(now))
+                            .await
+                        {
+                            tracing::warn!(error = ?e, "a client secret's use was not written down");
+                        }
+                    }
+                }
             }
             ClientAuth::Assertion { assertion, .. } => {
                 // The client and the tenant's trust, read together (two GetItems) whatever the client id,
@@ -346,6 +360,11 @@ impl OAuth {
                 if let Err(why) = verified {
                     tracing::info!(tenant, reason = %why, "token request refused: WIF assertion");
                     return Err(OAuthError::client_authentication_failed(req.basic));
+                }
+                if crate::store::use_worth_noting(trust.last_used, unix(now)) {
+                    if let Err(e) = store.note_trust_use(tenant, unix(now)).await {
+                        tracing::warn!(error = ?e, "a WIF trust's use was not written down");
+                    }
                 }
             }
         }
@@ -448,6 +467,7 @@ pub fn trust_record(t: &WifTrust) -> WifTrustRecord {
         subject: t.subject.clone(),
         audience: t.audience.clone(),
         jwks_url: t.jwks_url.clone(),
+        last_used: None,
     }
 }
 

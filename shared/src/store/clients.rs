@@ -38,6 +38,8 @@ pub struct ClientSecret {
     pub created: String,
     /// Seconds since the Unix epoch after which the secret gives no token.
     pub expires: i64,
+    /// When it last got a token (Unix seconds, to within `USE_NOTE_SECS`); None: never.
+    pub last_used: Option<i64>,
 }
 
 /// A client and all its secrets (one Query).
@@ -55,6 +57,8 @@ pub struct WifTrustRecord {
     pub subject: String,
     pub audience: String,
     pub jwks_url: String,
+    /// When an assertion last got a token with it (Unix seconds, to within `USE_NOTE_SECS`).
+    pub last_used: Option<i64>,
 }
 
 /// What adding a secret did.
@@ -123,4 +127,14 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Remove it; false when there was none.
     async fn remove_wif_trust(&self, tenant: &str) -> Result<bool, StoreError>;
+    /// Write down that a secret got a token at `at` (Unix seconds); nothing when it no longer exists.
+    async fn note_secret_use(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret_id: &str,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// Write down that the tenant's WIF trust got a token at `at`; nothing when it no longer exists.
+    async fn note_trust_use(&self, tenant: &str, at: i64) -> Result<(), StoreError>;
 }

@@ -282,6 +282,18 @@ pub struct TokenRecord {
     pub created: String,
     /// The user this token acts as (`/Me`), if any.
     pub user: Option<String>,
+    /// When it last authenticated a request (Unix seconds), to within [`USE_NOTE_SECS`]; None: never.
+    pub last_used: Option<i64>,
+}
+
+/// A credential's use is written down at most once per this many seconds (per credential; the check runs
+/// where the credential's record was just read, so it costs no extra read): "last used" is exact to ten
+/// minutes, and a busy credential costs one small write per ten minutes, not one per request.
+pub const USE_NOTE_SECS: i64 = 600;
+
+/// Whether a use at `now` (Unix seconds) is worth writing down, given the last one written.
+pub fn use_worth_noting(last_used: Option<i64>, now: i64) -> bool {
+    last_used.is_none_or(|l| now - l >= USE_NOTE_SECS)
 }
 
 /// Tenants and their tokens (used by the auth layer and the `scim-admin` tool).
@@ -297,6 +309,9 @@ pub trait TokenStore: Send + Sync {
     async fn list_tokens(&self, tenant: &str) -> Result<Vec<TokenRecord>, StoreError>;
     /// Revoke by public id; false when there was no such token.
     async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+    /// Write down that the token with this hash authenticated a request at `at` (Unix seconds); nothing
+    /// when it no longer exists.
+    async fn note_token_use(&self, hash: &str, at: i64) -> Result<(), StoreError>;
 }
 
 /// Memberships written per transaction: 2 items each, plus the group item, within DynamoDB's 100.

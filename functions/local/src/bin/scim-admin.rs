@@ -217,6 +217,7 @@ async fn run() -> Result<(), String> {
                 label,
                 created: now,
                 user,
+                last_used: None,
             };
             store(aws)
                 .await?

@@ -5,7 +5,7 @@
 //! on it not being revoked, so a rotation cannot slip past a revocation and two rotations cannot exceed
 //! the bound. Imports the parent module and `table`.
 
-use super::table::{classify, failed, put, record_read, TxError, TOTAL};
+use super::table::{classify, failed, put, record_read, TxError, LAST_USED, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
 use crate::store::keys::{self, PK, SK};
 use crate::store::{
@@ -204,6 +204,7 @@ impl ClientStore for DynamoStore {
             subject: text(&i, "subject"),
             audience: text(&i, "audience"),
             jwks_url: text(&i, "jwks_url"),
+            last_used: last_used(&i),
         }))
     }
 
@@ -246,6 +247,28 @@ impl ClientStore for DynamoStore {
         }
     }
 
+    async fn note_secret_use(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret_id: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.note_use(
+            key(
+                &keys::oauth_pk(tenant),
+                &keys::secret_sk(client_id, secret_id),
+            ),
+            at,
+        )
+        .await
+    }
+
+    async fn note_trust_use(&self, tenant: &str, at: i64) -> Result<(), StoreError> {
+        self.note_use(key(&keys::oauth_pk(tenant), keys::WIF_SK), at)
+            .await
+    }
+
     async fn remove_wif_trust(&self, tenant: &str) -> Result<bool, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
@@ -257,6 +280,12 @@ impl ClientStore for DynamoStore {
         self.transact_one(TransactWriteItem::builder().delete(delete).build())
             .await
     }
+}
+
+fn last_used(item: &Item) -> Option<i64> {
+    item.get(LAST_USED)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
 }
 
 impl DynamoStore {
@@ -387,6 +416,7 @@ fn group(items: Vec<Item>, tenant: &str) -> Vec<ClientCredentials> {
                         hash: text(&item, "hash"),
                         created: text(&item, "created"),
                         expires: number(&item, "expires"),
+                        last_used: last_used(&item),
                     });
                 }
             }

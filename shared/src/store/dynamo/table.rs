@@ -145,6 +145,33 @@ impl DynamoStore {
             .return_consumed_capacity(TOTAL)
     }
 
+    /// Write down a credential's use: `last_used` = `at` on the item with `key`, if it still exists (a
+    /// credential revoked meanwhile is not brought back). One UpdateItem.
+    pub(super) async fn note_use(&self, key: Item, at: i64) -> Result<(), StoreError> {
+        record_call("UpdateItem");
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET #u = :at")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#u", LAST_USED)
+            .expression_attribute_values(":at", AV::N(at.to_string()))
+            .return_consumed_capacity(TOTAL)
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                record_write(out.consumed_capacity());
+                Ok(())
+            }
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(classify("UpdateItem", e)),
+        }
+    }
+
     /// One TransactWriteItems. Inside [`crate::store::audited`], the pending audit entry is appended as
     /// the last item (so the callers' indexes of their own items stay right) and, once committed, is no
     /// longer pending.
@@ -199,6 +226,9 @@ impl DynamoStore {
         }
     }
 }
+
+/// The attribute a credential's last use is written to (Unix seconds).
+pub(super) const LAST_USED: &str = "last_used";
 
 pub(super) enum TxError {
     /// Condition failures, one reason per item in request order (`ConditionalCheckFailed`, `None`, …).

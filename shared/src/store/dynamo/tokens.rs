@@ -1,7 +1,7 @@
 //! Tenants and their tokens: `TokenStore` (the tenant register, token items by hash and by tenant).
 //! Imports the parent module and `table`.
 
-use super::table::{classify, failed, put, record_read, TxError};
+use super::table::{classify, failed, put, record_read, TxError, LAST_USED};
 use super::{build_err, key, s, DynamoStore, Item};
 use crate::store::keys::{self, GUARD_SK, PK, SK};
 use crate::store::{
@@ -94,6 +94,11 @@ impl TokenStore for DynamoStore {
             .collect())
     }
 
+    async fn note_token_use(&self, hash: &str, at: i64) -> Result<(), StoreError> {
+        self.note_use(key(&keys::token_pk(hash), GUARD_SK), at)
+            .await
+    }
+
     async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let tokens = self.list_tokens(tenant).await?;
         let Some(rec) = tokens.into_iter().find(|t| t.id == id) else {
@@ -165,5 +170,9 @@ fn token_record(item: &Item, hash: &str) -> TokenRecord {
         label: get("label"),
         created: get("created"),
         user: item.get("user").and_then(|v| v.as_s().ok()).cloned(),
+        last_used: item
+            .get(LAST_USED)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()),
     }
 }
