@@ -536,7 +536,7 @@ fn field(out: &str, name: &str) -> String {
 }
 
 async fn admin_commands(s: DynamoStore) {
-    use scim_local::clients::command;
+    use scim_local::cli::clients::command;
     s.create_tenant("acme", "x").await.unwrap();
     let out = command(&s, &["client", "create", "acme", "--label", "Entra prod"])
         .await

@@ -109,7 +109,7 @@ struct Opts {
     max_phase_secs: u64,
     ceiling: Option<String>,
     /// The engine's key (from --ceiling-data-dir), to sign the ceiling's calls.
-    ceiling_key: Option<scim_local::engine_door::EngineKey>,
+    ceiling_key: Option<scim_local::engine::engine_door::EngineKey>,
     ceiling_table: String,
     ceiling_tenant: String,
     server_pid: Option<u32>,
@@ -199,7 +199,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     if let Some(c) = kv.get("ceiling") {
         check_loopback(c)?;
         let dir = kv.get("ceiling-data-dir").ok_or("--ceiling needs --ceiling-data-dir (the server's SCIM_DATA_DIR, which keeps the engine's key)")?;
-        ceiling_key = Some(scim_local::engine_door::EngineKey::read(
+        ceiling_key = Some(scim_local::engine::engine_door::EngineKey::read(
             std::path::Path::new(dir),
         )?);
     }

@@ -74,8 +74,9 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
             }
         }
     }
-    scim_local::private_dir::prepare(&dir)?;
-    let embedded = scim_local::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
+    scim_local::engine::private_dir::prepare(&dir)?;
+    let embedded =
+        scim_local::engine::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
     let s = embedded.store(cfg.table.clone(), cfg.call_timeout);
     s.create_table_if_missing()
         .await
@@ -106,7 +107,7 @@ async fn local_status(tenant: &str) -> Result<String, String> {
     };
     let endpoint = endpoint.trim();
     let summary = scim_local::admin::client::tenant_summary(endpoint, token.trim(), tenant).await?;
-    Ok(scim_local::admin::text::summary(
+    Ok(scim_local::cli::text::summary(
         &summary,
         &format!("scim-local at {endpoint}"),
     ))
@@ -127,7 +128,7 @@ async fn aws_status(tenant: &str, _args: &[String]) -> Result<String, String> {
         .load()
         .await;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
-    let summary = scim_local::cloudwatch::tenant_summary(
+    let summary = scim_local::cli::cloudwatch::tenant_summary(
         &cw,
         &namespace,
         tenant,
@@ -135,7 +136,7 @@ async fn aws_status(tenant: &str, _args: &[String]) -> Result<String, String> {
     )
     .await?;
     let mut text =
-        scim_local::admin::text::summary(&summary, &format!("CloudWatch, namespace {namespace}"));
+        scim_local::cli::text::summary(&summary, &format!("CloudWatch, namespace {namespace}"));
     text.push_str("last failed requests: CloudWatch Logs Insights, saved query scim-<Stage>/last-failed-requests-of-a-tenant\n");
     Ok(text)
 }
@@ -154,7 +155,10 @@ fn tenant_arg(args: &[String], i: usize) -> Result<&str, String> {
 async fn run() -> Result<(), String> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{}", HELP.replace("{CLIENTS}\n", scim_local::clients::HELP));
+        print!(
+            "{}",
+            HELP.replace("{CLIENTS}\n", scim_local::cli::clients::HELP)
+        );
         return Ok(());
     }
     let aws = args.iter().any(|a| a == "--aws");
@@ -274,7 +278,7 @@ async fn run() -> Result<(), String> {
         }
         ["client", ..] | ["wif", ..] => print!(
             "{}",
-            scim_local::clients::command(&store(aws).await?, &words).await?
+            scim_local::cli::clients::command(&store(aws).await?, &words).await?
         ),
         _ => return Err("unknown command; see --help".into()),
     }

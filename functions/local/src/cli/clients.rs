@@ -27,7 +27,7 @@ pub fn local_oauth(data_dir: &Path) -> Result<Arc<OAuth>, String> {
                 Err(_) => {
                     let kid = format!("k{}", unix_now());
                     let t = KeyRing::generate_text(&kid);
-                    crate::private_dir::create_private(&file, &t)
+                    crate::engine::private_dir::create_private(&file, &t)
                         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
                     t
                 }
