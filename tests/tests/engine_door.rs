@@ -1,5 +1,5 @@
-//! The embedded engine's HTTP listener (functions/local/src/engine_door.rs) lets in only requests signed
-//! with the engine's key: unsigned, wrongly signed, tampered and stale requests are refused and change
+//! The embedded engine's HTTP listener (functions/local/src/engine/engine_door.rs) lets in only requests
+//! signed with the engine's key: unsigned, wrongly signed, tampered and stale requests are refused and change
 //! nothing; the SDK signing with the key works; `scim-local` keeps its data directory private; and
 //! `scim-admin` still reaches a running server's engine through the same door. The door has the SCIM port's
 //! connection limits: a cap, header, body and idle timeouts, and a caller without the key is answered
