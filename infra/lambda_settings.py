@@ -31,6 +31,9 @@ TEMPLATE = os.path.join(ROOT, "infra", "template.yaml")
 LOCAL_ONLY = {"SCIM_LOCAL_ENGINE", "SCIM_DATA_DIR", "SCIM_BEARER_TOKEN", "SCIM_DYNAMODB_ENDPOINT"}
 # The switch the README's `cargo lambda watch` line relies on (shared/src/local_engine.rs).
 WATCH_SWITCH = ("SCIM_LOCAL_ENGINE", "1")
+# The feature that compiles the code behind the switch (scim-core's `local_engine`), passed by
+# `cargo lambda watch` to its `cargo run`; every HTTP function's package forwards it to scim-core.
+WATCH_FEATURE = "local-engine"
 # The settings every function carries, and the values this project deploys with.
 EXPECTED = {"Runtime": "provided.al2023", "Architectures": ["arm64"], "Handler": "bootstrap"}
 # ELF e_machine of each Lambda architecture (a bootstrap built for another one cannot start).
@@ -278,7 +281,11 @@ def agree(template=None, meta=None):
       are set, and every environment variable is one the code reads and none is local-only;
     - no Cargo.toml holds `[*.metadata.lambda.env]` or `[*.metadata.lambda.deploy]` (cargo-lambda would
       add them to every deploy), and the workspace's watch settings carry the switch the README's
-      `cargo lambda watch` line relies on, with variables the code reads."""
+      `cargo lambda watch` line relies on, with variables the code reads, and the feature the switch
+      needs, which every HTTP function's package has;
+    - the workspace's default members (what `cargo lambda build` and SAM's `--bin <function>` build)
+      include every Lambda package and no other binary (scim-local, the tests): Cargo unifies features
+      over them, so scim-local's (scim-core's `local-engine` among them) would reach the functions."""
     template = template if template is not None else load_template()
     meta = meta if meta is not None else cargo_metadata()
     problems = []
@@ -342,6 +349,30 @@ def agree(template=None, meta=None):
     for name in sorted(watch_env):
         if name not in code_names:
             problems.append(f"[workspace.metadata.lambda.watch.env]: {name} is read nowhere in the code")
+    features = watch.get("features") or []
+    if isinstance(features, str):
+        features = features.replace(",", " ").split()
+    if WATCH_FEATURE not in features:
+        problems.append(f"[workspace.metadata.lambda.watch] must set features = [\"{WATCH_FEATURE}\"] "
+                        f"(without it the handlers have no code behind {WATCH_SWITCH[0]})")
+    by_id = {pkg["id"]: pkg for pkg in meta["packages"]}
+    lambda_packages = set(binaries.values())
+    # The HTTP handlers (`bootstrap::lambda_state`) are what `cargo lambda watch` serves; the events
+    # function reads no scim-local.
+    for pkg in meta["packages"]:
+        http_handler = any(d["name"] == "lambda_http" and d.get("kind") is None for d in pkg["dependencies"])
+        if pkg["name"] in lambda_packages and http_handler and WATCH_FEATURE not in (pkg.get("features") or {}):
+            problems.append(f"{pkg['name']}: needs the feature {WATCH_FEATURE} = [\"scim-core/{WATCH_FEATURE}\"] "
+                            "(`cargo lambda watch` turns it on)")
+    default_members = meta.get("workspace_default_members")
+    if default_members is not None:
+        members = [by_id[i] for i in default_members if i in by_id]
+        for name in sorted(lambda_packages - {p["name"] for p in members}):
+            problems.append(f"workspace default-members: {name} is missing (`cargo lambda build` builds them)")
+        for pkg in members:
+            if pkg["name"] not in lambda_packages and any("bin" in t["kind"] for t in pkg["targets"]):
+                problems.append(f"workspace default-members: {pkg['name']} is no Lambda function; its features "
+                                "would be unified into the functions' builds")
     return problems
 
 

@@ -85,6 +85,24 @@ class Agreement(unittest.TestCase):
             m["metadata"]["lambda"]["watch"]["env"] = {}
         self.assertIn("must set SCIM_LOCAL_ENGINE", self.problems(mutate_meta=no_switch))
 
+        def no_feature(m):
+            del m["metadata"]["lambda"]["watch"]["features"]
+        self.assertIn('must set features = ["local-engine"]', self.problems(mutate_meta=no_feature))
+
+        def function_without_feature(m):
+            del self.package(m, "groups")["features"]["local-engine"]
+        self.assertIn("groups: needs the feature local-engine", self.problems(mutate_meta=function_without_feature))
+
+    def test_default_members_are_the_functions(self):
+        def with_local(m):
+            m["workspace_default_members"].append(self.package(m, "scim-local")["id"])
+        self.assertIn("scim-local is no Lambda function", self.problems(mutate_meta=with_local))
+
+        def without_users(m):
+            users = self.package(m, "users")["id"]
+            m["workspace_default_members"] = [i for i in m["workspace_default_members"] if i != users]
+        self.assertIn("default-members: users is missing", self.problems(mutate_meta=without_users))
+
 
 class Resolution(unittest.TestCase):
     def test_globals_merge_as_sam_does(self):

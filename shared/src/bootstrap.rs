@@ -1,21 +1,25 @@
 //! Start-up of a Lambda function, done once per instance: logging, configuration, the DynamoDB client,
 //! the bearer token, and a warm-up call so the first request does not pay the TLS handshake.
 //!
-//! Under `cargo lambda watch` (`SCIM_LOCAL_ENGINE=1`, set in the workspace's `Cargo.toml`) the store is
-//! the running `scim-local`'s embedded engine and the token the one it keeps, both found through its data
-//! directory ([`crate::local_engine`]); `SCIM_DYNAMODB_ENDPOINT` and `SCIM_BEARER_TOKEN`, when set, still
-//! win. Imports `auth`, `config`, `http`, `oauth` (the signing keys), `events`, `service`, `store`, `profile` and
-//! `local_engine`.
+//! Under `cargo lambda watch` (`SCIM_LOCAL_ENGINE=1` and the `local-engine` feature, both set in the
+//! workspace's `Cargo.toml`) the store is the running `scim-local`'s embedded engine and the token the one
+//! it keeps, both found through its data directory (`local_engine`); `SCIM_DYNAMODB_ENDPOINT` and
+//! `SCIM_BEARER_TOKEN`, when set, still win. Built without the feature (every deployed function), the
+//! switch is refused at start. Imports `auth`, `config`, `http`, `oauth` (the signing keys), `events`,
+//! `service`, `store`, `profile` and `local_engine`.
 
 use crate::auth::Auth;
 use crate::config::{HttpConfig, Limits, StoreConfig};
 use crate::http::AppState;
-use crate::local_engine::{self, RunningEngine};
+#[cfg(feature = "local-engine")]
+use crate::local_engine::{handler_data_dir, read_token, RunningEngine};
 use crate::service::Service;
 use crate::store::dynamo::DynamoStore;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+#[cfg(not(feature = "local-engine"))]
+use without_local_engine::{handler_data_dir, read_token, RunningEngine};
 
 /// Build the state a Lambda handler serves. Fails (so the function refuses to start) when no token is
 /// configured: a SCIM endpoint without authentication must never come up.
@@ -39,7 +43,7 @@ pub async fn token_endpoint_state() -> Result<AppState, String> {
 
 async fn state(single_token: bool) -> Result<AppState, String> {
     let started = Instant::now();
-    let local = local_engine::handler_data_dir()?;
+    let local = handler_data_dir()?;
     let store_cfg = StoreConfig::from_env();
     // The AWS configuration chain (region, credentials: it probes the instance metadata service when the
     // environment names no region) only when something here talks to AWS or uses its credentials.
@@ -147,7 +151,66 @@ async fn token(
         return Ok((t, "SCIM_BEARER_TOKEN"));
     }
     match local {
-        Some(dir) => Ok((local_engine::read_token(dir)?, "scim-local's token file")),
+        Some(dir) => Ok((read_token(dir)?, "scim-local's token file")),
         None => Err("no bearer token configured (set SCIM_TOKEN_SSM_PARAMETER or SCIM_BEARER_TOKEN): refusing to start".into()),
+    }
+}
+
+/// Built without the `local-engine` feature (a deployed function): no running `scim-local` is ever
+/// reached, and `SCIM_LOCAL_ENGINE` switched on is refused rather than ignored (the handler would
+/// otherwise go to AWS with a local run's settings).
+#[cfg(not(feature = "local-engine"))]
+mod without_local_engine {
+    use crate::store::dynamo::DynamoStore;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    /// The switch of `local_engine::SWITCH_VAR`, read here only to refuse it.
+    const SWITCH_VAR: &str = "SCIM_LOCAL_ENGINE";
+    const NONE: &str = "this build has no local engine (the `local-engine` feature)";
+
+    pub fn handler_data_dir() -> Result<Option<PathBuf>, String> {
+        refuse_switch(std::env::var(SWITCH_VAR).ok().as_deref())
+    }
+
+    pub(super) fn refuse_switch(value: Option<&str>) -> Result<Option<PathBuf>, String> {
+        match value.map(str::trim) {
+            None | Some("") | Some("0") | Some("false") | Some("no") | Some("off") => Ok(None),
+            Some(_) => Err(format!(
+                "{SWITCH_VAR} is set, but this build has no local engine: build with `--features local-engine` (`cargo lambda watch` does, from the workspace's Cargo.toml)"
+            )),
+        }
+    }
+
+    pub fn read_token(_: &Path) -> Result<String, String> {
+        Err(NONE.into())
+    }
+
+    /// No value exists: without the feature there is no running engine to find.
+    pub enum RunningEngine {}
+
+    impl RunningEngine {
+        pub fn find(_: &Path) -> Result<Self, String> {
+            Err(NONE.into())
+        }
+
+        pub fn endpoint(&self) -> &str {
+            match *self {}
+        }
+
+        pub fn store(&self, _: impl Into<String>, _: Duration) -> DynamoStore {
+            match *self {}
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_switch_is_refused_without_the_feature() {
+            assert_eq!(super::refuse_switch(None).unwrap(), None);
+            assert_eq!(super::refuse_switch(Some("0")).unwrap(), None);
+            let e = super::refuse_switch(Some("1")).unwrap_err();
+            assert!(e.contains("--features local-engine"), "{e}");
+        }
     }
 }

@@ -39,6 +39,7 @@ pub mod error;
 pub mod events;
 pub mod filter;
 pub mod http;
+#[cfg(feature = "local-engine")]
 pub mod local_engine;
 pub mod logging;
 pub mod manage;

@@ -26,8 +26,8 @@ pub enum Engine {
 
 /// The in-memory dynoxide engine shared by this test binary (its HTTP listener on its own thread and
 /// runtime, so it outlives each test's runtime).
-fn dynoxide() -> &'static scim_local::EmbeddedDynamo {
-    static ENGINE: OnceLock<scim_local::EmbeddedDynamo> = OnceLock::new();
+fn dynoxide() -> &'static scim_local::engine::EmbeddedDynamo {
+    static ENGINE: OnceLock<scim_local::engine::EmbeddedDynamo> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -37,7 +37,7 @@ fn dynoxide() -> &'static scim_local::EmbeddedDynamo {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let engine = scim_local::start_embedded_dynamodb(None)
+                let engine = scim_local::engine::start_embedded_dynamodb(None)
                     .await
                     .expect("start dynoxide");
                 tx.send(engine).expect("send engine");
@@ -98,7 +98,7 @@ fn moto_endpoint() -> String {
 
 /// The in-memory dynoxide engine shared by this test binary: its listener's endpoint and key, and its
 /// in-process stores.
-pub fn dynoxide_engine() -> &'static scim_local::EmbeddedDynamo {
+pub fn dynoxide_engine() -> &'static scim_local::engine::EmbeddedDynamo {
     dynoxide()
 }
 
@@ -229,7 +229,7 @@ impl TestServer {
             profile,
             wrap,
             http_cfg,
-            scim_local::serve::ServeConfig::default(),
+            scim_local::server::serve::ServeConfig::default(),
             None,
         )
         .await
@@ -258,7 +258,7 @@ impl TestServer {
             "default",
             |s| Arc::new(s),
             http_cfg,
-            scim_local::serve::ServeConfig::default(),
+            scim_local::server::serve::ServeConfig::default(),
             Some(oauth),
         )
         .await
@@ -268,7 +268,7 @@ impl TestServer {
     pub async fn start_with_serve_config(
         engine: Engine,
         http_cfg: HttpConfig,
-        serve_cfg: scim_local::serve::ServeConfig,
+        serve_cfg: scim_local::server::serve::ServeConfig,
     ) -> Self {
         Self::start_serving(
             engine,
@@ -288,7 +288,7 @@ impl TestServer {
         profile: &str,
         wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
         http_cfg: HttpConfig,
-        serve_cfg: scim_local::serve::ServeConfig,
+        serve_cfg: scim_local::server::serve::ServeConfig,
         oauth: Option<Arc<scim_core::oauth::OAuth>>,
     ) -> Self {
         Self::start_configured(
@@ -318,7 +318,7 @@ impl TestServer {
             "default",
             |s| Arc::new(s),
             http_cfg,
-            scim_local::serve::ServeConfig::default(),
+            scim_local::server::serve::ServeConfig::default(),
             None,
             |state, store| {
                 state.events = Some(Arc::new(scim_core::events::EventLog::new(store, retention)));
@@ -352,7 +352,7 @@ impl TestServer {
         profile: &str,
         wrap: impl FnOnce(DynamoStore) -> Arc<dyn scim_core::store::Store>,
         http_cfg: HttpConfig,
-        serve_cfg: scim_local::serve::ServeConfig,
+        serve_cfg: scim_local::server::serve::ServeConfig,
         oauth: Option<Arc<scim_core::oauth::OAuth>>,
         configure: impl FnOnce(&mut AppState, &DynamoStore),
     ) -> Self {
@@ -381,8 +381,8 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(scim_local::serve::serve_until(
-            scim_local::app(state, Some(admin)),
+        tokio::spawn(scim_local::server::serve::serve_until(
+            scim_local::server::app(state, Some(admin)),
             listener,
             serve_cfg,
             std::future::pending(),

@@ -1,5 +1,5 @@
-//! The embedded engine's HTTP listener (functions/local/src/engine_door.rs) lets in only requests signed
-//! with the engine's key: unsigned, wrongly signed, tampered and stale requests are refused and change
+//! The embedded engine's HTTP listener (functions/local/src/engine/engine_door.rs) lets in only requests
+//! signed with the engine's key: unsigned, wrongly signed, tampered and stale requests are refused and change
 //! nothing; the SDK signing with the key works; `scim-local` keeps its data directory private; and
 //! `scim-admin` still reaches a running server's engine through the same door. The door has the SCIM port's
 //! connection limits: a cap, header, body and idle timeouts, and a caller without the key is answered
@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use scim_core::store::dynamo::DynamoStore;
-use scim_local::engine_door::EngineKey;
+use scim_local::engine::engine_door::EngineKey;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -242,18 +242,18 @@ async fn stale_request_is_refused_and_changes_nothing() {
 
 /// An engine whose door has 1 s header and body timeouts, a 2 s idle timeout and room for 4 connections,
 /// with a table.
-async fn strict_door() -> (scim_local::EmbeddedDynamo, String) {
-    let serve = scim_local::serve::ServeConfig {
+async fn strict_door() -> (scim_local::engine::EmbeddedDynamo, String) {
+    let serve = scim_local::server::serve::ServeConfig {
         header_read_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(2),
         max_connections: 4,
         max_connections_per_peer: 4,
     };
-    let cfg = scim_local::engine_door::DoorConfig {
+    let cfg = scim_local::engine::engine_door::DoorConfig {
         serve,
         body_read_timeout: Duration::from_secs(1),
     };
-    let engine = scim_local::start_embedded_dynamodb_with(None, EngineKey::random(), cfg)
+    let engine = scim_local::engine::start_embedded_dynamodb_with(None, EngineKey::random(), cfg)
         .await
         .expect("start the engine");
     let table = "door-limits".to_string();

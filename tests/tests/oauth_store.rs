@@ -537,9 +537,13 @@ fn field(out: &str, name: &str) -> String {
 }
 
 async fn admin_commands(s: DynamoStore) {
-    use scim_local::clients::command;
     s.create_tenant("acme", "x").await.unwrap();
-    let out = command(&s, &["client", "create", "acme", "--label", "Entra prod"])
+    let m = scim_core::manage::Manager::new(
+        std::sync::Arc::new(s.clone()),
+        scim_core::manage::ManageSettings::default(),
+    );
+    use scim_local::cli::clients::command;
+    let out = command(&m, &["client", "create", "acme", "--label", "Entra prod"])
         .await
         .unwrap();
     let (id, plain, secret_id) = (
@@ -564,7 +568,7 @@ async fn admin_commands(s: DynamoStore) {
     let days = (creds.secrets[0].expires - now()) / 86_400;
     assert!((729..=730).contains(&days), "two years by default: {days}");
 
-    let listed = command(&s, &["client", "list", "acme"]).await.unwrap();
+    let listed = command(&m, &["client", "list", "acme"]).await.unwrap();
     assert!(
         listed.contains(&id) && listed.contains(&secret_id) && listed.contains("active"),
         "{listed}"
@@ -574,7 +578,7 @@ async fn admin_commands(s: DynamoStore) {
         "a secret is printed once, never listed"
     );
 
-    let out = command(&s, &["client", "rotate", "acme", &id, "--days", "365"])
+    let out = command(&m, &["client", "rotate", "acme", &id, "--days", "365"])
         .await
         .unwrap();
     let (plain2, secret2) = (field(&out, "client secret:"), field(&out, "secret id:"));
@@ -585,7 +589,7 @@ async fn admin_commands(s: DynamoStore) {
         .secrets
         .iter()
         .any(|x| x.id == secret2 && x.hash == credentials::secret_hash(&plain2)));
-    let out = command(&s, &["client", "revoke-secret", "acme", &id, &secret_id])
+    let out = command(&m, &["client", "revoke-secret", "acme", &id, &secret_id])
         .await
         .unwrap();
     assert!(out.contains("revoked"), "{out}");
@@ -599,7 +603,7 @@ async fn admin_commands(s: DynamoStore) {
         1
     );
     assert!(
-        command(&s, &["client", "revoke-secret", "acme", &id, &secret_id])
+        command(&m, &["client", "revoke-secret", "acme", &id, &secret_id])
             .await
             .unwrap_err()
             .contains("no secret")
@@ -658,21 +662,21 @@ async fn admin_commands(s: DynamoStore) {
         ),
         (vec!["wif", "remove", "acme"], "no WIF trust"),
     ] {
-        let e = command(&s, &args).await.unwrap_err();
+        let e = command(&m, &args).await.unwrap_err();
         assert!(e.contains(says), "{args:?}: {e}");
     }
     assert_eq!(s.list_clients("acme").await.unwrap().len(), 1);
 
-    let out = command(&s, &["client", "revoke", "acme", &id])
+    let out = command(&m, &["client", "revoke", "acme", &id])
         .await
         .unwrap();
     assert!(out.contains("within"), "{out}");
     assert!(s.oauth_client("acme", &id).await.unwrap().unwrap().revoked);
-    assert!(command(&s, &["client", "list", "acme"])
+    assert!(command(&m, &["client", "list", "acme"])
         .await
         .unwrap()
         .contains("revoked"));
-    assert!(command(&s, &["client", "rotate", "acme", &id])
+    assert!(command(&m, &["client", "rotate", "acme", &id])
         .await
         .unwrap_err()
         .contains("revoked"));
@@ -680,7 +684,7 @@ async fn admin_commands(s: DynamoStore) {
     let iss = "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/v2.0";
     let jwks = "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/discovery/v2.0/keys";
     command(
-        &s,
+        &m,
         &[
             "wif",
             "set",
@@ -697,7 +701,7 @@ async fn admin_commands(s: DynamoStore) {
     )
     .await
     .unwrap();
-    let shown = command(&s, &["wif", "show", "acme"]).await.unwrap();
+    let shown = command(&m, &["wif", "show", "acme"]).await.unwrap();
     assert!(
         shown.contains(iss)
             && shown.contains("sub-1")
@@ -705,16 +709,16 @@ async fn admin_commands(s: DynamoStore) {
             && shown.contains(jwks),
         "{shown}"
     );
-    assert!(command(&s, &["wif", "remove", "acme"])
+    assert!(command(&m, &["wif", "remove", "acme"])
         .await
         .unwrap()
         .contains("removed"));
-    assert!(command(&s, &["wif", "show", "acme"])
+    assert!(command(&m, &["wif", "show", "acme"])
         .await
         .unwrap()
         .contains("no WIF trust"));
     // The base URL's directory: `default`, without registration.
-    let out = command(&s, &["client", "create", "default"]).await.unwrap();
+    let out = command(&m, &["client", "create", "default"]).await.unwrap();
     assert!(out.contains("<server>/oauth2/token"), "{out}");
 }
 

@@ -890,7 +890,7 @@ async fn status_from_cloudwatch_reads_back_the_metric_lines() {
             .await
             .expect("PutMetricData");
     }
-    let s = scim_local::cloudwatch::tenant_summary(
+    let s = scim_local::cli::cloudwatch::tenant_summary(
         &cw,
         &namespace,
         "acme",
@@ -930,14 +930,14 @@ async fn status_from_cloudwatch_reads_back_the_metric_lines() {
             (409, Some("uniqueness".into()), 1)
         ]
     );
-    let text = scim_local::admin::text::summary(&s, "CloudWatch");
+    let text = scim_local::cli::text::summary(&s, "CloudWatch");
     assert!(
         text.contains("7 requests, 3 failed (42.9 %)") && text.contains("quarantine"),
         "{text}"
     );
     assert!(text.contains("1 unauthenticated"), "{text}");
     // Another tenant's figures are not acme's.
-    let other = scim_local::cloudwatch::tenant_summary(
+    let other = scim_local::cli::cloudwatch::tenant_summary(
         &cw,
         &namespace,
         "globex",
@@ -964,7 +964,7 @@ async fn a_slow_sign_in_form_is_cut_off_at_the_body_read_timeout() {
     let srv = TestServer::start_with_serve_config(
         scim_tests::Engine::Dynoxide,
         http,
-        scim_local::serve::ServeConfig::default(),
+        scim_local::server::serve::ServeConfig::default(),
     )
     .await;
     let body = format!("token={}", "x".repeat(90));
@@ -1124,8 +1124,8 @@ async fn sign_in_limits_are_per_address_and_in_total() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     // scim-local's own serving loop: it reports each connection's peer address to the page.
-    let cfg = scim_local::serve::ServeConfig::default();
-    tokio::spawn(scim_local::serve::serve_until(
+    let cfg = scim_local::server::serve::ServeConfig::default();
+    tokio::spawn(scim_local::server::serve::serve_until(
         router,
         listener,
         cfg,

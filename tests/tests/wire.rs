@@ -4,7 +4,7 @@
 //! timeouts, the connection cap, the cap per peer address).
 
 use scim_core::config::HttpConfig;
-use scim_local::serve::ServeConfig;
+use scim_local::server::serve::ServeConfig;
 use scim_tests::TestServer;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -111,7 +111,7 @@ async fn run() -> Result<(), String> {
     let data_dir = local_engine::data_dir();
     // Private to its owner (0700, files 0600), tightened if it was looser: it holds every tenant's data,
     // the token and the engine's key.
-    scim_local::private_dir::prepare(&data_dir)?;
+    scim_local::engine::private_dir::prepare(&data_dir)?;
     // The change events' consumer reaches the embedded engine in process whatever the server's transport.
     let mut events_store = None;
     let (store, endpoint, engine) = match &store_cfg.endpoint {
@@ -124,12 +124,13 @@ async fn run() -> Result<(), String> {
             let file = data_dir.join("dynamodb.sqlite");
             // The engine's listener lets in only requests signed with this key (kept in the data directory,
             // 0600), so only the directory's owner can reach the engine from another process.
-            let key = scim_local::engine_door::EngineKey::load_or_create(&data_dir)?;
-            let embedded = scim_local::start_embedded_dynamodb_with_key(Some(&file), key).await?;
+            let key = scim_local::engine::engine_door::EngineKey::load_or_create(&data_dir)?;
+            let embedded =
+                scim_local::engine::start_embedded_dynamodb_with_key(Some(&file), key).await?;
             // Lets `scim-admin`, the handlers under `cargo lambda watch` and the benchmark's ceiling reach the
             // running server's embedded engine.
             let endpoint_file = data_dir.join(local_engine::ENDPOINT_FILE);
-            scim_local::private_dir::write_private(&endpoint_file, &embedded.endpoint)
+            scim_local::engine::private_dir::write_private(&endpoint_file, &embedded.endpoint)
                 .map_err(|e| format!("cannot write {}: {e}", endpoint_file.display()))?;
             // The server itself reaches it in process (same SDK calls, no loopback socket), unless asked to
             // go through the engine's HTTP listener (to compare the two: docs/benchmark.md).
@@ -170,8 +171,8 @@ async fn run() -> Result<(), String> {
     let (token, token_origin) =
         credential(&data_dir, "SCIM_BEARER_TOKEN", local_engine::TOKEN_FILE)?;
     // OAuth 2.0 (token endpoint, access tokens): signing keys kept in the data directory (0600).
-    let auth =
-        Auth::from_token(&token)?.with_oauth(Some(scim_local::clients::local_oauth(&data_dir)?));
+    let auth = Auth::from_token(&token)?
+        .with_oauth(Some(scim_local::cli::clients::local_oauth(&data_dir)?));
     // The operator page's own credential: never the SCIM token.
     let (admin_token, admin_origin) = credential(&data_dir, "SCIM_ADMIN_TOKEN", "admin-token")?;
     if admin_token.trim() == token.trim() {
@@ -218,7 +219,7 @@ async fn run() -> Result<(), String> {
     println!("SCIM server ready");
     println!(
         "  Tenant URL:   {}",
-        scim_local::tenant_url(addr, &base_path)
+        scim_local::server::tenant_url(addr, &base_path)
     );
     // A generated token is shown once, when it is made; a kept or configured one is never echoed.
     let token_ref = match &token_origin {
@@ -244,7 +245,7 @@ async fn run() -> Result<(), String> {
     };
     // Lets `scim-admin status` find the running server's operator API.
     let admin_file = data_dir.join("admin-endpoint");
-    scim_local::private_dir::write_private(&admin_file, &format!("http://{addr}/admin"))
+    scim_local::engine::private_dir::write_private(&admin_file, &format!("http://{addr}/admin"))
         .map_err(|e| format!("cannot write {}: {e}", admin_file.display()))?;
     let admin_where = match &admin_origin {
         TokenOrigin::Generated(f) | TokenOrigin::Kept(f) => {
@@ -258,15 +259,15 @@ async fn run() -> Result<(), String> {
     if events.is_some() {
         println!(
             "  Events:       {}/Events (change events; docs/events.md)",
-            scim_local::tenant_url(addr, &base_path)
+            scim_local::server::tenant_url(addr, &base_path)
         );
     }
     println!("  Tenants:      http://{addr}/<tenant>{base_path} with tokens from scim-admin");
     println!("  OAuth:        token URL http://{addr}/<tenant>/oauth2/token (or http://{addr}/oauth2/token); clients: scim-admin client create <tenant>");
-    println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::tenant_url(addr, &base_path));
+    println!("  Try:          curl -H \"Authorization: Bearer {token_ref}\" '{}/Users?filter=userName%20eq%20%22nobody%22'", scim_local::server::tenant_url(addr, &base_path));
     let webhook = events.as_ref().and_then(|e| e.webhook.clone());
-    let app = scim_local::app_with_webhook(state, Some(admin), webhook);
-    scim_local::serve(app, listener)
+    let app = scim_local::server::app_with_webhook(state, Some(admin), webhook);
+    scim_local::server::serve(app, listener)
         .await
         .map_err(|e| format!("server error: {e}"))
 }
@@ -292,7 +293,7 @@ fn credential(data_dir: &Path, env: &str, file: &str) -> Result<(String, TokenOr
         return Ok((t.trim().to_string(), TokenOrigin::Kept(file)));
     }
     let t = auth::generate_token();
-    scim_local::private_dir::create_private(&file, &t)
+    scim_local::engine::private_dir::create_private(&file, &t)
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok((t, TokenOrigin::Generated(file)))
 }

@@ -12,7 +12,7 @@
 
 pub mod gate;
 
-use crate::auth::{generate_token, token_hash, valid_tenant, RESERVED_TENANT_IDS};
+use crate::auth::{generate_token, token_hash, valid_tenant, DEFAULT_TENANT, RESERVED_TENANT_IDS};
 use crate::oauth::assertion::WifTrust;
 use crate::oauth::credentials::{self, DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS, MIN_SECRET_DAYS};
 use crate::store::{
@@ -58,7 +58,7 @@ impl ManageError {
         Self::new(
             404,
             "tenant_not_found",
-            format!("There is no tenant \"{id}\""),
+            format!("Tenant \"{id}\" does not exist"),
         )
     }
     fn deleting(id: &str) -> Self {
@@ -329,8 +329,21 @@ impl Manager {
         }
     }
 
-    /// The tenant, or `tenant_not_found`.
+    /// The tenant, or `tenant_not_found`. The base URL's directory (`default`, served without
+    /// registration) reads as an active tenant of that name: its credentials can be managed, its
+    /// lifecycle cannot (it has no register item to change).
     pub async fn tenant(&self, id: &str) -> Result<TenantRecord, ManageError> {
+        if id == DEFAULT_TENANT {
+            return Ok(TenantRecord {
+                id: id.into(),
+                display_name: "the base URL's directory".into(),
+                metadata: "{}".into(),
+                state: TenantState::Active,
+                created: String::new(),
+                updated: String::new(),
+                version: 0,
+            });
+        }
         if !valid_tenant(id) {
             return Err(ManageError::no_tenant(id));
         }
@@ -405,6 +418,12 @@ impl Manager {
         action: &str,
         change: impl Fn(&TenantRecord) -> Result<Option<TenantRecord>, ManageError>,
     ) -> Result<TenantRecord, ManageError> {
+        if id == DEFAULT_TENANT {
+            return Err(ManageError::invalid(
+                "reserved_tenant_id",
+                "The base URL's directory is not a registered tenant: it cannot be renamed, paused or deleted",
+            ));
+        }
         for _ in 0..WRITE_ATTEMPTS {
             let cur = self.tenant(id).await?;
             let Some(mut next) = change(&cur)? else {
@@ -522,6 +541,12 @@ impl Manager {
         user: Option<&str>,
     ) -> Result<NewToken, ManageError> {
         check_label(label)?;
+        if id == DEFAULT_TENANT {
+            return Err(ManageError::invalid(
+                "reserved_tenant_id",
+                "The base URL's directory takes its configured token (SCIM_BEARER_TOKEN or the SSM parameter), not tenant tokens",
+            ));
+        }
         self.live_tenant(id).await?;
         let token = generate_token();
         let hash = token_hash(&token);
@@ -845,7 +870,7 @@ impl Manager {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Value, ManageError> {
-        if !valid_tenant(id) {
+        if id != DEFAULT_TENANT && !valid_tenant(id) {
             return Err(ManageError::no_tenant(id));
         }
         let limit = limit.clamp(1, 200);

@@ -14,7 +14,6 @@
 pub mod client;
 pub mod limit;
 pub mod page;
-pub mod text;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
@@ -262,7 +261,7 @@ fn refused_json(r: Refused) -> Response {
     }
 }
 
-/// The `/admin` routes. Merge them in front of the SCIM router ([`crate::app`]).
+/// The `/admin` routes. Merge them in front of the SCIM router ([`crate::server::app`]).
 pub fn router(metrics: Arc<Metrics>, auth: Arc<AdminAuth>, cfg: AdminConfig) -> Router {
     router_with_webhook(metrics, auth, cfg, None)
 }

@@ -1,22 +1,29 @@
-//! `scim-admin`: tenants and their bearer tokens. A new token is printed exactly once; the store keeps
-//! only its hash.
+//! `scim-admin`: tenants, their lifecycle and their credentials, through the management operations
+//! (`scim_core::manage`, the same code as the management API; every change is in the tenant's audit trail,
+//! as `scim-admin:<login>`). A new token or secret is printed exactly once; the store keeps only its hash.
 //!
 //! Store selection: `--aws` uses the AWS credential chain and `SCIM_TABLE`; `SCIM_DYNAMODB_ENDPOINT` any
 //! DynamoDB API; otherwise the local server's embedded database in `SCIM_DATA_DIR` (through the running
 //! server's engine when it is up, signed with the key the server keeps in the data directory, else opened
 //! directly).
 
-use scim_core::auth::{generate_token, token_hash, valid_tenant};
+use scim_core::auth::valid_tenant;
 use scim_core::config::StoreConfig;
 use scim_core::local_engine::{self, RunningEngine};
+use scim_core::manage::{ManageSettings, Manager};
 use scim_core::store::dynamo::DynamoStore;
-use scim_core::store::{StoreError, TokenRecord, TokenStore};
+use scim_core::store::StoreError;
+use std::sync::Arc;
 
 const HELP: &str = "scim-admin: manage tenants and bearer tokens
 
 USAGE:
-  scim-admin [--aws] tenant create <tenant>
+  scim-admin [--aws] tenant create <tenant> [--name <display name>]
   scim-admin [--aws] tenant list
+  scim-admin [--aws] tenant show <tenant>
+  scim-admin [--aws] tenant pause|resume <tenant>   (paused: its SCIM and token requests get 503 + Retry-After)
+  scim-admin [--aws] tenant delete <tenant>   (offboarding: refused from now on, then everything it owns removed)
+  scim-admin [--aws] tenant audit <tenant>   (who did what, when: every change made here or by the management API)
   scim-admin [--aws] token issue <tenant> [--label <text>] [--user <user id>]   (--user: the token acts as that user at /Me)
   scim-admin [--aws] token list <tenant>
   scim-admin [--aws] token revoke <tenant> <token-id>
@@ -33,7 +40,7 @@ stack output MetricsNamespace).
 
 A tenant's SCIM base URL is <server>/<tenant>/scim/v2; its tokens work only there.
 Tenant ids: lower-case letters, digits and '-', up to 63 characters; not default, scim, admin, oauth2,
-events, metrics or health (reserved).
+events, metrics, health, manage or setup (reserved).
 
 STORE: --aws (AWS chain, SCIM_TABLE), or SCIM_DYNAMODB_ENDPOINT, or else the local server's
 embedded database in SCIM_DATA_DIR (default ./.scim-data).
@@ -74,13 +81,37 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
             }
         }
     }
-    scim_local::private_dir::prepare(&dir)?;
-    let embedded = scim_local::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
+    scim_local::engine::private_dir::prepare(&dir)?;
+    let embedded =
+        scim_local::engine::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
     let s = embedded.store(cfg.table.clone(), cfg.call_timeout);
     s.create_table_if_missing()
         .await
         .map_err(|e| format!("create table: {e:?}"))?;
     Ok(s)
+}
+
+/// The management operations on the selected store: every command that changes a tenant or a credential
+/// runs them (the same code as the management API), so each leaves its audit entry.
+async fn manager(aws: bool) -> Result<Manager, String> {
+    let settings = ManageSettings::from_env()?;
+    Ok(Manager::new(Arc::new(store(aws).await?), settings))
+}
+
+fn option<'a>(words: &[&'a str], name: &str) -> Result<Option<&'a str>, String> {
+    match words.iter().position(|w| *w == name) {
+        None => Ok(None),
+        Some(i) => words
+            .get(i + 1)
+            .copied()
+            .filter(|v| !v.starts_with("--"))
+            .map(Some)
+            .ok_or_else(|| format!("{name} needs a value")),
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -106,7 +137,7 @@ async fn local_status(tenant: &str) -> Result<String, String> {
     };
     let endpoint = endpoint.trim();
     let summary = scim_local::admin::client::tenant_summary(endpoint, token.trim(), tenant).await?;
-    Ok(scim_local::admin::text::summary(
+    Ok(scim_local::cli::text::summary(
         &summary,
         &format!("scim-local at {endpoint}"),
     ))
@@ -127,7 +158,7 @@ async fn aws_status(tenant: &str, _args: &[String]) -> Result<String, String> {
         .load()
         .await;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
-    let summary = scim_local::cloudwatch::tenant_summary(
+    let summary = scim_local::cli::cloudwatch::tenant_summary(
         &cw,
         &namespace,
         tenant,
@@ -135,7 +166,7 @@ async fn aws_status(tenant: &str, _args: &[String]) -> Result<String, String> {
     )
     .await?;
     let mut text =
-        scim_local::admin::text::summary(&summary, &format!("CloudWatch, namespace {namespace}"));
+        scim_local::cli::text::summary(&summary, &format!("CloudWatch, namespace {namespace}"));
     text.push_str("last failed requests: CloudWatch Logs Insights, saved query scim-<Stage>/last-failed-requests-of-a-tenant\n");
     Ok(text)
 }
@@ -154,7 +185,10 @@ fn tenant_arg(args: &[String], i: usize) -> Result<&str, String> {
 async fn run() -> Result<(), String> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{}", HELP.replace("{CLIENTS}\n", scim_local::clients::HELP));
+        print!(
+            "{}",
+            HELP.replace("{CLIENTS}\n", scim_local::cli::clients::HELP)
+        );
         return Ok(());
     }
     let aws = args.iter().any(|a| a == "--aws");
@@ -164,95 +198,100 @@ async fn run() -> Result<(), String> {
         args.drain(i..=i + 1);
         NAMESPACE.set(ns).ok();
     }
-    let now = scim_core::model::now_rfc3339();
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = scim_local::cli::clients::cli_principal();
+    let err = |e: scim_core::manage::ManageError| e.message;
     match words.as_slice() {
         ["tenant", "create", ..] => {
             let t = tenant_arg(&args, 2)?;
-            let created = store(aws)
-                .await?
-                .create_tenant(t, &now)
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-            println!(
-                "{}",
-                if created {
-                    format!("tenant {t} created")
-                } else {
-                    format!("tenant {t} already exists")
-                }
-            );
+            let name = option(&words, "--name")?;
+            match manager(aws).await?.create_tenant(&p, t, name, None).await {
+                Ok(_) => println!("tenant {t} created"),
+                Err(e) if e.code == "tenant_exists" => println!("tenant {t} already exists"),
+                Err(e) => return Err(e.message),
+            }
         }
         ["tenant", "list"] => {
-            for t in store(aws)
-                .await?
-                .list_tenants()
-                .await
-                .map_err(|e| format!("{e:?}"))?
-            {
-                println!("{t}");
+            let m = manager(aws).await?;
+            let mut after: Option<String> = None;
+            loop {
+                let page = m.list_tenants(after.as_deref(), 200).await.map_err(err)?;
+                for t in &page.tenants {
+                    println!("{}\t{}\t{}", t.id, t.state.as_str(), t.display_name);
+                }
+                match page.next_after {
+                    Some(a) => after = Some(a),
+                    None => break,
+                }
+            }
+        }
+        ["tenant", "show", ..] => {
+            let t = tenant_arg(&args, 2)?;
+            let r = manager(aws).await?.tenant(t).await.map_err(err)?;
+            print_json(
+                &serde_json::to_value(scim_core::manage::TenantView::from(&r)).unwrap_or_default(),
+            );
+        }
+        ["tenant", verb @ ("pause" | "resume" | "delete"), ..] => {
+            let t = tenant_arg(&args, 2)?;
+            let m = manager(aws).await?;
+            let r = match *verb {
+                "pause" => m.pause(&p, t).await,
+                "resume" => m.resume(&p, t).await,
+                _ => m.delete_tenant(&p, t).await,
+            }
+            .map_err(err)?;
+            println!("tenant {t}: {}", r.state.as_str());
+        }
+        ["tenant", "audit", ..] => {
+            let t = tenant_arg(&args, 2)?;
+            let page = manager(aws).await?.audit(t, None, 200).await.map_err(err)?;
+            for e in page["entries"].as_array().into_iter().flatten() {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    e["at"].as_str().unwrap_or(""),
+                    e["actor"].as_str().unwrap_or(""),
+                    e["action"].as_str().unwrap_or(""),
+                    e["target"].as_str().unwrap_or("")
+                );
             }
         }
         ["token", "issue", ..] => {
             let t = tenant_arg(&args, 2)?;
-            let label = match words.iter().position(|w| *w == "--label") {
-                Some(i) => words.get(i + 1).ok_or("--label needs a value")?.to_string(),
-                None => String::new(),
-            };
-            let user = match words.iter().position(|w| *w == "--user") {
-                Some(i) => Some(
-                    words
-                        .get(i + 1)
-                        .ok_or("--user needs a user id")?
-                        .to_string(),
-                ),
-                None => None,
-            };
-            let token = generate_token();
-            let hash = token_hash(&token);
-            let rec = TokenRecord {
-                id: hash[..12].to_string(),
-                hash,
-                tenant: t.to_string(),
-                label,
-                created: now,
-                user,
-                last_used: None,
-            };
-            store(aws)
+            let label = option(&words, "--label")?.unwrap_or("");
+            let user = option(&words, "--user")?;
+            let tok = manager(aws)
                 .await?
-                .put_token(&rec)
+                .issue_token(&p, t, label, user)
                 .await
-                .map_err(|e| match e {
-                    scim_core::store::StoreError::Internal(m) => m,
-                    other => format!("{other:?}"),
-                })?;
-            println!("token id: {}", rec.id);
-            println!("token:    {token}");
+                .map_err(err)?;
+            println!("token id: {}", tok.id);
+            println!("token:    {}", tok.token);
             println!("(shown once: only its hash is stored. Base URL: <server>/{t}/scim/v2)");
         }
         ["token", "list", ..] => {
             let t = tenant_arg(&args, 2)?;
-            for r in store(aws)
-                .await?
-                .list_tokens(t)
-                .await
-                .map_err(|e| format!("{e:?}"))?
-            {
-                println!("{}\t{}\t{}", r.id, r.created, r.label);
+            let creds = manager(aws).await?.credentials(t).await.map_err(err)?;
+            for r in creds["tokens"].as_array().into_iter().flatten() {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    r["id"].as_str().unwrap_or(""),
+                    r["created"].as_str().unwrap_or(""),
+                    r["lastUsed"]
+                        .as_str()
+                        .map_or("never used".to_string(), |u| format!("last used {u}")),
+                    r["label"].as_str().unwrap_or("")
+                );
             }
         }
         ["token", "revoke", ..] => {
             let t = tenant_arg(&args, 2)?;
             let id = args.get(3).ok_or("missing <token-id>; see `token list`")?;
-            let done = store(aws)
+            manager(aws)
                 .await?
-                .revoke_token(t, id)
+                .revoke_token(&p, t, id)
                 .await
-                .map_err(|e| format!("{e:?}"))?;
-            if !done {
-                return Err(format!("tenant {t} has no token {id}"));
-            }
+                .map_err(err)?;
             println!(
                 "token {id} revoked (servers stop accepting it within {} s)",
                 scim_core::auth::TOKEN_CACHE_TTL.as_secs()
@@ -275,7 +314,7 @@ async fn run() -> Result<(), String> {
         }
         ["client", ..] | ["wif", ..] => print!(
             "{}",
-            scim_local::clients::command(&store(aws).await?, &words).await?
+            scim_local::cli::clients::command(&manager(aws).await?, &words).await?
         ),
         _ => return Err("unknown command; see --help".into()),
     }

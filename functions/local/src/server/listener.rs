@@ -1,6 +1,7 @@
-//! The connection loop both of the local server's listeners share — the SCIM port ([`crate::serve`]) and
-//! the embedded engine's door ([`crate::engine_door`]): hyper's HTTP/1.1 on each accepted connection, with
-//! the limits a listener needs against clients that open connections and send nothing, or send slowly.
+//! The connection loop both of the local server's listeners share — the SCIM port
+//! ([`crate::server::serve`]) and the embedded engine's door ([`crate::engine::engine_door`]): hyper's
+//! HTTP/1.1 on each accepted connection, with the limits a listener needs against clients that open
+//! connections and send nothing, or send slowly.
 //!
 //! * **Timeouts** (see [`ServeConfig`]): a request head must arrive within the header read timeout (hyper's
 //!   timer; it also bounds how long a kept-alive connection waits for its next request), and a connection on

@@ -9,7 +9,7 @@
 //! `GET /Users/{id}` put about a third of the server's CPU there. See docs/benchmark.md ("Profile").
 //!
 //! Other processes (`scim-admin`, the benchmark's ceiling) reach the same engine through its signed HTTP
-//! listener ([`crate::engine_door`]), which hands verified requests to [`answer_json`] here.
+//! listener ([`crate::engine::engine_door`]), which hands verified requests to [`answer_json`] here.
 
 use aws_smithy_runtime_api::client::http::{
     http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
@@ -68,7 +68,7 @@ impl InProcess {
 }
 
 /// One DynamoDB call, `x-amz-target` + JSON body → (HTTP status, JSON answer), errors as DynamoDB words.
-/// Shared by the in-process connector and the engine's door for other processes ([`crate::engine_door`]).
+/// Shared by the in-process connector and the engine's door for other processes ([`crate::engine::engine_door`]).
 pub(crate) fn answer_json(db: &Database, target: &str, body: &[u8]) -> (u16, String) {
     let Some(operation) = target.strip_prefix(TARGET_PREFIX).or_else(|| {
         target

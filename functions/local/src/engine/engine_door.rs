@@ -3,14 +3,14 @@
 //! secret key kept in the data directory — a file only the directory's owner can read. Unsigned, wrongly
 //! signed, tampered or stale requests are answered with a DynamoDB-style error and never reach the engine.
 //! Verified requests are handed to the engine in process, by the same dispatch as the server's own calls
-//! ([`crate::in_process`]).
+//! ([`crate::engine::in_process`]).
 //!
 //! The signature is checked before the body is read: the door requires the body's SHA-256 in a signed
 //! `x-amz-content-sha256` header (our clients add it before signing:
 //! [`scim_core::store::dynamo::DynamoStore::local_with_credentials`]), verifies the signature over the
 //! head with that hash, and only then reads the body — within the body read timeout, at most 16 MB — and
 //! checks that it has that hash. A caller without the key is answered at once, whatever it sends after its
-//! headers; the connection limits are the SCIM port's ([`crate::listener`]).
+//! headers; the connection limits are the SCIM port's ([`crate::server::listener`]).
 //!
 //! The expected signature is computed by `aws-sigv4`, the signer the SDK itself uses, from the request's
 //! signed headers, the claimed payload hash, `x-amz-date` and credential scope, instead of a hand-written
@@ -18,8 +18,8 @@
 //! the SDK signed, and stays so when the SDK changes. The cost: a client that signs a header the SDK
 //! never signs (`user-agent`) is refused; our clients are the SDK.
 
-use crate::in_process;
-use crate::listener::{self, ServeConfig};
+use crate::engine::in_process;
+use crate::server::listener::{self, ServeConfig};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4::SigningParams;
@@ -75,7 +75,7 @@ impl EngineKey {
             Err(_) if !dir.join(KEY_FILE).exists() => {
                 let key = Self::random();
                 let file = dir.join(KEY_FILE);
-                crate::private_dir::create_private(&file, &key.secret)
+                crate::engine::private_dir::create_private(&file, &key.secret)
                     .map_err(|e| format!("cannot write the engine key {}: {e}", file.display()))?;
                 Ok(key)
             }
@@ -752,7 +752,7 @@ mod tests {
     fn the_key_is_created_once_and_kept() {
         let dir = std::env::temp_dir().join(format!("scim-door-key-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        crate::private_dir::prepare(&dir).unwrap();
+        crate::engine::private_dir::prepare(&dir).unwrap();
         let a = EngineKey::load_or_create(&dir).unwrap();
         let b = EngineKey::load_or_create(&dir).unwrap();
         assert_eq!(a.secret, b.secret);

@@ -2,14 +2,15 @@
 //! directory ([`local_oauth`]), and the `client …` and `wif …` commands of `scim-admin` ([`command`]),
 //! which work on any store (the local engine or AWS) and print a new secret exactly once.
 //!
-//! Imports `scim_core::oauth` (credentials, trusts, settings) and the store's `ClientStore`.
+//! Imports `scim_core::oauth` (the key ring, settings) and `scim_core::manage` (every command is a
+//! management operation: the same code the management API runs).
 
 use scim_core::auth::{valid_tenant, DEFAULT_TENANT};
+use scim_core::manage::{ManageError, Manager, Principal};
 use scim_core::oauth::assertion::{Jwks, JwksSettings, WifTrust};
 use scim_core::oauth::credentials::{self, DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS, MIN_SECRET_DAYS};
 use scim_core::oauth::signing::KeyRing;
 use scim_core::oauth::{OAuth, OAuthSettings, KEYS_FILE, KEYS_VAR};
-use scim_core::store::{AddSecret, ClientStore, OAuthClient, StoreError, MAX_SECRETS_PER_CLIENT};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,7 +28,7 @@ pub fn local_oauth(data_dir: &Path) -> Result<Arc<OAuth>, String> {
                 Err(_) => {
                     let kid = format!("k{}", unix_now());
                     let t = KeyRing::generate_text(&kid);
-                    crate::private_dir::create_private(&file, &t)
+                    crate::engine::private_dir::create_private(&file, &t)
                         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
                     t
                 }
@@ -103,13 +104,6 @@ fn client_id<'a>(words: &[&'a str], i: usize) -> Result<&'a str, String> {
     Ok(c)
 }
 
-fn store_err(e: StoreError) -> String {
-    match e {
-        StoreError::Internal(m) => m,
-        other => format!("{other:?}"),
-    }
-}
-
 fn endpoint_hint(tenant: &str) -> String {
     if tenant == DEFAULT_TENANT {
         "<server>/oauth2/token".into()
@@ -118,72 +112,71 @@ fn endpoint_hint(tenant: &str) -> String {
     }
 }
 
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
+/// Who runs a command, in the tenant's audit trail: `scim-admin:<login name>`.
+pub fn cli_principal() -> Principal {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    Principal(format!("scim-admin:{user}"))
 }
 
-/// Runs one `client …` or `wif …` command (`words` without `--aws`) against `store`; returns what to
-/// print. A new secret appears in the output once and is stored only as its hash.
-pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Result<String, String> {
-    let now = scim_core::model::now_rfc3339();
-    let now_unix = unix_now();
+/// Runs one `client …` or `wif …` command (`words` without `--aws`) through the management operations
+/// (`scim_core::manage::Manager`, the same the management API runs); returns what to print. A new secret
+/// appears in the output once and is stored only as its hash.
+pub async fn command(m: &Manager, words: &[&str]) -> Result<String, String> {
+    let p = cli_principal();
+    let err = |e: ManageError| e.message;
     match words {
         ["client", "create", ..] => {
             let t = tenant(words, 2)?;
             let days = days(words)?;
-            let label = option(words, "--label")?.unwrap_or("").to_string();
-            let (secret, stored) = credentials::new_secret(days, now_unix, &now)?;
-            let client = OAuthClient {
-                tenant: t.clone(),
-                id: credentials::new_client_id(),
-                label,
-                created: now,
-                revoked: false,
-                revoked_at: None,
-                secrets: 1,
-            };
-            store
-                .create_client(&client, &stored)
+            let label = option(words, "--label")?.unwrap_or("");
+            let s = m
+                .create_client(&p, &t, label, Some(days))
                 .await
-                .map_err(store_err)?;
+                .map_err(err)?;
             Ok(format!(
-                "client id:     {}\nclient secret: {secret}\nsecret id:     {}\nexpires:       {}\ntoken URL:     {}\n(the secret is shown once: only its hash is stored)\n",
-                client.id,
-                stored.id,
-                rfc3339(stored.expires),
+                "client id:     {}\nclient secret: {}\nsecret id:     {}\nexpires:       {}\ntoken URL:     {}\n(the secret is shown once: only its hash is stored)\n",
+                s.client_id,
+                s.secret,
+                s.secret_id,
+                s.expires,
                 endpoint_hint(&t)
             ))
         }
         ["client", "list", ..] => {
             let t = tenant(words, 2)?;
+            let creds = m.credentials(&t).await.map_err(err)?;
             let mut out = String::new();
-            for c in store.list_clients(&t).await.map_err(store_err)? {
-                let state = if c.client.revoked {
-                    format!("revoked {}", c.client.revoked_at.as_deref().unwrap_or(""))
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+            for c in creds["clients"].as_array().into_iter().flatten() {
+                let state = if c["revoked"] == true {
+                    format!("revoked {}", text(&c["revokedAt"]))
                 } else {
                     "active".into()
                 };
                 out.push_str(&format!(
                     "client {}\t{}\tcreated {}\t{}\n",
-                    c.client.id, state, c.client.created, c.client.label
+                    text(&c["id"]),
+                    state,
+                    text(&c["created"]),
+                    text(&c["label"])
                 ));
-                for s in &c.secrets {
-                    let live = if s.expires > now_unix {
-                        ""
-                    } else {
+                for s in c["secrets"].as_array().into_iter().flatten() {
+                    let live = if s["expired"] == true {
                         " (expired)"
+                    } else {
+                        ""
+                    };
+                    let used = match s["lastUsed"].as_str() {
+                        Some(u) => format!("last used {u}"),
+                        None => "never used".into(),
                     };
                     out.push_str(&format!(
-                        "  secret {}\tcreated {}\texpires {}{live}\n",
-                        s.id,
-                        s.created,
-                        rfc3339(s.expires)
+                        "  secret {}\tcreated {}\texpires {}{live}\t{used}\n",
+                        text(&s["id"]),
+                        text(&s["created"]),
+                        text(&s["expires"])
                     ));
                 }
             }
@@ -192,27 +185,14 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
         ["client", "rotate", ..] => {
             let t = tenant(words, 2)?;
             let c = client_id(words, 3)?;
-            let (secret, stored) = credentials::new_secret(days(words)?, now_unix, &now)?;
-            // Two rotations of one client at the same moment: the loser retries.
-            for _ in 0..5 {
-                match store.add_secret(&t, c, &stored).await {
-                    Ok(AddSecret::Added) => {
-                        return Ok(format!(
-                            "client secret: {secret}\nsecret id:     {}\nexpires:       {}\n(shown once. The client's other secrets stay valid until you revoke them: client revoke-secret {t} {c} <secret-id>)\n",
-                            stored.id,
-                            rfc3339(stored.expires)
-                        ))
-                    }
-                    Ok(AddSecret::NoClient) => return Err(format!("tenant {t} has no client {c}")),
-                    Ok(AddSecret::Revoked) => return Err(format!("client {c} is revoked; create a new client")),
-                    Ok(AddSecret::TooMany) => {
-                        return Err(format!("client {c} already holds {MAX_SECRETS_PER_CLIENT} secrets; revoke one first (client revoke-secret)"))
-                    }
-                    Err(StoreError::Contention) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-                    Err(e) => return Err(store_err(e)),
-                }
-            }
-            Err("the client kept changing; try again".into())
+            let s = m
+                .rotate_client(&p, &t, c, Some(days(words)?))
+                .await
+                .map_err(err)?;
+            Ok(format!(
+                "client secret: {}\nsecret id:     {}\nexpires:       {}\n(shown once. The client's other secrets stay valid until you revoke them: client revoke-secret {t} {c} <secret-id>)\n",
+                s.secret, s.secret_id, s.expires
+            ))
         }
         ["client", "revoke-secret", ..] => {
             let t = tenant(words, 2)?;
@@ -223,32 +203,19 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
             if !credentials::valid_client_id(s) {
                 return Err(format!("'{s}' is not a secret id"));
             }
-            for _ in 0..5 {
-                match store.revoke_secret(&t, c, s).await {
-                    Ok(true) => {
-                        return Ok(format!(
-                            "secret {s} of client {c} revoked: it gives no new token from now on\n"
-                        ))
-                    }
-                    Ok(false) => return Err(format!("client {c} of tenant {t} has no secret {s}")),
-                    Err(StoreError::Contention) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await
-                    }
-                    Err(e) => return Err(store_err(e)),
-                }
-            }
-            Err("the client kept changing; try again".into())
+            m.revoke_secret(&p, &t, c, s).await.map_err(err)?;
+            Ok(format!(
+                "secret {s} of client {c} revoked: it gives no new token from now on\n"
+            ))
         }
         ["client", "revoke", ..] => {
             let t = tenant(words, 2)?;
             let c = client_id(words, 3)?;
-            if !store.revoke_client(&t, c, &now).await.map_err(store_err)? {
-                return Err(format!("tenant {t} has no client {c}"));
-            }
-            let bound = OAuthSettings::from_env()
-                .map(|s| s.client_check.as_secs())
-                .unwrap_or(30);
-            Ok(format!("client {c} revoked: no new token from now on; its access tokens stop working within {bound} s\n"))
+            m.revoke_client(&p, &t, c).await.map_err(err)?;
+            Ok(format!(
+                "client {c} revoked: no new token from now on; its access tokens stop working within {} s\n",
+                m.settings.client_check.as_secs()
+            ))
         }
         ["wif", "set", ..] => {
             let t = tenant(words, 2)?;
@@ -263,11 +230,7 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
                 audience: need("--audience")?,
                 jwks_url: need("--jwks-url")?,
             };
-            trust.check(JwksSettings::from_env().allow_http)?;
-            store
-                .put_wif_trust(&t, &scim_core::oauth::trust_record(&trust), &now)
-                .await
-                .map_err(store_err)?;
+            m.set_wif(&p, &t, &trust).await.map_err(err)?;
             Ok(format!(
                 "WIF trust of {t} set: assertions from {} for {} are accepted at {}\n",
                 trust.issuer,
@@ -277,7 +240,7 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
         }
         ["wif", "show", ..] => {
             let t = tenant(words, 2)?;
-            match store.wif_trust(&t).await.map_err(store_err)? {
+            match m.wif(&t).await.map_err(err)? {
                 None => Ok(format!("tenant {t} has no WIF trust\n")),
                 Some(w) => Ok(format!(
                     "issuer:   {}\nsubject:  {}\naudience: {}\njwks url: {}\n",
@@ -287,13 +250,10 @@ pub async fn command<S: ClientStore + ?Sized>(store: &S, words: &[&str]) -> Resu
         }
         ["wif", "remove", ..] => {
             let t = tenant(words, 2)?;
-            if store.remove_wif_trust(&t).await.map_err(store_err)? {
-                Ok(format!(
-                    "WIF trust of {t} removed: no assertion gets a token from now on\n"
-                ))
-            } else {
-                Err(format!("tenant {t} has no WIF trust"))
-            }
+            m.remove_wif(&p, &t).await.map_err(err)?;
+            Ok(format!(
+                "WIF trust of {t} removed: no assertion gets a token from now on\n"
+            ))
         }
         _ => Err("unknown command; see --help".into()),
     }

@@ -8,13 +8,13 @@
 //!   (`Content-Length`, chunked bodies); anything it cannot follow it passes through untouched.
 //! * **SCIM bodies on hyper's own refusals.** A 4xx that hyper writes by itself (431 headers too large, 400 a
 //!   malformed head, 414) carries no body; [`Conn`] adds a SCIM Error body to it.
-//! * **Timeouts and connection caps**: the loop shared with the engine's door ([`crate::listener`]), its
+//! * **Timeouts and connection caps**: the loop shared with the engine's door ([`crate::server::listener`]), its
 //!   503 a SCIM Error; a request body must arrive within the body read timeout (the SCIM layer,
 //!   [`scim_core::config::HttpConfig::body_read_timeout`]).
 //!
 //! Why hand-written: hyper leaves the connection loop to its user, and no crate rewrites request lines.
 
-use crate::listener::{self, Idle};
+use crate::server::listener::{self, Idle};
 use axum::Router;
 use std::future::Future;
 use std::io;
@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The listener's limits (shared with the engine's door).
-pub use crate::listener::ServeConfig;
+pub use crate::server::listener::ServeConfig;
 
 /// Serve `router` on `listener` until `shutdown` completes; then stop accepting and give open connections
 /// a few seconds to finish their requests.

@@ -1,0 +1,110 @@
+//! The embedded DynamoDB engine: dynoxide on a SQLite file, in process and behind its signed door.
+
+use scim_core::store::dynamo::DynamoStore;
+use std::path::Path;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub mod engine_door;
+pub mod in_process;
+pub mod private_dir;
+pub mod stream_index;
+
+/// The embedded DynamoDB engine of this process.
+#[derive(Clone)]
+pub struct EmbeddedDynamo {
+    /// Its DynamoDB API on `http://127.0.0.1:<port>`, for other processes (`scim-admin`, the benchmark),
+    /// which must sign their requests with [`EmbeddedDynamo::key`] ([`engine_door`]).
+    pub endpoint: String,
+    pub key: engine_door::EngineKey,
+    db: dynoxide::Database,
+}
+
+impl EmbeddedDynamo {
+    /// A store on `table` that reaches the engine in process (see [`in_process`]); the SDK calls are the
+    /// same as over HTTP.
+    pub fn store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
+        DynamoStore::local_via(
+            &self.endpoint,
+            table,
+            call_timeout,
+            in_process::http_client(self.db.clone()),
+        )
+    }
+
+    /// A store on `table` that reaches the engine over its HTTP listener, signing with its key (as
+    /// `scim-admin` does).
+    pub fn http_store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {
+        self.key.store(&self.endpoint, table, call_timeout)
+    }
+
+    /// Delete expired items (the events log's TTL) every `every`: the engine deletes them only when asked.
+    pub fn sweep_ttl_every(&self, every: Duration) {
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.sweep_ttl()).await {
+                    Ok(Ok(n)) if n > 0 => tracing::debug!(deleted = n, "TTL sweep"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "TTL sweep failed"),
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+/// Start dynoxide in this process, backed by the SQLite file at `db_file` (created if missing, mode 0600;
+/// data survives restarts) or by memory when `None`, and serve its DynamoDB API on
+/// `127.0.0.1:<free port>` to callers signing with a new random key ([`EmbeddedDynamo::key`]).
+pub async fn start_embedded_dynamodb(db_file: Option<&Path>) -> Result<EmbeddedDynamo, String> {
+    start_embedded_dynamodb_with_key(db_file, engine_door::EngineKey::random()).await
+}
+
+/// [`start_embedded_dynamodb`], its listener checking signatures against `key` (the one kept in the data
+/// directory, so that `scim-admin` can read it).
+pub async fn start_embedded_dynamodb_with_key(
+    db_file: Option<&Path>,
+    key: engine_door::EngineKey,
+) -> Result<EmbeddedDynamo, String> {
+    start_embedded_dynamodb_with(db_file, key, engine_door::DoorConfig::from_env()).await
+}
+
+/// [`start_embedded_dynamodb_with_key`], its listener within `door`'s connection limits.
+pub async fn start_embedded_dynamodb_with(
+    db_file: Option<&Path>,
+    key: engine_door::EngineKey,
+    door: engine_door::DoorConfig,
+) -> Result<EmbeddedDynamo, String> {
+    let db = match db_file {
+        Some(p) => {
+            let path = p
+                .to_str()
+                .ok_or_else(|| format!("database path {} is not valid UTF-8", p.display()))?;
+            private_dir::touch_private(p)
+                .map_err(|e| format!("cannot create embedded DynamoDB database {path}: {e}"))?;
+            // Opened once so the engine makes its schema, closed, indexed (stream_index.rs), opened for good:
+            // the engine's connection then plans its statements with the indexes from the start.
+            drop(
+                dynoxide::Database::new(path)
+                    .map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?,
+            );
+            stream_index::ensure(p)?;
+            dynoxide::Database::new(path)
+                .map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?
+        }
+        None => dynoxide::Database::memory()
+            .map_err(|e| format!("cannot open in-memory DynamoDB: {e}"))?,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot bind a loopback port for the embedded DynamoDB: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(engine_door::serve(listener, db.clone(), key.clone(), door));
+    Ok(EmbeddedDynamo {
+        endpoint: format!("http://{addr}"),
+        key,
+        db,
+    })
+}
