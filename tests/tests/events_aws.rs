@@ -68,15 +68,11 @@ fn image(
 
 /// Every record of the table's stream, as the DynamoDB event of a Lambda event source mapping: `{"Records": […]}`.
 async fn stream_as_lambda_event(s: &TestServer) -> Value {
-    let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "test");
-    let streams = scim_core::events::consumer::streams_client_like(
-        s.store.client(),
-        &scim_tests::endpoint(Engine::Moto),
-        Some(creds),
-    );
-    let d = s
+    let streams = s
         .store
-        .client()
+        .streams_client(&scim_tests::endpoint(Engine::Moto), Some(("local", "local")));
+    let d = s
+        .sdk()
         .describe_table()
         .table_name(s.store.table())
         .send()

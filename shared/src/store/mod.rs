@@ -3,7 +3,8 @@
 //! talks to an embedded DynamoDB engine (dynoxide) or to moto; in the cloud to DynamoDB itself.
 //!
 //! This module owns the contract: [`ResourceStore`], [`MemberStore`], [`TokenStore`], [`ClientStore`]
-//! (OAuth clients, their secrets and WIF trusts, in `clients.rs`) and their sum [`Store`], the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
+//! (OAuth clients, their secrets and WIF trusts, in `clients.rs`) and their sum [`Store`]; apart from the
+//! sum, the change events' [`EventLogStore`] and [`DeliveryStore`] (`events.rs`); the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
 //! measurement ([`measure`]). It imports `error`, `filter`, `model` and `schema`, never its children:
 //! [`keys`] (the key layout) and [`limits`] (DynamoDB's size limits) import only it, `model` and
 //! `schema`; [`dynamo`] builds on all three.
@@ -182,6 +183,12 @@ pub struct ListPage {
 pub trait Store: ResourceStore + MemberStore + TokenStore + ClientStore {}
 
 impl<T: ResourceStore + MemberStore + TokenStore + ClientStore + ?Sized> Store for T {}
+
+mod events;
+pub use events::{
+    Appended, Checkpoint, DeliveryStore, EventLogStore, LogItem, LogItems, LogResume, ParkedEvent,
+    WebhookPosition,
+};
 
 mod clients;
 pub use clients::{
