@@ -2,7 +2,10 @@
 //! * the behaviour that differs between users and groups branches on `ResourceKind` (`schema.rs`), never
 //!   on a resource type's name; the one place a type name is compared is where a profile's resource type
 //!   is loaded (`ResourceKind::from_name` in `schema.rs`);
-//! * rendering (`http/respond.rs`) reads no store.
+//! * rendering (`http/respond.rs`) reads no store;
+//! * one door to DynamoDB: only `shared/src/store/` names the table's SDK (`aws_sdk_dynamodb`); the rest
+//!   of the core and every function calls the store's traits (the DynamoDB Streams SDK,
+//!   `aws_sdk_dynamodbstreams`, is another crate: the stream consumer reads records with it).
 
 use std::path::{Path, PathBuf};
 
@@ -28,9 +31,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn no_type_name_is_compared_outside_the_schema_loader() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+/// The sources of the core (`shared/src`) and of every function (`functions/*/src`).
+fn sources(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     rust_files(&root.join("shared/src"), &mut files);
     for f in std::fs::read_dir(root.join("functions")).unwrap() {
@@ -44,6 +46,13 @@ fn no_type_name_is_compared_outside_the_schema_loader() {
         "the sources were not found under {}",
         root.display()
     );
+    files
+}
+
+#[test]
+fn no_type_name_is_compared_outside_the_schema_loader() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let files = sources(&root);
     let loader = root.join("shared/src/schema.rs");
     let mut found = Vec::new();
     for file in files.iter().filter(|f| **f != loader) {
@@ -82,4 +91,35 @@ fn rendering_reads_no_store() {
             .collect();
         assert!(hits.is_empty(), "respond.rs uses `{needle}`: {hits:?}");
     }
+}
+
+/// One door to DynamoDB: the table's SDK (`aws_sdk_dynamodb`) is named only in `shared/src/store/`, whose
+/// traits are the contract every other module and function calls (the events log, the checkpoints and the
+/// webhook positions too: `store/events.rs`). Unit tests included; comments not. `aws_sdk_dynamodbstreams`
+/// (the Streams API the consumer reads records with) is another crate and not matched.
+#[test]
+fn only_the_store_names_the_dynamodb_sdk() {
+    const SDK: &str = "aws_sdk_dynamodb";
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let store = root.join("shared/src/store");
+    let mut found = Vec::new();
+    for file in sources(&root).iter().filter(|f| !f.starts_with(&store)) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let named = line.match_indices(SDK).any(|(i, _)| {
+                !line[i + SDK.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if named {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "DynamoDB is reached through the store's traits (shared/src/store/), not the SDK:\n{}",
+        found.join("\n")
+    );
 }

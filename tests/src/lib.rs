@@ -117,6 +117,23 @@ pub fn endpoint(engine: Engine) -> String {
     }
 }
 
+/// A DynamoDB client of `engine` for what the store's traits do not show (a test that inspects or removes
+/// raw items): built here, from the engine's endpoint (dynoxide: its in-process transport, as
+/// [`fresh_store`] reaches it; moto: dummy credentials) — the store keeps its own client to itself.
+pub fn sdk_client(engine: Engine) -> aws_sdk_dynamodb::Client {
+    use scim_core::store::dynamo::local_config;
+    let timeout = Duration::from_secs(10);
+    let conf = match engine {
+        Engine::Dynoxide => local_config(&dynoxide().endpoint, timeout)
+            .http_client(dynoxide().in_process_http())
+            .allow_no_auth(),
+        Engine::Moto => local_config(&moto_endpoint(), timeout).credentials_provider(
+            aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "test"),
+        ),
+    };
+    aws_sdk_dynamodb::Client::from_conf(conf.build())
+}
+
 /// A fresh table on `engine`, created with the production table-creation code.
 pub async fn fresh_store(engine: Engine) -> DynamoStore {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -332,6 +349,11 @@ impl TestServer {
             .await
             .expect("enable the table's stream");
         server
+    }
+
+    /// A raw DynamoDB client of this server's engine ([`sdk_client`]); its table is `self.store.table()`.
+    pub fn sdk(&self) -> aws_sdk_dynamodb::Client {
+        sdk_client(self.engine)
     }
 
     /// A consumer of this server's table stream (each one starts from the checkpoints in the table).

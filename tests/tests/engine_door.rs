@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use scim_core::store::dynamo::DynamoStore;
+use scim_core::store::dynamo::{engine_sdk_config, local_config, DynamoStore};
 use scim_local::engine::engine_door::EngineKey;
+use scim_local::engine::EmbeddedDynamo;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -38,13 +39,33 @@ async fn put(client: &Client, table: &str, pk: &str) -> Result<(), String> {
         .map_err(|e| e.code().unwrap_or("no code").to_string())
 }
 
-/// Whether `pk` is in the engine, read in process (not through the door under test).
+/// A client of the engine at `endpoint` signing with `key_id` and `secret`, as the store signs
+/// (`DynamoStore::local_with_credentials`; the store keeps its own client to itself).
+fn signed_client(endpoint: &str, key_id: &str, secret: &str) -> Client {
+    Client::from_conf(engine_sdk_config(endpoint, T, key_id, secret).build())
+}
+
+/// The SDK configuration of a client of `engine` through its door, signing with its key (as
+/// `EmbeddedDynamo::http_store`).
+fn door_config(engine: &EmbeddedDynamo) -> aws_sdk_dynamodb::config::Builder {
+    let (key_id, secret) = engine.key.credentials();
+    engine_sdk_config(&engine.endpoint, T, key_id, secret)
+}
+
+/// Whether `pk` is in the shared engine's `inproc` table, read in process (not through the door under test).
 async fn present(inproc: &DynamoStore, pk: &str) -> bool {
-    let mut req = inproc
-        .client()
-        .get_item()
-        .table_name(inproc.table())
-        .consistent_read(true);
+    present_in(scim_tests::dynoxide_engine(), inproc.table(), pk).await
+}
+
+/// Whether `pk` is in `engine`'s `table`, read in process (as `EmbeddedDynamo::store` reaches it).
+async fn present_in(engine: &EmbeddedDynamo, table: &str, pk: &str) -> bool {
+    let client = Client::from_conf(
+        local_config(&engine.endpoint, T)
+            .http_client(engine.in_process_http())
+            .allow_no_auth()
+            .build(),
+    );
+    let mut req = client.get_item().table_name(table).consistent_read(true);
     for (k, v) in key_of(pk) {
         req = req.key(k, v);
     }
@@ -108,22 +129,30 @@ async fn unsigned_request_is_refused_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_secret_or_key_id_is_refused_and_changes_nothing() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
-    let wrong = EngineKey::random().store(&endpoint(), inproc.table(), T);
+    let key = EngineKey::random();
+    let (key_id, secret) = key.credentials();
+    let wrong = signed_client(&endpoint(), key_id, secret);
     assert_eq!(
-        put(wrong.client(), inproc.table(), "door#wrong").await,
+        put(&wrong, inproc.table(), "door#wrong").await,
         Err("InvalidSignatureException".into())
     );
-    let stranger =
-        DynamoStore::local_with_credentials(&endpoint(), inproc.table(), T, "AKIDEXAMPLE", "local");
+    let stranger = signed_client(&endpoint(), "AKIDEXAMPLE", "local");
     assert_eq!(
-        put(stranger.client(), inproc.table(), "door#wrong").await,
+        put(&stranger, inproc.table(), "door#wrong").await,
         Err("UnrecognizedClientException".into())
     );
     // what tools used before the door: the environment's (or dummy) credentials
-    let dummy = DynamoStore::local(&endpoint(), inproc.table(), T);
-    assert!(put(dummy.client(), inproc.table(), "door#wrong")
-        .await
-        .is_err());
+    // (as `DynamoStore::local` signs)
+    let key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
+    let dummy = Client::from_conf(
+        local_config(&endpoint(), T)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                key_id, secret, None, None, "test",
+            ))
+            .build(),
+    );
+    assert!(put(&dummy, inproc.table(), "door#wrong").await.is_err());
     assert!(!present(&inproc, "door#wrong").await);
 }
 
@@ -134,7 +163,8 @@ async fn signed_sdk_calls_work() {
     http.warm_up()
         .await
         .expect("DescribeTable through the door");
-    put(http.client(), inproc.table(), "door#signed")
+    let signed = Client::from_conf(door_config(scim_tests::dynoxide_engine()).build());
+    put(&signed, inproc.table(), "door#signed")
         .await
         .expect("signed PutItem");
     assert!(present(&inproc, "door#signed").await);
@@ -171,13 +201,9 @@ impl Intercept for Capture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_body_is_refused_and_changes_nothing() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
-    let signer = scim_tests::dynoxide_engine().http_store(inproc.table(), T);
     let capture = Capture::default();
     let client = Client::from_conf(
-        signer
-            .client()
-            .config()
-            .to_builder()
+        door_config(scim_tests::dynoxide_engine())
             .interceptor(capture.clone())
             .build(),
     );
@@ -210,7 +236,6 @@ async fn tampered_body_is_refused_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_request_is_refused_and_changes_nothing() {
     let inproc = scim_tests::fresh_store(scim_tests::Engine::Dynoxide).await;
-    let signer = scim_tests::dynoxide_engine().http_store(inproc.table(), T);
     let at = |ago: u64| {
         let clock = aws_smithy_async::time::StaticTimeSource::new(
             SystemTime::now() - Duration::from_secs(ago),
@@ -219,10 +244,7 @@ async fn stale_request_is_refused_and_changes_nothing() {
         // succeeds; the point here is the first, stale attempt.
         let no_retry = aws_sdk_dynamodb::config::retry::RetryConfig::disabled();
         Client::from_conf(
-            signer
-                .client()
-                .config()
-                .to_builder()
+            door_config(scim_tests::dynoxide_engine())
                 .time_source(clock)
                 .retry_config(no_retry)
                 .build(),
@@ -265,20 +287,18 @@ async fn strict_door() -> (scim_local::engine::EmbeddedDynamo, String) {
     (engine, table)
 }
 
-/// The raw bytes of a PutItem of `pk` signed by `store`'s client (the SDK's own request, not sent by it)
-/// for the engine at `host`: its head and its body.
-async fn signed_put(store: &DynamoStore, host: &str, pk: &str) -> (Vec<u8>, Vec<u8>) {
+/// The raw bytes of a PutItem of `pk` in `table`, signed with `engine`'s key as the store signs (the SDK's
+/// own request, not sent by it) for the engine at `host`: its head and its body.
+async fn signed_put(
+    engine: &EmbeddedDynamo,
+    table: &str,
+    host: &str,
+    pk: &str,
+) -> (Vec<u8>, Vec<u8>) {
     let capture = Capture::default();
-    let client = Client::from_conf(
-        store
-            .client()
-            .config()
-            .to_builder()
-            .interceptor(capture.clone())
-            .build(),
-    );
+    let client = Client::from_conf(door_config(engine).interceptor(capture.clone()).build());
     assert!(
-        put(&client, store.table(), pk).await.is_err(),
+        put(&client, table, pk).await.is_err(),
         "the interceptor stops the call"
     );
     let (headers, body) = capture.0.lock().unwrap().clone().expect("a signed request");
@@ -368,11 +388,11 @@ async fn idle_sockets_beyond_the_cap_are_refused_and_signed_calls_still_work() {
             started.elapsed()
         );
     }
-    let http = engine.http_store(&table, T);
-    put(http.client(), &table, "door#after-idle")
+    let http = Client::from_conf(door_config(&engine).build());
+    put(&http, &table, "door#after-idle")
         .await
         .expect("signed PutItem once the idle sockets are gone");
-    assert!(present(&engine.store(&table, T), "door#after-idle").await);
+    assert!(present_in(&engine, &table, "door#after-idle").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +407,8 @@ async fn a_request_without_the_key_is_answered_before_its_body_is_read() {
     );
     // A head as the SDK signs it (right key id, fresh date, signed hash) with another signature.
     let (signed, _) = signed_put(
-        &scim_tests::dynoxide_over_http("door-forged"),
+        scim_tests::dynoxide_engine(),
+        "door-forged",
         &host,
         "door#forged",
     )
@@ -433,11 +454,10 @@ async fn a_request_without_the_key_is_answered_before_its_body_is_read() {
 async fn slow_heads_and_bodies_are_cut_off() {
     let (engine, table) = strict_door().await;
     let host = host_of(&engine.endpoint);
-    let http = engine.http_store(&table, T);
     let gap = Duration::from_millis(200);
 
     // A signed head trickled at one byte per 200 ms: cut off after about the header read timeout (1 s).
-    let (head, _) = signed_put(&http, &host, "door#slow-head").await;
+    let (head, _) = signed_put(&engine, &table, &host, "door#slow-head").await;
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
     let (cut, took, _) = trickle(&mut s, &head, gap, Duration::from_secs(6)).await;
     assert!(
@@ -447,7 +467,7 @@ async fn slow_heads_and_bodies_are_cut_off() {
     );
 
     // A signed request whose body is trickled: 408 after the body read timeout, and nothing written.
-    let (head, body) = signed_put(&http, &host, "door#slow-body").await;
+    let (head, body) = signed_put(&engine, &table, &host, "door#slow-body").await;
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut s, &head)
         .await
@@ -461,12 +481,12 @@ async fn slow_heads_and_bodies_are_cut_off() {
         "a trickled body held the connection {took:?}"
     );
     assert!(
-        !present(&engine.store(&table, T), "door#slow-body").await,
+        !present_in(&engine, &table, "door#slow-body").await,
         "nothing was written"
     );
 
     // Control: the same request sent at once is let in.
-    let (head, body) = signed_put(&http, &host, "door#fast").await;
+    let (head, body) = signed_put(&engine, &table, &host, "door#fast").await;
     let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut s, &[head, body].concat())
         .await
@@ -483,7 +503,7 @@ async fn slow_heads_and_bodies_are_cut_off() {
         "{}",
         String::from_utf8_lossy(&answer)
     );
-    assert!(present(&engine.store(&table, T), "door#fast").await);
+    assert!(present_in(&engine, &table, "door#fast").await);
 }
 
 #[cfg(unix)]

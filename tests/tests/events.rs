@@ -380,8 +380,7 @@ async fn reading_the_stream_again_logs_nothing_twice(s: TestServer) {
     );
     // Forget the checkpoints.
     let q = s
-        .store
-        .client()
+        .sdk()
         .query()
         .table_name(s.store.table())
         .key_condition_expression("pk = :p")
@@ -400,8 +399,7 @@ async fn reading_the_stream_again_logs_nothing_twice(s: TestServer) {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        s.store
-            .client()
+        s.sdk()
             .delete_item()
             .table_name(s.store.table())
             .set_key(Some(key))

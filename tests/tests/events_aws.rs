@@ -68,15 +68,12 @@ fn image(
 
 /// Every record of the table's stream, as the DynamoDB event of a Lambda event source mapping: `{"Records": […]}`.
 async fn stream_as_lambda_event(s: &TestServer) -> Value {
-    let creds = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "test");
-    let streams = scim_core::events::consumer::streams_client_like(
-        s.store.client(),
+    let streams = s.store.streams_client(
         &scim_tests::endpoint(Engine::Moto),
-        Some(creds),
+        Some(("local", "local")),
     );
     let d = s
-        .store
-        .client()
+        .sdk()
         .describe_table()
         .table_name(s.store.table())
         .send()

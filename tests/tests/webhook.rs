@@ -364,8 +364,7 @@ async fn a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked(s
 
     // Kept: the tenant's position item holds the parked event (deliverable after the log's retention).
     let item = s
-        .store
-        .client()
+        .sdk()
         .get_item()
         .table_name(s.store.table())
         .key(
@@ -481,8 +480,7 @@ async fn a_parked_event_outlives_the_log_and_a_restart_delivers_it_first(s: Test
         .find(|(_, e)| e["id"] == poison.as_str())
         .map(|(o, _)| *o)
         .unwrap();
-    s.store
-        .client()
+    s.sdk()
         .delete_item()
         .table_name(s.store.table())
         .key("pk", AV::S("T#acme#events".into()))

@@ -3,7 +3,7 @@
 //! deletes expired items only when asked), and the optional webhook delivery ([`crate::webhook`]).
 
 use crate::webhook::{self, WebhookConfig};
-use scim_core::events::consumer::{streams_client_like, ConsumerStats};
+use scim_core::events::consumer::ConsumerStats;
 use scim_core::events::{Consumer, EventLog, EventsConfig};
 use scim_core::store::dynamo::DynamoStore;
 use std::path::Path;
@@ -25,16 +25,10 @@ pub struct LocalEvents {
 /// port: moto), else unsigned (the embedded engine in process).
 pub fn consumer(store: &DynamoStore, endpoint: &str, signed: bool, cfg: &EventsConfig) -> Consumer {
     let log = EventLog::new(store, cfg.retention);
-    let creds = signed.then(|| {
-        let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
-        let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
-        aws_sdk_dynamodb::config::Credentials::new(key, secret, None, None, "scim-local")
-    });
-    Consumer::new(
-        store,
-        streams_client_like(store.client(), endpoint, creds),
-        log,
-    )
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "local".into());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "local".into());
+    let creds = signed.then_some((key.as_str(), secret.as_str()));
+    Consumer::new(store, store.streams_client(endpoint, creds), log)
 }
 
 /// Enable the stream (and TTL) if the table lacks them, then run the consumer, and the webhook delivery

@@ -23,11 +23,13 @@
 //!
 //! Signature: `scim-signature: t=<unix seconds>,v2=<hex HMAC-SHA256(secret, signed string)>`, the signed
 //! string being `<t>\n<event id>\n<event type>\n<body>` ([`signed_string`]).
+//!
+//! Imports `scim_core`'s events log (to read) and store: the positions through its [`DeliveryStore`]
+//! (`store/events.rs`), the tenants through its `TokenStore` — no DynamoDB call of its own.
 
-use aws_sdk_dynamodb::types::AttributeValue as AV;
 use scim_core::events::EventLog;
 use scim_core::store::dynamo::DynamoStore;
-use scim_core::store::TokenStore;
+use scim_core::store::{DeliveryStore, ParkedEvent, TokenStore};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -590,80 +592,38 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-fn key(tenant: &str) -> HashMap<String, AV> {
-    HashMap::from([
-        ("pk".to_string(), AV::S(WEBHOOK_PK.into())),
-        ("sk".to_string(), AV::S(tenant.into())),
-    ])
-}
-
-fn num(item: &HashMap<String, AV>, name: &str) -> Option<u64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
-}
-
-fn text(item: &HashMap<String, AV>, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
 /// The tenant's delivered position and its parked event (without the event's JSON).
 async fn load(store: &DynamoStore, tenant: &str) -> Result<(u64, Option<Trouble>), String> {
-    let r = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .set_key(Some(key(tenant)))
-        .projection_expression(
-            "#a, parkedOrder, parkedId, parkedType, attempts, lastError, parkedAt",
-        )
-        .expression_attribute_names("#a", "after")
-        .consistent_read(true)
-        .send()
+    let p = store
+        .webhook_position(tenant)
         .await
-        .map_err(|e| format!("reading the delivery position: {e}"))?;
-    let item = r.item.unwrap_or_default();
-    let after = num(&item, "after").unwrap_or(0);
-    let parked = num(&item, "parkedOrder").map(|order| Trouble {
+        .map_err(|e| format!("reading the delivery position: {e:?}"))?;
+    let parked = p.parked.map(|e| Trouble {
         tenant: tenant.to_string(),
-        event_id: text(&item, "parkedId").unwrap_or_default(),
-        kind: text(&item, "parkedType").unwrap_or_default(),
-        order,
-        attempts: num(&item, "attempts").unwrap_or(0) as u32,
-        last_error: text(&item, "lastError").unwrap_or_default(),
+        event_id: e.id,
+        kind: e.kind,
+        order: e.order,
+        attempts: e.attempts,
+        last_error: e.last_error,
         parked: true,
-        parked_at: text(&item, "parkedAt"),
+        parked_at: e.parked_at,
     });
-    Ok((after, parked))
+    Ok((p.after, parked))
 }
 
 async fn parked_event(store: &DynamoStore, tenant: &str) -> Result<Option<String>, String> {
-    let r = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .set_key(Some(key(tenant)))
-        .projection_expression("parkedEvent")
-        .consistent_read(true)
-        .send()
+    store
+        .parked_event_json(tenant)
         .await
-        .map_err(|e| format!("reading the parked event: {e}"))?;
-    Ok(r.item.as_ref().and_then(|i| text(i, "parkedEvent")))
+        .map_err(|e| format!("reading the parked event: {e:?}"))
 }
 
 /// The position after a delivered event (and no parked event).
 async fn save_position(store: &DynamoStore, tenant: &str, after: u64) -> Result<(), String> {
-    let mut item = key(tenant);
-    item.insert("after".into(), AV::N(after.to_string()));
     store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
+        .save_webhook_position(tenant, after)
         .await
-        .map_err(|e| format!("saving the delivery position: {e}"))?;
-    Ok(())
+        .map_err(|e| format!("saving the delivery position: {e:?}"))
 }
 
 /// Keep the refused event (its JSON too: it stays deliverable after the log's retention) at the position.
@@ -674,44 +634,25 @@ async fn park(
     t: &Trouble,
     body: &str,
 ) -> Result<(), String> {
-    let mut item = key(tenant);
-    item.insert("after".into(), AV::N(after.to_string()));
-    item.insert("parkedOrder".into(), AV::N(t.order.to_string()));
-    item.insert("parkedId".into(), AV::S(t.event_id.clone()));
-    item.insert("parkedType".into(), AV::S(t.kind.clone()));
-    item.insert("parkedEvent".into(), AV::S(body.to_string()));
-    item.insert("attempts".into(), AV::N(t.attempts.to_string()));
-    item.insert("lastError".into(), AV::S(t.last_error.clone()));
-    item.insert(
-        "parkedAt".into(),
-        AV::S(t.parked_at.clone().unwrap_or_default()),
-    );
+    let parked = ParkedEvent {
+        order: t.order,
+        id: t.event_id.clone(),
+        kind: t.kind.clone(),
+        attempts: t.attempts,
+        last_error: t.last_error.clone(),
+        parked_at: t.parked_at.clone(),
+    };
     store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
+        .park_event(tenant, after, &parked, body)
         .await
-        .map_err(|e| format!("parking the event: {e}"))?;
-    Ok(())
+        .map_err(|e| format!("parking the event: {e:?}"))
 }
 
 async fn note_attempt(store: &DynamoStore, tenant: &str, t: &Trouble) -> Result<(), String> {
     store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .set_key(Some(key(tenant)))
-        .update_expression("SET attempts = :a, lastError = :e")
-        .condition_expression("parkedOrder = :o")
-        .expression_attribute_values(":a", AV::N(t.attempts.to_string()))
-        .expression_attribute_values(":e", AV::S(t.last_error.clone()))
-        .expression_attribute_values(":o", AV::N(t.order.to_string()))
-        .send()
+        .note_parked_attempt(tenant, t.order, t.attempts, &t.last_error)
         .await
-        .map_err(|e| format!("{e}"))?;
-    Ok(())
+        .map_err(|e| format!("{e:?}"))
 }
 
 #[cfg(test)]

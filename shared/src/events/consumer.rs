@@ -10,17 +10,18 @@
 //! Order: records of one item arrive in order within a shard; shards are read oldest first (a parent
 //! before its children), each to its end, so per-resource order holds.
 //!
-//! Imports `store` (the DynamoDB store's client and errors) and the modules beside it.
+//! The table's stream and the checkpoints are read and written through [`DeliveryStore`]
+//! (`store/events.rs`); the stream's records through the DynamoDB Streams client the store makes
+//! ([`DynamoStore::streams_client`]).
+//!
+//! Imports `store` ([`DeliveryStore`], its errors, and the classification of SDK errors for the Streams
+//! calls) and the modules beside it.
 
 use super::event::events_of;
-use super::log::{sdk_err, EventLog, TTL_ATTR};
+use super::log::EventLog;
 use super::record::Change;
-use crate::store::dynamo::DynamoStore;
-use crate::store::StoreError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue as AV, StreamSpecification, StreamViewType, TimeToLiveSpecification,
-    TimeToLiveStatus,
-};
+use crate::store::dynamo::{sdk_err, DynamoStore};
+use crate::store::{DeliveryStore, StoreError};
 use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use std::collections::{HashMap, HashSet};
@@ -42,8 +43,7 @@ pub struct ConsumerStats {
 
 pub struct Consumer {
     streams: aws_sdk_dynamodbstreams::Client,
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    store: Arc<dyn DeliveryStore>,
     log: EventLog,
     stream_arn: Option<String>,
     iterators: HashMap<String, String>,
@@ -56,34 +56,6 @@ pub struct Consumer {
     pub logged_tenants: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
-/// A DynamoDB Streams client that reaches the same engine and region as `dynamo` through the same HTTP
-/// client (the embedded engine's in-process transport too), at `endpoint`; signing with `credentials`, or
-/// unsigned when None (the in-process engine has nothing to authenticate to).
-pub fn streams_client_like(
-    dynamo: &aws_sdk_dynamodb::Client,
-    endpoint: &str,
-    credentials: Option<aws_sdk_dynamodb::config::Credentials>,
-) -> aws_sdk_dynamodbstreams::Client {
-    let c = dynamo.config();
-    let mut b = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint);
-    if let Some(r) = c.region() {
-        b = b.region(r.clone());
-    }
-    if let Some(h) = c.http_client() {
-        b = b.http_client(h);
-    }
-    match credentials {
-        Some(p) => b = b.credentials_provider(p),
-        None => b = b.allow_no_auth(),
-    }
-    if let Some(t) = c.timeout_config() {
-        b = b.timeout_config(t.clone());
-    }
-    aws_sdk_dynamodbstreams::Client::from_conf(b.build())
-}
-
 impl Consumer {
     pub fn new(
         store: &DynamoStore,
@@ -92,8 +64,7 @@ impl Consumer {
     ) -> Self {
         Consumer {
             streams,
-            client: store.client().clone(),
-            table: store.table().to_string(),
+            store: Arc::new(store.clone()),
             log,
             stream_arn: None,
             iterators: HashMap::new(),
@@ -107,64 +78,7 @@ impl Consumer {
     /// Make sure the table has its stream (new and old images) and the TTL on `ttl` — a table created by
     /// an older version has neither (local use; on AWS the template declares both). Returns the stream.
     pub async fn ensure_stream(&mut self) -> Result<String, StoreError> {
-        let d = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(|e| sdk_err("DescribeTable", e))?;
-        let t = d.table();
-        let enabled = t
-            .and_then(|t| t.stream_specification())
-            .is_some_and(|s| s.stream_enabled());
-        if !enabled {
-            let spec = StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
-            self.client
-                .update_table()
-                .table_name(&self.table)
-                .stream_specification(spec)
-                .send()
-                .await
-                .map_err(|e| sdk_err("UpdateTable", e))?;
-            tracing::info!(table = %self.table, "enabled the table's stream for change events");
-        }
-        let ttl = self
-            .client
-            .describe_time_to_live()
-            .table_name(&self.table)
-            .send()
-            .await;
-        let on = ttl
-            .as_ref()
-            .ok()
-            .and_then(|r| r.time_to_live_description())
-            .and_then(|d| d.time_to_live_status());
-        if !matches!(
-            on,
-            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        ) {
-            let spec = TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(TTL_ATTR)
-                .build()
-                .map_err(|e| StoreError::Internal(format!("request build: {e}")))?;
-            if let Err(e) = self
-                .client
-                .update_time_to_live()
-                .table_name(&self.table)
-                .time_to_live_specification(spec)
-                .send()
-                .await
-            {
-                // Retention then relies on the Events API's own filter; nothing is lost.
-                tracing::warn!(error = %e, "could not enable the TTL of the events log");
-            }
-        }
+        self.store.enable_stream().await?;
         self.stream_arn().await
     }
 
@@ -172,23 +86,7 @@ impl Consumer {
         if let Some(a) = &self.stream_arn {
             return Ok(a.clone());
         }
-        let d = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(|e| sdk_err("DescribeTable", e))?;
-        let arn = d
-            .table()
-            .and_then(|t| t.latest_stream_arn())
-            .ok_or_else(|| {
-                StoreError::Internal(format!(
-                    "table {} has no stream; change events need one",
-                    self.table
-                ))
-            })?
-            .to_string();
+        let arn = self.store.stream_arn().await?;
         self.stream_arn = Some(arn.clone());
         Ok(arn)
     }
@@ -323,27 +221,12 @@ impl Consumer {
         arn: &str,
         shard: &str,
     ) -> Result<Option<String>, StoreError> {
-        let cp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AV::S(CHECKPOINT_PK.into()))
-            .key("sk", AV::S(shard.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("GetItem", e))?;
-        let item = cp.item.unwrap_or_default();
-        if item
-            .get("closed")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false)
-        {
+        let cp = self.store.checkpoint(shard).await?;
+        if cp.closed {
             self.closed.insert(shard.to_string());
             return Ok(None);
         }
-        let seq = item.get("seq").and_then(|v| v.as_s().ok()).cloned();
+        let seq = cp.seq;
         let mut req = self
             .streams
             .get_shard_iterator()
@@ -368,32 +251,11 @@ impl Consumer {
     }
 
     async fn checkpoint(&self, shard: &str, seq: &str, closed: bool) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AV::S(CHECKPOINT_PK.into()))
-            .item("sk", AV::S(shard.into()))
-            .item("seq", AV::S(seq.into()))
-            .item("closed", AV::Bool(closed))
-            .send()
-            .await
-            .map_err(|e| sdk_err("PutItem", e))?;
-        Ok(())
+        self.store.save_checkpoint(shard, seq, closed).await
     }
 
     async fn checkpoint_closed(&self, shard: &str) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AV::S(CHECKPOINT_PK.into()))
-            .key("sk", AV::S(shard.into()))
-            .update_expression("SET #c = :t")
-            .expression_attribute_names("#c", "closed")
-            .expression_attribute_values(":t", AV::Bool(true))
-            .send()
-            .await
-            .map_err(|e| sdk_err("UpdateItem", e))?;
-        Ok(())
+        self.store.close_checkpoint(shard).await
     }
 
     /// Poll for ever, every `interval` (records that arrive meanwhile are read in one batch),

@@ -16,18 +16,17 @@
 //! in the same transaction; an event already logged (a retry after a crash) cancels it, is dropped,
 //! and the rest is written — the same event is never logged twice.
 //!
-//! Imports `store` (its errors and the DynamoDB store's client), `config` (how a response is priced) and [`super::event`].
+//! The items are read and written through [`EventLogStore`] (`store/events.rs`; keys in `store/keys.rs`):
+//! this module decides what to write and read, never how.
+//!
+//! Imports `store` (its errors and [`EventLogStore`]), `config` (how a response is priced) and [`super::event`].
 
 use super::cursor::{fingerprint, Position};
 use super::event::Event;
 use crate::store::dynamo::DynamoStore;
-use crate::store::StoreError;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem, Update};
-use aws_sdk_dynamodb::Client;
+use crate::store::{Appended, EventLogStore, LogResume, StoreError};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Events per transaction: two items each, plus the head, within DynamoDB's 100.
@@ -45,14 +44,6 @@ pub const MAX_PAGE: usize = 1000;
 pub const PAGE_BYTES: usize = 3_000_000;
 /// Items the first Query of a page asks for, before it knows how large they are (at most ~5.6 MB).
 const FIRST_QUERY_ITEMS: usize = 16;
-/// The TTL attribute (the table's TimeToLiveSpecification names it).
-pub const TTL_ATTR: &str = "ttl";
-
-use crate::store::keys::{event_ids_pk as ids_pk, events_head_pk as head_pk, events_pk as log_pk};
-fn order_sk(order: u64) -> String {
-    format!("{order:020}")
-}
-
 /// One page of a tenant's events.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -107,17 +98,26 @@ pub struct RawPage {
     pub continuity: Continuity,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EventLog {
-    client: Client,
+    store: Arc<dyn EventLogStore>,
     table: String,
     retention: Duration,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog")
+            .field("table", &self.table)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EventLog {
     pub fn new(store: &DynamoStore, retention: Duration) -> Self {
         EventLog {
-            client: store.client().clone(),
+            store: Arc::new(store.clone()),
             table: store.table().to_string(),
             retention,
         }
@@ -173,8 +173,7 @@ impl EventLog {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             + self.retention)
-            .as_secs()
-            .to_string();
+            .as_secs();
         for attempt in 0..64u32 {
             if pending.is_empty() {
                 return Ok(());
@@ -182,112 +181,29 @@ impl EventLog {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(5u64 << attempt.min(7))).await;
             }
-            let head = self.head(tenant).await?;
-            let mut items = Vec::with_capacity(pending.len() * 2 + 1);
-            let new_head = head + pending.len() as u64;
-            let up = Update::builder()
-                .table_name(&self.table)
-                .key("pk", AV::S(head_pk(tenant)))
-                .key("sk", AV::S("#".into()))
-                .update_expression("SET #n = :new")
-                .condition_expression("attribute_not_exists(#pk) OR #n = :old")
-                .expression_attribute_names("#n", "n")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_values(":new", AV::N(new_head.to_string()))
-                .expression_attribute_values(":old", AV::N(head.to_string()))
-                .build()
-                .map_err(build_err)?;
-            items.push(TransactWriteItem::builder().update(up).build());
-            for (i, (id, json)) in pending.iter().enumerate() {
-                let order = head + 1 + i as u64;
-                let mut ev = HashMap::new();
-                ev.insert("pk".to_string(), AV::S(log_pk(tenant)));
-                ev.insert("sk".to_string(), AV::S(order_sk(order)));
-                ev.insert("id".to_string(), AV::S(id.clone()));
-                ev.insert("ev".to_string(), AV::S(json.clone()));
-                ev.insert(TTL_ATTR.to_string(), AV::N(ttl.clone()));
-                let mut guard = HashMap::new();
-                guard.insert("pk".to_string(), AV::S(ids_pk(tenant)));
-                guard.insert("sk".to_string(), AV::S(id.clone()));
-                guard.insert("o".to_string(), AV::N(order.to_string()));
-                guard.insert(TTL_ATTR.to_string(), AV::N(ttl.clone()));
-                for item in [ev, guard] {
-                    let put = Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(#pk)")
-                        .expression_attribute_names("#pk", "pk")
-                        .build()
-                        .map_err(build_err)?;
-                    items.push(TransactWriteItem::builder().put(put).build());
+            let head = self.store.log_head(tenant).await?;
+            let batch: Vec<(&str, &str)> = pending
+                .iter()
+                .map(|(id, json)| (id.as_str(), json.as_str()))
+                .collect();
+            match self.store.log_append(tenant, head, &batch, ttl).await? {
+                Appended::Written => return Ok(()),
+                Appended::NotWritten { logged } => {
+                    if !logged.is_empty() {
+                        tracing::debug!(tenant, skipped = logged.len(), "events already logged");
+                        let mut i = 0;
+                        pending.retain(|_| {
+                            let keep = !logged.contains(&i);
+                            i += 1;
+                            keep
+                        });
+                    }
+                    // Otherwise the head moved (another writer), a conflict or a passing failure: read
+                    // it again.
                 }
-            }
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(SdkError::ServiceError(se)) => match se.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        let reasons: Vec<&str> = c
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code().unwrap_or("None"))
-                            .collect();
-                        // An id item that exists: that event is in the log already (an earlier delivery).
-                        let logged: Vec<usize> = (0..pending.len())
-                            .filter(|i| reasons.get(2 + 2 * i) == Some(&"ConditionalCheckFailed"))
-                            .collect();
-                        if !logged.is_empty() {
-                            tracing::debug!(
-                                tenant,
-                                skipped = logged.len(),
-                                "events already logged"
-                            );
-                            let mut i = 0;
-                            pending.retain(|_| {
-                                let keep = !logged.contains(&i);
-                                i += 1;
-                                keep
-                            });
-                        }
-                        // Otherwise the head moved (another writer) or a conflict: read it again.
-                    }
-                    other => {
-                        let code = other.code().unwrap_or("unknown");
-                        if !retryable(code) {
-                            return Err(StoreError::Internal(format!(
-                                "TransactWriteItems (events log) failed: {code}"
-                            )));
-                        }
-                    }
-                },
-                Err(e) => tracing::warn!(error = %e, "events log write failed; retrying"),
             }
         }
         Err(StoreError::Contention)
-    }
-
-    async fn head(&self, tenant: &str) -> Result<u64, StoreError> {
-        let r = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AV::S(head_pk(tenant)))
-            .key("sk", AV::S("#".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_err("GetItem", e))?;
-        Ok(r.item
-            .as_ref()
-            .and_then(|i| i.get("n"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0))
     }
 
     /// Up to `limit` events of `tenant` after order `after` (0: from the oldest kept), in order, at most
@@ -358,7 +274,7 @@ impl EventLog {
                 return Ok(page); // caught up: the cursor's own event is the last one
             }
             // Nothing after the start, and the start's own event not found: where is the head?
-            let head = self.head(tenant).await?;
+            let head = self.store.log_head(tenant).await?;
             if after > head {
                 page.continuity = Continuity::BeyondHead;
                 return Ok(page);
@@ -402,13 +318,9 @@ impl EventLog {
             .unwrap_or_default()
             .as_secs();
         let mut s = Scan::default();
-        let mut start: Option<HashMap<String, AV>> = None;
+        let mut start: Option<LogResume> = None;
         let (mut bytes, mut largest, mut expect) = (0usize, 0usize, after + 1);
-        let (op, from) = if anchored && after > 0 {
-            (">=", after)
-        } else {
-            (">", after)
-        };
+        let inclusive = anchored && after > 0;
         loop {
             let wanted =
                 limit + 1 - s.events.len() + usize::from(anchored && s.anchor_id.is_none());
@@ -416,43 +328,23 @@ impl EventLog {
                 .saturating_sub(bytes)
                 .checked_div(largest)
                 .map_or(FIRST_QUERY_ITEMS, |n| n + 1);
-            crate::store::record_call("Query");
             let r = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(format!("#pk = :pk AND #sk {op} :after"))
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", AV::S(log_pk(tenant)))
-                .expression_attribute_values(":after", AV::S(order_sk(from)))
-                .consistent_read(true)
-                .limit(wanted.min(fits).clamp(1, MAX_PAGE + 2) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_err("Query", e))?;
-            let last_key = r.last_evaluated_key;
-            for mut item in r.items.unwrap_or_default() {
-                let order = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|s| s.parse::<u64>().ok());
-                let ttl = item
-                    .get(TTL_ATTR)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<u64>().ok());
+                .store
+                .log_range(
+                    tenant,
+                    after,
+                    inclusive,
+                    wanted.min(fits).clamp(1, MAX_PAGE + 2),
+                    start.take(),
+                )
+                .await?;
+            let last_key = r.resume;
+            for item in r.items {
+                let (order, ttl, id) = (item.order, item.ttl, item.id);
+                let json = item
+                    .json
+                    .filter(|j| serde_json::from_str::<serde::de::IgnoredAny>(j).is_ok());
                 let expired = ttl.is_some_and(|t| t <= now);
-                let id = match item.remove("id") {
-                    Some(AV::S(id)) => id,
-                    _ => String::new(),
-                };
-                let json = match item.remove("ev") {
-                    Some(AV::S(j)) if serde_json::from_str::<serde::de::IgnoredAny>(&j).is_ok() => {
-                        Some(j)
-                    }
-                    _ => None,
-                };
                 let Some(order) = order else { continue };
                 if anchored && order == after && after > 0 {
                     s.anchor_id = Some(id);
@@ -483,7 +375,7 @@ impl EventLog {
                 s.events.push(RawEvent { order, id, json });
             }
             match last_key {
-                Some(k) if !k.is_empty() && !s.more => start = Some(k),
+                Some(k) if !s.more => start = Some(k),
                 _ => break,
             }
         }
@@ -515,51 +407,9 @@ fn encode(e: &Event) -> String {
     serde_json::to_string(&small).unwrap_or_default()
 }
 
-fn retryable(code: &str) -> bool {
-    matches!(
-        code,
-        "TransactionConflictException"
-            | "TransactionInProgressException"
-            | "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "ServiceUnavailable"
-    )
-}
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Internal(format!("request build: {e}"))
-}
-
-/// A failed call: unavailable when it may pass on a retry, internal otherwise.
-pub(crate) fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    op: &str,
-    e: SdkError<E, R>,
-) -> StoreError {
-    match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            StoreError::Unavailable(format!("{op}: {e}"))
-        }
-        _ => {
-            let code = e.code().unwrap_or("unknown");
-            if retryable(code) {
-                StoreError::Unavailable(format!("{op}: {code}"))
-            } else {
-                StoreError::Internal(format!("{op} failed: {code}"))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn order_keys_sort_as_numbers_do() {
-        assert!(order_sk(9) < order_sk(10));
-    }
 
     #[test]
     fn an_oversized_event_is_logged_without_its_resource() {

@@ -4,7 +4,9 @@
 //!
 //! This module owns the contract: [`ResourceStore`], [`MemberStore`], [`TokenStore`], [`ClientStore`]
 //! (OAuth clients, their secrets and WIF trusts, in `clients.rs`), [`TenantStore`] (the tenant register and
-//! the audit trail, whose entries ride in the writes they record: `tenants.rs`) and their sum [`Store`], the types they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
+//! the audit trail, whose entries ride in the writes they record: `tenants.rs`) and their sum [`Store`];
+//! apart from the sum, the change events' [`EventLogStore`] and [`DeliveryStore`] (`events.rs`); the types
+//! they exchange, [`StoreError`] (and its SCIM error), and the per-request usage
 //! measurement ([`measure`]). It imports `error`, `filter`, `model` and `schema`, never its children:
 //! [`keys`] (the key layout) and [`limits`] (DynamoDB's size limits) import only it, `model` and
 //! `schema`; [`dynamo`] builds on all three.
@@ -188,6 +190,12 @@ mod tenants;
 pub use tenants::{
     audit_written, audited, pending_audit, AuditEntry, TenantPage, TenantRecord, TenantState,
     TenantStore, TenantWrite,
+};
+
+mod events;
+pub use events::{
+    Appended, Checkpoint, DeliveryStore, EventLogStore, LogItem, LogItems, LogResume, ParkedEvent,
+    WebhookPosition,
 };
 
 mod clients;

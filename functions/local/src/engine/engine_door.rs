@@ -88,6 +88,12 @@ impl EngineKey {
         scim_core::local_engine::read_engine_key(dir).map(|secret| EngineKey { secret })
     }
 
+    /// The access key id and secret to sign with (for a client of the engine's DynamoDB API beyond the
+    /// store: `scim_core::store::dynamo::engine_sdk_config`; the benchmark's and the tests').
+    pub fn credentials(&self) -> (&'static str, &str) {
+        (ACCESS_KEY_ID, &self.secret)
+    }
+
     /// A store on `table` that reaches the engine at `endpoint` through its door, signing with this key.
     pub fn store(
         &self,

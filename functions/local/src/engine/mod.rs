@@ -32,6 +32,12 @@ impl EmbeddedDynamo {
         )
     }
 
+    /// The in-process transport of [`EmbeddedDynamo::store`], for an SDK client of the engine built
+    /// elsewhere (the tests', reading items the store's traits do not show).
+    pub fn in_process_http(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        in_process::http_client(self.db.clone())
+    }
+
     /// A store on `table` that reaches the engine over its HTTP listener, signing with its key (as
     /// `scim-admin` does).
     pub fn http_store(&self, table: impl Into<String>, call_timeout: Duration) -> DynamoStore {

@@ -17,9 +17,11 @@
 //! | [`tokens`] | tenants and tokens: `TokenStore` | `table` |
 //! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
 //! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
+//! | `events` | the change events' items: `EventLogStore` (the events log), `DeliveryStore` (the table's stream, the consumer's checkpoints, the webhook positions); the Streams client | — |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 
 mod clients;
+mod events;
 mod listing;
 mod members;
 pub mod positions;
@@ -41,6 +43,8 @@ use positions::Positions;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub(crate) use events::sdk_err;
 
 type Item = HashMap<String, AV>;
 
@@ -108,16 +112,7 @@ impl DynamoStore {
         access_key_id: &str,
         secret_access_key: &str,
     ) -> Self {
-        let creds = Credentials::new(
-            access_key_id,
-            secret_access_key,
-            None,
-            None,
-            "scim-local-engine",
-        );
-        let conf = local_config(endpoint, call_timeout)
-            .credentials_provider(creds)
-            .interceptor(ContentSha256);
+        let conf = engine_sdk_config(endpoint, call_timeout, access_key_id, secret_access_key);
         DynamoStore::new(Client::from_conf(conf.build()), table)
     }
 
@@ -140,10 +135,6 @@ impl DynamoStore {
             ),
             table,
         )
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     pub fn table(&self) -> &str {
@@ -182,8 +173,31 @@ impl aws_sdk_dynamodb::config::Intercept for ContentSha256 {
     }
 }
 
-/// SDK configuration for a local DynamoDB API: fixed region unless the environment supplies its own.
-fn local_config(endpoint: &str, call_timeout: Duration) -> aws_sdk_dynamodb::config::Builder {
+/// The SDK configuration of [`DynamoStore::local_with_credentials`]: a local DynamoDB API signed with these
+/// credentials, the body's hash in a signed header ([`ContentSha256`]). Public for the tests and tools
+/// that talk to an engine beyond the store's contract (reading raw items, sending tampered requests);
+/// production code reaches DynamoDB through the store's traits only (`shared/tests/house_rules.rs`).
+pub fn engine_sdk_config(
+    endpoint: &str,
+    call_timeout: Duration,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> aws_sdk_dynamodb::config::Builder {
+    let creds = Credentials::new(
+        access_key_id,
+        secret_access_key,
+        None,
+        None,
+        "scim-local-engine",
+    );
+    local_config(endpoint, call_timeout)
+        .credentials_provider(creds)
+        .interceptor(ContentSha256)
+}
+
+/// SDK configuration for a local DynamoDB API: fixed region unless the environment supplies its own; no
+/// credentials (public, as [`engine_sdk_config`], for tests and tools).
+pub fn local_config(endpoint: &str, call_timeout: Duration) -> aws_sdk_dynamodb::config::Builder {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     aws_sdk_dynamodb::config::Builder::new()
         .behavior_version(BehaviorVersion::latest())
