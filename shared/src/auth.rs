@@ -12,10 +12,10 @@
 //! dictionary to attack and a brute force of the hash is as hopeless as one of the token; a slow hash would
 //! only add latency to every request. The stored hash is useless as a credential. Tokens are never logged.
 
+use crate::cache::TimedLru;
 use crate::error::ScimError;
 use crate::oauth::{access_token, OAuth, TokenRefused};
 use crate::store::{Store, TokenRecord};
-use crate::cache::TimedLru;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -298,15 +298,23 @@ mod tests {
     fn the_token_cache_is_bounded() {
         let a = Auth::tenant_tokens_only().with_token_cache_max(100);
         for i in 0..100 {
-            a.cache.put(digest(&format!("token-{i}")), (format!("t{i}"), None));
+            a.cache
+                .put(digest(&format!("token-{i}")), (format!("t{i}"), None));
         }
         assert_eq!(a.cache.get(&digest("token-0")), Some(("t0".into(), None)));
         for i in 100..130 {
-            a.cache.put(digest(&format!("token-{i}")), (format!("t{i}"), None));
+            a.cache
+                .put(digest(&format!("token-{i}")), (format!("t{i}"), None));
         }
         assert_eq!(a.token_cache_len(), 100);
-        assert!(a.cache.contains(&digest("token-0")), "recently used survives");
-        assert!(!a.cache.contains(&digest("token-1")), "least recently used gone");
+        assert!(
+            a.cache.contains(&digest("token-0")),
+            "recently used survives"
+        );
+        assert!(
+            !a.cache.contains(&digest("token-1")),
+            "least recently used gone"
+        );
         assert!(!a.cache.contains(&digest("token-30")));
         assert!(a.cache.contains(&digest("token-31")));
     }

@@ -39,8 +39,8 @@ mod window;
 
 use crate::auth::{valid_tenant, DEFAULT_TENANT};
 use crate::error::ScimError;
-use serde::{Deserialize, Serialize};
 use lru::LruCache;
+use serde::{Deserialize, Serialize};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -1125,10 +1125,7 @@ mod tests {
         let (tracked, evicted) = m.tracked();
         assert_eq!(tracked, BOUND);
         assert_eq!(evicted.windows, K as u64);
-        assert!(
-            m.summary("t0").is_some(),
-            "a recently used tenant survives"
-        );
+        assert!(m.summary("t0").is_some(), "a recently used tenant survives");
         for i in 1..=K {
             assert!(m.summary(&format!("t{i}")).is_none(), "t{i} was evicted");
         }
@@ -1214,7 +1211,10 @@ mod tests {
         let p3 = m.overview_page(3, 50, Order::Attention);
         assert_eq!(p3.tenants.len(), 20);
         // Past the last page: the last page.
-        assert_eq!(m.overview_page(9, 50, Order::Attention).page.unwrap().page, 3);
+        assert_eq!(
+            m.overview_page(9, 50, Order::Attention).page.unwrap().page,
+            3
+        );
         // The pages together hold every tenant once.
         let mut all: Vec<String> = (1..=3)
             .flat_map(|p| m.overview_page(p, 50, Order::Attention).tenants)
@@ -1250,7 +1250,9 @@ mod tests {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(10_000);
-        let e = ScimError::uniqueness("userName \"ann@contoso.com\" is already in use by another resource");
+        let e = ScimError::uniqueness(
+            "userName \"ann@contoso.com\" is already in use by another resource",
+        );
         let fail = Outcome {
             route: RouteKind::Scim,
             status: 409,
@@ -1265,7 +1267,13 @@ mod tests {
                 for _ in 0..3 {
                     hit(&m, &t, 200);
                 }
-                m.record(&facts(&t, true), "POST", "/x/scim/v2/Users", &fail, Some(&e));
+                m.record(
+                    &facts(&t, true),
+                    "POST",
+                    "/x/scim/v2/Users",
+                    &fail,
+                    Some(&e),
+                );
             }
             let after = rss_kb();
             let started = std::time::Instant::now();

@@ -18,12 +18,12 @@ pub mod credentials;
 pub mod request;
 pub mod signing;
 
+use crate::cache::TimedLru;
 use crate::store::{ClientStore, StoreError, WifTrustRecord};
 use access_token::Claims;
 use assertion::{Jwks, WifTrust};
 use request::{ClientAuth, TokenRequest};
 use signing::KeyRing;
-use crate::cache::TimedLru;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Shortest and longest access-token lifetime (Entra's gallery rules: 60 minutes to 6 hours).

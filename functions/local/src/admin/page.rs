@@ -323,7 +323,11 @@ fn pager(o: &Overview) -> Markup {
     let Some(p) = o.page else {
         return html! {};
     };
-    let first = if p.rows == 0 { 0 } else { (p.page - 1) * p.per_page + 1 };
+    let first = if p.rows == 0 {
+        0
+    } else {
+        (p.page - 1) * p.per_page + 1
+    };
     let last = ((p.page - 1) * p.per_page + o.tenants.len()).min(p.rows);
     let order_words = match p.order {
         Order::Attention => "highest failure ratio of the last hour first",
@@ -529,14 +533,31 @@ mod tests {
         .into_string();
         let took = started.elapsed();
         assert_eq!(page.matches("<tr data-tenant=").count(), 50);
-        assert!(page.contains("<tr data-tenant=\"t07777\""), "the failing tenant leads");
-        assert!(page.contains("Rows 1–50 of 10000"), "{}", &page[..2000.min(page.len())]);
+        assert!(
+            page.contains("<tr data-tenant=\"t07777\""),
+            "the failing tenant leads"
+        );
+        assert!(
+            page.contains("Rows 1–50 of 10000"),
+            "{}",
+            &page[..2000.min(page.len())]
+        );
         assert!(page.contains("href=\"/admin?page=2&amp;per_page=50&amp;order=attention\""));
         assert!(page.contains("No tenant window evicted"));
         assert!(took < std::time::Duration::from_secs(3), "{took:?}");
-        let q = crate::admin::PageQuery::parse(Some("page=200&order=name&per_page=x"), 50, Order::Attention);
+        let q = crate::admin::PageQuery::parse(
+            Some("page=200&order=name&per_page=x"),
+            50,
+            Order::Attention,
+        );
         assert_eq!((q.page, q.per_page, q.order), (200, 50, Order::Name));
-        let last = overview(&m.overview_page(q.page, q.per_page, q.order), None, true, None).into_string();
+        let last = overview(
+            &m.overview_page(q.page, q.per_page, q.order),
+            None,
+            true,
+            None,
+        )
+        .into_string();
         assert!(last.contains("Rows 9951–10000 of 10000"));
         assert!(last.contains("<tr data-tenant=\"t09999\""));
         // Past the bound: the oldest windows are evicted and the page says so.

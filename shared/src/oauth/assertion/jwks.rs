@@ -26,8 +26,8 @@ use super::{Rejected, MAX_KID_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::DecodingKey;
-use serde_json::Value;
 use lru::LruCache;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -80,7 +80,10 @@ impl JwksSettings {
             )),
             allow_http: crate::config::env_flag("SCIM_WIF_ALLOW_HTTP_JWKS"),
             max_urls: crate::cache::max_from_env("SCIM_WIF_JWKS_CACHE_MAX", d.max_urls),
-            max_cache_bytes: crate::cache::max_from_env("SCIM_WIF_JWKS_CACHE_BYTES", d.max_cache_bytes),
+            max_cache_bytes: crate::cache::max_from_env(
+                "SCIM_WIF_JWKS_CACHE_BYTES",
+                d.max_cache_bytes,
+            ),
             ..d
         }
     }
@@ -181,9 +184,8 @@ impl Jwks {
     /// `max_cache_bytes` (the most recently used one always stays).
     fn settle(&self) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let weight = |url: &String, e: &Arc<Entry>| {
-            url.len() + ENTRY_OVERHEAD_BYTES + e.snapshot().bytes
-        };
+        let weight =
+            |url: &String, e: &Arc<Entry>| url.len() + ENTRY_OVERHEAD_BYTES + e.snapshot().bytes;
         let mut total: usize = entries.iter().map(|(u, e)| weight(u, e)).sum();
         while total > self.settings.max_cache_bytes && entries.len() > 1 {
             match entries.pop_lru() {
