@@ -1149,8 +1149,9 @@ mod tests {
         assert_eq!(m.tracked().1.windows, K as u64 + 1);
     }
 
-    /// Unauthenticated requests neither create windows nor keep a tracked one from eviction... they do
-    /// count for it while it is tracked, and never for a tenant that was evicted.
+    /// Unauthenticated requests create no window: once a tenant was evicted, they count as
+    /// `(unattributed)` until the tenant authenticates again. (While it is tracked they count for it, and
+    /// mark it recently used like any request naming it.)
     #[test]
     fn an_evicted_tenant_is_not_recreated_by_unauthenticated_requests() {
         let m = bounded(2);
