@@ -12,14 +12,13 @@
 //! dictionary to attack and a brute force of the hash is as hopeless as one of the token; a slow hash would
 //! only add latency to every request. The stored hash is useless as a credential. Tokens are never logged.
 
+use crate::cache::TimedLru;
 use crate::error::ScimError;
 use crate::oauth::{access_token, OAuth, TokenRefused};
 use crate::store::{Store, TokenRecord};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 /// The internal id of the directory served at the base URL (single-tenant mode); no tenant id can be it.
@@ -28,16 +27,33 @@ pub const DEFAULT_TENANT: &str = "default";
 /// How long a verified tenant token is trusted without asking the store again (revocation delay).
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// Most tenant-token checks cached (`SCIM_TOKEN_CACHE_MAX`, default 10,000): beyond it the least recently
+/// used is dropped, and read from the store again at its next use (one GetItem). About
+/// [`TOKEN_CACHE_ENTRY_BYTES`] each, so at most about 5 MB at the default.
+pub const DEFAULT_TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Bytes of one cached check: the 32-byte hash key, the tenant id and bound user id (strings up to 63 and
+/// 36 bytes with their headers), the instant, the LRU node's links and the map's slot — 507 measured
+/// (`cache::tests::cache_entry_bytes`).
+pub const TOKEN_CACHE_ENTRY_BYTES: usize = 512;
+
 pub struct Auth {
     single: Option<[u8; 32]>,
     /// OAuth (token endpoint and access tokens), when a signing key ring is configured.
     oauth: Option<Arc<OAuth>>,
-    /// token hash → (tenant, bound user, verified at)
-    cache: Mutex<HashMap<String, CachedToken>>,
+    /// token hash → (tenant, bound user), each for [`TOKEN_CACHE_TTL`], at most `SCIM_TOKEN_CACHE_MAX`.
+    cache: TimedLru<[u8; 32], CachedToken>,
 }
 
-/// A tenant token's cached check: its tenant, the user it is bound to (if any), when it was verified.
-type CachedToken = (String, Option<String>, Instant);
+/// A tenant token's cached check: its tenant and the user it is bound to (if any).
+type CachedToken = (String, Option<String>);
+
+fn token_cache() -> TimedLru<[u8; 32], CachedToken> {
+    TimedLru::new(
+        crate::cache::max_from_env("SCIM_TOKEN_CACHE_MAX", DEFAULT_TOKEN_CACHE_MAX),
+        TOKEN_CACHE_TTL,
+    )
+}
 
 /// The hex SHA-256 of a token: its identity in the store.
 pub fn token_hash(token: &str) -> String {
@@ -90,7 +106,7 @@ impl Auth {
         Ok(Auth {
             single: Some(digest(t)),
             oauth: None,
-            cache: Mutex::new(HashMap::new()),
+            cache: token_cache(),
         })
     }
 
@@ -99,8 +115,19 @@ impl Auth {
         Auth {
             single: None,
             oauth: None,
-            cache: Mutex::new(HashMap::new()),
+            cache: token_cache(),
         }
+    }
+
+    /// At most `max` tenant-token checks cached (instead of `SCIM_TOKEN_CACHE_MAX`).
+    pub fn with_token_cache_max(mut self, max: usize) -> Self {
+        self.cache = TimedLru::new(max, TOKEN_CACHE_TTL);
+        self
+    }
+
+    /// Tenant-token checks cached now.
+    pub fn token_cache_len(&self) -> usize {
+        self.cache.len()
     }
 
     /// Accept OAuth access tokens too (and serve the token endpoint), when `oauth` is given.
@@ -152,18 +179,15 @@ impl Auth {
                 Err(TokenRefused::Store(e)) => Err(ScimError::from(e)),
             };
         }
-        let hash = token_hash(token);
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((t, user, at)) = cache.get(&hash) {
-                if at.elapsed() < TOKEN_CACHE_TTL {
-                    return if t == tenant && valid_tenant(t) {
-                        Ok(user.clone())
-                    } else {
-                        Err(invalid())
-                    };
-                }
-            }
+        let key = digest(token);
+        if let Some((t, user)) = self.cache.get(&key) {
+            return if t == tenant && valid_tenant(&t) {
+                Ok(user)
+            } else {
+                Err(invalid())
+            };
         }
+        let hash = hex::encode(key); // = token_hash(token)
         let record: Option<TokenRecord> = store.token(&hash).await.map_err(ScimError::from)?;
         match record {
             Some(r) => {
@@ -174,12 +198,7 @@ impl Auth {
                 if ok {
                     note_use(store, &hash, r.last_used).await;
                 }
-                if let Ok(mut cache) = self.cache.lock() {
-                    if cache.len() > 10_000 {
-                        cache.clear();
-                    }
-                    cache.insert(hash, (r.tenant, r.user, Instant::now()));
-                }
+                self.cache.put(key, (r.tenant, r.user));
                 if ok {
                     Ok(user)
                 } else {
@@ -289,6 +308,32 @@ mod tests {
         assert!(Auth::from_token("short").is_err());
         assert!(!format!("{:?}", Auth::from_token(T).unwrap()).contains(T));
         assert_eq!(generate_token().len(), 64);
+    }
+
+    /// The tenant-token cache holds at most its bound, least recently used dropped first.
+    #[test]
+    fn the_token_cache_is_bounded() {
+        let a = Auth::tenant_tokens_only().with_token_cache_max(100);
+        for i in 0..100 {
+            a.cache
+                .put(digest(&format!("token-{i}")), (format!("t{i}"), None));
+        }
+        assert_eq!(a.cache.get(&digest("token-0")), Some(("t0".into(), None)));
+        for i in 100..130 {
+            a.cache
+                .put(digest(&format!("token-{i}")), (format!("t{i}"), None));
+        }
+        assert_eq!(a.token_cache_len(), 100);
+        assert!(
+            a.cache.contains(&digest("token-0")),
+            "recently used survives"
+        );
+        assert!(
+            !a.cache.contains(&digest("token-1")),
+            "least recently used gone"
+        );
+        assert!(!a.cache.contains(&digest("token-30")));
+        assert!(a.cache.contains(&digest("token-31")));
     }
 
     #[test]

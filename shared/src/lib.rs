@@ -33,6 +33,7 @@ macro_rules! entra_fixture {
 pub mod auth;
 pub mod bootstrap;
 pub mod bulk;
+pub mod cache;
 pub mod config;
 pub mod discovery;
 pub mod error;

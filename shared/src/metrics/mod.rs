@@ -22,6 +22,15 @@
 //! Failed requests keep only method, path (no query), status, `scimType`, a redacted detail and the time
 //! ([`redact`]): never a token, a body or a value the client sent.
 //!
+//! **Bounded by count and memory** ([`MetricsConfig::max_tenants`]): at most `SCIM_METRICS_MAX_TENANTS`
+//! tenant windows are kept (default: [`DEFAULT_MEMORY_BUDGET`] divided by the estimated bytes of one
+//! full window, [`Window::estimated_bytes`] — 1,693 at the defaults), in least-recently-used order
+//! (an `lru::LruCache` under one mutex): a request of a tenant not tracked when the map is full evicts the
+//! tenant whose last request is the oldest. An evicted window's figures are gone; what is left of it is
+//! counted in [`Evicted`] (windows evicted, and their since-start counts), shown on the operator page and
+//! in its JSON. The [`ALL`] figures are kept in their own window, never evicted, so they stay exact for
+//! every request since start; a tenant's own figures cover the time since its window was last created.
+//!
 //! Imports: the crate's `error` (`scimType`), `schema` (via `redact`), `auth` (tenant ids), `config`.
 
 pub mod emf;
@@ -30,9 +39,10 @@ mod window;
 
 use crate::auth::{valid_tenant, DEFAULT_TENANT};
 use crate::error::ScimError;
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use window::Window;
 
@@ -40,8 +50,9 @@ use window::Window;
 pub const ALL: &str = "(all)";
 /// Requests no tenant can be named for (see the module's opening).
 pub const UNATTRIBUTED: &str = "(unattributed)";
-/// Most tenants tracked in process; later ones are counted under [`UNATTRIBUTED`].
-pub const MAX_TENANTS: usize = 10_000;
+/// Memory the tenant windows may take at the default `SCIM_METRICS_MAX_TENANTS`: the default count is this
+/// divided by [`Window::estimated_bytes`] (64 MiB: an eighth of a 512 MB Lambda function).
+pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 /// Unauthenticated and failed token-endpoint requests kept per tenant (and for [`ALL`], [`UNATTRIBUTED`]):
 /// at most this many, and never more than `SCIM_METRICS_FAILURES_KEPT`.
 pub const UNAUTHENTICATED_KEPT: usize = 20;
@@ -265,9 +276,72 @@ pub struct Overview {
     pub since: String,
     /// Every request together.
     pub all: TenantRow,
-    /// Tenants (and [`UNATTRIBUTED`] when it has requests), by name.
+    /// Tenants (and [`UNATTRIBUTED`] when it has requests): all of them from [`Metrics::overview`], by
+    /// name; one page of them from [`Metrics::overview_page`], in the order asked for.
     pub tenants: Vec<TenantRow>,
+    /// Tenant windows tracked now (not counting [`UNATTRIBUTED`]).
+    #[serde(default)]
+    pub tenants_tracked: usize,
+    /// Most tenant windows kept (`SCIM_METRICS_MAX_TENANTS`).
+    #[serde(default)]
+    pub max_tenants: usize,
+    /// Windows evicted to stay within `max_tenants`, and what they had counted.
+    #[serde(default)]
+    pub evicted: Evicted,
+    /// The page shown, when paged ([`Metrics::overview_page`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageInfo>,
 }
+
+/// Tenant windows evicted (least recently used first) to keep at most `SCIM_METRICS_MAX_TENANTS`: their
+/// figures are lost, except their since-start counts, added up here. [`ALL`] is unaffected (it counts every
+/// request in its own window), so `all.total` = the tenants' totals + [`UNATTRIBUTED`]'s + `evicted.total`
+/// (+ the earlier figures of tenants evicted and tracked again, which are in `evicted.total` too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evicted {
+    pub windows: u64,
+    pub total: Counts,
+}
+
+/// Which tenants come first in a paged overview.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// The ones needing attention: highest last-hour failure ratio first, then most last-hour failures,
+    /// then most last-hour requests, then by name.
+    #[default]
+    Attention,
+    /// Most last-hour requests first, then by name.
+    Requests,
+    /// By name ([`UNATTRIBUTED`] last).
+    Name,
+}
+
+impl Order {
+    pub fn parse(s: &str) -> Option<Order> {
+        match s {
+            "attention" | "ratio" => Some(Order::Attention),
+            "requests" => Some(Order::Requests),
+            "name" => Some(Order::Name),
+            _ => None,
+        }
+    }
+}
+
+/// Which page of the tenants an overview holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    /// 1-based.
+    pub page: usize,
+    pub per_page: usize,
+    /// Rows in all (tenants, and [`UNATTRIBUTED`] when it has requests).
+    pub rows: usize,
+    pub pages: usize,
+    pub order: Order,
+}
+
+/// Most rows on one page of the overview.
+pub const MAX_PER_PAGE: usize = 500;
 
 /// Settings, from the environment (README, "Configuration").
 #[derive(Debug, Clone)]
@@ -279,6 +353,9 @@ pub struct MetricsConfig {
     /// One embedded-metric-format line per request on standard output (`SCIM_METRICS_EMF`, default on
     /// Lambda only), in namespace `SCIM_METRICS_NAMESPACE` (default `ScimDynamo`).
     pub emf: Option<emf::Emf>,
+    /// Most tenant windows kept (`SCIM_METRICS_MAX_TENANTS`; default [`MetricsConfig::default_max_tenants`]);
+    /// beyond it the least recently used is evicted. At least 1.
+    pub max_tenants: usize,
 }
 
 impl MetricsConfig {
@@ -293,14 +370,32 @@ impl MetricsConfig {
             .ok()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| emf::DEFAULT_NAMESPACE.into());
+        let failures_kept = std::env::var("SCIM_METRICS_FAILURES_KEPT")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(50);
         MetricsConfig {
             enabled: flag("SCIM_METRICS").unwrap_or(true),
-            failures_kept: std::env::var("SCIM_METRICS_FAILURES_KEPT")
+            failures_kept,
+            emf: emf_on.then(|| emf::Emf::stdout(namespace)),
+            max_tenants: std::env::var("SCIM_METRICS_MAX_TENANTS")
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(50),
-            emf: emf_on.then(|| emf::Emf::stdout(namespace)),
+                .unwrap_or_else(|| Self::default_max_tenants(failures_kept))
+                .max(1),
         }
+    }
+
+    /// [`DEFAULT_MEMORY_BUDGET`] over the estimated bytes of one full window (1,693 with 50 failures
+    /// kept; 6,069 with none).
+    pub fn default_max_tenants(failures_kept: usize) -> usize {
+        (DEFAULT_MEMORY_BUDGET / Window::estimated_bytes(failures_kept)).max(1)
+    }
+
+    /// The memory bound of the tenant windows: `max_tenants` × the estimated bytes of a full window.
+    pub fn memory_bound(&self) -> usize {
+        self.max_tenants
+            .saturating_mul(Window::estimated_bytes(self.failures_kept))
     }
 }
 
@@ -310,31 +405,39 @@ impl Default for MetricsConfig {
             enabled: true,
             failures_kept: 50,
             emf: None,
+            max_tenants: Self::default_max_tenants(50),
         }
     }
 }
 
 type Shared = Arc<Mutex<Window>>;
 
-/// The recorder and its in-process figures. Per request: one read lock to find the tenant, two short
-/// locks (the tenant's and the total's) around a few additions; the failure path also redacts the detail.
+/// The recorder and its in-process figures. Per request: one short lock to find the tenant (and mark it
+/// recently used), two short locks (the tenant's and the total's) around a few additions; the failure path
+/// also redacts the detail.
 pub struct Metrics {
     cfg: MetricsConfig,
     since: SystemTime,
     all: Mutex<Window>,
     unattributed: Mutex<Window>,
-    tenants: RwLock<HashMap<String, Shared>>,
+    /// At most `cfg.max_tenants`, least recently used evicted first.
+    tenants: Mutex<LruCache<String, Shared>>,
+    evicted: Mutex<Evicted>,
 }
 
 impl Metrics {
     pub fn new(cfg: MetricsConfig) -> Self {
         let kept = cfg.failures_kept;
+        let cfg_max_tenants = cfg.max_tenants;
         Metrics {
             cfg,
             since: SystemTime::now(),
             all: Mutex::new(Window::new(kept)),
             unattributed: Mutex::new(Window::new(kept)),
-            tenants: RwLock::new(HashMap::new()),
+            tenants: Mutex::new(LruCache::new(
+                NonZeroUsize::new(cfg_max_tenants).unwrap_or(NonZeroUsize::MIN),
+            )),
+            evicted: Mutex::new(Evicted::default()),
         }
     }
 
@@ -352,23 +455,28 @@ impl Metrics {
     }
 
     /// The tracked window of `tenant`, created when the request may name it (see the module's opening).
+    /// When the map is full, a new tenant evicts the least recently used one (counted in [`Evicted`]).
     fn window_for(&self, tenant: Option<&str>, authenticated: bool) -> Option<Shared> {
         let t = tenant?;
-        if let Some(w) = self.tenants.read().ok()?.get(t) {
+        let mut map = self.tenants.lock().ok()?;
+        if let Some(w) = map.get(t) {
             return Some(w.clone());
         }
         if !(authenticated || t == DEFAULT_TENANT) {
             return None;
         }
-        let mut map = self.tenants.write().ok()?;
-        if map.len() >= MAX_TENANTS && !map.contains_key(t) {
-            return None;
+        let w: Shared = Arc::new(Mutex::new(Window::new(self.cfg.failures_kept)));
+        let pushed = map.push(t.to_string(), w.clone());
+        drop(map);
+        if let Some((_, old)) = pushed {
+            // Read the evicted window's counts outside the map's lock (a request may still hold it).
+            let total = old.lock().map(|o| o.total()).unwrap_or_default();
+            if let Ok(mut e) = self.evicted.lock() {
+                e.windows += 1;
+                e.total.merge(&total);
+            }
         }
-        Some(
-            map.entry(t.to_string())
-                .or_insert_with(|| Arc::new(Mutex::new(Window::new(self.cfg.failures_kept))))
-                .clone(),
-        )
+        Some(w)
     }
 
     /// Count one finished request. `error` is the SCIM error it was answered with, if any (its `detail`
@@ -399,7 +507,7 @@ impl Metrics {
         let failed = outcome.is_failure().then(|| FailedRequest {
             at: rfc3339(now),
             tenant: label.to_string(),
-            method: method.to_string(),
+            method: redact::cut(method.to_string(), 16),
             path: redact::path(path),
             status: outcome.status,
             scim_type: outcome.scim_type.map(str::to_string),
@@ -448,23 +556,86 @@ impl Metrics {
         }
     }
 
-    /// Every tenant's line, and the total.
+    /// Every tenant's line (by name, [`UNATTRIBUTED`] last), and the total. Unpaged: the operator page
+    /// uses [`Metrics::overview_page`].
     pub fn overview(&self) -> Overview {
         let m = Self::now_minute();
-        let mut tenants: Vec<TenantRow> = Vec::new();
-        if let Ok(map) = self.tenants.read() {
-            for (name, w) in map.iter() {
-                if let Ok(w) = w.lock() {
-                    tenants.push(Self::row(name, &w, m));
-                }
-            }
-        }
+        let mut tenants = self.rows(m);
         tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
         if let Ok(w) = self.unattributed.lock() {
             if w.total() != Counts::default() {
                 tenants.push(Self::row(UNATTRIBUTED, &w, m));
             }
         }
+        self.overview_of(tenants, m, None)
+    }
+
+    /// One page (1-based; past the last, the last) of `per_page` rows (1 to [`MAX_PER_PAGE`]) of the
+    /// tenants' lines in `order` ([`UNATTRIBUTED`] among them, when it has requests), and the total. Every
+    /// tracked window is read once (a few hundred additions each) and only the page is returned.
+    pub fn overview_page(&self, page: usize, per_page: usize, order: Order) -> Overview {
+        let m = Self::now_minute();
+        let mut rows = self.rows(m);
+        if let Ok(w) = self.unattributed.lock() {
+            if w.total() != Counts::default() {
+                rows.push(Self::row(UNATTRIBUTED, &w, m));
+            }
+        }
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let total_rows = rows.len();
+        let pages = total_rows.div_ceil(per_page).max(1);
+        let page = page.clamp(1, pages);
+        let ratio = |r: &TenantRow| r.last_hour.failure_ratio().unwrap_or(-1.0);
+        let cmp = |a: &TenantRow, b: &TenantRow| match order {
+            Order::Attention => ratio(b)
+                .total_cmp(&ratio(a))
+                .then(b.last_hour.failures.cmp(&a.last_hour.failures))
+                .then(b.last_hour.requests.cmp(&a.last_hour.requests))
+                .then(a.tenant.cmp(&b.tenant)),
+            Order::Requests => b
+                .last_hour
+                .requests
+                .cmp(&a.last_hour.requests)
+                .then(a.tenant.cmp(&b.tenant)),
+            Order::Name => (a.tenant == UNATTRIBUTED)
+                .cmp(&(b.tenant == UNATTRIBUTED))
+                .then(a.tenant.cmp(&b.tenant)),
+        };
+        let start = (page - 1) * per_page;
+        let end = (start + per_page).min(total_rows);
+        // Only the rows up to the page's end need to be in order.
+        if end < total_rows {
+            rows.select_nth_unstable_by(end, cmp);
+            rows.truncate(end);
+        }
+        rows.sort_by(cmp);
+        let tenants = rows.split_off(start.min(rows.len()));
+        self.overview_of(
+            tenants,
+            m,
+            Some(PageInfo {
+                page,
+                per_page,
+                rows: total_rows,
+                pages,
+                order,
+            }),
+        )
+    }
+
+    /// Every tracked tenant's line, in no order. The map's lock is held only to copy the handles.
+    fn rows(&self, m: u64) -> Vec<TenantRow> {
+        let handles: Vec<(String, Shared)> = match self.tenants.lock() {
+            Ok(map) => map.iter().map(|(k, w)| (k.clone(), w.clone())).collect(),
+            Err(_) => Vec::new(),
+        };
+        handles
+            .iter()
+            .filter_map(|(name, w)| w.lock().ok().map(|w| Self::row(name, &w, m)))
+            .collect()
+    }
+
+    fn overview_of(&self, tenants: Vec<TenantRow>, m: u64, page: Option<PageInfo>) -> Overview {
         let all = self
             .all
             .lock()
@@ -475,7 +646,19 @@ impl Metrics {
             since: rfc3339(self.since),
             all,
             tenants,
+            tenants_tracked: self.tenants.lock().map(|t| t.len()).unwrap_or(0),
+            max_tenants: self.cfg.max_tenants,
+            evicted: self.evicted.lock().map(|e| *e).unwrap_or_default(),
+            page,
         }
+    }
+
+    /// Tenant windows tracked now, and evicted so far.
+    pub fn tracked(&self) -> (usize, Evicted) {
+        (
+            self.tenants.lock().map(|t| t.len()).unwrap_or(0),
+            self.evicted.lock().map(|e| *e).unwrap_or_default(),
+        )
     }
 
     /// One tenant's figures ([`ALL`] and [`UNATTRIBUTED`] too); None for a tenant never counted.
@@ -496,7 +679,8 @@ impl Metrics {
             ALL => self.all.lock().ok().map(|w| read(&w)),
             UNATTRIBUTED => self.unattributed.lock().ok().map(|w| read(&w)),
             t => {
-                let w = self.tenants.read().ok()?.get(t)?.clone();
+                // Reading a tenant does not make it recently used: only its requests do.
+                let w = self.tenants.lock().ok()?.peek(t)?.clone();
                 let w = w.lock().ok()?;
                 Some(read(&w))
             }
@@ -906,6 +1090,205 @@ mod tests {
                 "record ({name}): {:.0} ns per request",
                 started.elapsed().as_nanos() as f64 / f64::from(n)
             );
+        }
+    }
+
+    fn bounded(max_tenants: usize) -> Metrics {
+        Metrics::new(MetricsConfig {
+            max_tenants,
+            ..MetricsConfig::default()
+        })
+    }
+
+    fn hit(m: &Metrics, t: &str, status: u16) {
+        m.record(
+            &facts(t, true),
+            "GET",
+            &format!("/{t}/scim/v2/Users"),
+            &ok(status),
+            None,
+        );
+    }
+
+    /// At most `max_tenants` windows: bound + K tenants leave the bound tracked, the least recently used
+    /// gone, a recently used one kept; the evictions are counted and the total stays exact.
+    #[test]
+    fn tenant_windows_are_bounded_least_recently_used_first() {
+        const BOUND: usize = 100;
+        const K: usize = 25;
+        let m = bounded(BOUND);
+        for i in 0..BOUND {
+            hit(&m, &format!("t{i}"), 200);
+        }
+        // t0 is the oldest; touch it so that t1 becomes the least recently used.
+        hit(&m, "t0", 404);
+        for i in BOUND..BOUND + K {
+            hit(&m, &format!("t{i}"), 200);
+        }
+        let (tracked, evicted) = m.tracked();
+        assert_eq!(tracked, BOUND);
+        assert_eq!(evicted.windows, K as u64);
+        assert!(m.summary("t0").is_some(), "a recently used tenant survives");
+        for i in 1..=K {
+            assert!(m.summary(&format!("t{i}")).is_none(), "t{i} was evicted");
+        }
+        assert!(m.summary(&format!("t{}", K + 1)).is_some());
+        assert!(m.summary(&format!("t{}", BOUND + K - 1)).is_some());
+        // Reading a tenant's figures does not keep it: only its requests do.
+        let o = m.overview();
+        assert_eq!(o.tenants.len(), BOUND);
+        assert_eq!((o.tenants_tracked, o.max_tenants), (BOUND, BOUND));
+        assert_eq!(o.evicted.windows, K as u64);
+        assert_eq!(o.evicted.total.requests, K as u64);
+        // The total counts every request; the tenants' figures plus the evicted ones add up to it.
+        assert_eq!(o.all.total.requests, (BOUND + K + 1) as u64);
+        assert_eq!(o.all.total.failures, 1);
+        let kept: u64 = o.tenants.iter().map(|r| r.total.requests).sum();
+        assert_eq!(kept + o.evicted.total.requests, o.all.total.requests);
+        // An evicted tenant that comes back starts a new window.
+        hit(&m, "t1", 200);
+        assert_eq!(m.summary("t1").unwrap().total.requests, 1);
+        assert_eq!(m.tracked().0, BOUND);
+        assert_eq!(m.tracked().1.windows, K as u64 + 1);
+    }
+
+    /// Unauthenticated requests create no window: once a tenant was evicted, they count as
+    /// `(unattributed)` until the tenant authenticates again. (While it is tracked they count for it, and
+    /// mark it recently used like any request naming it.)
+    #[test]
+    fn an_evicted_tenant_is_not_recreated_by_unauthenticated_requests() {
+        let m = bounded(2);
+        hit(&m, "a", 200);
+        hit(&m, "b", 200);
+        hit(&m, "c", 200);
+        assert!(m.summary("a").is_none());
+        m.record(
+            &facts("a", false),
+            "GET",
+            "/a/scim/v2/Users",
+            &ok(401),
+            None,
+        );
+        assert!(m.summary("a").is_none());
+        assert_eq!(m.summary(UNATTRIBUTED).unwrap().total.unauthenticated, 1);
+        assert_eq!(m.tracked().0, 2);
+    }
+
+    #[test]
+    fn the_default_bound_follows_the_memory_budget() {
+        let c = MetricsConfig::default();
+        let per = Window::estimated_bytes(50);
+        assert!((20_000..80_000).contains(&per), "{per} bytes per window");
+        assert_eq!(c.max_tenants, DEFAULT_MEMORY_BUDGET / per);
+        assert!(c.memory_bound() <= DEFAULT_MEMORY_BUDGET);
+        assert!(MetricsConfig::default_max_tenants(0) > c.max_tenants);
+        println!(
+            "window: {per} bytes at 50 kept ({} tenants), {} bytes at 0 ({} tenants)",
+            c.max_tenants,
+            Window::estimated_bytes(0),
+            MetricsConfig::default_max_tenants(0)
+        );
+    }
+
+    #[test]
+    fn the_overview_is_paged_worst_first() {
+        let m = bounded(1_000);
+        for i in 0..120 {
+            let t = format!("t{i:03}");
+            for _ in 0..(i % 7 + 1) {
+                hit(&m, &t, 200);
+            }
+        }
+        // t005 fails half its requests, t050 a third: they lead.
+        hit(&m, "t050", 500);
+        for _ in 0..6 {
+            hit(&m, "t005", 409);
+        }
+        let p1 = m.overview_page(1, 50, Order::Attention);
+        let info = p1.page.unwrap();
+        assert_eq!((info.page, info.pages, info.rows), (1, 3, 120));
+        assert_eq!(p1.tenants.len(), 50);
+        assert_eq!(p1.tenants[0].tenant, "t005");
+        assert_eq!(p1.tenants[1].tenant, "t050");
+        let p3 = m.overview_page(3, 50, Order::Attention);
+        assert_eq!(p3.tenants.len(), 20);
+        // Past the last page: the last page.
+        assert_eq!(
+            m.overview_page(9, 50, Order::Attention).page.unwrap().page,
+            3
+        );
+        // The pages together hold every tenant once.
+        let mut all: Vec<String> = (1..=3)
+            .flat_map(|p| m.overview_page(p, 50, Order::Attention).tenants)
+            .map(|r| r.tenant)
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 120);
+        let by_name = m.overview_page(1, 10, Order::Name);
+        assert_eq!(by_name.tenants[0].tenant, "t000");
+        assert_eq!(by_name.tenants[9].tenant, "t009");
+        let busiest = m.overview_page(1, 1, Order::Requests);
+        assert_eq!(busiest.tenants[0].tenant, "t005");
+    }
+
+    /// Memory of N tenant windows, measured (`cargo test --release -p scim-core window_memory --
+    /// --ignored --nocapture`; Linux only, reads VmRSS): 10,000 tenants into a recorder bounded at its
+    /// default, then into an unbounded one. Each tenant sends a few requests and one failure.
+    #[test]
+    #[ignore]
+    fn window_memory() {
+        fn rss_kb() -> u64 {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                })
+                .unwrap_or(0)
+        }
+        let n: usize = std::env::var("TENANTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let e = ScimError::uniqueness(
+            "userName \"ann@contoso.com\" is already in use by another resource",
+        );
+        let fail = Outcome {
+            route: RouteKind::Scim,
+            status: 409,
+            scim_type: Some("uniqueness"),
+            latency_ms: 2.0,
+        };
+        for max in [MetricsConfig::default().max_tenants, n] {
+            let before = rss_kb();
+            let m = bounded(max);
+            for i in 0..n {
+                let t = format!("tenant-{i:05}");
+                for _ in 0..3 {
+                    hit(&m, &t, 200);
+                }
+                m.record(
+                    &facts(&t, true),
+                    "POST",
+                    "/x/scim/v2/Users",
+                    &fail,
+                    Some(&e),
+                );
+            }
+            let after = rss_kb();
+            let started = std::time::Instant::now();
+            let page = m.overview_page(1, 50, Order::Attention);
+            println!(
+                "{n} tenants, bound {max}: tracked {}, evicted {}, RSS +{} KB ({:.1} KB per tracked window); overview page in {:?}",
+                page.tenants_tracked,
+                page.evicted.windows,
+                after.saturating_sub(before),
+                after.saturating_sub(before) as f64 / page.tenants_tracked as f64,
+                started.elapsed()
+            );
+            drop(m);
         }
     }
 

@@ -162,7 +162,8 @@ pub fn detail(detail: &str) -> String {
 /// name in a path (`/Users/ann@contoso.com`) leaves no trace of it.
 pub fn path(path: &str) -> String {
     let path = path.split('?').next().unwrap_or("");
-    path.split('/')
+    let joined = path
+        .split('/')
         .map(|seg| {
             if seg.contains('@') || seg.to_ascii_lowercase().contains("%40") || seg.len() > 100 {
                 HIDDEN
@@ -171,12 +172,35 @@ pub fn path(path: &str) -> String {
             }
         })
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    cut(joined, MAX_PATH)
+}
+
+/// Longest path kept (characters; longer ones are cut and end in `…`), so a kept request's size is bounded.
+pub const MAX_PATH: usize = 200;
+
+/// `s` cut to `max` characters, with `…` after a cut.
+pub fn cut(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut c: String = s.chars().take(max).collect();
+    c.push('…');
+    c
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_paths_are_cut() {
+        let p = format!("/acme/scim/v2/{}", "a/".repeat(500));
+        let kept = path(&p);
+        assert_eq!(kept.chars().count(), MAX_PATH + 1);
+        assert!(kept.ends_with('…'));
+        assert_eq!(path("/acme/scim/v2/Users"), "/acme/scim/v2/Users");
+    }
 
     #[test]
     fn quoted_values_are_hidden_and_schema_names_kept() {

@@ -120,6 +120,12 @@ pub(super) struct Window {
     unauthenticated_kept: usize,
 }
 
+/// Estimated heap bytes of one kept [`FailedRequest`] beyond its own struct: a typical one (time 20,
+/// tenant up to 63, method, a path of 40–60, `scimType`, a redacted detail of 100–150 bytes, allocator
+/// rounding). The worst case — a 200-character path and a 300-character detail of 4-byte characters — is
+/// about 1.7 KB; see `docs/operations.md`, "Memory bounds".
+pub(super) const FAILED_REQUEST_HEAP_BYTES: usize = 256;
+
 /// Keep `f` as the newest of at most `kept`.
 fn keep(list: &mut VecDeque<FailedRequest>, kept: usize, f: &FailedRequest) {
     if kept == 0 {
@@ -132,13 +138,30 @@ fn keep(list: &mut VecDeque<FailedRequest>, kept: usize, f: &FailedRequest) {
 }
 
 impl Window {
+    /// Estimated bytes of one window once its lists are full (what a tenant costs at most, for typical
+    /// failed requests): the struct, its minute and slot arrays, the kept failed and unauthenticated
+    /// requests, a few failure kinds, and the tenant map's entry (name, `Arc`, `Mutex`, LRU links). At
+    /// 50 failures kept: 39.6 KB; the fixed part (no failure kept) 11.1 KB.
+    pub(super) fn estimated_bytes(failures_kept: usize) -> usize {
+        use std::mem::size_of;
+        let failed = size_of::<FailedRequest>() + FAILED_REQUEST_HEAP_BYTES;
+        let kept = failures_kept + failures_kept.min(UNAUTHENTICATED_KEPT);
+        size_of::<Window>()
+            + MINUTES * size_of::<Minute>()
+            + SLOTS * size_of::<Slot>()
+            + kept * failed
+            + 8 * 64 // failure kinds: BTreeMap entries
+            + 256 // the map's entry: key, Arc and Mutex headers, LRU links
+    }
+
     pub(super) fn new(failures_kept: usize) -> Self {
         Window {
             total: Counts::default(),
             minutes: vec![Minute::default(); MINUTES],
             slots: vec![Slot::default(); SLOTS],
             kinds: BTreeMap::new(),
-            failures: VecDeque::with_capacity(failures_kept.min(64)),
+            // Not reserved ahead: most tenants never fill it, and 50 empty slots are 8 KB per tenant.
+            failures: VecDeque::new(),
             failures_kept,
             unauthenticated: VecDeque::new(),
             unauthenticated_kept: failures_kept.min(UNAUTHENTICATED_KEPT),

@@ -9,8 +9,8 @@
 //!   calls (signature, expiry, tenant, and the client's revocation, cached per client for a bounded
 //!   time), [`OAuthSettings`] and the RFC 6749 §5.2 error ([`OAuthError`]).
 //!
-//! Imports `config` and `store` (the `ClientStore` contract) of the crate; `auth` imports this module,
-//! never the reverse.
+//! Imports `config`, `cache` (the bounded client-state cache) and `store` (the `ClientStore` contract)
+//! of the crate; `auth` imports this module, never the reverse.
 
 pub mod access_token;
 pub mod assertion;
@@ -18,14 +18,13 @@ pub mod credentials;
 pub mod request;
 pub mod signing;
 
+use crate::cache::TimedLru;
 use crate::store::{ClientStore, StoreError, WifTrustRecord};
 use access_token::Claims;
 use assertion::{Jwks, WifTrust};
 use request::{ClientAuth, TokenRequest};
 use signing::KeyRing;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Shortest and longest access-token lifetime (Entra's gallery rules: 60 minutes to 6 hours).
 pub const MIN_LIFETIME_MINUTES: u64 = 60;
@@ -214,8 +213,9 @@ pub struct OAuth {
     ring: KeyRing,
     settings: OAuthSettings,
     jwks: Jwks,
-    /// (tenant, client id) → (client may use its tokens, when that was read)
-    clients: Mutex<HashMap<(String, String), (bool, Instant)>>,
+    /// (tenant, client id) → the client may use its tokens; each for `client_check`, at most
+    /// `SCIM_OAUTH_CLIENT_CACHE_MAX` (least recently used dropped first).
+    clients: TimedLru<(String, String), bool>,
 }
 
 impl std::fmt::Debug for OAuth {
@@ -227,8 +227,15 @@ impl std::fmt::Debug for OAuth {
     }
 }
 
-/// Most client states cached; beyond it the cache starts over (each entry is re-read once).
-const MAX_CACHED_CLIENTS: usize = 10_000;
+/// Most client states cached (`SCIM_OAUTH_CLIENT_CACHE_MAX`, default 10,000); beyond it the least
+/// recently used is dropped (and read from the store again at its next use: one GetItem). About
+/// [`CLIENT_CACHE_ENTRY_BYTES`] each, so at most about 3 MB at the default.
+pub const DEFAULT_CLIENT_CACHE_MAX: usize = 10_000;
+
+/// Estimated bytes of one cached client state: the key's tenant id (up to 63 bytes) and client id (up to
+/// 64) with their string headers, the flag and instant, the LRU node's links and the map's slot (220
+/// measured with a 36-character client id: `cache::tests::cache_entry_bytes`).
+pub const CLIENT_CACHE_ENTRY_BYTES: usize = 320;
 
 fn unix(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -238,12 +245,27 @@ fn unix(t: SystemTime) -> i64 {
 
 impl OAuth {
     pub fn new(ring: KeyRing, settings: OAuthSettings, jwks: Jwks) -> Self {
+        let settings_client_check = settings.client_check;
         OAuth {
             ring,
             settings,
             jwks,
-            clients: Mutex::new(HashMap::new()),
+            clients: TimedLru::new(
+                crate::cache::max_from_env("SCIM_OAUTH_CLIENT_CACHE_MAX", DEFAULT_CLIENT_CACHE_MAX),
+                settings_client_check,
+            ),
         }
+    }
+
+    /// At most `max` client states cached (instead of `SCIM_OAUTH_CLIENT_CACHE_MAX`).
+    pub fn with_client_cache_max(mut self, max: usize) -> Self {
+        self.clients = TimedLru::new(max, self.settings.client_check);
+        self
+    }
+
+    /// Client states cached now.
+    pub fn client_cache_len(&self) -> usize {
+        self.clients.len()
     }
 
     pub fn settings(&self) -> &OAuthSettings {
@@ -401,15 +423,8 @@ impl OAuth {
     }
 
     fn remember(&self, tenant: &str, client_id: &str, active: bool) {
-        if let Ok(mut cache) = self.clients.lock() {
-            if cache.len() >= MAX_CACHED_CLIENTS {
-                cache.clear();
-            }
-            cache.insert(
-                (tenant.to_string(), client_id.to_string()),
-                (active, Instant::now()),
-            );
-        }
+        self.clients
+            .put((tenant.to_string(), client_id.to_string()), active);
     }
 
     /// Whether `token` is a valid access token of `tenant` at `now`: its signature and expiry (no store
@@ -430,10 +445,9 @@ impl OAuth {
             return Err(TokenRefused::Invalid("access token of another tenant"));
         }
         let key = (claims.t.clone(), claims.c.clone());
-        let cached = self.clients.lock().ok().and_then(|c| c.get(&key).copied());
-        let active = match cached {
-            Some((active, at)) if at.elapsed() < self.settings.client_check => active,
-            _ => {
+        let active = match self.clients.get(&key) {
+            Some(active) => active,
+            None => {
                 let client = store
                     .oauth_client(&claims.t, &claims.c)
                     .await
@@ -619,5 +633,25 @@ mod tests {
             }
         )
         .contains(&t));
+    }
+
+    /// The client-state cache holds at most its bound, least recently used dropped first.
+    #[test]
+    fn the_client_cache_is_bounded() {
+        let ring = KeyRing::parse(&KeyRing::generate_text("k")).unwrap();
+        let o = OAuth::new(ring, OAuthSettings::default(), Jwks::new()).with_client_cache_max(64);
+        for i in 0..64 {
+            o.remember(&format!("t{i}"), "c", true);
+        }
+        let key = |i: usize| (format!("t{i}"), "c".to_string());
+        assert_eq!(o.clients.get(&key(0)), Some(true));
+        for i in 64..80 {
+            o.remember(&format!("t{i}"), "c", false);
+        }
+        assert_eq!(o.client_cache_len(), 64);
+        assert!(o.clients.contains(&key(0)), "recently used survives");
+        assert!(!o.clients.contains(&key(1)), "least recently used gone");
+        assert!(!o.clients.contains(&key(16)));
+        assert_eq!(o.clients.get(&key(79)), Some(false));
     }
 }

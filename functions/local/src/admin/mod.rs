@@ -16,14 +16,14 @@ pub mod limit;
 pub mod page;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use limit::{SignInLimits, SignInThrottle};
 use scim_core::auth::{generate_token, token_hash};
-use scim_core::metrics::Metrics;
+use scim_core::metrics::{Metrics, Order, MAX_PER_PAGE};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -397,17 +397,58 @@ fn unauthorised_json() -> Response {
     )
 }
 
-async fn overview_page(State(st): State<AdminState>, peer: Peer, headers: HeaderMap) -> Response {
+/// Rows per page of the page's tenant table, and its order, unless the query says otherwise.
+pub const PAGE_ROWS: usize = 50;
+
+/// Which page of the tenants a request asks for: `?page=` (1-based), `?per_page=` (1 to
+/// [`MAX_PER_PAGE`]), `?order=attention|requests|name`. Anything unreadable is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    pub page: usize,
+    pub per_page: usize,
+    pub order: Order,
+}
+
+impl PageQuery {
+    pub fn parse(query: Option<&str>, per_page: usize, order: Order) -> PageQuery {
+        let mut q = PageQuery {
+            page: 1,
+            per_page,
+            order,
+        };
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "page" => q.page = v.parse().unwrap_or(1).max(1),
+                "per_page" => {
+                    q.per_page = v.parse().unwrap_or(per_page).clamp(1, MAX_PER_PAGE);
+                }
+                "order" => q.order = Order::parse(&v).unwrap_or(order),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// The tenants' table holds one page ([`PAGE_ROWS`] rows, the ones needing attention first), so the page
+/// stays small and quick with thousands of tenants.
+async fn overview_page(
+    State(st): State<AdminState>,
+    peer: Peer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     if let Err(r) = gate(&st, &headers, &peer) {
         return refused_page(r);
     }
+    let q = PageQuery::parse(query.as_deref(), PAGE_ROWS, Order::Attention);
     let webhook = st.webhook.as_ref().map(|w| w.troubles());
     let all = st.metrics.summary(scim_core::metrics::ALL);
     let recording = st.metrics.enabled();
     html(
         StatusCode::OK,
         page::overview(
-            &st.metrics.overview(),
+            &st.metrics.overview_page(q.page, q.per_page, q.order),
             all.as_ref(),
             recording,
             webhook.as_deref(),
@@ -447,11 +488,22 @@ async fn tenant_page(
     }
 }
 
-async fn overview_json(State(st): State<AdminState>, peer: Peer, headers: HeaderMap) -> Response {
+/// Paged like the page, but by default by name ([`scim_core::metrics::UNATTRIBUTED`] last), 500 a page:
+/// `page` in the answer says which page it is and how many there are.
+async fn overview_json(
+    State(st): State<AdminState>,
+    peer: Peer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     if let Err(r) = gate(&st, &headers, &peer) {
         return refused_json(r);
     }
-    json(StatusCode::OK, st.metrics.overview())
+    let q = PageQuery::parse(query.as_deref(), MAX_PER_PAGE, Order::Name);
+    json(
+        StatusCode::OK,
+        st.metrics.overview_page(q.page, q.per_page, q.order),
+    )
 }
 
 async fn tenant_json(

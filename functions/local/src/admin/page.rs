@@ -8,7 +8,7 @@ use super::path_segment;
 use crate::webhook::Trouble;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use scim_core::metrics::{
-    Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Overview, TenantRow,
+    Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Order, Overview, TenantRow,
     TenantSummary,
 };
 use scim_core::metrics::{ALL, UNAUTHENTICATED_KEPT};
@@ -303,6 +303,65 @@ fn unauthenticated_section(list: &[FailedRequest], with_tenant: bool) -> Markup 
     }
 }
 
+fn order_name(o: Order) -> &'static str {
+    match o {
+        Order::Attention => "attention",
+        Order::Requests => "requests",
+        Order::Name => "name",
+    }
+}
+
+fn page_link(page: usize, per_page: usize, order: Order) -> String {
+    format!(
+        "/admin?page={page}&per_page={per_page}&order={}",
+        order_name(order)
+    )
+}
+
+/// Which rows the table shows, links to the other pages and orders.
+fn pager(o: &Overview) -> Markup {
+    let Some(p) = o.page else {
+        return html! {};
+    };
+    let first = if p.rows == 0 {
+        0
+    } else {
+        (p.page - 1) * p.per_page + 1
+    };
+    let last = ((p.page - 1) * p.per_page + o.tenants.len()).min(p.rows);
+    let order_words = match p.order {
+        Order::Attention => "highest failure ratio of the last hour first",
+        Order::Requests => "most requests of the last hour first",
+        Order::Name => "by name",
+    };
+    html! {
+        p.note #pager {
+            "Rows " (first) "–" (last) " of " (p.rows) ", " (order_words) "; page " (p.page) " of " (p.pages) ". "
+            @if p.page > 1 { a rel="prev" href=(page_link(p.page - 1, p.per_page, p.order)) { "← previous" } " " }
+            @if p.page < p.pages { a rel="next" href=(page_link(p.page + 1, p.per_page, p.order)) { "next →" } " " }
+            "Order: "
+            @for (i, ord) in [Order::Attention, Order::Requests, Order::Name].into_iter().enumerate() {
+                @if i > 0 { " · " }
+                @if ord == p.order { strong { (order_name(ord)) } }
+                @else { a href=(page_link(1, p.per_page, ord)) { (order_name(ord)) } }
+            }
+        }
+    }
+}
+
+/// How many tenants are tracked, the bound, and the windows evicted to keep it.
+fn tracking(o: &Overview) -> Markup {
+    html! {
+        p.note #tracking {
+            "Tracking " (o.tenants_tracked) " tenants, at most " (o.max_tenants) " (SCIM_METRICS_MAX_TENANTS; beyond it the least recently used is evicted). "
+            @if o.evicted.windows > 0 {
+                span.warn #evicted { (o.evicted.windows) " tenant windows evicted since start: their figures are gone but for "
+                    (o.evicted.total.requests) " requests (" (o.evicted.total.failures) " failed), still in the total; a tenant tracked again starts from zero." }
+            } @else { "No tenant window evicted." }
+        }
+    }
+}
+
 /// Every tenant: the total's cards and chart, the tenants' table, the latest failures of any tenant.
 pub fn overview(
     o: &Overview,
@@ -318,7 +377,9 @@ pub fn overview(
             p.note { "Figures since " (o.since) " (server start), read at " (o.now) ". Failure ratios are of the last hour; times are UTC." }
             (cards(&o.all.last_hour, &o.all.last_5_minutes, &o.all.latency_last_hour))
             h2 { "Tenants" }
+            (pager(o))
             (tenants_table(&o.tenants))
+            (tracking(o))
             h2 { "Last hour, all tenants" }
             @if let Some(a) = all { (chart(&a.minutes)) }
             h2 { "Latest failed requests, any tenant" }
@@ -429,6 +490,82 @@ mod tests {
         assert!(!page.contains("<b>x</b>"));
         let page = unknown_tenant("<i>t</i>").into_string();
         assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
+    }
+
+    /// 10,000 tenants: the page shows one page of rows (the failing tenant first), says how many there
+    /// are, links to the next page, and is built quickly; evicted windows are shown.
+    #[test]
+    fn the_tenant_table_is_paged() {
+        use scim_core::metrics::MetricsConfig;
+        let m = Metrics::new(MetricsConfig {
+            max_tenants: 10_000,
+            ..MetricsConfig::default()
+        });
+        let hit = |t: &str, status: u16| {
+            m.record(
+                &RequestFacts {
+                    tenant: Some(t.into()),
+                    authenticated: true,
+                },
+                "GET",
+                "/x/scim/v2/Users",
+                &Outcome {
+                    route: RouteKind::Scim,
+                    status,
+                    scim_type: None,
+                    latency_ms: 1.0,
+                },
+                None,
+            )
+        };
+        for i in 0..10_000 {
+            hit(&format!("t{i:05}"), 200);
+        }
+        hit("t07777", 500);
+        let started = std::time::Instant::now();
+        let q = crate::admin::PageQuery::parse(None, crate::admin::PAGE_ROWS, Order::Attention);
+        let page = overview(
+            &m.overview_page(q.page, q.per_page, q.order),
+            None,
+            true,
+            None,
+        )
+        .into_string();
+        let took = started.elapsed();
+        assert_eq!(page.matches("<tr data-tenant=").count(), 50);
+        assert!(
+            page.contains("<tr data-tenant=\"t07777\""),
+            "the failing tenant leads"
+        );
+        assert!(
+            page.contains("Rows 1–50 of 10000"),
+            "{}",
+            &page[..2000.min(page.len())]
+        );
+        assert!(page.contains("href=\"/admin?page=2&amp;per_page=50&amp;order=attention\""));
+        assert!(page.contains("No tenant window evicted"));
+        assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+        let q = crate::admin::PageQuery::parse(
+            Some("page=200&order=name&per_page=x"),
+            50,
+            Order::Attention,
+        );
+        assert_eq!((q.page, q.per_page, q.order), (200, 50, Order::Name));
+        let last = overview(
+            &m.overview_page(q.page, q.per_page, q.order),
+            None,
+            true,
+            None,
+        )
+        .into_string();
+        assert!(last.contains("Rows 9951–10000 of 10000"));
+        assert!(last.contains("<tr data-tenant=\"t09999\""));
+        // Past the bound: the oldest windows are evicted and the page says so.
+        for i in 0..3 {
+            hit(&format!("new{i}"), 200);
+        }
+        let o = overview(&m.overview_page(1, 50, Order::Name), None, true, None).into_string();
+        assert!(o.contains("3 tenant windows evicted since start"), "{o}");
     }
 
     /// A browser keeps only the first of two `class` attributes: the warning colours would never show.

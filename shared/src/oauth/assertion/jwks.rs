@@ -12,6 +12,12 @@
 //! * a fetched document is bounded: `max_body_bytes`, `max_keys` entries, and a set without any usable
 //!   key counts as a failed fetch (so a broken answer cannot empty the cache).
 //!
+//! * the cache is bounded by count and memory: at most `max_urls` URLs (`SCIM_WIF_JWKS_CACHE_MAX`, default
+//!   1,000) and about `max_cache_bytes` (`SCIM_WIF_JWKS_CACHE_BYTES`, default 16 MiB) of estimated key
+//!   bytes ([`KeySet::bytes`]); beyond either, the least recently used URL is dropped (its keys are fetched
+//!   again at its next use). A URL's rate limit lives in its entry: an evicted URL may be fetched again at
+//!   once, so with more busy JWKS URLs than the bound each costs about one fetch per use.
+//!
 //! Why a rate limit rather than a fixed TTL only: the first assertion signed with a new key must not wait
 //! an hour, and an attacker sending random `kid`s must not turn the server into a fetch loop.
 
@@ -20,6 +26,7 @@ use super::{Rejected, MAX_KID_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::DecodingKey;
+use lru::LruCache;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -41,6 +48,10 @@ pub struct JwksSettings {
     /// Fetch `http://` URLs on any host, not only loopback (`SCIM_WIF_ALLOW_HTTP_JWKS`). Default off:
     /// keys fetched without TLS could be replaced by anyone on the path.
     pub allow_http: bool,
+    /// Most JWKS URLs cached (`SCIM_WIF_JWKS_CACHE_MAX`). Default 1,000 (about 5 MB of Microsoft's sets).
+    pub max_urls: usize,
+    /// Most estimated bytes of cached key sets (`SCIM_WIF_JWKS_CACHE_BYTES`). Default 16 MiB.
+    pub max_cache_bytes: usize,
 }
 
 impl Default for JwksSettings {
@@ -52,6 +63,8 @@ impl Default for JwksSettings {
             max_keys: 100,
             max_body_bytes: 256 * 1024,
             allow_http: false,
+            max_urls: 1_000,
+            max_cache_bytes: 16 << 20,
         }
     }
 }
@@ -66,6 +79,11 @@ impl JwksSettings {
                 d.fetch_timeout.as_millis() as u64,
             )),
             allow_http: crate::config::env_flag("SCIM_WIF_ALLOW_HTTP_JWKS"),
+            max_urls: crate::cache::max_from_env("SCIM_WIF_JWKS_CACHE_MAX", d.max_urls),
+            max_cache_bytes: crate::cache::max_from_env(
+                "SCIM_WIF_JWKS_CACHE_BYTES",
+                d.max_cache_bytes,
+            ),
             ..d
         }
     }
@@ -76,7 +94,15 @@ impl JwksSettings {
 struct KeySet {
     keys: HashMap<String, DecodingKey>,
     fetched_at: Option<Instant>,
+    /// Estimated bytes of `keys` ([`KEY_OVERHEAD_BYTES`] + `kid` + modulus + exponent per key).
+    bytes: usize,
 }
+
+/// Estimated bytes of one cached key beyond its `kid`, modulus and exponent: the `DecodingKey` and its two
+/// buffers' headers, the `kid` string's header, the map's slot and allocator rounding.
+pub const KEY_OVERHEAD_BYTES: usize = 160;
+/// Estimated bytes of one URL's entry beyond its keys and URL: the `Arc`s, locks, the LRU node and slot.
+pub const ENTRY_OVERHEAD_BYTES: usize = 256;
 
 /// One URL's cache entry: the current set (read without waiting) and the fetch gate (one fetch at a
 /// time; holds the time of the last attempt, for the rate limit).
@@ -106,7 +132,8 @@ impl Entry {
 pub struct Jwks {
     settings: JwksSettings,
     fetcher: Fetcher,
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    /// Least recently used first out, by `max_urls` and `max_cache_bytes` (see the module's opening).
+    entries: Mutex<LruCache<String, Arc<Entry>>>,
 }
 
 impl Default for Jwks {
@@ -130,7 +157,7 @@ impl Jwks {
         Jwks {
             settings,
             fetcher,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(LruCache::unbounded()),
         }
     }
 
@@ -138,9 +165,44 @@ impl Jwks {
         &self.settings
     }
 
+    /// The entry of `url` (new if none), now the most recently used; beyond `max_urls` the least recently
+    /// used are dropped. (A request still holding a dropped entry finishes with it.)
     fn entry(&self, url: &str) -> Arc<Entry> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.entry(url.to_string()).or_default().clone()
+        if let Some(e) = entries.get(url) {
+            return e.clone();
+        }
+        let e = Arc::new(Entry::default());
+        entries.put(url.to_string(), e.clone());
+        while entries.len() > self.settings.max_urls.max(1) {
+            entries.pop_lru();
+        }
+        e
+    }
+
+    /// After a set was stored: drop the least recently used URLs while the estimated bytes exceed
+    /// `max_cache_bytes` (the most recently used one always stays).
+    fn settle(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let weight =
+            |url: &String, e: &Arc<Entry>| url.len() + ENTRY_OVERHEAD_BYTES + e.snapshot().bytes;
+        let mut total: usize = entries.iter().map(|(u, e)| weight(u, e)).sum();
+        while total > self.settings.max_cache_bytes && entries.len() > 1 {
+            match entries.pop_lru() {
+                Some((u, e)) => total = total.saturating_sub(weight(&u, &e)),
+                None => break,
+            }
+        }
+    }
+
+    /// URLs cached now, and their estimated bytes.
+    pub fn cached(&self) -> (usize, usize) {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = entries
+            .iter()
+            .map(|(u, e)| u.len() + ENTRY_OVERHEAD_BYTES + e.snapshot().bytes)
+            .sum();
+        (entries.len(), bytes)
     }
 
     /// The key `kid` of the JWKS at `url`, by the module's rules.
@@ -166,13 +228,16 @@ impl Jwks {
             .await
             .and_then(|body| parse_key_set(&body, self.settings.max_keys));
         match fetched {
-            Ok(keys) => {
+            Ok((keys, bytes)) => {
                 tracing::info!(url, keys = keys.len(), "JWKS fetched");
                 let found = keys.get(kid).cloned();
                 *entry.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(KeySet {
                     keys,
                     fetched_at: Some(Instant::now()),
+                    bytes,
                 });
+                drop(last_attempt);
+                self.settle();
                 found.ok_or(Rejected::UnknownKey)
             }
             Err(e) => {
@@ -186,24 +251,41 @@ impl Jwks {
     /// for the rate limit): the unit tests' way to give keys without a server.
     #[cfg(test)]
     pub(super) fn preload(&self, url: &str, document: &[u8]) -> Result<(), FetchError> {
-        let keys = parse_key_set(document, self.settings.max_keys)?;
+        let (keys, bytes) = parse_key_set(document, self.settings.max_keys)?;
         let entry = self.entry(url);
         *entry.current.write().unwrap() = Arc::new(KeySet {
             keys,
             fetched_at: Some(Instant::now()),
+            bytes,
         });
         *entry.gate.try_lock().expect("gate free") = Some(Instant::now());
+        self.settle();
         Ok(())
+    }
+
+    /// Whether `url` is cached, without making it recently used.
+    #[cfg(test)]
+    pub(super) fn holds(&self, url: &str) -> bool {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(url)
+    }
+
+    /// Make `url` the most recently used, as a lookup does.
+    #[cfg(test)]
+    pub(super) fn touch(&self, url: &str) {
+        self.entry(url);
     }
 }
 
 /// The usable keys of a JWKS document (RFC 7517 §5): RSA, for signatures (`use` absent or `sig`), for RS256
 /// (`alg` absent or `RS256`), with a `kid`, a modulus of 2048 bits or more. Other entries are skipped;
-/// of two entries with one `kid`, the first counts.
+/// of two entries with one `kid`, the first counts. With the keys, their estimated bytes.
 fn parse_key_set(
     document: &[u8],
     max_keys: usize,
-) -> Result<HashMap<String, DecodingKey>, FetchError> {
+) -> Result<(HashMap<String, DecodingKey>, usize), FetchError> {
     let doc: Value = serde_json::from_slice(document).map_err(|_| FetchError::NotJwks)?;
     let entries = doc
         .get("keys")
@@ -213,6 +295,7 @@ fn parse_key_set(
         return Err(FetchError::TooManyKeys);
     }
     let mut keys = HashMap::new();
+    let mut bytes = 0usize;
     for jwk in entries {
         let field = |name: &str| jwk.get(name).and_then(Value::as_str);
         let optional_is =
@@ -232,13 +315,14 @@ fn parse_key_set(
             continue;
         }
         if let Ok(key) = DecodingKey::from_rsa_components(n, e) {
+            bytes += KEY_OVERHEAD_BYTES + kid.len() + n.len() * 3 / 4 + e.len() * 3 / 4;
             keys.insert(kid.to_string(), key);
         }
     }
     if keys.is_empty() {
         return Err(FetchError::NoUsableKeys);
     }
-    Ok(keys)
+    Ok((keys, bytes))
 }
 
 /// Bits of a base64url big-endian modulus (0 if it does not decode).

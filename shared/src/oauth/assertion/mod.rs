@@ -6,7 +6,7 @@
 //! issuer's signing keys, `jwks.rs`; its HTTP fetching in `fetch.rs`) and the rules an assertion must
 //! pass ([`Jwks::verify`]). It knows nothing of tenants, clients, access tokens or the store: the token
 //! endpoint looks the trust up and answers `invalid_client` to every [`Rejected`].
-//! Imports: only `config` (environment helpers) of this crate.
+//! Imports: only `config` (environment helpers) and `cache` (`max_from_env`) of this crate.
 //!
 //! The rules, in the order they are applied (each refusal is one [`Rejected`] variant):
 //! 1. at most [`MAX_ASSERTION_BYTES`], three base64url segments (a JWS in compact form; no JWE);

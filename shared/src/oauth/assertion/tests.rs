@@ -572,3 +572,42 @@ fn jwks_is_shareable() {
     shareable::<Jwks>();
     shareable::<std::sync::Arc<Jwks>>();
 }
+
+/// The cache holds at most `max_urls` URLs, least recently used dropped first, and about
+/// `max_cache_bytes` of keys.
+#[test]
+fn the_cache_is_bounded_by_urls_and_bytes() {
+    let doc = testing::jwks_document([&keys().0]).to_string();
+    let url = |i: usize| format!("https://login.microsoftonline.com/t{i}/discovery/v2.0/keys");
+    let j = Jwks::with_settings(JwksSettings {
+        max_urls: 20,
+        ..JwksSettings::default()
+    });
+    for i in 0..20 {
+        j.preload(&url(i), doc.as_bytes()).unwrap();
+    }
+    j.touch(&url(0)); // url(1) is now the least recently used
+    for i in 20..25 {
+        j.preload(&url(i), doc.as_bytes()).unwrap();
+    }
+    assert_eq!(j.cached().0, 20);
+    assert!(j.holds(&url(0)), "recently used survives");
+    for i in 1..=5 {
+        assert!(!j.holds(&url(i)), "{i} dropped");
+    }
+    assert!(j.holds(&url(6)) && j.holds(&url(24)));
+    // One 2048-bit key with its overheads: about 700 bytes; a budget of three such URLs keeps three.
+    let (_, bytes) = j.cached();
+    let per_url = bytes / 20;
+    assert!((400..2_000).contains(&per_url), "{per_url} bytes per URL");
+    let small = Jwks::with_settings(JwksSettings {
+        max_cache_bytes: per_url * 3 + per_url / 2,
+        ..JwksSettings::default()
+    });
+    for i in 0..10 {
+        small.preload(&url(i), doc.as_bytes()).unwrap();
+    }
+    let (n, bytes) = small.cached();
+    assert_eq!(n, 3, "{bytes} bytes");
+    assert!(small.holds(&url(9)) && small.holds(&url(7)) && !small.holds(&url(6)));
+}
