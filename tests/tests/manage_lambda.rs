@@ -106,11 +106,7 @@ impl Function {
 
     async fn start_with(engine: Engine, auth: Auth, http: HttpConfig) -> Self {
         let store = fresh_store(engine).await;
-        let state = AppState::new(
-            Service::new(Arc::new(store), Limits::default()),
-            auth,
-            http,
-        );
+        let state = AppState::new(Service::new(Arc::new(store), Limits::default()), auth, http);
         let manager = scim_manage::manager(&state).expect("management settings");
         Function {
             router: scim_manage::app(state, Arc::new(manager)),
@@ -188,9 +184,16 @@ async fn iam_principal_is_the_caller(engine: Engine) {
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    assert_eq!((b["id"].as_str(), b["state"].as_str()), (Some("acme"), Some("active")));
+    assert_eq!(
+        (b["id"].as_str(), b["state"].as_str()),
+        (Some("acme"), Some("active"))
+    );
     let (s, b) = f.as_vendor("GET", "/manage/v1/tenants/acme", None).await;
-    assert_eq!((s, b["displayName"].as_str()), (200, Some("Acme Corp")), "{b}");
+    assert_eq!(
+        (s, b["displayName"].as_str()),
+        (200, Some("Acme Corp")),
+        "{b}"
+    );
 
     // A token issued and a pause, each recorded with the role's ARN as its actor.
     let (s, b) = f
@@ -201,7 +204,9 @@ async fn iam_principal_is_the_caller(engine: Engine) {
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    let (s, b) = f.as_vendor("POST", "/manage/v1/tenants/acme/pause", None).await;
+    let (s, b) = f
+        .as_vendor("POST", "/manage/v1/tenants/acme/pause", None)
+        .await;
     assert_eq!((s, b["state"].as_str()), (200, Some("paused")), "{b}");
     let actor = VENDOR_ARN.to_string();
     assert_eq!(
@@ -348,7 +353,11 @@ async fn without_the_iam_context_nothing_is_done(engine: Engine) {
 
     // Nothing of it happened: no tenant beta, acme still active, the audit trail as before.
     let (s, b) = f.as_vendor("GET", "/manage/v1/tenants/beta", None).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("tenant_not_found")), "{b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("tenant_not_found")),
+        "{b}"
+    );
     let (s, b) = f.as_vendor("GET", "/manage/v1/tenants/acme", None).await;
     assert_eq!((s, b["state"].as_str()), (200, Some("active")), "{b}");
     let actions: Vec<String> = f.audit("acme").await.into_iter().map(|(a, _)| a).collect();
