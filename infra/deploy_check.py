@@ -151,7 +151,7 @@ def main(endpoint, target):
             "Handler": props["Handler"],
             "MemorySize": int(stack.resolve(props["MemorySize"])),
             "Timeout": int(stack.resolve(props["Timeout"])),
-            "Environment": {k: str(stack.resolve(v)) for k, v in props["Environment"]["Variables"].items()},
+            "Environment": {k: str(v) for k, v in stack.resolve(props["Environment"]["Variables"]).items()},
             "Role": f"arn:aws:iam::{account}:role/{role}",
         }
         got = comparable(conf)

@@ -120,6 +120,10 @@ def functions(template=None):
 # --------------------------------------------------------------------------------------------------------
 # Resolving the intrinsic functions the function settings use, against a stack's values.
 # --------------------------------------------------------------------------------------------------------
+# What `!Ref AWS::NoValue` resolves to: the property (or map entry, or list item) holding it is dropped.
+NO_VALUE = object()
+
+
 class Stack:
     """What CloudFormation knows about a deployed stack: parameter values, each resource's physical id,
     and the pseudo parameters."""
@@ -133,6 +137,8 @@ class Stack:
                        "AWS::StackName": name, "AWS::URLSuffix": "amazonaws.com"}
 
     def ref(self, name):
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.pseudo:
             return self.pseudo[name]
         declared = (self.template.get("Parameters") or {}).get(name)
@@ -147,17 +153,46 @@ class Stack:
             return self.resources[name]
         raise TemplateError(f"!Ref {name}: neither a parameter nor a resource of the stack")
 
+    def condition(self, name):
+        """The value of the template's condition `name` with the stack's parameters."""
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"condition {name} is not declared")
+        return self._truth(conditions[name])
+
+    def _truth(self, value):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, dict) and len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Fn::Equals":
+                a, b = (self.resolve(v) for v in arg)
+                return str(a) == str(b)
+            if key == "Fn::Not":
+                return not self._truth(arg[0])
+            if key == "Fn::And":
+                return all(self._truth(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self._truth(v) for v in arg)
+            if key == "Condition":
+                return self.condition(arg)
+        raise TemplateError(f"{value!r} is no condition infra/lambda_settings.py evaluates")
+
     def resolve(self, value):
-        """`value` with every Ref and Sub replaced; any other intrinsic is refused (extend this
-        function if the function settings ever need one)."""
+        """`value` with every Ref, Sub and If replaced (an `AWS::NoValue` drops its map entry or list
+        item); any other intrinsic is refused (extend this function if the function settings ever need
+        one)."""
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [r for r in (self.resolve(v) for v in value) if r is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             (key, arg), = value.items()
             if key == "Ref":
                 return self.ref(arg)
+            if key == "Fn::If":
+                name, then, otherwise = arg
+                return self.resolve(then if self.condition(name) else otherwise)
             if key == "Fn::Sub":
                 text, names = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
 
@@ -182,7 +217,8 @@ class Stack:
                 raise TemplateError(f"!GetAtt {res}.{attr} is not resolved by infra/lambda_settings.py")
             if key.startswith("Fn::") or key == "Condition":
                 raise TemplateError(f"{key} is not resolved by infra/lambda_settings.py")
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = ((k, self.resolve(v)) for k, v in value.items())
+        return {k: v for k, v in resolved if v is not NO_VALUE}
 
 
 def settings(function, stack):
@@ -197,7 +233,7 @@ def settings(function, stack):
         "Handler": stack.resolve(p.get("Handler")),
         "MemorySize": int(stack.resolve(p.get("MemorySize", 128))),
         "Timeout": int(stack.resolve(p.get("Timeout", 3))),
-        "Environment": {k: str(stack.resolve(v)) for k, v in env.items()},
+        "Environment": {k: str(v) for k, v in stack.resolve(env).items()},
     }
 
 

@@ -128,6 +128,26 @@ class Resolution(unittest.TestCase):
         with self.assertRaises(ls.TemplateError):
             stack.resolve({"Ref": "Nothing"})
 
+    def test_conditions_and_no_value(self):
+        """The custom domain: SCIM_PUBLIC_URL is the domain's base URL in every function when DomainName
+        is set, and absent (not empty) when it is not."""
+        template = ls.load_template()
+        resources = {"Table": "scim-qa"}
+        plain = ls.Stack(template, {"Stage": "qa"}, resources, "eu-west-1")
+        domain = ls.Stack(template, {"Stage": "qa", "DomainName": "scim.vendor.example",
+                                     "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"},
+                          resources, "eu-west-1")
+        self.assertFalse(plain.condition("HasDomain"))
+        self.assertTrue(domain.condition("HasDomain"))
+        for f in ls.functions(template):
+            self.assertNotIn("SCIM_PUBLIC_URL", ls.settings(f, plain)["Environment"], f.logical)
+            self.assertEqual(ls.settings(f, domain)["Environment"].get("SCIM_PUBLIC_URL"),
+                             "https://scim.vendor.example/scim/v2", f.logical)
+        self.assertEqual(domain.resolve(["a", {"Fn::If": ["HasDomain", {"Ref": "AWS::NoValue"}, "b"]}]), ["a"])
+        self.assertEqual(plain.resolve({"x": {"Fn::If": ["HasDomain", "y", {"Ref": "AWS::NoValue"}]}}), {})
+        with self.assertRaises(ls.TemplateError):
+            plain.condition("NoSuchCondition")
+
     def test_elf_machine(self):
         host = ls.ELF_MACHINE["x86_64"] if os.uname().machine == "x86_64" else ls.ELF_MACHINE["arm64"]
         exe = os.path.realpath(sys.executable)

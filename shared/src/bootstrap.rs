@@ -41,6 +41,14 @@ pub async fn token_endpoint_state() -> Result<AppState, String> {
     Ok(state)
 }
 
+/// The state of the `manage` Lambda function (the management API, `/manage/v1`): no single-tenant token
+/// (the API authenticates its callers by API Gateway's IAM authorisation, never by a SCIM token); the
+/// OAuth signing keys when configured, so that a tenant's connection details say whether the token
+/// endpoint serves it.
+pub async fn manage_state() -> Result<AppState, String> {
+    state(false).await
+}
+
 async fn state(single_token: bool) -> Result<AppState, String> {
     let started = Instant::now();
     let local = handler_data_dir()?;
