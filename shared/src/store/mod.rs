@@ -190,6 +190,9 @@ pub use tenants::{
     TenantStore, TenantWrite,
 };
 
+mod offboard;
+pub use offboard::{OffboardBatch, OffboardPhase, OffboardRecord, OffboardStore};
+
 mod clients;
 pub use clients::{
     AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord,

@@ -17,11 +17,13 @@
 //! | [`tokens`] | tenants and tokens: `TokenStore` | `table` |
 //! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
 //! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
+//! | `offboard` | offboarding: a tenant's items deleted in bounded batches, its record and receipt: `OffboardStore` | `table` |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 
 mod clients;
 mod listing;
 mod members;
+mod offboard;
 pub mod positions;
 mod resources;
 mod table;
