@@ -48,7 +48,8 @@ offboarding_tests!(
 );
 
 async fn server(engine: Engine) -> TestServer {
-    let srv = TestServer::start_oauth(engine, OAuthSettings::default(), JwksSettings::default()).await;
+    let srv =
+        TestServer::start_oauth(engine, OAuthSettings::default(), JwksSettings::default()).await;
     // The table's stream, before any write, so the consumer can make the tenants' events.
     srv.events_consumer()
         .ensure_stream()
@@ -99,34 +100,70 @@ fn code(r: &Resp) -> &str {
 async fn populate(srv: &TestServer, tenant: &str, users: usize) -> String {
     let r = manage(srv, Method::POST, "/tenants", Some(&json!({"id": tenant}))).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = manage(srv, Method::POST, &format!("/tenants/{tenant}/tokens"), Some(&json!({"label": "entra"}))).await;
+    let r = manage(
+        srv,
+        Method::POST,
+        &format!("/tenants/{tenant}/tokens"),
+        Some(&json!({"label": "entra"})),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let token = srv.add_tenant_token(tenant, None).await;
-    let c = manage(srv, Method::POST, &format!("/tenants/{tenant}/clients"), None).await;
+    let c = manage(
+        srv,
+        Method::POST,
+        &format!("/tenants/{tenant}/clients"),
+        None,
+    )
+    .await;
     assert_eq!(c.status, 201, "{}", c.text);
     let client = c.body["clientId"].as_str().unwrap().to_string();
-    let r = manage(srv, Method::POST, &format!("/tenants/{tenant}/clients/{client}/secrets"), None).await;
+    let r = manage(
+        srv,
+        Method::POST,
+        &format!("/tenants/{tenant}/clients/{client}/secrets"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let trust = json!({"issuer": "https://login.example.com/t", "subject": "s", "audience": "a", "jwksUrl": "https://login.example.com/keys"});
-    let r = manage(srv, Method::PUT, &format!("/tenants/{tenant}/wif"), Some(&trust)).await;
+    let r = manage(
+        srv,
+        Method::PUT,
+        &format!("/tenants/{tenant}/wif"),
+        Some(&trust),
+    )
+    .await;
     assert!(r.status < 300, "{}", r.text);
     let base = srv.tenant_base(tenant);
     let mut ids = Vec::new();
     for i in 0..users {
         let u = json!({"schemas": [USER], "userName": format!("user{i}@{tenant}.example"), "externalId": format!("x{i}")});
-        let r = srv.call_at(&base, &token, Method::POST, "/Users", Some(&u)).await;
+        let r = srv
+            .call_at(&base, &token, Method::POST, "/Users", Some(&u))
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
         ids.push(r.id());
     }
     for g in 0..3 {
-        let members: Vec<Value> = ids.iter().skip(g).step_by(3).map(|id| json!({"value": id})).collect();
-        let body = json!({"schemas": [GROUP], "displayName": format!("Group {g}"), "members": members});
-        let r = srv.call_at(&base, &token, Method::POST, "/Groups", Some(&body)).await;
+        let members: Vec<Value> = ids
+            .iter()
+            .skip(g)
+            .step_by(3)
+            .map(|id| json!({"value": id}))
+            .collect();
+        let body =
+            json!({"schemas": [GROUP], "displayName": format!("Group {g}"), "members": members});
+        let r = srv
+            .call_at(&base, &token, Method::POST, "/Groups", Some(&body))
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     // An empty group too.
     let body = json!({"schemas": [GROUP], "displayName": "Nobody"});
-    let r = srv.call_at(&base, &token, Method::POST, "/Groups", Some(&body)).await;
+    let r = srv
+        .call_at(&base, &token, Method::POST, "/Groups", Some(&body))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     // The webhook deliverer's position (it runs only in scim-local): the one item outside the prefix.
     put_webhook_position(&srv.store, tenant).await;
@@ -163,8 +200,16 @@ async fn scan(store: &DynamoStore) -> Vec<Row> {
             .await
             .unwrap();
         for item in r.items.unwrap_or_default() {
-            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            let attrs = item.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect();
+            let text = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let attrs = item
+                .iter()
+                .map(|(k, v)| (k.clone(), format!("{v:?}")))
+                .collect();
             out.push((text(keys::PK), text(keys::SK), attrs));
         }
         match r.last_evaluated_key {
@@ -180,12 +225,16 @@ async fn scan(store: &DynamoStore) -> Vec<Row> {
 fn owned_by(row: &Row, tenant: &str) -> bool {
     let (pk, sk, attrs) = row;
     pk.starts_with(&format!("T#{tenant}#"))
-        || (pk.starts_with("TOKEN#") && attrs.get("tenant") == Some(&format!("{:?}", AV::S(tenant.into()))))
+        || (pk.starts_with("TOKEN#")
+            && attrs.get("tenant") == Some(&format!("{:?}", AV::S(tenant.into()))))
         || ((pk == keys::TENANTS_PK || pk == keys::WEBHOOK_POSITIONS_PK) && sk == tenant)
 }
 
 fn items_of(rows: &[Row], tenant: &str) -> Vec<Row> {
-    rows.iter().filter(|r| owned_by(r, tenant)).cloned().collect()
+    rows.iter()
+        .filter(|r| owned_by(r, tenant))
+        .cloned()
+        .collect()
 }
 
 /// Run the server's stream consumer until it has nothing more: the tenants' events log items.
@@ -206,12 +255,28 @@ async fn delete_one_of_two(srv: &TestServer, users: usize) -> Vec<Row> {
     make_events(srv).await;
     let before = scan(&srv.store).await;
     let mine = items_of(&before, "gone");
-    for part in ["#User", "#Group", "#count", "#tokens", "#oauth", "#events", "#events#ids", "#events#head", "#audit", "#uniq#"] {
-        assert!(mine.iter().any(|(pk, _, _)| pk.contains(part)), "the tenant has no {part} item to delete");
+    for part in [
+        "#User",
+        "#Group",
+        "#count",
+        "#tokens",
+        "#oauth",
+        "#events",
+        "#events#ids",
+        "#events#head",
+        "#audit",
+        "#uniq#",
+    ] {
+        assert!(
+            mine.iter().any(|(pk, _, _)| pk.contains(part)),
+            "the tenant has no {part} item to delete"
+        );
     }
     assert!(mine.iter().any(|(pk, _, _)| pk.starts_with("TOKEN#")));
     assert!(mine.iter().any(|(pk, _, _)| pk.ends_with("#members")));
-    assert!(mine.iter().any(|(pk, _, _)| pk == keys::WEBHOOK_POSITIONS_PK));
+    assert!(mine
+        .iter()
+        .any(|(pk, _, _)| pk == keys::WEBHOOK_POSITIONS_PK));
     let r = manage(srv, Method::DELETE, "/tenants/gone", None).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let s = manage(srv, Method::GET, "/tenants/gone/deletion", None).await;
@@ -225,20 +290,37 @@ async fn delete_one_of_two(srv: &TestServer, users: usize) -> Vec<Row> {
 async fn check_clean(srv: &TestServer, kept_before: &[Row]) -> Vec<Row> {
     let after = scan(&srv.store).await;
     let left = items_of(&after, "gone");
-    assert!(left.is_empty(), "items of the deleted tenant left: {:#?}", left.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>());
-    assert_eq!(items_of(&after, "kept"), kept_before, "the other tenant's items changed");
+    assert!(
+        left.is_empty(),
+        "items of the deleted tenant left: {:#?}",
+        left.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        items_of(&after, "kept"),
+        kept_before,
+        "the other tenant's items changed"
+    );
     after
 }
 
 async fn a_deleted_tenant_leaves_nothing_and_the_other_is_untouched(engine: Engine) {
     let srv = server(engine).await;
-    assert_eq!(code(&manage(&srv, Method::GET, "/tenants/never/deletion", None).await), "tenant_not_found");
+    assert_eq!(
+        code(&manage(&srv, Method::GET, "/tenants/never/deletion", None).await),
+        "tenant_not_found"
+    );
     let kept = delete_one_of_two(&srv, 100).await;
-    assert_eq!(code(&manage(&srv, Method::GET, "/tenants/kept/deletion", None).await), "tenant_not_deleting");
+    assert_eq!(
+        code(&manage(&srv, Method::GET, "/tenants/kept/deletion", None).await),
+        "tenant_not_deleting"
+    );
     // Nothing is deleted before the settle wait has passed.
     let m = manager(&srv.store);
     let s = m.offboard_step("gone", 50).await.unwrap();
-    assert_eq!((s.state, s.phase, s.items_deleted), ("deleting", "waiting", 0));
+    assert_eq!(
+        (s.state, s.phase, s.items_deleted),
+        ("deleting", "waiting", 0)
+    );
     let total = scim_core::store::measure(m.offboard_until("gone", None)).await;
     let s = total.0.unwrap();
     assert!(s.done(), "{s:?}");
@@ -260,11 +342,22 @@ async fn a_deleted_tenant_leaves_nothing_and_the_other_is_untouched(engine: Engi
     // Another step changes nothing.
     assert!(m.offboard_step("gone", 50).await.unwrap().done());
     // The tenant is gone, and its id may be taken again.
-    assert_eq!(manage(&srv, Method::GET, "/tenants/gone", None).await.status, 404);
+    assert_eq!(
+        manage(&srv, Method::GET, "/tenants/gone", None)
+            .await
+            .status,
+        404
+    );
     let r = manage(&srv, Method::POST, "/tenants", Some(&json!({"id": "gone"}))).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(code(&manage(&srv, Method::GET, "/tenants/gone/deletion", None).await), "tenant_not_deleting");
-    println!("offboarded {} items in {} calls ({:?})", s.items_deleted, total.1.calls, total.1);
+    assert_eq!(
+        code(&manage(&srv, Method::GET, "/tenants/gone/deletion", None).await),
+        "tenant_not_deleting"
+    );
+    println!(
+        "offboarded {} items in {} calls ({:?})",
+        s.items_deleted, total.1.calls, total.1
+    );
 }
 
 async fn offboarding_resumes_after_every_small_step(engine: Engine) {
@@ -288,7 +381,9 @@ async fn offboarding_resumes_after_every_small_step(engine: Engine) {
         assert!(steps < 2000, "no end in sight: {s:?}");
     }
     assert!(steps > 20, "{steps} steps");
-    for p in ["users", "groups", "tokens", "oauth", "events", "audit", "done"] {
+    for p in [
+        "users", "groups", "tokens", "oauth", "events", "audit", "done",
+    ] {
         assert!(phases.contains(&p), "{p} not seen in {phases:?}");
     }
     check_clean(&srv, &kept).await;
@@ -305,7 +400,14 @@ async fn a_post_racing_the_delete_leaves_nothing_behind(engine: Engine) {
         if kept.is_empty() || i % 25 == 0 {
             let t = srv.add_tenant("kept").await;
             let u = json!({"schemas": [USER], "userName": "stay"});
-            srv.call_at(&srv.tenant_base("kept"), &t, Method::POST, "/Users", Some(&u)).await;
+            srv.call_at(
+                &srv.tenant_base("kept"),
+                &t,
+                Method::POST,
+                "/Users",
+                Some(&u),
+            )
+            .await;
             kept = items_of(&scan(&srv.store).await, "kept");
         }
         let tenant = format!("race{i}");
@@ -313,15 +415,23 @@ async fn a_post_racing_the_delete_leaves_nothing_behind(engine: Engine) {
         let base = srv.tenant_base(&tenant);
         let u = json!({"schemas": [USER], "userName": format!("late{i}"), "externalId": "e"});
         let post = srv.call_at(&base, &token, Method::POST, "/Users", Some(&u));
-        let del = manage(&srv, Method::DELETE, &format!("/tenants/{tenant}"), None);
+        let path = format!("/tenants/{tenant}");
+        let del = manage(&srv, Method::DELETE, &path, None);
         let (p, d) = tokio::join!(post, del);
         assert_eq!(d.status, 202, "{}", d.text);
         assert!(matches!(p.status, 201 | 403), "{} {}", p.status, p.text);
-        let s = manager(&srv.store).offboard_until(&tenant, None).await.unwrap();
+        let s = manager(&srv.store)
+            .offboard_until(&tenant, None)
+            .await
+            .unwrap();
         assert!(s.done(), "{s:?}");
         let after = scan(&srv.store).await;
         let left = items_of(&after, &tenant);
-        assert!(left.is_empty(), "trial {i} (POST {}): left {left:?}", p.status);
+        assert!(
+            left.is_empty(),
+            "trial {i} (POST {}): left {left:?}",
+            p.status
+        );
         assert_eq!(items_of(&after, "kept"), kept, "trial {i}");
     }
 }

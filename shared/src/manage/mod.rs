@@ -173,14 +173,13 @@ impl ManageSettings {
                 .ok_or_else(|| format!("SCIM_AUDIT_RETENTION_DAYS must be 1 to 3650, not {v:?}"))?,
             Err(_) => DEFAULT_AUDIT_RETENTION_DAYS,
         };
-        let grace = match std::env::var("SCIM_OFFBOARD_GRACE_SECS") {
-            Ok(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|d| *d <= 900)
-                .ok_or_else(|| format!("SCIM_OFFBOARD_GRACE_SECS must be 0 to 900, not {v:?}"))?,
-            Err(_) => offboard::DEFAULT_GRACE.as_secs(),
-        };
+        let grace =
+            match std::env::var("SCIM_OFFBOARD_GRACE_SECS") {
+                Ok(v) => v.parse::<u64>().ok().filter(|d| *d <= 900).ok_or_else(|| {
+                    format!("SCIM_OFFBOARD_GRACE_SECS must be 0 to 900, not {v:?}")
+                })?,
+                Err(_) => offboard::DEFAULT_GRACE.as_secs(),
+            };
         let background = !matches!(
             std::env::var("SCIM_OFFBOARD_BACKGROUND").as_deref(),
             Ok("0" | "off" | "false")

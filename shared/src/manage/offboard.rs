@@ -354,7 +354,12 @@ pub fn spawn(manager: Manager, tenant: String) {
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(tenant, code = e.code, message = e.message, "offboarding step failed; retrying");
+                    tracing::warn!(
+                        tenant,
+                        code = e.code,
+                        message = e.message,
+                        "offboarding step failed; retrying"
+                    );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
@@ -376,7 +381,10 @@ pub fn resume_in_background(store: Arc<dyn Store>, gate: Arc<gate::TenantGate>) 
                     spawn(manager.clone(), t);
                 }
             }
-            Err(e) => tracing::warn!(code = e.code, "offboarding not resumed: register unreadable"),
+            Err(e) => tracing::warn!(
+                code = e.code,
+                "offboarding not resumed: register unreadable"
+            ),
         }
     });
 }
