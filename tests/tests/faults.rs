@@ -19,6 +19,7 @@ use scim_core::store::{
     ListPage, ListQuery, MemberStatus, MemberStore, ResourceStore, StoreError, TokenRecord,
     TokenStore,
 };
+use scim_core::store::{OffboardBatch, OffboardPhase, OffboardRecord, OffboardStore};
 use scim_tests::urn::PATCH_OP;
 use scim_tests::{Engine, TestServer};
 use serde_json::{json, Value};
@@ -86,6 +87,40 @@ impl TokenStore for Faulty {
     }
     async fn note_token_use(&self, hash: &str, at: i64) -> Result<(), StoreError> {
         self.inner.note_token_use(hash, at).await
+    }
+}
+
+#[async_trait]
+impl OffboardStore for Faulty {
+    async fn offboard_record(
+        &self,
+        t: &str,
+        started: &str,
+    ) -> Result<Option<OffboardRecord>, StoreError> {
+        self.inner.offboard_record(t, started).await
+    }
+    async fn latest_offboard(&self, t: &str) -> Result<Option<OffboardRecord>, StoreError> {
+        self.inner.latest_offboard(t).await
+    }
+    async fn start_offboard(&self, r: &OffboardRecord) -> Result<bool, StoreError> {
+        self.inner.start_offboard(r).await
+    }
+    async fn save_offboard(&self, r: &OffboardRecord, v: u64) -> Result<bool, StoreError> {
+        self.inner.save_offboard(r, v).await
+    }
+    async fn note_offboard(&self, t: &str, started: &str, n: u64) -> Result<(), StoreError> {
+        self.inner.note_offboard(t, started, n).await
+    }
+    async fn offboard_batch(
+        &self,
+        t: &str,
+        phase: OffboardPhase,
+        budget: u32,
+    ) -> Result<OffboardBatch, StoreError> {
+        self.inner.offboard_batch(t, phase, budget).await
+    }
+    async fn finish_offboard(&self, r: &OffboardRecord) -> Result<(), StoreError> {
+        self.inner.finish_offboard(r).await
     }
 }
 

@@ -210,6 +210,10 @@ async fn run() -> Result<(), String> {
         &profile,
     );
     state.events = events.as_ref().map(|e| e.log.clone());
+    scim_core::manage::offboard::resume_in_background(
+        state.service.store.clone(),
+        state.gate.clone(),
+    );
 
     let listen = std::env::var("SCIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let listener = tokio::net::TcpListener::bind(&listen)

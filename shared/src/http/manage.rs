@@ -51,6 +51,7 @@ pub fn routes(app: AppState, manager: Arc<Manager>) -> Router {
         .route("/tenants/{tenant}/resume", post(resume))
         .route("/tenants/{tenant}/connection", get(connection))
         .route("/tenants/{tenant}/status", get(status))
+        .route("/tenants/{tenant}/deletion", get(deletion))
         .route("/tenants/{tenant}/audit", get(audit))
         .route("/tenants/{tenant}/credentials", get(credentials))
         .route("/tenants/{tenant}/tokens", post(issue_token))
@@ -315,6 +316,9 @@ async fn delete_tenant(
     answer(
         async {
             let r = st.manager.delete_tenant(&p, &t).await?;
+            if st.manager.settings.offboard_background {
+                crate::manage::offboard::spawn(st.manager.as_ref().clone(), t.clone());
+            }
             Ok((StatusCode::ACCEPTED, tenant_json(&r)))
         }
         .await,
@@ -373,6 +377,17 @@ async fn status(State(st): State<ManageState>, Path(t): Path<String>) -> Respons
                 "quarantineThreshold": crate::metrics::QUARANTINE_RATIO,
                 "summary": summary,
             }))
+        }
+        .await,
+    )
+}
+
+/// Where a tenant's deletion is (`manage::offboard`): in progress with its phase, or done (the receipt).
+async fn deletion(State(st): State<ManageState>, Path(t): Path<String>) -> Response {
+    answer(
+        async {
+            let d = st.manager.deletion_status(&t).await?;
+            ok(serde_json::to_value(&d).unwrap_or_default())
         }
         .await,
     )

@@ -11,6 +11,7 @@
 //! document). Imports `store`, `auth` (tenant ids, tokens), `oauth` (secrets, WIF trusts), `config`.
 
 pub mod gate;
+pub mod offboard;
 
 use crate::auth::{generate_token, token_hash, valid_tenant, DEFAULT_TENANT, RESERVED_TENANT_IDS};
 use crate::oauth::assertion::WifTrust;
@@ -54,7 +55,7 @@ impl ManageError {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(400, code, message)
     }
-    fn no_tenant(id: &str) -> Self {
+    pub(crate) fn no_tenant(id: &str) -> Self {
         Self::new(
             404,
             "tenant_not_found",
@@ -153,6 +154,13 @@ pub struct ManageSettings {
     pub allow_http_jwks: bool,
     /// How long a revoked client's access tokens may still work (the OAuth client check's cache).
     pub client_check: Duration,
+    /// Offboarding waits this long past the gate's TTL before it deletes, and between passes (requests
+    /// that passed the gate before `deleting`, the stream's events of the deletes); from
+    /// `SCIM_OFFBOARD_GRACE_SECS` (0–900, default 30: API Gateway's longest request).
+    pub offboard_grace: Duration,
+    /// Run a tenant's offboarding in a background task of this process when its delete is accepted
+    /// (`SCIM_OFFBOARD_BACKGROUND`, default on; off where a scheduled function runs it instead).
+    pub offboard_background: bool,
 }
 
 impl ManageSettings {
@@ -165,7 +173,20 @@ impl ManageSettings {
                 .ok_or_else(|| format!("SCIM_AUDIT_RETENTION_DAYS must be 1 to 3650, not {v:?}"))?,
             Err(_) => DEFAULT_AUDIT_RETENTION_DAYS,
         };
+        let grace =
+            match std::env::var("SCIM_OFFBOARD_GRACE_SECS") {
+                Ok(v) => v.parse::<u64>().ok().filter(|d| *d <= 900).ok_or_else(|| {
+                    format!("SCIM_OFFBOARD_GRACE_SECS must be 0 to 900, not {v:?}")
+                })?,
+                Err(_) => offboard::DEFAULT_GRACE.as_secs(),
+            };
+        let background = !matches!(
+            std::env::var("SCIM_OFFBOARD_BACKGROUND").as_deref(),
+            Ok("0" | "off" | "false")
+        );
         Ok(ManageSettings {
+            offboard_grace: Duration::from_secs(grace),
+            offboard_background: background,
             audit_retention_days: days,
             allow_http_jwks: crate::oauth::assertion::JwksSettings::from_env().allow_http,
             client_check: crate::oauth::OAuthSettings::from_env()
@@ -181,6 +202,8 @@ impl Default for ManageSettings {
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             allow_http_jwks: false,
             client_check: Duration::from_secs(30),
+            offboard_grace: offboard::DEFAULT_GRACE,
+            offboard_background: true,
         }
     }
 }
@@ -194,7 +217,7 @@ pub struct Manager {
     pub gate: Option<Arc<gate::TenantGate>>,
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -493,7 +516,8 @@ impl Manager {
     }
 
     /// Start offboarding: from this moment every request of the tenant is refused; its items are then
-    /// removed in batches (`offboard`). A second delete is `tenant_deleting`.
+    /// removed in batches (`offboard.rs`: `offboard_step`, run in the background here when
+    /// `offboard_background`). A second delete is `tenant_deleting`.
     pub async fn delete_tenant(
         &self,
         p: &Principal,

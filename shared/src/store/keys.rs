@@ -16,10 +16,13 @@
 //! | audit entry | `T#<tenant>#audit` | `<RFC 3339 µs>#<nonce>` | — (`actor`, `action`, `target`, `ttl`) |
 //! | stream checkpoint (no tenant's) | `EVENTS#shards` | shard id | — (`seq`, `closed`) |
 //! | webhook position | `EVENTS#webhook` | `<tenant>` | — (the deliverer's position and any parked event) |
+//! | offboarding record / deletion receipt (not the tenant's: it outlives it) | `OFFBOARDED` | `<tenant>#<started>` | — (`actor`, `phase`, `pass`, `dirty`, `deleted`, `finished`, `ttl`) |
 //!
 //! The webhook position is the one item a tenant owns whose partition key does not start with the
 //! tenant (the deliverer lists every tenant's position in one Query): removing a tenant removes
-//! `EVENTS#webhook` / `<tenant>` too.
+//! `EVENTS#webhook` / `<tenant>` too. Offboarding (`store/offboard.rs`) removes every row above whose key
+//! holds the tenant, the register item last; it keeps the `OFFBOARDED` receipt, which is not the tenant's
+//! data (who deleted it, when, how many items) and expires with the audit retention.
 //!
 //! A user item also holds `grp`, the string set of its groups' ids, and a group item `mcount`, its number
 //! of members; both change in the same transactions as the member items.
@@ -133,6 +136,15 @@ pub const STREAM_CHECKPOINTS_PK: &str = "EVENTS#shards";
 /// The webhook deliverer's positions, one item per tenant (sort key: the tenant id).
 pub const WEBHOOK_POSITIONS_PK: &str = "EVENTS#webhook";
 
+/// Offboarding records and deletion receipts, one item per deletion (sort key: [`offboard_sk`]).
+pub const OFFBOARD_PK: &str = "OFFBOARDED";
+
+/// A deletion's record: the tenant and the time its deletion began (tenant ids hold no `#`, so
+/// `begins_with(<tenant>#)` finds one tenant's records, newest last).
+pub fn offboard_sk(tenant: &str, started: &str) -> String {
+    format!("{tenant}#{started}")
+}
+
 /// What a partition key names, for the items change events are made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DomainKey<'a> {
@@ -194,6 +206,7 @@ mod tests {
             STREAM_CHECKPOINTS_PK.to_string(),
             WEBHOOK_POSITIONS_PK.to_string(),
             TENANTS_PK.to_string(),
+            OFFBOARD_PK.to_string(),
         ] {
             assert_eq!(domain_key(&other), None, "{other}");
         }

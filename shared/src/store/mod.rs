@@ -198,6 +198,9 @@ pub use events::{
     WebhookPosition,
 };
 
+mod offboard;
+pub use offboard::{OffboardBatch, OffboardPhase, OffboardRecord, OffboardStore};
+
 mod clients;
 pub use clients::{
     AddSecret, ClientCredentials, ClientSecret, ClientStore, OAuthClient, WifTrustRecord,

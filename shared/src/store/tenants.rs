@@ -95,9 +95,9 @@ pub enum TenantWrite {
     Changed,
 }
 
-/// The tenant register and the audit trail.
+/// The tenant register and the audit trail; offboarding (`super::OffboardStore`) comes with it.
 #[async_trait]
-pub trait TenantStore: Send + Sync {
+pub trait TenantStore: super::OffboardStore + Send + Sync {
     /// One strongly consistent read of the tenant's register item.
     async fn tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError>;
     /// The tenant's lifecycle state alone (one eventually consistent read): what the tenant gate asks.

@@ -18,12 +18,14 @@
 //! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
 //! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
 //! | `events` | the change events' items: `EventLogStore` (the events log), `DeliveryStore` (the table's stream, the consumer's checkpoints, the webhook positions); the Streams client | — |
+//! | `offboard` | offboarding: a tenant's items deleted in bounded batches, its record and receipt: `OffboardStore` | `table` |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 
 mod clients;
 mod events;
 mod listing;
 mod members;
+mod offboard;
 pub mod positions;
 mod resources;
 mod table;

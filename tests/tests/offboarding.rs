@@ -1,0 +1,500 @@
+//! Offboarding end to end, on both engines: a tenant with users, groups and members, tokens, an OAuth
+//! client with secrets, a WIF trust, change events, a webhook position and its audit trail is deleted
+//! through the management API, its steps run to the end — in one go, or three calls at a time with a
+//! fresh `Manager` each step — and a scan of the whole table finds nothing of it, while every item of
+//! another tenant is byte for byte what it was. The status route reports it; the id can be created
+//! again. A SCIM POST racing the delete leaves nothing behind either.
+
+use aws_sdk_dynamodb::types::AttributeValue as AV;
+use reqwest::Method;
+use scim_core::manage::gate::TenantGate;
+use scim_core::manage::{ManageSettings, Manager};
+use scim_core::oauth::assertion::JwksSettings;
+use scim_core::oauth::OAuthSettings;
+use scim_core::store::dynamo::DynamoStore;
+use scim_core::store::keys;
+use scim_tests::urn::{GROUP, USER};
+use scim_tests::{Engine, Resp, TestServer};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+macro_rules! offboarding_tests {
+    ($($name:ident),* $(,)?) => {
+        mod dynoxide {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(scim_tests::Engine::Dynoxide).await
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(scim_tests::Engine::Moto).await
+                }
+            )*
+        }
+    };
+}
+
+offboarding_tests!(
+    a_deleted_tenant_leaves_nothing_and_the_other_is_untouched,
+    offboarding_resumes_after_every_small_step,
+    a_post_racing_the_delete_leaves_nothing_behind,
+);
+
+async fn server(engine: Engine) -> TestServer {
+    let srv =
+        TestServer::start_oauth(engine, OAuthSettings::default(), JwksSettings::default()).await;
+    // The table's stream, before any write, so the consumer can make the tenants' events.
+    srv.events_consumer()
+        .ensure_stream()
+        .await
+        .expect("enable the table's stream");
+    srv
+}
+
+/// A Manager of the test's own (as a scheduled function or another process would run steps): a gate
+/// with no cache and a short grace, so the settle waits are short.
+fn manager(store: &DynamoStore) -> Manager {
+    let settings = ManageSettings {
+        offboard_grace: Duration::from_millis(150),
+        ..ManageSettings::default()
+    };
+    Manager::new(Arc::new(store.clone()), settings)
+        .with_gate(Arc::new(TenantGate::new(Duration::ZERO, 100)))
+}
+
+async fn manage(srv: &TestServer, method: Method, path: &str, body: Option<&Value>) -> Resp {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut rb = client
+        .request(method, format!("{}/manage/v1{path}", srv.origin()))
+        .bearer_auth(&srv.admin_token);
+    if let Some(b) = body {
+        rb = rb
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    Resp {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    }
+}
+
+fn code(r: &Resp) -> &str {
+    r.body["error"]["code"].as_str().unwrap_or("")
+}
+
+/// A tenant as a customer leaves it: `users` users, groups with members, a tenant token, a client with
+/// two secrets, a WIF trust, its audit trail; returns its SCIM token.
+async fn populate(srv: &TestServer, tenant: &str, users: usize) -> String {
+    let r = manage(srv, Method::POST, "/tenants", Some(&json!({"id": tenant}))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = manage(
+        srv,
+        Method::POST,
+        &format!("/tenants/{tenant}/tokens"),
+        Some(&json!({"label": "entra"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = srv.add_tenant_token(tenant, None).await;
+    let c = manage(
+        srv,
+        Method::POST,
+        &format!("/tenants/{tenant}/clients"),
+        None,
+    )
+    .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let client = c.body["clientId"].as_str().unwrap().to_string();
+    let r = manage(
+        srv,
+        Method::POST,
+        &format!("/tenants/{tenant}/clients/{client}/secrets"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let trust = json!({"issuer": "https://login.example.com/t", "subject": "s", "audience": "a", "jwksUrl": "https://login.example.com/keys"});
+    let r = manage(
+        srv,
+        Method::PUT,
+        &format!("/tenants/{tenant}/wif"),
+        Some(&trust),
+    )
+    .await;
+    assert!(r.status < 300, "{}", r.text);
+    let base = srv.tenant_base(tenant);
+    let mut ids = Vec::new();
+    for i in 0..users {
+        let u = json!({"schemas": [USER], "userName": format!("user{i}@{tenant}.example"), "externalId": format!("x{i}")});
+        let r = srv
+            .call_at(&base, &token, Method::POST, "/Users", Some(&u))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.id());
+    }
+    for g in 0..3 {
+        let members: Vec<Value> = ids
+            .iter()
+            .skip(g)
+            .step_by(3)
+            .map(|id| json!({"value": id}))
+            .collect();
+        let body =
+            json!({"schemas": [GROUP], "displayName": format!("Group {g}"), "members": members});
+        let r = srv
+            .call_at(&base, &token, Method::POST, "/Groups", Some(&body))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // An empty group too.
+    let body = json!({"schemas": [GROUP], "displayName": "Nobody"});
+    let r = srv
+        .call_at(&base, &token, Method::POST, "/Groups", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The webhook deliverer's position (it runs only in scim-local): the one item outside the prefix.
+    put_webhook_position(&srv.store, tenant).await;
+    token
+}
+
+async fn put_webhook_position(store: &DynamoStore, tenant: &str) {
+    use scim_core::store::DeliveryStore;
+    store.save_webhook_position(tenant, 1).await.unwrap();
+}
+
+type Row = (String, String, BTreeMap<String, String>);
+
+/// Every item of the table, in key order, each attribute as text.
+async fn scan(srv: &TestServer) -> Vec<Row> {
+    let (client, table) = (srv.sdk(), srv.store.table().to_string());
+    let mut out = Vec::new();
+    let mut start: Option<HashMap<String, AV>> = None;
+    loop {
+        let r = client
+            .scan()
+            .table_name(&table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap();
+        for item in r.items.unwrap_or_default() {
+            let text = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let attrs = item
+                .iter()
+                .map(|(k, v)| (k.clone(), format!("{v:?}")))
+                .collect();
+            out.push((text(keys::PK), text(keys::SK), attrs));
+        }
+        match r.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether `row` is an item `tenant` owns.
+fn owned_by(row: &Row, tenant: &str) -> bool {
+    let (pk, sk, attrs) = row;
+    pk.starts_with(&format!("T#{tenant}#"))
+        || (pk.starts_with("TOKEN#")
+            && attrs.get("tenant") == Some(&format!("{:?}", AV::S(tenant.into()))))
+        || ((pk == keys::TENANTS_PK || pk == keys::WEBHOOK_POSITIONS_PK) && sk == tenant)
+}
+
+fn items_of(rows: &[Row], tenant: &str) -> Vec<Row> {
+    rows.iter()
+        .filter(|r| owned_by(r, tenant))
+        .cloned()
+        .collect()
+}
+
+/// Run the server's stream consumer until it has nothing more: the tenants' events log items.
+async fn make_events(srv: &TestServer) {
+    let mut c = srv.events_consumer();
+    for _ in 0..20 {
+        if c.poll().await.expect("consumer poll") == 0 {
+            break;
+        }
+    }
+}
+
+/// Both tenants populated, their events made; `gone` deleted through the API. Returns the other
+/// tenant's items before.
+async fn delete_one_of_two(srv: &TestServer, users: usize) -> Vec<Row> {
+    populate(srv, "gone", users).await;
+    populate(srv, "kept", 5).await;
+    make_events(srv).await;
+    let before = scan(&srv).await;
+    let mine = items_of(&before, "gone");
+    for part in [
+        "#User",
+        "#Group",
+        "#count",
+        "#tokens",
+        "#oauth",
+        "#events",
+        "#events#ids",
+        "#events#head",
+        "#audit",
+        "#uniq#",
+    ] {
+        assert!(
+            mine.iter().any(|(pk, _, _)| pk.contains(part)),
+            "the tenant has no {part} item to delete"
+        );
+    }
+    assert!(mine.iter().any(|(pk, _, _)| pk.starts_with("TOKEN#")));
+    assert!(mine.iter().any(|(pk, _, _)| pk.ends_with("#members")));
+    assert!(mine
+        .iter()
+        .any(|(pk, _, _)| pk == keys::WEBHOOK_POSITIONS_PK));
+    let r = manage(srv, Method::DELETE, "/tenants/gone", None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let s = manage(srv, Method::GET, "/tenants/gone/deletion", None).await;
+    assert_eq!(s.status, 200, "{}", s.text);
+    assert_eq!(s.body["state"], "deleting");
+    assert_eq!(s.body["phase"], "waiting");
+    assert_eq!(s.body["itemsDeleted"], 0);
+    items_of(&before, "kept")
+}
+
+async fn check_clean(srv: &TestServer, kept_before: &[Row]) -> Vec<Row> {
+    let after = scan(&srv).await;
+    let left = items_of(&after, "gone");
+    assert!(
+        left.is_empty(),
+        "items of the deleted tenant left: {:#?}",
+        left.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        items_of(&after, "kept"),
+        kept_before,
+        "the other tenant's items changed"
+    );
+    after
+}
+
+async fn a_deleted_tenant_leaves_nothing_and_the_other_is_untouched(engine: Engine) {
+    let srv = server(engine).await;
+    assert_eq!(
+        code(&manage(&srv, Method::GET, "/tenants/never/deletion", None).await),
+        "tenant_not_found"
+    );
+    let kept = delete_one_of_two(&srv, 100).await;
+    assert_eq!(
+        code(&manage(&srv, Method::GET, "/tenants/kept/deletion", None).await),
+        "tenant_not_deleting"
+    );
+    // Nothing is deleted before the settle wait has passed.
+    let m = manager(&srv.store);
+    let s = m.offboard_step("gone", 50).await.unwrap();
+    assert_eq!(
+        (s.state, s.phase, s.items_deleted),
+        ("deleting", "waiting", 0)
+    );
+    let total = scim_core::store::measure(m.offboard_until("gone", None)).await;
+    let s = total.0.unwrap();
+    assert!(s.done(), "{s:?}");
+    assert!(s.pass >= 2, "a clean pass ends it: {s:?}");
+    assert!(s.items_deleted > 300, "{s:?}");
+    let after = check_clean(&srv, &kept).await;
+    // The receipt stays: who, when, how many; with a TTL.
+    let receipt: Vec<&Row> = after.iter().filter(|r| r.0 == keys::OFFBOARD_PK).collect();
+    assert_eq!(receipt.len(), 1, "{receipt:?}");
+    assert!(receipt[0].1.starts_with("gone#"));
+    assert!(receipt[0].2.contains_key("ttl"));
+    let st = manage(&srv, Method::GET, "/tenants/gone/deletion", None).await;
+    assert_eq!(st.status, 200, "{}", st.text);
+    assert_eq!(st.body["state"], "done");
+    assert_eq!(st.body["phase"], "done");
+    assert_eq!(st.body["deletedBy"], "local-admin");
+    assert_eq!(st.body["itemsDeleted"].as_u64(), Some(s.items_deleted));
+    assert!(st.body["finished"].is_string() && st.body["started"].is_string());
+    // Another step changes nothing.
+    assert!(m.offboard_step("gone", 50).await.unwrap().done());
+    // The tenant is gone, and its id may be taken again.
+    assert_eq!(
+        manage(&srv, Method::GET, "/tenants/gone", None)
+            .await
+            .status,
+        404
+    );
+    let r = manage(&srv, Method::POST, "/tenants", Some(&json!({"id": "gone"}))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        code(&manage(&srv, Method::GET, "/tenants/gone/deletion", None).await),
+        "tenant_not_deleting"
+    );
+    println!(
+        "offboarded {} items in {} calls ({:?})",
+        s.items_deleted, total.1.calls, total.1
+    );
+}
+
+async fn offboarding_resumes_after_every_small_step(engine: Engine) {
+    let srv = server(engine).await;
+    let kept = delete_one_of_two(&srv, 30).await;
+    let mut steps = 0;
+    let mut phases = Vec::new();
+    loop {
+        // A fresh Manager each time: nothing but the table carries the progress.
+        let s = manager(&srv.store).offboard_step("gone", 3).await.unwrap();
+        steps += 1;
+        if phases.last() != Some(&s.phase) {
+            phases.push(s.phase);
+        }
+        if s.done() {
+            break;
+        }
+        if let Some(w) = s.wait {
+            tokio::time::sleep(w).await;
+        }
+        assert!(steps < 2000, "no end in sight: {s:?}");
+    }
+    assert!(steps > 20, "{steps} steps");
+    for p in [
+        "users", "groups", "tokens", "oauth", "events", "audit", "done",
+    ] {
+        assert!(phases.contains(&p), "{p} not seen in {phases:?}");
+    }
+    check_clean(&srv, &kept).await;
+}
+
+async fn a_post_racing_the_delete_leaves_nothing_behind(engine: Engine) {
+    let trials = scim_tests::race_trials(300);
+    let mut srv = TestServer::start(engine).await;
+    let mut kept: Vec<Row> = Vec::new();
+    for i in 0..trials {
+        if engine == Engine::Moto && i % 25 == 0 && i > 0 {
+            srv = TestServer::start(engine).await;
+        }
+        if kept.is_empty() || i % 25 == 0 {
+            let t = srv.add_tenant("kept").await;
+            let u = json!({"schemas": [USER], "userName": "stay"});
+            srv.call_at(
+                &srv.tenant_base("kept"),
+                &t,
+                Method::POST,
+                "/Users",
+                Some(&u),
+            )
+            .await;
+            kept = items_of(&scan(&srv).await, "kept");
+        }
+        let tenant = format!("race{i}");
+        let token = srv.add_tenant(&tenant).await;
+        let base = srv.tenant_base(&tenant);
+        let u = json!({"schemas": [USER], "userName": format!("late{i}"), "externalId": "e"});
+        let post = srv.call_at(&base, &token, Method::POST, "/Users", Some(&u));
+        let path = format!("/tenants/{tenant}");
+        let del = manage(&srv, Method::DELETE, &path, None);
+        let (p, d) = tokio::join!(post, del);
+        assert_eq!(d.status, 202, "{}", d.text);
+        assert!(matches!(p.status, 201 | 403), "{} {}", p.status, p.text);
+        let s = manager(&srv.store)
+            .offboard_until(&tenant, None)
+            .await
+            .unwrap();
+        assert!(s.done(), "{s:?}");
+        let after = scan(&srv).await;
+        let left = items_of(&after, &tenant);
+        assert!(
+            left.is_empty(),
+            "trial {i} (POST {}): left {left:?}",
+            p.status
+        );
+        assert_eq!(items_of(&after, "kept"), kept, "trial {i}");
+    }
+}
+
+/// The measurement in docs/benchmark.md ("Offboarding"), not part of the normal run:
+/// `SCIM_OFFBOARD_USERS=10000 cargo test -p scim-tests --release --test offboarding -- --ignored --nocapture`.
+/// Users made over HTTP, 8 at a time; then the deletion alone is timed and measured (calls, capacity).
+async fn measure_offboarding(engine: Engine) {
+    let users: usize = std::env::var("SCIM_OFFBOARD_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let srv = TestServer::start(engine).await;
+    let token = srv.add_tenant("big").await;
+    let base = srv.tenant_base("big");
+    let t0 = std::time::Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let (base, token) = (base.clone(), token.clone());
+        workers.spawn(async move {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            for i in (w..users).step_by(8) {
+                let u = json!({"schemas": [USER], "userName": format!("u{i}@big.example"), "externalId": format!("x{i}")});
+                let r = client
+                    .post(format!("{base}/Users"))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/scim+json")
+                    .body(u.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 201);
+            }
+        });
+    }
+    while let Some(r) = workers.join_next().await {
+        r.unwrap();
+    }
+    println!("{engine:?}: {users} users made in {:?}", t0.elapsed());
+    let r = manage(&srv, Method::DELETE, "/tenants/big", None).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let m = manager(&srv.store);
+    // The settle wait is not the deletion's cost: wait it out first.
+    let s = m.offboard_step("big", 50).await.unwrap();
+    tokio::time::sleep(s.wait.unwrap_or_default()).await;
+    let t1 = std::time::Instant::now();
+    let (s, usage) = scim_core::store::measure(m.offboard_until("big", None)).await;
+    let s = s.unwrap();
+    assert!(s.done(), "{s:?}");
+    println!(
+        "{engine:?}: offboarded {users} users ({} items, {} passes) in {:?} (of which one settle wait of {:?}): {} calls, {:.1} RCU, {:.1} WCU",
+        s.items_deleted,
+        s.pass,
+        t1.elapsed(),
+        m.offboard_settle(),
+        usage.calls,
+        usage.read_units,
+        usage.write_units
+    );
+    let left = items_of(&scan(&srv).await, "big");
+    assert!(left.is_empty(), "{} items left", left.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement (docs/benchmark.md): minutes on moto"]
+async fn measure_offboarding_moto() {
+    measure_offboarding(Engine::Moto).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement (docs/benchmark.md)"]
+async fn measure_offboarding_dynoxide() {
+    measure_offboarding(Engine::Dynoxide).await
+}
