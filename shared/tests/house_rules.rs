@@ -110,8 +110,7 @@ fn only_the_store_names_the_dynamodb_sdk() {
                 continue;
             }
             let named = line.match_indices(SDK).any(|(i, _)| {
-                !line[i + SDK.len()..]
-                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                !line[i + SDK.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
             });
             if named {
                 found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));

@@ -152,9 +152,7 @@ async fn another_secret_or_key_id_is_refused_and_changes_nothing() {
             ))
             .build(),
     );
-    assert!(put(&dummy, inproc.table(), "door#wrong")
-        .await
-        .is_err());
+    assert!(put(&dummy, inproc.table(), "door#wrong").await.is_err());
     assert!(!present(&inproc, "door#wrong").await);
 }
 
@@ -291,7 +289,12 @@ async fn strict_door() -> (scim_local::EmbeddedDynamo, String) {
 
 /// The raw bytes of a PutItem of `pk` in `table`, signed with `engine`'s key as the store signs (the SDK's
 /// own request, not sent by it) for the engine at `host`: its head and its body.
-async fn signed_put(engine: &EmbeddedDynamo, table: &str, host: &str, pk: &str) -> (Vec<u8>, Vec<u8>) {
+async fn signed_put(
+    engine: &EmbeddedDynamo,
+    table: &str,
+    host: &str,
+    pk: &str,
+) -> (Vec<u8>, Vec<u8>) {
     let capture = Capture::default();
     let client = Client::from_conf(door_config(engine).interceptor(capture.clone()).build());
     assert!(

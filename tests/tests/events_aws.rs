@@ -68,9 +68,10 @@ fn image(
 
 /// Every record of the table's stream, as the DynamoDB event of a Lambda event source mapping: `{"Records": […]}`.
 async fn stream_as_lambda_event(s: &TestServer) -> Value {
-    let streams = s
-        .store
-        .streams_client(&scim_tests::endpoint(Engine::Moto), Some(("local", "local")));
+    let streams = s.store.streams_client(
+        &scim_tests::endpoint(Engine::Moto),
+        Some(("local", "local")),
+    );
     let d = s
         .sdk()
         .describe_table()
