@@ -168,6 +168,8 @@ struct AdminState {
     body_read_timeout: Duration,
     /// The webhook deliverer's tenants in trouble, when a webhook is configured.
     webhook: Option<Arc<crate::webhook::Status>>,
+    /// The management operations (a tenant's lifecycle and audit trail), when the API is served.
+    manager: Option<Arc<scim_core::manage::Manager>>,
 }
 
 /// The peer's address, when the serving loop puts it in the request (`ConnectInfo`); else None.
@@ -285,8 +287,9 @@ pub fn router_with(
     auth: Arc<AdminAuth>,
     cfg: AdminConfig,
     webhook: Option<Arc<crate::webhook::Status>>,
-    manage: Option<Router>,
+    manage: Option<(Router, Arc<scim_core::manage::Manager>)>,
 ) -> Router {
+    let manager = manage.as_ref().map(|(_, m)| m.clone());
     let throttle = Arc::new(SignInThrottle::new(cfg.sign_in));
     let mut r = Router::new()
         .route("/admin", get(overview_page))
@@ -303,8 +306,9 @@ pub fn router_with(
             throttle: throttle.clone(),
             body_read_timeout: cfg.body_read_timeout,
             webhook,
+            manager,
         });
-    if let Some(m) = manage {
+    if let Some((m, _)) = manage {
         let guard = ManageGuard { auth, throttle };
         r = r.merge(m.layer(axum::middleware::from_fn_with_state(
             guard,
@@ -482,10 +486,32 @@ async fn tenant_page(
     if let Err(r) = gate(&st, &headers, &peer) {
         return refused_page(r);
     }
+    let register = register(&st, &tenant).await;
+    let lifecycle = page::lifecycle_section(register.as_ref());
     match st.metrics.summary(&tenant) {
-        Some(s) => html(StatusCode::OK, page::tenant(&s)),
-        None => html(StatusCode::NOT_FOUND, page::unknown_tenant(&tenant)),
+        Some(s) => html(StatusCode::OK, page::tenant(&s, lifecycle)),
+        None if register.is_some() => {
+            html(StatusCode::OK, page::unknown_tenant(&tenant, lifecycle))
+        }
+        None => html(
+            StatusCode::NOT_FOUND,
+            page::unknown_tenant(&tenant, lifecycle),
+        ),
     }
+}
+
+/// A registered tenant's lifecycle state and its last audit entries (newest first), for the tenant's
+/// page: None for a tenant the register does not hold (or when the store does not answer).
+async fn register(st: &AdminState, tenant: &str) -> Option<page::Register> {
+    let m = st.manager.as_ref()?;
+    let rec = m.tenant(tenant).await.ok()?;
+    let audit = m
+        .audit(tenant, None, 20)
+        .await
+        .ok()
+        .and_then(|v| v["entries"].as_array().cloned())
+        .unwrap_or_default();
+    Some(page::Register { rec, audit })
 }
 
 /// Paged like the page, but by default by name ([`scim_core::metrics::UNATTRIBUTED`] last), 500 a page:

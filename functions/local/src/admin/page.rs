@@ -91,14 +91,53 @@ pub fn login(message: Option<&str>) -> Markup {
     )
 }
 
-pub fn unknown_tenant(tenant: &str) -> Markup {
+pub fn unknown_tenant(tenant: &str, lifecycle: Markup) -> Markup {
     layout(
         "Unknown tenant",
         true,
         html! {
             p { "No request has been counted for tenant " code { (tenant) } " since the server started. " a href="/admin" { "Back to all tenants" } }
+            (lifecycle)
         },
     )
+}
+
+/// A tenant as the register holds it, with its last audit entries (newest first, as the management API
+/// lists them).
+pub struct Register {
+    pub rec: scim_core::store::TenantRecord,
+    pub audit: Vec<serde_json::Value>,
+}
+
+/// The tenant's lifecycle (amber when paused, red when being deleted: what Entra is answered then) and
+/// its audit trail: who did what to it, when. Nothing for a tenant the register does not hold.
+pub fn lifecycle_section(r: Option<&Register>) -> Markup {
+    use scim_core::store::TenantState;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    html! {
+        @if let Some(r) = r {
+            h2 { "Lifecycle" }
+            @match r.rec.state {
+                TenantState::Active => p.lifecycle.ok { "Active: provisioning is served." },
+                TenantState::Paused => p.lifecycle.warn { "Paused: Entra's requests are answered 503 with Retry-After; nothing changes until it is resumed." },
+                TenantState::Deleting => p.lifecycle.bad { "Being deleted: every request is refused (403) while its items are removed." },
+            }
+            p.note { (r.rec.display_name) " · created " (r.rec.created) " · changed " (r.rec.updated) }
+            h2 { "Audit trail (last 20)" }
+            @if r.audit.is_empty() {
+                p.note { "No management or credential action recorded." }
+            } @else {
+                table.audit {
+                    thead { tr { th { "When (UTC)" } th { "Who" } th { "What" } th { "On" } } }
+                    tbody {
+                        @for e in &r.audit {
+                            tr { td { (text(&e["at"])) } td { (text(&e["actor"])) } td { (text(&e["action"])) } td { (text(&e["target"])) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn pct(ratio: Option<f64>) -> String {
@@ -392,7 +431,7 @@ pub fn overview(
 }
 
 /// One tenant: cards, chart, failures by kind, last failed requests.
-pub fn tenant(s: &TenantSummary) -> Markup {
+pub fn tenant(s: &TenantSummary, lifecycle: Markup) -> Markup {
     let title = if s.tenant == ALL {
         "All tenants".to_string()
     } else {
@@ -405,6 +444,7 @@ pub fn tenant(s: &TenantSummary) -> Markup {
             p.note { a href="/admin" { "← all tenants" } " · totals since start: " (s.total.requests) " requests, " (s.total.failures) " failed; "
                 (s.total.unauthenticated) " unauthenticated (apart)" }
             (cards(&s.last_hour, &s.last_5_minutes, &s.latency_last_hour))
+            (lifecycle)
             h2 { "Last failed requests" }
             (failures_table("failures", &s.last_failures, s.tenant == ALL))
             (unauthenticated_section(&s.last_unauthenticated, s.tenant == ALL))
@@ -481,14 +521,14 @@ mod tests {
         };
         m.record(&facts, "POST", "/scim/v2/Users/<b>x</b>", &o, Some(&e));
         let s = m.summary("default").unwrap();
-        let page = tenant(&s).into_string();
+        let page = tenant(&s, html! {}).into_string();
         assert!(
             !page.contains("<script>alert")
                 && page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"),
             "{page}"
         );
         assert!(!page.contains("<b>x</b>"));
-        let page = unknown_tenant("<i>t</i>").into_string();
+        let page = unknown_tenant("<i>t</i>", html! {}).into_string();
         assert!(page.contains("&lt;i&gt;t&lt;/i&gt;"));
     }
 
@@ -599,7 +639,7 @@ mod tests {
         m.record(&facts, "POST", "/oauth2/token", &t, None);
         let pages = [
             overview(&m.overview(), m.summary(ALL).as_ref(), true, None),
-            tenant(&m.summary("default").unwrap()),
+            tenant(&m.summary("default").unwrap(), html! {}),
         ];
         for page in pages.map(|p| p.into_string()) {
             for tag in page.split('<').map(|t| t.split('>').next().unwrap_or("")) {

@@ -31,7 +31,11 @@ pub fn app_with_webhook(
         });
         let manager = scim_core::manage::Manager::new(state.service.store.clone(), settings)
             .with_gate(state.gate.clone());
-        scim_core::http::manage::routes(state.clone(), std::sync::Arc::new(manager))
+        let manager = std::sync::Arc::new(manager);
+        (
+            scim_core::http::manage::routes(state.clone(), manager.clone()),
+            manager,
+        )
     });
     let scim = scim_core::http::router(state);
     match admin {
