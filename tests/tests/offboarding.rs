@@ -372,10 +372,9 @@ async fn offboarding_resumes_after_every_small_step(engine: Engine) {
         }
         assert!(steps < 2000, "no end in sight: {s:?}");
     }
-    assert!(steps > 20, "{steps} steps");
-    for p in [
-        "users", "groups", "tokens", "oauth", "events", "audit", "done",
-    ] {
+    assert!(steps > 8, "{steps} steps");
+    // The small phases may pass within one step of 3 calls; the big ones take several.
+    for p in ["users", "groups", "done"] {
         assert!(phases.contains(&p), "{p} not seen in {phases:?}");
     }
     check_clean(&srv, &kept).await;
