@@ -180,15 +180,25 @@ pub struct ListPage {
 
 /// The whole store: resources, group members, tenants and tokens, OAuth clients. Implemented for every
 /// type that implements the parts; code that needs only one part asks for that part.
-pub trait Store: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore {}
+pub trait Store:
+    ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore + LinkStore
+{
+}
 
-impl<T: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore + ?Sized> Store for T {}
+impl<
+        T: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore + LinkStore + ?Sized,
+    > Store for T
+{
+}
 
 mod tenants;
 pub use tenants::{
     audit_written, audited, pending_audit, AuditEntry, TenantPage, TenantRecord, TenantState,
     TenantStore, TenantWrite,
 };
+
+mod links;
+pub use links::{LinkKind, LinkOpen, LinkStore, SetupLink, SetupSession};
 
 mod clients;
 pub use clients::{

@@ -16,10 +16,12 @@
 //! | [`resources`] | resource items: `ResourceStore` (its `list` is [`listing`]'s), uniqueness guards, counter updates | `table`, `members` |
 //! | [`tokens`] | tenants and tokens: `TokenStore` | `table` |
 //! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
+//! | `links` | setup links and their page sessions: `LinkStore` | `table` |
 //! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 
 mod clients;
+mod links;
 mod listing;
 mod members;
 pub mod positions;
