@@ -837,7 +837,7 @@ async fn the_setup_page_in_a_real_browser() {
         c.goto(&format!("{}/setup", srv.origin())).await?;
         let overflow = c
             .execute(
-                "return document.documentElement.scrollWidth > window.innerWidth",
+                "const w = window.innerWidth; const wide = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5); return document.documentElement.scrollWidth > w ? wide.join(' ') || 'wider' : false",
                 vec![],
             )
             .await?;

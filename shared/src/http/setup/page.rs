@@ -22,7 +22,7 @@ pub const WARN_RATIO: f64 = 0.20;
 const STYLE: &str = r#"
 :root { --fail: #d6453d; --warn: #c98a12; --ok: #1f7a3f; --ink: #1d232b; --muted: #5b6672; --line: #d5dbe1; --bg: #f6f8fa; --accent: #1f5fbf; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 1rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); }
+body { margin: 0; overflow-wrap: anywhere; font: 1rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); }
 main { max-width: 60rem; margin: 0 auto; padding: 1rem; }
 header.top { background: #fff; border-bottom: 1px solid var(--line); }
 header.top div { max-width: 60rem; margin: 0 auto; padding: 1rem; }
@@ -57,7 +57,7 @@ ul.checks li { padding: .5rem 0; border-bottom: 1px solid var(--line); }
 .card .v { font-size: 1.4rem; font-weight: 700; }
 form.inline { display: inline; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
-@media (max-width: 40rem) { main { padding: .5rem; } section { padding: .75rem; } th, td { padding: .3rem; } }
+@media (max-width: 40rem) { main { padding: .5rem; } section { padding: .75rem; } th, td { padding: .3rem; } table { display: block; overflow-x: auto; } .field input { flex-basis: 100%; } }
 "#;
 
 const SCRIPT: &str = r#"
@@ -157,7 +157,7 @@ fn shell(title: &str, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content="same-origin";
                 title { (title) }
                 style { (PreEscaped(STYLE)) }
             }
