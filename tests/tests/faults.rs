@@ -151,6 +151,50 @@ impl TenantStore for Faulty {
     }
 }
 
+/// Setup links and their sessions pass through untouched.
+#[async_trait]
+impl scim_core::store::LinkStore for Faulty {
+    async fn put_link(&self, l: &scim_core::store::SetupLink) -> Result<(), StoreError> {
+        self.inner.put_link(l).await
+    }
+    async fn link(
+        &self,
+        t: &str,
+        k: &str,
+    ) -> Result<Option<scim_core::store::SetupLink>, StoreError> {
+        self.inner.link(t, k).await
+    }
+    async fn list_links(&self, t: &str) -> Result<Vec<scim_core::store::SetupLink>, StoreError> {
+        self.inner.list_links(t).await
+    }
+    async fn revoke_link(&self, t: &str, k: &str, now: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_link(t, k, now).await
+    }
+    async fn open_link(
+        &self,
+        t: &str,
+        k: &str,
+        single_use: bool,
+        now: &str,
+        now_unix: i64,
+        s: &scim_core::store::SetupSession,
+    ) -> Result<scim_core::store::LinkOpen, StoreError> {
+        self.inner
+            .open_link(t, k, single_use, now, now_unix, s)
+            .await
+    }
+    async fn setup_session(
+        &self,
+        t: &str,
+        h: &str,
+    ) -> Result<Option<scim_core::store::SetupSession>, StoreError> {
+        self.inner.setup_session(t, h).await
+    }
+    async fn audit_only(&self) -> Result<(), StoreError> {
+        self.inner.audit_only().await
+    }
+}
+
 #[async_trait]
 impl ClientStore for Faulty {
     async fn create_client(&self, c: &OAuthClient, s: &ClientSecret) -> Result<(), StoreError> {

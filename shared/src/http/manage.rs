@@ -73,6 +73,7 @@ pub fn routes(app: AppState, manager: Arc<Manager>) -> Router {
             "/tenants/{tenant}/wif",
             get(get_wif).put(set_wif).delete(remove_wif),
         )
+        .merge(super::setup::link_api(st.app.clone(), st.manager.clone()))
         .fallback(|| async {
             answer(Err(ManageError::new(
                 404,

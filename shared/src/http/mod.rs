@@ -12,6 +12,8 @@
 //! * `resources`, `bulk`, `discovery`: the handlers and their routes; `oauth`: the token endpoint (outside
 //!   the SCIM middleware, inside the metrics recorder);
 //! * [`manage`]: the management API (`/manage/v1`), outside the SCIM middleware with its own principal;
+//! * [`setup`]: the customer's setup page (`/setup`, opened with a setup link) and the link routes of the
+//!   management API;
 //! * [`request_target`] and [`lambda`]: request lines and Lambda events as clients really send them.
 //!
 //! This module imports from all of them; none of them imports from it.
@@ -22,6 +24,7 @@ pub mod manage;
 pub mod middleware;
 pub mod request_target;
 pub mod respond;
+pub mod setup;
 
 mod bulk;
 mod discovery;

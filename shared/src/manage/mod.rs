@@ -11,6 +11,7 @@
 //! document). Imports `store`, `auth` (tenant ids, tokens), `oauth` (secrets, WIF trusts), `config`.
 
 pub mod gate;
+pub mod links;
 pub mod offboard;
 
 use crate::auth::{generate_token, token_hash, valid_tenant, DEFAULT_TENANT, RESERVED_TENANT_IDS};

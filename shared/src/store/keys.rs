@@ -14,6 +14,8 @@
 //! | events log head | `T#<tenant>#events#head` | `#` | — (`n`) |
 //! | tenant (register) | `TENANTS` | `<tenant>` | — (`name`, `meta`, `state`, `ver`, `created`, `updated`) |
 //! | audit entry | `T#<tenant>#audit` | `<RFC 3339 µs>#<nonce>` | — (`actor`, `action`, `target`, `ttl`) |
+//! | setup link | `T#<tenant>#links` | `L#<link key>` | — (`hash`, `kind`, `created`, `expires`, `ret`, `used`, `revoked`, `ttl`) |
+//! | setup page session | `T#<tenant>#links` | `S#<SHA-256 of the session id>` | — (`link`, `expires`, `ttl`) |
 //! | stream checkpoint (no tenant's) | `EVENTS#shards` | shard id | — (`seq`, `closed`) |
 //! | webhook position | `EVENTS#webhook` | `<tenant>` | — (the deliverer's position and any parked event) |
 //! | offboarding record / deletion receipt (not the tenant's: it outlives it) | `OFFBOARDED` | `<tenant>#<started>` | — (`actor`, `phase`, `pass`, `dirty`, `deleted`, `finished`, `ttl`) |
@@ -73,6 +75,24 @@ pub fn audit_pk(tenant: &str) -> String {
 /// An audit entry's sort key: its time (RFC 3339 with microseconds, UTC) and its nonce.
 pub fn audit_sk(at: &str, nonce: &str) -> String {
     format!("{at}#{nonce}")
+}
+
+/// A tenant's setup links and the browser sessions they opened.
+pub fn links_pk(tenant: &str) -> String {
+    format!("T#{tenant}#links")
+}
+
+/// A setup link item (in [`links_pk`]).
+pub fn link_sk(key: &str) -> String {
+    format!("L#{key}")
+}
+
+/// The sort keys of setup links begin with this.
+pub const LINK_SK_PREFIX: &str = "L#";
+
+/// A setup page session item (in [`links_pk`]), by the hash of the session id.
+pub fn setup_session_sk(hash: &str) -> String {
+    format!("S#{hash}")
 }
 
 /// A token, found by its hash at authentication.
@@ -203,6 +223,7 @@ mod tests {
             event_ids_pk("acme"),
             events_head_pk("acme"),
             audit_pk("acme"),
+            links_pk("acme"),
             STREAM_CHECKPOINTS_PK.to_string(),
             WEBHOOK_POSITIONS_PK.to_string(),
             TENANTS_PK.to_string(),

@@ -182,9 +182,16 @@ pub struct ListPage {
 
 /// The whole store: resources, group members, tenants and tokens, OAuth clients. Implemented for every
 /// type that implements the parts; code that needs only one part asks for that part.
-pub trait Store: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore {}
+pub trait Store:
+    ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore + LinkStore
+{
+}
 
-impl<T: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore + ?Sized> Store for T {}
+impl<
+        T: ResourceStore + MemberStore + TokenStore + ClientStore + TenantStore + LinkStore + ?Sized,
+    > Store for T
+{
+}
 
 mod tenants;
 pub use tenants::{
@@ -200,6 +207,9 @@ pub use events::{
 
 mod offboard;
 pub use offboard::{OffboardBatch, OffboardPhase, OffboardRecord, OffboardStore};
+
+mod links;
+pub use links::{LinkKind, LinkOpen, LinkStore, SetupLink, SetupSession};
 
 mod clients;
 pub use clients::{

@@ -37,7 +37,8 @@ pub fn app_with_webhook(
             manager,
         )
     });
-    let scim = scim_core::http::router(state);
+    // The customer's setup page (`/setup`, opened with a setup link), beside the SCIM routes.
+    let scim = scim_core::http::setup::beside(state.clone(), scim_core::http::router(state));
     match admin {
         Some(auth) => {
             admin::router_with(metrics, auth, admin_cfg, webhook, manage).fallback_service(scim)

@@ -26,6 +26,7 @@
 
 mod fetch;
 mod jwks;
+mod probe;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
@@ -33,6 +34,7 @@ mod tests;
 
 pub use fetch::{check_jwks_url, FetchError};
 pub use jwks::{Jwks, JwksSettings};
+pub use probe::probe_jwks;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -16,6 +16,7 @@
 //! | [`resources`] | resource items: `ResourceStore` (its `list` is [`listing`]'s), uniqueness guards, counter updates | `table`, `members` |
 //! | [`tokens`] | tenants and tokens: `TokenStore` | `table` |
 //! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
+//! | `links` | setup links and their page sessions: `LinkStore` | `table` |
 //! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
 //! | `events` | the change events' items: `EventLogStore` (the events log), `DeliveryStore` (the table's stream, the consumer's checkpoints, the webhook positions); the Streams client | — |
 //! | `offboard` | offboarding: a tenant's items deleted in bounded batches, its record and receipt: `OffboardStore` | `table` |
@@ -23,6 +24,7 @@
 
 mod clients;
 mod events;
+mod links;
 mod listing;
 mod members;
 mod offboard;
