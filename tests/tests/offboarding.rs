@@ -245,7 +245,7 @@ async fn delete_one_of_two(srv: &TestServer, users: usize) -> Vec<Row> {
     populate(srv, "gone", users).await;
     populate(srv, "kept", 5).await;
     make_events(srv).await;
-    let before = scan(&srv).await;
+    let before = scan(srv).await;
     let mine = items_of(&before, "gone");
     for part in [
         "#User",
@@ -280,7 +280,7 @@ async fn delete_one_of_two(srv: &TestServer, users: usize) -> Vec<Row> {
 }
 
 async fn check_clean(srv: &TestServer, kept_before: &[Row]) -> Vec<Row> {
-    let after = scan(&srv).await;
+    let after = scan(srv).await;
     let left = items_of(&after, "gone");
     assert!(
         left.is_empty(),
