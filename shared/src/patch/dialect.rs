@@ -13,10 +13,9 @@
 //!
 //! Imports `patch::{ops, target}`, `crate::model::shapes` and `crate::{error, filter, schema, value}`.
 
-use super::ops::{parse_patch_path, PatchOpKind};
+use super::ops::{PatchOpKind, Paths};
 use super::target::{is_urn, resolve, resolve_key, Target};
 use crate::error::{ScimError, ScimResult};
-use crate::filter;
 use crate::model::shapes::{
     apply_shape, coerce_attrs, coerce_single, coerce_string_booleans, coerce_value, is_reference,
     reference_shape, references_in, RefShape,
@@ -26,7 +25,8 @@ use crate::value::{describe, entry_ci};
 use serde_json::{Map, Value};
 
 /// One normaliser: rewrites the operations of a PatchOp request in place.
-pub type Normaliser = fn(&mut Vec<Value>, &ResourceType) -> ScimResult<()>;
+/// Each is given the request's [`Paths`] (the resource type, and every path parsed once).
+pub type Normaliser = fn(&mut Vec<Value>, &Paths) -> ScimResult<()>;
 
 /// The normalisers, in the order [`patch_request`] runs them. The order matters: `op` values are
 /// lower-cased before anything looks at them, pathless objects are split into path operations before
@@ -48,10 +48,10 @@ pub const PIPELINE: [(&str, Normaliser); 7] = [
 /// Afterwards `body["Operations"]` is an array of objects with lower-case `op` and the member names
 /// `op`, `path` (a non-empty string, or absent) and `value`. It may be empty when every operation
 /// turned out to be a no-op (a member removal listing no members).
-pub fn patch_request(body: &mut Value, rt: &ResourceType) -> ScimResult<()> {
+pub fn patch_request(body: &mut Value, paths: &Paths) -> ScimResult<()> {
     let ops = envelope(body)?;
     for (_, normalise) in PIPELINE {
-        normalise(ops, rt)?;
+        normalise(ops, paths)?;
     }
     Ok(())
 }
@@ -158,7 +158,7 @@ fn canonical_op_members(i: usize, op: &mut Value) -> ScimResult<()> {
 /// case-sensitive match on … PATCH op"; §5 item 2, MicrosoftDocs/azure-docs#42220). Lower-case it;
 /// anything other than add/replace/remove is 400 `invalidSyntax` naming the op.
 #[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
-pub fn op_case(ops: &mut Vec<Value>, _rt: &ResourceType) -> ScimResult<()> {
+pub fn op_case(ops: &mut Vec<Value>, _paths: &Paths) -> ScimResult<()> {
     for (i, op) in ops.iter_mut().enumerate() {
         let Value::Object(m) = op else { continue };
         let kind = match m.get("op") {
@@ -198,7 +198,7 @@ pub fn op_case(ops: &mut Vec<Value>, _rt: &ResourceType) -> ScimResult<()> {
 /// keys stay together in pathless operations. A key that is exactly a schema URN with an object value is
 /// an extension object and stays; so does an unknown URN key with an object value. A key that does not
 /// parse as a path is left alone (and stored verbatim by the engine).
-pub fn pathless_dotted_keys(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
+pub fn pathless_dotted_keys(ops: &mut Vec<Value>, paths: &Paths) -> ScimResult<()> {
     rewrite(ops, |op| {
         let kind = op_kind(&op).to_string();
         if !is_write(&kind) || path_of(&op).is_some() {
@@ -207,13 +207,13 @@ pub fn pathless_dotted_keys(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResu
         let Some(Value::Object(obj)) = op.get("value") else {
             return Ok(vec![op]);
         };
-        if !obj.iter().any(|(k, v)| is_path_key(k, v, rt)) {
+        if !obj.iter().any(|(k, v)| is_path_key(k, v, paths)) {
             return Ok(vec![op]);
         }
         let mut out = Vec::new();
         let mut plain = Map::new();
         for (k, v) in obj {
-            if is_path_key(k, v, rt) {
+            if is_path_key(k, v, paths) {
                 if !plain.is_empty() {
                     out.push(make_op(
                         &kind,
@@ -233,8 +233,9 @@ pub fn pathless_dotted_keys(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResu
     })
 }
 
-fn is_path_key(key: &str, value: &Value, rt: &ResourceType) -> bool {
-    let parses = || filter::parse_path(key).is_ok();
+fn is_path_key(key: &str, value: &Value, paths: &Paths) -> bool {
+    let rt = paths.rt;
+    let parses = || paths.parse(key).is_ok();
     if is_urn(key) {
         if rt.schema_urns().any(|u| u.eq_ignore_ascii_case(key)) {
             return false;
@@ -260,7 +261,7 @@ fn is_path_key(key: &str, value: &Value, rt: &ResourceType) -> bool {
 /// returned as a string). Always rewritten to `{"value": id}` (keeping `$ref`/`displayName` when given);
 /// empty shapes become a `remove` of the manager. Applies to any single-valued complex attribute with a
 /// `value` sub-attribute (a reference), which today is `manager`.
-pub fn manager_shapes(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
+pub fn manager_shapes(ops: &mut Vec<Value>, paths: &Paths) -> ScimResult<()> {
     rewrite(ops, |mut op| {
         if !is_write(op_kind(&op)) {
             return Ok(vec![op]);
@@ -268,11 +269,11 @@ pub fn manager_shapes(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()>
         let Some(path) = path_of(&op).map(str::to_string) else {
             let mut out = Vec::new();
             if let Some(Value::Object(obj)) = op.get_mut("value") {
-                out = pathless_references(obj, rt);
+                out = pathless_references(obj, paths.rt);
             }
             return Ok(keep_unless_emptied(op, out));
         };
-        let Some(Target::Attr(t)) = target(&path, rt) else {
+        let Some(Target::Attr(t)) = target(&path, paths) else {
             return Ok(vec![op]);
         };
         let Some(def) = t.def.filter(|d| is_reference(d) && t.is_whole()) else {
@@ -341,14 +342,14 @@ fn pathless_references(obj: &mut Map<String, Value>, rt: &ResourceType) -> Vec<V
 /// `"primary": "True"` inside values. Where the schema says the target (or a sub-attribute of an object
 /// value, e.g. `primary`) is boolean, `"true"`/`"false"` in any case become JSON booleans.
 #[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
-pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
+pub fn string_booleans(ops: &mut Vec<Value>, paths: &Paths) -> ScimResult<()> {
     for op in ops.iter_mut() {
         if !is_write(op_kind(op)) {
             continue;
         }
         let target = match path_of(op) {
             None => Some(Target::Core),
-            Some(p) => target(p, rt),
+            Some(p) => target(p, paths),
         };
         let (Some(target), Some(value)) = (target, op.get_mut("value")) else {
             continue;
@@ -356,7 +357,7 @@ pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()
         match target {
             Target::Core => {
                 if let Value::Object(m) = value {
-                    coerce_string_booleans(m, rt);
+                    coerce_string_booleans(m, paths.rt);
                 }
             }
             Target::Extension {
@@ -396,13 +397,13 @@ pub fn string_booleans(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()
 #[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
 pub fn remove_with_value_on_single_valued(
     ops: &mut Vec<Value>,
-    rt: &ResourceType,
+    paths: &Paths,
 ) -> ScimResult<()> {
     for op in ops.iter_mut() {
         if op_kind(op) != "remove" || op.get("value").is_none() {
             continue;
         }
-        let keep = match path_of(op).and_then(|p| target(p, rt)) {
+        let keep = match path_of(op).and_then(|p| target(p, paths)) {
             Some(Target::Attr(t)) => t.is_whole() && t.def.is_none_or(|d| d.multi_valued),
             Some(_) => false,
             None => true,
@@ -427,7 +428,7 @@ pub fn remove_with_value_on_single_valued(
 /// for any multi-valued complex attribute with a `value` sub-attribute. Listed elements without a
 /// `value` stay in a `remove` with a value (the engine removes equal elements); an empty list removes
 /// nothing; a `remove` of `members` without value or filter still clears them all (RFC 7644 §3.5.2.2).
-pub fn member_remove_with_value(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
+pub fn member_remove_with_value(ops: &mut Vec<Value>, paths: &Paths) -> ScimResult<()> {
     rewrite(ops, |op| {
         if op_kind(&op) != "remove" {
             return Ok(vec![op]);
@@ -435,7 +436,7 @@ pub fn member_remove_with_value(ops: &mut Vec<Value>, rt: &ResourceType) -> Scim
         let Some(path) = path_of(&op).map(|p| p.trim().to_string()) else {
             return Ok(vec![op]);
         };
-        let Some(Target::Attr(t)) = target(&path, rt) else {
+        let Some(Target::Attr(t)) = target(&path, paths) else {
             return Ok(vec![op]);
         };
         let listable = t.is_whole()
@@ -493,7 +494,7 @@ fn element_value(item: &Value) -> Option<Value> {
 /// provision null attributes" [S6; S7]). `add`/`replace` of `""` or null becomes a `remove` of that path;
 /// on a required attribute (`userName`, group `displayName`) it is 400 `invalidValue`. In a pathless value,
 /// keys (and keys of extension objects) holding `""`/null become `remove` operations.
-pub fn empty_string_clears(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResult<()> {
+pub fn empty_string_clears(ops: &mut Vec<Value>, paths: &Paths) -> ScimResult<()> {
     rewrite(ops, |mut op| {
         if !is_write(op_kind(&op)) {
             return Ok(vec![op]);
@@ -501,15 +502,15 @@ pub fn empty_string_clears(ops: &mut Vec<Value>, rt: &ResourceType) -> ScimResul
         let Some(path) = path_of(&op).map(str::to_string) else {
             let mut out = Vec::new();
             if let Some(Value::Object(obj)) = op.get_mut("value") {
-                out = pathless_clears(obj, rt)?;
+                out = pathless_clears(obj, paths.rt)?;
             }
             return Ok(keep_unless_emptied(op, out));
         };
         if !op.get("value").is_some_and(clears) {
             return Ok(vec![op]);
         }
-        match target(&path, rt) {
-            Some(Target::Attr(t)) if t.required() => Err(required_error(&t.label, rt)),
+        match target(&path, paths) {
+            Some(Target::Attr(t)) if t.required() => Err(required_error(&t.label, paths.rt)),
             Some(Target::Attr(_)) | Some(Target::Extension { .. }) => {
                 Ok(vec![make_op("remove", Some(path), None)])
             }
@@ -627,9 +628,9 @@ fn path_of(op: &Value) -> Option<&str> {
 }
 
 /// Where `path` points, or None when it does not parse (the engine then reports it).
-fn target(path: &str, rt: &ResourceType) -> Option<Target> {
-    let parsed = parse_patch_path(path, rt).ok()?;
-    resolve(&parsed, rt).ok()
+fn target(path: &str, paths: &Paths) -> Option<Target> {
+    let parsed = paths.parse(path).ok()?;
+    resolve(&parsed, paths.rt).ok()
 }
 
 fn make_op(kind: &str, path: Option<String>, value: Option<Value>) -> Value {
@@ -648,6 +649,7 @@ fn make_op(kind: &str, path: Option<String>, value: Option<Value>) -> Value {
 mod tests {
     use super::*;
     use crate::error::ScimType;
+    use crate::filter;
     use crate::schema::{group_resource_type, user_resource_type};
     use serde_json::json;
 
@@ -662,7 +664,7 @@ mod tests {
         let Value::Array(mut ops) = ops else {
             panic!("ops must be an array")
         };
-        n(&mut ops, user_resource_type()).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
+        n(&mut ops, &Paths::new(user_resource_type())).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
         Value::Array(ops)
     }
 
@@ -670,13 +672,13 @@ mod tests {
         let Value::Array(mut ops) = ops else {
             panic!("ops must be an array")
         };
-        n(&mut ops, group_resource_type()).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
+        n(&mut ops, &Paths::new(group_resource_type())).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
         Value::Array(ops)
     }
 
     /// The whole pipeline, returning the normalised Operations.
     fn pipeline(rt: &ResourceType, mut b: Value) -> ScimResult<Value> {
-        patch_request(&mut b, rt)?;
+        patch_request(&mut b, &Paths::new(rt))?;
         Ok(b["Operations"].clone())
     }
 
@@ -686,7 +688,7 @@ mod tests {
     fn envelope_accepts_case_variants() {
         let mut b = json!({"Schemas": ["URN:ietf:params:scim:api:messages:2.0:patchop"],
                            "operations": [{"Op": "Replace", "Path": "title", "Value": "x"}]});
-        patch_request(&mut b, user_resource_type()).unwrap();
+        patch_request(&mut b, &Paths::new(user_resource_type())).unwrap();
         assert_eq!(
             b["Operations"],
             json!([{"op": "replace", "path": "title", "value": "x"}])
@@ -788,7 +790,7 @@ mod tests {
             let Value::Array(mut ops) = ops else {
                 unreachable!()
             };
-            let e = op_case(&mut ops, user_resource_type()).unwrap_err();
+            let e = op_case(&mut ops, &Paths::new(user_resource_type())).unwrap_err();
             assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax));
             assert!(e.detail.contains(needle), "{}", e.detail);
         }
@@ -1137,7 +1139,7 @@ mod tests {
             let Value::Array(mut ops) = ops else {
                 unreachable!()
             };
-            let e = empty_string_clears(&mut ops, rt).unwrap_err();
+            let e = empty_string_clears(&mut ops, &Paths::new(rt)).unwrap_err();
             assert_eq!((e.status, e.scim_type), (400, Some(ScimType::InvalidValue)));
             assert!(
                 e.detail.contains("is required and cannot be empty"),
@@ -1244,6 +1246,32 @@ mod tests {
             got,
             json!([{"op": "add", "path": "members", "value": [{"$ref": null, "value": "f648f8d5ea4e4cd38e9c"}]}])
         );
+    }
+
+    /// Every path text of a request is parsed once, however many rewrites ask what it points at, and the
+    /// final parse of the operations takes the same parse (issue 25: no path parsed twice).
+    #[test]
+    fn each_path_is_parsed_once() {
+        let rt = user_resource_type();
+        let paths = Paths::new(rt);
+        let mut b = body(json!([
+            {"op": "Replace", "path": "active", "value": "False"},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "a@example.org"},
+            {"op": "Add", "path": format!("{ENT}:manager"), "value": "m-1"},
+            {"op": "Remove", "path": "title", "value": "old"},
+            {"op": "Replace", "path": "active", "value": "True"},
+            {"op": "Replace", "value": {"name.givenName": "Ann", "displayName": "Ann B"}}
+        ]));
+        patch_request(&mut b, &paths).unwrap();
+        let ops: Vec<_> = b["Operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| super::super::ops::parse_op(op, &paths).unwrap())
+            .collect();
+        assert_eq!(ops.len(), 7);
+        // active, the emails value path, the manager URN path, title, name.givenName: five texts.
+        assert_eq!(paths.parses(), 5);
     }
 
     #[test]

@@ -42,7 +42,7 @@ mod ops;
 mod target;
 
 pub use apply::apply;
-pub use ops::{PatchOp, PatchOpKind};
+pub use ops::{PatchOp, PatchOpKind, Paths};
 
 use crate::error::ScimResult;
 use crate::schema::ResourceType;
@@ -52,11 +52,12 @@ use serde_json::Value;
 /// A path that does not parse is 400 `invalidPath` with the parser's explanation.
 pub fn parse_ops(body: &Value, rt: &ResourceType) -> ScimResult<Vec<PatchOp>> {
     let mut body = body.clone();
-    dialect::patch_request(&mut body, rt)?;
+    let paths = Paths::new(rt);
+    dialect::patch_request(&mut body, &paths)?;
     let list = body
         .get("Operations")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    list.iter().map(|op| ops::parse_op(op, rt)).collect()
+    list.iter().map(|op| ops::parse_op(op, &paths)).collect()
 }
