@@ -358,7 +358,7 @@ impl TestServer {
 
     /// A consumer of this server's table stream (each one starts from the checkpoints in the table).
     pub fn events_consumer(&self) -> scim_core::events::Consumer {
-        scim_local::events::consumer(
+        scim_local::delivery::consumer(
             &self.store,
             &endpoint(self.engine),
             self.engine == Engine::Moto,

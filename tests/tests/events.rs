@@ -626,7 +626,7 @@ async fn the_webhook_gets_every_event_signed_in_order_after_failures(s: TestServ
         poll_interval: Duration::from_millis(50),
         ..Default::default()
     };
-    let hook = scim_local::webhook::WebhookConfig {
+    let hook = scim_local::delivery::webhook::WebhookConfig {
         url,
         secret: SECRET.into(),
         first_backoff: Duration::from_millis(20),
@@ -634,7 +634,7 @@ async fn the_webhook_gets_every_event_signed_in_order_after_failures(s: TestServ
         ..Default::default()
     };
     let endpoint = scim_tests::endpoint(s.engine);
-    scim_local::events::start(
+    scim_local::delivery::start(
         &s.store,
         &endpoint,
         s.engine == scim_tests::Engine::Moto,
@@ -797,7 +797,7 @@ async fn the_discovery_functions_router_serves_the_events_api(s: TestServer) {
 /// p50/p99 (docs/events.md, "Lag") and holds p99 under 2 s.
 async fn the_lag_from_write_to_event_is_bounded(s: TestServer) {
     let cfg = scim_core::events::EventsConfig::default();
-    scim_local::events::start(
+    scim_local::delivery::start(
         &s.store,
         &scim_tests::endpoint(s.engine),
         s.engine == scim_tests::Engine::Moto,

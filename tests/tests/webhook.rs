@@ -109,8 +109,8 @@ async fn receiver(answer: Answer) -> (String, Arc<Mutex<Vec<Seen>>>, Arc<Mutex<V
     (format!("http://{addr}/hook"), seen, other)
 }
 
-fn config(url: String) -> scim_local::webhook::WebhookConfig {
-    scim_local::webhook::WebhookConfig {
+fn config(url: String) -> scim_local::delivery::webhook::WebhookConfig {
+    scim_local::delivery::webhook::WebhookConfig {
         url,
         secret: SECRET.into(),
         first_backoff: Duration::from_millis(50),
@@ -124,14 +124,14 @@ fn config(url: String) -> scim_local::webhook::WebhookConfig {
 /// Start the server's consumer (polling every 50 ms) and the webhook deliverer with `hook`.
 async fn start(
     s: &TestServer,
-    hook: scim_local::webhook::WebhookConfig,
-) -> Option<Arc<scim_local::webhook::Status>> {
+    hook: scim_local::delivery::webhook::WebhookConfig,
+) -> Option<Arc<scim_local::delivery::webhook::Status>> {
     let cfg = scim_core::events::EventsConfig {
         poll_interval: Duration::from_millis(50),
         ..Default::default()
     };
     let endpoint = scim_tests::endpoint(s.engine);
-    let ev = scim_local::events::start(
+    let ev = scim_local::delivery::start(
         &s.store,
         &endpoint,
         s.engine == Engine::Moto,
@@ -193,7 +193,7 @@ fn accepted_of(seen: &[Seen], tenant: &str) -> Vec<Value> {
 }
 
 /// The operator page and its JSON, served on a socket with the deliverer's status (as `scim-local` does).
-async fn operator_page(status: Arc<scim_local::webhook::Status>) -> (String, String) {
+async fn operator_page(status: Arc<scim_local::delivery::webhook::Status>) -> (String, String) {
     let token = scim_core::auth::generate_token();
     let auth = Arc::new(scim_local::admin::AdminAuth::new(&token).unwrap());
     let app = scim_local::admin::router_with_webhook(
@@ -447,7 +447,7 @@ async fn a_parked_event_outlives_the_log_and_a_restart_delivers_it_first(s: Test
     });
     let (url, seen, _) = receiver(answer).await;
     // The first server's deliverer: parks after 3 attempts and would retry only in an hour.
-    let hook = scim_local::webhook::WebhookConfig {
+    let hook = scim_local::delivery::webhook::WebhookConfig {
         parked_retry: Duration::from_secs(3600),
         ..config(url.clone())
     };
@@ -498,12 +498,12 @@ async fn a_parked_event_outlives_the_log_and_a_restart_delivers_it_first(s: Test
 
     // A restarted server: a new deliverer on the same table, the receiver accepting again.
     refuse.store(false, Ordering::SeqCst);
-    let wake = scim_local::webhook::Wake {
+    let wake = scim_local::delivery::webhook::Wake {
         notify: Arc::default(),
         tenants: Arc::default(),
     };
-    let restarted = Arc::new(scim_local::webhook::Status::default());
-    tokio::spawn(scim_local::webhook::deliver(
+    let restarted = Arc::new(scim_local::delivery::webhook::Status::default());
+    tokio::spawn(scim_local::delivery::webhook::deliver(
         s.store.clone(),
         log,
         hook,

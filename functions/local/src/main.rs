@@ -190,9 +190,9 @@ async fn run() -> Result<(), String> {
                 Some(s) => (s, false),
                 None => (store.clone(), true),
             };
-            let webhook = scim_local::events::webhook_from_env(&data_dir)?;
+            let webhook = scim_local::delivery::webhook_from_env(&data_dir)?;
             Some(
-                scim_local::events::start(
+                scim_local::delivery::start(
                     &events_store,
                     &endpoint,
                     signed,

@@ -395,10 +395,7 @@ pub fn string_booleans(ops: &mut Vec<Value>, paths: &Paths) -> ScimResult<()> {
 /// would leave stale data that Entra then never clears.) A `value` stays only where it selects elements:
 /// a whole multi-valued (or unknown) attribute without filter.
 #[allow(clippy::ptr_arg)] // every normaliser has the same signature (see `Normaliser`)
-pub fn remove_with_value_on_single_valued(
-    ops: &mut Vec<Value>,
-    paths: &Paths,
-) -> ScimResult<()> {
+pub fn remove_with_value_on_single_valued(ops: &mut Vec<Value>, paths: &Paths) -> ScimResult<()> {
     for op in ops.iter_mut() {
         if op_kind(op) != "remove" || op.get("value").is_none() {
             continue;
@@ -664,7 +661,8 @@ mod tests {
         let Value::Array(mut ops) = ops else {
             panic!("ops must be an array")
         };
-        n(&mut ops, &Paths::new(user_resource_type())).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
+        n(&mut ops, &Paths::new(user_resource_type()))
+            .unwrap_or_else(|e| panic!("normaliser failed: {e}"));
         Value::Array(ops)
     }
 
@@ -672,7 +670,8 @@ mod tests {
         let Value::Array(mut ops) = ops else {
             panic!("ops must be an array")
         };
-        n(&mut ops, &Paths::new(group_resource_type())).unwrap_or_else(|e| panic!("normaliser failed: {e}"));
+        n(&mut ops, &Paths::new(group_resource_type()))
+            .unwrap_or_else(|e| panic!("normaliser failed: {e}"));
         Value::Array(ops)
     }
 

@@ -167,7 +167,7 @@ struct AdminState {
     throttle: Arc<SignInThrottle>,
     body_read_timeout: Duration,
     /// The webhook deliverer's tenants in trouble, when a webhook is configured.
-    webhook: Option<Arc<crate::webhook::Status>>,
+    webhook: Option<Arc<crate::delivery::webhook::Status>>,
     /// The management operations (a tenant's lifecycle and audit trail), when the API is served.
     manager: Option<Arc<scim_core::manage::Manager>>,
 }
@@ -273,7 +273,7 @@ pub fn router_with_webhook(
     metrics: Arc<Metrics>,
     auth: Arc<AdminAuth>,
     cfg: AdminConfig,
-    webhook: Option<Arc<crate::webhook::Status>>,
+    webhook: Option<Arc<crate::delivery::webhook::Status>>,
 ) -> Router {
     router_with(metrics, auth, cfg, webhook, None)
 }
@@ -286,7 +286,7 @@ pub fn router_with(
     metrics: Arc<Metrics>,
     auth: Arc<AdminAuth>,
     cfg: AdminConfig,
-    webhook: Option<Arc<crate::webhook::Status>>,
+    webhook: Option<Arc<crate::delivery::webhook::Status>>,
     manage: Option<(Router, Arc<scim_core::manage::Manager>)>,
 ) -> Router {
     let manager = manage.as_ref().map(|(_, m)| m.clone());

@@ -5,7 +5,7 @@
 //! Imports: `scim_core::metrics` (the figures it shows), `crate::webhook` (the webhook's refused events).
 
 use super::path_segment;
-use crate::webhook::Trouble;
+use crate::delivery::webhook::Trouble;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use scim_core::metrics::{
     Counts, FailedRequest, KindCount, LatencySummary, MinutePoint, Order, Overview, TenantRow,
@@ -459,7 +459,7 @@ pub fn tenant(s: &TenantSummary, lifecycle: Markup) -> Markup {
 
 /// The webhook's tenants whose head event was refused (parked, or being retried): tenant, event id and
 /// type, attempts, the last failure in words — never the event itself. Nothing when no webhook is set.
-pub fn webhook_section(rows: Option<&[crate::webhook::Trouble]>) -> Markup {
+pub fn webhook_section(rows: Option<&[crate::delivery::webhook::Trouble]>) -> Markup {
     html! {
         @if let Some(rows) = rows {
             h2 { "Webhook deliveries" }

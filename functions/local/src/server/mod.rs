@@ -1,6 +1,7 @@
 //! The HTTP server: what `scim-local` serves, its serving loop, and the connection loop both ports share.
 
-use crate::{admin, webhook};
+use crate::admin;
+use crate::delivery::webhook;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 

@@ -1,13 +1,14 @@
-//! Change events in `scim-local` (`docs/events.md`): the stream consumer as a background task on the
-//! server's engine, the events log the Events API reads, the TTL sweep of the embedded engine (dynoxide
-//! deletes expired items only when asked), and the optional webhook delivery ([`crate::webhook`]).
+//! Event delivery in `scim-local` (`docs/events.md`): the stream consumer as a background task on the
+//! server's engine, the events log the Events API reads, and the optional webhook delivery ([`webhook`]).
 
-use crate::webhook::{self, WebhookConfig};
+pub mod webhook;
+
 use scim_core::events::consumer::ConsumerStats;
 use scim_core::events::{Consumer, EventLog, EventsConfig};
 use scim_core::store::dynamo::DynamoStore;
 use std::path::Path;
 use std::sync::Arc;
+use webhook::WebhookConfig;
 
 /// The file in the data directory holding the webhook's signing secret (0600).
 pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
@@ -88,7 +89,7 @@ pub fn webhook_from_env(data_dir: &Path) -> Result<Option<WebhookConfig>, String
                 Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
                 _ => {
                     let s = scim_core::auth::generate_token();
-                    crate::private_dir::write_private(&file, &s)
+                    crate::engine::private_dir::write_private(&file, &s)
                         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
                     s
                 }
