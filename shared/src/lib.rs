@@ -31,6 +31,7 @@ macro_rules! entra_fixture {
 }
 
 pub mod auth;
+pub mod backoff;
 pub mod bootstrap;
 pub mod bulk;
 pub mod cache;

@@ -7,6 +7,7 @@
 //! for every resource type. The private `*_document` steps write a resource's document alone; a Group's
 //! members (items of their own) are planned and written beside them.
 
+use crate::backoff::Backoff;
 use crate::config::Limits;
 use crate::error::{ScimError, ScimResult};
 use crate::filter::Filter;
@@ -685,11 +686,12 @@ fn stale(rt: &ResourceType, current: &StoredResource) -> ScimError {
     ))
 }
 
-/// Jittered exponential backoff between optimistic write attempts (≈ 5 ms … 160 ms).
+/// Jittered exponential backoff between optimistic write attempts (≈ 5 ms … 240 ms).
+const WRITE_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(10), Duration::from_millis(160)).jittered();
+
 async fn backoff(attempt: u32) {
-    let base = 5u64 << attempt.min(5);
-    let jitter = rand::random_range(0..=base);
-    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+    WRITE_BACKOFF.wait(attempt).await
 }
 
 #[cfg(test)]

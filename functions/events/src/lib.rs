@@ -10,6 +10,7 @@
 //! destination (a dead-letter queue with an alarm) and goes on with the records behind it.
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use scim_core::backoff::Backoff;
 use scim_core::events::event::events_of;
 use scim_core::events::{Change, Event, EventLog, EventsConfig};
 use scim_core::store::dynamo::DynamoStore;
@@ -105,7 +106,7 @@ impl Publisher {
         }
         for chunk in events.chunks(PUT_BATCH) {
             let mut failing: Vec<usize> = (0..chunk.len()).collect();
-            let mut wait = self.first_backoff;
+            let backoff = Backoff::new(self.first_backoff, Duration::MAX);
             for attempt in 1..=PUT_ATTEMPTS {
                 let entries: Vec<PutEventsRequestEntry> =
                     failing.iter().map(|i| self.entry(&chunk[*i].1)).collect();
@@ -134,8 +135,7 @@ impl Publisher {
                     break;
                 }
                 if attempt < PUT_ATTEMPTS {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
+                    backoff.wait(attempt).await;
                 }
             }
             if let Some(i) = failing.first() {

@@ -20,6 +20,7 @@
 use super::event::events_of;
 use super::log::EventLog;
 use super::record::Change;
+use crate::backoff::Backoff;
 use crate::store::dynamo::{sdk_err, DynamoStore};
 use crate::store::{DeliveryStore, StoreError};
 use aws_sdk_dynamodbstreams::error::ProvideErrorMetadata;
@@ -273,7 +274,8 @@ impl Consumer {
                 }
                 Err(e) => {
                     failures += 1;
-                    let wait = Duration::from_millis((250u64 << failures.min(7)).min(30_000));
+                    let wait = Backoff::new(Duration::from_millis(500), Duration::from_secs(30))
+                        .delay(failures);
                     tracing::warn!(error = ?e, wait_ms = wait.as_millis() as u64, "change events: stream read failed; retrying");
                     tokio::time::sleep(wait).await;
                 }

@@ -23,12 +23,15 @@
 
 use super::cursor::{fingerprint, Position};
 use super::event::Event;
+use crate::backoff::Backoff;
 use crate::store::dynamo::DynamoStore;
 use crate::store::{Appended, EventLogStore, LogResume, StoreError};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Between attempts of an append that lost the race for the tenant's head (10 ms … 640 ms).
+const APPEND_BACKOFF: Backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(640));
 /// Events per transaction: two items each, plus the head, within DynamoDB's 100.
 const EVENTS_PER_TRANSACTION: usize = 49;
 /// A transaction carries at most 4 MB; stay well under.
@@ -179,7 +182,7 @@ impl EventLog {
                 return Ok(());
             }
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(5u64 << attempt.min(7))).await;
+                APPEND_BACKOFF.wait(attempt).await;
             }
             let head = self.store.log_head(tenant).await?;
             let batch: Vec<(&str, &str)> = pending

@@ -15,6 +15,7 @@ pub mod links;
 pub mod offboard;
 
 use crate::auth::{generate_token, token_hash, valid_tenant, DEFAULT_TENANT, RESERVED_TENANT_IDS};
+use crate::backoff::Backoff;
 use crate::oauth::assertion::WifTrust;
 use crate::oauth::credentials::{self, DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS, MIN_SECRET_DAYS};
 use crate::store::{
@@ -36,6 +37,29 @@ pub const MAX_LABEL: usize = 100;
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
 /// Tries of an optimistic write on a tenant that keeps changing, before `conflict`.
 const WRITE_ATTEMPTS: u32 = 5;
+/// Between tries of a credential write that lost a race (20 ms … 80 ms, jittered).
+const CONTENTION_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(20), Duration::from_millis(80)).jittered();
+
+/// Run `write` until it is not refused for contention (a concurrent writer of the same item), at most
+/// [`WRITE_ATTEMPTS`] times, waiting [`CONTENTION_BACKOFF`] between tries; a last contention is the
+/// store's `conflict`.
+async fn retry_contention<T, F, Fut>(mut write: F) -> Result<T, ManageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Err(StoreError::Contention) if tries < WRITE_ATTEMPTS => {
+                CONTENTION_BACKOFF.wait(tries).await;
+                tries += 1;
+            }
+            r => return r.map_err(Into::into),
+        }
+    }
+}
 
 /// A refusal of a management operation: an HTTP status, a stable machine-readable code and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -673,49 +697,38 @@ impl Manager {
         let now = crate::model::now_rfc3339();
         let (secret, stored) = credentials::new_secret(days, unix_now(), &now)
             .map_err(|m| ManageError::invalid("invalid_days", m))?;
-        for _ in 0..WRITE_ATTEMPTS {
-            let (r, _) = audited(
+        let added = retry_contention(|| async {
+            audited(
                 self.entry(p, id, "client.rotate", client_id),
                 self.store.add_secret(id, client_id, &stored),
             )
-            .await;
-            match r {
-                Ok(AddSecret::Added) => {
-                    return Ok(NewSecret {
-                        client_id: client_id.to_string(),
-                        secret,
-                        secret_id: stored.id,
-                        expires: rfc3339(stored.expires),
-                    })
-                }
-                Ok(AddSecret::NoClient) => {
-                    return Err(ManageError::new(
-                        404,
-                        "credential_not_found",
-                        format!("Tenant \"{id}\" has no client \"{client_id}\""),
-                    ))
-                }
-                Ok(AddSecret::Revoked) => {
-                    return Err(ManageError::new(
-                        409,
-                        "client_revoked",
-                        format!("Client \"{client_id}\" is revoked and gets no new secret; create a new client"),
-                    ))
-                }
-                Ok(AddSecret::TooMany) => {
-                    return Err(ManageError::new(
-                        409,
-                        "too_many_secrets",
-                        format!("Client \"{client_id}\" already holds {MAX_SECRETS_PER_CLIENT} secrets; revoke one first"),
-                    ))
-                }
-                Err(StoreError::Contention) => {
-                    tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 50)).await
-                }
-                Err(e) => return Err(e.into()),
-            }
+            .await
+            .0
+        })
+        .await?;
+        match added {
+            AddSecret::Added => Ok(NewSecret {
+                client_id: client_id.to_string(),
+                secret,
+                secret_id: stored.id,
+                expires: rfc3339(stored.expires),
+            }),
+            AddSecret::NoClient => Err(ManageError::new(
+                404,
+                "credential_not_found",
+                format!("Tenant \"{id}\" has no client \"{client_id}\""),
+            )),
+            AddSecret::Revoked => Err(ManageError::new(
+                409,
+                "client_revoked",
+                format!("Client \"{client_id}\" is revoked and gets no new secret; create a new client"),
+            )),
+            AddSecret::TooMany => Err(ManageError::new(
+                409,
+                "too_many_secrets",
+                format!("Client \"{client_id}\" already holds {MAX_SECRETS_PER_CLIENT} secrets; revoke one first"),
+            )),
         }
-        Err(StoreError::Contention.into())
     }
 
     pub async fn revoke_secret(
@@ -728,8 +741,8 @@ impl Manager {
         check_public_id("client", client_id)?;
         check_public_id("secret", secret_id)?;
         self.tenant(id).await?;
-        for _ in 0..WRITE_ATTEMPTS {
-            let (r, _) = audited(
+        let revoked = retry_contention(|| async {
+            audited(
                 self.entry(
                     p,
                     id,
@@ -738,25 +751,19 @@ impl Manager {
                 ),
                 self.store.revoke_secret(id, client_id, secret_id),
             )
-            .await;
-            match r {
-                Ok(true) => return Ok(()),
-                Ok(false) => {
-                    return Err(ManageError::new(
-                        404,
-                        "credential_not_found",
-                        format!(
-                        "Client \"{client_id}\" of tenant \"{id}\" has no secret \"{secret_id}\""
-                    ),
-                    ))
-                }
-                Err(StoreError::Contention) => {
-                    tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 50)).await
-                }
-                Err(e) => return Err(e.into()),
-            }
+            .await
+            .0
+        })
+        .await?;
+        if revoked {
+            Ok(())
+        } else {
+            Err(ManageError::new(
+                404,
+                "credential_not_found",
+                format!("Client \"{client_id}\" of tenant \"{id}\" has no secret \"{secret_id}\""),
+            ))
         }
-        Err(StoreError::Contention.into())
     }
 
     pub async fn revoke_client(

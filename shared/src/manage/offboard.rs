@@ -23,6 +23,7 @@
 
 use super::{gate, unix_now, ManageError, Manager};
 use crate::auth::valid_tenant;
+use crate::backoff::Backoff;
 use crate::store::{OffboardPhase, OffboardRecord, Store, TenantState};
 use serde::Serialize;
 use std::sync::Arc;
@@ -345,7 +346,8 @@ pub async fn deleting_tenants(store: &dyn Store) -> Result<Vec<String>, ManageEr
 /// a refusal — no such tenant, not deleting — ends it).
 pub fn spawn(manager: Manager, tenant: String) {
     tokio::spawn(async move {
-        let mut backoff = Duration::from_secs(1);
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let mut failures = 0;
         loop {
             match manager.offboard_until(&tenant, None).await {
                 Ok(_) => return,
@@ -360,8 +362,8 @@ pub fn spawn(manager: Manager, tenant: String) {
                         message = e.message,
                         "offboarding step failed; retrying"
                     );
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    failures += 1;
+                    backoff.wait(failures).await;
                 }
             }
         }

@@ -27,6 +27,7 @@
 //! Imports `scim_core`'s events log (to read) and store: the positions through its [`DeliveryStore`]
 //! (`store/events.rs`), the tenants through its `TokenStore` — no DynamoDB call of its own.
 
+use scim_core::backoff::Backoff;
 use scim_core::events::EventLog;
 use scim_core::store::dynamo::DynamoStore;
 use scim_core::store::{DeliveryStore, ParkedEvent, TokenStore};
@@ -348,10 +349,7 @@ async fn sweep(
 }
 
 fn backoff(cfg: &WebhookConfig, attempts: u32) -> Duration {
-    let doubled = cfg
-        .first_backoff
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-    doubled.min(cfg.max_backoff)
+    Backoff::new(cfg.first_backoff, cfg.max_backoff).delay(attempts.max(1))
 }
 
 /// A turn ended: record it and decide when the tenant goes next.

@@ -4,6 +4,7 @@
 
 use super::table::{classify, failed, put, record_read, TxError, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
+use crate::backoff::Backoff;
 use crate::model;
 use crate::store::keys::{self, PK, SK};
 use crate::store::{
@@ -68,7 +69,9 @@ impl MemberStore for DynamoStore {
             for attempt in 0..10u32 {
                 let Some(req) = pending.take() else { break };
                 if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                    Backoff::new(Duration::from_millis(40), Duration::from_millis(640))
+                        .wait(attempt)
+                        .await;
                 }
                 record_call("BatchGetItem");
                 let r = self

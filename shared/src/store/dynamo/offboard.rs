@@ -6,6 +6,7 @@
 
 use super::table::{classify, failed, record_read, record_write, TxError, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
+use crate::backoff::Backoff;
 use crate::schema::{group_resource_type, user_resource_type, ResourceType};
 use crate::store::keys::{self, GUARD_SK, PK, SK};
 use crate::store::{
@@ -416,12 +417,9 @@ impl DynamoStore {
             })
             .collect::<Result<_, _>>()?;
         let mut calls = 0;
-        let mut backoff = Duration::from_millis(50);
+        let backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(1600));
         for attempt in 0..BATCH_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(1600));
-            }
+            backoff.wait(attempt).await;
             record_call("BatchWriteItem");
             calls += 1;
             let r = self
