@@ -4,17 +4,16 @@
 //! deletion began.
 //!
 //! The state is read at most once per tenant per `SCIM_TENANT_STATE_SECS` (default 5) per process
-//! (one eventually consistent GetItem, 0.5 RCU) and kept in a bounded map (`SCIM_TENANT_STATE_CACHE`,
-//! default 20,000 tenants, about 100 bytes each): when full, expired entries go first, then the oldest
-//! half. A change made through this process's `Manager` is seen at once; one made elsewhere (another
+//! (one eventually consistent GetItem, 0.5 RCU) and kept in a bounded cache (`SCIM_TENANT_STATE_CACHE`,
+//! default 20,000 tenants, about 100 bytes each; [`crate::cache::TimedLru`]: when full, the least
+//! recently used tenant goes first). A change made through this process's `Manager` is seen at once; one made elsewhere (another
 //! Lambda instance) within the TTL — which is why offboarding waits [`TenantGate::ttl`] before it
 //! deletes anything and sweeps until a pass finds nothing. The base URL's directory (`default`) is
-//! not in the register and is always served. Imports `store`.
+//! not in the register and is always served. Imports `store` and `cache`.
 
+use crate::cache::TimedLru;
 use crate::store::{StoreError, TenantState, TenantStore};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
 pub const DEFAULT_CAPACITY: usize = 20_000;
@@ -32,9 +31,8 @@ pub enum Closed {
 
 pub struct TenantGate {
     ttl: Duration,
-    capacity: usize,
-    /// tenant → (its state, None when unregistered; when read)
-    seen: Mutex<HashMap<String, (Option<TenantState>, Instant)>>,
+    /// tenant → its state (None when unregistered), for `ttl` after it was read.
+    seen: TimedLru<String, Option<TenantState>>,
 }
 
 impl Default for TenantGate {
@@ -47,8 +45,7 @@ impl TenantGate {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         TenantGate {
             ttl,
-            capacity: capacity.max(1),
-            seen: Mutex::new(HashMap::new()),
+            seen: TimedLru::new(capacity, ttl),
         }
     }
 
@@ -92,7 +89,7 @@ impl TenantGate {
 
     /// Entries held now (for tests and the bound's measurement).
     pub fn len(&self) -> usize {
-        self.seen.lock().map(|m| m.len()).unwrap_or(0)
+        self.seen.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,26 +98,11 @@ impl TenantGate {
 
     /// Remember `state` for `tenant` (a change made in this process).
     pub fn set(&self, tenant: &str, state: Option<TenantState>) {
-        if let Ok(mut m) = self.seen.lock() {
-            if m.len() >= self.capacity && !m.contains_key(tenant) {
-                let ttl = self.ttl;
-                m.retain(|_, (_, at)| at.elapsed() < ttl);
-                if m.len() >= self.capacity {
-                    // Still full of fresh entries: drop the older half.
-                    let mut ages: Vec<Instant> = m.values().map(|(_, at)| *at).collect();
-                    ages.sort_unstable();
-                    let cut = ages[ages.len() / 2];
-                    m.retain(|_, (_, at)| *at > cut);
-                }
-            }
-            m.insert(tenant.to_string(), (state, Instant::now()));
-        }
+        self.seen.put(tenant.to_string(), state);
     }
 
     fn cached(&self, tenant: &str) -> Option<Option<TenantState>> {
-        let m = self.seen.lock().ok()?;
-        let (state, at) = m.get(tenant)?;
-        (at.elapsed() < self.ttl).then_some(*state)
+        self.seen.get(tenant)
     }
 
     /// Whether `tenant`'s requests are served now.
@@ -149,7 +131,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_map_stays_within_its_capacity_and_keeps_the_newest() {
+    fn the_cache_stays_within_its_capacity_and_keeps_the_newest() {
         let g = TenantGate::new(Duration::from_secs(60), 100);
         for i in 0..1000 {
             g.set(&format!("t{i}"), Some(TenantState::Active));
