@@ -54,4 +54,5 @@ pub mod query;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod throttle;
 pub mod value;

@@ -1102,11 +1102,12 @@ async fn failed_sign_ins_are_throttled() {
 /// only) until the window ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_limits_are_per_address_and_in_total() {
-    use scim_local::admin::{limit::SignInLimits, AdminAuth, AdminConfig};
+    use scim_core::throttle::FailureLimits;
+    use scim_local::admin::{AdminAuth, AdminConfig};
     use std::net::{IpAddr, Ipv4Addr};
     let token = scim_core::auth::generate_token();
     let auth = std::sync::Arc::new(AdminAuth::new(&token).unwrap());
-    let limits = SignInLimits {
+    let limits = FailureLimits {
         per_peer: 3,
         global: 6,
         window: std::time::Duration::from_secs(60),

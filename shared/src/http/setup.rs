@@ -26,7 +26,6 @@
 //!
 //! Imports: `state`, `tenant` of `http`; the crate's `manage`, `metrics`, `oauth`, `service`, `store`.
 
-mod limit;
 mod page;
 
 use super::state::AppState;
@@ -46,7 +45,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-pub use limit::{GuessLimits, GuessThrottle};
+use crate::throttle::{FailureLimits, FailureThrottle};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "scim_setup";
@@ -57,23 +56,23 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 struct SetupState {
     app: AppState,
     manager: Arc<Manager>,
-    throttle: Arc<GuessThrottle>,
+    throttle: Arc<FailureThrottle>,
     jwks: JwksSettings,
 }
 
 /// The setup page's routes under [`SETUP_PATH`] (for `scim-local`, and for a Lambda function).
 pub fn routes(app: AppState, manager: Arc<Manager>) -> Router {
-    routes_with(app, manager, GuessLimits::default())
+    routes_with(app, manager, FailureLimits::default())
 }
 
 /// [`routes`], with these guessing limits.
-pub fn routes_with(app: AppState, manager: Arc<Manager>, limits: GuessLimits) -> Router {
+pub fn routes_with(app: AppState, manager: Arc<Manager>, limits: FailureLimits) -> Router {
     let mut jwks = JwksSettings::from_env();
     jwks.allow_http = jwks.allow_http || manager.settings.allow_http_jwks;
     let st = SetupState {
         app,
         manager,
-        throttle: Arc::new(GuessThrottle::new(limits)),
+        throttle: Arc::new(FailureThrottle::new(limits)),
         jwks,
     };
     Router::new()

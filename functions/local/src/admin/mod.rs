@@ -12,7 +12,6 @@
 //! Imports: `scim_core::metrics` (the figures), `scim_core::auth` (token generation and hashing).
 
 pub mod client;
-pub mod limit;
 pub mod page;
 
 use axum::body::Bytes;
@@ -21,9 +20,9 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use limit::{SignInLimits, SignInThrottle};
 use scim_core::auth::{generate_token, token_hash};
 use scim_core::metrics::{Metrics, Order, MAX_PER_PAGE};
+use scim_core::throttle::{FailureLimits, FailureThrottle};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -148,14 +147,14 @@ pub fn path_segment(s: &str) -> String {
 pub struct AdminConfig {
     /// How long the sign-in form may take to arrive (the server's `SCIM_BODY_READ_TIMEOUT_SECS`).
     pub body_read_timeout: Duration,
-    pub sign_in: SignInLimits,
+    pub sign_in: FailureLimits,
 }
 
 impl AdminConfig {
     pub fn new(body_read_timeout: Duration) -> Self {
         AdminConfig {
             body_read_timeout,
-            sign_in: SignInLimits::default(),
+            sign_in: FailureLimits::default(),
         }
     }
 }
@@ -164,7 +163,7 @@ impl AdminConfig {
 struct AdminState {
     metrics: Arc<Metrics>,
     auth: Arc<AdminAuth>,
-    throttle: Arc<SignInThrottle>,
+    throttle: Arc<FailureThrottle>,
     body_read_timeout: Duration,
     /// The webhook deliverer's tenants in trouble, when a webhook is configured.
     webhook: Option<Arc<crate::delivery::webhook::Status>>,
@@ -290,7 +289,7 @@ pub fn router_with(
     manage: Option<(Router, Arc<scim_core::manage::Manager>)>,
 ) -> Router {
     let manager = manage.as_ref().map(|(_, m)| m.clone());
-    let throttle = Arc::new(SignInThrottle::new(cfg.sign_in));
+    let throttle = Arc::new(FailureThrottle::new(cfg.sign_in));
     let mut r = Router::new()
         .route("/admin", get(overview_page))
         .route("/admin/", get(overview_page))
@@ -321,7 +320,7 @@ pub fn router_with(
 #[derive(Clone)]
 struct ManageGuard {
     auth: Arc<AdminAuth>,
-    throttle: Arc<SignInThrottle>,
+    throttle: Arc<FailureThrottle>,
 }
 
 /// The management API's principal locally: `local-admin` for a correct admin bearer token. Without a

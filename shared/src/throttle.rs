@@ -1,12 +1,15 @@
-//! Sign-in throttling of the operator page: failed admin-token attempts (the sign-in form, a wrong bearer
-//! token on `/admin/api/`) are counted per peer address and in total, in fixed windows. Past either
-//! limit, attempts are answered 429 with `Retry-After` **before** the token is compared, so a locked-out
-//! peer learns nothing from its next guesses. A live session cookie is never throttled.
+//! Throttling of guesses at a secret: failed attempts are counted per peer address and in total, in fixed
+//! windows. Past either limit, attempts are answered 429 with `Retry-After` **before** the secret is
+//! compared or looked up, so a locked-out peer learns nothing from its next guesses. Two users: the
+//! operator page's sign-in (`scim-local`: the sign-in form, a wrong bearer token on `/admin/api/` or the
+//! management API; a live session cookie is never throttled) and the setup page's link openings (no such
+//! link, a wrong secret). In memory, per process: on Lambda each instance counts apart (API Gateway's
+//! throttling bounds the whole).
 //!
 //! A request whose peer address the serving loop does not tell counts under one shared "unknown address"
 //! entry: then every such caller shares the per-peer limit.
 //!
-//! Memory is bounded: at most [`SignInLimits::max_peers`] addresses are tracked; when the table is full
+//! Memory is bounded: at most [`FailureLimits::max_peers`] addresses are tracked; when the table is full
 //! of live windows, a new address is counted in the total only.
 //!
 //! Imports: nothing of the crate.
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// The limits (documented in docs/operations.md).
 #[derive(Debug, Clone, Copy)]
-pub struct SignInLimits {
+pub struct FailureLimits {
     /// Failed attempts one address may make per window.
     pub per_peer: u32,
     /// Failed attempts of all addresses together per window.
@@ -28,9 +31,9 @@ pub struct SignInLimits {
     pub max_peers: usize,
 }
 
-impl Default for SignInLimits {
+impl Default for FailureLimits {
     fn default() -> Self {
-        SignInLimits {
+        FailureLimits {
             per_peer: 10,
             global: 100,
             window: Duration::from_secs(300),
@@ -56,17 +59,17 @@ struct State {
     peers: HashMap<IpAddr, Bucket>,
 }
 
-pub struct SignInThrottle {
-    limits: SignInLimits,
+pub struct FailureThrottle {
+    limits: FailureLimits,
     state: Mutex<State>,
 }
 
 /// The entry of callers whose address is not known.
 const UNKNOWN: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
-impl SignInThrottle {
-    pub fn new(limits: SignInLimits) -> Self {
-        SignInThrottle {
+impl FailureThrottle {
+    pub fn new(limits: FailureLimits) -> Self {
+        FailureThrottle {
             limits,
             state: Mutex::new(State {
                 global: None,
@@ -128,7 +131,7 @@ impl SignInThrottle {
         }));
     }
 
-    /// A correct token from `peer`: its own failures are forgotten (the total's are not).
+    /// A correct secret from `peer`: its own failures are forgotten (the total's are not).
     pub fn succeeded(&self, peer: Option<IpAddr>) {
         if let Ok(mut st) = self.state.lock() {
             st.peers.remove(&peer.unwrap_or(UNKNOWN));
@@ -151,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_peer_is_limited_then_the_total() {
-        let t = SignInThrottle::new(SignInLimits {
+        let t = FailureThrottle::new(FailureLimits {
             per_peer: 2,
             global: 5,
             window: Duration::from_secs(60),
@@ -179,7 +182,7 @@ mod tests {
 
     #[test]
     fn windows_end_and_success_forgets_the_peer() {
-        let t = SignInThrottle::new(SignInLimits {
+        let t = FailureThrottle::new(FailureLimits {
             per_peer: 1,
             global: 100,
             window: Duration::from_millis(50),
@@ -201,7 +204,7 @@ mod tests {
 
     #[test]
     fn tracked_addresses_are_bounded() {
-        let t = SignInThrottle::new(SignInLimits {
+        let t = FailureThrottle::new(FailureLimits {
             per_peer: 1,
             global: 1_000_000,
             window: Duration::from_secs(60),
