@@ -14,11 +14,13 @@ use crate::manage::{ManageError, Manager, Principal, TenantView};
 use crate::oauth::assertion::WifTrust;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -131,14 +133,30 @@ async fn require_principal(req: Request, next: axum::middleware::Next) -> Respon
     resp
 }
 
-fn answer(r: Result<(StatusCode, Value), ManageError>) -> Response {
-    let (status, body) = match r {
-        Ok(ok) => ok,
-        Err(e) => (
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            e.body(),
-        ),
-    };
+/// What a handler answers: a status and a JSON body, or a refusal as `{"error": {"code", "message"}}`.
+type Answer = Result<Reply, ManageError>;
+
+/// A successful answer: its status and JSON body.
+struct Reply(StatusCode, Value);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        json_response(self.0, &self.1)
+    }
+}
+
+impl IntoResponse for ManageError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(status, &self.body())
+    }
+}
+
+fn answer(r: Answer) -> Response {
+    r.into_response()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut resp = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -150,12 +168,12 @@ fn answer(r: Result<(StatusCode, Value), ManageError>) -> Response {
     resp
 }
 
-fn ok(v: Value) -> Result<(StatusCode, Value), ManageError> {
-    Ok((StatusCode::OK, v))
+fn ok(v: Value) -> Answer {
+    Ok(Reply(StatusCode::OK, v))
 }
 
-fn created(v: Value) -> Result<(StatusCode, Value), ManageError> {
-    Ok((StatusCode::CREATED, v))
+fn created(v: Value) -> Answer {
+    Ok(Reply(StatusCode::CREATED, v))
 }
 
 fn tenant_json(r: &crate::store::TenantRecord) -> Value {
@@ -163,10 +181,7 @@ fn tenant_json(r: &crate::store::TenantRecord) -> Value {
 }
 
 /// The request body as JSON of type `T` (an empty body is `{}`).
-fn body<T: for<'de> Deserialize<'de>>(
-    headers: &HeaderMap,
-    bytes: &Bytes,
-) -> Result<T, ManageError> {
+fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> Result<T, ManageError> {
     if !bytes.is_empty() {
         let ct = headers
             .get(header::CONTENT_TYPE)
@@ -189,18 +204,43 @@ fn body<T: for<'de> Deserialize<'de>>(
     })
 }
 
-async fn read_body(req: Request) -> Result<(HeaderMap, Bytes), ManageError> {
-    let (parts, b) = req.into_parts();
-    let bytes = axum::body::to_bytes(b, MAX_MANAGE_BODY)
-        .await
-        .map_err(|_| {
-            ManageError::new(
-                413,
-                "too_large",
-                format!("The body is larger than {MAX_MANAGE_BODY} bytes"),
+/// The request body (at most [`MAX_MANAGE_BODY`] bytes) as JSON of type `T`; a refusal is the API's
+/// JSON error (413, 415 or 400 `invalid_body`).
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ManageError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ManageError> {
+        let (parts, b) = req.into_parts();
+        let bytes = axum::body::to_bytes(b, MAX_MANAGE_BODY)
+            .await
+            .map_err(|_| {
+                ManageError::new(
+                    413,
+                    "too_large",
+                    format!("The body is larger than {MAX_MANAGE_BODY} bytes"),
+                )
+            })?;
+        body(&parts.headers, &bytes).map(JsonBody)
+    }
+}
+
+/// The paging parameters of the query (`after`, `before`, `limit`); a refusal is 400 `invalid_query`.
+struct PageQuery(Page);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = ManageError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &S) -> Result<Self, ManageError> {
+        let q: Result<Query<Page>, QueryRejection> = Query::from_request_parts(parts, st).await;
+        q.map(|Query(p)| PageQuery(p)).map_err(|e| {
+            ManageError::invalid(
+                "invalid_query",
+                format!("The query parameters are not valid: {}", e.body_text()),
             )
-        })?;
-    Ok((parts.headers, bytes))
+        })
+    }
 }
 
 async fn openapi() -> Response {
@@ -224,20 +264,13 @@ struct NewTenant {
 async fn create_tenant(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
-    req: Request,
-) -> Response {
-    answer(
-        async {
-            let (h, b) = read_body(req).await?;
-            let n: NewTenant = body(&h, &b)?;
-            let t = st
-                .manager
-                .create_tenant(&p, &n.id, n.display_name.as_deref(), n.metadata.as_ref())
-                .await?;
-            created(tenant_json(&t))
-        }
-        .await,
-    )
+    JsonBody(n): JsonBody<NewTenant>,
+) -> Answer {
+    let t = st
+        .manager
+        .create_tenant(&p, &n.id, n.display_name.as_deref(), n.metadata.as_ref())
+        .await?;
+    created(tenant_json(&t))
 }
 
 #[derive(Deserialize)]
@@ -247,38 +280,19 @@ struct Page {
     limit: Option<usize>,
 }
 
-/// The query's paging parameters, or `invalid_query`.
-fn page(q: Result<Query<Page>, QueryRejection>) -> Result<Page, ManageError> {
-    q.map(|Query(p)| p).map_err(|e| {
-        ManageError::invalid(
-            "invalid_query",
-            format!("The query parameters are not valid: {}", e.body_text()),
-        )
-    })
+async fn list_tenants(State(st): State<ManageState>, PageQuery(q): PageQuery) -> Answer {
+    let page = st
+        .manager
+        .list_tenants(q.after.as_deref(), q.limit.unwrap_or(50))
+        .await?;
+    ok(json!({
+        "tenants": page.tenants.iter().map(tenant_json).collect::<Vec<_>>(),
+        "nextAfter": page.next_after,
+    }))
 }
 
-async fn list_tenants(
-    State(st): State<ManageState>,
-    q: Result<Query<Page>, QueryRejection>,
-) -> Response {
-    answer(
-        async {
-            let q = page(q)?;
-            let page = st
-                .manager
-                .list_tenants(q.after.as_deref(), q.limit.unwrap_or(50))
-                .await?;
-            ok(json!({
-                "tenants": page.tenants.iter().map(tenant_json).collect::<Vec<_>>(),
-                "nextAfter": page.next_after,
-            }))
-        }
-        .await,
-    )
-}
-
-async fn get_tenant(State(st): State<ManageState>, Path(t): Path<String>) -> Response {
-    answer(async { ok(tenant_json(&st.manager.tenant(&t).await?)) }.await)
+async fn get_tenant(State(st): State<ManageState>, Path(t): Path<String>) -> Answer {
+    ok(tenant_json(&st.manager.tenant(&t).await?))
 }
 
 #[derive(Deserialize)]
@@ -293,60 +307,48 @@ async fn update_tenant(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-    req: Request,
-) -> Response {
-    answer(
-        async {
-            let (h, b) = read_body(req).await?;
-            let c: TenantChange = body(&h, &b)?;
-            let r = st
-                .manager
-                .update_tenant(&p, &t, c.display_name.as_deref(), c.metadata.as_ref())
-                .await?;
-            ok(tenant_json(&r))
-        }
-        .await,
-    )
+    JsonBody(c): JsonBody<TenantChange>,
+) -> Answer {
+    let r = st
+        .manager
+        .update_tenant(&p, &t, c.display_name.as_deref(), c.metadata.as_ref())
+        .await?;
+    ok(tenant_json(&r))
 }
 
 async fn delete_tenant(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-) -> Response {
-    answer(
-        async {
-            let r = st.manager.delete_tenant(&p, &t).await?;
-            if st.manager.settings.offboard_background {
-                crate::manage::offboard::spawn(st.manager.as_ref().clone(), t.clone());
-            }
-            Ok((StatusCode::ACCEPTED, tenant_json(&r)))
-        }
-        .await,
-    )
+) -> Answer {
+    let r = st.manager.delete_tenant(&p, &t).await?;
+    if st.manager.settings.offboard_background {
+        crate::manage::offboard::spawn(st.manager.as_ref().clone(), t.clone());
+    }
+    Ok(Reply(StatusCode::ACCEPTED, tenant_json(&r)))
 }
 
 async fn pause(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-) -> Response {
-    answer(async { ok(tenant_json(&st.manager.pause(&p, &t).await?)) }.await)
+) -> Answer {
+    ok(tenant_json(&st.manager.pause(&p, &t).await?))
 }
 
 async fn resume(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-) -> Response {
-    answer(async { ok(tenant_json(&st.manager.resume(&p, &t).await?)) }.await)
+) -> Answer {
+    ok(tenant_json(&st.manager.resume(&p, &t).await?))
 }
 
 async fn connection(
     State(st): State<ManageState>,
     Path(t): Path<String>,
     headers: HeaderMap,
-) -> Response {
+) -> Answer {
     let http = &st.app.http;
     let default_url = base_url(http, &headers, crate::auth::DEFAULT_TENANT);
     let origin = default_url
@@ -354,65 +356,44 @@ async fn connection(
         .unwrap_or(&default_url)
         .to_string();
     let oauth_on = st.app.auth.oauth().is_some();
-    answer(
-        async {
-            ok(st
-                .manager
-                .connection(&t, &origin, &http.base_path, oauth_on)
-                .await?)
-        }
-        .await,
-    )
+    ok(st
+        .manager
+        .connection(&t, &origin, &http.base_path, oauth_on)
+        .await?)
 }
 
-async fn status(State(st): State<ManageState>, Path(t): Path<String>) -> Response {
-    answer(
-        async {
-            st.manager.tenant(&t).await?;
-            let summary = st.app.metrics.summary(&t);
-            let ratio = summary.as_ref().and_then(|s| s.last_hour.failure_ratio());
-            ok(json!({
-                "tenant": t,
-                "metricsEnabled": st.app.metrics.enabled(),
-                "failureRatioLastHour": ratio,
-                "quarantineThreshold": crate::metrics::QUARANTINE_RATIO,
-                "summary": summary,
-            }))
-        }
-        .await,
-    )
+async fn status(State(st): State<ManageState>, Path(t): Path<String>) -> Answer {
+    st.manager.tenant(&t).await?;
+    let summary = st.app.metrics.summary(&t);
+    let ratio = summary.as_ref().and_then(|s| s.last_hour.failure_ratio());
+    ok(json!({
+        "tenant": t,
+        "metricsEnabled": st.app.metrics.enabled(),
+        "failureRatioLastHour": ratio,
+        "quarantineThreshold": crate::metrics::QUARANTINE_RATIO,
+        "summary": summary,
+    }))
 }
 
 /// Where a tenant's deletion is (`manage::offboard`): in progress with its phase, or done (the receipt).
-async fn deletion(State(st): State<ManageState>, Path(t): Path<String>) -> Response {
-    answer(
-        async {
-            let d = st.manager.deletion_status(&t).await?;
-            ok(serde_json::to_value(&d).unwrap_or_default())
-        }
-        .await,
-    )
+async fn deletion(State(st): State<ManageState>, Path(t): Path<String>) -> Answer {
+    let d = st.manager.deletion_status(&t).await?;
+    ok(serde_json::to_value(&d).unwrap_or_default())
 }
 
 async fn audit(
     State(st): State<ManageState>,
     Path(t): Path<String>,
-    q: Result<Query<Page>, QueryRejection>,
-) -> Response {
-    answer(
-        async {
-            let q = page(q)?;
-            ok(st
-                .manager
-                .audit(&t, q.before.as_deref(), q.limit.unwrap_or(50))
-                .await?)
-        }
-        .await,
-    )
+    PageQuery(q): PageQuery,
+) -> Answer {
+    ok(st
+        .manager
+        .audit(&t, q.before.as_deref(), q.limit.unwrap_or(50))
+        .await?)
 }
 
-async fn credentials(State(st): State<ManageState>, Path(t): Path<String>) -> Response {
-    answer(async { ok(st.manager.credentials(&t).await?) }.await)
+async fn credentials(State(st): State<ManageState>, Path(t): Path<String>) -> Answer {
+    ok(st.manager.credentials(&t).await?)
 }
 
 #[derive(Deserialize)]
@@ -427,102 +408,66 @@ async fn issue_token(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-    req: Request,
-) -> Response {
-    answer(
-        async {
-            let (h, b) = read_body(req).await?;
-            let n: NewCredential = body(&h, &b)?;
-            let tok = st
-                .manager
-                .issue_token(&p, &t, n.label.as_deref().unwrap_or(""), n.user.as_deref())
-                .await?;
-            created(serde_json::to_value(tok).unwrap_or_default())
-        }
-        .await,
-    )
+    JsonBody(n): JsonBody<NewCredential>,
+) -> Answer {
+    let tok = st
+        .manager
+        .issue_token(&p, &t, n.label.as_deref().unwrap_or(""), n.user.as_deref())
+        .await?;
+    created(serde_json::to_value(tok).unwrap_or_default())
 }
 
 async fn revoke_token(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path((t, tok)): Path<(String, String)>,
-) -> Response {
-    answer(
-        async {
-            st.manager.revoke_token(&p, &t, &tok).await?;
-            ok(json!({"revoked": tok}))
-        }
-        .await,
-    )
+) -> Answer {
+    st.manager.revoke_token(&p, &t, &tok).await?;
+    ok(json!({"revoked": tok}))
 }
 
 async fn create_client(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-    req: Request,
-) -> Response {
-    answer(
-        async {
-            let (h, b) = read_body(req).await?;
-            let n: NewCredential = body(&h, &b)?;
-            let s = st
-                .manager
-                .create_client(&p, &t, n.label.as_deref().unwrap_or(""), n.days)
-                .await?;
-            created(serde_json::to_value(s).unwrap_or_default())
-        }
-        .await,
-    )
+    JsonBody(n): JsonBody<NewCredential>,
+) -> Answer {
+    let s = st
+        .manager
+        .create_client(&p, &t, n.label.as_deref().unwrap_or(""), n.days)
+        .await?;
+    created(serde_json::to_value(s).unwrap_or_default())
 }
 
 async fn rotate(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path((t, c)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    answer(
-        async {
-            let (h, b) = read_body(req).await?;
-            let n: NewCredential = body(&h, &b)?;
-            let s = st.manager.rotate_client(&p, &t, &c, n.days).await?;
-            created(serde_json::to_value(s).unwrap_or_default())
-        }
-        .await,
-    )
+    JsonBody(n): JsonBody<NewCredential>,
+) -> Answer {
+    let s = st.manager.rotate_client(&p, &t, &c, n.days).await?;
+    created(serde_json::to_value(s).unwrap_or_default())
 }
 
 async fn revoke_secret(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path((t, c, s)): Path<(String, String, String)>,
-) -> Response {
-    answer(
-        async {
-            st.manager.revoke_secret(&p, &t, &c, &s).await?;
-            ok(json!({"revoked": s}))
-        }
-        .await,
-    )
+) -> Answer {
+    st.manager.revoke_secret(&p, &t, &c, &s).await?;
+    ok(json!({"revoked": s}))
 }
 
 async fn revoke_client(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path((t, c)): Path<(String, String)>,
-) -> Response {
-    answer(
-        async {
-            st.manager.revoke_client(&p, &t, &c).await?;
-            ok(json!({
-                "revoked": c,
-                "accessTokensStopWithinSeconds": st.manager.settings.client_check.as_secs(),
-            }))
-        }
-        .await,
-    )
+) -> Answer {
+    st.manager.revoke_client(&p, &t, &c).await?;
+    ok(json!({
+        "revoked": c,
+        "accessTokensStopWithinSeconds": st.manager.settings.client_check.as_secs(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -535,59 +480,42 @@ struct TrustBody {
     jwks_url: String,
 }
 
-async fn get_wif(State(st): State<ManageState>, Path(t): Path<String>) -> Response {
-    answer(
-        async {
-            match st.manager.wif(&t).await? {
-                Some(w) => ok(json!({
-                    "issuer": w.issuer, "subject": w.subject, "audience": w.audience, "jwksUrl": w.jwks_url,
-                })),
-                None => Err(ManageError::new(
-                    404,
-                    "credential_not_found",
-                    format!("Tenant \"{t}\" has no WIF trust"),
-                )),
-            }
-        }
-        .await,
-    )
+async fn get_wif(State(st): State<ManageState>, Path(t): Path<String>) -> Answer {
+    match st.manager.wif(&t).await? {
+        Some(w) => ok(json!({
+            "issuer": w.issuer, "subject": w.subject, "audience": w.audience, "jwksUrl": w.jwks_url,
+        })),
+        None => Err(ManageError::new(
+            404,
+            "credential_not_found",
+            format!("Tenant \"{t}\" has no WIF trust"),
+        )),
+    }
 }
 
 async fn set_wif(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-    req: Request,
-) -> Response {
-    answer(
-        async {
-            let (h, b) = read_body(req).await?;
-            let w: TrustBody = body(&h, &b)?;
-            let trust = WifTrust {
-                issuer: w.issuer,
-                subject: w.subject,
-                audience: w.audience,
-                jwks_url: w.jwks_url,
-            };
-            st.manager.set_wif(&p, &t, &trust).await?;
-            ok(json!({
-                "issuer": trust.issuer, "subject": trust.subject, "audience": trust.audience, "jwksUrl": trust.jwks_url,
-            }))
-        }
-        .await,
-    )
+    JsonBody(w): JsonBody<TrustBody>,
+) -> Answer {
+    let trust = WifTrust {
+        issuer: w.issuer,
+        subject: w.subject,
+        audience: w.audience,
+        jwks_url: w.jwks_url,
+    };
+    st.manager.set_wif(&p, &t, &trust).await?;
+    ok(json!({
+        "issuer": trust.issuer, "subject": trust.subject, "audience": trust.audience, "jwksUrl": trust.jwks_url,
+    }))
 }
 
 async fn remove_wif(
     State(st): State<ManageState>,
     Extension(p): Extension<Principal>,
     Path(t): Path<String>,
-) -> Response {
-    answer(
-        async {
-            st.manager.remove_wif(&p, &t).await?;
-            ok(json!({"removed": "wif"}))
-        }
-        .await,
-    )
+) -> Answer {
+    st.manager.remove_wif(&p, &t).await?;
+    ok(json!({"removed": "wif"}))
 }
