@@ -21,9 +21,8 @@ use scim_core::oauth::assertion::{Jwks, JwksSettings};
 use scim_core::oauth::signing::KeyRing;
 use scim_core::oauth::{OAuth, OAuthSettings};
 use scim_core::service::Service;
-use scim_core::store::ClientStore;
 use scim_tests::{fresh_store, Engine};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 use tower::ServiceExt;
 
