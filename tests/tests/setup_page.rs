@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use scim_core::oauth::assertion::testing::TestKey;
 use scim_core::oauth::assertion::JwksSettings;
 use scim_core::oauth::OAuthSettings;
-use scim_core::store::{LinkKind, LinkStore, SetupLink};
+use scim_core::store::{ClientStore, LinkKind, LinkStore, SetupLink};
 use scim_tests::{Engine, TestServer};
 use serde_json::{json, Value};
 
@@ -40,6 +40,7 @@ setup_tests!(
     link_requests_are_checked,
     forms_need_the_session_and_its_token,
     the_page_connects_entra_and_audits_with_the_link_as_actor,
+    an_old_secret_entra_still_uses_is_flagged_before_retiring,
 );
 
 async fn server(engine: Engine) -> TestServer {
@@ -613,6 +614,138 @@ async fn the_page_connects_entra_and_audits_with_the_link_as_actor(srv: TestServ
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(entries, want);
+}
+
+/// Entra's token request with a client's secret (basic authentication, as Entra sends it) → its status.
+async fn token_status(srv: &TestServer, tenant: &str, client: &str, secret: &str) -> u16 {
+    http()
+        .post(format!("{}/{tenant}/oauth2/token", srv.origin()))
+        .basic_auth(client, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=scim")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits until the clock's second changes: secrets' creation times are kept to the second, and the page
+/// tells the older secret from the newer one by them.
+async fn next_second() {
+    let now = scim_core::manage::links::now();
+    while scim_core::manage::links::now() == now {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The tenant's secrets of `client` as the management API lists them: (id, lastUsed).
+async fn secrets(srv: &TestServer, client: &str) -> Vec<(String, Option<String>)> {
+    let (_, creds) = manage(srv, Method::GET, "/tenants/acme/credentials", None).await;
+    let c = creds["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(client))
+        .unwrap()
+        .clone();
+    c["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["lastUsed"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+async fn an_old_secret_entra_still_uses_is_flagged_before_retiring(srv: TestServer) {
+    tenant(&srv, "acme").await;
+    let (_, url) = link(&srv, "acme", json!({"kind": "shareable"})).await;
+    let cookie = open(&url).await;
+    let csrf = show(&srv, &cookie).await.field("csrf").unwrap();
+    let first = post_form(&srv, "/setup/secret", Some(&cookie), &[("csrf", &csrf)]).await;
+    let (client, old) = (
+        first.field("client-id").unwrap(),
+        first.field("new-secret").unwrap(),
+    );
+    // Entra gets a token with it: its use is written down.
+    assert_eq!(token_status(&srv, "acme", &client, &old).await, 200);
+    let listed = secrets(&srv, &client).await;
+    assert_eq!(listed.len(), 1);
+    let (old_id, used) = listed[0].clone();
+    let used = used.expect("the use was written down");
+    // One secret only: nothing to warn about (retiring the only secret has its own advice).
+    let p = show(&srv, &cookie).await;
+    assert!(!p.text.contains("Entra still used"), "{}", p.text);
+    assert!(p.text.contains(&used), "its last use is shown");
+
+    // Rotation: a second secret. Entra still holds the first, used minutes ago: flagged beside Retire.
+    next_second().await;
+    let second = post_form(&srv, "/setup/secret", Some(&cookie), &[("csrf", &csrf)]).await;
+    let new = second.field("new-secret").unwrap();
+    let new_id = secrets(&srv, &client)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .find(|id| *id != old_id)
+        .unwrap();
+    for p in [&second, &show(&srv, &cookie).await] {
+        assert_eq!(p.status, 200, "{}", p.text);
+        let warning = format!(
+            "<p class=\"warn in-use\" id=\"in-use-{old_id}\" role=\"note\">Entra still used this secret at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.</p>"
+        );
+        assert!(p.text.contains(&warning), "{warning} in {}", p.text);
+        assert!(
+            p.text
+                .contains(&format!("aria-describedby=\"in-use-{old_id}\"")),
+            "the Retire button points at it"
+        );
+        assert!(
+            !p.text.contains(&format!("in-use-{new_id}")),
+            "the new secret is not flagged"
+        );
+        assert_eq!(p.text.matches("Entra still used").count(), 1);
+    }
+
+    // Its last use more than 24 hours ago: no warning.
+    let day_ago =
+        scim_core::manage::links::now() - scim_core::http::setup::OLD_SECRET_IN_USE_SECS - 60;
+    srv.store
+        .note_secret_use("acme", &client, &old_id, day_ago)
+        .await
+        .unwrap();
+    assert!(!show(&srv, &cookie).await.text.contains("Entra still used"));
+    // Used again now (Entra never got the new one): flagged again. Retiring it is still allowed — the
+    // page warns, it does not refuse — and then the warning is gone with the secret.
+    srv.store
+        .note_secret_use("acme", &client, &old_id, scim_core::manage::links::now())
+        .await
+        .unwrap();
+    assert!(show(&srv, &cookie)
+        .await
+        .text
+        .contains(&format!("in-use-{old_id}")));
+    // The new secret used too (Entra switched): the old one is still flagged, the new one never.
+    assert_eq!(token_status(&srv, "acme", &client, &new).await, 200);
+    let p = show(&srv, &cookie).await;
+    assert!(
+        p.text.contains(&format!("in-use-{old_id}"))
+            && !p.text.contains(&format!("in-use-{new_id}"))
+    );
+    let retired = post_form(
+        &srv,
+        "/setup/retire",
+        Some(&cookie),
+        &[("csrf", &csrf), ("client", &client), ("secret", &old_id)],
+    )
+    .await;
+    assert!(retired.text.contains("is retired"), "{}", retired.text);
+    assert!(!retired.text.contains("Entra still used"));
+    assert_eq!(token_status(&srv, "acme", &client, &old).await, 401);
 }
 
 // ---- the page in a real browser ----
