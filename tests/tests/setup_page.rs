@@ -41,6 +41,7 @@ setup_tests!(
     forms_need_the_session_and_its_token,
     the_page_connects_entra_and_audits_with_the_link_as_actor,
     an_old_secret_entra_still_uses_is_flagged_before_retiring,
+    scim_admin_link_commands,
 );
 
 async fn server(engine: Engine) -> TestServer {
@@ -746,6 +747,262 @@ async fn an_old_secret_entra_still_uses_is_flagged_before_retiring(srv: TestServ
     assert!(retired.text.contains("is retired"), "{}", retired.text);
     assert!(!retired.text.contains("Entra still used"));
     assert_eq!(token_status(&srv, "acme", &client, &old).await, 401);
+}
+
+/// `scim-admin link create|list|revoke` (the module the binary runs), on the server's store: the links it
+/// makes open the page; every refusal says why and makes nothing.
+async fn scim_admin_link_commands(srv: TestServer) {
+    use scim_local::cli::links::{command, origin};
+    tenant(&srv, "acme").await;
+    let m = scim_core::manage::Manager::new(
+        std::sync::Arc::new(srv.store.clone()),
+        scim_core::manage::ManageSettings::default(),
+    );
+    let addr = srv.addr();
+    let here = |url: Option<&str>| origin(url, None, "/scim/v2", &addr, false);
+    let line = |out: &str, name: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .trim()
+            .to_string()
+    };
+    let run = |words: Vec<&'static str>| {
+        let m = m.clone();
+        let here = here.clone();
+        async move { command(&m, &words, here).await }
+    };
+
+    // Shareable, with a return URL: it opens the page, which links back.
+    let out = command(
+        &m,
+        &[
+            "link",
+            "create",
+            "acme",
+            "shareable",
+            "--days",
+            "2",
+            "--return-url",
+            "https://app.vendor.example/settings",
+        ],
+        &here,
+    )
+    .await
+    .unwrap();
+    let (share_id, share_url) = (line(&out, "link id:"), line(&out, "url:"));
+    assert_eq!(line(&out, "kind:"), "shareable");
+    assert!(
+        share_url.starts_with(&format!("{}/setup/acme_", srv.origin())),
+        "{out}"
+    );
+    let cookie = open(&share_url).await;
+    let p = show(&srv, &cookie).await;
+    assert_eq!(p.status, 200);
+    assert!(p
+        .text
+        .contains("href=\"https://app.vendor.example/settings\""));
+    // In-app: opens once.
+    let out = command(
+        &m,
+        &["link", "create", "acme", "in_app", "--minutes", "10"],
+        &here,
+    )
+    .await
+    .unwrap();
+    let (app_id, app_url) = (line(&out, "link id:"), line(&out, "url:"));
+    open(&app_url).await;
+    assert_refused(&page(http().get(&app_url)).await, 410, "already used");
+    // --url names another origin (the API's, or the custom domain).
+    let out = command(
+        &m,
+        &[
+            "link",
+            "create",
+            "acme",
+            "shareable",
+            "--url",
+            "https://scim.vendor.example/",
+        ],
+        &here,
+    )
+    .await
+    .unwrap();
+    assert!(
+        line(&out, "url:").starts_with("https://scim.vendor.example/setup/acme_"),
+        "{out}"
+    );
+
+    // Listed: each link's state, never its secret.
+    let listed = command(&m, &["link", "list", "acme"], &here).await.unwrap();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    let row = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(row(&share_id).contains("shareable\tlive"), "{listed}");
+    assert!(
+        row(&share_id).contains("returns to https://app.vendor.example/settings"),
+        "{listed}"
+    );
+    assert!(row(&app_id).contains("in_app\tused "), "{listed}");
+    for url in [&share_url, &app_url] {
+        let secret = url.rsplit_once('.').unwrap().1;
+        assert!(!listed.contains(secret), "no secret listed");
+    }
+
+    // Refusals, each saying why; nothing made.
+    for (words, says) in [
+        (vec!["link", "create", "acme"], "in_app or shareable"),
+        (vec!["link", "create", "acme", "forever"], "not 'forever'"),
+        (
+            vec!["link", "create", "acme", "shareable", "--days", "31"],
+            "1 to 30 days, not 31",
+        ),
+        (
+            vec!["link", "create", "acme", "in_app", "--minutes", "61"],
+            "1 to 60 minutes",
+        ),
+        (
+            vec!["link", "create", "acme", "in_app", "--days", "1"],
+            "give minutes, not days",
+        ),
+        (
+            vec!["link", "create", "acme", "shareable", "--days", "two"],
+            "whole number",
+        ),
+        (
+            vec!["link", "create", "acme", "shareable", "--days"],
+            "--days needs a value",
+        ),
+        (
+            vec![
+                "link",
+                "create",
+                "acme",
+                "shareable",
+                "--days",
+                "1",
+                "--days",
+                "2",
+            ],
+            "given twice",
+        ),
+        (
+            vec!["link", "create", "acme", "shareable", "--forever"],
+            "unexpected '--forever'",
+        ),
+        (
+            vec![
+                "link",
+                "create",
+                "acme",
+                "shareable",
+                "--return-url",
+                "javascript:alert(1)",
+            ],
+            "returnUrl must be an absolute https:// URL",
+        ),
+        (
+            vec![
+                "link",
+                "create",
+                "acme",
+                "shareable",
+                "--url",
+                "https://x.example/a/b",
+            ],
+            "no path",
+        ),
+        (
+            vec!["link", "create", "nobody", "shareable"],
+            "does not exist",
+        ),
+        (vec!["link", "create", "default", "shareable"], "reserved"),
+        (
+            vec!["link", "create", "Acme", "shareable"],
+            "not a tenant id",
+        ),
+        (vec!["link", "revoke", "acme"], "missing <link-id>"),
+        (
+            vec!["link", "revoke", "acme", "acme_0000000000000000"],
+            "has no setup link",
+        ),
+    ] {
+        let e = run(words.clone()).await.unwrap_err();
+        assert!(e.contains(says), "{words:?}: {e}");
+    }
+    assert_eq!(
+        command(&m, &["link", "list", "acme"], &here)
+            .await
+            .unwrap()
+            .lines()
+            .count(),
+        3,
+        "nothing made"
+    );
+    // Another tenant cannot revoke acme's link.
+    tenant(&srv, "globex").await;
+    assert!(run(vec!["link", "revoke", "globex"])
+        .await
+        .unwrap_err()
+        .contains("missing"));
+    let e = command(&m, &["link", "revoke", "globex", &share_id], &here)
+        .await
+        .unwrap_err();
+    assert!(e.contains("has no setup link"), "{e}");
+
+    // Revoked: the link opens nothing, and its session ends.
+    let out = command(&m, &["link", "revoke", "acme", &share_id], &here)
+        .await
+        .unwrap();
+    assert!(out.contains("revoked"), "{out}");
+    assert_refused(&page(http().get(&share_url)).await, 410, "revoked");
+    assert_refused(&show(&srv, &cookie).await, 410, "revoked");
+    assert!(command(&m, &["link", "list", "acme"], &here)
+        .await
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with(&share_id) && l.contains("\trevoked ")));
+
+    // In the audit trail as the CLI's user.
+    let (_, audit) = manage(&srv, Method::GET, "/tenants/acme/audit?limit=200", None).await;
+    let cli = scim_local::cli::clients::cli_principal().0;
+    let by_cli: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == json!(cli))
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        by_cli,
+        ["link.revoke", "link.create", "link.create", "link.create"]
+    );
+
+    // Where a link points when --url is not given.
+    let o = |url, public: Option<&str>, aws| origin(url, public, "/scim/v2", "127.0.0.1:8080", aws);
+    assert_eq!(o(None, None, false).unwrap(), "http://127.0.0.1:8080");
+    assert_eq!(
+        o(None, Some("https://scim.vendor.example/scim/v2"), true).unwrap(),
+        "https://scim.vendor.example"
+    );
+    assert_eq!(
+        o(
+            Some("https://abc.execute-api.eu-west-1.amazonaws.com"),
+            None,
+            true
+        )
+        .unwrap(),
+        "https://abc.execute-api.eu-west-1.amazonaws.com"
+    );
+    assert!(o(None, None, true).unwrap_err().contains("needs --url"));
+    assert!(o(Some("ftp://x.example"), None, false)
+        .unwrap_err()
+        .contains("origin"));
 }
 
 // ---- the page in a real browser ----
