@@ -1088,15 +1088,30 @@ async fn colour(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini:
     Ok(v.as_str().unwrap_or_default().to_string())
 }
 
-/// The setup page in Debian's chromium (headless, through chromedriver): open a shareable link, read the
-/// values, generate a secret (shown once: gone after a reload), see the health figures move after
-/// provisioning traffic, with the failure ratio in the warning colours; a revoked link's page; a phone-
-/// sized window. Screenshots in test-output/. The page's storage is the same on both engines (tested
-/// above), so one engine is enough here.
+/// The setup page in Debian's chromium (headless, through chromedriver), on both engines: open a shareable
+/// link, read the values, generate a secret (shown once: gone after a reload), see the health figures move
+/// after provisioning traffic, with the failure ratio in the warning colours; rotate while Entra still
+/// uses the first secret and see the amber warning beside its Retire button; fill the WIF form against a
+/// loopback JWKS (refused with a closed URL, the typed values kept; saved with the good one, which the
+/// server fetched) and see the saved values; a phone-sized window; a revoked link's page. Screenshots in
+/// test-output/ (the moto run's with `-moto` in their names). The two runs take turns: one browser at a
+/// time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_setup_page_in_a_real_browser() {
+    browser(Engine::Dynoxide, "").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_page_in_a_real_browser_on_moto() {
+    browser(Engine::Moto, "-moto").await
+}
+
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn browser(engine: Engine, suffix: &str) {
     use fantoccini::{ClientBuilder, Locator};
-    let srv = server(Engine::Dynoxide).await;
+    let _turn = ONE_BROWSER.lock().await;
+    let srv = server(engine).await;
     tenant(&srv, "acme").await;
     let token = srv.add_tenant_token("acme", None).await;
     let (link_id, url) = link(
@@ -1138,7 +1153,7 @@ async fn the_setup_page_in_a_real_browser() {
         );
         let labels = c.find_all(Locator::Css("label")).await?.len();
         assert!(labels >= 6, "labelled fields: {labels}");
-        shoot(&c, &out, "setup-page", 1366).await?;
+        shoot(&c, &out, &format!("setup-page{suffix}"), 1366).await?;
 
         // Generate a secret: shown once.
         c.find(Locator::Css("button#generate"))
@@ -1161,7 +1176,7 @@ async fn the_setup_page_in_a_real_browser() {
             .text()
             .await?;
         assert!(text.contains("shown only this once"), "{text}");
-        shoot(&c, &out, "setup-secret-shown-once", 1366).await?;
+        shoot(&c, &out, &format!("setup-secret-shown-once{suffix}"), 1366).await?;
         c.goto(&format!("{}/setup", srv.origin())).await?;
         c.wait().for_element(Locator::Css("table#secrets")).await?;
         assert!(
@@ -1196,7 +1211,7 @@ async fn the_setup_page_in_a_real_browser() {
         assert!(kinds.contains("does not exist here"), "{kinds}");
         let requests = c.find(Locator::Css("#requests .v")).await?.text().await?;
         assert_eq!(requests, "4");
-        shoot(&c, &out, "setup-health-red", 1366).await?;
+        shoot(&c, &out, &format!("setup-health-red{suffix}"), 1366).await?;
         // Three more good requests: 2 of 7 (28.6 %), amber.
         for _ in 0..3 {
             srv.call_at(
@@ -1222,6 +1237,121 @@ async fn the_setup_page_in_a_real_browser() {
         let checks = c.find(Locator::Css("ul#checks")).await?.text().await?;
         assert!(checks.contains("User query: passed"), "{checks}");
 
+        // Rotation while Entra still uses the first secret: an amber warning beside its Retire button.
+        let client = c
+            .find(Locator::Css("input#client-id"))
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default();
+        assert_eq!(token_status(&srv, "acme", &client, &secret).await, 200);
+        let (old_id, used) = secrets(&srv, &client).await.remove(0);
+        let used = used.expect("Entra's use written down");
+        next_second().await;
+        c.find(Locator::Css("button#generate"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::Css("input#new-secret"))
+            .await?;
+        let warning_css = format!("#in-use-{old_id}");
+        let warning = c
+            .find(Locator::Css(&warning_css))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(
+            warning,
+            format!("Entra still used this secret at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.")
+        );
+        assert_eq!(colour(&c, &warning_css).await?, AMBER, "the warning in amber");
+        let row = c
+            .find(Locator::Css(&format!("tr[data-secret='{old_id}']")))
+            .await?
+            .text()
+            .await?;
+        assert!(row.contains("Entra still used") && row.contains("Retire"), "{row}");
+        assert_eq!(
+            c.find_all(Locator::Css("p.in-use")).await?.len(),
+            1,
+            "only the old secret is flagged"
+        );
+        shoot(&c, &out, &format!("setup-old-secret-in-use{suffix}"), 1366).await?;
+
+        // Workload identity federation: typed into the form, checked against the JWKS on save.
+        let jwks = scim_tests::jwks::JwksServer::start(vec![TestKey::generate("k1")]).await;
+        let issuer = "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/v2.0";
+        let subject = "6dfd4b2e-1111-4aaa-8bbb-0123456789ab";
+        let audience = "api://AzureADTokenExchange";
+        c.goto(&format!("{}/setup", srv.origin())).await?;
+        c.wait().for_element(Locator::Css("form#wif-form")).await?;
+        for (id, value) in [
+            ("issuer", issuer.to_string()),
+            ("subject", subject.to_string()),
+            ("audience", audience.to_string()),
+            ("jwks_url", scim_tests::jwks::closed_url()),
+        ] {
+            c.find(Locator::Css(&format!("input#{id}")))
+                .await?
+                .send_keys(&value)
+                .await?;
+        }
+        c.find(Locator::Css("button#save-wif"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#notice")).await?;
+        let notice = c.find(Locator::Css("#notice")).await?.text().await?;
+        assert!(notice.starts_with("Not saved"), "{notice}");
+        c.find(Locator::Css("#notice.fail")).await?;
+        let kept = c
+            .find(Locator::Css("input#subject"))
+            .await?
+            .prop("value")
+            .await?;
+        assert_eq!(kept.as_deref(), Some(subject), "the typed values are kept");
+        assert_eq!(jwks.fetches(), 0);
+        let field = c.find(Locator::Css("input#jwks_url")).await?;
+        field.clear().await?;
+        field.send_keys(jwks.url()).await?;
+        c.find(Locator::Css("button#save-wif"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#notice")).await?;
+        let notice = c.find(Locator::Css("#notice")).await?.text().await?;
+        assert!(
+            notice.contains("Workload identity federation saved")
+                && notice.contains("serves 1 RSA signing key"),
+            "{notice}"
+        );
+        assert!(jwks.fetches() >= 1, "the server fetched the JWKS on save");
+        // Saved: shown on the page itself, after a reload.
+        c.goto(&format!("{}/setup", srv.origin())).await?;
+        c.wait().for_element(Locator::Css("#wif-current")).await?;
+        let current = c.find(Locator::Css("#wif-current")).await?.text().await?;
+        assert!(
+            current.contains(issuer) && current.contains(subject),
+            "{current}"
+        );
+        for (id, want) in [
+            ("issuer", issuer),
+            ("subject", subject),
+            ("audience", audience),
+            ("jwks_url", jwks.url()),
+        ] {
+            let v = c
+                .find(Locator::Css(&format!("input#{id}")))
+                .await?
+                .prop("value")
+                .await?;
+            assert_eq!(v.as_deref(), Some(want), "{id}");
+        }
+        let (s, w) = manage(&srv, Method::GET, "/tenants/acme/wif", None).await;
+        assert_eq!((s, w["subject"].as_str()), (200, Some(subject)));
+        shoot(&c, &out, &format!("setup-wif-saved{suffix}"), 1366).await?;
+
         // On a phone: one column, nothing wider than the screen.
         c.set_window_size(390, 844).await?;
         c.goto(&format!("{}/setup", srv.origin())).await?;
@@ -1232,7 +1362,7 @@ async fn the_setup_page_in_a_real_browser() {
             )
             .await?;
         assert_eq!(overflow, json!(false), "no sideways scrolling on a phone");
-        shoot(&c, &out, "setup-phone", 390).await?;
+        shoot(&c, &out, &format!("setup-phone{suffix}"), 390).await?;
         c.set_window_size(1366, 900).await?;
 
         // Revoked: the next page view says so.
@@ -1247,7 +1377,7 @@ async fn the_setup_page_in_a_real_browser() {
         c.refresh().await?;
         let body = c.find(Locator::Css("body")).await?.text().await?;
         assert!(body.contains("This setup link was revoked"), "{body}");
-        shoot(&c, &out, "setup-revoked", 1366).await?;
+        shoot(&c, &out, &format!("setup-revoked{suffix}"), 1366).await?;
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
