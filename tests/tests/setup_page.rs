@@ -697,7 +697,7 @@ async fn an_old_secret_entra_still_uses_is_flagged_before_retiring(srv: TestServ
     for p in [&second, &show(&srv, &cookie).await] {
         assert_eq!(p.status, 200, "{}", p.text);
         let warning = format!(
-            "<p class=\"warn in-use\" id=\"in-use-{old_id}\" role=\"note\">Entra still used this secret at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.</p>"
+            "<p class=\"warn in-use\" id=\"in-use-{old_id}\" role=\"note\">Entra still used secret <code>{old_id}</code> at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.</p>"
         );
         assert!(p.text.contains(&warning), "{warning} in {}", p.text);
         assert!(
@@ -1263,20 +1263,34 @@ async fn browser(engine: Engine, suffix: &str) {
             .await?;
         assert_eq!(
             warning,
-            format!("Entra still used this secret at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.")
+            format!("Entra still used secret {old_id} at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.")
         );
         assert_eq!(colour(&c, &warning_css).await?, AMBER, "the warning in amber");
+        // Right under the old secret's row, with its Retire button.
         let row = c
-            .find(Locator::Css(&format!("tr[data-secret='{old_id}']")))
+            .find(Locator::Css(&format!(
+                "tr[data-secret='{old_id}'] + tr.in-use-note {warning_css}"
+            )))
             .await?
             .text()
             .await?;
-        assert!(row.contains("Entra still used") && row.contains("Retire"), "{row}");
+        assert_eq!(row, warning);
+        let described = c
+            .find(Locator::Css(&format!("tr[data-secret='{old_id}'] button.danger")))
+            .await?
+            .attr("aria-describedby")
+            .await?;
+        assert_eq!(described.as_deref(), Some(&warning_css[1..]));
         assert_eq!(
             c.find_all(Locator::Css("p.in-use")).await?.len(),
             1,
             "only the old secret is flagged"
         );
+        c.execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            vec![json!(warning_css)],
+        )
+        .await?;
         shoot(&c, &out, &format!("setup-old-secret-in-use{suffix}"), 1366).await?;
 
         // Workload identity federation: typed into the form, checked against the JWKS on save.

@@ -58,6 +58,10 @@ ul.checks li { padding: .5rem 0; border-bottom: 1px solid var(--line); }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem; }
 .card .v { font-size: 1.4rem; font-weight: 700; }
 form.inline { display: inline; }
+#secrets td { white-space: nowrap; overflow-wrap: normal; }
+#secrets tr.in-use-note td { white-space: normal; padding-top: 0; }
+#secrets tr:has(+ tr.in-use-note) td { border-bottom: none; }
+p.in-use { margin: 0; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
 @media (max-width: 40rem) { main { padding: .5rem; } section { padding: .75rem; } th, td { padding: .3rem; } table { display: block; overflow-x: auto; } .field input { flex-basis: 100%; } }
 "#;
@@ -129,11 +133,13 @@ pub struct SecretRow {
 /// (retiring it is refused advice of its own), nor when the secrets' creation times cannot tell which is
 /// newer.
 pub fn flag_old_secrets_in_use(secrets: &mut [SecretRow], now: i64, window: i64) {
+    // RFC 3339 texts do not sort as times (".5Z" and "Z" for the same second): compared as times.
+    let at = |t: &str| OffsetDateTime::parse(t, &Rfc3339).ok();
     let live = |s: &SecretRow| !s.expired;
     let Some(newest) = secrets
         .iter()
         .filter(|s| live(s))
-        .map(|s| s.created.clone())
+        .filter_map(|s| at(&s.created))
         .max()
     else {
         return;
@@ -142,10 +148,10 @@ pub fn flag_old_secrets_in_use(secrets: &mut [SecretRow], now: i64, window: i64)
         let used = s
             .last_used
             .as_deref()
-            .and_then(|u| OffsetDateTime::parse(u, &Rfc3339).ok())
+            .and_then(at)
             .map(|t| t.unix_timestamp());
         s.in_use_warning = live(s)
-            && s.created < newest
+            && at(&s.created).is_some_and(|c| c < newest)
             && used.is_some_and(|u| u > now - window && u <= now + 60);
     }
 }
@@ -320,12 +326,6 @@ pub fn setup(v: &View) -> Markup {
                                         td { (s.expires) @if s.expired { " " span.fail { "(expired)" } } }
                                         td { (s.last_used.as_deref().unwrap_or("never")) }
                                         td {
-                                            @if s.in_use_warning {
-                                                p.warn.in-use id={ "in-use-" (s.id) } role="note" {
-                                                    "Entra still used this secret at " (s.last_used.as_deref().unwrap_or("")) ". "
-                                                    "Retiring it now will break provisioning until Entra is updated with the new secret."
-                                                }
-                                            }
                                             form.inline method="post" action="/setup/retire" {
                                                 (csrf(v))
                                                 input type="hidden" name="client" value=(c.id);
@@ -334,6 +334,16 @@ pub fn setup(v: &View) -> Markup {
                                                     button.danger type="submit" aria-label={ "Retire secret " (s.id) } aria-describedby={ "in-use-" (s.id) } { "Retire" }
                                                 } @else {
                                                     button.danger type="submit" aria-label={ "Retire secret " (s.id) } { "Retire" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                    @if s.in_use_warning {
+                                        tr.in-use-note data-for-secret=(s.id) {
+                                            td colspan="5" {
+                                                p.warn.in-use id={ "in-use-" (s.id) } role="note" {
+                                                    "Entra still used secret " code { (s.id) } " at " (s.last_used.as_deref().unwrap_or("")) ". "
+                                                    "Retiring it now will break provisioning until Entra is updated with the new secret."
                                                 }
                                             }
                                         }
@@ -526,6 +536,19 @@ mod tests {
                 row("b", new, None, false)
             ]),
             [false, false]
+        );
+        // Times compared as times, not as text ("…:44Z" is before "…:44.265Z").
+        assert_eq!(
+            flags(vec![
+                row("b", "2026-12-07T05:00:44.265Z", None, false),
+                row(
+                    "a",
+                    "2026-12-07T05:00:44Z",
+                    Some("2026-12-07T05:00:00Z"),
+                    false
+                )
+            ]),
+            [false, true]
         );
         // One secret: nothing to compare with.
         assert_eq!(
