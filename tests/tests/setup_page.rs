@@ -769,7 +769,6 @@ async fn scim_admin_link_commands(srv: TestServer) {
     };
     let run = |words: Vec<&'static str>| {
         let m = m.clone();
-        let here = here.clone();
         async move { command(&m, &words, here).await }
     };
 
