@@ -49,6 +49,13 @@ pub async fn manage_state() -> Result<AppState, String> {
     state(false).await
 }
 
+/// The state of the `setup` Lambda function (the customer's setup page, `/setup`): like the management
+/// API's, no single-tenant token (a setup link is the page's credential); the OAuth signing keys when
+/// configured, so that the page shows the token endpoint and the connection check can pass.
+pub async fn setup_state() -> Result<AppState, String> {
+    state(false).await
+}
+
 async fn state(single_token: bool) -> Result<AppState, String> {
     let started = Instant::now();
     let local = handler_data_dir()?;

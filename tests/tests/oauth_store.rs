@@ -795,9 +795,33 @@ async fn scim_admin_binary_prints_a_secret_once() {
     );
     let (ok, _, err) = admin(&["client", "create", "acme", "--days", "30"]);
     assert!(!ok && err.contains("365 to 1095"), "{err}");
+    // A setup link: its URL (with its secret) printed once, on the origin given.
+    let (ok, out, err) = admin(&[
+        "link",
+        "create",
+        "acme",
+        "shareable",
+        "--url",
+        "https://scim.vendor.example",
+    ]);
+    assert!(
+        ok && out.contains("url:     https://scim.vendor.example/setup/acme_"),
+        "{out}{err}"
+    );
+    let (ok, listed, err) = admin(&["link", "list", "acme"]);
+    let url = field(&out, "url:");
+    assert!(
+        ok && listed.contains("shareable\tlive")
+            && !listed.contains(url.rsplit_once('.').unwrap().1),
+        "{listed}{err}"
+    );
+    let (ok, _, err) = admin(&["link", "create", "acme", "shareable", "--days", "99"]);
+    assert!(!ok && err.contains("1 to 30 days"), "{err}");
     let (ok, help, _) = admin(&["--help"]);
     assert!(
-        ok && help.contains("client rotate") && help.contains("wif set"),
+        ok && help.contains("client rotate")
+            && help.contains("wif set")
+            && help.contains("link create <tenant> in_app|shareable"),
         "{help}"
     );
 }

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use scim_core::oauth::assertion::testing::TestKey;
 use scim_core::oauth::assertion::JwksSettings;
 use scim_core::oauth::OAuthSettings;
-use scim_core::store::{LinkKind, LinkStore, SetupLink};
+use scim_core::store::{ClientStore, LinkKind, LinkStore, SetupLink};
 use scim_tests::{Engine, TestServer};
 use serde_json::{json, Value};
 
@@ -40,6 +40,8 @@ setup_tests!(
     link_requests_are_checked,
     forms_need_the_session_and_its_token,
     the_page_connects_entra_and_audits_with_the_link_as_actor,
+    an_old_secret_entra_still_uses_is_flagged_before_retiring,
+    scim_admin_link_commands,
 );
 
 async fn server(engine: Engine) -> TestServer {
@@ -615,6 +617,393 @@ async fn the_page_connects_entra_and_audits_with_the_link_as_actor(srv: TestServ
     assert_eq!(entries, want);
 }
 
+/// Entra's token request with a client's secret (basic authentication, as Entra sends it) → its status.
+async fn token_status(srv: &TestServer, tenant: &str, client: &str, secret: &str) -> u16 {
+    http()
+        .post(format!("{}/{tenant}/oauth2/token", srv.origin()))
+        .basic_auth(client, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=scim")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits until the clock's second changes: secrets' creation times are kept to the second, and the page
+/// tells the older secret from the newer one by them.
+async fn next_second() {
+    let now = scim_core::manage::links::now();
+    while scim_core::manage::links::now() == now {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The tenant's secrets of `client` as the management API lists them: (id, lastUsed).
+async fn secrets(srv: &TestServer, client: &str) -> Vec<(String, Option<String>)> {
+    let (_, creds) = manage(srv, Method::GET, "/tenants/acme/credentials", None).await;
+    let c = creds["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(client))
+        .unwrap()
+        .clone();
+    c["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["lastUsed"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+async fn an_old_secret_entra_still_uses_is_flagged_before_retiring(srv: TestServer) {
+    tenant(&srv, "acme").await;
+    let (_, url) = link(&srv, "acme", json!({"kind": "shareable"})).await;
+    let cookie = open(&url).await;
+    let csrf = show(&srv, &cookie).await.field("csrf").unwrap();
+    let first = post_form(&srv, "/setup/secret", Some(&cookie), &[("csrf", &csrf)]).await;
+    let (client, old) = (
+        first.field("client-id").unwrap(),
+        first.field("new-secret").unwrap(),
+    );
+    // Entra gets a token with it: its use is written down.
+    assert_eq!(token_status(&srv, "acme", &client, &old).await, 200);
+    let listed = secrets(&srv, &client).await;
+    assert_eq!(listed.len(), 1);
+    let (old_id, used) = listed[0].clone();
+    let used = used.expect("the use was written down");
+    // One secret only: nothing to warn about (retiring the only secret has its own advice).
+    let p = show(&srv, &cookie).await;
+    assert!(!p.text.contains("Entra still used"), "{}", p.text);
+    assert!(p.text.contains(&used), "its last use is shown");
+
+    // Rotation: a second secret. Entra still holds the first, used minutes ago: flagged beside Retire.
+    next_second().await;
+    let second = post_form(&srv, "/setup/secret", Some(&cookie), &[("csrf", &csrf)]).await;
+    let new = second.field("new-secret").unwrap();
+    let new_id = secrets(&srv, &client)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .find(|id| *id != old_id)
+        .unwrap();
+    for p in [&second, &show(&srv, &cookie).await] {
+        assert_eq!(p.status, 200, "{}", p.text);
+        let warning = format!(
+            "<p class=\"warn in-use\" id=\"in-use-{old_id}\" role=\"note\">Entra still used secret <code>{old_id}</code> at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.</p>"
+        );
+        assert!(p.text.contains(&warning), "{warning} in {}", p.text);
+        assert!(
+            p.text
+                .contains(&format!("aria-describedby=\"in-use-{old_id}\"")),
+            "the Retire button points at it"
+        );
+        assert!(
+            !p.text.contains(&format!("in-use-{new_id}")),
+            "the new secret is not flagged"
+        );
+        assert_eq!(p.text.matches("Entra still used").count(), 1);
+    }
+
+    // Its last use more than 24 hours ago: no warning.
+    let day_ago =
+        scim_core::manage::links::now() - scim_core::http::setup::OLD_SECRET_IN_USE_SECS - 60;
+    srv.store
+        .note_secret_use("acme", &client, &old_id, day_ago)
+        .await
+        .unwrap();
+    assert!(!show(&srv, &cookie).await.text.contains("Entra still used"));
+    // Used again now (Entra never got the new one): flagged again. Retiring it is still allowed — the
+    // page warns, it does not refuse — and then the warning is gone with the secret.
+    srv.store
+        .note_secret_use("acme", &client, &old_id, scim_core::manage::links::now())
+        .await
+        .unwrap();
+    assert!(show(&srv, &cookie)
+        .await
+        .text
+        .contains(&format!("in-use-{old_id}")));
+    // The new secret used too (Entra switched): the old one is still flagged, the new one never.
+    assert_eq!(token_status(&srv, "acme", &client, &new).await, 200);
+    let p = show(&srv, &cookie).await;
+    assert!(
+        p.text.contains(&format!("in-use-{old_id}"))
+            && !p.text.contains(&format!("in-use-{new_id}"))
+    );
+    let retired = post_form(
+        &srv,
+        "/setup/retire",
+        Some(&cookie),
+        &[("csrf", &csrf), ("client", &client), ("secret", &old_id)],
+    )
+    .await;
+    assert!(retired.text.contains("is retired"), "{}", retired.text);
+    assert!(!retired.text.contains("Entra still used"));
+    assert_eq!(token_status(&srv, "acme", &client, &old).await, 401);
+}
+
+/// `scim-admin link create|list|revoke` (the module the binary runs), on the server's store: the links it
+/// makes open the page; every refusal says why and makes nothing.
+async fn scim_admin_link_commands(srv: TestServer) {
+    use scim_local::cli::links::{command, origin};
+    tenant(&srv, "acme").await;
+    let m = scim_core::manage::Manager::new(
+        std::sync::Arc::new(srv.store.clone()),
+        scim_core::manage::ManageSettings::default(),
+    );
+    let addr = srv.addr();
+    let here = |url: Option<&str>| origin(url, None, "/scim/v2", &addr, false);
+    let line = |out: &str, name: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .trim()
+            .to_string()
+    };
+    let run = |words: Vec<&'static str>| {
+        let m = m.clone();
+        async move { command(&m, &words, here).await }
+    };
+
+    // Shareable, with a return URL: it opens the page, which links back.
+    let out = command(
+        &m,
+        &[
+            "link",
+            "create",
+            "acme",
+            "shareable",
+            "--days",
+            "2",
+            "--return-url",
+            "https://app.vendor.example/settings",
+        ],
+        &here,
+    )
+    .await
+    .unwrap();
+    let (share_id, share_url) = (line(&out, "link id:"), line(&out, "url:"));
+    assert_eq!(line(&out, "kind:"), "shareable");
+    assert!(
+        share_url.starts_with(&format!("{}/setup/acme_", srv.origin())),
+        "{out}"
+    );
+    let cookie = open(&share_url).await;
+    let p = show(&srv, &cookie).await;
+    assert_eq!(p.status, 200);
+    assert!(p
+        .text
+        .contains("href=\"https://app.vendor.example/settings\""));
+    // In-app: opens once.
+    let out = command(
+        &m,
+        &["link", "create", "acme", "in_app", "--minutes", "10"],
+        &here,
+    )
+    .await
+    .unwrap();
+    let (app_id, app_url) = (line(&out, "link id:"), line(&out, "url:"));
+    open(&app_url).await;
+    assert_refused(&page(http().get(&app_url)).await, 410, "already used");
+    // --url names another origin (the API's, or the custom domain).
+    let out = command(
+        &m,
+        &[
+            "link",
+            "create",
+            "acme",
+            "shareable",
+            "--url",
+            "https://scim.vendor.example/",
+        ],
+        &here,
+    )
+    .await
+    .unwrap();
+    assert!(
+        line(&out, "url:").starts_with("https://scim.vendor.example/setup/acme_"),
+        "{out}"
+    );
+
+    // Listed: each link's state, never its secret.
+    let listed = command(&m, &["link", "list", "acme"], &here).await.unwrap();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    let row = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(row(&share_id).contains("shareable\tlive"), "{listed}");
+    assert!(
+        row(&share_id).contains("returns to https://app.vendor.example/settings"),
+        "{listed}"
+    );
+    assert!(row(&app_id).contains("in_app\tused "), "{listed}");
+    for url in [&share_url, &app_url] {
+        let secret = url.rsplit_once('.').unwrap().1;
+        assert!(!listed.contains(secret), "no secret listed");
+    }
+
+    // Refusals, each saying why; nothing made.
+    for (words, says) in [
+        (vec!["link", "create", "acme"], "in_app or shareable"),
+        (vec!["link", "create", "acme", "forever"], "not 'forever'"),
+        (
+            vec!["link", "create", "acme", "shareable", "--days", "31"],
+            "1 to 30 days, not 31",
+        ),
+        (
+            vec!["link", "create", "acme", "in_app", "--minutes", "61"],
+            "1 to 60 minutes",
+        ),
+        (
+            vec!["link", "create", "acme", "in_app", "--days", "1"],
+            "give minutes, not days",
+        ),
+        (
+            vec!["link", "create", "acme", "shareable", "--days", "two"],
+            "whole number",
+        ),
+        (
+            vec!["link", "create", "acme", "shareable", "--days"],
+            "--days needs a value",
+        ),
+        (
+            vec![
+                "link",
+                "create",
+                "acme",
+                "shareable",
+                "--days",
+                "1",
+                "--days",
+                "2",
+            ],
+            "given twice",
+        ),
+        (
+            vec!["link", "create", "acme", "shareable", "--forever"],
+            "unexpected '--forever'",
+        ),
+        (
+            vec![
+                "link",
+                "create",
+                "acme",
+                "shareable",
+                "--return-url",
+                "javascript:alert(1)",
+            ],
+            "returnUrl must be an absolute https:// URL",
+        ),
+        (
+            vec![
+                "link",
+                "create",
+                "acme",
+                "shareable",
+                "--url",
+                "https://x.example/a/b",
+            ],
+            "no path",
+        ),
+        (
+            vec!["link", "create", "nobody", "shareable"],
+            "does not exist",
+        ),
+        (vec!["link", "create", "default", "shareable"], "reserved"),
+        (
+            vec!["link", "create", "Acme", "shareable"],
+            "not a tenant id",
+        ),
+        (vec!["link", "revoke", "acme"], "missing <link-id>"),
+        (
+            vec!["link", "revoke", "acme", "acme_0000000000000000"],
+            "has no setup link",
+        ),
+    ] {
+        let e = run(words.clone()).await.unwrap_err();
+        assert!(e.contains(says), "{words:?}: {e}");
+    }
+    assert_eq!(
+        command(&m, &["link", "list", "acme"], &here)
+            .await
+            .unwrap()
+            .lines()
+            .count(),
+        3,
+        "nothing made"
+    );
+    // Another tenant cannot revoke acme's link.
+    tenant(&srv, "globex").await;
+    assert!(run(vec!["link", "revoke", "globex"])
+        .await
+        .unwrap_err()
+        .contains("missing"));
+    let e = command(&m, &["link", "revoke", "globex", &share_id], &here)
+        .await
+        .unwrap_err();
+    assert!(e.contains("has no setup link"), "{e}");
+
+    // Revoked: the link opens nothing, and its session ends.
+    let out = command(&m, &["link", "revoke", "acme", &share_id], &here)
+        .await
+        .unwrap();
+    assert!(out.contains("revoked"), "{out}");
+    assert_refused(&page(http().get(&share_url)).await, 410, "revoked");
+    assert_refused(&show(&srv, &cookie).await, 410, "revoked");
+    assert!(command(&m, &["link", "list", "acme"], &here)
+        .await
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with(&share_id) && l.contains("\trevoked ")));
+
+    // In the audit trail as the CLI's user.
+    let (_, audit) = manage(&srv, Method::GET, "/tenants/acme/audit?limit=200", None).await;
+    let cli = scim_local::cli::clients::cli_principal().0;
+    let by_cli: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == json!(cli))
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        by_cli,
+        ["link.revoke", "link.create", "link.create", "link.create"]
+    );
+
+    // Where a link points when --url is not given.
+    let o = |url, public: Option<&str>, aws| origin(url, public, "/scim/v2", "127.0.0.1:8080", aws);
+    assert_eq!(o(None, None, false).unwrap(), "http://127.0.0.1:8080");
+    assert_eq!(
+        o(None, Some("https://scim.vendor.example/scim/v2"), true).unwrap(),
+        "https://scim.vendor.example"
+    );
+    assert_eq!(
+        o(
+            Some("https://abc.execute-api.eu-west-1.amazonaws.com"),
+            None,
+            true
+        )
+        .unwrap(),
+        "https://abc.execute-api.eu-west-1.amazonaws.com"
+    );
+    assert!(o(None, None, true).unwrap_err().contains("needs --url"));
+    assert!(o(Some("ftp://x.example"), None, false)
+        .unwrap_err()
+        .contains("origin"));
+}
+
 // ---- the page in a real browser ----
 
 /// chromedriver on a free loopback port, stopped when dropped (as the operator page's browser test).
@@ -698,15 +1087,30 @@ async fn colour(c: &fantoccini::Client, css: &str) -> Result<String, fantoccini:
     Ok(v.as_str().unwrap_or_default().to_string())
 }
 
-/// The setup page in Debian's chromium (headless, through chromedriver): open a shareable link, read the
-/// values, generate a secret (shown once: gone after a reload), see the health figures move after
-/// provisioning traffic, with the failure ratio in the warning colours; a revoked link's page; a phone-
-/// sized window. Screenshots in test-output/. The page's storage is the same on both engines (tested
-/// above), so one engine is enough here.
+/// The setup page in Debian's chromium (headless, through chromedriver), on both engines: open a shareable
+/// link, read the values, generate a secret (shown once: gone after a reload), see the health figures move
+/// after provisioning traffic, with the failure ratio in the warning colours; rotate while Entra still
+/// uses the first secret and see the amber warning beside its Retire button; fill the WIF form against a
+/// loopback JWKS (refused with a closed URL, the typed values kept; saved with the good one, which the
+/// server fetched) and see the saved values; a phone-sized window; a revoked link's page. Screenshots in
+/// test-output/ (the moto run's with `-moto` in their names). The two runs take turns: one browser at a
+/// time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_setup_page_in_a_real_browser() {
+    browser(Engine::Dynoxide, "").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_page_in_a_real_browser_on_moto() {
+    browser(Engine::Moto, "-moto").await
+}
+
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn browser(engine: Engine, suffix: &str) {
     use fantoccini::{ClientBuilder, Locator};
-    let srv = server(Engine::Dynoxide).await;
+    let _turn = ONE_BROWSER.lock().await;
+    let srv = server(engine).await;
     tenant(&srv, "acme").await;
     let token = srv.add_tenant_token("acme", None).await;
     let (link_id, url) = link(
@@ -748,7 +1152,7 @@ async fn the_setup_page_in_a_real_browser() {
         );
         let labels = c.find_all(Locator::Css("label")).await?.len();
         assert!(labels >= 6, "labelled fields: {labels}");
-        shoot(&c, &out, "setup-page", 1366).await?;
+        shoot(&c, &out, &format!("setup-page{suffix}"), 1366).await?;
 
         // Generate a secret: shown once.
         c.find(Locator::Css("button#generate"))
@@ -771,7 +1175,7 @@ async fn the_setup_page_in_a_real_browser() {
             .text()
             .await?;
         assert!(text.contains("shown only this once"), "{text}");
-        shoot(&c, &out, "setup-secret-shown-once", 1366).await?;
+        shoot(&c, &out, &format!("setup-secret-shown-once{suffix}"), 1366).await?;
         c.goto(&format!("{}/setup", srv.origin())).await?;
         c.wait().for_element(Locator::Css("table#secrets")).await?;
         assert!(
@@ -806,7 +1210,7 @@ async fn the_setup_page_in_a_real_browser() {
         assert!(kinds.contains("does not exist here"), "{kinds}");
         let requests = c.find(Locator::Css("#requests .v")).await?.text().await?;
         assert_eq!(requests, "4");
-        shoot(&c, &out, "setup-health-red", 1366).await?;
+        shoot(&c, &out, &format!("setup-health-red{suffix}"), 1366).await?;
         // Three more good requests: 2 of 7 (28.6 %), amber.
         for _ in 0..3 {
             srv.call_at(
@@ -832,6 +1236,135 @@ async fn the_setup_page_in_a_real_browser() {
         let checks = c.find(Locator::Css("ul#checks")).await?.text().await?;
         assert!(checks.contains("User query: passed"), "{checks}");
 
+        // Rotation while Entra still uses the first secret: an amber warning beside its Retire button.
+        let client = c
+            .find(Locator::Css("input#client-id"))
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default();
+        assert_eq!(token_status(&srv, "acme", &client, &secret).await, 200);
+        let (old_id, used) = secrets(&srv, &client).await.remove(0);
+        let used = used.expect("Entra's use written down");
+        next_second().await;
+        c.find(Locator::Css("button#generate"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::Css("input#new-secret"))
+            .await?;
+        let warning_css = format!("#in-use-{old_id}");
+        let warning = c
+            .find(Locator::Css(&warning_css))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(
+            warning,
+            format!("Entra still used secret {old_id} at {used}. Retiring it now will break provisioning until Entra is updated with the new secret.")
+        );
+        assert_eq!(colour(&c, &warning_css).await?, AMBER, "the warning in amber");
+        // Right under the old secret's row, with its Retire button.
+        let row = c
+            .find(Locator::Css(&format!(
+                "tr[data-secret='{old_id}'] + tr.in-use-note {warning_css}"
+            )))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(row, warning);
+        let described = c
+            .find(Locator::Css(&format!("tr[data-secret='{old_id}'] button.danger")))
+            .await?
+            .attr("aria-describedby")
+            .await?;
+        assert_eq!(described.as_deref(), Some(&warning_css[1..]));
+        assert_eq!(
+            c.find_all(Locator::Css("p.in-use")).await?.len(),
+            1,
+            "only the old secret is flagged"
+        );
+        c.execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            vec![json!(warning_css)],
+        )
+        .await?;
+        shoot(&c, &out, &format!("setup-old-secret-in-use{suffix}"), 1366).await?;
+
+        // Workload identity federation: typed into the form, checked against the JWKS on save.
+        let jwks = scim_tests::jwks::JwksServer::start(vec![TestKey::generate("k1")]).await;
+        let issuer = "https://login.microsoftonline.com/ce5f061f-abe6-4e40-9615-301f87bcb7f0/v2.0";
+        let subject = "6dfd4b2e-1111-4aaa-8bbb-0123456789ab";
+        let audience = "api://AzureADTokenExchange";
+        c.goto(&format!("{}/setup", srv.origin())).await?;
+        c.wait().for_element(Locator::Css("form#wif-form")).await?;
+        for (id, value) in [
+            ("issuer", issuer.to_string()),
+            ("subject", subject.to_string()),
+            ("audience", audience.to_string()),
+            ("jwks_url", scim_tests::jwks::closed_url()),
+        ] {
+            c.find(Locator::Css(&format!("input#{id}")))
+                .await?
+                .send_keys(&value)
+                .await?;
+        }
+        c.find(Locator::Css("button#save-wif"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#notice")).await?;
+        let notice = c.find(Locator::Css("#notice")).await?.text().await?;
+        assert!(notice.starts_with("Not saved"), "{notice}");
+        c.find(Locator::Css("#notice.fail")).await?;
+        let kept = c
+            .find(Locator::Css("input#subject"))
+            .await?
+            .prop("value")
+            .await?;
+        assert_eq!(kept.as_deref(), Some(subject), "the typed values are kept");
+        assert_eq!(jwks.fetches(), 0);
+        let field = c.find(Locator::Css("input#jwks_url")).await?;
+        field.clear().await?;
+        field.send_keys(jwks.url()).await?;
+        c.find(Locator::Css("button#save-wif"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#notice")).await?;
+        let notice = c.find(Locator::Css("#notice")).await?.text().await?;
+        assert!(
+            notice.contains("Workload identity federation saved")
+                && notice.contains("serves 1 RSA signing key"),
+            "{notice}"
+        );
+        assert!(jwks.fetches() >= 1, "the server fetched the JWKS on save");
+        // Saved: shown on the page itself, after a reload.
+        c.goto(&format!("{}/setup", srv.origin())).await?;
+        c.wait().for_element(Locator::Css("#wif-current")).await?;
+        let current = c.find(Locator::Css("#wif-current")).await?.text().await?;
+        assert!(
+            current.contains(issuer) && current.contains(subject),
+            "{current}"
+        );
+        for (id, want) in [
+            ("issuer", issuer),
+            ("subject", subject),
+            ("audience", audience),
+            ("jwks_url", jwks.url()),
+        ] {
+            let v = c
+                .find(Locator::Css(&format!("input#{id}")))
+                .await?
+                .prop("value")
+                .await?;
+            assert_eq!(v.as_deref(), Some(want), "{id}");
+        }
+        let (s, w) = manage(&srv, Method::GET, "/tenants/acme/wif", None).await;
+        assert_eq!((s, w["subject"].as_str()), (200, Some(subject)));
+        shoot(&c, &out, &format!("setup-wif-saved{suffix}"), 1366).await?;
+
         // On a phone: one column, nothing wider than the screen.
         c.set_window_size(390, 844).await?;
         c.goto(&format!("{}/setup", srv.origin())).await?;
@@ -842,7 +1375,7 @@ async fn the_setup_page_in_a_real_browser() {
             )
             .await?;
         assert_eq!(overflow, json!(false), "no sideways scrolling on a phone");
-        shoot(&c, &out, "setup-phone", 390).await?;
+        shoot(&c, &out, &format!("setup-phone{suffix}"), 390).await?;
         c.set_window_size(1366, 900).await?;
 
         // Revoked: the next page view says so.
@@ -857,7 +1390,7 @@ async fn the_setup_page_in_a_real_browser() {
         c.refresh().await?;
         let body = c.find(Locator::Css("body")).await?.text().await?;
         assert!(body.contains("This setup link was revoked"), "{body}");
-        shoot(&c, &out, "setup-revoked", 1366).await?;
+        shoot(&c, &out, &format!("setup-revoked{suffix}"), 1366).await?;
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;

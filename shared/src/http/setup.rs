@@ -52,21 +52,53 @@ pub const COOKIE: &str = "scim_setup";
 /// Largest form accepted.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// A secret older than the client's newest one, used by Entra within this long, is flagged next to its
+/// "Retire" button: retiring it now would break provisioning until Entra holds the new one.
+pub const OLD_SECRET_IN_USE_SECS: i64 = 24 * 3600;
+
 #[derive(Clone)]
 struct SetupState {
     app: AppState,
     manager: Arc<Manager>,
     throttle: Arc<FailureThrottle>,
     jwks: JwksSettings,
+    serving: Serving,
 }
 
-/// The setup page's routes under [`SETUP_PATH`] (for `scim-local`, and for a Lambda function).
+/// Where the page is served, which decides two things the request alone does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// `scim-local` (or any server that also serves the SCIM routes): the session cookie is `Secure` when
+    /// the request came over TLS, and the health figures are the process's own request metrics.
+    Local,
+    /// A Lambda function behind API Gateway: always TLS, so the cookie is always `Secure`; the SCIM
+    /// requests are served by other functions, so this process has no figures of them (they are in
+    /// CloudWatch) and the page says so.
+    Lambda,
+}
+
+/// The setup page's routes under [`SETUP_PATH`] (for `scim-local`).
 pub fn routes(app: AppState, manager: Arc<Manager>) -> Router {
     routes_with(app, manager, FailureLimits::default())
 }
 
 /// [`routes`], with these guessing limits.
 pub fn routes_with(app: AppState, manager: Arc<Manager>, limits: FailureLimits) -> Router {
+    routes_for(app, manager, limits, Serving::Local)
+}
+
+/// The setup page's routes as the `setup` Lambda function serves them ([`Serving::Lambda`]).
+pub fn lambda_routes(app: AppState, manager: Arc<Manager>) -> Router {
+    routes_for(app, manager, FailureLimits::default(), Serving::Lambda)
+}
+
+/// The routes, served as `serving` says.
+pub fn routes_for(
+    app: AppState,
+    manager: Arc<Manager>,
+    limits: FailureLimits,
+    serving: Serving,
+) -> Router {
     let mut jwks = JwksSettings::from_env();
     jwks.allow_http = jwks.allow_http || manager.settings.allow_http_jwks;
     let st = SetupState {
@@ -74,6 +106,7 @@ pub fn routes_with(app: AppState, manager: Arc<Manager>, limits: FailureLimits) 
         manager,
         throttle: Arc::new(FailureThrottle::new(limits)),
         jwks,
+        serving,
     };
     Router::new()
         .route(SETUP_PATH, get(show))
@@ -252,12 +285,16 @@ fn peer(req_ext: &axum::http::Extensions) -> Option<IpAddr> {
     req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
-/// Whether the request reached us over TLS (directly or through a proxy that says so).
-fn over_tls(app: &AppState, headers: &HeaderMap) -> bool {
-    app.http
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
+/// Whether the request reached us over TLS (directly or through a proxy that says so; on Lambda, API
+/// Gateway serves HTTPS only).
+fn over_tls(st: &SetupState, headers: &HeaderMap) -> bool {
+    st.serving == Serving::Lambda
+        || st
+            .app
+            .http
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
@@ -366,7 +403,7 @@ async fn open(
     match st.manager.open_link(&pair).await {
         Ok((session, cookie)) => {
             let max_age = (session.expires - crate::manage::links::now()).max(1);
-            let secure = if over_tls(&st.app, &headers) {
+            let secure = if over_tls(&st, &headers) {
                 "; Secure"
             } else {
                 ""
@@ -439,6 +476,36 @@ async fn view(
         .await?;
     let creds = m.credentials(&s.tenant).await?;
     let health = health(st, &s.tenant).await;
+    let mut clients: Vec<page::ClientRow> = creds["clients"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c["revoked"] != json!(true))
+                .map(|c| page::ClientRow {
+                    id: c["id"].as_str().unwrap_or_default().to_string(),
+                    secrets: c["secrets"]
+                        .as_array()
+                        .map(|ss| {
+                            ss.iter()
+                                .map(|x| page::SecretRow {
+                                    id: x["id"].as_str().unwrap_or_default().to_string(),
+                                    created: x["created"].as_str().unwrap_or_default().to_string(),
+                                    expires: x["expires"].as_str().unwrap_or_default().to_string(),
+                                    expired: x["expired"] == json!(true),
+                                    last_used: x["lastUsed"].as_str().map(str::to_string),
+                                    in_use_warning: false,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = crate::manage::links::now();
+    for c in &mut clients {
+        page::flag_old_secrets_in_use(&mut c.secrets, now, OLD_SECRET_IN_USE_SECS);
+    }
     Ok(page::View {
         tenant: s.tenant.clone(),
         display_name: t.display_name,
@@ -448,36 +515,7 @@ async fn view(
         session_expires: crate::manage::rfc3339(s.expires),
         tenant_url: conn["tenantUrl"].as_str().unwrap_or_default().to_string(),
         token_endpoint: conn["tokenEndpoint"].as_str().map(str::to_string),
-        clients: creds["clients"]
-            .as_array()
-            .map(|cs| {
-                cs.iter()
-                    .filter(|c| c["revoked"] != json!(true))
-                    .map(|c| page::ClientRow {
-                        id: c["id"].as_str().unwrap_or_default().to_string(),
-                        secrets: c["secrets"]
-                            .as_array()
-                            .map(|ss| {
-                                ss.iter()
-                                    .map(|x| page::SecretRow {
-                                        id: x["id"].as_str().unwrap_or_default().to_string(),
-                                        created: x["created"]
-                                            .as_str()
-                                            .unwrap_or_default()
-                                            .to_string(),
-                                        expires: x["expires"]
-                                            .as_str()
-                                            .unwrap_or_default()
-                                            .to_string(),
-                                        expired: x["expired"] == json!(true),
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        clients,
         wif: creds["wif"].as_object().map(|w| WifTrust {
             issuer: w["issuer"].as_str().unwrap_or_default().to_string(),
             subject: w["subject"].as_str().unwrap_or_default().to_string(),
@@ -516,8 +554,11 @@ async fn health(st: &SetupState, tenant: &str) -> page::Health {
     };
     let users = count(crate::schema::user_resource_type()).await;
     let groups = count(crate::schema::group_resource_type()).await;
+    // On Lambda this process serves the page only: its metrics hold none of the tenant's SCIM requests.
+    let recording = st.serving == Serving::Local && st.app.metrics.enabled();
+    let summary = summary.filter(|_| recording);
     page::Health {
-        recording: st.app.metrics.enabled(),
+        recording,
         last_request: summary.as_ref().and_then(|s| {
             s.minutes
                 .iter()

@@ -234,6 +234,12 @@ impl Manager {
                 "kind is \"in_app\" (valid minutes, opens once) or \"shareable\" (valid days, revocable)",
             )
         })?;
+        if id == crate::auth::DEFAULT_TENANT {
+            return Err(ManageError::invalid(
+                "reserved_tenant_id",
+                "The base URL's directory has no setup page: setup links are for registered tenants",
+            ));
+        }
         let lifetime = match kind {
             LinkKind::InApp => {
                 if days.is_some() {

@@ -1,4 +1,4 @@
-//! `scim-admin`: tenants, their lifecycle and their credentials, through the management operations
+//! `scim-admin`: tenants, their lifecycle, their credentials and setup links, through the management operations
 //! (`scim_core::manage`, the same code as the management API; every change is in the tenant's audit trail,
 //! as `scim-admin:<login>`). A new token or secret is printed exactly once; the store keeps only its hash.
 //!
@@ -28,7 +28,7 @@ USAGE:
   scim-admin [--aws] token list <tenant>
   scim-admin [--aws] token revoke <tenant> <token-id>
   scim-admin [--aws [--namespace <ns>]] status <tenant>   (also: default, all, unattributed)
-{CLIENTS}
+{CLIENTS}{LINKS}
 client/wif: OAuth 2.0 clients (client id and secrets; a new secret is printed once, only its hash is
 stored) and the Workload Identity Federation trust of a tenant; <tenant> may be `default` (the base URL's
 directory, token endpoint <server>/oauth2/token). See docs/oauth.md.
@@ -37,6 +37,8 @@ status: the tenant's requests, failures by kind, latency and last failed request
 scim-local's operator API (SCIM_DATA_DIR/admin-endpoint, admin token from SCIM_DATA_DIR/admin-token or
 SCIM_ADMIN_TOKEN), or with --aws from CloudWatch (namespace: --namespace, SCIM_METRICS_NAMESPACE, or the
 stack output MetricsNamespace).
+
+{LINKS_ABOUT}
 
 A tenant's SCIM base URL is <server>/<tenant>/scim/v2; its tokens work only there.
 Tenant ids: lower-case letters, digits and '-', up to 63 characters; not default, scim, admin, oauth2,
@@ -187,7 +189,9 @@ async fn run() -> Result<(), String> {
     if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
         print!(
             "{}",
-            HELP.replace("{CLIENTS}\n", scim_local::cli::clients::HELP)
+            HELP.replace("{CLIENTS}", scim_local::cli::clients::HELP)
+                .replace("{LINKS}\n", scim_local::cli::links::HELP)
+                .replace("{LINKS_ABOUT}\n", scim_local::cli::links::ABOUT)
         );
         return Ok(());
     }
@@ -311,6 +315,23 @@ async fn run() -> Result<(), String> {
                 local_status(&tenant).await?
             };
             print!("{text}");
+        }
+        ["link", ..] => {
+            let http = scim_core::config::HttpConfig::from_env();
+            let listen = std::env::var("SCIM_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+            let origin = |url: Option<&str>| {
+                scim_local::cli::links::origin(
+                    url,
+                    http.public_url.as_deref(),
+                    &http.base_path,
+                    &listen,
+                    aws,
+                )
+            };
+            print!(
+                "{}",
+                scim_local::cli::links::command(&manager(aws).await?, &words, origin).await?
+            )
         }
         ["client", ..] | ["wif", ..] => print!(
             "{}",

@@ -1,5 +1,7 @@
-//! The operator CLI (`scim-admin`): OAuth client and WIF commands, CloudWatch figures, terminal output.
+//! The operator CLI (`scim-admin`): OAuth client and WIF commands, setup links, CloudWatch figures,
+//! terminal output.
 
 pub mod clients;
 pub mod cloudwatch;
+pub mod links;
 pub mod text;

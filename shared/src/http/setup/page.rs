@@ -15,6 +15,8 @@ use base64::Engine;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// The failure ratio from which the page warns (half-way to Entra's quarantine threshold).
 pub const WARN_RATIO: f64 = 0.20;
@@ -56,6 +58,10 @@ ul.checks li { padding: .5rem 0; border-bottom: 1px solid var(--line); }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .6rem; }
 .card .v { font-size: 1.4rem; font-weight: 700; }
 form.inline { display: inline; }
+#secrets td { white-space: nowrap; overflow-wrap: normal; }
+#secrets tr.in-use-note td { white-space: normal; padding-top: 0; }
+#secrets tr:has(+ tr.in-use-note) td { border-bottom: none; }
+p.in-use { margin: 0; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
 @media (max-width: 40rem) { main { padding: .5rem; } section { padding: .75rem; } th, td { padding: .3rem; } table { display: block; overflow-x: auto; } .field input { flex-basis: 100%; } }
 "#;
@@ -115,6 +121,39 @@ pub struct SecretRow {
     pub created: String,
     pub expires: String,
     pub expired: bool,
+    /// When Entra last got a token with it (RFC 3339, to within ten minutes), if ever.
+    pub last_used: Option<String>,
+    /// An older secret Entra still used recently: retiring it now would break provisioning.
+    pub in_use_warning: bool,
+}
+
+/// Flags each secret that is older than the client's newest live secret and was used within `window`
+/// seconds of `now`: Entra is most likely still configured with it, so retiring it would break
+/// provisioning until Entra is given the new one. Nothing is flagged when the client has one live secret
+/// (retiring it is refused advice of its own), nor when the secrets' creation times cannot tell which is
+/// newer.
+pub fn flag_old_secrets_in_use(secrets: &mut [SecretRow], now: i64, window: i64) {
+    // RFC 3339 texts do not sort as times (".5Z" and "Z" for the same second): compared as times.
+    let at = |t: &str| OffsetDateTime::parse(t, &Rfc3339).ok();
+    let live = |s: &SecretRow| !s.expired;
+    let Some(newest) = secrets
+        .iter()
+        .filter(|s| live(s))
+        .filter_map(|s| at(&s.created))
+        .max()
+    else {
+        return;
+    };
+    for s in secrets.iter_mut() {
+        let used = s
+            .last_used
+            .as_deref()
+            .and_then(at)
+            .map(|t| t.unix_timestamp());
+        s.in_use_warning = live(s)
+            && at(&s.created).is_some_and(|c| c < newest)
+            && used.is_some_and(|u| u > now - window && u <= now + 60);
+    }
 }
 
 pub struct ClientRow {
@@ -278,19 +317,34 @@ pub fn setup(v: &View) -> Markup {
                     h2 id="secret-title" { "2. Client secret" }
                     @if let Some(c) = first_client {
                         table id="secrets" {
-                            thead { tr { th scope="col" { "Secret" } th scope="col" { "Created" } th scope="col" { "Expires" } th scope="col" { "Action" } } }
+                            thead { tr { th scope="col" { "Secret" } th scope="col" { "Created" } th scope="col" { "Expires" } th scope="col" { "Last used by Entra" } th scope="col" { "Action" } } }
                             tbody {
                                 @for s in &c.secrets {
                                     tr data-secret=(s.id) {
                                         td { code { (s.id) } }
                                         td { (s.created) }
                                         td { (s.expires) @if s.expired { " " span.fail { "(expired)" } } }
+                                        td { (s.last_used.as_deref().unwrap_or("never")) }
                                         td {
                                             form.inline method="post" action="/setup/retire" {
                                                 (csrf(v))
                                                 input type="hidden" name="client" value=(c.id);
                                                 input type="hidden" name="secret" value=(s.id);
-                                                button.danger type="submit" aria-label={ "Retire secret " (s.id) } { "Retire" }
+                                                @if s.in_use_warning {
+                                                    button.danger type="submit" aria-label={ "Retire secret " (s.id) } aria-describedby={ "in-use-" (s.id) } { "Retire" }
+                                                } @else {
+                                                    button.danger type="submit" aria-label={ "Retire secret " (s.id) } { "Retire" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                    @if s.in_use_warning {
+                                        tr.in-use-note data-for-secret=(s.id) {
+                                            td colspan="5" {
+                                                p.warn.in-use id={ "in-use-" (s.id) } role="note" {
+                                                    "Entra still used secret " code { (s.id) } " at " (s.last_used.as_deref().unwrap_or("")) ". "
+                                                    "Retiring it now will break provisioning until Entra is updated with the new secret."
+                                                }
                                             }
                                         }
                                     }
@@ -388,8 +442,13 @@ fn health(h: &Health) -> Markup {
                 div.card id="last-request" { div.muted { "Last provisioning request" } div.v { (h.last_request.clone().unwrap_or_else(|| "none in the last hour".into())) } }
                 div.card id="users" { div.muted { "Users provisioned" } div.v { (h.users.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
                 div.card id="groups" { div.muted { "Groups provisioned" } div.v { (h.groups.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
-                div.card id="requests" { div.muted { "Requests, last hour" } div.v { (c.requests) } }
-                div.card id="failures" { div.muted { "Failed, last hour" } div class={ "v " (if c.failures > 0 { "fail" } else { "" }) } { (c.failures) } }
+                @if h.recording {
+                    div.card id="requests" { div.muted { "Requests, last hour" } div.v { (c.requests) } }
+                    div.card id="failures" { div.muted { "Failed, last hour" } div class={ "v " (if c.failures > 0 { "fail" } else { "" }) } { (c.failures) } }
+                } @else {
+                    div.card id="requests" { div.muted { "Requests, last hour" } div.v { "–" } }
+                    div.card id="failures" { div.muted { "Failed, last hour" } div.v { "–" } }
+                }
                 div.card { div.muted { "Failure ratio, last hour" }
                     @match ratio {
                         Some(r) => div class={ "v " (ratio_class(r)) } id="ratio" { (format!("{:.1} %", r * 100.0)) },
@@ -416,5 +475,85 @@ fn health(h: &Health) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, created: &str, used: Option<&str>, expired: bool) -> SecretRow {
+        SecretRow {
+            id: id.into(),
+            created: created.into(),
+            expires: "2028-01-01T00:00:00Z".into(),
+            expired,
+            last_used: used.map(str::to_string),
+            in_use_warning: false,
+        }
+    }
+
+    #[test]
+    fn only_an_older_secret_used_recently_is_flagged() {
+        // 2026-12-07T06:00:00Z
+        let now = 1_796_623_200;
+        let flags = |mut rows: Vec<SecretRow>| {
+            flag_old_secrets_in_use(&mut rows, now, 24 * 3600);
+            rows.iter().map(|r| r.in_use_warning).collect::<Vec<_>>()
+        };
+        let (old, new) = ("2026-12-01T00:00:00Z", "2026-12-07T05:00:00Z");
+        // The older one used an hour ago: flagged; the newer one, even used, never.
+        assert_eq!(
+            flags(vec![
+                row("a", old, Some("2026-12-07T05:00:00Z"), false),
+                row("b", new, Some("2026-12-07T05:50:00Z"), false)
+            ]),
+            [true, false]
+        );
+        // In either order.
+        assert_eq!(
+            flags(vec![
+                row("b", new, None, false),
+                row("a", old, Some("2026-12-07T05:00:00Z"), false)
+            ]),
+            [false, true]
+        );
+        // Used more than 24 h ago, never used, or expired: not flagged.
+        assert_eq!(
+            flags(vec![
+                row("a", old, Some("2026-12-06T05:59:00Z"), false),
+                row("b", new, None, false)
+            ]),
+            [false, false]
+        );
+        assert_eq!(
+            flags(vec![row("a", old, None, false), row("b", new, None, false)]),
+            [false, false]
+        );
+        assert_eq!(
+            flags(vec![
+                row("a", old, Some("2026-12-07T05:00:00Z"), true),
+                row("b", new, None, false)
+            ]),
+            [false, false]
+        );
+        // Times compared as times, not as text ("…:44Z" is before "…:44.265Z").
+        assert_eq!(
+            flags(vec![
+                row("b", "2026-12-07T05:00:44.265Z", None, false),
+                row(
+                    "a",
+                    "2026-12-07T05:00:44Z",
+                    Some("2026-12-07T05:00:00Z"),
+                    false
+                )
+            ]),
+            [false, true]
+        );
+        // One secret: nothing to compare with.
+        assert_eq!(
+            flags(vec![row("a", old, Some("2026-12-07T05:00:00Z"), false)]),
+            [false]
+        );
     }
 }

@@ -1,0 +1,400 @@
+//! The `setup` Lambda function (the customer's setup page on AWS), by API Gateway HTTP API (payload 2.0)
+//! events of its routes `ANY /setup` and `ANY /setup/{proxy+}`, converted as the function's runner
+//! converts them (`scim_core::http::lambda::request_from_str`) and served by the function's own router
+//! (`scim_setup::app`), on both engines. As API Gateway sends them: cookies in the event's `cookies`
+//! field (not a header), form bodies base64-encoded, the caller's address in `requestContext.http`.
+//!
+//! A link opens (303, a `Secure` session cookie even where no header says TLS), the page shows the
+//! tenant's URLs on the API's host (or the custom domain), a form with the session's CSRF token works and
+//! one without it, or from another site, is refused and changes nothing; failed link openings are
+//! counted per caller address from the event (not from a header the caller writes); the health figures
+//! are said to be in the provider's monitoring.
+
+use axum::Router;
+use base64::Engine as _;
+use http_body_util::BodyExt;
+use scim_core::auth::Auth;
+use scim_core::config::{HttpConfig, Limits};
+use scim_core::http::AppState;
+use scim_core::manage::{Manager, Principal};
+use scim_core::oauth::assertion::{Jwks, JwksSettings};
+use scim_core::oauth::signing::KeyRing;
+use scim_core::oauth::{OAuth, OAuthSettings};
+use scim_core::service::Service;
+use scim_tests::{fresh_store, Engine};
+use serde_json::json;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const HOST: &str = "abc123.execute-api.eu-west-1.amazonaws.com";
+const CALLER: &str = "203.0.113.7";
+
+/// One request as API Gateway hands it to the function.
+struct Ev<'a> {
+    method: &'a str,
+    path: &'a str,
+    source_ip: &'a str,
+    cookies: Vec<String>,
+    headers: Vec<(&'a str, &'a str)>,
+    form: Option<Vec<(&'a str, &'a str)>>,
+    tls_header: bool,
+}
+
+impl<'a> Ev<'a> {
+    fn get(path: &'a str) -> Self {
+        Ev {
+            method: "GET",
+            path,
+            source_ip: CALLER,
+            cookies: Vec::new(),
+            headers: Vec::new(),
+            form: None,
+            tls_header: true,
+        }
+    }
+    fn post(path: &'a str, form: Vec<(&'a str, &'a str)>) -> Self {
+        Ev {
+            method: "POST",
+            form: Some(form),
+            ..Self::get(path)
+        }
+    }
+    fn cookie(mut self, c: &str) -> Self {
+        self.cookies.push(c.to_string());
+        self
+    }
+    fn header(mut self, k: &'a str, v: &'a str) -> Self {
+        self.headers.push((k, v));
+        self
+    }
+    fn from(mut self, ip: &'a str) -> Self {
+        self.source_ip = ip;
+        self
+    }
+
+    /// The payload 2.0 event of this request.
+    fn event(&self) -> String {
+        let mut headers = json!({
+            "accept": "text/html",
+            "host": HOST,
+            "user-agent": "Mozilla/5.0",
+            "x-forwarded-for": self.source_ip,
+            "x-forwarded-port": "443",
+        });
+        if self.tls_header {
+            headers["x-forwarded-proto"] = json!("https");
+        }
+        for (k, v) in &self.headers {
+            headers[*k] = json!(v);
+        }
+        let route = if self.path == "/setup" {
+            "ANY /setup"
+        } else {
+            "ANY /setup/{proxy+}"
+        };
+        let mut ev = json!({
+            "version": "2.0",
+            "routeKey": route,
+            "rawPath": self.path,
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abc123",
+                "domainName": HOST,
+                "domainPrefix": "abc123",
+                "http": {"method": self.method, "path": self.path, "protocol": "HTTP/1.1", "sourceIp": self.source_ip, "userAgent": "Mozilla/5.0"},
+                "requestId": "Jx1ZbgHUPHcEMkQ=",
+                "routeKey": route,
+                "stage": "$default",
+                "time": "07/Dec/2026:03:00:00 +0000",
+                "timeEpoch": 1796612400000u64
+            },
+            "isBase64Encoded": false
+        });
+        if let Some(p) = self.path.strip_prefix("/setup/") {
+            ev["pathParameters"] = json!({"proxy": p});
+        }
+        if !self.cookies.is_empty() {
+            ev["cookies"] = json!(self.cookies);
+        }
+        if let Some(form) = &self.form {
+            let body: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish();
+            // HTTP APIs hand a form post's body over base64-encoded.
+            ev["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
+            ev["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+            ev["isBase64Encoded"] = json!(true);
+        }
+        ev.to_string()
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn header(&self, n: &str) -> &str {
+        self.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn field(&self, name: &str) -> Option<String> {
+        let at = self.text.find(&format!("name=\"{name}\" value=\""))?;
+        let rest = &self.text[at + name.len() + 15..];
+        Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+    }
+}
+
+struct Function {
+    router: Router,
+    manager: Manager,
+}
+
+impl Function {
+    /// The `setup` function as its `main` builds it (no single-tenant token; OAuth on, as with a key
+    /// ring in SSM), with `http` settings.
+    async fn start(engine: Engine, http: HttpConfig) -> Self {
+        let ring = KeyRing::parse(&KeyRing::generate_text("setup1")).unwrap();
+        let oauth = OAuth::new(
+            ring,
+            OAuthSettings::default(),
+            Jwks::with_settings(JwksSettings::default()),
+        );
+        let store = fresh_store(engine).await;
+        let state = AppState::new(
+            Service::new(Arc::new(store), Limits::default()),
+            Auth::tenant_tokens_only().with_oauth(Some(Arc::new(oauth))),
+            http,
+        );
+        let manager = scim_setup::manager(&state).expect("management settings");
+        Function {
+            router: scim_setup::app(state, Arc::new(manager.clone())),
+            manager,
+        }
+    }
+
+    async fn invoke(&self, ev: &Ev<'_>) -> Answer {
+        let req = scim_core::http::lambda::request_from_str(&ev.event())
+            .expect("an API Gateway v2 event");
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).to_string(),
+        }
+    }
+
+    /// A tenant and a shareable link to its page, made as the management API makes them (the links
+    /// name the API's host).
+    async fn tenant_and_link(&self, tenant: &str) -> String {
+        let vendor = Principal("arn:aws:sts::123456789012:assumed-role/vendor-backend/s".into());
+        self.manager
+            .create_tenant(&vendor, tenant, None, None)
+            .await
+            .unwrap();
+        let link = self
+            .manager
+            .create_link(
+                &vendor,
+                tenant,
+                "shareable",
+                Some(2),
+                None,
+                None,
+                &format!("https://{HOST}"),
+            )
+            .await
+            .unwrap();
+        link.url
+    }
+
+    async fn clients(&self, tenant: &str) -> usize {
+        self.manager.store.list_clients(tenant).await.unwrap().len()
+    }
+}
+
+/// The path of a link URL (what API Gateway routes on).
+fn path_of(url: &str) -> String {
+    let rest = url.strip_prefix(&format!("https://{HOST}")).unwrap();
+    rest.to_string()
+}
+
+async fn a_link_opens_the_page_and_its_forms_need_the_token(engine: Engine) {
+    let f = Function::start(engine, HttpConfig::default()).await;
+    let url = f.tenant_and_link("acme").await;
+    let path = path_of(&url);
+
+    // Opening: 303 to /setup with the session cookie, Secure on Lambda even when no header says TLS.
+    let mut ev = Ev::get(&path);
+    ev.tls_header = false;
+    let opened = f.invoke(&ev).await;
+    assert_eq!(opened.status, 303, "{}", opened.text);
+    assert_eq!(opened.header("location"), "/setup");
+    let set = opened.header("set-cookie").to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/setup", "; Secure"] {
+        assert!(set.contains(part), "{part} in {set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    // The page: the tenant's values on the API's host, the health figures said to be elsewhere.
+    let page = f.invoke(&Ev::get("/setup").cookie(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains(&format!("https://{HOST}/acme/scim/v2")),
+        "the Tenant URL in {}",
+        page.text
+    );
+    assert!(page
+        .text
+        .contains(&format!("https://{HOST}/acme/oauth2/token")));
+    assert!(
+        page.text
+            .contains("does not record request figures here; your provider sees them"),
+        "{}",
+        page.text
+    );
+    assert_eq!(page.header("cache-control"), "no-store");
+    assert!(page
+        .header("content-security-policy")
+        .contains("default-src 'none'"));
+    // Without the cookie: no page.
+    let none = f.invoke(&Ev::get("/setup")).await;
+    assert_eq!(none.status, 401);
+    assert!(none.text.contains("session has ended"), "{}", none.text);
+
+    let csrf = page.field("csrf").expect("the CSRF field");
+    let origin = format!("https://{HOST}");
+    // Without the token, with another session's token, or from another site: refused, nothing made.
+    let other = f.invoke(&Ev::get(&path)).await;
+    let other_cookie = other.header("set-cookie").split(';').next().unwrap();
+    let other_csrf = f
+        .invoke(&Ev::get("/setup").cookie(other_cookie))
+        .await
+        .field("csrf")
+        .unwrap();
+    assert_ne!(other_csrf, csrf);
+    for (what, ev) in [
+        (
+            "no token",
+            Ev::post("/setup/secret", vec![]).cookie(&cookie),
+        ),
+        (
+            "another session's token",
+            Ev::post("/setup/secret", vec![("csrf", &other_csrf)]).cookie(&cookie),
+        ),
+        (
+            "another site",
+            Ev::post("/setup/secret", vec![("csrf", &csrf)])
+                .cookie(&cookie)
+                .header("origin", "https://evil.example"),
+        ),
+    ] {
+        let r = f.invoke(&ev).await;
+        assert_eq!(r.status, 403, "{what}: {}", r.text);
+    }
+    assert_eq!(f.clients("acme").await, 0, "nothing was made");
+
+    // With it: a client secret, shown in this answer.
+    let made = f
+        .invoke(
+            &Ev::post("/setup/secret", vec![("csrf", &csrf)])
+                .cookie(&cookie)
+                .header("origin", &origin)
+                .header("sec-fetch-site", "same-origin"),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    assert!(
+        made.text.contains("Your new client secret"),
+        "{}",
+        made.text
+    );
+    assert_eq!(made.field("new-secret").map(|s| s.len()), Some(64));
+    assert_eq!(f.clients("acme").await, 1);
+    // The page's own cookie among others (API Gateway joins the `cookies` field for the function).
+    let again = f
+        .invoke(&Ev::get("/setup").cookie("theme=dark").cookie(&cookie))
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(!again.text.contains("Your new client secret"));
+}
+
+async fn guessing_is_counted_per_caller_address(engine: Engine) {
+    let f = Function::start(engine, HttpConfig::default()).await;
+    let url = f.tenant_and_link("acme").await;
+    // Ten wrong links from one address, then that address waits, whatever X-Forwarded-For it writes.
+    let mut last = 0;
+    for n in 0..11 {
+        let guess = format!("/setup/acme_{n:016x}.{}", "0".repeat(64));
+        last = f.invoke(&Ev::get(&guess)).await.status;
+    }
+    assert_eq!(last, 429, "the eleventh guess");
+    let spoofed = f
+        .invoke(&Ev::get(&path_of(&url)).header("x-forwarded-for", "198.51.100.9"))
+        .await;
+    assert_eq!(spoofed.status, 429, "a header does not make another caller");
+    assert!(spoofed.header("retry-after").parse::<u64>().unwrap() >= 1);
+    // Another caller is not held back by them.
+    let other = f
+        .invoke(&Ev::get(&path_of(&url)).from("198.51.100.9"))
+        .await;
+    assert_eq!(other.status, 303, "{}", other.text);
+}
+
+/// With a custom domain (the template sets `SCIM_PUBLIC_URL` to `https://<DomainName>/scim/v2`), the page
+/// names the domain, whichever host the request came to.
+async fn the_page_names_the_custom_domain(engine: Engine) {
+    let http = HttpConfig {
+        public_url: Some("https://scim.vendor.example/scim/v2".into()),
+        ..HttpConfig::default()
+    };
+    let f = Function::start(engine, http).await;
+    let url = f.tenant_and_link("acme").await;
+    let opened = f.invoke(&Ev::get(&path_of(&url))).await;
+    assert_eq!(opened.status, 303, "{}", opened.text);
+    let cookie = opened.header("set-cookie").split(';').next().unwrap();
+    let page = f.invoke(&Ev::get("/setup").cookie(cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page
+        .text
+        .contains("https://scim.vendor.example/acme/scim/v2"));
+    assert!(page
+        .text
+        .contains("https://scim.vendor.example/acme/oauth2/token"));
+}
+
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod dynoxide {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(scim_tests::Engine::Dynoxide).await
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(scim_tests::Engine::Moto).await
+                }
+            )*
+        }
+    };
+}
+
+both_engines!(
+    a_link_opens_the_page_and_its_forms_need_the_token,
+    guessing_is_counted_per_caller_address,
+    the_page_names_the_custom_domain,
+);
