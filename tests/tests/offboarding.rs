@@ -441,8 +441,16 @@ async fn a_post_racing_the_delete_leaves_nothing_behind(engine: Engine) {
 }
 
 /// The measurement in docs/benchmark.md ("Offboarding"), not part of the normal run:
-/// `SCIM_OFFBOARD_USERS=10000 cargo test -p scim-tests --release --test offboarding -- --ignored --nocapture`.
-/// Users made over HTTP, 8 at a time; then the deletion alone is timed and measured (calls, capacity).
+/// `SCIM_OFFBOARD_USERS=100000 cargo test -p scim-tests --release --test offboarding -- --ignored --nocapture`.
+///
+/// The tenant as a large customer leaves it: one user, ten groups (each with that user) and a token made
+/// over HTTP; then from that user's own items (the user and its uniqueness guard, as the store wrote
+/// them) `SCIM_OFFBOARD_USERS` users cloned in bulk (BatchWriteItem of 25, 4 at a time); one user in
+/// five a member of one group (its member item and its `grp`), and an events log of one event per ten
+/// users written through the store (`log_append`). Then the deletion alone is timed, step by step (the
+/// default budget of 50 calls a step), each step's calls and capacity from `store::measure`; the settle
+/// wait is waited out before the clock starts. Printed: the totals and the cost of the users phase's
+/// steps by position (first, middle, last tenth), which must be flat.
 async fn measure_offboarding(engine: Engine) {
     let users: usize = std::env::var("SCIM_OFFBOARD_USERS")
         .ok()
@@ -452,29 +460,190 @@ async fn measure_offboarding(engine: Engine) {
     let token = srv.add_tenant("big").await;
     let base = srv.tenant_base("big");
     let t0 = std::time::Instant::now();
+    let template =
+        json!({"schemas": [USER], "userName": "tmpl-user@big.example", "externalId": "tmpl-ext"});
+    let r = srv
+        .call_at(&base, &token, Method::POST, "/Users", Some(&template))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let tmpl_id = r.id();
+    let mut groups = Vec::new();
+    for g in 0..10 {
+        let body = json!({"schemas": [GROUP], "displayName": format!("Group {g}"), "members": [{"value": tmpl_id}]});
+        let r = srv
+            .call_at(&base, &token, Method::POST, "/Groups", Some(&body))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        groups.push(r.id());
+    }
+    // The events log, through the store: one event per ten users, 49 to a transaction; written before
+    // the bulk (moto copies the whole table for each transaction).
+    {
+        use scim_core::store::EventLogStore;
+        let events = (users / 10).max(1);
+        let ttl = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs())
+            + 7 * 86_400;
+        let mut head = 0u64;
+        let mut n = 0;
+        while n < events {
+            let batch: Vec<(String, String)> = (n..(n + 49).min(events))
+                .map(|e| {
+                    let id = format!("ev-{e:08}");
+                    let json = json!({"id": id, "type": "user.created", "tenant": "big", "resourceId": format!("00000000-0000-4000-8000-{:012}", e * 10)}).to_string();
+                    (id, json)
+                })
+                .collect();
+            let refs: Vec<(&str, &str)> = batch
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            srv.store.log_append("big", head, &refs, ttl).await.unwrap();
+            head += refs.len() as u64;
+            n += refs.len();
+        }
+    }
+    let (client, table) = (srv.sdk(), srv.store.table().to_string());
+    let user_pk = keys::resource_pk("big", scim_core::schema::user_resource_type());
+    let get = |pk: String, sk: String| {
+        let (client, table) = (client.clone(), table.clone());
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key(keys::PK, AV::S(pk))
+                .key(keys::SK, AV::S(sk))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .expect("the template's item")
+        }
+    };
+    let user_item = get(user_pk, tmpl_id.clone()).await;
+    let guard_item = get(
+        keys::guard_pk(
+            "big",
+            scim_core::schema::user_resource_type(),
+            "tmpl-user@big.example",
+        ),
+        keys::GUARD_SK.into(),
+    )
+    .await;
+    // Item `i`: the template's with its id, userName and externalId replaced; in group `i % 10` if
+    // `i % 5 == 0`.
+    let clone = |item: &HashMap<String, AV>, i: usize| -> HashMap<String, AV> {
+        let id = format!("00000000-0000-4000-8000-{i:012}");
+        item.iter()
+            .filter(|(k, _)| k.as_str() != "grp")
+            .map(|(k, v)| {
+                let v = match v {
+                    AV::S(text) => AV::S(
+                        text.replace(&tmpl_id, &id)
+                            .replace("tmpl-user", &format!("u{i}"))
+                            .replace("tmpl-ext", &format!("x{i}")),
+                    ),
+                    other => other.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    let member = |i: usize| (i % 5 == 0).then(|| groups[i % 10].clone());
+    let writes: Vec<HashMap<String, AV>> = (1..users)
+        .flat_map(|i| {
+            let mut u = clone(&user_item, i);
+            let mut out = vec![clone(&guard_item, i)];
+            if let Some(g) = member(i) {
+                u.insert("grp".into(), AV::Ss(vec![g.clone()]));
+                let id = u[keys::SK].clone();
+                let mut m = HashMap::new();
+                m.insert(keys::PK.to_string(), AV::S(keys::members_pk("big", &g)));
+                m.insert(keys::SK.to_string(), id.clone());
+                m.insert("value".to_string(), id);
+                out.push(m);
+            }
+            out.push(u);
+            out
+        })
+        .collect();
+    let written = writes.len();
+    let chunks: Vec<Vec<HashMap<String, AV>>> = writes.chunks(25).map(|c| c.to_vec()).collect();
+    let chunks = Arc::new(std::sync::Mutex::new(chunks));
     let mut workers = tokio::task::JoinSet::new();
-    for w in 0..8 {
-        let (base, token) = (base.clone(), token.clone());
+    for _ in 0..4 {
+        let (client, table, chunks) = (client.clone(), table.clone(), chunks.clone());
         workers.spawn(async move {
-            let client = reqwest::Client::builder().no_proxy().build().unwrap();
-            for i in (w..users).step_by(8) {
-                let u = json!({"schemas": [USER], "userName": format!("u{i}@big.example"), "externalId": format!("x{i}")});
-                let r = client
-                    .post(format!("{base}/Users"))
-                    .bearer_auth(&token)
-                    .header("content-type", "application/scim+json")
-                    .body(u.to_string())
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status().as_u16(), 201);
+            loop {
+                let Some(chunk) = chunks.lock().unwrap().pop() else {
+                    return;
+                };
+                let mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                    .into_iter()
+                    .map(|item| {
+                        let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .unwrap();
+                        aws_sdk_dynamodb::types::WriteRequest::builder()
+                            .put_request(put)
+                            .build()
+                    })
+                    .collect();
+                for attempt in 0.. {
+                    assert!(attempt < 50, "BatchWriteItem keeps leaving items");
+                    let r = client
+                        .batch_write_item()
+                        .request_items(&table, requests.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    requests = r
+                        .unprocessed_items
+                        .and_then(|mut m| m.remove(&table))
+                        .unwrap_or_default();
+                    if requests.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
         });
     }
     while let Some(r) = workers.join_next().await {
         r.unwrap();
     }
-    println!("{engine:?}: {users} users made in {:?}", t0.elapsed());
+    // Each group's member count, as the store keeps it (`mcount`).
+    let per_group = (1..users).filter(|i| member(*i).is_some()).count() / 10 + 1;
+    for g in &groups {
+        client
+            .update_item()
+            .table_name(&table)
+            .key(
+                keys::PK,
+                AV::S(keys::resource_pk(
+                    "big",
+                    scim_core::schema::group_resource_type(),
+                )),
+            )
+            .key(keys::SK, AV::S(g.clone()))
+            .update_expression("SET mcount = :n")
+            .expression_attribute_values(":n", AV::N(per_group.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    println!(
+        "{engine:?}: {users} users, 10 groups, {} memberships, {} events made ({written} items in bulk) in {:?}",
+        per_group * 10,
+        (users / 10).max(1),
+        t0.elapsed()
+    );
+    let present = items_of(&scan(&srv).await, "big").len();
+    println!("{engine:?}: the tenant holds {present} items");
     let r = manage(&srv, Method::DELETE, "/tenants/big", None).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let m = manager(&srv.store);
@@ -482,19 +651,73 @@ async fn measure_offboarding(engine: Engine) {
     let s = m.offboard_step("big", 50).await.unwrap();
     tokio::time::sleep(s.wait.unwrap_or_default()).await;
     let t1 = std::time::Instant::now();
-    let (s, usage) = scim_core::store::measure(m.offboard_until("big", None)).await;
-    let s = s.unwrap();
-    assert!(s.done(), "{s:?}");
+    let mut total = scim_core::store::Usage::default();
+    let mut waited = Duration::ZERO;
+    // The users phase's steps: (time, calls, write units, items).
+    let mut user_steps: Vec<(Duration, u32, f64, u64)> = Vec::new();
+    let mut before = 0;
+    let s = loop {
+        let step = std::time::Instant::now();
+        let (s, usage) = scim_core::store::measure(
+            m.offboard_step("big", scim_core::manage::offboard::DEFAULT_BUDGET),
+        )
+        .await;
+        let s = s.unwrap();
+        let took = step.elapsed();
+        total.calls += usage.calls;
+        total.read_units += usage.read_units;
+        total.write_units += usage.write_units;
+        if s.pass == 1 && (s.phase == "users" || s.phase == "groups") && s.items_deleted > before {
+            user_steps.push((
+                took,
+                usage.calls,
+                usage.write_units,
+                s.items_deleted - before,
+            ));
+        }
+        before = s.items_deleted;
+        if s.done() {
+            break s;
+        }
+        if let Some(w) = s.wait {
+            waited += w;
+            tokio::time::sleep(w).await;
+        }
+    };
     println!(
-        "{engine:?}: offboarded {users} users ({} items, {} passes) in {:?} (of which one settle wait of {:?}): {} calls, {:.1} RCU, {:.1} WCU",
+        "{engine:?}: offboarded {users} users ({} items, {} passes) in {:?} (of which settle waits {:?}): {} calls, {:.1} RCU, {:.1} WCU",
         s.items_deleted,
         s.pass,
         t1.elapsed(),
-        m.offboard_settle(),
-        usage.calls,
-        usage.read_units,
-        usage.write_units
+        waited,
+        total.calls,
+        total.read_units,
+        total.write_units
     );
+    let tenth = (user_steps.len() / 10).max(1);
+    for (name, part) in [
+        ("first", &user_steps[..tenth.min(user_steps.len())]),
+        (
+            "middle",
+            &user_steps[(user_steps.len() / 2).saturating_sub(tenth / 2)..]
+                [..tenth.min(user_steps.len() - (user_steps.len() / 2).saturating_sub(tenth / 2))],
+        ),
+        (
+            "last",
+            &user_steps[user_steps.len().saturating_sub(tenth)..],
+        ),
+    ] {
+        let n = part.len().max(1) as f64;
+        let ms = part.iter().map(|p| p.0.as_secs_f64() * 1000.0).sum::<f64>() / n;
+        let calls = part.iter().map(|p| p.1 as f64).sum::<f64>() / n;
+        let wcu = part.iter().map(|p| p.2).sum::<f64>() / n;
+        let items = part.iter().map(|p| p.3 as f64).sum::<f64>() / n;
+        println!(
+            "{engine:?}: {name} tenth of {} users/groups steps ({} steps): {ms:.1} ms, {calls:.1} calls, {wcu:.1} WCU, {items:.0} items a step",
+            user_steps.len(),
+            part.len()
+        );
+    }
     let left = items_of(&scan(&srv).await, "big");
     assert!(left.is_empty(), "{} items left", left.len());
 }
