@@ -45,6 +45,8 @@ offboarding_tests!(
     a_deleted_tenant_leaves_nothing_and_the_other_is_untouched,
     offboarding_resumes_after_every_small_step,
     a_post_racing_the_delete_leaves_nothing_behind,
+    a_lagging_consumer_logs_nothing_of_an_offboarded_tenant,
+    a_consumer_logs_nothing_of_a_tenant_being_deleted,
 );
 
 async fn server(engine: Engine) -> TestServer {
@@ -438,6 +440,144 @@ async fn a_post_racing_the_delete_leaves_nothing_behind(engine: Engine) {
         );
         assert_eq!(items_of(&after, "kept"), kept, "trial {i}");
     }
+}
+
+/// The events logged for `tenant` (their JSON), in order.
+async fn logged_events(srv: &TestServer, tenant: &str) -> Vec<Value> {
+    let pk = keys::events_pk(tenant);
+    scan(srv)
+        .await
+        .into_iter()
+        .filter(|(p, _, _)| *p == pk)
+        .map(|(_, _, attrs)| {
+            let ev = attrs.get("ev").expect("an event's JSON");
+            // `S("…")`, as `scan` prints it.
+            let text: String = serde_json::from_str(
+                ev.strip_prefix("S(")
+                    .and_then(|t| t.strip_suffix(')'))
+                    .unwrap_or("null"),
+            )
+            .unwrap_or_default();
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        })
+        .collect()
+}
+
+fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+/// The consumer lags beyond the whole deletion: the stream still holds the deletion's records when it
+/// reads them. It logs nothing of the deleted tenant (whose partition stays empty), while it logs the
+/// other tenants' events — one registered, one with a token alone and no register item (as tenants made
+/// before the register) — and, once the id is taken again, the new tenant's events, not the old one's.
+async fn a_lagging_consumer_logs_nothing_of_an_offboarded_tenant(engine: Engine) {
+    let srv = server(engine).await;
+    let kept = delete_one_of_two(&srv, 10, false).await;
+    // A tenant with a token and no register item.
+    let legacy = srv.add_tenant("legacy").await;
+    srv.sdk()
+        .delete_item()
+        .table_name(srv.store.table())
+        .key(keys::PK, AV::S(keys::TENANTS_PK.into()))
+        .key(keys::SK, AV::S("legacy".into()))
+        .send()
+        .await
+        .unwrap();
+    let s = manager(&srv.store)
+        .offboard_until("gone", None)
+        .await
+        .unwrap();
+    assert!(s.done(), "{s:?}");
+    check_clean(&srv, &kept).await;
+    let kept_token = srv.add_tenant_token("kept", None).await;
+    for (tenant, token) in [("kept", &kept_token), ("legacy", &legacy)] {
+        let u = json!({"schemas": [USER], "userName": format!("after@{tenant}.example")});
+        let r = srv
+            .call_at(
+                &srv.tenant_base(tenant),
+                token,
+                Method::POST,
+                "/Users",
+                Some(&u),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let kept_before = logged_events(&srv, "kept").await.len();
+    // The consumer catches up: the deletion's records and the two new users.
+    make_events(&srv).await;
+    let left = items_of(&scan(&srv).await, "gone");
+    assert!(
+        left.is_empty(),
+        "the lagging consumer logged events of the offboarded tenant: {:?}",
+        left.iter().map(|r| (&r.0, &r.1)).collect::<Vec<_>>()
+    );
+    let kept_events = logged_events(&srv, "kept").await;
+    assert_eq!(
+        kept_events.len(),
+        kept_before + 1,
+        "{:?}",
+        kinds(&kept_events)
+    );
+    assert_eq!(kept_events.last().unwrap()["type"], "user.created");
+    let legacy_events = logged_events(&srv, "legacy").await;
+    assert_eq!(kinds(&legacy_events), ["user.created"]);
+    // The id taken again: its new events are logged (none of the old tenant's).
+    let r = manage(&srv, Method::POST, "/tenants", Some(&json!({"id": "gone"}))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = srv.add_tenant_token("gone", None).await;
+    let u = json!({"schemas": [USER], "userName": "again@gone.example"});
+    let r = srv
+        .call_at(
+            &srv.tenant_base("gone"),
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&u),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    make_events(&srv).await;
+    let again = logged_events(&srv, "gone").await;
+    assert_eq!(kinds(&again), ["user.created"], "{again:?}");
+    assert_eq!(again[0]["userName"], "again@gone.example");
+}
+
+/// The consumer reads the deletion's first records while the tenant is still `deleting` (its users
+/// deleted, its events partition not yet): it logs none of them.
+async fn a_consumer_logs_nothing_of_a_tenant_being_deleted(engine: Engine) {
+    let srv = server(engine).await;
+    delete_one_of_two(&srv, 10, false).await;
+    let before = logged_events(&srv, "gone").await;
+    assert!(!before.is_empty());
+    let m = manager(&srv.store);
+    let mut steps = 0;
+    loop {
+        let s = m.offboard_step("gone", 3).await.unwrap();
+        if let Some(w) = s.wait {
+            tokio::time::sleep(w).await;
+        }
+        if s.phase != "waiting" && s.phase != "users" && s.phase != "groups" {
+            assert_eq!(s.state, "deleting");
+            break;
+        }
+        steps += 1;
+        assert!(steps < 500, "{s:?}");
+    }
+    // The users and groups are gone; the stream holds their REMOVE records.
+    make_events(&srv).await;
+    let after = logged_events(&srv, "gone").await;
+    assert_eq!(
+        kinds(&after),
+        kinds(&before),
+        "events logged for a tenant being deleted"
+    );
+    let s = m.offboard_until("gone", None).await.unwrap();
+    assert!(s.done(), "{s:?}");
 }
 
 /// The measurement in docs/benchmark.md ("Offboarding"), not part of the normal run:
