@@ -369,11 +369,11 @@ async fn status(State(st): State<ManageState>, Path(t): Path<String>) -> Respons
     answer(
         async {
             st.manager.tenant(&t).await?;
-            let summary = st.app.metrics.summary(&t);
+            let (enabled, summary) = st.manager.request_figures(&t, &st.app.metrics).await;
             let ratio = summary.as_ref().and_then(|s| s.last_hour.failure_ratio());
             ok(json!({
                 "tenant": t,
-                "metricsEnabled": st.app.metrics.enabled(),
+                "metricsEnabled": enabled,
                 "failureRatioLastHour": ratio,
                 "quarantineThreshold": crate::metrics::QUARANTINE_RATIO,
                 "summary": summary,

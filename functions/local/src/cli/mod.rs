@@ -1,5 +1,4 @@
 //! The operator CLI (`scim-admin`): OAuth client and WIF commands, CloudWatch figures, terminal output.
 
 pub mod clients;
-pub mod cloudwatch;
 pub mod text;
