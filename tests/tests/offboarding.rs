@@ -586,11 +586,12 @@ async fn a_consumer_logs_nothing_of_a_tenant_being_deleted(engine: Engine) {
 /// The tenant as a large customer leaves it: one user, ten groups (each with that user) and a token made
 /// over HTTP; then from that user's own items (the user and its uniqueness guard, as the store wrote
 /// them) `SCIM_OFFBOARD_USERS` users cloned in bulk (BatchWriteItem of 25, 4 at a time); one user in
-/// five a member of one group (its member item and its `grp`), and an events log of one event per ten
-/// users written through the store (`log_append`). Then the deletion alone is timed, step by step (the
-/// default budget of 50 calls a step), each step's calls and capacity from `store::measure`; the settle
-/// wait is waited out before the clock starts. Printed: the totals and the cost of the users phase's
-/// steps by position (first, middle, last tenth), which must be flat.
+/// five a member of one group (its member item and its `grp`); an events log of one event per ten users
+/// (the first 8 through the store's `log_append`, the rest in bulk in the same shape, the head moved past
+/// them). Then the deletion alone is timed, step by step (the default budget of 50 calls a step), each
+/// step's calls and capacity from `store::measure`; the settle wait is waited out before the clock
+/// starts. Printed: the totals and the cost of the users phase's steps by position (first, middle, last
+/// tenth), which must be flat.
 async fn measure_offboarding(engine: Engine) {
     let users: usize = std::env::var("SCIM_OFFBOARD_USERS")
         .ok()
