@@ -705,7 +705,7 @@ async fn measure_offboarding(engine: Engine) {
             })
             .collect()
     };
-    let member = |i: usize| (i % 5 == 0).then(|| groups[i % 10].clone());
+    let member = |i: usize| i.is_multiple_of(5).then(|| groups[i % 10].clone());
     let writes: Vec<HashMap<String, AV>> = (1..users)
         .flat_map(|i| {
             let mut u = clone(&user_item, i);
