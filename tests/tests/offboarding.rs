@@ -658,6 +658,13 @@ async fn measure_offboarding(engine: Engine) {
         guard.insert("ttl".to_string(), AV::N(ttl.to_string()));
         [ev, guard]
     });
+    // The tenant is marked `deleting` now, while the table is small: the delete is a transaction, and
+    // moto copies the whole table for each (over 10 s at 240,000 items). Nothing is deleted before the
+    // steps below; the bulk writes go around the SCIM gate. Through the test's own Manager (its short
+    // grace): the server's would also run the steps in the background, beside the measured ones.
+    let m = manager(&srv.store);
+    let who = scim_core::manage::Principal("test".into());
+    m.delete_tenant(&who, "big").await.unwrap();
     let (client, table) = (srv.sdk(), srv.store.table().to_string());
     let user_pk = keys::resource_pk("big", scim_core::schema::user_resource_type());
     let get = |pk: String, sk: String| {
@@ -807,13 +814,11 @@ async fn measure_offboarding(engine: Engine) {
         per_group * 10,
         t0.elapsed()
     );
-    let present = items_of(&scan(&srv).await, "big").len();
-    println!("{engine:?}: the tenant holds {present} items");
-    // Through the test's own Manager (its short grace): the server's would also run the steps in the
-    // background, beside the measured ones.
-    let m = manager(&srv.store);
-    let who = scim_core::manage::Principal("test".into());
-    m.delete_tenant(&who, "big").await.unwrap();
+    // Every item the tenant holds, counted (not on moto: a Scan of 240,000 items takes it 11 minutes).
+    if engine == Engine::Dynoxide {
+        let present = items_of(&scan(&srv).await, "big").len();
+        println!("{engine:?}: the tenant holds {present} items");
+    }
     // The settle wait is not the deletion's cost: wait it out first.
     let s = m.offboard_step("big", 50).await.unwrap();
     tokio::time::sleep(s.wait.unwrap_or_default()).await;
