@@ -121,8 +121,13 @@ pub fn endpoint(engine: Engine) -> String {
 /// raw items): built here, from the engine's endpoint (dynoxide: its in-process transport, as
 /// [`fresh_store`] reaches it; moto: dummy credentials) — the store keeps its own client to itself.
 pub fn sdk_client(engine: Engine) -> aws_sdk_dynamodb::Client {
+    sdk_client_with_timeout(engine, Duration::from_secs(10))
+}
+
+/// [`sdk_client`] with another timeout per call (a Scan page of a table of hundreds of thousands of
+/// items takes moto longer than 10 s).
+pub fn sdk_client_with_timeout(engine: Engine, timeout: Duration) -> aws_sdk_dynamodb::Client {
     use scim_core::store::dynamo::local_config;
-    let timeout = Duration::from_secs(10);
     let conf = match engine {
         Engine::Dynoxide => local_config(&dynoxide().endpoint, timeout)
             .http_client(dynoxide().in_process_http())

@@ -402,6 +402,140 @@ async fn connection_details_name_the_custom_domain(engine: Engine) {
     );
 }
 
+/// A CloudWatch client of moto (CloudWatch is moto's whichever engine holds the table).
+fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+    let conf = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(conf)
+}
+
+/// On AWS the function serves no SCIM request, so the status route's figures are the SCIM functions'
+/// metrics read back from CloudWatch (`metrics::cloudwatch`, as `main` sets it up): put into moto's
+/// CloudWatch as the functions' metric lines become, read through the route — the tenant's own figures,
+/// not another's. A CloudWatch that cannot be reached leaves the figures out; the route still answers.
+async fn status_reads_the_request_figures_from_cloudwatch(engine: Engine) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    use scim_core::metrics::cloudwatch::CloudWatchFigures;
+    // Both engines' tests share moto's CloudWatch: each its own namespace and tenant.
+    let namespace = format!("ScimManage/{}/{engine:?}", std::process::id());
+    let acme = format!("acme-{}", format!("{engine:?}").to_lowercase());
+    let acme = acme.as_str();
+    let cw = cloudwatch(&scim_tests::endpoint(Engine::Moto));
+    let store = fresh_store(engine).await;
+    let state = AppState::new(
+        Service::new(Arc::new(store), Limits::default()),
+        Auth::tenant_tokens_only(),
+        HttpConfig::default(),
+    );
+    let figures = Arc::new(CloudWatchFigures::new(cw.clone(), &namespace));
+    let manager = scim_manage::manager(&state)
+        .expect("management settings")
+        .with_figures(figures.clone());
+    let f = Function {
+        router: scim_manage::app(state.clone(), Arc::new(manager)),
+    };
+    let (s, b) = f
+        .as_vendor("POST", "/manage/v1/tenants", Some(&json!({"id": acme})))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = f
+        .as_vendor("GET", &format!("/manage/v1/tenants/{acme}/status"), None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["metricsEnabled"], true, "{b}");
+    assert_eq!(b["summary"]["last_hour"]["requests"], 0, "{b}");
+
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
+    let datum = |name: &str, tenant: &str, kind: Option<&str>, v: f64| {
+        let mut dims = vec![Dimension::builder().name("tenant").value(tenant).build()];
+        if let Some(k) = kind {
+            dims.push(Dimension::builder().name("kind").value(k).build());
+        }
+        MetricDatum::builder()
+            .metric_name(name)
+            .set_dimensions(Some(dims))
+            .value(v)
+            .unit(StandardUnit::Count)
+            .timestamp(now)
+            .build()
+    };
+    let data = vec![
+        datum("Requests", acme, None, 5.0),
+        datum("Failures", acme, None, 2.0),
+        datum("ServerErrors", acme, None, 1.0),
+        datum("FailuresByKind", acme, Some("409 uniqueness"), 1.0),
+        datum("FailuresByKind", acme, Some("500"), 1.0),
+        datum("Requests", "globex", None, 40.0),
+        datum("Failures", "globex", None, 40.0),
+    ];
+    cw.put_metric_data()
+        .namespace(&namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("PutMetricData");
+    let (s, b) = f
+        .as_vendor("GET", &format!("/manage/v1/tenants/{acme}/status"), None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let h = &b["summary"]["last_hour"];
+    assert_eq!(
+        (
+            &h["requests"],
+            &h["failures"],
+            &h["server_errors"],
+            &h["client_errors"]
+        ),
+        (&json!(5), &json!(2), &json!(1), &json!(1)),
+        "{b}"
+    );
+    assert_eq!(b["failureRatioLastHour"], 0.4, "{b}");
+    let mut kinds: Vec<(u64, String, u64)> = b["summary"]["failures_by_kind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["status"].as_u64().unwrap(),
+                k["scimType"].as_str().unwrap_or("").to_string(),
+                k["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![(409, "uniqueness".into(), 1), (500, String::new(), 1)]
+    );
+
+    // CloudWatch out of reach: no figures, and still an answer.
+    let gone = Arc::new(CloudWatchFigures::new(
+        cloudwatch("http://127.0.0.1:9"),
+        &namespace,
+    ));
+    let manager = scim_manage::manager(&state)
+        .expect("management settings")
+        .with_figures(gone);
+    let f = Function {
+        router: scim_manage::app(state, Arc::new(manager)),
+    };
+    let (s, b) = f
+        .as_vendor("GET", &format!("/manage/v1/tenants/{acme}/status"), None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (b["metricsEnabled"].as_bool(), b["summary"].is_null()),
+        (Some(true), true),
+        "{b}"
+    );
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod dynoxide {
@@ -427,4 +561,5 @@ both_engines!(
     iam_principal_is_the_caller,
     without_the_iam_context_nothing_is_done,
     connection_details_name_the_custom_domain,
+    status_reads_the_request_figures_from_cloudwatch,
 );

@@ -890,7 +890,7 @@ async fn status_from_cloudwatch_reads_back_the_metric_lines() {
             .await
             .expect("PutMetricData");
     }
-    let s = scim_local::cli::cloudwatch::tenant_summary(
+    let s = scim_core::metrics::cloudwatch::tenant_summary(
         &cw,
         &namespace,
         "acme",
@@ -937,7 +937,7 @@ async fn status_from_cloudwatch_reads_back_the_metric_lines() {
     );
     assert!(text.contains("1 unauthenticated"), "{text}");
     // Another tenant's figures are not acme's.
-    let other = scim_local::cli::cloudwatch::tenant_summary(
+    let other = scim_core::metrics::cloudwatch::tenant_summary(
         &cw,
         &namespace,
         "globex",

@@ -5,6 +5,9 @@
 //! into the request as the [`Principal`] every management route needs (and every audit entry records).
 //! A request without it — a route deployed without IAM authorisation, a SCIM token, a JWT authorizer's
 //! claims — carries no principal, and the router answers 401 `unauthenticated`.
+//!
+//! The status route's request figures come from CloudWatch (`scim_core::metrics::cloudwatch`, set up in
+//! `main.rs`): this function serves no SCIM request, so its own metrics hold none.
 
 use axum::extract::Request;
 use axum::middleware::Next;

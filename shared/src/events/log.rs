@@ -23,6 +23,7 @@
 
 use super::cursor::{fingerprint, Position};
 use super::event::Event;
+use super::owners::Owners;
 use crate::backoff::Backoff;
 use crate::store::dynamo::DynamoStore;
 use crate::store::{Appended, EventLogStore, LogResume, StoreError};
@@ -106,6 +107,8 @@ pub struct EventLog {
     store: Arc<dyn EventLogStore>,
     table: String,
     retention: Duration,
+    /// Whose events are still wanted (not a tenant being deleted or offboarded): [`super::owners`].
+    owners: Arc<Owners>,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -123,6 +126,7 @@ impl EventLog {
             store: Arc::new(store.clone()),
             table: store.table().to_string(),
             retention,
+            owners: Arc::new(Owners::new(store)),
         }
     }
 
@@ -136,7 +140,9 @@ impl EventLog {
         self.retention
     }
 
-    /// Append `events` (any tenants; each tenant's in the order given), each exactly once.
+    /// Append `events` (any tenants; each tenant's in the order given), each exactly once — except the
+    /// events of a tenant being deleted or offboarded ([`super::owners`]: one verdict per tenant per batch
+    /// at most, cached), which are dropped.
     pub async fn append(&self, events: &[Event]) -> Result<(), StoreError> {
         let mut by_tenant: Vec<(&str, Vec<&Event>)> = Vec::new();
         for e in events {
@@ -146,6 +152,17 @@ impl EventLog {
             }
         }
         for (tenant, evs) in by_tenant {
+            let fate = self.owners.fate(tenant).await?;
+            let n = evs.len();
+            let evs: Vec<&Event> = evs.into_iter().filter(|e| fate.wants(&e.time)).collect();
+            if evs.len() < n {
+                tracing::info!(
+                    tenant,
+                    dropped = n - evs.len(),
+                    fate = ?fate,
+                    "change events of an offboarded tenant not logged"
+                );
+            }
             let encoded: Vec<(String, String)> =
                 evs.into_iter().map(|e| (e.id.clone(), encode(e))).collect();
             let mut rest = &encoded[..];

@@ -8,6 +8,7 @@
 //! | [`event`] | the [`Event`] type and the events of a record: resources and memberships recognised by their keys, changed paths, `active` transitions | `model`, `schema`, `value` |
 //! | [`log`] | the events log: a tenant's events as items in its own partition, in order, idempotent, with a TTL; byte-bounded pages for the Events API, checked against the cursor's position (expired, past the head, another log's) | `store`, `cursor` |
 //! | [`cursor`] | the Events API's cursors: a position bound to table and tenant by an HMAC tag of the server's keys (which the caller supplies) | — |
+//! | [`owners`] | whether a tenant's events are still wanted (not while it is being deleted, nor after it was offboarded), cached per tenant | `store` |
 //! | [`consumer`] | reads the stream (shards, iterators, a checkpoint per shard kept in the table) and appends to the log; runs in `scim-local` and anywhere else | `store` |
 //!
 //! This module imports `store`, `model`, `schema`, `value` and `config` (nothing of `http`, `service`); `http`
@@ -17,6 +18,7 @@ pub mod consumer;
 pub mod cursor;
 pub mod event;
 pub mod log;
+pub mod owners;
 pub mod record;
 
 pub use consumer::Consumer;

@@ -364,11 +364,11 @@ async fn connection(
 
 async fn status(State(st): State<ManageState>, Path(t): Path<String>) -> Answer {
     st.manager.tenant(&t).await?;
-    let summary = st.app.metrics.summary(&t);
+    let (enabled, summary) = st.manager.request_figures(&t, &st.app.metrics).await;
     let ratio = summary.as_ref().and_then(|s| s.last_hour.failure_ratio());
     ok(json!({
         "tenant": t,
-        "metricsEnabled": st.app.metrics.enabled(),
+        "metricsEnabled": enabled,
         "failureRatioLastHour": ratio,
         "quarantineThreshold": crate::metrics::QUARANTINE_RATIO,
         "summary": summary,

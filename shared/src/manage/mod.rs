@@ -240,6 +240,18 @@ pub struct Manager {
     pub settings: ManageSettings,
     /// The gate of this process, told at once when a tenant's state changes here.
     pub gate: Option<Arc<gate::TenantGate>>,
+    /// Where the status route reads a tenant's request figures when this process does not count them
+    /// itself (the manage function on AWS: CloudWatch, `metrics::cloudwatch`); None: the process's own.
+    pub figures: Option<Arc<dyn RequestFigures>>,
+}
+
+/// A tenant's request figures of the last hour, read from elsewhere than this process's own metrics
+/// (the functions that served the requests wrote them: CloudWatch on AWS).
+#[async_trait::async_trait]
+pub trait RequestFigures: Send + Sync {
+    /// Where the figures come from, for a message.
+    fn source(&self) -> String;
+    async fn last_hour(&self, tenant: &str) -> Result<crate::metrics::TenantSummary, String>;
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -357,6 +369,32 @@ impl Manager {
             store,
             settings,
             gate: None,
+            figures: None,
+        }
+    }
+
+    pub fn with_figures(mut self, figures: Arc<dyn RequestFigures>) -> Self {
+        self.figures = Some(figures);
+        self
+    }
+
+    /// `tenant`'s request figures of the last hour for the status route: from [`Self::figures`] when set
+    /// (None, logged, when they cannot be read), else from `own` (this process's metrics). Also whether
+    /// any are kept.
+    pub async fn request_figures(
+        &self,
+        tenant: &str,
+        own: &crate::metrics::Metrics,
+    ) -> (bool, Option<crate::metrics::TenantSummary>) {
+        let Some(f) = &self.figures else {
+            return (own.enabled(), own.summary(tenant));
+        };
+        match f.last_hour(tenant).await {
+            Ok(s) => (true, Some(s)),
+            Err(e) => {
+                tracing::warn!(tenant, source = %f.source(), error = %e, "request figures not read");
+                (true, None)
+            }
         }
     }
 

@@ -33,6 +33,8 @@
 //!
 //! Imports: the crate's `error` (`scimType`), `schema` (via `redact`), `auth` (tenant ids), `config`.
 
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 pub mod emf;
 pub mod redact;
 mod window;

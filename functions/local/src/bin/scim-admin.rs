@@ -150,17 +150,12 @@ async fn aws_status(tenant: &str, _args: &[String]) -> Result<String, String> {
     let namespace = NAMESPACE
         .get()
         .cloned()
-        .or_else(|| {
-            std::env::var("SCIM_METRICS_NAMESPACE")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| scim_core::metrics::emf::DEFAULT_NAMESPACE.to_string());
+        .unwrap_or_else(scim_core::metrics::cloudwatch::namespace_from_env);
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
-    let summary = scim_local::cli::cloudwatch::tenant_summary(
+    let summary = scim_core::metrics::cloudwatch::tenant_summary(
         &cw,
         &namespace,
         tenant,

@@ -2,6 +2,5 @@
 //! terminal output.
 
 pub mod clients;
-pub mod cloudwatch;
 pub mod links;
 pub mod text;

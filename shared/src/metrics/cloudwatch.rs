@@ -1,16 +1,20 @@
-//! `scim-admin --aws status`: a tenant's last hour read back from CloudWatch — the metrics the functions'
-//! embedded-metric lines produce (`scim_core::metrics::emf`) — as the same summary the local server gives.
+//! A tenant's last hour read back from CloudWatch — the metrics the functions' embedded-metric lines
+//! produce ([`super::emf`]) — as the same summary the local server gives: `scim-admin --aws status` and the
+//! manage function's `GET /manage/v1/tenants/{t}/status` ([`CloudWatchFigures`]). Behind the `cloudwatch`
+//! feature; the function's role needs `cloudwatch:GetMetricData` and `cloudwatch:ListMetrics` (which
+//! takes no resource).
 //!
 //! One `GetMetricData` for the per-minute counts, one for the latency percentiles (tolerated when it fails:
 //! not every CloudWatch API implementation computes percentiles), one `ListMetrics` and `GetMetricData` for
 //! the failures by kind. The last failed requests are in the logs (Logs Insights), not in metrics.
 //!
-//! Imports: `scim_core::metrics` (the summary type and the metric names).
+//! Imports: `metrics` (the summary type and the metric names), `manage` ([`RequestFigures`]).
 
+use crate::manage::RequestFigures;
+use crate::metrics::{Counts, KindCount, LatencySummary, MinutePoint, TenantSummary, ALL};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat};
 use aws_sdk_cloudwatch::Client;
-use scim_core::metrics::{Counts, KindCount, LatencySummary, MinutePoint, TenantSummary, ALL};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -293,4 +297,47 @@ async fn failures_by_kind(
     }
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.status.cmp(&b.status)));
     Ok(out)
+}
+
+/// The status route's figures from CloudWatch: [`tenant_summary`] for the hour ending now.
+pub struct CloudWatchFigures {
+    client: Client,
+    namespace: String,
+}
+
+impl CloudWatchFigures {
+    pub fn new(client: Client, namespace: impl Into<String>) -> Self {
+        CloudWatchFigures {
+            client,
+            namespace: namespace.into(),
+        }
+    }
+
+    /// From the AWS configuration chain, in the namespace the functions write (`SCIM_METRICS_NAMESPACE`,
+    /// else [`super::emf::DEFAULT_NAMESPACE`]).
+    pub async fn from_env() -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Self::new(Client::new(&sdk), namespace_from_env())
+    }
+}
+
+/// `SCIM_METRICS_NAMESPACE`, else [`super::emf::DEFAULT_NAMESPACE`].
+pub fn namespace_from_env() -> String {
+    std::env::var("SCIM_METRICS_NAMESPACE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| super::emf::DEFAULT_NAMESPACE.to_string())
+}
+
+#[async_trait::async_trait]
+impl RequestFigures for CloudWatchFigures {
+    fn source(&self) -> String {
+        format!("CloudWatch, namespace {}", self.namespace)
+    }
+
+    async fn last_hour(&self, tenant: &str) -> Result<TenantSummary, String> {
+        tenant_summary(&self.client, &self.namespace, tenant, SystemTime::now()).await
+    }
 }
