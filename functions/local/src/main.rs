@@ -32,6 +32,8 @@ ENVIRONMENT (all optional)
   SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
   SCIM_TABLE               table name (default scim)
   SCIM_EMBEDDED_TRANSPORT  in-process (default) or http: how the server reaches its embedded engine
+  SCIM_ENGINE_SYNC         normal (default) or full: the embedded engine's file flushed at each checkpoint of
+                           its write-ahead log, or at each commit (survives a power loss; slower writes)
   TOKIO_WORKER_THREADS     runtime worker threads (default: twice the cores)
   SCIM_PROFILE             app profile: default, jostle, joynfsm, junojourney, askspoke, or a JSON file
   RUST_LOG                 log filter (default info)

@@ -10,6 +10,50 @@ pub mod in_process;
 pub mod private_dir;
 pub mod stream_index;
 
+#[cfg(test)]
+mod tests {
+    use super::Sync;
+
+    #[test]
+    fn sync_mode_from_its_setting() {
+        assert_eq!(Sync::parse(None), Ok(Sync::Normal));
+        assert_eq!(Sync::parse(Some("normal")), Ok(Sync::Normal));
+        assert_eq!(Sync::parse(Some(" full ")), Ok(Sync::Full));
+        let e = Sync::parse(Some("off")).unwrap_err();
+        assert!(e.contains("SCIM_ENGINE_SYNC"), "{e}");
+    }
+}
+
+/// When the engine's SQLite file is flushed to disk (`SCIM_ENGINE_SYNC`).
+///
+/// `normal` (the default): SQLite's `synchronous = NORMAL` in WAL mode, which the engine opens: the WAL is
+/// flushed at each checkpoint rather than at each commit. A committed write survives any crash of this
+/// process; only a power loss or an operating-system crash can lose the last writes before a checkpoint
+/// (SQLite's documented trade-off, and its recommended setting for WAL). `full`: SQLite's default, a flush
+/// per commit. Measured in docs/benchmark.md ("The write path with change events"): the flush per commit
+/// was about half of the engine's time on every write, and change events add commits of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    Normal,
+    Full,
+}
+
+impl Sync {
+    pub fn parse(v: Option<&str>) -> Result<Self, String> {
+        match v.map(str::trim) {
+            None | Some("") | Some("normal") => Ok(Sync::Normal),
+            Some("full") => Ok(Sync::Full),
+            Some(other) => Err(format!(
+                "SCIM_ENGINE_SYNC must be normal or full, not {other:?}"
+            )),
+        }
+    }
+
+    pub fn from_env() -> Result<Self, String> {
+        Sync::parse(std::env::var("SCIM_ENGINE_SYNC").ok().as_deref())
+    }
+}
+
 /// The embedded DynamoDB engine of this process.
 #[derive(Clone)]
 pub struct EmbeddedDynamo {
@@ -97,8 +141,15 @@ pub async fn start_embedded_dynamodb_with(
                     .map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?,
             );
             stream_index::ensure(p)?;
-            dynoxide::Database::new(path)
-                .map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?
+            let db = dynoxide::Database::new(path)
+                .map_err(|e| format!("cannot open embedded DynamoDB database {path}: {e}"))?;
+            if Sync::from_env()? == Sync::Normal {
+                // The engine's own call for its normal settings: `synchronous = NORMAL` (its other settings
+                // are SQLite's defaults already).
+                db.disable_bulk_loading()
+                    .map_err(|e| format!("cannot set the embedded DynamoDB's sync mode: {e}"))?;
+            }
+            db
         }
         None => dynoxide::Database::memory()
             .map_err(|e| format!("cannot open in-memory DynamoDB: {e}"))?,
