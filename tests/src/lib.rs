@@ -24,6 +24,16 @@ pub enum Engine {
     Moto,
 }
 
+/// The stores' and SDK clients' timeout per call: 10 s, or `SCIM_TEST_CALL_TIMEOUT_SECS` (a measurement
+/// at hundreds of thousands of items on moto, whose Query time grows with the partition's size).
+pub fn call_timeout() -> Duration {
+    let secs = std::env::var("SCIM_TEST_CALL_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    Duration::from_secs(secs)
+}
+
 /// The in-memory dynoxide engine shared by this test binary (its HTTP listener on its own thread and
 /// runtime, so it outlives each test's runtime).
 fn dynoxide() -> &'static scim_local::engine::EmbeddedDynamo {
@@ -105,7 +115,7 @@ pub fn dynoxide_engine() -> &'static scim_local::engine::EmbeddedDynamo {
 /// A store on `table` of the shared dynoxide engine, over its HTTP listener and signed with its key (as
 /// `scim-admin` reaches a running server's engine).
 pub fn dynoxide_over_http(table: &str) -> DynamoStore {
-    dynoxide().http_store(table, Duration::from_secs(10))
+    dynoxide().http_store(table, call_timeout())
 }
 
 /// The engine's DynamoDB API. dynoxide's listener refuses unsigned requests: reach it with
@@ -121,7 +131,7 @@ pub fn endpoint(engine: Engine) -> String {
 /// raw items): built here, from the engine's endpoint (dynoxide: its in-process transport, as
 /// [`fresh_store`] reaches it; moto: dummy credentials) — the store keeps its own client to itself.
 pub fn sdk_client(engine: Engine) -> aws_sdk_dynamodb::Client {
-    sdk_client_with_timeout(engine, Duration::from_secs(10))
+    sdk_client_with_timeout(engine, call_timeout())
 }
 
 /// [`sdk_client`] with another timeout per call (a Scan page of a table of hundreds of thousands of
@@ -149,8 +159,8 @@ pub async fn fresh_store(engine: Engine) -> DynamoStore {
     );
     let store = match engine {
         // As scim-local reaches its engine: in process, through the same SDK calls.
-        Engine::Dynoxide => dynoxide().store(table, Duration::from_secs(10)),
-        Engine::Moto => DynamoStore::local(&moto_endpoint(), table, Duration::from_secs(10)),
+        Engine::Dynoxide => dynoxide().store(table, call_timeout()),
+        Engine::Moto => DynamoStore::local(&moto_endpoint(), table, call_timeout()),
     };
     store.create_table_if_missing().await.expect("create table");
     store

@@ -47,6 +47,7 @@ events_tests!(
     a_cursor_this_log_did_not_issue_is_refused_and_nothing_is_skipped,
     a_cursor_older_than_the_retention_is_told_to_resync,
     large_events_come_in_pages_under_the_byte_budget,
+    an_idle_consumer_does_not_describe_the_stream_at_every_poll,
 );
 
 /// Every event of the default tenant after `cursor`, following `nextCursor`; returns them and the last cursor.
@@ -1299,4 +1300,34 @@ async fn large_events_come_in_pages_under_the_byte_budget(s: TestServer) {
     assert_eq!(seen, names, "every event once, in order");
     assert!(pages >= 2 && cut >= 1, "{pages} pages, {cut} cut short");
     println!("{n} events of ~300 KB: {pages} pages under {budget} bytes");
+}
+
+/// The consumer keeps the stream's shard list between polls (DescribeStream's cost grows with the
+/// records the embedded engine keeps): idle polls and a poll that finds new records describe nothing, and
+/// a consumer told to keep the list for no time describes at every poll.
+async fn an_idle_consumer_does_not_describe_the_stream_at_every_poll(s: TestServer) {
+    let mut c = s.events_consumer();
+    for _ in 0..10 {
+        c.poll().await.expect("poll");
+    }
+    assert_eq!(c.stats.describes.load(Ordering::Relaxed), 1, "ten polls");
+    s.create_user(&user_body("idle@contoso.com", "idle")).await;
+    c.poll().await.expect("poll");
+    assert_eq!(
+        c.stats.events.load(Ordering::Relaxed),
+        1,
+        "the new user's event"
+    );
+    assert_eq!(
+        c.stats.describes.load(Ordering::Relaxed),
+        1,
+        "after a write"
+    );
+    let (all, _) = events_after(&s, None).await;
+    assert_eq!(kinds(&all), ["user.created"]);
+    let mut every = s.events_consumer().describe_every(Duration::ZERO);
+    for _ in 0..3 {
+        every.poll().await.expect("poll");
+    }
+    assert_eq!(every.stats.describes.load(Ordering::Relaxed), 3);
 }

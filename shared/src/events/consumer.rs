@@ -40,7 +40,18 @@ pub struct ConsumerStats {
     pub records: AtomicU64,
     /// Events appended to the log (including any the log recognised as already logged).
     pub events: AtomicU64,
+    /// DescribeStream calls made (the shard list is kept between polls: [`DESCRIBE_EVERY`]).
+    pub describes: AtomicU64,
 }
+
+/// How long the consumer keeps the stream's shard list before it describes the stream again, unless a
+/// shard ended meanwhile (then at the next poll). DescribeStream is the one call of a poll whose cost
+/// grows with the stream: the embedded engine answers it by reading every record it keeps, so
+/// describing at every poll (5 a second) made an idle server's CPU grow with the writes it had ever
+/// taken (6 % of a core after 10,000 tenants were onboarded, docs/benchmark.md). Shards only appear when
+/// one ends (DynamoDB Streams rolls or splits a shard by closing it; the embedded engine and moto keep
+/// one shard per table), so the refresh is a safety net, not how new shards are found.
+pub const DESCRIBE_EVERY: Duration = Duration::from_secs(30);
 
 pub struct Consumer {
     streams: aws_sdk_dynamodbstreams::Client,
@@ -49,6 +60,10 @@ pub struct Consumer {
     stream_arn: Option<String>,
     iterators: HashMap<String, String>,
     closed: HashSet<String>,
+    /// The stream's shards, oldest first, as last described, and when.
+    shards: Vec<String>,
+    described: Option<std::time::Instant>,
+    describe_every: Duration,
     pub stats: Arc<ConsumerStats>,
     /// Woken after events were logged (the webhook deliverer waits on it).
     pub notify: Arc<tokio::sync::Notify>,
@@ -70,6 +85,9 @@ impl Consumer {
             stream_arn: None,
             iterators: HashMap::new(),
             closed: HashSet::new(),
+            shards: Vec::new(),
+            described: None,
+            describe_every: DESCRIBE_EVERY,
             stats: Arc::default(),
             notify: Arc::new(tokio::sync::Notify::new()),
             logged_tenants: Arc::default(),
@@ -92,16 +110,29 @@ impl Consumer {
         Ok(arn)
     }
 
-    /// Read every shard to its current end once, logging the events; returns how many were logged.
-    pub async fn poll(&mut self) -> Result<usize, StoreError> {
-        let arn = self.stream_arn().await?;
+    /// Keep the shard list for `every` instead of [`DESCRIBE_EVERY`] (tests).
+    pub fn describe_every(mut self, every: Duration) -> Self {
+        self.describe_every = every;
+        self
+    }
+
+    /// The stream's shards, oldest first (a parent shard's records precede its children's): as last
+    /// described, unless that is older than `describe_every` or a shard ended since.
+    async fn shards(&mut self, arn: &str) -> Result<Vec<String>, StoreError> {
+        if self
+            .described
+            .is_some_and(|at| at.elapsed() < self.describe_every)
+        {
+            return Ok(self.shards.clone());
+        }
         let mut shards = Vec::new();
         let mut start: Option<String> = None;
         loop {
+            self.stats.describes.fetch_add(1, Ordering::Relaxed);
             let d = self
                 .streams
                 .describe_stream()
-                .stream_arn(&arn)
+                .stream_arn(arn)
                 .set_exclusive_start_shard_id(start.take())
                 .send()
                 .await
@@ -124,19 +155,32 @@ impl Consumer {
                 None => break,
             }
         }
-        // Oldest first: a parent shard's records precede its children's.
         shards.sort();
+        self.shards = shards.into_iter().map(|(_, id)| id).collect();
+        self.described = Some(std::time::Instant::now());
+        Ok(self.shards.clone())
+    }
+
+    /// Read every shard to its current end once, logging the events; returns how many were logged.
+    pub async fn poll(&mut self) -> Result<usize, StoreError> {
+        let arn = self.stream_arn().await?;
+        let shards = self.shards(&arn).await?;
         // Each poll opens every shard again from its checkpoint rather than keeping last poll's iterators:
         // one GetItem and one GetShardIterator more per shard, and no iterator outlives the shard it was
         // made from (moto replaces a table's shard when it rolls back a cancelled transaction, and an old
         // iterator would go on reading the old one: the cancelled write's records, none of the later).
         self.iterators.clear();
         let mut logged = 0;
-        for (_, shard) in shards {
+        for shard in shards {
             if self.closed.contains(&shard) {
                 continue;
             }
-            logged += self.drain(&arn, &shard).await?;
+            let result = self.drain(&arn, &shard).await;
+            if self.closed.contains(&shard) || result.is_err() {
+                // A shard ended (its children are new shards) or the stream failed: describe it again.
+                self.described = None;
+            }
+            logged += result?;
         }
         if logged > 0 {
             self.notify.notify_one();
