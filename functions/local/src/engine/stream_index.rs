@@ -8,6 +8,10 @@
 //! Two expression indexes turn both into index seeks. The engine's own statements are unchanged; SQLite
 //! picks the indexes because their expressions are exactly the ones those statements use (a test below
 //! checks the query plans, so an engine upgrade that rewrites them is noticed).
+//! One statement stays a walk of the index: `DescribeStream`'s `MIN(…), MAX(…)` over a shard (two
+//! aggregates in one statement, which SQLite does not answer by seeking both ends), so its cost grows with
+//! the records kept; the events consumer describes the stream rarely for that reason
+//! (`scim_core::events::consumer::DESCRIBE_EVERY`).
 //!
 //! Why by hand: the engine offers no way to declare indexes on its internal tables; a second, short-lived
 //! SQLite connection (the `rusqlite` the engine itself links) creates them once, before the server serves.
