@@ -553,28 +553,7 @@ async fn the_health_section_shows_the_figures_from_cloudwatch(engine: Engine) {
     assert!(!page.text.contains("id=\"ratio-warning\""));
 }
 
-macro_rules! both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Dynoxide).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Moto).await
-                }
-            )*
-        }
-    };
-}
-
-both_engines!(
+scim_tests::both_engines!(
     a_link_opens_the_page_and_its_forms_need_the_token,
     guessing_is_counted_per_caller_address,
     the_page_names_the_custom_domain,
