@@ -450,7 +450,7 @@ fn health(h: &Health) -> Markup {
             @match h.figures {
                 Figures::NotHere => p.muted id="figures-note" { "This server does not record request figures here; your provider sees them in its monitoring." },
                 Figures::Unreadable => p.warn id="figures-note" role="status" { "The request figures could not be read from your provider's monitoring just now; reload the page to try again." },
-                Figures::Shown { elsewhere: true } => p.muted id="figures-note" { "Request figures from your provider's monitoring; the last minute or two may not be counted yet." },
+                Figures::Shown { elsewhere: true } => p.muted id="figures-note" { "Request figures come from your provider's monitoring; the last minute or two may not be counted yet." },
                 Figures::Shown { elsewhere: false } => {},
             }
             div.cards {
