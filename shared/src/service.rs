@@ -117,8 +117,9 @@ impl Service {
             .await
     }
 
-    /// The attributes of a PUT body, checked against every limit before anything is read (the store
-    /// checks again with the user's groups at the write).
+    /// The attributes of a PUT body, checked against every limit before anything is read. A user's group
+    /// ids are not known yet: its item keeps room for them ([`limits::GROUPS_RESERVE_BYTES`]), and one
+    /// whose groups outgrew that room is refused by DynamoDB itself, still a 400 (`StoreError::TooLarge`).
     fn replacement(
         &self,
         tenant: &str,
@@ -143,11 +144,7 @@ impl Service {
         let ops = patch::parse_ops(body, rt)?;
         self.check_op_count(ops.len())?;
         self.modify(tenant, rt, id, if_match, |old| {
-            let mut attrs = old.attrs.clone();
-            patch::apply(&mut attrs, &ops, rt)?;
-            model::validate(&mut attrs, rt)?;
-            self.check_size(tenant, rt, id, &old.groups, &attrs)?;
-            Ok(attrs)
+            self.patched(tenant, rt, old, &ops)
         })
         .await
     }
@@ -412,11 +409,7 @@ impl Service {
         if !attr_ops.is_empty() {
             res = self
                 .modify(tenant, rt, id, if_match, |old| {
-                    let mut attrs = old.attrs.clone();
-                    patch::apply(&mut attrs, &attr_ops, rt)?;
-                    model::validate(&mut attrs, rt)?;
-                    self.check_size(tenant, rt, id, &old.groups, &attrs)?;
-                    Ok(attrs)
+                    self.patched(tenant, rt, old, &attr_ops)
                 })
                 .await?;
         }
@@ -427,7 +420,26 @@ impl Service {
         Ok(None)
     }
 
-    /// The configured limits, then what DynamoDB can store (keys, item size; see [`limits`]).
+    /// `old`'s attributes with PATCH operations `ops` applied, validated and checked against every limit
+    /// (with `old`'s groups, which the write keeps).
+    fn patched(
+        &self,
+        tenant: &str,
+        rt: &'static ResourceType,
+        old: &StoredResource,
+        ops: &[patch::PatchOp],
+    ) -> ScimResult<Map<String, Value>> {
+        let mut attrs = old.attrs.clone();
+        patch::apply(&mut attrs, ops, rt)?;
+        model::validate(&mut attrs, rt)?;
+        self.check_size(tenant, rt, &old.id, &old.groups, &attrs)?;
+        Ok(attrs)
+    }
+
+    /// The configured limits, then what DynamoDB can store (keys, item size; see [`limits`]). The one
+    /// place DynamoDB's size limits are checked for a resource write (the store does not check them
+    /// again): every write runs it once, before its DynamoDB call — a POST ([`Self::new_resource`]) and a
+    /// PUT ([`Self::replacement`]) before anything is read, a PATCH ([`Self::patched`]) on what it read.
     fn check_size(
         &self,
         tenant: &str,
@@ -697,6 +709,7 @@ async fn backoff(attempt: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn etag_forms() {
@@ -713,5 +726,113 @@ mod tests {
         assert!(etag_matches("*", &r));
         assert!(etag_matches("W/\"1\", W/\"3\"", &r));
         assert!(!etag_matches("W/\"2\"", &r));
+    }
+
+    /// A service whose store answers no call (nothing listens at its endpoint): a write that reaches
+    /// DynamoDB fails there (503), so a 400 naming DynamoDB's limit shows the size check ran first.
+    fn without_dynamodb() -> Service {
+        let store = crate::store::dynamo::DynamoStore::local(
+            "http://127.0.0.1:9",
+            "scim",
+            Duration::from_millis(300),
+        );
+        Service::new(Arc::new(store), Limits::default())
+    }
+
+    #[track_caller]
+    fn too_large<T: std::fmt::Debug>(r: ScimResult<T>, limit: &str) {
+        let e = r.expect_err("refused");
+        assert_eq!(
+            (e.status, e.detail.contains(limit)),
+            (400, true),
+            "a 400 naming {limit}: {e:?}"
+        );
+        assert!(e.detail.contains("nothing was changed"), "{e:?}");
+    }
+
+    /// The store no longer checks DynamoDB's size limits (`check_size` is the one place): every write
+    /// path of the service must run it before its first DynamoDB call. Were it skipped on one, the write
+    /// (or the read before it) would reach the store, which cannot answer here.
+    #[tokio::test]
+    async fn every_write_path_checks_dynamodb_sizes_before_any_call() {
+        let svc = without_dynamodb();
+        let (users, groups) = (user_resource_type(), group_resource_type());
+        let name = "a".repeat(2100);
+        let member = model::new_id();
+        let id = model::new_id();
+        let t = crate::auth::DEFAULT_TENANT;
+        // POST (also what /Bulk runs), with and without members.
+        too_large(
+            svc.create(t, users, json!({"userName": name})).await,
+            "2048",
+        );
+        too_large(
+            svc.create(
+                t,
+                groups,
+                json!({"displayName": name, "members": [{"value": member}]}),
+            )
+            .await,
+            "2048",
+        );
+        // PUT, before the resource is read.
+        too_large(
+            svc.replace(t, users, &id, json!({"userName": name}), None)
+                .await,
+            "2048",
+        );
+        too_large(
+            svc.replace(
+                t,
+                groups,
+                &id,
+                json!({"displayName": name, "members": [{"value": member}]}),
+                None,
+            )
+            .await,
+            "2048",
+        );
+        // PATCH, users' and groups' attribute operations alike, on what was read: with the user's groups,
+        // which the write keeps (room for them is reserved up to about 1,000; past that they count).
+        let old = StoredResource {
+            id: id.clone(),
+            attrs: json!({"userName": "u@x"}).as_object().unwrap().clone(),
+            groups: (0..1500).map(|_| model::new_id()).collect(),
+            version: 1,
+            ..Default::default()
+        };
+        let title = |n: usize| {
+            patch::parse_ops(
+                &json!({"schemas": [crate::schema::PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "t".repeat(n)}]}),
+                users,
+            )
+            .unwrap()
+        };
+        // Not too large alone (nor for the configured value length, raised here): too large with them.
+        let svc = Service::new(
+            svc.store.clone(),
+            Limits {
+                max_value_len: limits::ITEM_BYTES,
+                ..Limits::default()
+            },
+        );
+        let fits_alone = limits::ITEM_BYTES - limits::GROUPS_RESERVE_BYTES - 1000;
+        let alone = StoredResource {
+            groups: Vec::new(),
+            ..old.clone()
+        };
+        assert!(svc.patched(t, users, &alone, &title(fits_alone)).is_ok());
+        too_large(svc.patched(t, users, &old, &title(fits_alone)), "400 KB");
+        let ops = patch::parse_ops(
+            &json!({"schemas": [crate::schema::PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": name}]}),
+            groups,
+        )
+        .unwrap();
+        let group = StoredResource {
+            attrs: json!({"displayName": "G"}).as_object().unwrap().clone(),
+            groups: Vec::new(),
+            ..old
+        };
+        too_large(svc.patched(t, groups, &group, &ops), "2048");
     }
 }

@@ -1,6 +1,7 @@
 //! Test harness: starts the DynamoDB engines (embedded dynoxide, moto's server) once per test binary,
 //! gives each test its own table and its own SCIM server — the local server's code on a loopback port —
-//! and a small HTTP client. Every end-to-end test runs on both engines through [`engine_tests!`].
+//! and a small HTTP client. Every end-to-end test runs on both engines through [`both_engines!`] (with a
+//! server of its own: [`engine_tests!`]; a fresh table: [`store_tests!`]).
 //! [`jwks`] is a JWKS server on loopback (and assertion signing) for the Workload Identity Federation tests.
 
 pub mod jwks;
@@ -657,8 +658,6 @@ pub fn patch_body(ops: impl Into<Value>) -> Value {
     serde_json::json!({"schemas": [urn::PATCH_OP], "Operations": ops.into()})
 }
 
-/// Run each named `async fn(TestServer)` on both engines: `engine_tests!(a, b)` generates
-/// `dynoxide::a`, `moto::a`, `dynoxide::b`, `moto::b`.
 /// Trials per race test: `SCIM_RACE_TRIALS`, else `default`.
 pub fn race_trials(default: usize) -> usize {
     std::env::var("SCIM_RACE_TRIALS")
@@ -667,48 +666,80 @@ pub fn race_trials(default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Run each named test function on both engines, as a `#[tokio::test]` (multi-threaded, 2 workers) per
+/// engine. Every test file's "on both engines" goes through this one macro.
+///
+/// * `both_engines!(a, b)`: `async fn a(Engine)`; generates `dynoxide::a`, `moto::a`, `dynoxide::b`,
+///   `moto::b`.
+/// * `both_engines!(|engine| <expr>; a, b)`: `async fn a(T)`, given `<expr>` (of `engine`; it may
+///   `.await`). It is evaluated inside the generated module: name the file's own items as `super::…`.
+/// * `both_engines!(|engine, name| <expr>; a, b)`: the same, `name` being the test's name (`"a"`).
+/// * `both_engines!(in (small_dynoxide, small_moto), |engine| <expr>; a, b)`: other module names (for a
+///   second use in one file): `small_dynoxide::a`, `small_moto::a`, ….
+/// * `both_engines!(each in races; a, b)`: `async fn a(Engine)`, a module per test:
+///   `races::a::dynoxide`, `races::a::moto`, ….
 #[macro_export]
-macro_rules! engine_tests {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
+macro_rules! both_engines {
+    (@mod $mod:ident, $variant:ident, |$engine:ident, $tname:ident| $make:expr; $($name:ident),*) => {
+        mod $mod {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::TestServer::start($crate::Engine::Dynoxide).await).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::TestServer::start($crate::Engine::Moto).await).await
+                    let $engine = $crate::Engine::$variant;
+                    let $tname: &'static str = stringify!($name);
+                    super::$name($make).await
                 }
             )*
         }
     };
+    (in ($dyn_mod:ident, $moto_mod:ident), |$engine:ident, $tname:ident| $make:expr; $($name:ident),* $(,)?) => {
+        $crate::both_engines!(@mod $dyn_mod, Dynoxide, |$engine, $tname| $make; $($name),*);
+        $crate::both_engines!(@mod $moto_mod, Moto, |$engine, $tname| $make; $($name),*);
+    };
+    (in ($dyn_mod:ident, $moto_mod:ident), |$engine:ident| $make:expr; $($name:ident),* $(,)?) => {
+        $crate::both_engines!(in ($dyn_mod, $moto_mod), |$engine, _test_name| $make; $($name),*);
+    };
+    (each in $outer:ident; $($name:ident),* $(,)?) => {
+        mod $outer {
+            $(
+                pub mod $name {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn dynoxide() {
+                        super::super::$name($crate::Engine::Dynoxide).await
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn moto() {
+                        super::super::$name($crate::Engine::Moto).await
+                    }
+                }
+            )*
+        }
+    };
+    (|$engine:ident, $tname:ident| $make:expr; $($name:ident),* $(,)?) => {
+        $crate::both_engines!(in (dynoxide, moto), |$engine, $tname| $make; $($name),*);
+    };
+    (|$engine:ident| $make:expr; $($name:ident),* $(,)?) => {
+        $crate::both_engines!(in (dynoxide, moto), |$engine, _test_name| $make; $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::both_engines!(in (dynoxide, moto), |engine, _test_name| engine; $($name),*);
+    };
 }
 
-/// Run each named `async fn(DynamoStore)` on a fresh table of both engines.
+/// Run each named `async fn(TestServer)` on both engines, on a server of its own: `engine_tests!(a, b)`
+/// generates `dynoxide::a`, `moto::a`, `dynoxide::b`, `moto::b` ([`both_engines!`]).
+#[macro_export]
+macro_rules! engine_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::both_engines!(|engine| $crate::TestServer::start(engine).await; $($name),*);
+    };
+}
+
+/// Run each named `async fn(DynamoStore)` on a fresh table of both engines ([`both_engines!`]).
 #[macro_export]
 macro_rules! store_tests {
     ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::fresh_store($crate::Engine::Dynoxide).await).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::fresh_store($crate::Engine::Moto).await).await
-                }
-            )*
-        }
+        $crate::both_engines!(|engine| $crate::fresh_store(engine).await; $($name),*);
     };
 }
 

@@ -10,28 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-macro_rules! events_tests {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::TestServer::start_events(scim_tests::Engine::Dynoxide).await).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::TestServer::start_events(scim_tests::Engine::Moto).await).await
-                }
-            )*
-        }
-    };
-}
-
-events_tests!(
+scim_tests::both_engines!(
+    |engine| scim_tests::TestServer::start_events(engine).await;
     an_entra_sequence_yields_exactly_its_events_in_order,
     a_restarted_consumer_resumes_from_its_checkpoint,
     reading_the_stream_again_logs_nothing_twice,

@@ -13,28 +13,8 @@ use scim_tests::{Engine, Resp, TestServer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-macro_rules! manage_tests {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(scim_tests::Engine::Dynoxide).await).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(scim_tests::Engine::Moto).await).await
-                }
-            )*
-        }
-    };
-}
-
-manage_tests!(
+scim_tests::both_engines!(
+    |engine| super::server(engine).await;
     onboarding_as_a_vendor_does_it,
     pause_and_resume_as_entra_sees_them,
     delete_closes_the_tenant_at_once,

@@ -536,28 +536,7 @@ async fn status_reads_the_request_figures_from_cloudwatch(engine: Engine) {
     );
 }
 
-macro_rules! both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Dynoxide).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Moto).await
-                }
-            )*
-        }
-    };
-}
-
-both_engines!(
+scim_tests::both_engines!(
     iam_principal_is_the_caller,
     without_the_iam_context_nothing_is_done,
     connection_details_name_the_custom_domain,

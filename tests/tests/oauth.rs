@@ -33,28 +33,7 @@ fn jwks_settings() -> JwksSettings {
     }
 }
 
-/// Each named `async fn(TestServer)` on both engines, with a server that has OAuth on.
-macro_rules! scim_tests_oauth {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(scim_tests::Engine::Dynoxide).await).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(scim_tests::Engine::Moto).await).await
-                }
-            )*
-        }
-    };
-}
-
+/// A server that has OAuth on (each test's, on both engines: `both_engines!` at the end).
 async fn server(engine: Engine) -> TestServer {
     TestServer::start_oauth(engine, settings(), jwks_settings()).await
 }
@@ -861,7 +840,9 @@ async fn entra_test_connection(srv: TestServer) {
     );
 }
 
-scim_tests_oauth!(
+// Each named `async fn(TestServer)` on both engines, with a server that has OAuth on.
+scim_tests::both_engines!(
+    |engine| super::server(engine).await;
     token_by_basic_body_and_both,
     expired_token_and_expired_secret,
     revoked_client,
@@ -871,7 +852,7 @@ scim_tests_oauth!(
     workload_identity_federation,
     entra_test_connection,
     token_url_with_trailing_slash,
-    percent_encoded_tenant_is_no_alias
+    percent_encoded_tenant_is_no_alias,
 );
 
 // ---------------------------------------------------------------------------------------------------

@@ -447,29 +447,11 @@ async fn race_revoke_secret_vs_rotate(engine: Engine) {
     }
 }
 
-macro_rules! race_tests {
-    ($($name:ident),*) => {
-        mod races {
-            $(
-                pub mod $name {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn dynoxide() {
-                        super::super::$name(scim_tests::Engine::Dynoxide).await
-                    }
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn moto() {
-                        super::super::$name(scim_tests::Engine::Moto).await
-                    }
-                }
-            )*
-        }
-    };
-}
-
-race_tests!(
+scim_tests::both_engines!(
+    each in races;
     race_revoke_vs_rotate,
     race_rotate_vs_rotate_at_the_bound,
-    race_revoke_secret_vs_rotate
+    race_revoke_secret_vs_rotate,
 );
 
 // ---------------------------------------------------------------------------------------------------

@@ -20,28 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-macro_rules! offboarding_tests {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Dynoxide).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Moto).await
-                }
-            )*
-        }
-    };
-}
-
-offboarding_tests!(
+scim_tests::both_engines!(
     a_deleted_tenant_leaves_nothing_and_the_other_is_untouched,
     offboarding_resumes_after_every_small_step,
     a_post_racing_the_delete_leaves_nothing_behind,

@@ -256,10 +256,10 @@ async fn askspoke(srv: TestServer) {
     assert_eq!(r.body["groups"][0]["value"], g.body["id"]);
 }
 
-macro_rules! profile_tests {
-    ($($name:ident),*) => {
-        mod dynoxide { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(scim_tests::TestServer::start_profile(scim_tests::Engine::Dynoxide, stringify!($name)).await).await } )* }
-        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(scim_tests::TestServer::start_profile(scim_tests::Engine::Moto, stringify!($name)).await).await } )* }
-    };
-}
-profile_tests!(jostle, joynfsm, junojourney, askspoke);
+scim_tests::both_engines!(
+    |engine, name| scim_tests::TestServer::start_profile(engine, name).await;
+    jostle,
+    joynfsm,
+    junojourney,
+    askspoke,
+);

@@ -36,29 +36,6 @@ async fn server_with_bound(engine: scim_tests::Engine, max_response_bytes: usize
 }
 
 /// Run each named `async fn(TestServer)` on both engines with a server bounded to `$bound` bytes.
-macro_rules! bounded_tests {
-    ($dyn_mod:ident, $moto_mod:ident, $bound:ident, [$($name:ident),* $(,)?]) => {
-        mod $dyn_mod {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let srv = super::server_with_bound(scim_tests::Engine::Dynoxide, super::$bound).await;
-                    super::$name(srv).await
-                }
-            )*
-        }
-        mod $moto_mod {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let srv = super::server_with_bound(scim_tests::Engine::Moto, super::$bound).await;
-                    super::$name(srv).await
-                }
-            )*
-        }
-    };
-}
-
 /// A small user whose size varies with `i`; some carry many double quotes (each costs one more byte in
 /// the envelope).
 fn small_user(i: usize) -> Value {
@@ -458,20 +435,17 @@ fn bad_patch(id: &str, path: &str) -> Value {
 /// Room for a handful of bulk results.
 const BULK_BOUND: usize = 16 * 1024;
 
-bounded_tests!(
-    small_dynoxide,
-    small_moto,
-    SMALL,
-    [
-        pages_stop_at_the_bound_and_walks_return_everyone_once,
-        a_group_over_the_bound_is_refused_or_answered_without_a_body,
-    ]
+scim_tests::both_engines!(
+    in (small_dynoxide, small_moto),
+    |engine| super::server_with_bound(engine, super::SMALL).await;
+    pages_stop_at_the_bound_and_walks_return_everyone_once,
+    a_group_over_the_bound_is_refused_or_answered_without_a_body,
 );
-bounded_tests!(
-    bulk_dynoxide,
-    bulk_moto,
-    BULK_BOUND,
-    [bulk_runs_only_what_it_can_answer]
+
+scim_tests::both_engines!(
+    in (bulk_dynoxide, bulk_moto),
+    |engine| super::server_with_bound(engine, super::BULK_BOUND).await;
+    bulk_runs_only_what_it_can_answer,
 );
 
 /// A user of ~368 KB: 23 e-mail values of 16,000 characters (the longest value), near the item limit.

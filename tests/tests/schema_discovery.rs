@@ -465,30 +465,14 @@ mod external_id {
     scim_tests::engine_tests!(external_id_keeps_its_rules);
 }
 
-macro_rules! profile_tests {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let engine = scim_tests::Engine::Dynoxide;
-                    super::$name(scim_tests::TestServer::start_profile(engine, stringify!($name)).await).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let engine = scim_tests::Engine::Moto;
-                    super::$name(scim_tests::TestServer::start_profile(engine, stringify!($name)).await).await
-                }
-            )*
-        }
-    };
-}
-
-profile_tests!(default, jostle, joynfsm, junojourney, askspoke);
+scim_tests::both_engines!(
+    |engine, name| scim_tests::TestServer::start_profile(engine, name).await;
+    default,
+    jostle,
+    joynfsm,
+    junojourney,
+    askspoke,
+);
 
 #[test]
 fn the_flattening_follows_the_validation() {

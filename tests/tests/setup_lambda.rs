@@ -7,8 +7,9 @@
 //! A link opens (303, a `Secure` session cookie even where no header says TLS), the page shows the
 //! tenant's URLs on the API's host (or the custom domain), a form with the session's CSRF token works and
 //! one without it, or from another site, is refused and changes nothing; failed link openings are
-//! counted per caller address from the event (not from a header the caller writes); the health figures
-//! are said to be in the provider's monitoring.
+//! counted per caller address from the event (not from a header the caller writes); the health section
+//! shows the tenant's request figures read from CloudWatch (moto's) by the reader `main` attaches, or, with
+//! none attached, says they are in the provider's monitoring.
 
 use axum::Router;
 use base64::Engine as _;
@@ -16,7 +17,7 @@ use http_body_util::BodyExt;
 use scim_core::auth::Auth;
 use scim_core::config::{HttpConfig, Limits};
 use scim_core::http::AppState;
-use scim_core::manage::{Manager, Principal};
+use scim_core::manage::{Manager, Principal, RequestFigures};
 use scim_core::oauth::assertion::{Jwks, JwksSettings};
 use scim_core::oauth::signing::KeyRing;
 use scim_core::oauth::{OAuth, OAuthSettings};
@@ -158,8 +159,18 @@ struct Function {
 
 impl Function {
     /// The `setup` function as its `main` builds it (no single-tenant token; OAuth on, as with a key
-    /// ring in SSM), with `http` settings.
+    /// ring in SSM), with `http` settings, without a reader of request figures (as under `cargo lambda
+    /// watch`).
     async fn start(engine: Engine, http: HttpConfig) -> Self {
+        Self::start_with(engine, http, None).await
+    }
+
+    /// [`Self::start`], with `figures` attached to the manager as `main` attaches CloudWatch's.
+    async fn start_with(
+        engine: Engine,
+        http: HttpConfig,
+        figures: Option<Arc<dyn RequestFigures>>,
+    ) -> Self {
         let ring = KeyRing::parse(&KeyRing::generate_text("setup1")).unwrap();
         let oauth = OAuth::new(
             ring,
@@ -172,7 +183,10 @@ impl Function {
             Auth::tenant_tokens_only().with_oauth(Some(Arc::new(oauth))),
             http,
         );
-        let manager = scim_setup::manager(&state).expect("management settings");
+        let mut manager = scim_setup::manager(&state).expect("management settings");
+        if let Some(f) = figures {
+            manager = manager.with_figures(f);
+        }
         Function {
             router: scim_setup::app(state, Arc::new(manager.clone())),
             manager,
@@ -220,6 +234,19 @@ impl Function {
     async fn clients(&self, tenant: &str) -> usize {
         self.manager.store.list_clients(tenant).await.unwrap().len()
     }
+
+    /// A session on `tenant`'s page: a new tenant, its link opened; the session cookie.
+    async fn session(&self, tenant: &str) -> String {
+        let url = self.tenant_and_link(tenant).await;
+        let opened = self.invoke(&Ev::get(&path_of(&url))).await;
+        assert_eq!(opened.status, 303, "{}", opened.text);
+        opened
+            .header("set-cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
 }
 
 /// The path of a link URL (what API Gateway routes on).
@@ -245,7 +272,8 @@ async fn a_link_opens_the_page_and_its_forms_need_the_token(engine: Engine) {
     }
     let cookie = set.split(';').next().unwrap().to_string();
 
-    // The page: the tenant's values on the API's host, the health figures said to be elsewhere.
+    // The page: the tenant's values on the API's host; with no reader of request figures attached, the
+    // health figures said to be elsewhere.
     let page = f.invoke(&Ev::get("/setup").cookie(&cookie)).await;
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(
@@ -372,29 +400,162 @@ async fn the_page_names_the_custom_domain(engine: Engine) {
         .contains("https://scim.vendor.example/acme/oauth2/token"));
 }
 
-macro_rules! both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Dynoxide).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::Engine::Moto).await
-                }
-            )*
-        }
-    };
+/// A CloudWatch client of moto (CloudWatch is moto's whichever engine holds the table).
+fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+    let conf = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(conf)
 }
 
-both_engines!(
+/// The text of the health section's element `id` (a card's value, or the element itself when it holds
+/// the value), tags stripped.
+fn health_value(page: &str, id: &str) -> String {
+    let health = &page[page.find("id=\"health\"").expect("the health section")..];
+    let at = health
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("#{id} in {health}"));
+    let rest = &health[at..];
+    let tag_start = health[..at].rfind('<').unwrap();
+    // A card: its value is in the `v` element inside it.
+    let rest = if health[tag_start..at].contains("class=\"card\"") {
+        &rest[rest.find("class=\"v").expect("the card's value")..]
+    } else {
+        rest
+    };
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    rest[..rest.find('<').unwrap()].trim().to_string()
+}
+
+/// On AWS the page's process serves no SCIM request: the health section's request figures are the SCIM
+/// functions' metrics read back from CloudWatch by the reader `main` attaches (the manage function's
+/// status route reads them the same way). Put into moto's CloudWatch as the functions' metric lines
+/// become: the page shows the tenant's own last hour (not another tenant's), its failures by kind with
+/// what they mean, and the warning when the failure ratio passes Entra's 40 % quarantine threshold. A
+/// CloudWatch that cannot be reached leaves the figures out, in words; the page still answers.
+async fn the_health_section_shows_the_figures_from_cloudwatch(engine: Engine) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    use scim_core::metrics::cloudwatch::CloudWatchFigures;
+    // Both engines' tests share moto's CloudWatch: each its own namespace and tenant.
+    let namespace = format!("ScimSetup/{}/{engine:?}", std::process::id());
+    let acme = format!("acme-{}", format!("{engine:?}").to_lowercase());
+    let acme = acme.as_str();
+    let cw = cloudwatch(&scim_tests::endpoint(Engine::Moto));
+    let f = Function::start_with(
+        engine,
+        HttpConfig::default(),
+        Some(Arc::new(CloudWatchFigures::new(cw.clone(), &namespace))),
+    )
+    .await;
+    let cookie = f.session(acme).await;
+
+    // Nothing recorded yet: zeros, no ratio, no warning; no word of the figures being elsewhere only.
+    let page = f.invoke(&Ev::get("/setup").cookie(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        !page.text.contains("does not record request figures here"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("from your provider's monitoring"));
+    assert_eq!(health_value(&page.text, "requests"), "0");
+    assert_eq!(health_value(&page.text, "failures"), "0");
+    assert_eq!(health_value(&page.text, "ratio"), "–");
+    assert_eq!(
+        health_value(&page.text, "last-request"),
+        "none in the last hour"
+    );
+    assert!(!page.text.contains("id=\"ratio-warning\""));
+
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
+    let datum = |name: &str, tenant: &str, kind: Option<&str>, v: f64| {
+        let mut dims = vec![Dimension::builder().name("tenant").value(tenant).build()];
+        if let Some(k) = kind {
+            dims.push(Dimension::builder().name("kind").value(k).build());
+        }
+        MetricDatum::builder()
+            .metric_name(name)
+            .set_dimensions(Some(dims))
+            .value(v)
+            .unit(StandardUnit::Count)
+            .timestamp(now)
+            .build()
+    };
+    let data = vec![
+        datum("Requests", acme, None, 5.0),
+        datum("Failures", acme, None, 3.0),
+        datum("ServerErrors", acme, None, 1.0),
+        datum("FailuresByKind", acme, Some("409 uniqueness"), 2.0),
+        datum("FailuresByKind", acme, Some("500"), 1.0),
+        datum("Requests", "globex", None, 40.0),
+        datum("Failures", "globex", None, 1.0),
+    ];
+    cw.put_metric_data()
+        .namespace(&namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("PutMetricData");
+
+    let page = f.invoke(&Ev::get("/setup").cookie(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(health_value(&page.text, "requests"), "5", "{}", page.text);
+    assert_eq!(health_value(&page.text, "failures"), "3");
+    assert_eq!(health_value(&page.text, "ratio"), "60.0 %");
+    let last = health_value(&page.text, "last-request");
+    assert!(
+        last.starts_with("20") && last.ends_with('Z'),
+        "the minute of the last request, not {last:?}"
+    );
+    assert!(
+        page.text.contains("id=\"ratio-warning\"")
+            && page
+                .text
+                .contains("More than 40 % of Entra's requests failed in the last hour"),
+        "{}",
+        page.text
+    );
+    let kinds = &page.text[page.text.find("id=\"kinds\"").expect("failures by kind")..];
+    for row in [
+        "<td>409 uniqueness</td><td>A user or group with that name already exists here.</td><td>2</td>",
+        "<td>500</td><td>The server failed; Entra retries these.</td><td>1</td>",
+    ] {
+        assert!(kinds.contains(row), "{row} in {kinds}");
+    }
+
+    // CloudWatch out of reach: the page answers, says so, and shows no figure.
+    let gone = Function::start_with(
+        engine,
+        HttpConfig::default(),
+        Some(Arc::new(CloudWatchFigures::new(
+            cloudwatch("http://127.0.0.1:9"),
+            &namespace,
+        ))),
+    )
+    .await;
+    let cookie = gone.session(acme).await;
+    let page = gone.invoke(&Ev::get("/setup").cookie(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text
+            .contains("could not be read from your provider's monitoring just now"),
+        "{}",
+        page.text
+    );
+    for id in ["requests", "failures", "ratio", "last-request"] {
+        assert_eq!(health_value(&page.text, id), "–", "#{id}");
+    }
+    assert!(!page.text.contains("id=\"ratio-warning\""));
+}
+
+scim_tests::both_engines!(
     a_link_opens_the_page_and_its_forms_need_the_token,
     guessing_is_counted_per_caller_address,
     the_page_names_the_custom_domain,
+    the_health_section_shows_the_figures_from_cloudwatch,
 );

@@ -14,28 +14,8 @@ use scim_core::store::{ClientStore, LinkKind, LinkStore, SetupLink};
 use scim_tests::{Engine, TestServer};
 use serde_json::{json, Value};
 
-macro_rules! setup_tests {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(scim_tests::Engine::Dynoxide).await).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(scim_tests::Engine::Moto).await).await
-                }
-            )*
-        }
-    };
-}
-
-setup_tests!(
+scim_tests::both_engines!(
+    |engine| super::server(engine).await;
     links_open_as_their_kind_says_and_refuse_the_rest,
     link_requests_are_checked,
     forms_need_the_session_and_its_token,

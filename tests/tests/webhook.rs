@@ -10,29 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-macro_rules! webhook_tests {
-    ($($name:ident),* $(,)?) => {
-        mod dynoxide {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let s = scim_tests::TestServer::start_events(scim_tests::Engine::Dynoxide).await;
-                    super::$name(s).await
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(scim_tests::TestServer::start_events(scim_tests::Engine::Moto).await).await
-                }
-            )*
-        }
-    };
-}
-
-webhook_tests!(
+scim_tests::both_engines!(
+    |engine| scim_tests::TestServer::start_events(engine).await;
     a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked,
     redirects_are_failures_and_never_followed,
     the_signature_covers_the_event_id_and_type,

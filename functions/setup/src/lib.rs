@@ -4,8 +4,10 @@
 //! the caller's address (`requestContext.http.sourceIp`), which [`app`] hands to the router as the peer
 //! whose failed link openings are counted (without it every caller would share one count).
 //!
-//! The cookie is `Secure` (API Gateway serves HTTPS only) and the health figures are in CloudWatch, not
-//! in this process (`Serving::Lambda`).
+//! The cookie is `Secure` (API Gateway serves HTTPS only) and the health figures are not in this process
+//! (`Serving::Lambda`): `main.rs` attaches the core's CloudWatch reader to the manager
+//! (`Manager::with_figures`, as the manage function does for its status route), and the page shows what
+//! it reads.
 
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;

@@ -72,8 +72,9 @@ pub enum Serving {
     /// the request came over TLS, and the health figures are the process's own request metrics.
     Local,
     /// A Lambda function behind API Gateway: always TLS, so the cookie is always `Secure`; the SCIM
-    /// requests are served by other functions, so this process has no figures of them (they are in
-    /// CloudWatch) and the page says so.
+    /// requests are served by other functions, so this process has no figures of them: the page shows
+    /// those the manager's reader gives (`Manager::with_figures`: CloudWatch, as the `setup` function's
+    /// `main` attaches it), and without one says they are in the provider's monitoring.
     Lambda,
 }
 
@@ -530,8 +531,12 @@ async fn view(
     })
 }
 
+/// The health section: the users and groups provisioned (the store's counters) and the request figures of
+/// the last hour, read as the management API's status route reads them (`Manager::request_figures`): the
+/// process's own metrics (`scim-local`), or the reader attached to the manager (the `setup` function on
+/// AWS: CloudWatch, `metrics::cloudwatch`). On Lambda without a reader this process holds none of the
+/// tenant's SCIM requests, so the page says the figures are elsewhere.
 async fn health(st: &SetupState, tenant: &str) -> page::Health {
-    let summary = st.app.metrics.summary(tenant);
     let count = |rt: &'static crate::schema::ResourceType| {
         let svc = st.app.service.clone();
         let tenant = tenant.to_string();
@@ -554,11 +559,19 @@ async fn health(st: &SetupState, tenant: &str) -> page::Health {
     };
     let users = count(crate::schema::user_resource_type()).await;
     let groups = count(crate::schema::group_resource_type()).await;
-    // On Lambda this process serves the page only: its metrics hold none of the tenant's SCIM requests.
-    let recording = st.serving == Serving::Local && st.app.metrics.enabled();
-    let summary = summary.filter(|_| recording);
+    let (figures, summary) = if st.serving == Serving::Lambda && st.manager.figures.is_none() {
+        (page::Figures::NotHere, None)
+    } else {
+        let elsewhere = st.manager.figures.is_some();
+        match st.manager.request_figures(tenant, &st.app.metrics).await {
+            (false, _) => (page::Figures::NotHere, None),
+            // The reader failed (logged by `request_figures`).
+            (true, None) if elsewhere => (page::Figures::Unreadable, None),
+            (true, summary) => (page::Figures::Shown { elsewhere }, summary),
+        }
+    };
     page::Health {
-        recording,
+        figures,
         last_request: summary.as_ref().and_then(|s| {
             s.minutes
                 .iter()

@@ -9,6 +9,10 @@
 //!
 //! Sizes count as DynamoDB does: UTF-8 bytes of attribute names and values; numbers and timestamps are
 //! counted at their largest.
+//!
+//! Who checks: [`resource`] once per resource write, by the service (`Service::check_size`, before its
+//! DynamoDB call; the store's `create` and `replace` do not repeat it); [`id`] and [`index_key`] by the
+//! store's reads and member writes.
 
 use super::{keys, StoreError};
 use crate::model;

@@ -228,6 +228,10 @@ pub trait ResourceStore: Send + Sync {
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError>;
     /// Insert a new resource and its uniqueness guard, and count it, in one transaction.
+    ///
+    /// DynamoDB's size limits ([`limits::resource`]) are the caller's to check, before it reads anything
+    /// (`Service::check_size`: every resource write passes it once); a size DynamoDB refuses anyway is
+    /// still [`StoreError::TooLarge`], never a server fault.
     async fn create(
         &self,
         tenant: &str,
@@ -235,7 +239,7 @@ pub trait ResourceStore: Send + Sync {
         res: &StoredResource,
     ) -> Result<(), StoreError>;
     /// Replace `old` by `new` if `old.version` is still current (else `VersionConflict`); moves the
-    /// uniqueness guard when the unique attribute changes.
+    /// uniqueness guard when the unique attribute changes. Sizes: as [`Self::create`].
     async fn replace(
         &self,
         tenant: &str,

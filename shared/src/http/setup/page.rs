@@ -161,8 +161,19 @@ pub struct ClientRow {
     pub secrets: Vec<SecretRow>,
 }
 
+/// Where the health section's request figures stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figures {
+    /// Shown: the process's own metrics, or (`elsewhere`) read from the provider's monitoring.
+    Shown { elsewhere: bool },
+    /// Not kept where this page can read them (metrics off, or a Lambda function with no reader).
+    NotHere,
+    /// Kept elsewhere, but could not be read just now.
+    Unreadable,
+}
+
 pub struct Health {
-    pub recording: bool,
+    pub figures: Figures,
     pub last_request: Option<String>,
     pub users: Option<usize>,
     pub groups: Option<usize>,
@@ -431,18 +442,26 @@ pub fn setup(v: &View) -> Markup {
 
 fn health(h: &Health) -> Markup {
     let c = &h.last_hour;
-    let ratio = c.failure_ratio();
+    let shown = matches!(h.figures, Figures::Shown { .. });
+    let ratio = c.failure_ratio().filter(|_| shown);
     html! {
         section aria-labelledby="health-title" id="health" {
             h2 id="health-title" { "6. Health" }
-            @if !h.recording {
-                p.muted { "This server does not record request figures here; your provider sees them in its monitoring." }
+            @match h.figures {
+                Figures::NotHere => p.muted id="figures-note" { "This server does not record request figures here; your provider sees them in its monitoring." },
+                Figures::Unreadable => p.warn id="figures-note" role="status" { "The request figures could not be read from your provider's monitoring just now; reload the page to try again." },
+                Figures::Shown { elsewhere: true } => p.muted id="figures-note" { "Request figures come from your provider's monitoring; the last minute or two may not be counted yet." },
+                Figures::Shown { elsewhere: false } => {},
             }
             div.cards {
-                div.card id="last-request" { div.muted { "Last provisioning request" } div.v { (h.last_request.clone().unwrap_or_else(|| "none in the last hour".into())) } }
+                @if shown {
+                    div.card id="last-request" { div.muted { "Last provisioning request" } div.v { (h.last_request.clone().unwrap_or_else(|| "none in the last hour".into())) } }
+                } @else {
+                    div.card id="last-request" { div.muted { "Last provisioning request" } div.v { "–" } }
+                }
                 div.card id="users" { div.muted { "Users provisioned" } div.v { (h.users.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
                 div.card id="groups" { div.muted { "Groups provisioned" } div.v { (h.groups.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
-                @if h.recording {
+                @if shown {
                     div.card id="requests" { div.muted { "Requests, last hour" } div.v { (c.requests) } }
                     div.card id="failures" { div.muted { "Failed, last hour" } div class={ "v " (if c.failures > 0 { "fail" } else { "" }) } { (c.failures) } }
                 } @else {

@@ -39,7 +39,6 @@ impl ResourceStore for DynamoStore {
         rt: &'static ResourceType,
         res: &StoredResource,
     ) -> Result<(), StoreError> {
-        limits::resource(tenant, rt, &res.id, &res.attrs, &res.groups)?;
         let mut items = vec![put(
             &self.table,
             to_item(tenant, rt, res)?,
@@ -75,7 +74,6 @@ impl ResourceStore for DynamoStore {
         old: &StoredResource,
         new: &StoredResource,
     ) -> Result<(), StoreError> {
-        limits::resource(tenant, rt, &new.id, &new.attrs, &new.groups)?;
         let (old_key, new_key) = (
             model::unique_key(rt, &old.attrs),
             model::unique_key(rt, &new.attrs),
