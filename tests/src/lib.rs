@@ -769,3 +769,50 @@ pub fn webhook_signature_ok(secret: &str, header: &str, id: &str, kind: &str, bo
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
     aws_lc_rs::hmac::verify(&key, format!("{t}\n{id}\n{kind}\n{body}").as_bytes(), &v2).is_ok()
 }
+
+/// A CloudWatch client of moto's server at `endpoint` (dummy credentials), for tests that put the metric
+/// data the SCIM functions' metric lines become and read it back through `metrics::cloudwatch`.
+pub fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+    let conf = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .build();
+    aws_sdk_cloudwatch::Client::from_conf(conf)
+}
+
+/// Put `data` into `namespace` now, each `(metric, tenant, kind, count)` with a `tenant` dimension and,
+/// when given, a `kind` one: the shape of the functions' per-tenant metrics.
+pub async fn put_figures(
+    cw: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    data: &[(&str, &str, Option<&str>, f64)],
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
+    let data = data
+        .iter()
+        .map(|(name, tenant, kind, v)| {
+            let mut dims = vec![Dimension::builder().name("tenant").value(*tenant).build()];
+            if let Some(k) = kind {
+                dims.push(Dimension::builder().name("kind").value(*k).build());
+            }
+            MetricDatum::builder()
+                .metric_name(*name)
+                .set_dimensions(Some(dims))
+                .value(*v)
+                .unit(StandardUnit::Count)
+                .timestamp(now)
+                .build()
+        })
+        .collect();
+    cw.put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("PutMetricData");
+}

@@ -403,30 +403,17 @@ async fn connection_details_name_the_custom_domain(engine: Engine) {
 }
 
 /// A CloudWatch client of moto (CloudWatch is moto's whichever engine holds the table).
-fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
-    let conf = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(conf)
-}
-
 /// On AWS the function serves no SCIM request, so the status route's figures are the SCIM functions'
 /// metrics read back from CloudWatch (`metrics::cloudwatch`, as `main` sets it up): put into moto's
 /// CloudWatch as the functions' metric lines become, read through the route — the tenant's own figures,
 /// not another's. A CloudWatch that cannot be reached leaves the figures out; the route still answers.
 async fn status_reads_the_request_figures_from_cloudwatch(engine: Engine) {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
     use scim_core::metrics::cloudwatch::CloudWatchFigures;
     // Both engines' tests share moto's CloudWatch: each its own namespace and tenant.
     let namespace = format!("ScimManage/{}/{engine:?}", std::process::id());
     let acme = format!("acme-{}", format!("{engine:?}").to_lowercase());
     let acme = acme.as_str();
-    let cw = cloudwatch(&scim_tests::endpoint(Engine::Moto));
+    let cw = scim_tests::cloudwatch(&scim_tests::endpoint(Engine::Moto));
     let store = fresh_store(engine).await;
     let state = AppState::new(
         Service::new(Arc::new(store), Limits::default()),
@@ -451,35 +438,20 @@ async fn status_reads_the_request_figures_from_cloudwatch(engine: Engine) {
     assert_eq!(b["metricsEnabled"], true, "{b}");
     assert_eq!(b["summary"]["last_hour"]["requests"], 0, "{b}");
 
-    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
-    let datum = |name: &str, tenant: &str, kind: Option<&str>, v: f64| {
-        let mut dims = vec![Dimension::builder().name("tenant").value(tenant).build()];
-        if let Some(k) = kind {
-            dims.push(Dimension::builder().name("kind").value(k).build());
-        }
-        MetricDatum::builder()
-            .metric_name(name)
-            .set_dimensions(Some(dims))
-            .value(v)
-            .unit(StandardUnit::Count)
-            .timestamp(now)
-            .build()
-    };
-    let data = vec![
-        datum("Requests", acme, None, 5.0),
-        datum("Failures", acme, None, 2.0),
-        datum("ServerErrors", acme, None, 1.0),
-        datum("FailuresByKind", acme, Some("409 uniqueness"), 1.0),
-        datum("FailuresByKind", acme, Some("500"), 1.0),
-        datum("Requests", "globex", None, 40.0),
-        datum("Failures", "globex", None, 40.0),
-    ];
-    cw.put_metric_data()
-        .namespace(&namespace)
-        .set_metric_data(Some(data))
-        .send()
-        .await
-        .expect("PutMetricData");
+    scim_tests::put_figures(
+        &cw,
+        &namespace,
+        &[
+            ("Requests", acme, None, 5.0),
+            ("Failures", acme, None, 2.0),
+            ("ServerErrors", acme, None, 1.0),
+            ("FailuresByKind", acme, Some("409 uniqueness"), 1.0),
+            ("FailuresByKind", acme, Some("500"), 1.0),
+            ("Requests", "globex", None, 40.0),
+            ("Failures", "globex", None, 40.0),
+        ],
+    )
+    .await;
     let (s, b) = f
         .as_vendor("GET", &format!("/manage/v1/tenants/{acme}/status"), None)
         .await;
@@ -516,7 +488,7 @@ async fn status_reads_the_request_figures_from_cloudwatch(engine: Engine) {
 
     // CloudWatch out of reach: no figures, and still an answer.
     let gone = Arc::new(CloudWatchFigures::new(
-        cloudwatch("http://127.0.0.1:9"),
+        scim_tests::cloudwatch("http://127.0.0.1:9"),
         &namespace,
     ));
     let manager = scim_manage::manager(&state)

@@ -401,18 +401,6 @@ async fn the_page_names_the_custom_domain(engine: Engine) {
 }
 
 /// A CloudWatch client of moto (CloudWatch is moto's whichever engine holds the table).
-fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
-    let conf = aws_sdk_cloudwatch::Config::builder()
-        .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .build();
-    aws_sdk_cloudwatch::Client::from_conf(conf)
-}
-
 /// The text of the health section's element `id` (a card's value, or the element itself when it holds
 /// the value), tags stripped.
 fn health_value(page: &str, id: &str) -> String {
@@ -439,13 +427,12 @@ fn health_value(page: &str, id: &str) -> String {
 /// what they mean, and the warning when the failure ratio passes Entra's 40 % quarantine threshold. A
 /// CloudWatch that cannot be reached leaves the figures out, in words; the page still answers.
 async fn the_health_section_shows_the_figures_from_cloudwatch(engine: Engine) {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
     use scim_core::metrics::cloudwatch::CloudWatchFigures;
     // Both engines' tests share moto's CloudWatch: each its own namespace and tenant.
     let namespace = format!("ScimSetup/{}/{engine:?}", std::process::id());
     let acme = format!("acme-{}", format!("{engine:?}").to_lowercase());
     let acme = acme.as_str();
-    let cw = cloudwatch(&scim_tests::endpoint(Engine::Moto));
+    let cw = scim_tests::cloudwatch(&scim_tests::endpoint(Engine::Moto));
     let f = Function::start_with(
         engine,
         HttpConfig::default(),
@@ -472,35 +459,20 @@ async fn the_health_section_shows_the_figures_from_cloudwatch(engine: Engine) {
     );
     assert!(!page.text.contains("id=\"ratio-warning\""));
 
-    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
-    let datum = |name: &str, tenant: &str, kind: Option<&str>, v: f64| {
-        let mut dims = vec![Dimension::builder().name("tenant").value(tenant).build()];
-        if let Some(k) = kind {
-            dims.push(Dimension::builder().name("kind").value(k).build());
-        }
-        MetricDatum::builder()
-            .metric_name(name)
-            .set_dimensions(Some(dims))
-            .value(v)
-            .unit(StandardUnit::Count)
-            .timestamp(now)
-            .build()
-    };
-    let data = vec![
-        datum("Requests", acme, None, 5.0),
-        datum("Failures", acme, None, 3.0),
-        datum("ServerErrors", acme, None, 1.0),
-        datum("FailuresByKind", acme, Some("409 uniqueness"), 2.0),
-        datum("FailuresByKind", acme, Some("500"), 1.0),
-        datum("Requests", "globex", None, 40.0),
-        datum("Failures", "globex", None, 1.0),
-    ];
-    cw.put_metric_data()
-        .namespace(&namespace)
-        .set_metric_data(Some(data))
-        .send()
-        .await
-        .expect("PutMetricData");
+    scim_tests::put_figures(
+        &cw,
+        &namespace,
+        &[
+            ("Requests", acme, None, 5.0),
+            ("Failures", acme, None, 3.0),
+            ("ServerErrors", acme, None, 1.0),
+            ("FailuresByKind", acme, Some("409 uniqueness"), 2.0),
+            ("FailuresByKind", acme, Some("500"), 1.0),
+            ("Requests", "globex", None, 40.0),
+            ("Failures", "globex", None, 1.0),
+        ],
+    )
+    .await;
 
     let page = f.invoke(&Ev::get("/setup").cookie(&cookie)).await;
     assert_eq!(page.status, 200, "{}", page.text);
@@ -533,7 +505,7 @@ async fn the_health_section_shows_the_figures_from_cloudwatch(engine: Engine) {
         engine,
         HttpConfig::default(),
         Some(Arc::new(CloudWatchFigures::new(
-            cloudwatch("http://127.0.0.1:9"),
+            scim_tests::cloudwatch("http://127.0.0.1:9"),
             &namespace,
         ))),
     )
