@@ -87,7 +87,7 @@ impl EventLogStore for DynamoStore {
         let r = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_key(Some(key(&events_head_pk(tenant), GUARD_SK)))
             .consistent_read(true)
             .send()
@@ -107,7 +107,7 @@ impl EventLogStore for DynamoStore {
         let mut items = Vec::with_capacity(events.len() * 2 + 1);
         let new_head = head + events.len() as u64;
         let up = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_key(Some(key(&events_head_pk(tenant), GUARD_SK)))
             .update_expression("SET #n = :new")
             .condition_expression("attribute_not_exists(#pk) OR #n = :old")
@@ -129,7 +129,7 @@ impl EventLogStore for DynamoStore {
             guard.insert(TTL_ATTR.to_string(), AV::N(ttl.clone()));
             for item in [ev, guard] {
                 let put = Put::builder()
-                    .table_name(&self.table)
+                    .table_name(&self.events_table)
                     .set_item(Some(item))
                     .condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", PK)
@@ -192,7 +192,7 @@ impl EventLogStore for DynamoStore {
         let r = self
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .key_condition_expression(format!("#pk = :pk AND #sk {op} :after"))
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
@@ -265,7 +265,7 @@ impl DeliveryStore for DynamoStore {
         let ttl = self
             .client
             .describe_time_to_live()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .send()
             .await;
         let on = ttl
@@ -285,7 +285,7 @@ impl DeliveryStore for DynamoStore {
             if let Err(e) = self
                 .client
                 .update_time_to_live()
-                .table_name(&self.table)
+                .table_name(&self.events_table)
                 .time_to_live_specification(spec)
                 .send()
                 .await
@@ -320,7 +320,7 @@ impl DeliveryStore for DynamoStore {
         let cp = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_key(Some(key(STREAM_CHECKPOINTS_PK, shard)))
             .consistent_read(true)
             .send()
@@ -348,7 +348,7 @@ impl DeliveryStore for DynamoStore {
         item.insert("closed".into(), AV::Bool(closed));
         self.client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_item(Some(item))
             .send()
             .await
@@ -359,7 +359,7 @@ impl DeliveryStore for DynamoStore {
     async fn close_checkpoint(&self, shard: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_key(Some(key(STREAM_CHECKPOINTS_PK, shard)))
             .update_expression("SET #c = :t")
             .expression_attribute_names("#c", "closed")
@@ -374,7 +374,7 @@ impl DeliveryStore for DynamoStore {
         let r = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_key(Some(key(WEBHOOK_POSITIONS_PK, tenant)))
             .projection_expression(
                 "#a, parkedOrder, parkedId, parkedType, attempts, lastError, parkedAt",
@@ -402,7 +402,7 @@ impl DeliveryStore for DynamoStore {
         let r = self
             .client
             .get_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_key(Some(key(WEBHOOK_POSITIONS_PK, tenant)))
             .projection_expression("parkedEvent")
             .consistent_read(true)
@@ -417,7 +417,7 @@ impl DeliveryStore for DynamoStore {
         item.insert("after".into(), AV::N(after.to_string()));
         self.client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_item(Some(item))
             .send()
             .await
@@ -446,7 +446,7 @@ impl DeliveryStore for DynamoStore {
         );
         self.client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_item(Some(item))
             .send()
             .await
@@ -463,7 +463,7 @@ impl DeliveryStore for DynamoStore {
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.events_table)
             .set_key(Some(key(WEBHOOK_POSITIONS_PK, tenant)))
             .update_expression("SET attempts = :a, lastError = :e")
             .condition_expression("parkedOrder = :o")

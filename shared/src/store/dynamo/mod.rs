@@ -59,15 +59,25 @@ const SEQ: &str = "seq";
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The table of the change events' items (the events log, the consumer's checkpoints, the webhook
+    /// positions): a second table without a stream, so that writing the log makes no stream records.
+    /// `SCIM_EVENTS_TABLE`, else `<table>-events`.
+    events_table: String,
     /// Index-paging checkpoints learned by this process (shared by clones).
     positions: Arc<Positions>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
+        let events_table = std::env::var("SCIM_EVENTS_TABLE")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| format!("{table}-events"));
         DynamoStore {
             client,
-            table: table.into(),
+            table,
+            events_table,
             positions: Arc::default(),
         }
     }
@@ -143,6 +153,11 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The change events' table ([`DynamoStore::new`]).
+    pub fn events_table(&self) -> &str {
+        &self.events_table
     }
 }
 

@@ -29,9 +29,15 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Create the table with its GSIs if it does not exist, and wait until it is active (local and test
-    /// use; in AWS the SAM template owns the table).
+    /// Create the table with its GSIs, and the change events' table (keys only, no stream), if they do not
+    /// exist, and wait until they are active (local and test use; in AWS the SAM template owns the tables).
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        self.create_one(&self.table, true).await?;
+        self.create_one(&self.events_table, false).await
+    }
+
+    /// Create `table` (pk/sk strings, on demand; with the GSIs when `indexes`) if missing; wait till active.
+    async fn create_one(&self, table: &str, indexes: bool) -> Result<(), StoreError> {
         let s = |n: &str| {
             AttributeDefinition::builder()
                 .attribute_name(n)
@@ -62,21 +68,23 @@ impl DynamoStore {
                 .build()
                 .expect("static index definition")
         };
-        let res = self
+        let mut req = self
             .client
             .create_table()
-            .table_name(&self.table)
+            .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(s(PK).expect("static"))
             .attribute_definitions(s(SK).expect("static"))
-            .attribute_definitions(s(GSI1PK).expect("static"))
-            .attribute_definitions(s(GSI2PK).expect("static"))
             .key_schema(hash(PK).expect("static"))
-            .key_schema(range(SK).expect("static"))
-            .global_secondary_indexes(gsi(GSI1, GSI1PK))
-            .global_secondary_indexes(gsi(GSI2, GSI2PK))
-            .send()
-            .await;
+            .key_schema(range(SK).expect("static"));
+        if indexes {
+            req = req
+                .attribute_definitions(s(GSI1PK).expect("static"))
+                .attribute_definitions(s(GSI2PK).expect("static"))
+                .global_secondary_indexes(gsi(GSI1, GSI1PK))
+                .global_secondary_indexes(gsi(GSI2, GSI2PK));
+        }
+        let res = req.send().await;
         match res {
             Ok(_) => {}
             Err(e) if e.code() == Some("ResourceInUseException") => {}
@@ -86,7 +94,7 @@ impl DynamoStore {
             let d = self
                 .client
                 .describe_table()
-                .table_name(&self.table)
+                .table_name(table)
                 .send()
                 .await
                 .map_err(|e| classify("DescribeTable", e))?;
@@ -95,21 +103,20 @@ impl DynamoStore {
                 return Ok(());
             }
             // dynoxide answers CREATING but the table is usable at once; a put/get probe tells.
-            if status == Some(TableStatus::Creating) && self.probe().await {
+            if status == Some(TableStatus::Creating) && self.probe(table).await {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Err(StoreError::Internal(format!(
-            "table {} did not become active",
-            self.table
+            "table {table} did not become active"
         )))
     }
 
-    async fn probe(&self) -> bool {
+    async fn probe(&self, table: &str) -> bool {
         self.client
             .get_item()
-            .table_name(&self.table)
+            .table_name(table)
             .key(PK, AV::S("#probe".into()))
             .key(SK, AV::S("#".into()))
             .send()
