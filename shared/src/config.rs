@@ -112,6 +112,10 @@ impl Limits {
 pub struct StoreConfig {
     /// Table name (`SCIM_TABLE`, default `scim`).
     pub table: String,
+    /// The change events' table: the events log, the stream consumer's checkpoints, the webhook positions
+    /// (`SCIM_EVENTS_TABLE`, default `<table>-events`). A table without a stream, so that logging events
+    /// makes no stream records of its own.
+    pub events_table: String,
     /// Endpoint override (`SCIM_DYNAMODB_ENDPOINT`, else the SDK's own `AWS_ENDPOINT_URL_DYNAMODB` /
     /// `AWS_ENDPOINT_URL`, else AWS). Region and credentials come from the standard AWS chain.
     pub endpoint: Option<String>,
@@ -119,13 +123,23 @@ pub struct StoreConfig {
     pub call_timeout: Duration,
 }
 
+/// The change events' table of `table` when none is named: `<table>-events`.
+pub fn default_events_table(table: &str) -> String {
+    format!("{table}-events")
+}
+
 impl StoreConfig {
     pub fn from_env() -> Self {
+        let table = std::env::var("SCIM_TABLE")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "scim".into());
         StoreConfig {
-            table: std::env::var("SCIM_TABLE")
+            events_table: std::env::var("SCIM_EVENTS_TABLE")
                 .ok()
                 .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "scim".into()),
+                .unwrap_or_else(|| default_events_table(&table)),
+            table,
             endpoint: std::env::var("SCIM_DYNAMODB_ENDPOINT")
                 .ok()
                 .filter(|s| !s.is_empty()),

@@ -31,6 +31,7 @@ ENVIRONMENT (all optional)
   SCIM_METRICS             off: record no metrics (only to measure their cost; default on)
   SCIM_DYNAMODB_ENDPOINT   use this DynamoDB API instead of the embedded engine (e.g. http://127.0.0.1:5000)
   SCIM_TABLE               table name (default scim)
+  SCIM_EVENTS_TABLE        the change events' table (default <SCIM_TABLE>-events; no stream)
   SCIM_EMBEDDED_TRANSPORT  in-process (default) or http: how the server reaches its embedded engine
   SCIM_ENGINE_SYNC         normal (default) or full: the embedded engine's file flushed at each checkpoint of
                            its write-ahead log, or at each commit (survives a power loss; slower writes)
@@ -118,7 +119,8 @@ async fn run() -> Result<(), String> {
     let mut events_store = None;
     let (store, endpoint, engine) = match &store_cfg.endpoint {
         Some(ep) => (
-            DynamoStore::local(ep, store_cfg.table.clone(), store_cfg.call_timeout),
+            DynamoStore::local(ep, store_cfg.table.clone(), store_cfg.call_timeout)
+                .with_events_table(store_cfg.events_table.clone()),
             ep.clone(),
             format!("DynamoDB API at {ep}"),
         ),
@@ -138,11 +140,15 @@ async fn run() -> Result<(), String> {
             // go through the engine's HTTP listener (to compare the two: docs/benchmark.md).
             let (store, transport) = match std::env::var("SCIM_EMBEDDED_TRANSPORT").as_deref() {
                 Ok("http") => (
-                    embedded.http_store(store_cfg.table.clone(), store_cfg.call_timeout),
+                    embedded
+                        .http_store(store_cfg.table.clone(), store_cfg.call_timeout)
+                        .with_events_table(store_cfg.events_table.clone()),
                     "over loopback HTTP",
                 ),
                 Ok("in-process") | Err(_) => (
-                    embedded.store(store_cfg.table.clone(), store_cfg.call_timeout),
+                    embedded
+                        .store(store_cfg.table.clone(), store_cfg.call_timeout)
+                        .with_events_table(store_cfg.events_table.clone()),
                     "in process",
                 ),
                 Ok(other) => {
@@ -152,7 +158,11 @@ async fn run() -> Result<(), String> {
                 }
             };
             embedded.sweep_ttl_every(std::time::Duration::from_secs(3600));
-            events_store = Some(embedded.store(store_cfg.table.clone(), store_cfg.call_timeout));
+            events_store = Some(
+                embedded
+                    .store(store_cfg.table.clone(), store_cfg.call_timeout)
+                    .with_events_table(store_cfg.events_table.clone()),
+            );
             (
                 store,
                 embedded.endpoint,

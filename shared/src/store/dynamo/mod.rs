@@ -61,7 +61,7 @@ pub struct DynamoStore {
     table: String,
     /// The table of the change events' items (the events log, the consumer's checkpoints, the webhook
     /// positions): a second table without a stream, so that writing the log makes no stream records.
-    /// `SCIM_EVENTS_TABLE`, else `<table>-events`.
+    /// `<table>-events` unless [`DynamoStore::with_events_table`] names another (`SCIM_EVENTS_TABLE`).
     events_table: String,
     /// Index-paging checkpoints learned by this process (shared by clones).
     positions: Arc<Positions>,
@@ -70,10 +70,7 @@ pub struct DynamoStore {
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let table = table.into();
-        let events_table = std::env::var("SCIM_EVENTS_TABLE")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| format!("{table}-events"));
+        let events_table = crate::config::default_events_table(&table);
         DynamoStore {
             client,
             table,
@@ -99,6 +96,7 @@ impl DynamoStore {
             b = b.endpoint_url(ep);
         }
         DynamoStore::new(Client::from_conf(b.build()), cfg.table.clone())
+            .with_events_table(cfg.events_table.clone())
     }
 
     /// Client for a local DynamoDB API (dynoxide, moto, DynamoDB Local): fixed region and dummy
@@ -158,6 +156,12 @@ impl DynamoStore {
     /// The change events' table ([`DynamoStore::new`]).
     pub fn events_table(&self) -> &str {
         &self.events_table
+    }
+
+    /// This store with its change events' items in `table` (`StoreConfig::events_table`).
+    pub fn with_events_table(mut self, table: impl Into<String>) -> Self {
+        self.events_table = table.into();
+        self
     }
 }
 
