@@ -178,7 +178,9 @@ impl OffboardStore for DynamoStore {
         // Keys one batch may delete: what the budget's delete requests hold after its Query.
         let room = (budget as usize - 1) * BATCH;
         let mut out = OffboardBatch::default();
-        let plain = |pk: String| Some(pk);
+        // A partition of the main table, or of the change events' table.
+        let plain = |pk: String| Some((self.table.as_str(), pk));
+        let events = |pk: String| Some((self.events_table.as_str(), pk));
         let partition = match phase {
             OffboardPhase::Users => {
                 return self
@@ -190,30 +192,32 @@ impl OffboardStore for DynamoStore {
             OffboardPhase::Webhook => {
                 out.calls += 1;
                 out.deleted += self
-                    .delete_one(key(keys::WEBHOOK_POSITIONS_PK, tenant))
+                    .delete_one(&self.events_table, key(keys::WEBHOOK_POSITIONS_PK, tenant))
                     .await? as u64;
                 out.exhausted = true;
                 return Ok(out);
             }
             OffboardPhase::Counters => plain(keys::counter_pk(tenant)),
             OffboardPhase::OAuth => plain(keys::oauth_pk(tenant)),
-            OffboardPhase::Events => plain(keys::events_pk(tenant)),
-            OffboardPhase::EventIds => plain(keys::event_ids_pk(tenant)),
-            OffboardPhase::EventsHead => plain(keys::events_head_pk(tenant)),
+            OffboardPhase::Events => events(keys::events_pk(tenant)),
+            OffboardPhase::EventIds => events(keys::event_ids_pk(tenant)),
+            OffboardPhase::EventsHead => events(keys::events_head_pk(tenant)),
             OffboardPhase::Audit => plain(keys::audit_pk(tenant)),
             OffboardPhase::Waiting | OffboardPhase::Finish | OffboardPhase::Done => None,
         };
-        let Some(pk) = partition else {
+        let Some((table, pk)) = partition else {
             out.exhausted = true;
             return Ok(out);
         };
-        let (items, more) = self.page(&pk, room.min(PAGE as usize) as i32).await?;
+        let (items, more) = self
+            .page(table, &pk, room.min(PAGE as usize) as i32)
+            .await?;
         out.calls += 1;
         let doomed = Doomed {
             first: Vec::new(),
             then: items.iter().map(key_of).collect(),
         };
-        self.delete_all(doomed, &mut out).await?;
+        self.delete_all(table, doomed, &mut out).await?;
         out.exhausted = !more;
         Ok(out)
     }
@@ -265,12 +269,18 @@ impl OffboardStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// One strongly consistent Query page of `pk` (keys and the attributes the phases read); whether more
-    /// may follow.
-    async fn page(&self, pk: &str, limit: i32) -> Result<(Vec<Item>, bool), StoreError> {
+    /// One strongly consistent Query page of `pk` in `table` (keys and the attributes the phases read);
+    /// whether more may follow.
+    async fn page(
+        &self,
+        table: &str,
+        pk: &str,
+        limit: i32,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
         record_call("Query");
         let r = self
             .partition_query(pk, None)
+            .table_name(table)
             .consistent_read(true)
             .limit(limit.max(1))
             .send()
@@ -290,7 +300,9 @@ impl DynamoStore {
         mut out: OffboardBatch,
     ) -> Result<OffboardBatch, StoreError> {
         let limit = (room / 2).clamp(1, PAGE as usize) as i32;
-        let (items, more) = self.page(&keys::resource_pk(tenant, rt), limit).await?;
+        let (items, more) = self
+            .page(&self.table, &keys::resource_pk(tenant, rt), limit)
+            .await?;
         out.calls += 1;
         let mut doomed = Doomed::default();
         for item in &items {
@@ -299,7 +311,7 @@ impl DynamoStore {
             }
             doomed.then.push(key_of(item));
         }
-        self.delete_all(doomed, &mut out).await?;
+        self.delete_all(&self.table, doomed, &mut out).await?;
         out.exhausted = !more;
         Ok(out)
     }
@@ -314,7 +326,7 @@ impl DynamoStore {
     ) -> Result<OffboardBatch, StoreError> {
         let rt = group_resource_type();
         let (groups, more) = self
-            .page(&keys::resource_pk(tenant, rt), GROUP_PAGE)
+            .page(&self.table, &keys::resource_pk(tenant, rt), GROUP_PAGE)
             .await?;
         out.calls += 1;
         let mut doomed = Doomed::default();
@@ -331,13 +343,13 @@ impl DynamoStore {
                     break 'groups;
                 }
                 let room = ((budget - out.calls - 1) as usize * BATCH).min(PAGE as usize);
-                let (members, more_members) = self.page(&pk, room as i32).await?;
+                let (members, more_members) = self.page(&self.table, &pk, room as i32).await?;
                 out.calls += 1;
                 let batch = Doomed {
                     first: Vec::new(),
                     then: members.iter().map(key_of).collect(),
                 };
-                self.delete_all(batch, &mut out).await?;
+                self.delete_all(&self.table, batch, &mut out).await?;
                 if !more_members {
                     break;
                 }
@@ -347,7 +359,7 @@ impl DynamoStore {
             }
             doomed.then.push(key_of(g));
         }
-        self.delete_all(doomed, &mut out).await?;
+        self.delete_all(&self.table, doomed, &mut out).await?;
         out.exhausted = !more && !cut;
         Ok(out)
     }
@@ -360,7 +372,9 @@ impl DynamoStore {
         mut out: OffboardBatch,
     ) -> Result<OffboardBatch, StoreError> {
         let limit = (room / 2).clamp(1, PAGE as usize) as i32;
-        let (items, more) = self.page(&keys::tenant_tokens_pk(tenant), limit).await?;
+        let (items, more) = self
+            .page(&self.table, &keys::tenant_tokens_pk(tenant), limit)
+            .await?;
         out.calls += 1;
         let mut doomed = Doomed::default();
         for item in &items {
@@ -369,18 +383,18 @@ impl DynamoStore {
             }
             doomed.then.push(key_of(item));
         }
-        self.delete_all(doomed, &mut out).await?;
+        self.delete_all(&self.table, doomed, &mut out).await?;
         out.exhausted = !more;
         Ok(out)
     }
 
-    /// One DeleteItem; whether the item was there.
-    async fn delete_one(&self, k: Item) -> Result<bool, StoreError> {
+    /// One DeleteItem in `table`; whether the item was there.
+    async fn delete_one(&self, table: &str, k: Item) -> Result<bool, StoreError> {
         record_call("DeleteItem");
         let r = self
             .client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(table)
             .set_key(Some(k))
             .return_values(ReturnValue::AllOld)
             .return_consumed_capacity(TOTAL)
@@ -391,18 +405,23 @@ impl DynamoStore {
         Ok(r.attributes.is_some_and(|a| !a.is_empty()))
     }
 
-    async fn delete_all(&self, d: Doomed, out: &mut OffboardBatch) -> Result<(), StoreError> {
+    async fn delete_all(
+        &self,
+        table: &str,
+        d: Doomed,
+        out: &mut OffboardBatch,
+    ) -> Result<(), StoreError> {
         for wave in [d.first, d.then] {
             for chunk in wave.chunks(BATCH) {
-                out.calls += self.delete_batch(chunk.to_vec()).await?;
+                out.calls += self.delete_batch(table, chunk.to_vec()).await?;
                 out.deleted += chunk.len() as u64;
             }
         }
         Ok(())
     }
 
-    /// One BatchWriteItem of at most 25 deletes, its unprocessed keys retried; the calls it took.
-    async fn delete_batch(&self, keys: Vec<Item>) -> Result<u32, StoreError> {
+    /// One BatchWriteItem of at most 25 deletes in `table`, its unprocessed keys retried; the calls it took.
+    async fn delete_batch(&self, table: &str, keys: Vec<Item>) -> Result<u32, StoreError> {
         if keys.is_empty() {
             return Ok(0);
         }
@@ -425,7 +444,7 @@ impl DynamoStore {
             let r = self
                 .client
                 .batch_write_item()
-                .request_items(&self.table, requests.clone())
+                .request_items(table, requests.clone())
                 .return_consumed_capacity(TOTAL)
                 .send()
                 .await
@@ -433,7 +452,7 @@ impl DynamoStore {
             record_write(r.consumed_capacity());
             requests = r
                 .unprocessed_items
-                .and_then(|mut m| m.remove(&self.table))
+                .and_then(|mut m| m.remove(table))
                 .unwrap_or_default();
             if requests.is_empty() {
                 return Ok(calls);
