@@ -363,7 +363,7 @@ async fn reading_the_stream_again_logs_nothing_twice(s: TestServer) {
     let q = s
         .sdk()
         .query()
-        .table_name(s.store.table())
+        .table_name(s.store.events_table())
         .key_condition_expression("pk = :p")
         .expression_attribute_values(
             ":p",
@@ -382,7 +382,7 @@ async fn reading_the_stream_again_logs_nothing_twice(s: TestServer) {
             .collect();
         s.sdk()
             .delete_item()
-            .table_name(s.store.table())
+            .table_name(s.store.events_table())
             .set_key(Some(key))
             .send()
             .await

@@ -158,17 +158,25 @@ async fn put_webhook_position(store: &DynamoStore, tenant: &str) {
 
 type Row = (String, String, BTreeMap<String, String>);
 
-/// Every item of the table, in key order, each attribute as text.
+/// Every item of the table and of the change events' table, in key order, each attribute as text.
 async fn scan(srv: &TestServer) -> Vec<Row> {
     // A long timeout: moto reads a page of a large table slowly (the measurement's 240,000 items).
     let client = scim_tests::sdk_client_with_timeout(srv.engine, Duration::from_secs(300));
-    let table = srv.store.table().to_string();
     let mut out = Vec::new();
+    for table in [srv.store.table(), srv.store.events_table()] {
+        scan_into(&client, table, &mut out).await;
+    }
+    out.sort();
+    out
+}
+
+/// Every item of `table`, appended to `out`.
+async fn scan_into(client: &aws_sdk_dynamodb::Client, table: &str, out: &mut Vec<Row>) {
     let mut start: Option<HashMap<String, AV>> = None;
     loop {
         let r = client
             .scan()
-            .table_name(&table)
+            .table_name(table)
             .consistent_read(true)
             .set_exclusive_start_key(start.take())
             .send()
@@ -192,8 +200,6 @@ async fn scan(srv: &TestServer) -> Vec<Row> {
             _ => break,
         }
     }
-    out.sort();
-    out
 }
 
 /// Whether `row` is an item `tenant` owns.
@@ -709,16 +715,26 @@ async fn measure_offboarding(engine: Engine) {
             out
         })
         .collect();
-    let writes: Vec<HashMap<String, AV>> = writes.into_iter().chain(event_items).collect();
-    let written = writes.len();
-    let chunks: Vec<Vec<HashMap<String, AV>>> = writes.chunks(25).map(|c| c.to_vec()).collect();
+    // The events log's items go to the change events' table, the rest to the table: chunks of one table.
+    let event_items: Vec<HashMap<String, AV>> = event_items.collect();
+    let written = writes.len() + event_items.len();
+    let events_table = srv.store.events_table().to_string();
+    let chunks: Vec<(String, Vec<HashMap<String, AV>>)> = writes
+        .chunks(25)
+        .map(|c| (table.clone(), c.to_vec()))
+        .chain(
+            event_items
+                .chunks(25)
+                .map(|c| (events_table.clone(), c.to_vec())),
+        )
+        .collect();
     let chunks = Arc::new(std::sync::Mutex::new(chunks));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..4 {
-        let (client, table, chunks) = (client.clone(), table.clone(), chunks.clone());
+        let (client, chunks) = (client.clone(), chunks.clone());
         workers.spawn(async move {
             loop {
-                let Some(chunk) = chunks.lock().unwrap().pop() else {
+                let Some((table, chunk)) = chunks.lock().unwrap().pop() else {
                     return;
                 };
                 let mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
@@ -779,7 +795,7 @@ async fn measure_offboarding(engine: Engine) {
     // The head past the bulk's events, as `log_append` would have left it.
     client
         .update_item()
-        .table_name(&table)
+        .table_name(srv.store.events_table())
         .key(keys::PK, AV::S(keys::events_head_pk("big")))
         .key(keys::SK, AV::S(keys::GUARD_SK.into()))
         .update_expression("SET #n = :n")

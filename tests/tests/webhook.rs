@@ -345,7 +345,7 @@ async fn a_refused_tenant_does_not_delay_others_and_its_poison_event_is_parked(s
     let item = s
         .sdk()
         .get_item()
-        .table_name(s.store.table())
+        .table_name(s.store.events_table())
         .key(
             "pk",
             aws_sdk_dynamodb::types::AttributeValue::S("EVENTS#webhook".into()),
@@ -461,7 +461,7 @@ async fn a_parked_event_outlives_the_log_and_a_restart_delivers_it_first(s: Test
         .unwrap();
     s.sdk()
         .delete_item()
-        .table_name(s.store.table())
+        .table_name(s.store.events_table())
         .key("pk", AV::S("T#acme#events".into()))
         .key("sk", AV::S(format!("{order:020}")))
         .send()
