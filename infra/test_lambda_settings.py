@@ -113,12 +113,14 @@ class Resolution(unittest.TestCase):
 
     def test_refs_and_subs_resolve_against_the_stack(self):
         template = ls.load_template()
-        stack = ls.Stack(template, {"Stage": "qa", "MemorySize": "512"}, {"Table": "scim-qa"}, "eu-west-1")
+        stack = ls.Stack(template, {"Stage": "qa", "MemorySize": "512"},
+                         {"Table": "scim-qa", "EventsTable": "scim-qa-events"}, "eu-west-1")
         users = next(f for f in ls.functions(template) if f.binary == "users")
         s = ls.settings(users, stack)
         self.assertEqual(s["FunctionName"], "scim-qa-users")
         self.assertEqual(s["MemorySize"], 512)
         self.assertEqual(s["Environment"]["SCIM_TABLE"], "scim-qa")
+        self.assertEqual(s["Environment"]["SCIM_EVENTS_TABLE"], "scim-qa-events")
         # A parameter the stack does not list takes the template's default.
         self.assertEqual(s["Environment"]["SCIM_TOKEN_SSM_PARAMETER"], "/scim/token")
         self.assertEqual(stack.resolve({"Fn::Sub": "arn:${AWS::Partition}:x:${AWS::Region}:${!Literal}"}),
@@ -132,7 +134,7 @@ class Resolution(unittest.TestCase):
         """The custom domain: SCIM_PUBLIC_URL is the domain's base URL in every function when DomainName
         is set, and absent (not empty) when it is not."""
         template = ls.load_template()
-        resources = {"Table": "scim-qa"}
+        resources = {"Table": "scim-qa", "EventsTable": "scim-qa-events"}
         plain = ls.Stack(template, {"Stage": "qa"}, resources, "eu-west-1")
         domain = ls.Stack(template, {"Stage": "qa", "DomainName": "scim.vendor.example",
                                      "CertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"},
