@@ -233,6 +233,45 @@ impl EventLogStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Turn on the TTL (on `ttl`) of `table` unless it is on; a failure is logged, not returned (retention
+    /// then relies on the readers' own filters; nothing is lost).
+    async fn ensure_ttl(&self, table: &str) -> Result<(), StoreError> {
+        let ttl = self
+            .client
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await;
+        let on = ttl
+            .as_ref()
+            .ok()
+            .and_then(|r| r.time_to_live_description())
+            .and_then(|d| d.time_to_live_status());
+        if !matches!(
+            on,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            let spec = TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTR)
+                .build()
+                .map_err(build_err)?;
+            if let Err(e) = self
+                .client
+                .update_time_to_live()
+                .table_name(table)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+            {
+                tracing::warn!(error = %e, table, "could not enable the TTL");
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl DeliveryStore for DynamoStore {
     async fn enable_stream(&self) -> Result<(), StoreError> {
@@ -262,37 +301,11 @@ impl DeliveryStore for DynamoStore {
                 .map_err(|e| sdk_err("UpdateTable", e))?;
             tracing::info!(table = %self.table, "enabled the table's stream for change events");
         }
-        let ttl = self
-            .client
-            .describe_time_to_live()
-            .table_name(&self.events_table)
-            .send()
-            .await;
-        let on = ttl
-            .as_ref()
-            .ok()
-            .and_then(|r| r.time_to_live_description())
-            .and_then(|d| d.time_to_live_status());
-        if !matches!(
-            on,
-            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        ) {
-            let spec = TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(TTL_ATTR)
-                .build()
-                .map_err(build_err)?;
-            if let Err(e) = self
-                .client
-                .update_time_to_live()
-                .table_name(&self.events_table)
-                .time_to_live_specification(spec)
-                .send()
-                .await
-            {
-                // Retention then relies on the Events API's own filter; nothing is lost.
-                tracing::warn!(error = %e, "could not enable the TTL of the events log");
-            }
+        // The events log's items expire through the TTL of the events table; the table's own items with a
+        // `ttl` (setup links and sessions, audit entries, offboarding records) through the table's, as before
+        // the events log had a table of its own.
+        for table in [&self.events_table, &self.table] {
+            self.ensure_ttl(table).await?;
         }
         Ok(())
     }
