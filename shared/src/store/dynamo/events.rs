@@ -1,7 +1,9 @@
 //! The change events' items: [`EventLogStore`] (the events log: its head, append transactions, range
 //! Queries) and [`DeliveryStore`] (the table's stream and TTL, the stream consumer's checkpoints, the
 //! webhook deliverer's positions) for [`DynamoStore`], and the DynamoDB Streams client that reaches the
-//! same engine ([`DynamoStore::streams_client`]). Keys from `store/keys.rs`; the rules on top of these
+//! same engine ([`DynamoStore::streams_client`]). The items live in the events table (`events_table`, no
+//! stream: logging events makes no stream records of its own); only the stream's calls (DescribeTable,
+//! UpdateTable) name the main table. Keys from `store/keys.rs`; the rules on top of these
 //! calls are `crate::events`'s. Only the log's Query is counted with `record_call` (the calls outside a
 //! request — the consumer's, the deliverer's, the append's — are not a request's).
 //!

@@ -1,4 +1,5 @@
-//! The DynamoDB store: one table, conditional writes and transactions, GSIs for `userName` /
+//! The DynamoDB store: one table (and the change events' table beside it, without a stream: the events log,
+//! the stream consumer's checkpoints, the webhook positions), conditional writes and transactions, GSIs for `userName` /
 //! `displayName` and `externalId`, sharded counters for `totalResults`. See `docs/store.md` for every
 //! access pattern and its calls.
 //!
@@ -18,7 +19,7 @@
 //! | `clients` | OAuth clients, their secrets, WIF trusts: `ClientStore` | `table` |
 //! | `links` | setup links and their page sessions: `LinkStore` | `table` |
 //! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
-//! | `events` | the change events' items: `EventLogStore` (the events log), `DeliveryStore` (the table's stream, the consumer's checkpoints, the webhook positions); the Streams client | — |
+//! | `events` | the change events' items: `EventLogStore` (the events log), `DeliveryStore` (the table's stream, the consumer's checkpoints, the webhook positions), all in the events table; the Streams client | — |
 //! | `offboard` | offboarding: a tenant's items deleted in bounded batches, its record and receipt: `OffboardStore` | `table` |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 

@@ -2,7 +2,9 @@
 //! consistent Query page of one partition, then BatchWriteItem deletes of 25 keys, unprocessed keys
 //! retried with bounded backoff), and the offboarding record `OFFBOARDED` / `<tenant>#<started>`.
 //! Nothing here remembers a position: a batch always reads the first page of what is left, so a run cut
-//! short anywhere resumes from the table alone. Imports the parent module and `table`.
+//! short anywhere resumes from the table alone. The events log's partitions and the webhook position are
+//! deleted in the events table (`events_table`), everything else in the table. Imports the parent module
+//! and `table`.
 
 use super::table::{classify, failed, record_read, record_write, TxError, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
