@@ -183,6 +183,30 @@ pub struct TestServer {
     client: reqwest::Client,
 }
 
+/// An HTML page as a browser gets it: status, headers and text (the setup and operator pages' tests, over
+/// HTTP or through a Lambda event).
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Page {
+    /// A header's value, or "" when absent or not text.
+    pub fn header(&self, n: &str) -> &str {
+        self.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    /// The value of the field `name` (`name="<name>" value="…"`), as maud writes it.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let at = self.text.find(&format!("name=\"{name}\" value=\""))?;
+        let rest = &self.text[at + name.len() + 15..];
+        Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+    }
+}
+
 /// One HTTP answer.
 #[derive(Debug)]
 pub struct Resp {

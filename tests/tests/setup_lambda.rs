@@ -22,7 +22,7 @@ use scim_core::oauth::assertion::{Jwks, JwksSettings};
 use scim_core::oauth::signing::KeyRing;
 use scim_core::oauth::{OAuth, OAuthSettings};
 use scim_core::service::Service;
-use scim_tests::{fresh_store, Engine};
+use scim_tests::{fresh_store, Engine, Page};
 use serde_json::json;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -132,26 +132,6 @@ impl<'a> Ev<'a> {
     }
 }
 
-struct Answer {
-    status: u16,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn header(&self, n: &str) -> &str {
-        self.headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    fn field(&self, name: &str) -> Option<String> {
-        let at = self.text.find(&format!("name=\"{name}\" value=\""))?;
-        let rest = &self.text[at + name.len() + 15..];
-        Some(rest[..rest.find('"')?].replace("&amp;", "&"))
-    }
-}
-
 struct Function {
     router: Router,
     manager: Manager,
@@ -193,14 +173,14 @@ impl Function {
         }
     }
 
-    async fn invoke(&self, ev: &Ev<'_>) -> Answer {
+    async fn invoke(&self, ev: &Ev<'_>) -> Page {
         let req = scim_core::http::lambda::request_from_str(&ev.event())
             .expect("an API Gateway v2 event");
         let resp = self.router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Answer {
+        Page {
             status,
             headers,
             text: String::from_utf8_lossy(&bytes).to_string(),

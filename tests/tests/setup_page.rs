@@ -5,13 +5,12 @@
 //! at the token endpoint as Entra uses it, rotated and retired; WIF saved against a loopback JWKS; the
 //! connection check; the audit trail with the link as the actor. Then the page in headless Chromium.
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use scim_core::oauth::assertion::testing::TestKey;
 use scim_core::oauth::assertion::JwksSettings;
 use scim_core::oauth::OAuthSettings;
 use scim_core::store::{ClientStore, LinkKind, LinkStore, SetupLink};
-use scim_tests::{Engine, TestServer};
+use scim_tests::{Engine, Page, TestServer};
 use serde_json::{json, Value};
 
 scim_tests::both_engines!(
@@ -37,33 +36,12 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-}
-
 async fn page(r: reqwest::RequestBuilder) -> Page {
     let r = r.send().await.unwrap();
     Page {
         status: r.status().as_u16(),
         headers: r.headers().clone(),
         text: r.text().await.unwrap(),
-    }
-}
-
-impl Page {
-    fn header(&self, n: &str) -> &str {
-        self.headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    /// The value of the field `name` (`name="<name>" value="…"`), as maud writes it.
-    fn field(&self, name: &str) -> Option<String> {
-        let at = self.text.find(&format!("name=\"{name}\" value=\""))?;
-        let rest = &self.text[at + name.len() + 15..];
-        Some(rest[..rest.find('"')?].replace("&amp;", "&"))
     }
 }
 
@@ -498,23 +476,8 @@ async fn the_page_connects_entra_and_audits_with_the_link_as_actor(srv: TestServ
     .await;
     assert_eq!(retired.status, 200, "{}", retired.text);
     assert!(retired.text.contains("is retired"), "{}", retired.text);
-    let status_with = |s: String| {
-        let (c, e) = (client.clone(), token_endpoint.clone());
-        async move {
-            http()
-                .post(e)
-                .basic_auth(c, Some(s))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("grant_type=client_credentials&scope=scim")
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(status_with(secret.clone()).await, 401);
-    assert_eq!(status_with(second.clone()).await, 200);
+    assert_eq!(token_status(&srv, "acme", &client, &secret).await, 401);
+    assert_eq!(token_status(&srv, "acme", &client, &second).await, 200);
 
     // WIF against a loopback JWKS: checked on save (a URL without RSA keys is refused, nothing saved).
     let jwks = scim_tests::jwks::JwksServer::start(vec![TestKey::generate("k1")]).await;
@@ -599,8 +562,18 @@ async fn the_page_connects_entra_and_audits_with_the_link_as_actor(srv: TestServ
 
 /// Entra's token request with a client's secret (basic authentication, as Entra sends it) → its status.
 async fn token_status(srv: &TestServer, tenant: &str, client: &str, secret: &str) -> u16 {
+    token_status_at(
+        &format!("{}/{tenant}/oauth2/token", srv.origin()),
+        client,
+        secret,
+    )
+    .await
+}
+
+/// [`token_status`] at a token endpoint given whole (as the page shows it).
+async fn token_status_at(endpoint: &str, client: &str, secret: &str) -> u16 {
     http()
-        .post(format!("{}/{tenant}/oauth2/token", srv.origin()))
+        .post(endpoint)
         .basic_auth(client, Some(secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials&scope=scim")

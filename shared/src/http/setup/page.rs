@@ -178,7 +178,7 @@ pub struct Health {
     pub users: Option<usize>,
     pub groups: Option<usize>,
     pub last_hour: Counts,
-    /// Status, scimType, count: since the server started.
+    /// Status, scimType, count: the failures of the last hour, by kind.
     pub kinds: Vec<(u16, Option<String>, u64)>,
 }
 
