@@ -92,7 +92,9 @@ async fn state(single_token: bool) -> Result<AppState, String> {
         _ => None,
     };
     let store = match &engine {
-        Some((engine, _)) => engine.store(store_cfg.table.clone(), store_cfg.call_timeout),
+        Some((engine, _)) => engine
+            .store(store_cfg.table.clone(), store_cfg.call_timeout)
+            .with_events_table(store_cfg.events_table.clone()),
         None => DynamoStore::from_sdk_config(&sdk, &store_cfg),
     };
     if let Err(e) = store.warm_up().await {

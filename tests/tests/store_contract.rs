@@ -337,3 +337,239 @@ async fn embedded_engine_in_process_and_over_http_agree() {
     }
     assert_eq!(inproc.list(T, rt(), q(None, 1, 10)).await.unwrap().total, 2);
 }
+
+scim_tests::both_engines!(
+    in (events_move_dynoxide, events_move_moto), |engine| engine;
+    the_change_events_move_out_of_the_table_once_and_nothing_is_lost,
+    two_moves_at_once_and_an_append_keep_one_order,
+);
+
+/// A store of a table made before the events table existed: the change events' items in the table itself,
+/// a log of `n` events for `tenant`, a checkpoint and a webhook position. Returns the store that sees the
+/// table with a new, empty events table beside it (as a stack or data directory updated to this version).
+async fn table_from_before_the_events_table(
+    engine: scim_tests::Engine,
+    tenant: &str,
+    n: u64,
+) -> DynamoStore {
+    use scim_core::store::{Appended, DeliveryStore, EventLogStore};
+    let base = scim_tests::fresh_store(engine).await;
+    let old = base.clone().with_events_table(base.table());
+    let ttl = now() + 86_400;
+    let ids: Vec<String> = (1..=n).map(|i| format!("ev-{i}")).collect();
+    let events: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                json!({"id": id, "type": "user.created"}).to_string(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = events
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        old.log_append(tenant, 0, &refs, ttl).await.unwrap(),
+        Appended::Written
+    );
+    // An expired event id of an earlier append (its TTL passed; not copied).
+    assert_eq!(
+        old.log_append(tenant, n, &[("ev-old", "{\"id\":\"ev-old\"}")], now() - 5)
+            .await
+            .unwrap(),
+        Appended::Written
+    );
+    old.save_checkpoint("shard-1", "000123", false)
+        .await
+        .unwrap();
+    old.save_webhook_position(tenant, 2).await.unwrap();
+    let moved = base.with_events_table(format!("{}-v2", old.table()));
+    moved.create_table_if_missing().await.unwrap();
+    moved
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The keys of the change events' items in `table`.
+async fn events_keys(engine: scim_tests::Engine, table: &str) -> Vec<(String, String)> {
+    let client = scim_tests::sdk_client(engine);
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let r = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap();
+        for i in r.items() {
+            let pk = i["pk"].as_s().unwrap().clone();
+            if scim_core::store::keys::is_events_key(&pk) || pk == "EVENTS#moved" {
+                out.push((pk, i["sk"].as_s().unwrap().clone()));
+            }
+        }
+        match r.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn log_ids(s: &DynamoStore, tenant: &str) -> Vec<(u64, String)> {
+    use scim_core::store::EventLogStore;
+    let r = s.log_range(tenant, 0, false, 100, None).await.unwrap();
+    r.items
+        .into_iter()
+        .map(|i| (i.order.unwrap(), i.id))
+        .collect()
+}
+
+async fn the_change_events_move_out_of_the_table_once_and_nothing_is_lost(
+    engine: scim_tests::Engine,
+) {
+    use scim_core::store::{DeliveryStore, EventLogStore};
+    let s = table_from_before_the_events_table(engine, "acme", 3).await;
+    let old_keys = events_keys(engine, s.table()).await;
+    // 4 events and their ids, the head, the checkpoint, the webhook position.
+    assert_eq!(old_keys.len(), 11, "{old_keys:?}");
+    let want: Vec<(u64, String)> = (1..=4)
+        .map(|i| {
+            (
+                i,
+                if i == 4 {
+                    "ev-old".into()
+                } else {
+                    format!("ev-{i}")
+                },
+            )
+        })
+        .collect();
+    // Before the move every call reads where the items are: the table.
+    assert_eq!(s.log_head("acme").await.unwrap(), 4);
+    assert_eq!(log_ids(&s, "acme").await, want);
+    assert!(events_keys(engine, s.events_table()).await.is_empty());
+
+    let m = s.move_events().await.unwrap();
+    // Everything but the expired event (its item and its id item).
+    assert_eq!(m.copied, 9, "{m:?}");
+    assert_eq!(m.cleaned, 0);
+    let new_keys = events_keys(engine, s.events_table()).await;
+    assert_eq!(
+        new_keys.len(),
+        10,
+        "the 9 items and EVENTS#moved: {new_keys:?}"
+    );
+    // The same answers, now from the events table; the old items stay for an hour.
+    assert_eq!(s.log_head("acme").await.unwrap(), 4);
+    assert_eq!(log_ids(&s, "acme").await, want[..3].to_vec());
+    assert_eq!(
+        s.checkpoint("shard-1").await.unwrap().seq.as_deref(),
+        Some("000123")
+    );
+    assert_eq!(s.webhook_position("acme").await.unwrap().after, 2);
+    assert_eq!(events_keys(engine, s.table()).await, old_keys);
+
+    // The log goes on from its head, in the events table only.
+    let ttl = now() + 86_400;
+    s.log_append("acme", 4, &[("ev-5", "{\"id\":\"ev-5\"}")], ttl)
+        .await
+        .unwrap();
+    // A new process (nothing remembered) finds the move recorded.
+    let fresh = DynamoStore::clone(&s).with_events_table(s.events_table().to_string());
+    assert_eq!(fresh.log_head("acme").await.unwrap(), 5);
+    assert_eq!(
+        log_ids(&fresh, "acme").await.last(),
+        Some(&(5, "ev-5".to_string()))
+    );
+    assert_eq!(
+        events_keys(engine, s.table()).await,
+        old_keys,
+        "nothing new in the table"
+    );
+
+    // Again within the hour: nothing to do.
+    assert_eq!(s.move_events().await.unwrap(), Default::default());
+    // An hour later: the old items are deleted from the table, once.
+    let later = now() + scim_core::store::dynamo::CLEAN_AFTER_SECS + 1;
+    let c = s.move_events_at(later).await.unwrap();
+    assert_eq!(c.cleaned, 11, "{c:?}");
+    assert!(events_keys(engine, s.table()).await.is_empty());
+    assert_eq!(s.move_events_at(later).await.unwrap(), Default::default());
+    assert_eq!(s.log_head("acme").await.unwrap(), 5);
+    assert_eq!(log_ids(&s, "acme").await.len(), 4);
+}
+
+async fn two_moves_at_once_and_an_append_keep_one_order(engine: scim_tests::Engine) {
+    use scim_core::store::{Appended, EventLogStore, OffboardPhase, OffboardStore};
+    let s = table_from_before_the_events_table(engine, "acme", 30).await;
+    let a = s.clone().with_events_table(s.events_table().to_string());
+    let b = s.clone().with_events_table(s.events_table().to_string());
+    let (ra, rb) = tokio::join!(a.move_events(), b.move_events());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    // Each copied everything, or found the other's record and did nothing.
+    assert!(
+        [ra.copied, rb.copied].iter().all(|c| [0, 63].contains(c)) && ra.copied + rb.copied >= 63,
+        "{ra:?} {rb:?}"
+    );
+    // One mover appends while the other copies again (a move cut short and repeated): the head never
+    // goes back, and the log keeps one gap-free order.
+    let ttl = now() + 86_400;
+    // As if a move had been cut short before its record: a third process copies everything again.
+    scim_tests::sdk_client(engine)
+        .delete_item()
+        .table_name(s.events_table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("EVENTS#moved".into()),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("#".into()))
+        .send()
+        .await
+        .unwrap();
+    let c = s.clone().with_events_table(s.events_table().to_string());
+    let (appended, again) = tokio::join!(
+        a.log_append("acme", 31, &[("ev-32", "{\"id\":\"ev-32\"}")], ttl),
+        c.move_events()
+    );
+    assert_eq!(appended.unwrap(), Appended::Written);
+    assert_eq!(again.unwrap().copied, 63);
+    assert_eq!(b.log_head("acme").await.unwrap(), 32);
+    let orders: Vec<u64> = log_ids(&b, "acme")
+        .await
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect();
+    assert_eq!(orders, (1..=32).filter(|o| *o != 31).collect::<Vec<_>>());
+
+    // Offboarding before the old items are cleaned removes the tenant's change events in both tables.
+    for phase in [
+        OffboardPhase::Events,
+        OffboardPhase::EventIds,
+        OffboardPhase::EventsHead,
+        OffboardPhase::Webhook,
+    ] {
+        for _ in 0..100 {
+            if s.offboard_batch("acme", phase, 50).await.unwrap().exhausted {
+                break;
+            }
+        }
+    }
+    let left = |keys: Vec<(String, String)>| {
+        keys.into_iter()
+            .filter(|(pk, sk)| pk.contains("acme") || sk == "acme")
+            .collect::<Vec<_>>()
+    };
+    assert!(left(events_keys(engine, s.table()).await).is_empty());
+    assert!(left(events_keys(engine, s.events_table()).await).is_empty());
+}

@@ -55,6 +55,12 @@ impl Publisher {
             .load()
             .await;
         let store = DynamoStore::from_sdk_config(&sdk, &scim_core::config::StoreConfig::from_env());
+        // A stack from before the events table keeps the change events' items in the table: moved (once,
+        // by whichever instance comes first) before this instance appends (docs/events.md).
+        store
+            .move_events()
+            .await
+            .map_err(|e| format!("moving the change events into the events table failed: {e:?}"))?;
         let bus = std::env::var("SCIM_EVENT_BUS").map_err(|_| {
             "SCIM_EVENT_BUS is not set (the EventBridge bus of the change events)".to_string()
         })?;

@@ -18,7 +18,13 @@
 //! | setup page session | `T#<tenant>#links` | `S#<SHA-256 of the session id>` | — (`link`, `expires`, `ttl`) |
 //! | stream checkpoint (no tenant's) | `EVENTS#shards` | shard id | — (`seq`, `closed`) |
 //! | webhook position | `EVENTS#webhook` | `<tenant>` | — (the deliverer's position and any parked event) |
+//! | the events items' move (events table only) | `EVENTS#moved` | `#` | — (`at`, `copied`, `cleaned`) |
 //! | offboarding record / deletion receipt (not the tenant's: it outlives it) | `OFFBOARDED` | `<tenant>#<started>` | — (`actor`, `phase`, `pass`, `dirty`, `deleted`, `finished`, `ttl`) |
+//!
+//! The rows from "event" to "webhook position" ([`is_events_key`]) live in the change events' table, a
+//! second table without a stream, beside the main table (`SCIM_EVENTS_TABLE`); every other row in the main
+//! table. Deployments from before that table had them in the main table: `store/dynamo/events_move.rs`
+//! copies them over once.
 //!
 //! The webhook position is the one item a tenant owns whose partition key does not start with the
 //! tenant (the deliverer lists every tenant's position in one Query): removing a tenant removes
@@ -156,6 +162,23 @@ pub const STREAM_CHECKPOINTS_PK: &str = "EVENTS#shards";
 /// The webhook deliverer's positions, one item per tenant (sort key: the tenant id).
 pub const WEBHOOK_POSITIONS_PK: &str = "EVENTS#webhook";
 
+/// The events table's record of the move of the change events' items out of the table (sort key
+/// [`GUARD_SK`]; `at`: when the copy finished, `copied`, and `cleaned` once the old items are gone). Lives
+/// in the events table only.
+pub const EVENTS_MOVED_PK: &str = "EVENTS#moved";
+
+/// Whether an item with partition key `pk` belongs to the change events (the events log, its ids and
+/// head, the consumer's checkpoints, the webhook positions): the items kept in the events table.
+pub fn is_events_key(pk: &str) -> bool {
+    if pk == STREAM_CHECKPOINTS_PK || pk == WEBHOOK_POSITIONS_PK {
+        return true;
+    }
+    let Some((tenant, rest)) = pk.strip_prefix("T#").and_then(|r| r.split_once('#')) else {
+        return false;
+    };
+    !tenant.is_empty() && matches!(rest, "events" | "events#ids" | "events#head")
+}
+
 /// Offboarding records and deletion receipts, one item per deletion (sort key: [`offboard_sk`]).
 pub const OFFBOARD_PK: &str = "OFFBOARDED";
 
@@ -189,6 +212,34 @@ pub fn domain_key(pk: &str) -> Option<DomainKey<'_>> {
 mod tests {
     use super::*;
     use crate::schema::{group_resource_type, user_resource_type};
+
+    #[test]
+    fn the_change_events_keys_are_told_apart_from_every_other_key() {
+        let u = user_resource_type();
+        for pk in [
+            events_pk("acme"),
+            event_ids_pk("acme"),
+            events_head_pk("a-b"),
+            STREAM_CHECKPOINTS_PK.to_string(),
+            WEBHOOK_POSITIONS_PK.to_string(),
+        ] {
+            assert!(is_events_key(&pk), "{pk}");
+        }
+        for pk in [
+            resource_pk("events", u),
+            members_pk("acme", "events"),
+            counter_pk("acme"),
+            audit_pk("acme"),
+            oauth_pk("events"),
+            TENANTS_PK.to_string(),
+            OFFBOARD_PK.to_string(),
+            EVENTS_MOVED_PK.to_string(),
+            "T##events".to_string(),
+            "T#acme#events#other".to_string(),
+        ] {
+            assert!(!is_events_key(&pk), "{pk}");
+        }
+    }
 
     #[test]
     fn domain_key_reads_back_the_keys_written() {

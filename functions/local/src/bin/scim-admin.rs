@@ -65,12 +65,15 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
         return Ok(DynamoStore::from_env(&cfg).await);
     }
     if let Some(ep) = &cfg.endpoint {
-        return Ok(DynamoStore::local(ep, cfg.table.clone(), cfg.call_timeout));
+        return Ok(DynamoStore::local(ep, cfg.table.clone(), cfg.call_timeout)
+            .with_events_table(cfg.events_table.clone()));
     }
     let dir = local_engine::data_dir();
     // A running server: through its engine's listener, signing with the key it keeps in the data directory.
     if let Ok(engine) = RunningEngine::find(&dir) {
-        let s = engine.store(cfg.table.clone(), cfg.call_timeout);
+        let s = engine
+            .store(cfg.table.clone(), cfg.call_timeout)
+            .with_events_table(cfg.events_table.clone());
         match s.warm_up().await {
             Ok(()) => return Ok(s),
             // Nobody listens there any more: the server is stopped, open the database directly.
@@ -86,7 +89,9 @@ async fn store(aws: bool) -> Result<DynamoStore, String> {
     scim_local::engine::private_dir::prepare(&dir)?;
     let embedded =
         scim_local::engine::start_embedded_dynamodb(Some(&dir.join("dynamodb.sqlite"))).await?;
-    let s = embedded.store(cfg.table.clone(), cfg.call_timeout);
+    let s = embedded
+        .store(cfg.table.clone(), cfg.call_timeout)
+        .with_events_table(cfg.events_table.clone());
     s.create_table_if_missing()
         .await
         .map_err(|e| format!("create table: {e:?}"))?;

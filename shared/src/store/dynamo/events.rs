@@ -2,8 +2,9 @@
 //! Queries) and [`DeliveryStore`] (the table's stream and TTL, the stream consumer's checkpoints, the
 //! webhook deliverer's positions) for [`DynamoStore`], and the DynamoDB Streams client that reaches the
 //! same engine ([`DynamoStore::streams_client`]). The items live in the events table (`events_table`, no
-//! stream: logging events makes no stream records of its own); only the stream's calls (DescribeTable,
-//! UpdateTable) name the main table. Keys from `store/keys.rs`; the rules on top of these
+//! stream: logging events makes no stream records of its own), or in the main table until they are moved
+//! there (`events_home`, `events_move.rs`); the stream's calls (DescribeTable, UpdateTable) name the main
+//! table. Keys from `store/keys.rs`; the rules on top of these
 //! calls are `crate::events`'s. Only the log's Query is counted with `record_call` (the calls outside a
 //! request — the consumer's, the deliverer's, the append's — are not a request's).
 //!
@@ -86,10 +87,11 @@ impl DynamoStore {
 #[async_trait]
 impl EventLogStore for DynamoStore {
     async fn log_head(&self, tenant: &str) -> Result<u64, StoreError> {
+        let home = self.events_home().await?;
         let r = self
             .client
             .get_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_key(Some(key(&events_head_pk(tenant), GUARD_SK)))
             .consistent_read(true)
             .send()
@@ -105,11 +107,12 @@ impl EventLogStore for DynamoStore {
         events: &[(&str, &str)],
         ttl: u64,
     ) -> Result<Appended, StoreError> {
+        let home = self.events_home().await?;
         let ttl = ttl.to_string();
         let mut items = Vec::with_capacity(events.len() * 2 + 1);
         let new_head = head + events.len() as u64;
         let up = Update::builder()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_key(Some(key(&events_head_pk(tenant), GUARD_SK)))
             .update_expression("SET #n = :new")
             .condition_expression("attribute_not_exists(#pk) OR #n = :old")
@@ -131,7 +134,7 @@ impl EventLogStore for DynamoStore {
             guard.insert(TTL_ATTR.to_string(), AV::N(ttl.clone()));
             for item in [ev, guard] {
                 let put = Put::builder()
-                    .table_name(&self.events_table)
+                    .table_name(home)
                     .set_item(Some(item))
                     .condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", PK)
@@ -188,13 +191,14 @@ impl EventLogStore for DynamoStore {
         limit: usize,
         resume: Option<LogResume>,
     ) -> Result<LogItems, StoreError> {
+        let home = self.events_home().await?;
         let op = if inclusive { ">=" } else { ">" };
         let log_pk = events_pk(tenant);
         record_call("Query");
         let r = self
             .client
             .query()
-            .table_name(&self.events_table)
+            .table_name(home)
             .key_condition_expression(format!("#pk = :pk AND #sk {op} :after"))
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
@@ -332,10 +336,11 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn checkpoint(&self, shard: &str) -> Result<Checkpoint, StoreError> {
+        let home = self.events_home().await?;
         let cp = self
             .client
             .get_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_key(Some(key(STREAM_CHECKPOINTS_PK, shard)))
             .consistent_read(true)
             .send()
@@ -358,12 +363,13 @@ impl DeliveryStore for DynamoStore {
         seq: &str,
         closed: bool,
     ) -> Result<(), StoreError> {
+        let home = self.events_home().await?;
         let mut item = key(STREAM_CHECKPOINTS_PK, shard);
         item.insert("seq".into(), AV::S(seq.into()));
         item.insert("closed".into(), AV::Bool(closed));
         self.client
             .put_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_item(Some(item))
             .send()
             .await
@@ -372,9 +378,10 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn close_checkpoint(&self, shard: &str) -> Result<(), StoreError> {
+        let home = self.events_home().await?;
         self.client
             .update_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_key(Some(key(STREAM_CHECKPOINTS_PK, shard)))
             .update_expression("SET #c = :t")
             .expression_attribute_names("#c", "closed")
@@ -386,10 +393,11 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn webhook_position(&self, tenant: &str) -> Result<WebhookPosition, StoreError> {
+        let home = self.events_home().await?;
         let r = self
             .client
             .get_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_key(Some(key(WEBHOOK_POSITIONS_PK, tenant)))
             .projection_expression(
                 "#a, parkedOrder, parkedId, parkedType, attempts, lastError, parkedAt",
@@ -414,10 +422,11 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn parked_event_json(&self, tenant: &str) -> Result<Option<String>, StoreError> {
+        let home = self.events_home().await?;
         let r = self
             .client
             .get_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_key(Some(key(WEBHOOK_POSITIONS_PK, tenant)))
             .projection_expression("parkedEvent")
             .consistent_read(true)
@@ -428,11 +437,12 @@ impl DeliveryStore for DynamoStore {
     }
 
     async fn save_webhook_position(&self, tenant: &str, after: u64) -> Result<(), StoreError> {
+        let home = self.events_home().await?;
         let mut item = key(WEBHOOK_POSITIONS_PK, tenant);
         item.insert("after".into(), AV::N(after.to_string()));
         self.client
             .put_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_item(Some(item))
             .send()
             .await
@@ -447,6 +457,7 @@ impl DeliveryStore for DynamoStore {
         parked: &ParkedEvent,
         json: &str,
     ) -> Result<(), StoreError> {
+        let home = self.events_home().await?;
         let mut item = key(WEBHOOK_POSITIONS_PK, tenant);
         item.insert("after".into(), AV::N(after.to_string()));
         item.insert("parkedOrder".into(), AV::N(parked.order.to_string()));
@@ -461,7 +472,7 @@ impl DeliveryStore for DynamoStore {
         );
         self.client
             .put_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_item(Some(item))
             .send()
             .await
@@ -476,9 +487,10 @@ impl DeliveryStore for DynamoStore {
         attempts: u32,
         last_error: &str,
     ) -> Result<(), StoreError> {
+        let home = self.events_home().await?;
         self.client
             .update_item()
-            .table_name(&self.events_table)
+            .table_name(home)
             .set_key(Some(key(WEBHOOK_POSITIONS_PK, tenant)))
             .update_expression("SET attempts = :a, lastError = :e")
             .condition_expression("parkedOrder = :o")

@@ -20,16 +20,19 @@
 //! | `links` | setup links and their page sessions: `LinkStore` | `table` |
 //! | `tenants` | the tenant register and audit entries: `TenantStore` (the audit item `table::transact` adds) | `table` |
 //! | `events` | the change events' items: `EventLogStore` (the events log), `DeliveryStore` (the table's stream, the consumer's checkpoints, the webhook positions), all in the events table; the Streams client | — |
+//! | `events_move` | where the change events' items live (the events table, or the table until they are moved) and their one-time move: `move_events` | `table` |
 //! | `offboard` | offboarding: a tenant's items deleted in bounded batches, its record and receipt: `OffboardStore` | `table` |
 //! | [`positions`] | index-paging checkpoints (no DynamoDB calls) | — |
 
 mod clients;
 mod events;
+mod events_move;
 mod links;
 mod listing;
 mod members;
 mod offboard;
 pub mod positions;
+pub use events_move::{EventsMove, CLEAN_AFTER_SECS};
 mod resources;
 mod table;
 mod tenants;
@@ -46,6 +49,7 @@ use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::Client;
 use positions::Positions;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +68,8 @@ pub struct DynamoStore {
     /// positions): a second table without a stream, so that writing the log makes no stream records.
     /// `<table>-events` unless [`DynamoStore::with_events_table`] names another (`SCIM_EVENTS_TABLE`).
     events_table: String,
+    /// Seen: the events table holds the change events' items (`events_move.rs`; shared by clones).
+    events_moved: Arc<AtomicBool>,
     /// Index-paging checkpoints learned by this process (shared by clones).
     positions: Arc<Positions>,
 }
@@ -76,6 +82,7 @@ impl DynamoStore {
             client,
             table,
             events_table,
+            events_moved: Arc::default(),
             positions: Arc::default(),
         }
     }
@@ -162,6 +169,7 @@ impl DynamoStore {
     /// This store with its change events' items in `table` (`StoreConfig::events_table`).
     pub fn with_events_table(mut self, table: impl Into<String>) -> Self {
         self.events_table = table.into();
+        self.events_moved = Arc::default();
         self
     }
 }

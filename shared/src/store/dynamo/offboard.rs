@@ -3,12 +3,12 @@
 //! retried with bounded backoff), and the offboarding record `OFFBOARDED` / `<tenant>#<started>`.
 //! Nothing here remembers a position: a batch always reads the first page of what is left, so a run cut
 //! short anywhere resumes from the table alone. The events log's partitions and the webhook position are
-//! deleted in the events table (`events_table`), everything else in the table. Imports the parent module
+//! deleted in the events table (`events_table`) and then in the table, where deployments from before the
+//! events table kept them (`events_move.rs`); everything else in the table. Imports the parent module
 //! and `table`.
 
 use super::table::{classify, failed, record_read, record_write, TxError, TOTAL};
 use super::{build_err, key, s, DynamoStore, Item};
-use crate::backoff::Backoff;
 use crate::schema::{group_resource_type, user_resource_type, ResourceType};
 use crate::store::keys::{self, GUARD_SK, PK, SK};
 use crate::store::{
@@ -16,18 +16,11 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
-use aws_sdk_dynamodb::types::{
-    Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, WriteRequest,
-};
-use std::time::Duration;
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
 
 /// Items read per Query page.
 pub const PAGE: i32 = 100;
-/// Keys per BatchWriteItem (DynamoDB's limit).
-const BATCH: usize = 25;
-/// Tries of one BatchWriteItem while DynamoDB leaves keys unprocessed (backoff 50 ms doubling, at most
-/// 1.6 s; about 3 s in all) before the batch fails as throttled.
-const BATCH_ATTEMPTS: u32 = 7;
+use super::table::BATCH;
 /// Groups read per page of the groups phase (each may need its own member pages first).
 const GROUP_PAGE: i32 = 25;
 
@@ -192,10 +185,12 @@ impl OffboardStore for DynamoStore {
             OffboardPhase::Groups => return self.groups_batch(tenant, budget, out).await,
             OffboardPhase::Tokens => return self.tokens_batch(tenant, room, out).await,
             OffboardPhase::Webhook => {
-                out.calls += 1;
-                out.deleted += self
-                    .delete_one(&self.events_table, key(keys::WEBHOOK_POSITIONS_PK, tenant))
-                    .await? as u64;
+                for table in self.events_tables() {
+                    out.calls += 1;
+                    out.deleted += self
+                        .delete_one(table, key(keys::WEBHOOK_POSITIONS_PK, tenant))
+                        .await? as u64;
+                }
                 out.exhausted = true;
                 return Ok(out);
             }
@@ -211,16 +206,23 @@ impl OffboardStore for DynamoStore {
             out.exhausted = true;
             return Ok(out);
         };
-        let (items, more) = self
-            .page(table, &pk, room.min(PAGE as usize) as i32)
-            .await?;
+        let limit = room.min(PAGE as usize) as i32;
+        let (mut items, mut more) = self.page(table, &pk, limit).await?;
         out.calls += 1;
+        let mut table = table;
+        if items.is_empty() && !more && table != self.table {
+            // The change events' old home, until they are moved and the old items deleted (events_move.rs).
+            (items, more) = self.page(&self.table, &pk, limit).await?;
+            out.calls += 1;
+            table = &self.table;
+        }
         let doomed = Doomed {
             first: Vec::new(),
             then: items.iter().map(key_of).collect(),
         };
         self.delete_all(table, doomed, &mut out).await?;
-        out.exhausted = !more;
+        // A partition of the events table is done once the next batch finds it empty and the table's too.
+        out.exhausted = !more && table == self.table;
         Ok(out)
     }
 
@@ -271,6 +273,16 @@ impl OffboardStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Where a tenant's change events may be: the events table, and the main table they were moved from
+    /// (its old items are deleted an hour after the move: until then both).
+    fn events_tables(&self) -> Vec<&str> {
+        let mut t = vec![self.events_table.as_str()];
+        if self.table != self.events_table {
+            t.push(&self.table);
+        }
+        t
+    }
+
     /// One strongly consistent Query page of `pk` in `table` (keys and the attributes the phases read);
     /// whether more may follow.
     async fn page(
@@ -420,50 +432,6 @@ impl DynamoStore {
             }
         }
         Ok(())
-    }
-
-    /// One BatchWriteItem of at most 25 deletes in `table`, its unprocessed keys retried; the calls it took.
-    async fn delete_batch(&self, table: &str, keys: Vec<Item>) -> Result<u32, StoreError> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        let mut requests: Vec<WriteRequest> = keys
-            .into_iter()
-            .map(|k| {
-                DeleteRequest::builder()
-                    .set_key(Some(k))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(build_err)
-            })
-            .collect::<Result<_, _>>()?;
-        let mut calls = 0;
-        let backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(1600));
-        for attempt in 0..BATCH_ATTEMPTS {
-            backoff.wait(attempt).await;
-            record_call("BatchWriteItem");
-            calls += 1;
-            let r = self
-                .client
-                .batch_write_item()
-                .request_items(table, requests.clone())
-                .return_consumed_capacity(TOTAL)
-                .send()
-                .await
-                .map_err(|e| classify("BatchWriteItem", e))?;
-            record_write(r.consumed_capacity());
-            requests = r
-                .unprocessed_items
-                .and_then(|mut m| m.remove(table))
-                .unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(calls);
-            }
-        }
-        Err(StoreError::Throttled(format!(
-            "BatchWriteItem: {} deletes still unprocessed after {BATCH_ATTEMPTS} tries",
-            requests.len()
-        )))
     }
 }
 

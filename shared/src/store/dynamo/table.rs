@@ -3,6 +3,7 @@
 //! recording of the capacity each call consumed. Imports only the parent module and the store's contract.
 
 use super::{build_err, DynamoStore, Item};
+use crate::backoff::Backoff;
 use crate::store::keys::{GSI1, GSI1PK, GSI2, GSI2PK, PK, SK};
 use crate::store::{limits, record_call, record_capacity, StoreError};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -10,9 +11,9 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ConsumedCapacity, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnConsumedCapacity, ScalarAttributeType,
-    TableStatus, TransactWriteItem,
+    AttributeDefinition, BillingMode, ConsumedCapacity, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnConsumedCapacity,
+    ScalarAttributeType, TableStatus, TransactWriteItem, WriteRequest,
 };
 use std::time::Duration;
 
@@ -29,15 +30,9 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Create the table with its GSIs, and the change events' table (keys only, no stream), if they do not
-    /// exist, and wait until they are active (local and test use; in AWS the SAM template owns the tables).
-    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
-        self.create_one(&self.table, true).await?;
-        self.create_one(&self.events_table, false).await
-    }
-
     /// Create `table` (pk/sk strings, on demand; with the GSIs when `indexes`) if missing; wait till active.
-    async fn create_one(&self, table: &str, indexes: bool) -> Result<(), StoreError> {
+    /// Whether this call created it.
+    pub(super) async fn create_one(&self, table: &str, indexes: bool) -> Result<bool, StoreError> {
         let s = |n: &str| {
             AttributeDefinition::builder()
                 .attribute_name(n)
@@ -84,12 +79,11 @@ impl DynamoStore {
                 .global_secondary_indexes(gsi(GSI1, GSI1PK))
                 .global_secondary_indexes(gsi(GSI2, GSI2PK));
         }
-        let res = req.send().await;
-        match res {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("ResourceInUseException") => {}
+        let created = match req.send().await {
+            Ok(_) => true,
+            Err(e) if e.code() == Some("ResourceInUseException") => false,
             Err(e) => return Err(classify("CreateTable", e)),
-        }
+        };
         for _ in 0..120 {
             let d = self
                 .client
@@ -100,11 +94,11 @@ impl DynamoStore {
                 .map_err(|e| classify("DescribeTable", e))?;
             let status = d.table().and_then(|t| t.table_status().cloned());
             if status == Some(TableStatus::Active) {
-                return Ok(());
+                return Ok(created);
             }
             // dynoxide answers CREATING but the table is usable at once; a put/get probe tells.
             if status == Some(TableStatus::Creating) && self.probe(table).await {
-                return Ok(());
+                return Ok(created);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -235,6 +229,72 @@ impl DynamoStore {
 }
 
 /// The attribute a credential's last use is written to (Unix seconds).
+/// Requests per BatchWriteItem (DynamoDB's limit).
+pub(super) const BATCH: usize = 25;
+/// Tries of one BatchWriteItem while DynamoDB leaves requests unprocessed (backoff 50 ms doubling, at most
+/// 1.6 s; about 3 s in all) before the batch fails as throttled.
+const BATCH_ATTEMPTS: u32 = 7;
+
+impl DynamoStore {
+    /// One BatchWriteItem of at most [`BATCH`] requests in `table`, its unprocessed requests retried (bounded:
+    /// [`BATCH_ATTEMPTS`]); the calls it took.
+    pub(super) async fn batch_write(
+        &self,
+        table: &str,
+        mut requests: Vec<WriteRequest>,
+    ) -> Result<u32, StoreError> {
+        if requests.is_empty() {
+            return Ok(0);
+        }
+        let mut calls = 0;
+        let backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(1600));
+        for attempt in 0..BATCH_ATTEMPTS {
+            backoff.wait(attempt).await;
+            record_call("BatchWriteItem");
+            calls += 1;
+            let r = self
+                .client
+                .batch_write_item()
+                .request_items(table, requests.clone())
+                .return_consumed_capacity(TOTAL)
+                .send()
+                .await
+                .map_err(|e| classify("BatchWriteItem", e))?;
+            record_write(r.consumed_capacity());
+            requests = r
+                .unprocessed_items
+                .and_then(|mut m| m.remove(table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(calls);
+            }
+        }
+        Err(StoreError::Throttled(format!(
+            "BatchWriteItem: {} requests still unprocessed after {BATCH_ATTEMPTS} tries",
+            requests.len()
+        )))
+    }
+
+    /// [`Self::batch_write`] of deletes (at most [`BATCH`] keys) in `table`; the calls it took.
+    pub(super) async fn delete_batch(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+    ) -> Result<u32, StoreError> {
+        let requests: Vec<WriteRequest> = keys
+            .into_iter()
+            .map(|k| {
+                DeleteRequest::builder()
+                    .set_key(Some(k))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(build_err)
+            })
+            .collect::<Result<_, _>>()?;
+        self.batch_write(table, requests).await
+    }
+}
+
 pub(super) const LAST_USED: &str = "last_used";
 
 pub(super) enum TxError {
