@@ -150,6 +150,30 @@ pub fn sdk_client_with_timeout(engine: Engine, timeout: Duration) -> aws_sdk_dyn
     aws_sdk_dynamodb::Client::from_conf(conf.build())
 }
 
+/// Every item of `table`, by a strongly consistent Scan, page after page.
+pub async fn scan_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let r = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("scan");
+        out.extend(r.items.unwrap_or_default());
+        match r.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}
+
 /// A fresh table on `engine`, created with the production table-creation code.
 pub async fn fresh_store(engine: Engine) -> DynamoStore {
     static N: AtomicU32 = AtomicU32::new(0);

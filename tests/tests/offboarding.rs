@@ -172,33 +172,18 @@ async fn scan(srv: &TestServer) -> Vec<Row> {
 
 /// Every item of `table`, appended to `out`.
 async fn scan_into(client: &aws_sdk_dynamodb::Client, table: &str, out: &mut Vec<Row>) {
-    let mut start: Option<HashMap<String, AV>> = None;
-    loop {
-        let r = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .unwrap();
-        for item in r.items.unwrap_or_default() {
-            let text = |k: &str| {
-                item.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            let attrs = item
-                .iter()
-                .map(|(k, v)| (k.clone(), format!("{v:?}")))
-                .collect();
-            out.push((text(keys::PK), text(keys::SK), attrs));
-        }
-        match r.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => break,
-        }
+    for item in scim_tests::scan_table(client, table).await {
+        let text = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let attrs = item
+            .iter()
+            .map(|(k, v)| (k.clone(), format!("{v:?}")))
+            .collect();
+        out.push((text(keys::PK), text(keys::SK), attrs));
     }
 }
 

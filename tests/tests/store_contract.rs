@@ -400,28 +400,15 @@ fn now() -> u64 {
 /// The keys of the change events' items in `table`.
 async fn events_keys(engine: scim_tests::Engine, table: &str) -> Vec<(String, String)> {
     let client = scim_tests::sdk_client(engine);
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let r = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .unwrap();
-        for i in r.items() {
+    let mut out: Vec<(String, String)> = scim_tests::scan_table(&client, table)
+        .await
+        .into_iter()
+        .filter_map(|i| {
             let pk = i["pk"].as_s().unwrap().clone();
-            if scim_core::store::keys::is_events_key(&pk) || pk == "EVENTS#moved" {
-                out.push((pk, i["sk"].as_s().unwrap().clone()));
-            }
-        }
-        match r.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => break,
-        }
-    }
+            (scim_core::store::keys::is_events_key(&pk) || pk == "EVENTS#moved")
+                .then(|| (pk, i["sk"].as_s().unwrap().clone()))
+        })
+        .collect();
     out.sort();
     out
 }

@@ -158,24 +158,10 @@ impl DynamoStore {
 
     /// Put the `EVENTS#moved` item unless there is one (the first mover's stays).
     async fn mark_moved(&self, copied: u64, now: u64) -> Result<(), StoreError> {
-        record_call("PutItem");
         let mut item = key(EVENTS_MOVED_PK, GUARD_SK);
         item.insert("at".into(), AV::N(now.to_string()));
         item.insert("copied".into(), AV::N(copied.to_string()));
-        match self
-            .client
-            .put_item()
-            .table_name(&self.events_table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {}
-            Err(e) => return Err(classify("PutItem", e)),
-        }
+        self.put_if_absent(item).await?;
         self.events_moved.store(true, Ordering::Release);
         Ok(())
     }
