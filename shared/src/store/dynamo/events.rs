@@ -10,7 +10,7 @@
 //!
 //! Imports the parent module, the store's contract (`crate::store`, `crate::store::events`) and its keys.
 
-use super::{build_err, key, DynamoStore, Item};
+use super::{build_err, key, num, DynamoStore, Item};
 use crate::store::events::{
     Appended, Checkpoint, DeliveryStore, EventLogStore, LogItem, LogItems, LogResume, ParkedEvent,
     WebhookPosition,
@@ -33,12 +33,6 @@ const TTL_ATTR: &str = "ttl";
 
 fn order_sk(order: u64) -> String {
     format!("{order:020}")
-}
-
-fn num(item: &Item, name: &str) -> Option<u64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
 }
 
 fn text(item: &Item, name: &str) -> Option<String> {

@@ -23,7 +23,7 @@
 //! Imports the parent module, `table` (batch writes, table creation), the store's contract and its keys.
 
 use super::table::{classify, BATCH};
-use super::{build_err, key, DynamoStore, Item};
+use super::{build_err, key, num, DynamoStore, Item};
 use crate::store::keys::{
     is_events_key, EVENTS_MOVED_PK, GUARD_SK, PK, SK, STREAM_CHECKPOINTS_PK, WEBHOOK_POSITIONS_PK,
 };
@@ -50,12 +50,6 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
-}
-
-fn num(item: &Item, name: &str) -> Option<u64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
 }
 
 /// The log's items and ids: written once, never changed (so a copy may overwrite its equal).

@@ -242,6 +242,13 @@ pub fn local_config(endpoint: &str, call_timeout: Duration) -> aws_sdk_dynamodb:
         )
 }
 
+/// A number attribute of `item` as u64 (None when absent or not a u64).
+fn num(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
 fn key(pk: &str, sk: &str) -> Item {
     let mut k = Item::new();
     k.insert(PK.into(), s(pk));
