@@ -9,10 +9,11 @@
 
 use super::extract::{header_str, PathParam, ScimBody};
 use super::respond::{
-    body_len, empty_response, page_cost, representation, resource_response, scim_json, too_large,
-    wants_members,
+    empty_response, list_body, representation, resource_response, scim_text, to_raw, too_large,
+    wants_members, ListBody, PagePricer,
 };
 use super::state::{AppState, RequestCtx};
+use crate::config::lambda_body_len;
 use crate::error::{ScimError, ScimResult};
 use crate::model::{Projection, StoredResource};
 use crate::query::{self, ListParams};
@@ -24,7 +25,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::{Extension, Router};
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 /// `<endpoint>`, `<endpoint>/.search` and `<endpoint>/{id}` of one resource type.
 pub(super) fn routes(rt: &'static ResourceType) -> Router<AppState> {
@@ -121,7 +123,8 @@ const LIST_ENVELOPE_BYTES: usize = 4096;
 struct Page {
     room: usize,
     used: usize,
-    resources: Vec<Value>,
+    /// Each resource's text, serialised once ([`PagePricer`]).
+    resources: Vec<Box<RawValue>>,
     /// The last rendered resource's id (the next cursor continues after it).
     last: Option<String>,
 }
@@ -148,21 +151,28 @@ impl Page {
         }
     }
 
-    /// Render `items` (a store page priced with [`page_cost`]) in order while they fit; false when one did
-    /// not (its members made it larger than priced: the page ends before it).
+    /// Render `items` (a store page priced with `pricer`) in order while they fit; false when one did
+    /// not (its members made it larger than priced: the page ends before it). A resource without members
+    /// is taken as priced, not rendered again.
     async fn render(
         &mut self,
         st: &AppState,
         ctx: &RequestCtx,
         rt: &'static ResourceType,
         items: &[StoredResource],
+        pricer: &PagePricer<'_>,
         projection: &Projection,
     ) -> ScimResult<bool> {
         for r in items {
-            let wanted = wants_members(rt, projection);
-            let members = st.service.members_of(&ctx.tenant, rt, r, wanted).await?;
-            let v = representation(ctx, rt, r, members.as_deref(), projection);
-            let cost = body_len(&v) + 1;
+            let v = match pricer.take(&r.id) {
+                Some(priced) => priced,
+                None => {
+                    let wanted = wants_members(rt, projection);
+                    let members = st.service.members_of(&ctx.tenant, rt, r, wanted).await?;
+                    to_raw(&representation(ctx, rt, r, members.as_deref(), projection))?
+                }
+            };
+            let cost = lambda_body_len(v.get()) + 1;
             if self.used + cost > self.room {
                 return Ok(false);
             }
@@ -198,7 +208,8 @@ async fn list_response(
 ) -> ScimResult<Response> {
     let after = p.cursor.as_ref().and_then(|c| c.as_deref());
     let mut out = Page::new(st.service.limits.max_response_bytes);
-    let cost = page_cost(ctx, rt, &p.projection);
+    let pricer = PagePricer::new(ctx, rt, &p.projection);
+    let cost = |r: &StoredResource| pricer.cost(r);
     let at = PageAt {
         start_index: p.start_index,
         count: p.count,
@@ -209,29 +220,31 @@ async fn list_response(
         .service
         .list(&ctx.tenant, rt, p.filter.as_ref(), at)
         .await?;
-    let rendered_all = out.render(st, ctx, rt, &page.items, &p.projection).await?;
+    let rendered_all = out
+        .render(st, ctx, rt, &page.items, &pricer, &p.projection)
+        .await?;
     out.check_progress(rt, &page, rendered_all)?;
-    let n = out.resources.len();
     let more = page.more || !rendered_all;
-    let mut body = json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": page.total,
-        "Resources": out.resources,
-        "itemsPerPage": n,
-    });
-    match &p.cursor {
-        None => body["startIndex"] = json!(p.start_index),
-        Some(_) => {
-            if let (true, Some(last)) = (more, &out.last) {
-                body["nextCursor"] = json!(query::encode_cursor(rt.name, last));
-            }
-        }
-    }
+    let (start_index, next_cursor) = match &p.cursor {
+        None => (Some(p.start_index), None),
+        Some(_) => match (more, &out.last) {
+            (true, Some(last)) => (None, Some(query::encode_cursor(rt.name, last))),
+            _ => (None, None),
+        },
+    };
+    let body = list_body(&ListBody {
+        schemas: [LIST_RESPONSE],
+        total_results: page.total,
+        resources: &out.resources,
+        items_per_page: out.resources.len(),
+        start_index,
+        next_cursor,
+    })?;
     debug_assert!(
-        body_len(&body) <= st.service.limits.max_response_bytes,
+        lambda_body_len(&body) <= st.service.limits.max_response_bytes,
         "a list page passed the bound"
     );
-    Ok(scim_json(StatusCode::OK, &body))
+    Ok(scim_text(StatusCode::OK, body))
 }
 
 pub(super) async fn create(
@@ -433,7 +446,8 @@ pub(super) async fn search_all(
         } else {
             p.count - out.resources.len()
         };
-        let cost = page_cost(&ctx, rt, &p.projection);
+        let pricer = PagePricer::new(&ctx, rt, &p.projection);
+        let cost = |r: &StoredResource| pricer.cost(r);
         let at = PageAt {
             start_index: skip + 1,
             count: want,
@@ -447,22 +461,22 @@ pub(super) async fn search_all(
         total += page.total;
         skip = skip.saturating_sub(page.total);
         let rendered_all = out
-            .render(&st, &ctx, rt, &page.items, &p.projection)
+            .render(&st, &ctx, rt, &page.items, &pricer, &p.projection)
             .await?;
         out.check_progress(rt, &page, rendered_all)?;
         ended |= page.full || !rendered_all;
     }
-    let n = out.resources.len();
-    let body = json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "Resources": out.resources,
-        "startIndex": p.start_index,
-        "itemsPerPage": n,
-    });
+    let body = list_body(&ListBody {
+        schemas: [LIST_RESPONSE],
+        total_results: total,
+        resources: &out.resources,
+        items_per_page: out.resources.len(),
+        start_index: Some(p.start_index),
+        next_cursor: None,
+    })?;
     debug_assert!(
-        body_len(&body) <= st.service.limits.max_response_bytes,
+        lambda_body_len(&body) <= st.service.limits.max_response_bytes,
         "a .search page passed the bound"
     );
-    Ok(scim_json(StatusCode::OK, &body))
+    Ok(scim_text(StatusCode::OK, body))
 }

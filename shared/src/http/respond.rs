@@ -6,6 +6,10 @@
 //! prices a resource for a list page before it is read whole; a representation over the bound is refused
 //! (GET) or left out (the answer to a write that is done).
 //!
+//! Each body is serialised once: the text that is counted against the bound is the text sent
+//! ([`scim_text`]), and a list page keeps each resource's text from its pricing ([`PagePricer`]) to the
+//! page ([`list_body`]).
+//!
 //! Imports: `state` of `http`; the crate's `config`, `error`, `model`, `schema`.
 
 use super::state::RequestCtx;
@@ -16,7 +20,11 @@ use crate::schema::{self, ResourceType};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 pub const SCIM_JSON: &str = "application/scim+json";
 
@@ -45,7 +53,12 @@ impl IntoResponse for ScimError {
 }
 
 pub fn scim_json(status: StatusCode, body: &Value) -> Response {
-    let mut resp = Response::new(Body::from(body.to_string()));
+    scim_text(status, body.to_string())
+}
+
+/// [`scim_json`] for a body already serialised (`text` is JSON).
+pub(super) fn scim_text(status: StatusCode, text: String) -> Response {
+    let mut resp = Response::new(Body::from(text));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
@@ -58,29 +71,107 @@ pub(super) fn body_len(v: &Value) -> usize {
     lambda_body_len(&v.to_string())
 }
 
+/// `v` serialised once, to be counted ([`lambda_body_len`]) and then sent as it is.
+pub(super) fn to_raw(v: &Value) -> ScimResult<Box<RawValue>> {
+    serde_json::value::to_raw_value(v)
+        .map_err(|e| ScimError::internal(format!("cannot serialise a representation: {e}")))
+}
+
+/// A ListResponse's body: the envelope around resources serialised before (each once, when priced or
+/// rendered). `startIndex` for index paging, `nextCursor` when cursor paging has more.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListBody<'a> {
+    pub schemas: [&'static str; 1],
+    pub total_results: usize,
+    #[serde(rename = "Resources")]
+    pub resources: &'a [Box<RawValue>],
+    pub items_per_page: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The text of `body` (serialising raw values copies them).
+pub(super) fn list_body(body: &ListBody) -> ScimResult<String> {
+    serde_json::to_string(body)
+        .map_err(|e| ScimError::internal(format!("cannot serialise a list page: {e}")))
+}
+
 /// A group member as a representation lists it.
 fn member_entry(base_url: &str, id: &str) -> Value {
     json!({"value": id, "$ref": model::location(base_url, schema::user_resource_type(), id), "type": "User"})
 }
 
-/// What a resource will take in a list page, without reading a group's members: its representation
-/// (projected), one separating comma, and for a group whose members are returned, `member_count`
-/// entries as long as the longest a member can have (members are users, whose ids the server makes:
-/// 36 characters). Never less than [`representation`] then makes of it, so a page priced with it fits.
-pub(super) fn page_cost<'a>(
+/// The longest id a member can have: users' ids are the server's, UUIDs of 36 characters.
+const MEMBER_ID_PLACEHOLDER: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Prices resources for a list page: what each will take in the page, without reading a group's
+/// members — its representation (projected), one separating comma, and for a group whose members are
+/// returned, `member_count` entries as long as the longest a member can have. Never less than
+/// [`representation`] then makes of it, so a page priced with it fits.
+///
+/// A resource rendered without members is rendered exactly as priced, so its priced text is kept
+/// ([`PagePricer::take`]) and the page uses it instead of rendering and serialising it again. The
+/// store prices only the resources it puts on the page and the one that ends it, so what is kept is
+/// bounded by the page's own bound (plus that one resource).
+pub(super) struct PagePricer<'a> {
     ctx: &'a RequestCtx,
     rt: &'static ResourceType,
     projection: &'a Projection,
-) -> impl Fn(&StoredResource) -> usize + Send + Sync + 'a {
-    let with_members = wants_members(rt, projection);
-    let entry = body_len(&member_entry(&ctx.base_url, &model::new_id())) + 1;
-    move |res: &StoredResource| {
-        let own = body_len(&projection.apply(rt, model::render(res, rt, &ctx.base_url))) + 1;
-        if with_members && res.member_count > 0 {
-            own + body_len(&json!({"members": []})) + res.member_count as usize * entry
-        } else {
-            own
+    with_members: bool,
+    /// One member entry and its comma.
+    entry: usize,
+    /// Priced texts by resource id, of resources rendered without members.
+    priced: Mutex<HashMap<String, Box<RawValue>>>,
+}
+
+impl<'a> PagePricer<'a> {
+    pub(super) fn new(
+        ctx: &'a RequestCtx,
+        rt: &'static ResourceType,
+        projection: &'a Projection,
+    ) -> Self {
+        PagePricer {
+            ctx,
+            rt,
+            projection,
+            with_members: wants_members(rt, projection),
+            entry: body_len(&member_entry(&ctx.base_url, MEMBER_ID_PLACEHOLDER)) + 1,
+            priced: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What `res` takes in the page (see the type).
+    pub(super) fn cost(&self, res: &StoredResource) -> usize {
+        let v = self
+            .projection
+            .apply(self.rt, model::render(res, self.rt, &self.ctx.base_url));
+        let Ok(raw) = serde_json::value::to_raw_value(&v) else {
+            return body_len(&v) + 1;
+        };
+        let own = lambda_body_len(raw.get()) + 1;
+        if self.with_members {
+            if res.member_count > 0 {
+                return own
+                    + body_len(&json!({"members": []}))
+                    + res.member_count as usize * self.entry;
+            }
+            return own;
+        }
+        if let Ok(mut priced) = self.priced.lock() {
+            priced.insert(res.id.clone(), raw);
+        }
+        own
+    }
+
+    /// The text priced for `id`, when it is rendered as priced (no members listed); taken once.
+    pub(super) fn take(&self, id: &str) -> Option<Box<RawValue>> {
+        if self.with_members {
+            return None;
+        }
+        self.priced.lock().ok()?.remove(id)
     }
 }
 
@@ -150,10 +241,10 @@ pub(super) fn resource_response(
     max_bytes: usize,
     written: bool,
 ) -> ScimResult<Response> {
-    let body = representation(ctx, rt, res, members, projection);
-    let size = body_len(&body);
+    let body = representation(ctx, rt, res, members, projection).to_string();
+    let size = lambda_body_len(&body);
     let mut resp = match (size > max_bytes, written) {
-        (false, _) => scim_json(status, &body),
+        (false, _) => scim_text(status, body),
         (true, false) => {
             return Err(too_large(
                 rt,
@@ -185,4 +276,98 @@ pub(super) fn empty_response(status: StatusCode, res: Option<&StoredResource>) -
     }
     resp.extensions_mut().insert(ScimBodyMarker);
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> RequestCtx {
+        RequestCtx {
+            tenant: "t".into(),
+            base_url: "https://h/scim/v2".into(),
+            me: None,
+        }
+    }
+
+    fn resource(id: &str, attrs: Value, member_count: u64) -> StoredResource {
+        let Value::Object(attrs) = attrs else {
+            panic!("attributes are an object")
+        };
+        StoredResource {
+            id: id.into(),
+            attrs,
+            created: "2026-12-07T00:00:00.000Z".into(),
+            last_modified: "2026-12-07T00:00:00.000Z".into(),
+            version: 2,
+            member_count,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_user_is_priced_as_sent_and_its_text_is_kept_once() {
+        let (ctx, rt, projection) = (ctx(), schema::user_resource_type(), Projection::default());
+        let user = resource(
+            "u1",
+            json!({"userName": "a \"quoted\" name", "displayName": "back\\slash"}),
+            0,
+        );
+        let sent = representation(&ctx, rt, &user, None, &projection).to_string();
+        let pricer = PagePricer::new(&ctx, rt, &projection);
+        assert_eq!(pricer.cost(&user), lambda_body_len(&sent) + 1);
+        assert_eq!(pricer.take("u1").map(|r| r.get().to_string()), Some(sent));
+        assert!(pricer.take("u1").is_none(), "taken once");
+        assert!(pricer.take("u2").is_none(), "never priced");
+    }
+
+    #[test]
+    fn a_group_listed_with_members_is_priced_at_least_as_sent_and_not_kept() {
+        let (ctx, rt, projection) = (ctx(), schema::group_resource_type(), Projection::default());
+        let group = resource("g1", json!({"displayName": "G"}), 2);
+        let members = [model::new_id(), model::new_id()];
+        let sent = representation(&ctx, rt, &group, Some(&members), &projection).to_string();
+        let pricer = PagePricer::new(&ctx, rt, &projection);
+        assert!(pricer.cost(&group) >= lambda_body_len(&sent) + 1);
+        assert!(
+            pricer.take("g1").is_none(),
+            "rendered again, with its members"
+        );
+    }
+
+    #[test]
+    fn a_list_body_is_the_envelope_around_the_texts_in_order() {
+        let texts = [
+            to_raw(&json!({"id": "a"})).unwrap(),
+            to_raw(&json!({"id": "b"})).unwrap(),
+        ];
+        let body = list_body(&ListBody {
+            schemas: [schema::LIST_RESPONSE],
+            total_results: 5,
+            resources: &texts,
+            items_per_page: 2,
+            start_index: Some(1),
+            next_cursor: None,
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            format!(
+                r#"{{"schemas":["{}"],"totalResults":5,"Resources":[{{"id":"a"}},{{"id":"b"}}],"itemsPerPage":2,"startIndex":1}}"#,
+                schema::LIST_RESPONSE
+            )
+        );
+        let cursor = list_body(&ListBody {
+            schemas: [schema::LIST_RESPONSE],
+            total_results: 5,
+            resources: &texts[..1],
+            items_per_page: 1,
+            start_index: None,
+            next_cursor: Some("c".into()),
+        })
+        .unwrap();
+        let v: Value = serde_json::from_str(&cursor).unwrap();
+        assert_eq!(v["nextCursor"], "c");
+        assert!(v.get("startIndex").is_none());
+    }
 }
