@@ -28,8 +28,17 @@ fn filter(rust_log: Option<&str>) -> (Targets, Option<String>) {
     }
 }
 
-/// Install the global subscriber once; later calls are no-ops (tests call it freely).
+/// Install the global subscriber once, writing to stdout; later calls are no-ops (tests call it freely).
 pub fn init() {
+    init_with(std::io::stdout);
+}
+
+/// [`init`], writing the lines through `writer` (the local server's goes through a buffer that a thread
+/// of its own writes out: `scim-local`'s `main`).
+pub fn init_with<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let (filter, problem) = filter(std::env::var("RUST_LOG").ok().as_deref());
     let json = on_lambda() || std::env::var("SCIM_LOG_FORMAT").as_deref() == Ok("json");
     let result = if json {
@@ -37,14 +46,18 @@ pub fn init() {
             .json()
             .with_current_span(false)
             .with_span_list(false)
-            .without_time(); // CloudWatch stamps every line
+            .without_time() // CloudWatch stamps every line
+            .with_writer(writer);
         tracing_subscriber::registry()
             .with(layer.with_filter(filter))
             .try_init()
     } else {
         // Colours only on a terminal: a log file or pipe gets plain text.
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let layer = tracing_subscriber::fmt::layer().compact().with_ansi(ansi);
+        let layer = tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(ansi)
+            .with_writer(writer);
         tracing_subscriber::registry()
             .with(layer.with_filter(filter))
             .try_init()

@@ -107,6 +107,38 @@ fn moto_endpoint() -> String {
     .clone()
 }
 
+/// `scim-local`, built for this test run's profile beside its target directory (the tests that run the
+/// binary itself: a crash, its log).
+pub fn local_binary() -> std::path::PathBuf {
+    use std::path::Path;
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf();
+    let profile = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "scim-local",
+            "--bin",
+            "scim-local",
+            "--profile",
+            &profile,
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p scim-local failed");
+    dir.join("scim-local")
+}
+
 /// The in-memory dynoxide engine shared by this test binary: its listener's endpoint and key, and its
 /// in-process stores.
 pub fn dynoxide_engine() -> &'static scim_local::engine::EmbeddedDynamo {

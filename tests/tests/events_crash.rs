@@ -7,41 +7,11 @@
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// `scim-local`, built for this test run's profile beside its target directory.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf();
-    let profile = match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_string(),
-        Some(other) => other.to_string(),
-    };
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "scim-local",
-            "--bin",
-            "scim-local",
-            "--profile",
-            &profile,
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build -p scim-local failed");
-    dir.join("scim-local")
-}
 
 struct Server(Child);
 impl Drop for Server {
@@ -92,7 +62,7 @@ async fn start(bin: &Path, data: &Path, token: &str) -> (Server, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_write_has_its_event_after_a_kill_9() {
-    let bin = binary();
+    let bin = scim_tests::local_binary();
     let data = std::env::temp_dir().join(format!("scim-events-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let token = scim_core::auth::generate_token();

@@ -121,7 +121,7 @@ pub(super) struct PagePricer<'a> {
     rt: &'static ResourceType,
     projection: &'a Projection,
     with_members: bool,
-    /// One member entry and its comma.
+    /// One member entry and its comma (when members are listed).
     entry: usize,
     /// Priced texts by resource id, of resources rendered without members.
     priced: Mutex<HashMap<String, Box<RawValue>>>,
@@ -133,12 +133,16 @@ impl<'a> PagePricer<'a> {
         rt: &'static ResourceType,
         projection: &'a Projection,
     ) -> Self {
+        let with_members = wants_members(rt, projection);
         PagePricer {
             ctx,
             rt,
             projection,
-            with_members: wants_members(rt, projection),
-            entry: body_len(&member_entry(&ctx.base_url, MEMBER_ID_PLACEHOLDER)) + 1,
+            with_members,
+            entry: match with_members {
+                true => body_len(&member_entry(&ctx.base_url, MEMBER_ID_PLACEHOLDER)) + 1,
+                false => 0,
+            },
             priced: Mutex::new(HashMap::new()),
         }
     }
