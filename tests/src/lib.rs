@@ -107,9 +107,10 @@ fn moto_endpoint() -> String {
     .clone()
 }
 
-/// `scim-local`, built for this test run's profile beside its target directory (the tests that run the
-/// binary itself: a crash, its log).
-pub fn local_binary() -> std::path::PathBuf {
+/// The directory of `scim-local`'s binaries (`scim-local`, `scim-admin`), built for this test run's
+/// profile beside its target directory (the tests that run a binary itself: a crash, its log, the admin
+/// CLI).
+pub fn local_bin_dir() -> std::path::PathBuf {
     use std::path::Path;
     let exe = std::env::current_exe().unwrap();
     let dir = exe
@@ -127,16 +128,30 @@ pub fn local_binary() -> std::path::PathBuf {
             "--quiet",
             "-p",
             "scim-local",
-            "--bin",
-            "scim-local",
+            "--bins",
             "--profile",
             &profile,
         ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "cargo build -p scim-local failed");
-    dir.join("scim-local")
+    assert!(status.success(), "cargo build -p scim-local --bins failed");
+    dir
+}
+
+/// The `scim-local` binary ([`local_bin_dir`]).
+pub fn local_binary() -> std::path::PathBuf {
+    local_bin_dir().join("scim-local")
+}
+
+/// A child process killed (SIGKILL) and reaped when the test lets go of it, whatever happened.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The in-memory dynoxide engine shared by this test binary: its listener's endpoint and key, and its

@@ -511,43 +511,12 @@ mod running_server {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Output, Stdio};
+    use std::process::{Command, Output, Stdio};
 
-    /// `scim-local` and `scim-admin`, built for this test run's profile beside its target directory.
+    /// `scim-local` and `scim-admin`, built for this test run's profile.
     fn binaries() -> (PathBuf, PathBuf) {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps")
-            .to_path_buf();
-        let profile = match dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "scim-local",
-                "--bins",
-                "--profile",
-                &profile,
-            ])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p scim-local --bins failed");
+        let dir = scim_tests::local_bin_dir();
         (dir.join("scim-local"), dir.join("scim-admin"))
-    }
-
-    struct Server(Child);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
     }
 
     fn mode(p: &Path) -> u32 {
@@ -582,7 +551,7 @@ mod running_server {
             .local_addr()
             .unwrap()
             .port();
-        let _server = Server(
+        let _server = scim_tests::KillOnDrop(
             Command::new(&local_bin)
                 .env("SCIM_DATA_DIR", &data)
                 .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))

@@ -8,26 +8,18 @@
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(bin: &Path, data: &Path, token: &str) -> (Server, String) {
+async fn start(bin: &Path, data: &Path, token: &str) -> (scim_tests::KillOnDrop, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let server = Server(
+    let server = scim_tests::KillOnDrop(
         Command::new(bin)
             .env("SCIM_DATA_DIR", data)
             .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))

@@ -5,17 +5,9 @@
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn count(lines: &Mutex<Vec<String>>, pred: impl Fn(&str) -> bool) -> usize {
     lines.lock().unwrap().iter().filter(|l| pred(l)).count()
@@ -32,7 +24,7 @@ async fn request_lines_are_written_while_it_runs_and_none_is_lost_at_a_sigterm()
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Server(
+    let mut server = scim_tests::KillOnDrop(
         Command::new(&bin)
             .env("SCIM_DATA_DIR", &data)
             .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))

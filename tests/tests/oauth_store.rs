@@ -713,33 +713,8 @@ mod admin {
 /// a client's secret is printed once and only its hash is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_admin_binary_prints_a_secret_once() {
-    use std::path::Path;
     use std::process::Command;
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf();
-    let profile = match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_string(),
-        Some(other) => other.to_string(),
-    };
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "scim-local",
-            "--bin",
-            "scim-admin",
-            "--profile",
-            &profile,
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build scim-admin failed");
+    let dir = scim_tests::local_bin_dir();
     let s = fresh_store(Engine::Moto).await;
     s.create_tenant("acme", "x").await.unwrap();
     let admin = |args: &[&str]| {
