@@ -144,6 +144,45 @@ pub fn local_binary() -> std::path::PathBuf {
     local_bin_dir().join("scim-local")
 }
 
+/// `scim-local` (`bin`) on its embedded engine in `data`, listening on 127.0.0.1:`port`: the variables that
+/// would send it to another store, transport, receiver or log format are removed; its output is discarded
+/// unless the caller sets it. The caller adds what its test needs (token, events, log level).
+pub fn local_command(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    port: u16,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.env("SCIM_DATA_DIR", data)
+        .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("SCIM_DYNAMODB_ENDPOINT")
+        .env_remove("SCIM_TABLE")
+        .env_remove("SCIM_EMBEDDED_TRANSPORT")
+        .env_remove("SCIM_EVENTS_WEBHOOK_URL")
+        .env_remove("SCIM_LOG_FORMAT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// Whether a started `scim-local` answers `GET <scim_base>/ServiceProviderConfig` with 200 to `token` and
+/// `ready()` holds, within 30 s.
+pub async fn local_server_up(scim_base: &str, token: &str, ready: impl Fn() -> bool) -> bool {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..300 {
+        let r = client
+            .get(format!("{scim_base}/ServiceProviderConfig"))
+            .bearer_auth(token)
+            .send()
+            .await;
+        if r.map(|r| r.status().as_u16() == 200).unwrap_or(false) && ready() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// A child process killed (SIGKILL) and reaped when the test lets go of it, whatever happened.
 pub struct KillOnDrop(pub std::process::Child);
 

@@ -508,10 +508,9 @@ async fn slow_heads_and_bodies_are_cut_off() {
 
 #[cfg(unix)]
 mod running_server {
-    use super::*;
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Output, Stdio};
+    use std::process::{Command, Output};
 
     /// `scim-local` and `scim-admin`, built for this test run's profile.
     fn binaries() -> (PathBuf, PathBuf) {
@@ -552,36 +551,18 @@ mod running_server {
             .unwrap()
             .port();
         let _server = scim_tests::KillOnDrop(
-            Command::new(&local_bin)
-                .env("SCIM_DATA_DIR", &data)
-                .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))
+            scim_tests::local_command(&local_bin, &data, port)
                 .env("RUST_LOG", "warn")
-                .env_remove("SCIM_DYNAMODB_ENDPOINT")
                 .env_remove("SCIM_BEARER_TOKEN")
-                .env_remove("SCIM_EMBEDDED_TRANSPORT")
-                .env_remove("SCIM_TABLE")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
                 .spawn()
                 .expect("start scim-local"),
         );
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let mut up = false;
-        for _ in 0..300 {
-            let ready = client
-                .get(format!("{base}/scim/v2/ServiceProviderConfig"))
-                .bearer_auth(&token)
-                .send()
-                .await;
-            if ready.map(|r| r.status().as_u16() == 200).unwrap_or(false)
-                && data.join("endpoint").exists()
-            {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let up = scim_tests::local_server_up(&format!("{base}/scim/v2"), &token, || {
+            data.join("endpoint").exists()
+        })
+        .await;
         assert!(up, "scim-local did not start");
 
         assert_eq!(mode(&data), 0o700, "the data directory is private");

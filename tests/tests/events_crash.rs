@@ -8,7 +8,6 @@
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,36 +19,20 @@ async fn start(bin: &Path, data: &Path, token: &str) -> (scim_tests::KillOnDrop,
         .unwrap()
         .port();
     let server = scim_tests::KillOnDrop(
-        Command::new(bin)
-            .env("SCIM_DATA_DIR", data)
-            .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))
+        scim_tests::local_command(bin, data, port)
             .env("SCIM_BEARER_TOKEN", token)
             .env("SCIM_EVENTS_POLL_MS", "50")
             .env("RUST_LOG", "warn")
-            .env_remove("SCIM_DYNAMODB_ENDPOINT")
             .env_remove("SCIM_EVENTS")
-            .env_remove("SCIM_EVENTS_WEBHOOK_URL")
-            .env_remove("SCIM_EMBEDDED_TRANSPORT")
-            .env_remove("SCIM_TABLE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("start scim-local"),
     );
     let base = format!("http://127.0.0.1:{port}/scim/v2");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    for _ in 0..300 {
-        let r = client
-            .get(format!("{base}/ServiceProviderConfig"))
-            .bearer_auth(token)
-            .send()
-            .await;
-        if r.map(|r| r.status().as_u16() == 200).unwrap_or(false) {
-            return (server, base);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("scim-local did not start");
+    assert!(
+        scim_tests::local_server_up(&base, token, || true).await,
+        "scim-local did not start"
+    );
+    (server, base)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

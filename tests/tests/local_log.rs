@@ -25,17 +25,11 @@ async fn request_lines_are_written_while_it_runs_and_none_is_lost_at_a_sigterm()
         .unwrap()
         .port();
     let mut server = scim_tests::KillOnDrop(
-        Command::new(&bin)
-            .env("SCIM_DATA_DIR", &data)
-            .env("SCIM_LISTEN", format!("127.0.0.1:{port}"))
+        scim_tests::local_command(&bin, &data, port)
             .env("SCIM_BEARER_TOKEN", &token)
             .env("RUST_LOG", "info")
             .env("SCIM_EVENTS", "off")
-            .env_remove("SCIM_DYNAMODB_ENDPOINT")
-            .env_remove("SCIM_LOG_FORMAT")
-            .env_remove("SCIM_TABLE")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .expect("start scim-local"),
     );
@@ -52,19 +46,7 @@ async fn request_lines_are_written_while_it_runs_and_none_is_lost_at_a_sigterm()
     };
     let base = format!("http://127.0.0.1:{port}/scim/v2");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut up = false;
-    for _ in 0..300 {
-        let r = client
-            .get(format!("{base}/ServiceProviderConfig"))
-            .bearer_auth(&token)
-            .send()
-            .await;
-        if r.map(|r| r.status().as_u16() == 200).unwrap_or(false) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let up = scim_tests::local_server_up(&base, &token, || true).await;
     assert!(up, "scim-local did not start");
 
     // One request: its line is out while the server runs.
