@@ -121,8 +121,10 @@ pub(super) struct PagePricer<'a> {
     rt: &'static ResourceType,
     projection: &'a Projection,
     with_members: bool,
-    /// One member entry and its comma (when members are listed).
+    /// One member entry and its comma, and the empty `"members":[]` around them (when members are
+    /// listed): the same for every resource of the page, so reckoned once.
     entry: usize,
+    members_envelope: usize,
     /// Priced texts by resource id, of resources rendered without members.
     priced: Mutex<HashMap<String, Box<RawValue>>>,
 }
@@ -143,6 +145,10 @@ impl<'a> PagePricer<'a> {
                 true => body_len(&member_entry(&ctx.base_url, MEMBER_ID_PLACEHOLDER)) + 1,
                 false => 0,
             },
+            members_envelope: match with_members {
+                true => body_len(&json!({"members": []})),
+                false => 0,
+            },
             priced: Mutex::new(HashMap::new()),
         }
     }
@@ -158,9 +164,7 @@ impl<'a> PagePricer<'a> {
         let own = lambda_body_len(raw.get()) + 1;
         if self.with_members {
             if res.member_count > 0 {
-                return own
-                    + body_len(&json!({"members": []}))
-                    + res.member_count as usize * self.entry;
+                return own + self.members_envelope + res.member_count as usize * self.entry;
             }
             return own;
         }
